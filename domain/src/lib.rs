@@ -1,0 +1,28 @@
+//! # switchboard-domain
+//!
+//! The centre of the hexagon: Switchboard's model and the rules that hold whatever the
+//! channel, the agent or the database. Pure: no IO, no async runtime, no web, HTTP or
+//! database crates (`cargo tree -p switchboard-domain` shows none).
+//!
+//! - [`identity`]: who a WhatsApp user is (E.164 phone or business-scoped user id).
+//! - [`message`]: the channel-neutral inbound message model; unknown kinds kept raw.
+//! - [`delivery`]: the delivery state machine that only moves forward.
+//! - [`window`]: the 24-hour customer-service window.
+//! - [`workflow`]: one unit of work for the orchestrator, intents and routing policy.
+//! - [`outbound`]: what Switchboard sends back.
+
+pub mod delivery;
+pub mod identity;
+pub mod message;
+pub mod outbound;
+pub mod window;
+pub mod workflow;
+
+pub use delivery::{DeliveryState, StatusUpdate, TransitionOutcome};
+pub use identity::{IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};
+pub use message::{ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, Wamid};
+pub use outbound::{OutboundContent, OutboundMessage};
+pub use window::ServiceWindow;
+pub use workflow::{
+    AgentName, AgentReply, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest,
+};

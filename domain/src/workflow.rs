@@ -1,0 +1,226 @@
+//! One unit of work for the orchestrator, how it is classified, and who answers it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::InboundContent;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Whatsapp,
+    Rest,
+    A2a,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Whatsapp => "whatsapp",
+            Self::Rest => "rest",
+            Self::A2a => "a2a",
+        }
+    }
+}
+
+/// Whatever channel a message came from, this is what the orchestrator works on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkflowRequest {
+    /// The text an agent reads; for non-text input a plain description.
+    pub user_message: String,
+    /// The structured content the text was derived from.
+    pub content: InboundContent,
+    /// The storage key of the user (scoped id or E.164 phone).
+    pub user_id: String,
+    /// The conversation: stays the same across a user's messages.
+    pub session_id: String,
+    pub channel: Channel,
+    /// The user's display name, when the channel gave one.
+    pub user_name: Option<String>,
+    pub metadata: BTreeMap<String, serde_json::Value>,
+    pub trace_id: String,
+}
+
+/// What a message is about. Built-in intents have names; classifier agents may return
+/// any other label, which is kept as is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum Intent {
+    Greeting,
+    Help,
+    /// Non-text input that needs acknowledging (media, location, reaction, …).
+    Acknowledgement,
+    Unknown,
+    Other(String),
+}
+
+impl Intent {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Greeting => "greeting",
+            Self::Help => "help",
+            Self::Acknowledgement => "acknowledgement",
+            Self::Unknown => "unknown",
+            Self::Other(s) => s,
+        }
+    }
+}
+
+impl From<String> for Intent {
+    fn from(value: String) -> Self {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "greeting" => Self::Greeting,
+            "help" | "faq" => Self::Help,
+            "acknowledgement" => Self::Acknowledgement,
+            "unknown" | "" => Self::Unknown,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+}
+
+impl From<Intent> for String {
+    fn from(value: Intent) -> Self {
+        value.as_str().to_owned()
+    }
+}
+
+impl fmt::Display for Intent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Classification {
+    pub intent: Intent,
+    /// 0.0 to 1.0; clamped on construction.
+    pub confidence: f32,
+}
+
+impl Classification {
+    pub fn new(intent: Intent, confidence: f32) -> Self {
+        let confidence = if confidence.is_nan() {
+            0.0
+        } else {
+            confidence.clamp(0.0, 1.0)
+        };
+        Self { intent, confidence }
+    }
+}
+
+/// The name of an agent in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AgentName(String);
+
+impl AgentName {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self(name.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AgentName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An agent's answer to one workflow request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgentReply {
+    pub text: String,
+}
+
+/// Which agent handles which intent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingPolicy {
+    routes: BTreeMap<Intent, AgentName>,
+    default_agent: AgentName,
+    /// Below this confidence the default agent answers, whatever the intent.
+    threshold: f32,
+}
+
+impl RoutingPolicy {
+    pub fn new(default_agent: AgentName, threshold: f32) -> Self {
+        Self {
+            routes: BTreeMap::new(),
+            default_agent,
+            threshold: threshold.clamp(0.0, 1.0),
+        }
+    }
+
+    pub fn route(mut self, intent: Intent, agent: AgentName) -> Self {
+        self.routes.insert(intent, agent);
+        self
+    }
+
+    pub fn agent_for(&self, classification: &Classification) -> &AgentName {
+        if classification.confidence < self.threshold {
+            return &self.default_agent;
+        }
+        self.routes
+            .get(&classification.intent)
+            .unwrap_or(&self.default_agent)
+    }
+
+    pub fn default_agent(&self) -> &AgentName {
+        &self.default_agent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> RoutingPolicy {
+        RoutingPolicy::new(AgentName::new("fallback"), 0.5)
+            .route(Intent::Greeting, AgentName::new("greeter"))
+            .route(Intent::Help, AgentName::new("helpdesk"))
+    }
+
+    #[test]
+    fn a_confident_intent_goes_to_its_agent() {
+        let agent = policy()
+            .agent_for(&Classification::new(Intent::Greeting, 0.9))
+            .clone();
+        assert_eq!(agent.as_str(), "greeter");
+    }
+
+    #[test]
+    fn low_confidence_goes_to_the_default_agent() {
+        let agent = policy()
+            .agent_for(&Classification::new(Intent::Greeting, 0.2))
+            .clone();
+        assert_eq!(agent.as_str(), "fallback");
+    }
+
+    #[test]
+    fn an_intent_without_a_route_goes_to_the_default_agent() {
+        let agent = policy()
+            .agent_for(&Classification::new(Intent::Other("billing".into()), 1.0))
+            .clone();
+        assert_eq!(agent.as_str(), "fallback");
+    }
+
+    #[test]
+    fn intents_parse_from_labels() {
+        assert_eq!(Intent::from(String::from("FAQ")), Intent::Help);
+        assert_eq!(
+            Intent::from(String::from("weather")),
+            Intent::Other("weather".into())
+        );
+    }
+
+    #[test]
+    fn confidence_is_clamped() {
+        assert_eq!(Classification::new(Intent::Unknown, 7.0).confidence, 1.0);
+        assert_eq!(
+            Classification::new(Intent::Unknown, f32::NAN).confidence,
+            0.0
+        );
+    }
+}

@@ -1,1 +1,15 @@
-//! placeholder
+//! # switchboard-shared
+//!
+//! Cross-cutting pieces used by `application`, `adapters` and the binary, and depending
+//! on none of them: [`config`] (one typed struct from environment and an optional TOML
+//! file), [`telemetry`] (JSON-lines logs where every line carries its `trace_id`),
+//! [`trace`] (W3C trace context) and [`retry`] (the one backoff policy).
+
+pub mod config;
+pub mod retry;
+pub mod telemetry;
+pub mod trace;
+
+pub use config::{Config, ConfigError, Mode};
+pub use retry::RetryPolicy;
+pub use trace::{SpanId, TraceContext, TraceId};

@@ -1,0 +1,785 @@
+//! One typed configuration, read from environment variables and an optional TOML file.
+//!
+//! Every key has one name: the environment variable users already know
+//! (`WHATSAPP_ACCESS_TOKEN`, `DATABASE_URL`, …). In the TOML file a key is written in
+//! lower case, either flat (`database_url = "…"`) or under a section named by its first
+//! word (`[whatsapp] access_token = "…"`). Environment wins over the file. An unknown
+//! key in the file, or a value that does not parse, stops start-up with a message naming
+//! the key; so does a missing secret outside sandbox mode.
+//!
+//! [`KEYS`] lists every key with its default; `docs/configuration.md` mirrors it.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rand::Rng;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+use crate::retry::RetryPolicy;
+use crate::telemetry::LogFormat;
+
+/// A configuration key: its name, its default (as written in the docs) and what it does.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+/// Every key Switchboard reads.
+pub const KEYS: &[Key] = &[
+    Key {
+        name: "SWITCHBOARD_MODE",
+        default: "auto",
+        help: "sandbox or live; auto = live when any WhatsApp credential is set",
+    },
+    Key {
+        name: "SWITCHBOARD_HOST",
+        default: "127.0.0.1",
+        help: "address the HTTP server binds",
+    },
+    Key {
+        name: "SWITCHBOARD_PORT",
+        default: "8080",
+        help: "port the HTTP server binds (0 = any free port)",
+    },
+    Key {
+        name: "SWITCHBOARD_PUBLIC_URL",
+        default: "http://{host}:{port}",
+        help: "URL clients use to reach this service (simulate posts here)",
+    },
+    Key {
+        name: "SWITCHBOARD_DATA_DIR",
+        default: "./data",
+        help: "where the SQLite file and sandbox secrets live",
+    },
+    Key {
+        name: "DATABASE_URL",
+        default: "sqlite://{data_dir}/switchboard.db",
+        help: "database; sqlite:// (postgres:// arrives with the scale-out work)",
+    },
+    Key {
+        name: "SWITCHBOARD_DB_MAX_CONNECTIONS",
+        default: "8",
+        help: "database connection pool size",
+    },
+    Key {
+        name: "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
+        default: "5000",
+        help: "how long a write waits for a locked database before failing (then webhooks get 503)",
+    },
+    Key {
+        name: "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",
+        default: "3145728",
+        help: "largest webhook body accepted (Meta sends at most 3 MB); larger gets 413",
+    },
+    Key {
+        name: "SWITCHBOARD_WORKERS",
+        default: "4",
+        help: "concurrent job workers",
+    },
+    Key {
+        name: "SWITCHBOARD_JOB_LEASE_SECS",
+        default: "60",
+        help: "visibility timeout: a leased job not finished by then is leased again",
+    },
+    Key {
+        name: "SWITCHBOARD_JOB_MAX_ATTEMPTS",
+        default: "8",
+        help: "attempts before a job is dead",
+    },
+    Key {
+        name: "SWITCHBOARD_JOB_RETRY_BASE_MS",
+        default: "500",
+        help: "first retry delay (doubles each attempt, with jitter)",
+    },
+    Key {
+        name: "SWITCHBOARD_JOB_RETRY_MAX_SECS",
+        default: "300",
+        help: "longest retry delay",
+    },
+    Key {
+        name: "SWITCHBOARD_JOB_POLL_INTERVAL_MS",
+        default: "250",
+        help: "how often idle workers look for due jobs (new jobs wake them at once)",
+    },
+    Key {
+        name: "SWITCHBOARD_INBOUND_REORDER_WINDOW_MS",
+        default: "300",
+        help: "how long an inbound message waits for earlier ones delivered late, so a conversation is processed in Meta's timestamp order",
+    },
+    Key {
+        name: "SWITCHBOARD_SHUTDOWN_GRACE_SECS",
+        default: "20",
+        help: "on SIGINT/SIGTERM, how long running jobs may finish before their leases are returned",
+    },
+    Key {
+        name: "SWITCHBOARD_LOG",
+        default: "info (or RUST_LOG)",
+        help: "log filter, RUST_LOG syntax",
+    },
+    Key {
+        name: "SWITCHBOARD_LOG_FORMAT",
+        default: "json",
+        help: "json (one object per line) or pretty",
+    },
+    Key {
+        name: "WHATSAPP_ACCESS_TOKEN",
+        default: "(none: sandbox)",
+        help: "Graph API token; required in live mode",
+    },
+    Key {
+        name: "WHATSAPP_PHONE_NUMBER_ID",
+        default: "(sandbox: 100000000000001)",
+        help: "the business number's id; required in live mode",
+    },
+    Key {
+        name: "WHATSAPP_BUSINESS_ACCOUNT_ID",
+        default: "(sandbox: 200000000000001)",
+        help: "the WABA id (health checks, subscriptions)",
+    },
+    Key {
+        name: "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
+        default: "(sandbox: generated)",
+        help: "token Meta echoes in the GET handshake; required in live mode",
+    },
+    Key {
+        name: "WHATSAPP_APP_SECRET",
+        default: "(sandbox: generated)",
+        help: "app secret that signs webhooks (X-Hub-Signature-256); required in live mode",
+    },
+    Key {
+        name: "WHATSAPP_API_VERSION",
+        default: "v25.0",
+        help: "Graph API version",
+    },
+    Key {
+        name: "WHATSAPP_API_BASE_URL",
+        default: "https://graph.facebook.com",
+        help: "Graph API base URL (tests point it at a fake)",
+    },
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("missing required configuration {}: {why}", keys.join(", "))]
+    Missing {
+        keys: Vec<&'static str>,
+        why: String,
+    },
+    #[error("{key}: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("sandbox secrets file {path}: {message}")]
+    SandboxSecrets { path: PathBuf, message: String },
+}
+
+/// Raw values by key name, from the file and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    values: BTreeMap<String, String>,
+}
+
+impl ConfigSource {
+    /// Reads the optional TOML file, then the process environment over it.
+    pub fn from_env_and_file(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut source = Self::default();
+        if let Some(path) = file {
+            source.merge_toml_file(path)?;
+        }
+        for key in KEYS {
+            if let Ok(value) = std::env::var(key.name) {
+                source.values.insert(key.name.to_owned(), value);
+            }
+        }
+        if !source.values.contains_key("SWITCHBOARD_LOG") {
+            if let Ok(value) = std::env::var("RUST_LOG") {
+                source.values.insert("SWITCHBOARD_LOG".to_owned(), value);
+            }
+        }
+        Ok(source)
+    }
+
+    /// A source from explicit pairs (tests, embedding).
+    pub fn from_pairs<I, K, V>(pairs: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        Self {
+            values: pairs
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        }
+    }
+
+    pub fn set(&mut self, key: &str, value: impl Into<String>) {
+        self.values.insert(key.to_owned(), value.into());
+    }
+
+    fn merge_toml_file(&mut self, path: &Path) -> Result<(), ConfigError> {
+        let file_err = |message: String| ConfigError::File {
+            path: path.to_owned(),
+            message,
+        };
+        let text = fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+        let table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_err(e.message().to_owned()))?;
+        for (name, value) in table {
+            match value {
+                toml::Value::Table(section) => {
+                    for (inner, value) in section {
+                        let key = format!("{name}_{inner}").to_ascii_uppercase();
+                        self.insert_known(&key, value).map_err(file_err)?;
+                    }
+                }
+                other => {
+                    let key = name.to_ascii_uppercase();
+                    self.insert_known(&key, other).map_err(file_err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn insert_known(&mut self, key: &str, value: toml::Value) -> Result<(), String> {
+        if !KEYS.iter().any(|k| k.name == key) {
+            return Err(format!("unknown key {key} (see docs/configuration.md)"));
+        }
+        let text = match value {
+            toml::Value::String(s) => s,
+            toml::Value::Integer(i) => i.to_string(),
+            toml::Value::Float(f) => f.to_string(),
+            toml::Value::Boolean(b) => b.to_string(),
+            other => {
+                return Err(format!(
+                    "{key}: expected a string or number, got {}",
+                    other.type_str()
+                ));
+            }
+        };
+        self.values.insert(key.to_owned(), text);
+        Ok(())
+    }
+
+    /// The value, with empty strings treated as absent.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.values
+            .get(key)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(
+        &self,
+        key: &'static str,
+        default: T,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|_| ConfigError::Invalid {
+                key,
+                message: format!("expected {what}, got {raw:?}"),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// No WhatsApp account: replies are recorded, not sent.
+    Sandbox,
+    /// Real WhatsApp credentials; every secret required.
+    Live,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub host: String,
+    pub port: u16,
+    pub public_url: Option<String>,
+    pub webhook_max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// May hold a password, hence secret.
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    pub access_token: Option<SecretString>,
+    pub phone_number_id: String,
+    pub business_account_id: Option<String>,
+    pub verify_token: SecretString,
+    pub app_secret: SecretString,
+    pub api_version: String,
+    pub api_base_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub count: usize,
+    pub lease: Duration,
+    pub retry: RetryPolicy,
+    pub poll_interval: Duration,
+    pub reorder_window: Duration,
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+/// Sandbox secrets made on first start and kept in the data directory, so that
+/// `switchboard simulate` (another process) signs with the same secret.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SandboxSecrets {
+    app_secret: String,
+    verify_token: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub mode: Mode,
+    pub http: HttpConfig,
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    pub whatsapp: WhatsAppConfig,
+    pub workers: WorkerConfig,
+    pub log: LogConfig,
+    /// Set when the sandbox app secret and verify token came from the data directory
+    /// rather than configuration; start-up prints them once.
+    pub sandbox_secrets_file: Option<PathBuf>,
+}
+
+pub const SANDBOX_PHONE_NUMBER_ID: &str = "100000000000001";
+pub const SANDBOX_BUSINESS_ACCOUNT_ID: &str = "200000000000001";
+const CREDENTIAL_KEYS: [&str; 4] = [
+    "WHATSAPP_ACCESS_TOKEN",
+    "WHATSAPP_PHONE_NUMBER_ID",
+    "WHATSAPP_APP_SECRET",
+    "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
+];
+
+impl Config {
+    /// Environment and optional file, as the binary loads it.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::from_source(&ConfigSource::from_env_and_file(file)?)
+    }
+
+    pub fn from_source(src: &ConfigSource) -> Result<Self, ConfigError> {
+        let mode = match src
+            .get("SWITCHBOARD_MODE")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("auto") => {
+                if CREDENTIAL_KEYS.iter().any(|k| src.get(k).is_some()) {
+                    Mode::Live
+                } else {
+                    Mode::Sandbox
+                }
+            }
+            Some("sandbox") => Mode::Sandbox,
+            Some("live") => Mode::Live,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "SWITCHBOARD_MODE",
+                    message: format!("expected sandbox, live or auto, got {other:?}"),
+                });
+            }
+        };
+
+        let host = src
+            .get("SWITCHBOARD_HOST")
+            .unwrap_or("127.0.0.1")
+            .to_owned();
+        let port = src.parse("SWITCHBOARD_PORT", 8080u16, "a port number 0-65535")?;
+        let data_dir = PathBuf::from(src.get("SWITCHBOARD_DATA_DIR").unwrap_or("./data"));
+        let database_url = match src.get("DATABASE_URL") {
+            Some(url) => url.to_owned(),
+            None => format!("sqlite://{}/switchboard.db", data_dir.display()),
+        };
+        if !database_url.starts_with("sqlite:") {
+            return Err(ConfigError::Invalid {
+                key: "DATABASE_URL",
+                message: String::from("only sqlite: URLs are supported in this version"),
+            });
+        }
+
+        let positive = |key: &'static str, default: u64, what: &str| -> Result<u64, ConfigError> {
+            let v = src.parse(key, default, what)?;
+            if v == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: String::from("must be greater than 0"),
+                });
+            }
+            Ok(v)
+        };
+
+        let max_attempts = u32::try_from(positive(
+            "SWITCHBOARD_JOB_MAX_ATTEMPTS",
+            8,
+            "a whole number",
+        )?)
+        .map_err(|_| ConfigError::Invalid {
+            key: "SWITCHBOARD_JOB_MAX_ATTEMPTS",
+            message: "too large".into(),
+        })?;
+        let workers = WorkerConfig {
+            count: usize::try_from(positive("SWITCHBOARD_WORKERS", 4, "a whole number")?)
+                .unwrap_or(4),
+            lease: Duration::from_secs(positive("SWITCHBOARD_JOB_LEASE_SECS", 60, "seconds")?),
+            retry: RetryPolicy {
+                base: Duration::from_millis(positive(
+                    "SWITCHBOARD_JOB_RETRY_BASE_MS",
+                    500,
+                    "milliseconds",
+                )?),
+                max_delay: Duration::from_secs(positive(
+                    "SWITCHBOARD_JOB_RETRY_MAX_SECS",
+                    300,
+                    "seconds",
+                )?),
+                max_attempts,
+            },
+            poll_interval: Duration::from_millis(positive(
+                "SWITCHBOARD_JOB_POLL_INTERVAL_MS",
+                250,
+                "milliseconds",
+            )?),
+            reorder_window: Duration::from_millis(src.parse(
+                "SWITCHBOARD_INBOUND_REORDER_WINDOW_MS",
+                300u64,
+                "milliseconds",
+            )?),
+            shutdown_grace: Duration::from_secs(src.parse(
+                "SWITCHBOARD_SHUTDOWN_GRACE_SECS",
+                20u64,
+                "seconds",
+            )?),
+        };
+
+        let log = LogConfig {
+            filter: src.get("SWITCHBOARD_LOG").unwrap_or("info").to_owned(),
+            format: match src
+                .get("SWITCHBOARD_LOG_FORMAT")
+                .map(str::to_ascii_lowercase)
+                .as_deref()
+            {
+                None | Some("json") => LogFormat::Json,
+                Some("pretty") | Some("text") => LogFormat::Pretty,
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        key: "SWITCHBOARD_LOG_FORMAT",
+                        message: format!("expected json or pretty, got {other:?}"),
+                    });
+                }
+            },
+        };
+
+        let secret = |key: &str| src.get(key).map(|s| SecretString::from(s.to_owned()));
+        let mut sandbox_secrets_file = None;
+        let (app_secret, verify_token, phone_number_id, business_account_id) = match mode {
+            Mode::Live => {
+                let missing: Vec<&'static str> = CREDENTIAL_KEYS
+                    .iter()
+                    .copied()
+                    .filter(|k| src.get(k).is_none())
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(ConfigError::Missing {
+                        keys: missing,
+                        why: String::from(
+                            "live mode needs every WhatsApp secret (unset all WHATSAPP_* credentials, or set SWITCHBOARD_MODE=sandbox, to run the sandbox)",
+                        ),
+                    });
+                }
+                (
+                    secret("WHATSAPP_APP_SECRET"),
+                    secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"),
+                    src.get("WHATSAPP_PHONE_NUMBER_ID")
+                        .unwrap_or_default()
+                        .to_owned(),
+                    src.get("WHATSAPP_BUSINESS_ACCOUNT_ID").map(str::to_owned),
+                )
+            }
+            Mode::Sandbox => {
+                let (mut app, mut verify) = (
+                    secret("WHATSAPP_APP_SECRET"),
+                    secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"),
+                );
+                if app.is_none() || verify.is_none() {
+                    let (path, generated) = load_or_create_sandbox_secrets(&data_dir)?;
+                    app = app.or(Some(SecretString::from(generated.app_secret)));
+                    verify = verify.or(Some(SecretString::from(generated.verify_token)));
+                    sandbox_secrets_file = Some(path);
+                }
+                (
+                    app,
+                    verify,
+                    src.get("WHATSAPP_PHONE_NUMBER_ID")
+                        .unwrap_or(SANDBOX_PHONE_NUMBER_ID)
+                        .to_owned(),
+                    Some(
+                        src.get("WHATSAPP_BUSINESS_ACCOUNT_ID")
+                            .unwrap_or(SANDBOX_BUSINESS_ACCOUNT_ID)
+                            .to_owned(),
+                    ),
+                )
+            }
+        };
+        // Both arms guarantee the secrets; this keeps the webhook closed if that changes.
+        let (Some(app_secret), Some(verify_token)) = (app_secret, verify_token) else {
+            return Err(ConfigError::Missing {
+                keys: vec!["WHATSAPP_APP_SECRET", "WHATSAPP_WEBHOOK_VERIFY_TOKEN"],
+                why: String::from("the webhook is never open without them"),
+            });
+        };
+
+        Ok(Self {
+            mode,
+            http: HttpConfig {
+                host,
+                port,
+                public_url: src
+                    .get("SWITCHBOARD_PUBLIC_URL")
+                    .map(|s| s.trim_end_matches('/').to_owned()),
+                webhook_max_body_bytes: usize::try_from(positive(
+                    "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",
+                    3 * 1024 * 1024,
+                    "a size in bytes",
+                )?)
+                .unwrap_or(3 * 1024 * 1024),
+            },
+            database: DatabaseConfig {
+                url: SecretString::from(database_url),
+                max_connections: u32::try_from(positive(
+                    "SWITCHBOARD_DB_MAX_CONNECTIONS",
+                    8,
+                    "a whole number",
+                )?)
+                .unwrap_or(8),
+                busy_timeout: Duration::from_millis(src.parse(
+                    "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
+                    5000u64,
+                    "milliseconds",
+                )?),
+            },
+            data_dir,
+            whatsapp: WhatsAppConfig {
+                access_token: secret("WHATSAPP_ACCESS_TOKEN"),
+                phone_number_id,
+                business_account_id,
+                verify_token,
+                app_secret,
+                api_version: src
+                    .get("WHATSAPP_API_VERSION")
+                    .unwrap_or("v25.0")
+                    .to_owned(),
+                api_base_url: src
+                    .get("WHATSAPP_API_BASE_URL")
+                    .unwrap_or("https://graph.facebook.com")
+                    .trim_end_matches('/')
+                    .to_owned(),
+            },
+            workers,
+            log,
+            sandbox_secrets_file,
+        })
+    }
+
+    /// The URL clients use to reach the service.
+    pub fn public_url(&self) -> String {
+        self.http.public_url.clone().unwrap_or_else(|| {
+            let host = if self.http.host == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                &self.http.host
+            };
+            format!("http://{host}:{}", self.http.port)
+        })
+    }
+
+    /// What is configured, without any secret: for the start-up log line and status.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "mode": self.mode,
+            "listen": format!("{}:{}", self.http.host, self.http.port),
+            "database": redact_url(self.database.url.expose_secret()),
+            "whatsapp_phone_number_id": self.whatsapp.phone_number_id,
+            "whatsapp_api": format!("{}/{}", self.whatsapp.api_base_url, self.whatsapp.api_version),
+            "access_token_set": self.whatsapp.access_token.is_some(),
+            "workers": self.workers.count,
+            "reorder_window_ms": self.workers.reorder_window.as_millis(),
+        })
+    }
+}
+
+/// Hides a password in a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn load_or_create_sandbox_secrets(
+    data_dir: &Path,
+) -> Result<(PathBuf, SandboxSecrets), ConfigError> {
+    let path = data_dir.join("sandbox-secrets.json");
+    let err = |message: String| ConfigError::SandboxSecrets {
+        path: path.clone(),
+        message,
+    };
+    if let Ok(text) = fs::read_to_string(&path) {
+        let secrets: SandboxSecrets =
+            serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        return Ok((path, secrets));
+    }
+    fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
+    let mut rng = rand::rng();
+    let secrets = SandboxSecrets {
+        app_secret: hex::encode(rng.random::<[u8; 32]>()),
+        verify_token: hex::encode(rng.random::<[u8; 16]>()),
+    };
+    let text = serde_json::to_string_pretty(&secrets).map_err(|e| err(e.to_string()))?;
+    write_private(&path, text.as_bytes()).map_err(|e| err(e.to_string()))?;
+    Ok((path, secrets))
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    fs::write(path, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox_source(dir: &Path) -> ConfigSource {
+        ConfigSource::from_pairs([("SWITCHBOARD_DATA_DIR", dir.display().to_string())])
+    }
+
+    #[test]
+    fn nothing_configured_means_sandbox_with_generated_secrets_that_persist() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Config::from_source(&sandbox_source(dir.path())).unwrap();
+        let second = Config::from_source(&sandbox_source(dir.path())).unwrap();
+        assert_eq!(first.mode, Mode::Sandbox);
+        assert_eq!(first.whatsapp.app_secret.expose_secret().len(), 64);
+        assert_eq!(
+            first.whatsapp.app_secret.expose_secret(),
+            second.whatsapp.app_secret.expose_secret()
+        );
+        assert!(first.sandbox_secrets_file.is_some());
+        assert_eq!(first.whatsapp.phone_number_id, SANDBOX_PHONE_NUMBER_ID);
+    }
+
+    #[test]
+    fn any_credential_switches_to_live_and_names_every_missing_secret() {
+        let src = ConfigSource::from_pairs([
+            ("WHATSAPP_ACCESS_TOKEN", "EAAB..."),
+            ("WHATSAPP_APP_SECRET", ""),
+        ]);
+        let err = Config::from_source(&src).unwrap_err().to_string();
+        assert!(err.contains("WHATSAPP_PHONE_NUMBER_ID"), "{err}");
+        assert!(err.contains("WHATSAPP_APP_SECRET"), "{err}");
+        assert!(err.contains("WHATSAPP_WEBHOOK_VERIFY_TOKEN"), "{err}");
+        assert!(!err.contains("EAAB"), "{err}");
+    }
+
+    #[test]
+    fn live_mode_with_every_secret_starts() {
+        let src = ConfigSource::from_pairs([
+            ("WHATSAPP_ACCESS_TOKEN", "token"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
+            ("WHATSAPP_APP_SECRET", "s3cret"),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "verify"),
+        ]);
+        let config = Config::from_source(&src).unwrap();
+        assert_eq!(config.mode, Mode::Live);
+        assert!(config.sandbox_secrets_file.is_none());
+        assert!(!config.summary().to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sandbox_source(dir.path());
+        src.set("SWITCHBOARD_PORT", "eighty");
+        let err = Config::from_source(&src).unwrap_err().to_string();
+        assert!(err.starts_with("SWITCHBOARD_PORT:"), "{err}");
+    }
+
+    #[test]
+    fn toml_file_sections_map_to_key_names_and_env_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("switchboard.toml");
+        fs::write(
+            &file,
+            "[switchboard]\nport = 9090\nworkers = 2\n[whatsapp]\napi_version = \"v26.0\"\n",
+        )
+        .unwrap();
+        let mut src = ConfigSource::default();
+        src.merge_toml_file(&file).unwrap();
+        src.set("SWITCHBOARD_DATA_DIR", dir.path().display().to_string());
+        src.set("SWITCHBOARD_WORKERS", "3");
+        let config = Config::from_source(&src).unwrap();
+        assert_eq!(config.http.port, 9090);
+        assert_eq!(config.workers.count, 3);
+        assert_eq!(config.whatsapp.api_version, "v26.0");
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("switchboard.toml");
+        fs::write(&file, "[whatsapp]\naccess_tokn = \"x\"\n").unwrap();
+        let err = ConfigSource::default()
+            .merge_toml_file(&file)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("WHATSAPP_ACCESS_TOKN"), "{err}");
+    }
+
+    #[test]
+    fn database_passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://u:pw@db:5432/x"),
+            "postgres://***@db:5432/x"
+        );
+        assert_eq!(redact_url("sqlite://./data/s.db"), "sqlite://./data/s.db");
+    }
+}

@@ -1,0 +1,511 @@
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use switchboard_domain::{
+    AgentName, Channel, Classification, Intent, OutboundContent, OutboundMessage, RoutingPolicy,
+    Wamid, WorkflowRequest,
+};
+use switchboard_shared::TraceContext;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::jobs::{JobKind, NewJob};
+use crate::ports::{
+    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded,
+    StoreError, WhatsAppGateway,
+};
+use crate::usecases::Attempt;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ProcessOutcome {
+    Replied {
+        intent: Intent,
+        agent: AgentName,
+        delivery_id: Uuid,
+    },
+    /// The job ran before (a retry after a crash); its reply already stands.
+    AlreadyProcessed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessInboundError {
+    #[error("no inbound message {0} is stored")]
+    NotFound(Wamid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+impl ProcessInboundError {
+    pub fn is_retriable(&self) -> bool {
+        match self {
+            Self::NotFound(_) => false,
+            Self::Store(StoreError::Unavailable(_)) => true,
+            Self::Store(StoreError::Corrupt(_)) => false,
+            Self::Agent(e) => e.is_retriable(),
+        }
+    }
+}
+
+/// Classifies an inbound message, asks the agent its intent routes to, and plans the
+/// reply (stored with its delivery job in one transaction).
+pub struct ProcessInbound {
+    messages: Arc<dyn Messages>,
+    classifier: Arc<dyn Classifier>,
+    agents: Arc<dyn AgentGateway>,
+    whatsapp: Arc<dyn WhatsAppGateway>,
+    clock: Arc<dyn Clock>,
+    policy: RoutingPolicy,
+}
+
+impl ProcessInbound {
+    pub fn new(
+        messages: Arc<dyn Messages>,
+        classifier: Arc<dyn Classifier>,
+        agents: Arc<dyn AgentGateway>,
+        whatsapp: Arc<dyn WhatsAppGateway>,
+        clock: Arc<dyn Clock>,
+        policy: RoutingPolicy,
+    ) -> Self {
+        Self {
+            messages,
+            classifier,
+            agents,
+            whatsapp,
+            clock,
+            policy,
+        }
+    }
+
+    pub async fn execute(
+        &self,
+        wamid: &Wamid,
+        trace: TraceContext,
+        attempt: Attempt,
+    ) -> Result<ProcessOutcome, ProcessInboundError> {
+        let span = tracing::info_span!("process_inbound", trace_id = %trace.trace_id, wamid = %wamid, attempt = attempt.number);
+        self.run(wamid, trace, attempt).instrument(span).await
+    }
+
+    async fn run(
+        &self,
+        wamid: &Wamid,
+        trace: TraceContext,
+        attempt: Attempt,
+    ) -> Result<ProcessOutcome, ProcessInboundError> {
+        let record = self
+            .messages
+            .inbound(wamid)
+            .await?
+            .ok_or_else(|| ProcessInboundError::NotFound(wamid.clone()))?;
+        if record.processed {
+            tracing::info!("already processed; nothing to do");
+            return Ok(ProcessOutcome::AlreadyProcessed);
+        }
+        let message = &record.message;
+
+        if attempt.number == 1 {
+            if let Err(e) = self
+                .whatsapp
+                .mark_read(&message.business_number_id, wamid, &trace)
+                .await
+            {
+                tracing::warn!(error = %e, "could not mark the message read; going on");
+            }
+        }
+
+        let request = workflow_request(&record, &trace);
+        let classification = match self.classifier.classify(&request, &trace).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "classifier failed; the default agent answers");
+                Classification::new(Intent::Unknown, 0.0)
+            }
+        };
+        let mut agent = self.policy.agent_for(&classification).clone();
+        tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
+
+        let reply = match self.agents.ask(&agent, &request, &trace).await {
+            Ok(reply) => reply,
+            // On the last attempt an unreachable agent must not cost the user an answer.
+            Err(e) if attempt.is_last && &agent != self.policy.default_agent() => {
+                tracing::warn!(error = %e, "agent failed on the last attempt; the default agent answers");
+                agent = self.policy.default_agent().clone();
+                self.agents.ask(&agent, &request, &trace).await?
+            }
+            Err(e) => return Err(e.into()),
+        };
+
+        let delivery_id = Uuid::now_v7();
+        let now = self.clock.now();
+        let outcome = self
+            .messages
+            .record_reply(NewReply {
+                inbound: wamid.clone(),
+                conversation_id: record.conversation_id,
+                intent: classification.intent.clone(),
+                confidence: classification.confidence,
+                agent: agent.clone(),
+                delivery_id,
+                message: OutboundMessage {
+                    to: message.from.clone(),
+                    from_number_id: message.business_number_id.clone(),
+                    content: OutboundContent::Text {
+                        body: reply.text,
+                        preview_url: false,
+                    },
+                    reply_to: Some(wamid.clone()),
+                },
+                trace,
+                job: NewJob {
+                    kind: JobKind::DeliverMessage { delivery_id },
+                    ordering_key: format!("deliver:{}", message.conversation_key()),
+                    order_at: now,
+                    run_at: now,
+                    trace,
+                },
+            })
+            .await?;
+        Ok(match outcome {
+            ReplyRecorded::Recorded => {
+                tracing::info!(%delivery_id, "reply planned");
+                ProcessOutcome::Replied {
+                    intent: classification.intent,
+                    agent,
+                    delivery_id,
+                }
+            }
+            ReplyRecorded::AlreadyProcessed => ProcessOutcome::AlreadyProcessed,
+        })
+    }
+}
+
+fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowRequest {
+    let message = &record.message;
+    let mut metadata = BTreeMap::new();
+    metadata.insert(
+        "wamid".to_owned(),
+        serde_json::Value::from(message.wamid.as_str()),
+    );
+    metadata.insert(
+        "content_kind".to_owned(),
+        serde_json::Value::from(message.content.kind_name()),
+    );
+    metadata.insert(
+        "business_number_id".to_owned(),
+        serde_json::Value::from(message.business_number_id.as_str()),
+    );
+    metadata.insert(
+        "sent_at".to_owned(),
+        serde_json::Value::from(message.sent_at.unix_timestamp()),
+    );
+    if let Some(reply_to) = message
+        .context
+        .as_ref()
+        .and_then(|c| c.message_id.as_deref())
+    {
+        metadata.insert("reply_to".to_owned(), serde_json::Value::from(reply_to));
+    }
+    WorkflowRequest {
+        user_message: message.content.as_agent_text(),
+        content: message.content.clone(),
+        user_id: message.from.key().as_storage_key(),
+        session_id: record.conversation_id.to_string(),
+        channel: Channel::Whatsapp,
+        user_name: message.profile_name.clone(),
+        metadata,
+        trace_id: trace.trace_id.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{
+        ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages,
+        MockWhatsAppGateway, SendError,
+    };
+    use switchboard_domain::{AgentReply, InboundContent, InboundMessage, WhatsAppUser};
+    use time::macros::datetime;
+
+    fn policy() -> RoutingPolicy {
+        RoutingPolicy::new(AgentName::new("fallback"), 0.5)
+            .route(Intent::Greeting, AgentName::new("greeter"))
+    }
+
+    fn record(processed: bool) -> InboundRecord {
+        InboundRecord {
+            message: InboundMessage {
+                wamid: Wamid::parse("wamid.A").unwrap(),
+                from: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
+                profile_name: Some("Amelia".into()),
+                business_number_id: "109876543210987".into(),
+                sent_at: datetime!(2026-11-22 09:59 UTC),
+                content: InboundContent::Text {
+                    body: "hello".into(),
+                },
+                context: None,
+                errors: vec![],
+            },
+            conversation_id: Uuid::nil(),
+            processed,
+        }
+    }
+
+    struct Ports {
+        messages: MockMessages,
+        classifier: MockClassifier,
+        agents: MockAgentGateway,
+        whatsapp: MockWhatsAppGateway,
+    }
+
+    impl Ports {
+        fn new() -> Self {
+            let mut whatsapp = MockWhatsAppGateway::new();
+            whatsapp.expect_mark_read().returning(|_, _, _| Ok(()));
+            Self {
+                messages: MockMessages::new(),
+                classifier: MockClassifier::new(),
+                agents: MockAgentGateway::new(),
+                whatsapp,
+            }
+        }
+
+        fn build(self) -> ProcessInbound {
+            let mut clock = MockClock::new();
+            clock
+                .expect_now()
+                .return_const(datetime!(2026-11-22 10:00 UTC));
+            ProcessInbound::new(
+                Arc::new(self.messages),
+                Arc::new(self.classifier),
+                Arc::new(self.agents),
+                Arc::new(self.whatsapp),
+                Arc::new(clock),
+                policy(),
+            )
+        }
+    }
+
+    fn wamid() -> Wamid {
+        Wamid::parse("wamid.A").unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_greeting_is_answered_by_the_greeter_quoting_the_users_message() {
+        let mut ports = Ports::new();
+        ports
+            .messages
+            .expect_inbound()
+            .returning(|_| Ok(Some(record(false))));
+        ports
+            .classifier
+            .expect_classify()
+            .returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports
+            .agents
+            .expect_ask()
+            .withf(|agent, req, _| {
+                agent.as_str() == "greeter"
+                    && req.user_message == "hello"
+                    && req.user_name.as_deref() == Some("Amelia")
+            })
+            .returning(|_, _, _| {
+                Ok(AgentReply {
+                    text: "Hi Amelia!".into(),
+                })
+            });
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(|reply| {
+                reply.message.reply_to.as_ref().map(Wamid::as_str) == Some("wamid.A")
+                    && reply.message.content
+                        == OutboundContent::Text {
+                            body: "Hi Amelia!".into(),
+                            preview_url: false,
+                        }
+                    && reply.job.ordering_key == "deliver:109876543210987:+447700900123"
+            })
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        let outcome = ports
+            .build()
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await
+            .unwrap();
+
+        assert!(
+            matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "greeter")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_message_already_processed_is_not_answered_twice() {
+        let mut ports = Ports::new();
+        ports
+            .messages
+            .expect_inbound()
+            .returning(|_| Ok(Some(record(true))));
+        ports.classifier.expect_classify().never();
+        ports.messages.expect_record_reply().never();
+
+        let outcome = ports
+            .build()
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await
+            .unwrap();
+
+        assert_eq!(outcome, ProcessOutcome::AlreadyProcessed);
+    }
+
+    #[tokio::test]
+    async fn a_classifier_failure_routes_to_the_default_agent() {
+        let mut ports = Ports::new();
+        ports
+            .messages
+            .expect_inbound()
+            .returning(|_| Ok(Some(record(false))));
+        ports
+            .classifier
+            .expect_classify()
+            .returning(|_, _| Err(ClassifierError::Unavailable("down".into())));
+        ports
+            .agents
+            .expect_ask()
+            .withf(|agent, _, _| agent.as_str() == "fallback")
+            .returning(|_, _, _| {
+                Ok(AgentReply {
+                    text: "Sorry?".into(),
+                })
+            });
+        ports
+            .messages
+            .expect_record_reply()
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        let outcome = ports
+            .build()
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await
+            .unwrap();
+
+        assert!(
+            matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "fallback")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failure_to_mark_read_never_blocks_the_reply() {
+        let mut ports = Ports::new();
+        ports.whatsapp = MockWhatsAppGateway::new();
+        ports.whatsapp.expect_mark_read().returning(|_, _, _| {
+            Err(SendError::Transient {
+                code: None,
+                message: "timeout".into(),
+            })
+        });
+        ports
+            .messages
+            .expect_inbound()
+            .returning(|_| Ok(Some(record(false))));
+        ports
+            .classifier
+            .expect_classify()
+            .returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports
+            .agents
+            .expect_ask()
+            .returning(|_, _, _| Ok(AgentReply { text: "Hi".into() }));
+        ports
+            .messages
+            .expect_record_reply()
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        let result = ports
+            .build()
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await;
+
+        assert!(result.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_agent_is_retried_and_on_the_last_attempt_the_default_agent_answers() {
+        let unavailable = || AgentError::Unavailable {
+            agent: AgentName::new("greeter"),
+            message: "connection refused".into(),
+        };
+        let mut ports = Ports::new();
+        ports
+            .messages
+            .expect_inbound()
+            .returning(|_| Ok(Some(record(false))));
+        ports
+            .classifier
+            .expect_classify()
+            .returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports
+            .agents
+            .expect_ask()
+            .withf(|a, _, _| a.as_str() == "greeter")
+            .returning(move |_, _, _| Err(unavailable()));
+        ports
+            .agents
+            .expect_ask()
+            .withf(|a, _, _| a.as_str() == "fallback")
+            .returning(|_, _, _| {
+                Ok(AgentReply {
+                    text: "Sorry".into(),
+                })
+            });
+        ports
+            .messages
+            .expect_record_reply()
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+        let process = ports.build();
+
+        let early = process
+            .execute(
+                &wamid(),
+                TraceContext::new_root(),
+                Attempt {
+                    number: 2,
+                    is_last: false,
+                },
+            )
+            .await;
+        let last = process
+            .execute(
+                &wamid(),
+                TraceContext::new_root(),
+                Attempt {
+                    number: 8,
+                    is_last: true,
+                },
+            )
+            .await;
+
+        assert!(matches!(early, Err(ref e) if e.is_retriable()));
+        assert!(
+            matches!(last, Ok(ProcessOutcome::Replied { agent, .. }) if agent.as_str() == "fallback")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_message_is_a_permanent_error() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| Ok(None));
+
+        let result = ports
+            .build()
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await;
+
+        assert!(matches!(result, Err(ref e) if !e.is_retriable()));
+    }
+}

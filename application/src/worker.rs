@@ -1,0 +1,317 @@
+//! The job runner and the worker pool.
+//!
+//! Workers lease due jobs, run the use case the job names inside a span carrying the
+//! job's stored trace id (so work done later belongs to the same trace), and report the
+//! outcome: done, retry later (the shared [`RetryPolicy`] decides when), or dead.
+//!
+//! Shutdown has two steps: `stop` ends claiming, and running jobs may finish; `abort`
+//! (after the grace period) drops running jobs and returns their leases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_shared::RetryPolicy;
+use switchboard_shared::retry::RetryDecision;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::jobs::{JobKind, LeasedJob};
+use crate::ports::{Clock, JobQueue};
+use crate::usecases::{Attempt, DeliverMessage, ProcessInbound, RecordStatus};
+
+/// How a job attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobResult {
+    Done,
+    Retry(String),
+    Dead(String),
+}
+
+/// Runs one leased job to its end.
+pub struct JobRunner {
+    queue: Arc<dyn JobQueue>,
+    process: ProcessInbound,
+    deliver: DeliverMessage,
+    status: RecordStatus,
+    retry: RetryPolicy,
+    clock: Arc<dyn Clock>,
+}
+
+impl JobRunner {
+    pub fn new(
+        queue: Arc<dyn JobQueue>,
+        process: ProcessInbound,
+        deliver: DeliverMessage,
+        status: RecordStatus,
+        retry: RetryPolicy,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            queue,
+            process,
+            deliver,
+            status,
+            retry,
+            clock,
+        }
+    }
+
+    pub async fn run(&self, job: &LeasedJob) -> JobResult {
+        let span = tracing::info_span!(
+            "job",
+            trace_id = %job.trace.trace_id,
+            job_id = job.id,
+            job = job.kind.name(),
+            attempt = job.attempts,
+        );
+        async {
+            let result = self.dispatch(job).await;
+            let report = match &result {
+                JobResult::Done => self.queue.complete(job).await,
+                JobResult::Retry(error) => match self.retry.decide(job.attempts) {
+                    RetryDecision::RetryAfter(delay) => {
+                        tracing::warn!(%error, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "job failed; retrying");
+                        let run_at = self.clock.now() + delay;
+                        self.queue.retry(job, run_at, error).await
+                    }
+                    RetryDecision::GiveUp => {
+                        tracing::error!(%error, "job failed on its last attempt; dead");
+                        self.queue.bury(job, error).await
+                    }
+                },
+                JobResult::Dead(error) => {
+                    tracing::error!(%error, "job cannot succeed; dead");
+                    self.queue.bury(job, error).await
+                }
+            };
+            if let Err(e) = report {
+                // The lease will expire and the job run again; its use case is idempotent.
+                tracing::error!(error = %e, "could not record the job's outcome");
+            }
+            result
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn dispatch(&self, job: &LeasedJob) -> JobResult {
+        let attempt = Attempt {
+            number: job.attempts,
+            is_last: job.attempts >= self.retry.max_attempts,
+        };
+        match &job.kind {
+            JobKind::ProcessInbound { wamid } => {
+                match self.process.execute(wamid, job.trace, attempt).await {
+                    Ok(_) => JobResult::Done,
+                    Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
+                    Err(e) => JobResult::Dead(e.to_string()),
+                }
+            }
+            JobKind::DeliverMessage { delivery_id } => {
+                match self.deliver.execute(*delivery_id, job.trace, attempt).await {
+                    Ok(_) => JobResult::Done,
+                    Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
+                    Err(e) => JobResult::Dead(e.to_string()),
+                }
+            }
+            JobKind::RecordStatus {
+                wamid,
+                status,
+                error,
+            } => {
+                match self
+                    .status
+                    .execute(wamid, status, error.clone(), job.trace)
+                    .await
+                {
+                    Ok(_) => JobResult::Done,
+                    Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
+                    Err(e) => JobResult::Dead(e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub count: usize,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+}
+
+/// Handles to stop the pool.
+#[derive(Debug, Clone, Default)]
+pub struct Shutdown {
+    /// Stop claiming; let running jobs finish.
+    pub stop: CancellationToken,
+    /// Drop running jobs and return their leases.
+    pub abort: CancellationToken,
+}
+
+/// Starts `settings.count` workers. The returned set ends when every worker has stopped.
+pub fn spawn_workers(
+    runner: Arc<JobRunner>,
+    queue: Arc<dyn JobQueue>,
+    settings: WorkerSettings,
+    shutdown: Shutdown,
+) -> JoinSet<()> {
+    let mut set = JoinSet::new();
+    for n in 0..settings.count {
+        let runner = Arc::clone(&runner);
+        let queue = Arc::clone(&queue);
+        let settings = settings.clone();
+        let shutdown = shutdown.clone();
+        set.spawn(
+            async move { worker_loop(runner, queue, settings, shutdown).await }
+                .instrument(tracing::info_span!("worker", worker = n)),
+        );
+    }
+    set
+}
+
+async fn worker_loop(
+    runner: Arc<JobRunner>,
+    queue: Arc<dyn JobQueue>,
+    settings: WorkerSettings,
+    shutdown: Shutdown,
+) {
+    while !shutdown.stop.is_cancelled() {
+        let jobs = match queue.claim(1, settings.lease).await {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                tracing::error!(error = %e, "could not claim jobs");
+                tokio::select! {
+                    () = shutdown.stop.cancelled() => break,
+                    () = tokio::time::sleep(settings.poll_interval) => continue,
+                }
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                () = shutdown.stop.cancelled() => break,
+                () = queue.wait_for_work(settings.poll_interval) => continue,
+            }
+        }
+        for job in jobs {
+            tokio::select! {
+                _ = runner.run(&job) => {}
+                () = shutdown.abort.cancelled() => {
+                    tracing::warn!(job_id = job.id, trace_id = %job.trace.trace_id, "shutdown grace ended; returning the job's lease");
+                    if let Err(e) = queue.release(&job).await {
+                        tracing::error!(job_id = job.id, error = %e, "could not return the lease; it expires on its own");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{
+        MockAgentGateway, MockClassifier, MockClock, MockDeliveries, MockJobQueue, MockMessages,
+        MockWhatsAppGateway,
+    };
+    use switchboard_domain::{AgentName, RoutingPolicy, Wamid};
+    use switchboard_shared::TraceContext;
+    use time::macros::datetime;
+    use uuid::Uuid;
+
+    fn runner(queue: MockJobQueue, messages: MockMessages, max_attempts: u32) -> JobRunner {
+        let mut clock = MockClock::new();
+        clock
+            .expect_now()
+            .return_const(datetime!(2026-11-22 10:00 UTC));
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let whatsapp: Arc<MockWhatsAppGateway> = Arc::new(MockWhatsAppGateway::new());
+        let deliveries = Arc::new(MockDeliveries::new());
+        JobRunner::new(
+            Arc::new(queue),
+            ProcessInbound::new(
+                Arc::new(messages),
+                Arc::new(MockClassifier::new()),
+                Arc::new(MockAgentGateway::new()),
+                whatsapp.clone(),
+                clock.clone(),
+                RoutingPolicy::new(AgentName::new("fallback"), 0.5),
+            ),
+            DeliverMessage::new(deliveries.clone(), whatsapp, clock.clone()),
+            RecordStatus::new(deliveries, clock.clone()),
+            RetryPolicy {
+                base: Duration::from_secs(1),
+                max_delay: Duration::from_secs(10),
+                max_attempts,
+            },
+            clock,
+        )
+    }
+
+    fn job(attempts: u32) -> LeasedJob {
+        LeasedJob {
+            id: 1,
+            kind: JobKind::ProcessInbound {
+                wamid: Wamid::parse("wamid.A").unwrap(),
+            },
+            trace: TraceContext::new_root(),
+            attempts,
+            lease_token: Uuid::nil(),
+        }
+    }
+
+    fn store_down() -> crate::ports::StoreError {
+        crate::ports::StoreError::Unavailable(anyhow::anyhow!("disk I/O error"))
+    }
+
+    #[tokio::test]
+    async fn a_retriable_failure_is_scheduled_again_with_backoff() {
+        let mut queue = MockJobQueue::new();
+        queue
+            .expect_retry()
+            .withf(|_, run_at, error| {
+                *run_at >= datetime!(2026-11-22 10:00:00.5 UTC)
+                    && *run_at <= datetime!(2026-11-22 10:00:01 UTC)
+                    && error.contains("disk I/O")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(()));
+        let mut messages = MockMessages::new();
+        messages.expect_inbound().returning(|_| Err(store_down()));
+
+        let result = runner(queue, messages, 5).run(&job(1)).await;
+
+        assert!(matches!(result, JobResult::Retry(_)));
+    }
+
+    #[tokio::test]
+    async fn a_job_that_fails_its_last_attempt_is_dead_with_its_error() {
+        let mut queue = MockJobQueue::new();
+        queue
+            .expect_bury()
+            .withf(|_, error| error.contains("disk I/O"))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut messages = MockMessages::new();
+        messages.expect_inbound().returning(|_| Err(store_down()));
+
+        runner(queue, messages, 3).run(&job(3)).await;
+    }
+
+    #[tokio::test]
+    async fn a_permanent_failure_is_dead_at_once() {
+        let mut queue = MockJobQueue::new();
+        queue
+            .expect_bury()
+            .withf(|_, error| error.contains("no inbound message"))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut messages = MockMessages::new();
+        messages.expect_inbound().returning(|_| Ok(None));
+
+        let result = runner(queue, messages, 5).run(&job(1)).await;
+
+        assert!(matches!(result, JobResult::Dead(_)));
+    }
+}

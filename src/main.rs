@@ -1,1 +1,141 @@
-fn main() {}
+//! The `switchboard` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use switchboard::simulate::{self, SimulateArgs};
+use switchboard::{Application, startup};
+use switchboard_shared::config::KEYS;
+use switchboard_shared::{Config, Mode, telemetry};
+
+fn long_about() -> String {
+    let mut text = String::from(
+        "Switchboard: WhatsApp to AI agents. Receives signed WhatsApp webhooks, stores each message \
+         durably, classifies it, routes it to an agent and delivers the reply.\n\n\
+         With no WhatsApp credentials it runs in sandbox mode (SQLite, built-in agents, replies \
+         recorded instead of sent). Configuration comes from environment variables and an optional \
+         TOML file (--config); every key, with its default:\n",
+    );
+    for key in KEYS {
+        text.push_str(&format!("\n  {:<38} {}\n  {:<38} default: {}\n", key.name, key.help, "", key.default));
+    }
+    text
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "switchboard", version, about = "WhatsApp-to-agents orchestrator", long_about = long_about())]
+struct Cli {
+    /// TOML configuration file; environment variables override it.
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service: HTTP server and job workers (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Send a signed test webhook to the running service and print the reply.
+    Simulate {
+        /// The message text, as the user would type it.
+        text: String,
+        /// The sender's phone number (any common format).
+        #[arg(long, default_value = "+15550001234")]
+        from: String,
+        /// The sender's WhatsApp profile name.
+        #[arg(long, default_value = "Sandbox User")]
+        name: String,
+        /// Base URL of the running service [default: SWITCHBOARD_PUBLIC_URL or http://host:port].
+        #[arg(long)]
+        url: Option<String>,
+        /// How long to wait for the reply, in seconds.
+        #[arg(long, default_value_t = 15)]
+        timeout: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("switchboard: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Migrate => migrate(config).await,
+        Command::Simulate { text, from, name, url, timeout } => {
+            simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log.filter, config.log.format);
+    if config.mode == Mode::Sandbox {
+        print_sandbox_banner(&config);
+    }
+    let app = Application::build(config).await?;
+    let handle = app.shutdown_handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        handle.stop().await;
+    });
+    app.run_until_stopped().await
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    telemetry::init(&config.log.filter, config.log.format);
+    startup::open_store(&config).await?;
+    println!("migrations applied");
+    Ok(())
+}
+
+fn print_sandbox_banner(config: &Config) {
+    use secrecy::ExposeSecret;
+    eprintln!("┌ Switchboard is in SANDBOX mode: no WhatsApp account; replies are recorded, not sent.");
+    if let Some(path) = &config.sandbox_secrets_file {
+        eprintln!("│ development app secret:   {}", config.whatsapp.app_secret.expose_secret());
+        eprintln!("│ development verify token: {}", config.whatsapp.verify_token.expose_secret());
+        eprintln!("│ (kept in {}; set WHATSAPP_APP_SECRET / WHATSAPP_WEBHOOK_VERIFY_TOKEN to choose your own)", path.display());
+    }
+    eprintln!("└ try it: switchboard simulate \"hello\"   (webhook: {}/webhook/whatsapp)", config.public_url());
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,1 +1,13 @@
-//! placeholder
+//! # switchboard-adapters
+//!
+//! The edges of the hexagon. Inbound adapters turn HTTP into use-case calls; outbound
+//! adapters implement the application's ports.
+//!
+//! - [`inbound`]: actix-web: the WhatsApp webhook, health, the sandbox outbox, the
+//!   trace-id middleware and the one HTTP error shape `{code, message, trace_id}`.
+//! - [`outbound::store`]: SQLite behind the store ports.
+//! - [`outbound::sandbox`]: the sandbox WhatsApp gateway (records, never sends).
+//! - [`outbound::builtin`]: the built-in keyword classifier and agents.
+
+pub mod inbound;
+pub mod outbound;

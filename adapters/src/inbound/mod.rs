@@ -1,0 +1,31 @@
+//! Inbound HTTP adapters (actix-web).
+//!
+//! [`configure`] mounts every route; [`trace::TraceMiddleware`] must wrap the whole app
+//! so every response carries `X-Trace-Id` and every error body its `trace_id`.
+
+pub mod errors;
+pub mod health;
+pub mod sandbox;
+pub mod trace;
+pub mod whatsapp;
+
+use actix_web::web;
+
+pub use errors::ApiError;
+
+/// Mounts the routes. `sandbox` adds the sandbox outbox (never mounted in live mode).
+pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
+    for path in whatsapp::WEBHOOK_PATHS {
+        cfg.service(
+            web::resource(path)
+                .route(web::get().to(whatsapp::verify))
+                .route(web::post().to(whatsapp::receive))
+                .default_service(web::to(errors::method_not_allowed)),
+        );
+    }
+    cfg.route("/health/live", web::get().to(health::live));
+    cfg.route("/health/ready", web::get().to(health::ready));
+    if sandbox {
+        cfg.route("/sandbox/outbox", web::get().to(sandbox::outbox));
+    }
+}

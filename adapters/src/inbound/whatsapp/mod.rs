@@ -1,0 +1,118 @@
+//! The WhatsApp webhook: Meta's GET verification handshake, and signed POST deliveries
+//! that are stored durably before they are acknowledged.
+
+pub mod envelope;
+pub mod signature;
+
+use std::sync::Arc;
+
+use actix_web::http::header::{CONTENT_LENGTH, ContentType};
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use switchboard_application::usecases::{IngestWebhook, WebhookContent};
+
+use super::errors::ApiError;
+use super::trace::request_trace;
+
+/// The path Meta is configured with, and the alias older deployments use.
+pub const WEBHOOK_PATHS: [&str; 2] = ["/webhook/whatsapp", "/api/v1/whatsapp/webhook"];
+
+/// What the webhook handlers need.
+pub struct WebhookState {
+    pub ingest: Arc<IngestWebhook>,
+    pub app_secret: SecretString,
+    pub verify_token: SecretString,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyQuery {
+    #[serde(rename = "hub.mode")]
+    mode: Option<String>,
+    #[serde(rename = "hub.verify_token")]
+    verify_token: Option<String>,
+    #[serde(rename = "hub.challenge")]
+    challenge: Option<String>,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // Length leaks, content does not.
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `GET`: answers `hub.challenge` verbatim as text/plain when the mode is `subscribe`
+/// and the token matches; 403 otherwise.
+pub async fn verify(req: HttpRequest, state: web::Data<WebhookState>) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<VerifyQuery>::from_query(req.query_string()).map_err(|_| ApiError::verification_failed())?;
+    let token_ok = query
+        .verify_token
+        .as_deref()
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.verify_token.expose_secret().as_bytes()));
+    match (query.mode.as_deref(), token_ok, query.challenge.as_deref()) {
+        (Some("subscribe"), true, Some(challenge)) => {
+            tracing::info!("webhook verification handshake answered");
+            Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(challenge.to_owned()))
+        }
+        _ => {
+            metrics::counter!("whatsapp_webhook_verifications_failed_total").increment(1);
+            tracing::warn!(mode = query.mode.as_deref().unwrap_or(""), "webhook verification refused");
+            Err(ApiError::verification_failed())
+        }
+    }
+}
+
+/// Reads the body, refusing more than `limit` bytes as soon as it is known.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `POST`: size limit, signature over the raw bytes, tolerant parse, durable store;
+/// 200 only once the data is committed, 503 when it could not be.
+pub async fn receive(req: HttpRequest, payload: web::Payload, state: web::Data<WebhookState>) -> Result<HttpResponse, ApiError> {
+    let trace = request_trace(&req);
+    let body = match read_body(&req, payload, state.max_body_bytes).await {
+        Ok(body) => body,
+        Err(e) => {
+            metrics::counter!("whatsapp_webhooks_rejected_total", "reason" => e.code).increment(1);
+            tracing::warn!(code = e.code, "webhook body refused");
+            return Err(e);
+        }
+    };
+
+    let header = req.headers().get("x-hub-signature-256").map(|v| v.as_bytes());
+    if let Err(e) = signature::verify(state.app_secret.expose_secret().as_bytes(), header, &body) {
+        metrics::counter!("whatsapp_webhook_signature_failures_total", "reason" => e.reason()).increment(1);
+        tracing::warn!(reason = e.reason(), bytes = body.len(), "webhook refused: bad signature; nothing stored");
+        return Err(ApiError::invalid_signature(e.to_string()));
+    }
+
+    let content = envelope::parse(&body);
+    let quarantined = matches!(content, WebhookContent::Quarantine { .. });
+    let receipt = state.ingest.execute(trace, body.to_vec(), content).await.map_err(|_| ApiError::store_unavailable())?;
+    metrics::counter!("whatsapp_messages_received_total").increment(receipt.new_messages as u64);
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": if quarantined { "quarantined" } else { "accepted" },
+        "messages": receipt.new_messages,
+        "duplicate_messages": receipt.duplicate_messages,
+        "statuses": receipt.new_statuses,
+        "duplicate_statuses": receipt.duplicate_statuses,
+    })))
+}

@@ -1,0 +1,717 @@
+//! SQLite store: WAL journal, `synchronous = FULL` (an acknowledged webhook survives a
+//! power cut), `BEGIN IMMEDIATE` for every write transaction (no lock upgrades that
+//! fail under contention), migrations embedded in the binary.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
+use switchboard_application::ports::{
+    Deliveries, Delivery, EventDisposition, InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages,
+    NewReply, ReplyRecorded, StoreError,
+};
+use switchboard_domain::{DeliveryState, InboundMessage, OutboundMessage, Wamid, WhatsAppUser};
+use switchboard_shared::TraceContext;
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+use tracing::Instrument;
+use uuid::Uuid;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// The SQLite implementation of every store port.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    /// Wakes idle workers in this process when a job is enqueued.
+    wake: Arc<Notify>,
+}
+
+/// A message the sandbox gateway recorded instead of sending.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SandboxRecord {
+    pub provider_id: String,
+    pub recipient: String,
+    pub reply_to: Option<String>,
+    pub message: serde_json::Value,
+    pub trace_id: String,
+    pub created_at: i64,
+}
+
+fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(anyhow::Error::new(e))
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(format!("{what}: {e}"))
+}
+
+/// Unix milliseconds.
+fn ms(t: OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt("serialise", e))
+}
+
+fn parse_trace(text: &str) -> TraceContext {
+    // A stored context that no longer parses must not stop the work: start a new trace.
+    TraceContext::from_traceparent(text).unwrap_or_else(|_| TraceContext::new_root())
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url`.
+    pub async fn connect(url: &str, max_connections: u32, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)
+            .with_context(|| "DATABASE_URL is not a valid sqlite URL")?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(busy_timeout);
+        if let Some(parent) = options.get_filename().parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create the database directory {}", parent.display()))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
+            .connect_with(options)
+            .await
+            .with_context(|| "cannot open the SQLite database")?;
+        Ok(Self { pool, wake: Arc::new(Notify::new()) })
+    }
+
+    /// Applies the embedded migrations that are not applied yet.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await.context("database migration failed")?;
+        Ok(())
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Readiness: the database answers and every embedded migration is applied.
+    pub async fn ready(&self) -> Result<(), String> {
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
+        let expected = i64::try_from(MIGRATOR.iter().count()).unwrap_or(i64::MAX);
+        if applied < expected {
+            return Err(format!("{applied} of {expected} migrations applied; run `switchboard migrate`"));
+        }
+        Ok(())
+    }
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)
+    }
+
+    /// Records what the sandbox gateway would have sent.
+    pub async fn record_sandbox_send(
+        &self,
+        provider_id: &str,
+        message: &OutboundMessage,
+        trace: &TraceContext,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(provider_id)
+        .bind(&message.from_number_id)
+        .bind(message.to.key().as_storage_key())
+        .bind(message.reply_to.as_ref().map(Wamid::as_str))
+        .bind(message.content.kind_name())
+        .bind(json(message)?)
+        .bind(trace.trace_id.to_string())
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
+    pub async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT provider_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
+             WHERE (?1 IS NULL OR reply_to = ?1) ORDER BY created_at, id LIMIT ?2",
+        )
+        .bind(reply_to)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|row| {
+                let message: String = row.get("message");
+                Ok(SandboxRecord {
+                    provider_id: row.get("provider_id"),
+                    recipient: row.get("recipient"),
+                    reply_to: row.get("reply_to"),
+                    message: serde_json::from_str(&message).map_err(|e| corrupt("sandbox message", e))?,
+                    trace_id: row.get("trace_id"),
+                    created_at: row.get("created_at"),
+                })
+            })
+            .collect()
+    }
+
+    fn notify_workers(&self) {
+        self.wake.notify_waiters();
+    }
+}
+
+async fn insert_job(tx: &mut Transaction<'static, Sqlite>, job: &NewJob, now: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?8)",
+    )
+    .bind(job.kind.name())
+    .bind(json(&job.kind)?)
+    .bind(&job.ordering_key)
+    .bind(ms(job.order_at))
+    .bind(ms(job.run_at))
+    .bind(job.trace.trace_id.to_string())
+    .bind(job.trace.to_traceparent())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
+/// Finds the contact for this user, creating it or completing its ids as needed.
+async fn resolve_contact(
+    tx: &mut Transaction<'static, Sqlite>,
+    user: &WhatsAppUser,
+    profile_name: Option<&str>,
+    now: i64,
+) -> Result<String, StoreError> {
+    let scoped = user.scoped_id().map(|s| s.as_str().to_owned());
+    let phone = user.phone().map(|p| p.as_e164().to_owned());
+    let mut found: Option<String> = None;
+    if let Some(scoped) = &scoped {
+        found = sqlx::query_scalar("SELECT id FROM contacts WHERE scoped_id = ?1")
+            .bind(scoped)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    }
+    if found.is_none() {
+        if let Some(phone) = &phone {
+            // A contact known by phone alone learns its scoped id here.
+            found = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)")
+                .bind(phone)
+                .bind(&scoped)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+        }
+    }
+    match found {
+        Some(id) => {
+            sqlx::query(
+                "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
+                        phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
+                        profile_name = COALESCE(?4, profile_name), updated_at = ?5
+                 WHERE id = ?1",
+            )
+            .bind(&id)
+            .bind(&scoped)
+            .bind(&phone)
+            .bind(profile_name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+            Ok(id)
+        }
+        None => {
+            let id = Uuid::now_v7().to_string();
+            sqlx::query(
+                "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+            )
+            .bind(&id)
+            .bind(&scoped)
+            .bind(&phone)
+            .bind(profile_name)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+            Ok(id)
+        }
+    }
+}
+
+async fn resolve_conversation(
+    tx: &mut Transaction<'static, Sqlite>,
+    contact_id: &str,
+    message: &InboundMessage,
+    now: i64,
+) -> Result<String, StoreError> {
+    let sent = message.sent_at.unix_timestamp();
+    let id: String = sqlx::query_scalar(
+        "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
+             last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
+             updated_at = excluded.updated_at
+         RETURNING id",
+    )
+    .bind(Uuid::now_v7().to_string())
+    .bind(contact_id)
+    .bind(&message.business_number_id)
+    .bind(sent)
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(id)
+}
+
+#[async_trait]
+impl Inbox for SqliteStore {
+    async fn ingest(&self, batch: IngestBatch) -> Result<IngestReceipt, StoreError> {
+        let span = tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
+        async {
+            let now = ms(batch.event.received_at);
+            let event_id = batch.event.id.to_string();
+            let trace_id = batch.event.trace.trace_id.to_string();
+            let (status, reason) = match &batch.event.disposition {
+                EventDisposition::Accepted => ("accepted", None),
+                EventDisposition::Quarantined { reason } => ("quarantined", Some(reason.as_str())),
+            };
+            let mut tx = self.begin().await?;
+            sqlx::query(
+                "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(&event_id)
+            .bind(now)
+            .bind(&trace_id)
+            .bind(batch.event.trace.to_traceparent())
+            .bind(status)
+            .bind(reason)
+            .bind(json(&batch.event.summary)?)
+            .bind(&batch.event.body)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+
+            for error in &batch.errors {
+                sqlx::query(
+                    "INSERT INTO webhook_errors (event_id, code, title, message, details, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .bind(&event_id)
+                .bind(error.code)
+                .bind(&error.title)
+                .bind(&error.message)
+                .bind(&error.details)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            }
+
+            let mut receipt = IngestReceipt::default();
+            for item in &batch.messages {
+                let message = &item.message;
+                let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE wamid = ?1")
+                    .bind(message.wamid.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                if known.is_some() {
+                    receipt.duplicate_messages += 1;
+                    continue;
+                }
+                let contact_id = resolve_contact(&mut tx, &message.from, message.profile_name.as_deref(), now).await?;
+                let conversation_id = resolve_conversation(&mut tx, &contact_id, message, now).await?;
+                sqlx::query(
+                    "INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
+                     VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .bind(Uuid::now_v7().to_string())
+                .bind(&conversation_id)
+                .bind(message.wamid.as_str())
+                .bind(&event_id)
+                .bind(message.content.kind_name())
+                .bind(json(message)?)
+                .bind(json(&item.raw)?)
+                .bind(message.sent_at.unix_timestamp())
+                .bind(&trace_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+                insert_job(&mut tx, &item.job, now).await?;
+                receipt.new_messages += 1;
+            }
+
+            for item in &batch.statuses {
+                let status = &item.status;
+                let inserted = sqlx::query(
+                    "INSERT INTO message_statuses (wamid, status, occurred_ts, recipient, errors, raw, event_id, trace_id, received_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (wamid, status) DO NOTHING",
+                )
+                .bind(status.wamid.as_str())
+                .bind(&status.status)
+                .bind(status.occurred_at.unix_timestamp())
+                .bind(&status.recipient)
+                .bind(json(&status.errors)?)
+                .bind(json(&item.raw)?)
+                .bind(&event_id)
+                .bind(&trace_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?
+                .rows_affected();
+                if inserted == 0 {
+                    receipt.duplicate_statuses += 1;
+                    continue;
+                }
+                insert_job(&mut tx, &item.job, now).await?;
+                receipt.new_statuses += 1;
+            }
+
+            tx.commit().await.map_err(unavailable)?;
+            if receipt.new_messages + receipt.new_statuses > 0 {
+                self.notify_workers();
+            }
+            Ok(receipt)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[async_trait]
+impl Messages for SqliteStore {
+    async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT content, conversation_id, processed_at FROM messages WHERE wamid = ?1 AND direction = 'inbound'",
+        )
+        .bind(wamid.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = row else { return Ok(None) };
+        let content: String = row.get("content");
+        let conversation_id: String = row.get("conversation_id");
+        let processed_at: Option<i64> = row.get("processed_at");
+        Ok(Some(InboundRecord {
+            message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
+            conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
+            processed: processed_at.is_some(),
+        }))
+    }
+
+    async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
+        let now = ms(OffsetDateTime::now_utc());
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
+        )
+        .bind(reply.inbound.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(ReplyRecorded::AlreadyProcessed);
+        }
+        let message_id = Uuid::now_v7().to_string();
+        let conversation_id = reply.conversation_id.to_string();
+        let trace_id = reply.trace.trace_id.to_string();
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+             VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )
+        .bind(&message_id)
+        .bind(&conversation_id)
+        .bind(reply.message.content.kind_name())
+        .bind(json(&reply.message)?)
+        .bind(now / 1000)
+        .bind(&trace_id)
+        .bind(reply.inbound.as_str())
+        .bind(reply.intent.as_str())
+        .bind(f64::from(reply.confidence))
+        .bind(reply.agent.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
+        )
+        .bind(reply.delivery_id.to_string())
+        .bind(&message_id)
+        .bind(&conversation_id)
+        .bind(&trace_id)
+        .bind(reply.trace.to_traceparent())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        insert_job(&mut tx, &reply.job, now).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.notify_workers();
+        Ok(ReplyRecorded::Recorded)
+    }
+}
+
+const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.provider_id, d.attempts, d.last_error, m.content
+     FROM deliveries d JOIN messages m ON m.id = d.message_id";
+
+fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
+    let id: String = row.get("id");
+    let state: String = row.get("state");
+    let provider_id: Option<String> = row.get("provider_id");
+    let attempts: i64 = row.get("attempts");
+    let content: String = row.get("content");
+    let message: OutboundMessage = serde_json::from_str(&content).map_err(|e| corrupt("outbound message", e))?;
+    Ok(Delivery {
+        id: Uuid::parse_str(&id).map_err(|e| corrupt("delivery id", e))?,
+        message,
+        state: state.parse().map_err(|e| corrupt("delivery state", e))?,
+        provider_id: provider_id.map(|p| Wamid::parse(&p)).transpose().map_err(|e| corrupt("provider id", e))?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        last_error: row.get("last_error"),
+    })
+}
+
+#[async_trait]
+impl Deliveries for SqliteStore {
+    async fn get(&self, id: Uuid) -> Result<Option<Delivery>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE d.id = ?1"));
+        let row = sqlx::query(sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn find_by_provider_id(&self, wamid: &Wamid) -> Result<Option<Delivery>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE d.provider_id = ?1"));
+        let row = sqlx::query(sql).bind(wamid.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
+
+    async fn mark_sent(&self, id: Uuid, provider_id: &Wamid, at: OffsetDateTime) -> Result<(), StoreError> {
+        let at = ms(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET state = 'sent', provider_id = ?2, attempts = attempts + 1, sent_at = ?3, updated_at = ?3
+             WHERE id = ?1 AND state = 'pending'",
+        )
+        .bind(id.to_string())
+        .bind(provider_id.as_str())
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at) VALUES (?1, 'whatsapp', 'accepted', ?2, ?3)")
+            .bind(id.to_string())
+            .bind(provider_id.as_str())
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn record_failure(&self, id: Uuid, reason: &str, is_final: bool, at: OffsetDateTime) -> Result<(), StoreError> {
+        let at = ms(at);
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
+                    state = CASE WHEN ?4 THEN 'failed' ELSE state END,
+                    failed_at = CASE WHEN ?4 THEN ?3 ELSE failed_at END
+             WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .bind(reason)
+        .bind(at)
+        .bind(is_final)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at) VALUES (?1, 'whatsapp', ?2, ?3, ?4)")
+            .bind(id.to_string())
+            .bind(if is_final { "failed" } else { "retrying" })
+            .bind(reason)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn transition(
+        &self,
+        id: Uuid,
+        from: DeliveryState,
+        to: DeliveryState,
+        reason: Option<String>,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let at = ms(at);
+        let moved = sqlx::query(
+            "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
+                    delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
+                    read_at = CASE WHEN ?3 = 'read' THEN ?4 ELSE read_at END,
+                    failed_at = CASE WHEN ?3 = 'failed' THEN ?4 ELSE failed_at END
+             WHERE id = ?1 AND state = ?2",
+        )
+        .bind(id.to_string())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(at)
+        .bind(reason)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(moved == 1)
+    }
+}
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
+        let now = ms(OffsetDateTime::now_utc());
+        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let token = Uuid::new_v4();
+        let rows = sqlx::query(
+            "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
+             WHERE id IN (
+                 SELECT j.id FROM jobs j
+                 WHERE ((j.state = 'queued' AND j.run_at <= ?3) OR (j.state = 'leased' AND j.lease_until <= ?3))
+                   AND NOT EXISTS (
+                       SELECT 1 FROM jobs o
+                       WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                         AND ((o.state = 'leased' AND o.lease_until > ?3)
+                              OR (o.state IN ('queued', 'leased')
+                                  AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                 ORDER BY j.run_at, j.id
+                 LIMIT ?4)
+             RETURNING id, payload, trace_context, attempts",
+        )
+        .bind(token.to_string())
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(1))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+
+        let mut jobs = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: i64 = row.get("id");
+            let payload: String = row.get("payload");
+            let trace: String = row.get("trace_context");
+            let attempts: i64 = row.get("attempts");
+            match serde_json::from_str::<JobKind>(&payload) {
+                Ok(kind) => jobs.push(LeasedJob {
+                    id,
+                    kind,
+                    trace: parse_trace(&trace),
+                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                    lease_token: token,
+                }),
+                Err(e) => {
+                    tracing::error!(job_id = id, error = %e, "job payload does not parse; burying it");
+                    sqlx::query("UPDATE jobs SET state = 'dead', last_error = ?2, lease_token = NULL, lease_until = NULL WHERE id = ?1")
+                        .bind(id)
+                        .bind(format!("payload does not parse: {e}"))
+                        .execute(&self.pool)
+                        .await
+                        .map_err(unavailable)?;
+                }
+            }
+        }
+        Ok(jobs)
+    }
+
+    async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        let done = sqlx::query("DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2")
+            .bind(job.id)
+            .bind(job.lease_token.to_string())
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        if done == 0 {
+            tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
+        }
+        // A finished job may unblock the next one of its ordering key.
+        self.notify_workers();
+        Ok(())
+    }
+
+    async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
+             WHERE id = ?1 AND lease_token = ?2",
+        )
+        .bind(job.id)
+        .bind(job.lease_token.to_string())
+        .bind(ms(run_at))
+        .bind(error)
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
+             WHERE id = ?1 AND lease_token = ?2",
+        )
+        .bind(job.id)
+        .bind(job.lease_token.to_string())
+        .bind(error)
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        self.notify_workers();
+        Ok(())
+    }
+
+    async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3
+             WHERE id = ?1 AND lease_token = ?2",
+        )
+        .bind(job.id)
+        .bind(job.lease_token.to_string())
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn wait_for_work(&self, max: Duration) {
+        let _ = tokio::time::timeout(max, self.wake.notified()).await;
+    }
+}

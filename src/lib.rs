@@ -1,0 +1,18 @@
+//! # switchboard
+//!
+//! The composition root: builds the adapters from [`switchboard_shared::Config`],
+//! injects them into the use cases, and starts the HTTP server and the job workers.
+//! Wiring only; behaviour lives in the crates it wires.
+//!
+//! ```text
+//! domain/        pure model and rules
+//! application/   use cases + ports
+//! adapters/      actix-web inbound; SQLite, sandbox WhatsApp, built-in agents outbound
+//! shared/        config, telemetry, trace context, retry policy
+//! src/           this crate: CLI (main.rs), startup, simulate
+//! ```
+
+pub mod simulate;
+pub mod startup;
+
+pub use startup::{Application, ShutdownHandle};

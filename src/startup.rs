@@ -1,0 +1,174 @@
+//! Builds and runs the service.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use secrecy::ExposeSecret;
+use switchboard_adapters::inbound::errors::{self, ApiError};
+use switchboard_adapters::inbound::trace::trace_requests;
+use switchboard_adapters::inbound::whatsapp::WebhookState;
+use switchboard_adapters::inbound::{self};
+use switchboard_adapters::outbound::builtin::{BuiltinAgents, KeywordClassifier, builtin_policy};
+use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
+use switchboard_adapters::outbound::store::SqliteStore;
+use switchboard_application::ports::{Clock, JobQueue, SystemClock, WhatsAppGateway};
+use switchboard_application::usecases::{DeliverMessage, IngestWebhook, ProcessInbound, RecordStatus};
+use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
+use switchboard_shared::{Config, Mode};
+use tokio::task::JoinSet;
+
+/// Opens the database and applies pending migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
+    let store = SqliteStore::connect(
+        config.database.url.expose_secret(),
+        config.database.max_connections,
+        config.database.busy_timeout,
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+/// A running Switchboard: HTTP server and job workers.
+pub struct Application {
+    port: u16,
+    server: Server,
+    workers: JoinSet<()>,
+    shutdown: ShutdownHandle,
+    grace: Duration,
+    store: SqliteStore,
+}
+
+/// Stops the service: no new requests or jobs; running ones may finish.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    server: ServerHandle,
+    workers: Shutdown,
+}
+
+impl ShutdownHandle {
+    pub async fn stop(&self) {
+        tracing::info!("shutting down: no new requests or jobs; running jobs may finish");
+        self.workers.stop.cancel();
+        self.server.stop(true).await;
+    }
+}
+
+impl Application {
+    /// Builds every adapter, binds the listener (port 0 = any free port) and starts the
+    /// workers. The server runs once [`Application::run_until_stopped`] is awaited.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let whatsapp: Arc<dyn WhatsAppGateway> = match config.mode {
+            Mode::Sandbox => Arc::new(SandboxWhatsApp::new(store.clone())),
+            Mode::Live => anyhow::bail!(
+                "live mode needs the Graph API gateway, which this version does not have yet; \
+                 set SWITCHBOARD_MODE=sandbox (or unset the WHATSAPP_* credentials) to run the sandbox"
+            ),
+        };
+        let store_arc = Arc::new(store.clone());
+        let queue: Arc<dyn JobQueue> = store_arc.clone();
+
+        let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
+        let runner = Arc::new(JobRunner::new(
+            queue.clone(),
+            ProcessInbound::new(
+                store_arc.clone(),
+                Arc::new(KeywordClassifier),
+                Arc::new(BuiltinAgents),
+                whatsapp.clone(),
+                clock.clone(),
+                builtin_policy(),
+            ),
+            DeliverMessage::new(store_arc.clone(), whatsapp, clock.clone()),
+            RecordStatus::new(store_arc, clock.clone()),
+            config.workers.retry,
+            clock,
+        ));
+        let worker_shutdown = Shutdown::default();
+        let workers = spawn_workers(
+            runner,
+            queue,
+            WorkerSettings {
+                count: config.workers.count,
+                lease: config.workers.lease,
+                poll_interval: config.workers.poll_interval,
+            },
+            worker_shutdown.clone(),
+        );
+
+        let address = format!("{}:{}", config.http.host, config.http.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr().context("listener has no address")?.port();
+
+        let webhook = web::Data::new(WebhookState {
+            ingest,
+            app_secret: config.whatsapp.app_secret.clone(),
+            verify_token: config.whatsapp.verify_token.clone(),
+            max_body_bytes: config.http.webhook_max_body_bytes,
+        });
+        let store_data = web::Data::new(store.clone());
+        let sandbox = config.mode == Mode::Sandbox;
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(trace_requests))
+                .app_data(webhook.clone())
+                .app_data(store_data.clone())
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| ApiError::bad_request(format!("invalid query: {e}")).into()),
+                )
+                .configure(|cfg| inbound::configure(cfg, sandbox))
+                .default_service(web::to(errors::not_found))
+        })
+        .listen(listener)
+        .context("cannot start the HTTP server")?
+        .disable_signals()
+        .shutdown_timeout(config.workers.shutdown_grace.as_secs().max(1))
+        .run();
+
+        let shutdown = ShutdownHandle { server: server.handle(), workers: worker_shutdown };
+        tracing::info!(port, config = %config.summary(), "switchboard started");
+        Ok(Self { port, server, workers, shutdown, grace: config.workers.shutdown_grace, store })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.store
+    }
+
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Serves until stopped; then lets running jobs finish within the grace period and
+    /// returns the leases of those that did not.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let served = self.server.await;
+        self.shutdown.workers.stop.cancel();
+        let finished = tokio::time::timeout(self.grace, async {
+            while self.workers.join_next().await.is_some() {}
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!("shutdown grace ended with jobs running; returning their leases");
+            self.shutdown.workers.abort.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while self.workers.join_next().await.is_some() {}
+            })
+            .await;
+        }
+        self.store.pool().close().await;
+        tracing::info!("switchboard stopped");
+        served.context("HTTP server failed")
+    }
+}

@@ -17,7 +17,9 @@ use switchboard_adapters::outbound::builtin::{BuiltinAgents, KeywordClassifier, 
 use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
 use switchboard_adapters::outbound::store::SqliteStore;
 use switchboard_application::ports::{Clock, JobQueue, SystemClock, WhatsAppGateway};
-use switchboard_application::usecases::{DeliverMessage, IngestWebhook, ProcessInbound, RecordStatus};
+use switchboard_application::usecases::{
+    DeliverMessage, IngestWebhook, ProcessInbound, RecordStatus,
+};
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_shared::{Config, Mode};
 use tokio::task::JoinSet;
@@ -75,7 +77,11 @@ impl Application {
         let store_arc = Arc::new(store.clone());
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
-        let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
+        let ingest = Arc::new(IngestWebhook::new(
+            store_arc.clone(),
+            clock.clone(),
+            config.workers.reorder_window,
+        ));
         let runner = Arc::new(JobRunner::new(
             queue.clone(),
             ProcessInbound::new(
@@ -104,8 +110,12 @@ impl Application {
         );
 
         let address = format!("{}:{}", config.http.host, config.http.port);
-        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
-        let port = listener.local_addr().context("listener has no address")?.port();
+        let listener =
+            TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener
+            .local_addr()
+            .context("listener has no address")?
+            .port();
 
         let webhook = web::Data::new(WebhookState {
             ingest,
@@ -120,10 +130,9 @@ impl Application {
                 .wrap(from_fn(trace_requests))
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
-                .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| ApiError::bad_request(format!("invalid query: {e}")).into()),
-                )
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::bad_request(format!("invalid query: {e}")).into()
+                }))
                 .configure(|cfg| inbound::configure(cfg, sandbox))
                 .default_service(web::to(errors::not_found))
         })
@@ -133,9 +142,19 @@ impl Application {
         .shutdown_timeout(config.workers.shutdown_grace.as_secs().max(1))
         .run();
 
-        let shutdown = ShutdownHandle { server: server.handle(), workers: worker_shutdown };
+        let shutdown = ShutdownHandle {
+            server: server.handle(),
+            workers: worker_shutdown,
+        };
         tracing::info!(port, config = %config.summary(), "switchboard started");
-        Ok(Self { port, server, workers, shutdown, grace: config.workers.shutdown_grace, store })
+        Ok(Self {
+            port,
+            server,
+            workers,
+            shutdown,
+            grace: config.workers.shutdown_grace,
+            store,
+        })
     }
 
     pub fn port(&self) -> u16 {

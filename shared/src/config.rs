@@ -196,10 +196,10 @@ impl ConfigSource {
                 source.values.insert(key.name.to_owned(), value);
             }
         }
-        if !source.values.contains_key("SWITCHBOARD_LOG") {
-            if let Ok(value) = std::env::var("RUST_LOG") {
-                source.values.insert("SWITCHBOARD_LOG".to_owned(), value);
-            }
+        if !source.values.contains_key("SWITCHBOARD_LOG")
+            && let Ok(value) = std::env::var("RUST_LOG")
+        {
+            source.values.insert("SWITCHBOARD_LOG".to_owned(), value);
         }
         Ok(source)
     }

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
-use switchboard_domain::{AgentName, AgentReply, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest};
+use switchboard_domain::{
+    AgentName, AgentReply, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest,
+};
 use switchboard_shared::TraceContext;
 
 pub const GREETER: &str = "greeter";
@@ -19,19 +21,69 @@ pub fn builtin_policy() -> RoutingPolicy {
 }
 
 const GREETINGS: &[&str] = &[
-    "hi", "hello", "hey", "hiya", "howdy", "yo", "good morning", "good afternoon", "good evening", "hola", "buenos dias",
-    "bom dia", "boa tarde", "boa noite", "ola", "olá", "oi", "bonjour", "salut", "hallo", "ciao", "namaste", "greetings",
+    "hi",
+    "hello",
+    "hey",
+    "hiya",
+    "howdy",
+    "yo",
+    "good morning",
+    "good afternoon",
+    "good evening",
+    "hola",
+    "buenos dias",
+    "bom dia",
+    "boa tarde",
+    "boa noite",
+    "ola",
+    "olá",
+    "oi",
+    "bonjour",
+    "salut",
+    "hallo",
+    "ciao",
+    "namaste",
+    "greetings",
 ];
 
 const HELP_WORDS: &[&str] = &[
-    "help", "faq", "support", "question", "hours", "open", "price", "cost", "available", "availability", "how do",
-    "how can", "can i", "where", "when", "contact", "human", "agent", "menu", "options", "ajuda", "ayuda",
+    "help",
+    "faq",
+    "support",
+    "question",
+    "hours",
+    "open",
+    "price",
+    "cost",
+    "available",
+    "availability",
+    "how do",
+    "how can",
+    "can i",
+    "where",
+    "when",
+    "contact",
+    "human",
+    "agent",
+    "menu",
+    "options",
+    "ajuda",
+    "ayuda",
 ];
 
 /// Words and phrases, lower case, with punctuation turned to spaces.
 fn normalise(text: &str) -> String {
-    let lowered: String =
-        text.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();
+    let lowered: String = text
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c.is_whitespace() {
+                c
+            } else {
+                ' '
+            }
+        })
+        .collect();
     lowered.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -72,7 +124,11 @@ impl KeywordClassifier {
 #[async_trait]
 impl Classifier for KeywordClassifier {
     #[tracing::instrument(name = "builtin.classify", skip_all, fields(trace_id = %trace.trace_id))]
-    async fn classify(&self, request: &WorkflowRequest, trace: &TraceContext) -> Result<Classification, ClassifierError> {
+    async fn classify(
+        &self,
+        request: &WorkflowRequest,
+        trace: &TraceContext,
+    ) -> Result<Classification, ClassifierError> {
         Ok(Self::classify_text(&request.content, &request.user_message))
     }
 }
@@ -83,7 +139,11 @@ pub struct BuiltinAgents;
 
 impl BuiltinAgents {
     fn greeter(request: &WorkflowRequest) -> String {
-        let name = request.user_name.as_deref().map(|n| format!(" {}", first_name(n))).unwrap_or_default();
+        let name = request
+            .user_name
+            .as_deref()
+            .map(|n| format!(" {}", first_name(n)))
+            .unwrap_or_default();
         format!(
             "Hello{name}! 👋 I'm the Switchboard assistant. Tell me what you need, or type *help* to see what I can do."
         )
@@ -91,13 +151,21 @@ impl BuiltinAgents {
 
     fn helpdesk(request: &WorkflowRequest) -> String {
         let norm = normalise(&request.user_message);
-        if ["human", "agent", "person"].iter().any(|w| contains_phrase(&norm, w)) {
+        if ["human", "agent", "person"]
+            .iter()
+            .any(|w| contains_phrase(&norm, w))
+        {
             return String::from(
                 "I'll pass this conversation to a person on our team; they usually answer within one working day.",
             );
         }
-        if ["hours", "open", "when"].iter().any(|w| contains_phrase(&norm, w)) {
-            return String::from("We answer messages around the clock; people on our team reply Monday to Friday, 9:00 to 18:00.");
+        if ["hours", "open", "when"]
+            .iter()
+            .any(|w| contains_phrase(&norm, w))
+        {
+            return String::from(
+                "We answer messages around the clock; people on our team reply Monday to Friday, 9:00 to 18:00.",
+            );
         }
         String::from(
             "Here is what I can help with:\n• questions about orders, products and availability\n• opening hours and contact details\n• talking to a person: just type *human*\nAsk away!",
@@ -112,9 +180,13 @@ impl BuiltinAgents {
             }
             InboundContent::Location { .. } => String::from("Thanks for sharing your location."),
             InboundContent::Contacts { .. } => String::from("Thanks, I received the contact card."),
-            InboundContent::Reaction { emoji: Some(emoji), .. } => format!("Thanks for the {emoji}!"),
+            InboundContent::Reaction {
+                emoji: Some(emoji), ..
+            } => format!("Thanks for the {emoji}!"),
             InboundContent::Reaction { emoji: None, .. } => String::from("Noted."),
-            InboundContent::Order { .. } => String::from("Thanks for your order! We'll confirm it shortly."),
+            InboundContent::Order { .. } => {
+                String::from("Thanks for your order! We'll confirm it shortly.")
+            }
             InboundContent::Unsupported { .. } | InboundContent::System { .. } => String::from(
                 "Sorry, I can't read that kind of message yet. Could you send it as text?",
             ),
@@ -132,7 +204,12 @@ fn first_name(full: &str) -> &str {
 #[async_trait]
 impl AgentGateway for BuiltinAgents {
     #[tracing::instrument(name = "builtin.agent", skip_all, fields(trace_id = %trace.trace_id, agent = %agent))]
-    async fn ask(&self, agent: &AgentName, request: &WorkflowRequest, trace: &TraceContext) -> Result<AgentReply, AgentError> {
+    async fn ask(
+        &self,
+        agent: &AgentName,
+        request: &WorkflowRequest,
+        trace: &TraceContext,
+    ) -> Result<AgentReply, AgentError> {
         let text = match agent.as_str() {
             GREETER => Self::greeter(request),
             HELPDESK => Self::helpdesk(request),
@@ -160,7 +237,11 @@ mod tests {
 
     #[test]
     fn questions_go_to_the_helpdesk() {
-        for t in ["help", "Hi! Is the blue jacket still available in size M?", "what are your opening hours"] {
+        for t in [
+            "help",
+            "Hi! Is the blue jacket still available in size M?",
+            "what are your opening hours",
+        ] {
             assert_eq!(text(t).intent, Intent::Help, "{t}");
         }
     }
@@ -172,8 +253,14 @@ mod tests {
 
     #[test]
     fn non_text_input_is_acknowledged() {
-        let c = InboundContent::Reaction { message_id: "w".into(), emoji: Some("👍".into()) };
-        assert_eq!(KeywordClassifier::classify_text(&c, "[reaction 👍]").intent, Intent::Acknowledgement);
+        let c = InboundContent::Reaction {
+            message_id: "w".into(),
+            emoji: Some("👍".into()),
+        };
+        assert_eq!(
+            KeywordClassifier::classify_text(&c, "[reaction 👍]").intent,
+            Intent::Acknowledgement
+        );
     }
 
     #[test]

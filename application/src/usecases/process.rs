@@ -105,14 +105,13 @@ impl ProcessInbound {
         }
         let message = &record.message;
 
-        if attempt.number == 1 {
-            if let Err(e) = self
+        if attempt.number == 1
+            && let Err(e) = self
                 .whatsapp
                 .mark_read(&message.business_number_id, wamid, &trace)
                 .await
-            {
-                tracing::warn!(error = %e, "could not mark the message read; going on");
-            }
+        {
+            tracing::warn!(error = %e, "could not mark the message read; going on");
         }
 
         let request = workflow_request(&record, &trace);

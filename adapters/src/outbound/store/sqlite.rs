@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
-    Deliveries, Delivery, EventDisposition, InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages,
-    NewReply, ReplyRecorded, StoreError,
+    Deliveries, Delivery, EventDisposition, InboundRecord, Inbox, IngestBatch, IngestReceipt,
+    JobQueue, Messages, NewReply, ReplyRecorded, StoreError,
 };
 use switchboard_domain::{DeliveryState, InboundMessage, OutboundMessage, Wamid, WhatsAppUser};
 use switchboard_shared::TraceContext;
@@ -67,7 +67,11 @@ fn parse_trace(text: &str) -> TraceContext {
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url`.
-    pub async fn connect(url: &str, max_connections: u32, busy_timeout: Duration) -> anyhow::Result<Self> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        busy_timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| "DATABASE_URL is not a valid sqlite URL")?
             .create_if_missing(true)
@@ -75,11 +79,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
-        if let Some(parent) = options.get_filename().parent() {
-            if !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create the database directory {}", parent.display()))?;
-            }
+        if let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).with_context(|| {
+                format!("cannot create the database directory {}", parent.display())
+            })?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -87,12 +92,18 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| "cannot open the SQLite database")?;
-        Ok(Self { pool, wake: Arc::new(Notify::new()) })
+        Ok(Self {
+            pool,
+            wake: Arc::new(Notify::new()),
+        })
     }
 
     /// Applies the embedded migrations that are not applied yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR.run(&self.pool).await.context("database migration failed")?;
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .context("database migration failed")?;
         Ok(())
     }
 
@@ -102,19 +113,25 @@ impl SqliteStore {
 
     /// Readiness: the database answers and every embedded migration is applied.
     pub async fn ready(&self) -> Result<(), String> {
-        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(|e| format!("database unreachable: {e}"))?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| format!("database unreachable: {e}"))?;
         let expected = i64::try_from(MIGRATOR.iter().count()).unwrap_or(i64::MAX);
         if applied < expected {
-            return Err(format!("{applied} of {expected} migrations applied; run `switchboard migrate`"));
+            return Err(format!(
+                "{applied} of {expected} migrations applied; run `switchboard migrate`"
+            ));
         }
         Ok(())
     }
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)
     }
 
     /// Records what the sandbox gateway would have sent.
@@ -144,7 +161,11 @@ impl SqliteStore {
     }
 
     /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
-    pub async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
+    pub async fn sandbox_outbox(
+        &self,
+        reply_to: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<SandboxRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT provider_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
              WHERE (?1 IS NULL OR reply_to = ?1) ORDER BY created_at, id LIMIT ?2",
@@ -161,7 +182,8 @@ impl SqliteStore {
                     provider_id: row.get("provider_id"),
                     recipient: row.get("recipient"),
                     reply_to: row.get("reply_to"),
-                    message: serde_json::from_str(&message).map_err(|e| corrupt("sandbox message", e))?,
+                    message: serde_json::from_str(&message)
+                        .map_err(|e| corrupt("sandbox message", e))?,
                     trace_id: row.get("trace_id"),
                     created_at: row.get("created_at"),
                 })
@@ -174,7 +196,11 @@ impl SqliteStore {
     }
 }
 
-async fn insert_job(tx: &mut Transaction<'static, Sqlite>, job: &NewJob, now: i64) -> Result<(), StoreError> {
+async fn insert_job(
+    tx: &mut Transaction<'static, Sqlite>,
+    job: &NewJob,
+    now: i64,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?8)",
@@ -210,16 +236,18 @@ async fn resolve_contact(
             .await
             .map_err(unavailable)?;
     }
-    if found.is_none() {
-        if let Some(phone) = &phone {
-            // A contact known by phone alone learns its scoped id here.
-            found = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)")
-                .bind(phone)
-                .bind(&scoped)
-                .fetch_optional(&mut **tx)
-                .await
-                .map_err(unavailable)?;
-        }
+    if found.is_none()
+        && let Some(phone) = &phone
+    {
+        // A contact known by phone alone learns its scoped id here.
+        found = sqlx::query_scalar(
+            "SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)",
+        )
+        .bind(phone)
+        .bind(&scoped)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(unavailable)?;
     }
     match found {
         Some(id) => {
@@ -242,7 +270,9 @@ async fn resolve_contact(
         None => {
             let id = Uuid::now_v7().to_string();
             sqlx::query(
-                "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                // A phone already held by a contact with another scoped id stays with it.
+                "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at)
+                 VALUES (?1, ?2, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3)), ?4, ?5, ?5)",
             )
             .bind(&id)
             .bind(&scoped)
@@ -286,7 +316,11 @@ async fn resolve_conversation(
 #[async_trait]
 impl Inbox for SqliteStore {
     async fn ingest(&self, batch: IngestBatch) -> Result<IngestReceipt, StoreError> {
-        let span = tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
+        let span = tracing::debug_span!(
+            "sqlite.ingest",
+            messages = batch.messages.len(),
+            statuses = batch.statuses.len()
+        );
         async {
             let now = ms(batch.event.received_at);
             let event_id = batch.event.id.to_string();
@@ -417,7 +451,8 @@ impl Messages for SqliteStore {
         let processed_at: Option<i64> = row.get("processed_at");
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
-            conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
+            conversation_id: Uuid::parse_str(&conversation_id)
+                .map_err(|e| corrupt("conversation id", e))?,
             processed: processed_at.is_some(),
         }))
     }
@@ -479,7 +514,8 @@ impl Messages for SqliteStore {
     }
 }
 
-const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.provider_id, d.attempts, d.last_error, m.content
+const DELIVERY_SELECT: &str =
+    "SELECT d.id, d.state, d.provider_id, d.attempts, d.last_error, m.content
      FROM deliveries d JOIN messages m ON m.id = d.message_id";
 
 fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
@@ -488,12 +524,16 @@ fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreErr
     let provider_id: Option<String> = row.get("provider_id");
     let attempts: i64 = row.get("attempts");
     let content: String = row.get("content");
-    let message: OutboundMessage = serde_json::from_str(&content).map_err(|e| corrupt("outbound message", e))?;
+    let message: OutboundMessage =
+        serde_json::from_str(&content).map_err(|e| corrupt("outbound message", e))?;
     Ok(Delivery {
         id: Uuid::parse_str(&id).map_err(|e| corrupt("delivery id", e))?,
         message,
         state: state.parse().map_err(|e| corrupt("delivery state", e))?,
-        provider_id: provider_id.map(|p| Wamid::parse(&p)).transpose().map_err(|e| corrupt("provider id", e))?,
+        provider_id: provider_id
+            .map(|p| Wamid::parse(&p))
+            .transpose()
+            .map_err(|e| corrupt("provider id", e))?,
         attempts: u32::try_from(attempts).unwrap_or(0),
         last_error: row.get("last_error"),
     })
@@ -503,17 +543,30 @@ fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreErr
 impl Deliveries for SqliteStore {
     async fn get(&self, id: Uuid) -> Result<Option<Delivery>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE d.id = ?1"));
-        let row = sqlx::query(sql).bind(id.to_string()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query(sql)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(delivery_from_row).transpose()
     }
 
     async fn find_by_provider_id(&self, wamid: &Wamid) -> Result<Option<Delivery>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE d.provider_id = ?1"));
-        let row = sqlx::query(sql).bind(wamid.as_str()).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        let row = sqlx::query(sql)
+            .bind(wamid.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(delivery_from_row).transpose()
     }
 
-    async fn mark_sent(&self, id: Uuid, provider_id: &Wamid, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn mark_sent(
+        &self,
+        id: Uuid,
+        provider_id: &Wamid,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let at = ms(at);
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -536,7 +589,13 @@ impl Deliveries for SqliteStore {
         tx.commit().await.map_err(unavailable)
     }
 
-    async fn record_failure(&self, id: Uuid, reason: &str, is_final: bool, at: OffsetDateTime) -> Result<(), StoreError> {
+    async fn record_failure(
+        &self,
+        id: Uuid,
+        reason: &str,
+        is_final: bool,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
         let at = ms(at);
         let mut tx = self.begin().await?;
         sqlx::query(
@@ -596,7 +655,8 @@ impl Deliveries for SqliteStore {
 impl JobQueue for SqliteStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
-        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let lease_until =
+            now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
         let token = Uuid::new_v4();
         let rows = sqlx::query(
             "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
@@ -658,14 +718,22 @@ impl JobQueue for SqliteStore {
             .map_err(unavailable)?
             .rows_affected();
         if done == 0 {
-            tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
+            tracing::warn!(
+                job_id = job.id,
+                "lease was lost before the job completed; its new holder finishes it"
+            );
         }
         // A finished job may unblock the next one of its ordering key.
         self.notify_workers();
         Ok(())
     }
 
-    async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
+    async fn retry(
+        &self,
+        job: &LeasedJob,
+        run_at: OffsetDateTime,
+        error: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
              WHERE id = ?1 AND lease_token = ?2",

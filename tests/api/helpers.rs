@@ -1,0 +1,179 @@
+use std::path::PathBuf;
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use switchboard::{Application, ShutdownHandle};
+use switchboard_adapters::inbound::whatsapp::signature;
+use switchboard_adapters::outbound::store::SqliteStore;
+use switchboard_shared::Config;
+use switchboard_shared::config::ConfigSource;
+use tempfile::TempDir;
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const VERIFY_TOKEN: &str = "test-verify-token";
+pub const BUSINESS_NUMBER_ID: &str = "109876543210987";
+
+static TRACING: Once = Once::new();
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: SqliteStore,
+    pub db_path: PathBuf,
+    pub shutdown: ShutdownHandle,
+    _dir: TempDir,
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(&[]).await
+}
+
+/// Starts the real service on a free port with its own database, overriding the test
+/// defaults with `overrides`.
+pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
+    TRACING.call_once(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            switchboard_shared::telemetry::init(
+                "info",
+                switchboard_shared::telemetry::LogFormat::Json,
+            );
+        }
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db_path = dir.path().join("switchboard.db");
+    let mut source = ConfigSource::from_pairs([
+        ("SWITCHBOARD_MODE", "sandbox".to_owned()),
+        ("SWITCHBOARD_PORT", "0".to_owned()),
+        ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
+        ("DATABASE_URL", format!("sqlite://{}", db_path.display())),
+        ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
+        ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.to_owned()),
+        ("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", "200".to_owned()),
+        ("SWITCHBOARD_JOB_POLL_INTERVAL_MS", "50".to_owned()),
+        ("SWITCHBOARD_JOB_RETRY_BASE_MS", "50".to_owned()),
+        ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "2".to_owned()),
+    ]);
+    for (key, value) in overrides {
+        source.set(key, *value);
+    }
+    let config = Config::from_source(&source).expect("test configuration");
+    let app = Application::build(config).await.expect("service starts");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store().clone();
+    let shutdown = app.shutdown_handle();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        store,
+        db_path,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/whatsapp")
+}
+
+/// Every fixture file name, sorted.
+pub fn fixture_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
+        .expect("../shared/fixtures/whatsapp exists")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A webhook with one text message per (wamid, unix seconds, text), all from one user.
+pub fn text_messages(from: &str, messages: &[(&str, i64, &str)]) -> Vec<u8> {
+    let messages: Vec<Value> = messages
+        .iter()
+        .map(|(id, ts, text)| json!({"from": from, "id": id, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}))
+        .collect();
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "210987654321098", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550100200", "phone_number_id": BUSINESS_NUMBER_ID},
+            "contacts": [{"profile": {"name": "Test User"}, "wa_id": from}],
+            "messages": messages,
+        }}]}],
+    }))
+    .expect("json")
+}
+
+impl TestApp {
+    pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
+        let signature = signature::sign(APP_SECRET.as_bytes(), body);
+        self.post_webhook_signed(body, Some(&signature)).await
+    }
+
+    pub async fn post_webhook_signed(
+        &self,
+        body: &[u8],
+        signature: Option<&str>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}/webhook/whatsapp", self.address))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Everything the sandbox gateway recorded, oldest first.
+    pub async fn outbox(&self) -> Vec<Value> {
+        let body: Value = self
+            .client
+            .get(format!("{}/sandbox/outbox?limit=1000", self.address))
+            .send()
+            .await
+            .expect("outbox reachable")
+            .json()
+            .await
+            .expect("outbox json");
+        body["messages"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until the outbox holds at least `n` messages, then a little longer to
+    /// catch any extra one, and returns them.
+    pub async fn wait_for_replies(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let outbox = self.outbox().await;
+            if outbox.len() >= n {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                return self.outbox().await;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} replies after 20 s",
+                outbox.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count query")
+    }
+}

@@ -1,0 +1,9 @@
+//! Black-box tests: the real service on port 0, talked to over loopback HTTP. One test
+//! binary for all of them (faster to link, one place for the helpers).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+mod trace_and_errors;
+mod webhook_ingest;
+mod webhook_security;

@@ -30,6 +30,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
         config.database.url.expose_secret(),
         config.database.max_connections,
         config.database.busy_timeout,
+        config.database.sqlite_full_sync,
     )
     .await?;
     store.migrate().await?;

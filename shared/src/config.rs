@@ -316,6 +316,8 @@ pub struct DatabaseConfig {
     pub url: SecretString,
     pub max_connections: u32,
     pub busy_timeout: Duration,
+    /// SQLite only: fsync every commit (`true`, the default) or leave it to the WAL.
+    pub sqlite_full_sync: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -581,6 +583,20 @@ impl Config {
                     5000u64,
                     "milliseconds",
                 )?),
+                sqlite_full_sync: match src
+                    .get("SWITCHBOARD_SQLITE_SYNCHRONOUS")
+                    .map(str::to_ascii_lowercase)
+                    .as_deref()
+                {
+                    None | Some("full") => true,
+                    Some("normal") => false,
+                    Some(other) => {
+                        return Err(ConfigError::Invalid {
+                            key: "SWITCHBOARD_SQLITE_SYNCHRONOUS",
+                            message: format!("expected full or normal, got {other:?}"),
+                        });
+                    }
+                },
             },
             data_dir,
             whatsapp: WhatsAppConfig {

@@ -1,5 +1,5 @@
-//! SQLite store: WAL journal, `synchronous = FULL` (an acknowledged webhook survives a
-//! power cut), `BEGIN IMMEDIATE` for every write transaction (no lock upgrades that
+//! SQLite store: WAL journal, `synchronous = FULL` by default (an acknowledged webhook
+//! survives a power cut; `SWITCHBOARD_SQLITE_SYNCHRONOUS=normal` trades that for speed), `BEGIN IMMEDIATE` for every write transaction (no lock upgrades that
 //! fail under contention), migrations embedded in the binary.
 
 use std::str::FromStr;
@@ -18,7 +18,7 @@ use switchboard_application::ports::{
 use switchboard_domain::{DeliveryState, InboundMessage, OutboundMessage, Wamid, WhatsAppUser};
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -30,6 +30,10 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Wakes idle workers in this process when a job is enqueued.
     wake: Arc<Notify>,
+    /// One writer at a time in this process. SQLite allows one writer anyway; queueing
+    /// here (fair, FIFO) instead of in SQLite's busy handler, which sleeps up to 100 ms
+    /// between tries, keeps webhook acknowledgements from waiting behind that backoff.
+    writer: Arc<Mutex<()>>,
 }
 
 /// A message the sandbox gateway recorded instead of sending.
@@ -71,12 +75,17 @@ impl SqliteStore {
         url: &str,
         max_connections: u32,
         busy_timeout: Duration,
+        full_sync: bool,
     ) -> anyhow::Result<Self> {
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| "DATABASE_URL is not a valid sqlite URL")?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
+            .synchronous(if full_sync {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
         if let Some(parent) = options.get_filename().parent()
@@ -95,6 +104,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             wake: Arc::new(Notify::new()),
+            writer: Arc::new(Mutex::new(())),
         })
     }
 
@@ -127,11 +137,22 @@ impl SqliteStore {
         Ok(())
     }
 
-    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        self.pool
+    /// A write transaction, holding this process's write turn until dropped.
+    async fn begin(
+        &self,
+    ) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Sqlite>), StoreError> {
+        let turn = Arc::clone(&self.writer).lock_owned().await;
+        let tx = self
+            .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok((turn, tx))
+    }
+
+    /// This process's write turn, for a single-statement write.
+    async fn write_turn(&self) -> OwnedMutexGuard<()> {
+        Arc::clone(&self.writer).lock_owned().await
     }
 
     /// Records what the sandbox gateway would have sent.
@@ -141,6 +162,7 @@ impl SqliteStore {
         message: &OutboundMessage,
         trace: &TraceContext,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -329,7 +351,7 @@ impl Inbox for SqliteStore {
                 EventDisposition::Accepted => ("accepted", None),
                 EventDisposition::Quarantined { reason } => ("quarantined", Some(reason.as_str())),
             };
-            let mut tx = self.begin().await?;
+            let (_turn, mut tx) = self.begin().await?;
             sqlx::query(
                 "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -459,7 +481,7 @@ impl Messages for SqliteStore {
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
-        let mut tx = self.begin().await?;
+        let (_turn, mut tx) = self.begin().await?;
         let claimed = sqlx::query(
             "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
         )
@@ -568,7 +590,7 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let at = ms(at);
-        let mut tx = self.begin().await?;
+        let (_turn, mut tx) = self.begin().await?;
         sqlx::query(
             "UPDATE deliveries SET state = 'sent', provider_id = ?2, attempts = attempts + 1, sent_at = ?3, updated_at = ?3
              WHERE id = ?1 AND state = 'pending'",
@@ -597,7 +619,7 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let at = ms(at);
-        let mut tx = self.begin().await?;
+        let (_turn, mut tx) = self.begin().await?;
         sqlx::query(
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
                     state = CASE WHEN ?4 THEN 'failed' ELSE state END,
@@ -631,6 +653,7 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let at = ms(at);
+        let _turn = self.write_turn().await;
         let moved = sqlx::query(
             "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
                     delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
@@ -658,6 +681,7 @@ impl JobQueue for SqliteStore {
         let lease_until =
             now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
         let token = Uuid::new_v4();
+        let _turn = self.write_turn().await;
         let rows = sqlx::query(
             "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
              WHERE id IN (
@@ -710,6 +734,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         let done = sqlx::query("DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2")
             .bind(job.id)
             .bind(job.lease_token.to_string())
@@ -734,6 +759,7 @@ impl JobQueue for SqliteStore {
         run_at: OffsetDateTime,
         error: &str,
     ) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
              WHERE id = ?1 AND lease_token = ?2",
@@ -750,6 +776,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
              WHERE id = ?1 AND lease_token = ?2",
@@ -766,6 +793,7 @@ impl JobQueue for SqliteStore {
     }
 
     async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3
              WHERE id = ?1 AND lease_token = ?2",

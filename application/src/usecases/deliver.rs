@@ -124,28 +124,11 @@ impl DeliverMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Delivery, MockClock, MockDeliveries, MockWhatsAppGateway, SendReceipt};
-    use switchboard_domain::{OutboundContent, OutboundMessage, Wamid, WhatsAppUser};
+    use crate::ports::{MockClock, MockDeliveries, MockWhatsAppGateway, SendReceipt};
+    use switchboard_domain::Wamid;
     use time::macros::datetime;
 
-    fn delivery(state: DeliveryState) -> Delivery {
-        Delivery {
-            id: Uuid::nil(),
-            message: OutboundMessage {
-                to: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
-                from_number_id: "1".into(),
-                content: OutboundContent::Text {
-                    body: "Hi".into(),
-                    preview_url: false,
-                },
-                reply_to: None,
-            },
-            state,
-            provider_id: None,
-            attempts: 0,
-            last_error: None,
-        }
-    }
+    use crate::usecases::fixtures::delivery;
 
     fn build(deliveries: MockDeliveries, whatsapp: MockWhatsAppGateway) -> DeliverMessage {
         let mut clock = MockClock::new();

@@ -27,3 +27,35 @@ impl Attempt {
         }
     }
 }
+
+/// Values the use-case tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use switchboard_domain::{
+        DeliveryState, OutboundContent, OutboundMessage, Wamid, WhatsAppUser,
+    };
+    use uuid::Uuid;
+
+    use crate::ports::Delivery;
+
+    /// A text delivery to +447700900123 in `state`, sent as `wamid.OUT` unless pending.
+    pub fn delivery(state: DeliveryState) -> Delivery {
+        Delivery {
+            id: Uuid::nil(),
+            message: OutboundMessage {
+                to: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
+                from_number_id: "1".into(),
+                content: OutboundContent::Text {
+                    body: "Hi".into(),
+                    preview_url: false,
+                },
+                reply_to: None,
+            },
+            state,
+            provider_id: (state != DeliveryState::Pending)
+                .then(|| Wamid::parse("wamid.OUT").unwrap()),
+            attempts: 0,
+            last_error: None,
+        }
+    }
+}

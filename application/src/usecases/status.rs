@@ -82,29 +82,10 @@ impl RecordStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{Delivery, MockClock, MockDeliveries};
-    use switchboard_domain::{OutboundContent, OutboundMessage, WhatsAppUser};
+    use crate::ports::{MockClock, MockDeliveries};
     use time::macros::datetime;
-    use uuid::Uuid;
 
-    fn delivery(state: DeliveryState) -> Delivery {
-        Delivery {
-            id: Uuid::nil(),
-            message: OutboundMessage {
-                to: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
-                from_number_id: "1".into(),
-                content: OutboundContent::Text {
-                    body: "Hi".into(),
-                    preview_url: false,
-                },
-                reply_to: None,
-            },
-            state,
-            provider_id: Some(Wamid::parse("wamid.OUT").unwrap()),
-            attempts: 1,
-            last_error: None,
-        }
-    }
+    use crate::usecases::fixtures::delivery;
 
     fn build(deliveries: MockDeliveries) -> RecordStatus {
         let mut clock = MockClock::new();

@@ -241,6 +241,27 @@ async fn insert_job(
     Ok(())
 }
 
+/// One row of a delivery's history.
+async fn insert_attempt(
+    tx: &mut Transaction<'static, Sqlite>,
+    delivery_id: Uuid,
+    outcome: &str,
+    detail: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at) VALUES (?1, 'whatsapp', ?2, ?3, ?4)",
+    )
+    .bind(delivery_id.to_string())
+    .bind(outcome)
+    .bind(detail)
+    .bind(at)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
+}
+
 /// Finds the contact for this user, creating it or completing its ids as needed.
 async fn resolve_contact(
     tx: &mut Transaction<'static, Sqlite>,
@@ -601,13 +622,7 @@ impl Deliveries for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        sqlx::query("INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at) VALUES (?1, 'whatsapp', 'accepted', ?2, ?3)")
-            .bind(id.to_string())
-            .bind(provider_id.as_str())
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        insert_attempt(&mut tx, id, "accepted", provider_id.as_str(), at).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -633,14 +648,8 @@ impl Deliveries for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        sqlx::query("INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at) VALUES (?1, 'whatsapp', ?2, ?3, ?4)")
-            .bind(id.to_string())
-            .bind(if is_final { "failed" } else { "retrying" })
-            .bind(reason)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
+        let outcome = if is_final { "failed" } else { "retrying" };
+        insert_attempt(&mut tx, id, outcome, reason, at).await?;
         tx.commit().await.map_err(unavailable)
     }
 

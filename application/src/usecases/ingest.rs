@@ -95,22 +95,17 @@ impl IngestWebhook {
     ) -> Result<IngestReceipt, IngestError> {
         let now = self.clock.now();
         let event_id = Uuid::now_v7();
-        let batch = match content {
+        let (disposition, summary, messages, statuses, errors) = match content {
             WebhookContent::Quarantine { reason } => {
                 tracing::warn!(%event_id, %reason, "authentic webhook quarantined");
-                IngestBatch {
-                    event: RawEvent {
-                        id: event_id,
-                        received_at: now,
-                        trace,
-                        body,
-                        disposition: EventDisposition::Quarantined { reason },
-                        summary: serde_json::json!({}),
-                    },
-                    messages: Vec::new(),
-                    statuses: Vec::new(),
-                    errors: Vec::new(),
-                }
+                let disposition = EventDisposition::Quarantined { reason };
+                (
+                    disposition,
+                    serde_json::json!({}),
+                    Vec::new(),
+                    Vec::new(),
+                    Vec::new(),
+                )
             }
             WebhookContent::Envelope(parsed) => {
                 for issue in &parsed.issues {
@@ -120,11 +115,11 @@ impl IngestWebhook {
                     tracing::warn!(%event_id, code = error.code, title = error.title.as_deref().unwrap_or(""), "webhook reports an error");
                 }
                 let run_at = now + self.reorder_window;
-                let messages = parsed
+                let messages: Vec<NewInbound> = parsed
                     .messages
                     .into_iter()
-                    .map(|p| {
-                        let job = NewJob {
+                    .map(|p| NewInbound {
+                        job: NewJob {
                             kind: JobKind::ProcessInbound {
                                 wamid: p.message.wamid.clone(),
                             },
@@ -132,66 +127,61 @@ impl IngestWebhook {
                             order_at: p.message.sent_at,
                             run_at,
                             trace,
-                        };
-                        NewInbound {
-                            message: p.message,
-                            raw: p.raw,
-                            job,
-                        }
+                        },
+                        message: p.message,
+                        raw: p.raw,
                     })
-                    .collect::<Vec<_>>();
-                let statuses = parsed
+                    .collect();
+                let statuses: Vec<NewStatus> = parsed
                     .statuses
                     .into_iter()
-                    .map(|p| {
-                        let error = p.status.errors.first().map(|e| {
-                            format!(
-                                "{}: {}",
-                                e.code,
-                                e.title
-                                    .as_deref()
-                                    .or(e.message.as_deref())
-                                    .unwrap_or("error")
-                            )
-                        });
-                        let job = NewJob {
+                    .map(|p| NewStatus {
+                        job: NewJob {
                             kind: JobKind::RecordStatus {
                                 wamid: p.status.wamid.clone(),
                                 status: p.status.status.clone(),
-                                error,
+                                error: p.status.errors.first().map(|e| {
+                                    let title = e.title.as_deref().or(e.message.as_deref());
+                                    format!("{}: {}", e.code, title.unwrap_or("error"))
+                                }),
                             },
                             ordering_key: format!("status:{}", p.status.wamid),
                             order_at: p.status.occurred_at,
                             run_at: now,
                             trace,
-                        };
-                        NewStatus {
-                            status: p.status,
-                            raw: p.raw,
-                            job,
-                        }
+                        },
+                        status: p.status,
+                        raw: p.raw,
                     })
-                    .collect::<Vec<_>>();
-                IngestBatch {
-                    event: RawEvent {
-                        id: event_id,
-                        received_at: now,
-                        trace,
-                        body,
-                        disposition: EventDisposition::Accepted,
-                        summary: serde_json::json!({
-                            "messages": messages.len(),
-                            "statuses": statuses.len(),
-                            "errors": parsed.errors.len(),
-                            "other_fields": parsed.other_fields,
-                            "issues": parsed.issues,
-                        }),
-                    },
+                    .collect();
+                let summary = serde_json::json!({
+                    "messages": messages.len(),
+                    "statuses": statuses.len(),
+                    "errors": parsed.errors.len(),
+                    "other_fields": parsed.other_fields,
+                    "issues": parsed.issues,
+                });
+                (
+                    EventDisposition::Accepted,
+                    summary,
                     messages,
                     statuses,
-                    errors: parsed.errors,
-                }
+                    parsed.errors,
+                )
             }
+        };
+        let batch = IngestBatch {
+            event: RawEvent {
+                id: event_id,
+                received_at: now,
+                trace,
+                body,
+                disposition,
+                summary,
+            },
+            messages,
+            statuses,
+            errors,
         };
         let receipt = self.inbox.ingest(batch).await.map_err(|e| {
             tracing::error!(error = %e, "webhook not stored; answering 503 so Meta delivers it again");

@@ -19,10 +19,7 @@ fn long_about() -> String {
          TOML file (--config); every key, with its default:\n",
     );
     for key in KEYS {
-        text.push_str(&format!(
-            "\n  {:<38} {}\n  {:<38} default: {}\n",
-            key.name, key.help, "", key.default
-        ));
+        text.push_str(&format!("\n  {:<38} {}\n  {:<38} default: {}\n", key.name, key.help, "", key.default));
     }
     text
 }
@@ -31,13 +28,7 @@ fn long_about() -> String {
 #[command(name = "switchboard", version, about = "WhatsApp-to-agents orchestrator", long_about = long_about())]
 struct Cli {
     /// TOML configuration file; environment variables override it.
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "SWITCHBOARD_CONFIG",
-        value_name = "FILE"
-    )]
+    #[arg(long, short, global = true, env = "SWITCHBOARD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -82,24 +73,8 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
-        Command::Simulate {
-            text,
-            from,
-            name,
-            url,
-            timeout,
-        } => {
-            simulate::run(
-                &config,
-                SimulateArgs {
-                    text,
-                    from,
-                    name,
-                    url,
-                    timeout: Duration::from_secs(timeout),
-                },
-            )
-            .await
+        Command::Simulate { text, from, name, url, timeout } => {
+            simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
     };
     match result {
@@ -134,27 +109,16 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 
 fn print_sandbox_banner(config: &Config) {
     use secrecy::ExposeSecret;
-    eprintln!(
-        "┌ Switchboard is in SANDBOX mode: no WhatsApp account; replies are recorded, not sent."
-    );
+    eprintln!("┌ Switchboard is in SANDBOX mode: no WhatsApp account; replies are recorded, not sent.");
     if let Some(path) = &config.sandbox_secrets_file {
-        eprintln!(
-            "│ development app secret:   {}",
-            config.whatsapp.app_secret.expose_secret()
-        );
-        eprintln!(
-            "│ development verify token: {}",
-            config.whatsapp.verify_token.expose_secret()
-        );
+        eprintln!("│ development app secret:   {}", config.whatsapp.app_secret.expose_secret());
+        eprintln!("│ development verify token: {}", config.whatsapp.verify_token.expose_secret());
         eprintln!(
             "│ (kept in {}; set WHATSAPP_APP_SECRET / WHATSAPP_WEBHOOK_VERIFY_TOKEN to choose your own)",
             path.display()
         );
     }
-    eprintln!(
-        "└ try it: switchboard simulate \"hello\"   (webhook: {}/webhook/whatsapp)",
-        config.public_url()
-    );
+    eprintln!("└ try it: switchboard simulate \"hello\"   (webhook: {}/webhook/whatsapp)", config.public_url());
 }
 
 async fn wait_for_signal() {

@@ -23,13 +23,7 @@ pub struct SimulateArgs {
 }
 
 /// The webhook body Meta would send for one text message.
-pub fn text_webhook(
-    config: &Config,
-    wamid: &str,
-    from: &PhoneNumber,
-    name: &str,
-    text: &str,
-) -> Value {
+pub fn text_webhook(config: &Config, wamid: &str, from: &PhoneNumber, name: &str, text: &str) -> Value {
     json!({
         "object": "whatsapp_business_account",
         "entry": [{
@@ -57,17 +51,15 @@ pub fn text_webhook(
 }
 
 pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
-    let from = PhoneNumber::parse(&args.from)
-        .with_context(|| format!("--from {:?} is not a phone number", args.from))?;
+    let from =
+        PhoneNumber::parse(&args.from).with_context(|| format!("--from {:?} is not a phone number", args.from))?;
     let base = args.url.clone().unwrap_or_else(|| config.public_url());
     let wamid = format!("wamid.SIMULATED.{}", Uuid::now_v7().simple());
     let trace = TraceContext::new_root();
     let body = serde_json::to_vec(&text_webhook(config, &wamid, &from, &args.name, &args.text))?;
     let signature = signature::sign(config.whatsapp.app_secret.expose_secret().as_bytes(), &body);
 
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(10))
-        .build()?;
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build()?;
     let response = client
         .post(format!("{base}/webhook/whatsapp"))
         .header("content-type", "application/json")
@@ -76,20 +68,13 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         .body(body)
         .send()
         .await
-        .with_context(|| {
-            format!("cannot reach Switchboard at {base}; is `switchboard serve` running?")
-        })?;
+        .with_context(|| format!("cannot reach Switchboard at {base}; is `switchboard serve` running?"))?;
     let status = response.status();
     if !status.is_success() {
         let text = response.text().await.unwrap_or_default();
         bail!("the webhook was refused with {status}: {text}");
     }
-    println!(
-        "→ {} says {:?}  (wamid {wamid}, trace_id {})",
-        from.masked(),
-        args.text,
-        trace.trace_id
-    );
+    println!("→ {} says {:?}  (wamid {wamid}, trace_id {})", from.masked(), args.text, trace.trace_id);
 
     if config.mode == Mode::Live {
         println!(
@@ -109,22 +94,13 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
             .json()
             .await?;
         if let Some(reply) = outbox["messages"].as_array().and_then(|m| m.first()) {
-            let text = reply["message"]["content"]["body"]
-                .as_str()
-                .unwrap_or("(no text)");
+            let text = reply["message"]["content"]["body"].as_str().unwrap_or("(no text)");
             println!("← {text}");
-            println!(
-                "  (recorded by the sandbox gateway as {})",
-                reply["provider_id"].as_str().unwrap_or("")
-            );
+            println!("  (recorded by the sandbox gateway as {})", reply["provider_id"].as_str().unwrap_or(""));
             return Ok(());
         }
         if Instant::now() >= deadline {
-            bail!(
-                "no reply within {:?}; look for trace_id {} in the service's logs",
-                args.timeout,
-                trace.trace_id
-            );
+            bail!("no reply within {:?}; look for trace_id {} in the service's logs", args.timeout, trace.trace_id);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

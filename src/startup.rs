@@ -9,19 +9,25 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
+use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
 use switchboard_adapters::inbound::{self};
 use switchboard_adapters::outbound::builtin::{BuiltinAgents, KeywordClassifier, builtin_policy};
+use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
+use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
+use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
-use switchboard_adapters::outbound::store::SqliteStore;
-use switchboard_application::ports::{Clock, JobQueue, SystemClock, WhatsAppGateway};
+use switchboard_adapters::outbound::store::{SqliteSettings, SqliteStore};
+use switchboard_application::ports::{
+    ChannelSettings, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
+};
 use switchboard_application::usecases::{
-    DeliverMessage, IngestWebhook, ProcessInbound, RecordStatus,
+    DeliverMessage, DeliveryPolicy, IngestWebhook, ProcessInbound, RecordStatus, SendMessage,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
-use switchboard_shared::{Config, Mode};
+use switchboard_shared::{Config, Mode, RetryPolicy};
 use tokio::task::JoinSet;
 
 /// Opens the database and applies pending migrations.
@@ -68,21 +74,36 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let store = open_store(&config).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let whatsapp: Arc<dyn WhatsAppGateway> = match config.mode {
-            Mode::Sandbox => Arc::new(SandboxWhatsApp::new(store.clone())),
-            Mode::Live => anyhow::bail!(
-                "live mode needs the Graph API gateway, which this version does not have yet; \
-                 set SWITCHBOARD_MODE=sandbox (or unset the WHATSAPP_* credentials) to run the sandbox"
-            ),
+        let whatsapp: Arc<dyn WhatsAppGateway> = match (config.mode, &config.whatsapp.access_token) {
+            (Mode::Live, Some(token)) => Arc::new(GraphWhatsApp::new(GraphSettings {
+                base_url: config.whatsapp.api_base_url.clone(),
+                api_version: config.whatsapp.api_version.clone(),
+                access_token: token.clone(),
+                timeout: config.whatsapp.http_timeout,
+            })?),
+            // Live mode always has a token (configuration refuses to start without one).
+            _ => Arc::new(SandboxWhatsApp::new(store.clone())),
         };
+        let email: Arc<dyn EmailGateway> = match &config.smtp {
+            Some(smtp) => Arc::new(SmtpMailer::new(smtp).context("SMTP configuration")?),
+            None => Arc::new(FileMailer::new(config.data_dir.join("mail"))?),
+        };
+        let pacing: Arc<dyn SendPacing> = if config.delivery.rate_limits_enabled {
+            Arc::new(GovernorPacing::new(PacingSettings {
+                per_number_rate: config.delivery.per_number_rate,
+                per_number_overrides: config.delivery.per_number_overrides.clone().into_iter().collect(),
+                recipient_burst: config.delivery.recipient_burst,
+                recipient_interval: config.delivery.recipient_interval,
+            }))
+        } else {
+            Arc::new(Unlimited)
+        };
+        let settings: Arc<dyn ChannelSettings> =
+            Arc::new(SqliteSettings::new(store.clone(), config.delivery.email_priority));
         let store_arc = Arc::new(store.clone());
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
-        let ingest = Arc::new(IngestWebhook::new(
-            store_arc.clone(),
-            clock.clone(),
-            config.workers.reorder_window,
-        ));
+        let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
         let runner = Arc::new(JobRunner::new(
             queue.clone(),
             ProcessInbound::new(
@@ -93,10 +114,24 @@ impl Application {
                 clock.clone(),
                 builtin_policy(),
             ),
-            DeliverMessage::new(store_arc.clone(), whatsapp, clock.clone()),
-            RecordStatus::new(store_arc, clock.clone()),
+            DeliverMessage::new(
+                store_arc.clone(),
+                whatsapp,
+                email,
+                pacing,
+                settings.clone(),
+                clock.clone(),
+                DeliveryPolicy {
+                    reengagement_template: config.delivery.reengagement_template.clone(),
+                    outside_window: config.delivery.outside_window,
+                    uncertain_grace: config.delivery.uncertain_grace,
+                    // A hold lasts until an operator acts: it never runs out of attempts.
+                    hold: RetryPolicy { max_attempts: u32::MAX, ..config.workers.retry },
+                },
+            ),
+            RecordStatus::new(store_arc.clone(), clock.clone(), config.delivery.reengagement_template.is_some()),
             config.workers.retry,
-            clock,
+            clock.clone(),
         ));
         let worker_shutdown = Shutdown::default();
         let workers = spawn_workers(
@@ -111,12 +146,8 @@ impl Application {
         );
 
         let address = format!("{}:{}", config.http.host, config.http.port);
-        let listener =
-            TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
-        let port = listener
-            .local_addr()
-            .context("listener has no address")?
-            .port();
+        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr().context("listener has no address")?.port();
 
         let webhook = web::Data::new(WebhookState {
             ingest,
@@ -125,15 +156,29 @@ impl Application {
             max_body_bytes: config.http.webhook_max_body_bytes,
         });
         let store_data = web::Data::new(store.clone());
+        let api = web::Data::new(ApiState {
+            send: Arc::new(SendMessage::new(store_arc.clone(), clock.clone())),
+            deliveries: store_arc.clone(),
+            settings,
+            keys: config.api_keys.clone(),
+            default_number_id: config.whatsapp.phone_number_id.clone(),
+        });
         let sandbox = config.mode == Mode::Sandbox;
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(trace_requests))
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    ApiError::bad_request(format!("invalid query: {e}")).into()
-                }))
+                .app_data(api.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(256 * 1024)
+                        .error_handler(|e, _| ApiError::bad_request(format!("invalid JSON body: {e}")).into()),
+                )
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| ApiError::bad_request(format!("invalid query: {e}")).into()),
+                )
                 .configure(|cfg| inbound::configure(cfg, sandbox))
                 .default_service(web::to(errors::not_found))
         })
@@ -143,19 +188,9 @@ impl Application {
         .shutdown_timeout(config.workers.shutdown_grace.as_secs().max(1))
         .run();
 
-        let shutdown = ShutdownHandle {
-            server: server.handle(),
-            workers: worker_shutdown,
-        };
+        let shutdown = ShutdownHandle { server: server.handle(), workers: worker_shutdown };
         tracing::info!(port, config = %config.summary(), "switchboard started");
-        Ok(Self {
-            port,
-            server,
-            workers,
-            shutdown,
-            grace: config.workers.shutdown_grace,
-            store,
-        })
+        Ok(Self { port, server, workers, shutdown, grace: config.workers.shutdown_grace, store })
     }
 
     pub fn port(&self) -> u16 {
@@ -175,10 +210,8 @@ impl Application {
     pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
         let served = self.server.await;
         self.shutdown.workers.stop.cancel();
-        let finished = tokio::time::timeout(self.grace, async {
-            while self.workers.join_next().await.is_some() {}
-        })
-        .await;
+        let finished =
+            tokio::time::timeout(self.grace, async { while self.workers.join_next().await.is_some() {} }).await;
         if finished.is_err() {
             tracing::warn!("shutdown grace ended with jobs running; returning their leases");
             self.shutdown.workers.abort.cancel();

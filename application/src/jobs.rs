@@ -21,6 +21,12 @@ pub enum JobKind {
         status: String,
         /// Meta's first error on a failed status, as `code: title`.
         error: Option<String>,
+        /// That error's code, which the shared policy classifies.
+        #[serde(default)]
+        error_code: Option<i64>,
+        /// `biz_opaque_callback_data`: our delivery id, when we sent it.
+        #[serde(default)]
+        callback: Option<String>,
     },
 }
 
@@ -33,6 +39,11 @@ impl JobKind {
             Self::RecordStatus { .. } => "record_status",
         }
     }
+}
+
+/// The ordering key of deliveries to one user from one number: they leave in order.
+pub fn delivery_ordering_key(message: &switchboard_domain::OutboundMessage) -> String {
+    format!("deliver:{}:{}", message.from_number_id, message.to.key().as_storage_key())
 }
 
 /// A job to enqueue, always in the same transaction as the data it works on.

@@ -8,11 +8,12 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use switchboard_domain::{
-    AgentName, AgentReply, ChannelError, Classification, DeliveryState, InboundMessage, Intent,
-    OutboundMessage, StatusUpdate, Wamid, WorkflowRequest,
+    AgentName, AgentReply, ChannelError, Classification, ContentError, DeliveryState, EmailAddress, InboundMessage,
+    Intent, OutboundMessage, StatusUpdate, Wamid, WorkflowRequest,
 };
-use switchboard_shared::TraceContext;
+use switchboard_shared::{SendAction, SendFailure, TraceContext};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -152,15 +153,131 @@ pub trait Messages: Send + Sync {
 
 // ---------------------------------------------------------------- deliveries
 
+/// The channel a delivery goes out on next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// The message as planned, on WhatsApp.
+    Whatsapp,
+    /// The re-engagement template instead (outside the 24-hour window).
+    WhatsappTemplate,
+    /// Email, with what the WhatsApp message said.
+    Email,
+}
+
+impl Route {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Whatsapp => "whatsapp",
+            Self::WhatsappTemplate => "whatsapp_template",
+            Self::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "whatsapp" => Some(Self::Whatsapp),
+            "whatsapp_template" => Some(Self::WhatsappTemplate),
+            "email" => Some(Self::Email),
+            _ => None,
+        }
+    }
+
+    pub fn channel(self) -> &'static str {
+        match self {
+            Self::Whatsapp | Self::WhatsappTemplate => "whatsapp",
+            Self::Email => "email",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Delivery {
     pub id: Uuid,
     pub message: OutboundMessage,
     pub state: DeliveryState,
+    pub route: Route,
+    /// Whether another channel may be used when WhatsApp cannot deliver.
+    pub fallback_allowed: bool,
+    /// The contact's email address, when known.
+    pub email: Option<EmailAddress>,
+    /// The contact's WhatsApp profile name, when known.
+    pub profile_name: Option<String>,
+    /// The user's last inbound message (Meta's timestamp), for the 24-hour window.
+    pub last_inbound_at: Option<OffsetDateTime>,
     /// The wamid Meta gave the sent message.
     pub provider_id: Option<Wamid>,
     pub attempts: u32,
+    /// When a send timed out (it may have reached Meta) and nothing proved it since.
+    pub uncertain_since: Option<OffsetDateTime>,
+    /// How many times Meta's pair rate limit (131056) paced it so far.
+    pub paced: u32,
+    /// How many times it waited for WhatsApp to accept sends again (token, block).
+    pub held: u32,
     pub last_error: Option<String>,
+    pub trace: TraceContext,
+}
+
+/// One row of a delivery's history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptRecord {
+    pub channel: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// A delivery as the send API shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryView {
+    pub id: Uuid,
+    pub state: DeliveryState,
+    pub route: Route,
+    pub recipient: String,
+    pub provider_id: Option<String>,
+    pub last_error: Option<String>,
+    pub trace_id: String,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+/// How an attempt ended, for the delivery's history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// Failed; will be retried.
+    Retrying,
+    /// Paced by a rate limit; will be sent later.
+    Paced,
+    /// Held while WhatsApp refuses all sends (token, block).
+    Held,
+    /// Timed out after sending: Meta may have accepted it.
+    Uncertain,
+    /// Failed on this channel; another one takes over.
+    Rerouted,
+}
+
+impl AttemptOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retrying => "retrying",
+            Self::Paced => "paced",
+            Self::Held => "held",
+            Self::Uncertain => "uncertain",
+            Self::Rerouted => "rerouted",
+        }
+    }
+}
+
+/// A message to send that no inbound message asked for (the send API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOutbound {
+    pub delivery_id: Uuid,
+    pub message: OutboundMessage,
+    pub email: Option<EmailAddress>,
+    pub route: Route,
+    pub fallback_allowed: bool,
+    pub trace: TraceContext,
+    pub job: NewJob,
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -176,17 +293,26 @@ pub trait Deliveries: Send + Sync {
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
     async fn find_by_provider_id(&self, wamid: &Wamid) -> Result<Option<Delivery>, StoreError>;
 
-    /// Records that the gateway accepted the message: state `sent`, with its wamid.
+    /// The delivery with its history, for the API; `None` when unknown.
+    ///
+    /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
+    async fn view(&self, id: Uuid) -> Result<Option<DeliveryView>, StoreError>;
+
+    /// Records that `route` accepted the message: state `sent`, with Meta's wamid for
+    /// WhatsApp (`provider_id`), or the email's message id in the history. Only a
+    /// pending delivery moves; answers whether it did.
     ///
     /// Errors: [`StoreError::Unavailable`].
     async fn mark_sent(
         &self,
         id: Uuid,
-        provider_id: &Wamid,
+        route: Route,
+        provider_id: Option<Wamid>,
+        detail: &str,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
-    /// Records a failed attempt; with `final_state`, the delivery ends failed.
+    /// Records a failed attempt; with `is_final`, the delivery ends failed.
     ///
     /// Errors: [`StoreError::Unavailable`].
     async fn record_failure(
@@ -194,6 +320,17 @@ pub trait Deliveries: Send + Sync {
         id: Uuid,
         reason: &str,
         is_final: bool,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Adds a row to the delivery's history without ending it (paced, held, uncertain).
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        outcome: AttemptOutcome,
+        detail: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError>;
 
@@ -209,6 +346,50 @@ pub trait Deliveries: Send + Sync {
         reason: Option<String>,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Hands a delivery still in `from` to another route: pending again on `route`,
+    /// the failure in its history, and `job` enqueued, in one transaction. Answers
+    /// whether it moved.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn reroute(
+        &self,
+        id: Uuid,
+        from: DeliveryState,
+        route: Route,
+        reason: &str,
+        job: NewJob,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Stores a message the send API asked for: contact (with its email), conversation,
+    /// outbound message, pending delivery and its job, in one transaction.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn create(&self, outbound: NewOutbound) -> Result<(), StoreError>;
+}
+
+/// Run-time channel switches, shared by every replica.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ChannelSettings: Send + Sync {
+    /// `channels.gmail.priority`: email first. The configured default until set.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn email_priority(&self) -> Result<bool, StoreError>;
+
+    /// Sets the switch for every replica.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn set_email_priority(&self, on: bool) -> Result<(), StoreError>;
+}
+
+/// The two rate limiters: per sending number, and per recipient.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SendPacing: Send + Sync {
+    /// Takes a slot for one message from `from_number_id` to `recipient` now, or says
+    /// how long to wait before asking again (nothing is taken then).
+    fn reserve(&self, from_number_id: &str, recipient: &str) -> Option<Duration>;
 }
 
 // ---------------------------------------------------------------- jobs
@@ -233,17 +414,18 @@ pub trait JobQueue: Send + Sync {
     /// The attempt failed; run again at `run_at`.
     ///
     /// Errors: [`StoreError::Unavailable`].
-    async fn retry(
-        &self,
-        job: &LeasedJob,
-        run_at: OffsetDateTime,
-        error: &str,
-    ) -> Result<(), StoreError>;
+    async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError>;
 
     /// The job will not succeed: it stays, dead, with its last error, for operators.
     ///
     /// Errors: [`StoreError::Unavailable`].
     async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError>;
+
+    /// Puts the job back until `run_at` without counting the attempt (a rate limit or
+    /// a hold: waiting is not failing).
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn defer(&self, job: &LeasedJob, run_at: OffsetDateTime) -> Result<(), StoreError>;
 
     /// Gives the lease back without counting the attempt (shutdown).
     ///
@@ -321,22 +503,42 @@ pub struct SendReceipt {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
-    /// Network failure, timeout, rate limit or a Meta-side outage: try again later.
-    #[error("temporary failure{}: {message}", code.map(|c| format!(" (code {c})")).unwrap_or_default())]
-    Transient { code: Option<i64>, message: String },
-    /// Meta refused the message for good (bad parameter, outside the window, opted
-    /// out…): retrying the same request cannot succeed.
-    #[error("rejected (code {code}): {message}")]
-    Rejected { code: i64, message: String },
-    /// The token is invalid or expired, or the account is blocked: nothing can be sent
-    /// until an operator acts. Retried with backoff so a rotated token picks it up.
-    #[error("not authorised (code {code}): {message}")]
-    Unauthorized { code: i64, message: String },
+    /// A limit of the Cloud API is broken; checked before sending.
+    #[error("not sent: {0}")]
+    Invalid(#[from] ContentError),
+    /// Meta answered with an error; [`SendFailure`] says what it means.
+    #[error("WhatsApp error {code} ({}): {message}", failure.label())]
+    Graph { code: i64, failure: SendFailure, message: String },
+    /// The request did not reach Meta (connection refused or reset before sending).
+    #[error("network error: {0}")]
+    Network(String),
+    /// No answer in time after the request was sent: Meta may have accepted it.
+    #[error("timed out: {0} (Meta may have accepted it)")]
+    Timeout(String),
 }
 
 impl SendError {
+    /// What the shared policy says to do about it.
+    pub fn action(&self) -> SendAction {
+        match self {
+            Self::Invalid(_) => SendAction::NeverRetry,
+            Self::Graph { failure, .. } => failure.action(),
+            Self::Network(_) | Self::Timeout(_) => SendAction::RetryWithBackoff,
+        }
+    }
+
     pub fn is_retriable(&self) -> bool {
-        !matches!(self, Self::Rejected { .. })
+        matches!(self.action(), SendAction::RetryWithBackoff | SendAction::PaceRecipient | SendAction::StopAndAlert)
+    }
+
+    /// A bounded label for metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Invalid(_) => "invalid",
+            Self::Graph { failure, .. } => failure.label(),
+            Self::Network(_) => "network",
+            Self::Timeout(_) => "timeout",
+        }
     }
 }
 
@@ -344,11 +546,13 @@ impl SendError {
 #[async_trait]
 pub trait WhatsAppGateway: Send + Sync {
     /// Sends one message. `Ok` means Meta accepted it (not that it was delivered).
+    /// `callback_data` comes back in its status webhooks (`biz_opaque_callback_data`).
     ///
-    /// Errors: see [`SendError`]; each says whether a retry may help.
+    /// Errors: see [`SendError`]; [`SendError::action`] says what to do.
     async fn send(
         &self,
         message: &OutboundMessage,
+        callback_data: Option<String>,
         trace: &TraceContext,
     ) -> Result<SendReceipt, SendError>;
 
@@ -356,12 +560,63 @@ pub trait WhatsAppGateway: Send + Sync {
     /// caller logs a failure and goes on.
     ///
     /// Errors: see [`SendError`].
-    async fn mark_read(
+    async fn mark_read(&self, business_number_id: &str, wamid: &Wamid, trace: &TraceContext) -> Result<(), SendError>;
+}
+
+/// A media file's bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaFile {
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait WhatsAppMedia: Send + Sync {
+    /// Downloads an inbound media file by its id (the short-lived URL is resolved and
+    /// fetched with the token).
+    ///
+    /// Errors: see [`SendError`].
+    async fn download(&self, media_id: &str, trace: &TraceContext) -> Result<MediaFile, SendError>;
+
+    /// Uploads a file for sending; answers its media id.
+    ///
+    /// Errors: see [`SendError`].
+    async fn upload(
         &self,
-        business_number_id: &str,
-        wamid: &Wamid,
+        from_number_id: &str,
+        file: MediaFile,
+        filename: &str,
         trace: &TraceContext,
-    ) -> Result<(), SendError>;
+    ) -> Result<String, SendError>;
+}
+
+// ---------------------------------------------------------------- email
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundEmail {
+    pub to: EmailAddress,
+    pub text: String,
+    pub delivery_id: Uuid,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmailError {
+    /// The server could not be reached or answered 4xx: try again later.
+    #[error("email not sent yet: {0}")]
+    Transient(String),
+    /// The server refused it for good (5xx, bad address).
+    #[error("email refused: {0}")]
+    Rejected(String),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EmailGateway: Send + Sync {
+    /// Sends one email; answers its message id.
+    ///
+    /// Errors: see [`EmailError`].
+    async fn send(&self, email: &OutboundEmail, trace: &TraceContext) -> Result<String, EmailError>;
 }
 
 // ---------------------------------------------------------------- time

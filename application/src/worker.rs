@@ -18,12 +18,14 @@ use tracing::Instrument;
 
 use crate::jobs::{JobKind, LeasedJob};
 use crate::ports::{Clock, JobQueue};
-use crate::usecases::{Attempt, DeliverMessage, ProcessInbound, RecordStatus};
+use crate::usecases::{Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, RecordStatus, StatusReport};
 
 /// How a job attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobResult {
     Done,
+    /// Not due yet (a rate limit or a hold): again at this time, no attempt counted.
+    Defer(time::OffsetDateTime),
     Retry(String),
     Dead(String),
 }
@@ -47,14 +49,7 @@ impl JobRunner {
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self {
-            queue,
-            process,
-            deliver,
-            status,
-            retry,
-            clock,
-        }
+        Self { queue, process, deliver, status, retry, clock }
     }
 
     pub async fn run(&self, job: &LeasedJob) -> JobResult {
@@ -69,6 +64,7 @@ impl JobRunner {
             let result = self.dispatch(job).await;
             let report = match &result {
                 JobResult::Done => self.queue.complete(job).await,
+                JobResult::Defer(run_at) => self.queue.defer(job, *run_at).await,
                 JobResult::Retry(error) => match self.retry.decide(job.attempts) {
                     RetryDecision::RetryAfter(delay) => {
                         tracing::warn!(%error, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "job failed; retrying");
@@ -96,35 +92,30 @@ impl JobRunner {
     }
 
     async fn dispatch(&self, job: &LeasedJob) -> JobResult {
-        let attempt = Attempt {
-            number: job.attempts,
-            is_last: job.attempts >= self.retry.max_attempts,
-        };
+        let attempt = Attempt { number: job.attempts, is_last: job.attempts >= self.retry.max_attempts };
         match &job.kind {
-            JobKind::ProcessInbound { wamid } => {
-                match self.process.execute(wamid, job.trace, attempt).await {
-                    Ok(_) => JobResult::Done,
-                    Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
-                    Err(e) => JobResult::Dead(e.to_string()),
-                }
-            }
+            JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, job.trace, attempt).await {
+                Ok(_) => JobResult::Done,
+                Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
+                Err(e) => JobResult::Dead(e.to_string()),
+            },
             JobKind::DeliverMessage { delivery_id } => {
                 match self.deliver.execute(*delivery_id, job.trace, attempt).await {
+                    Ok(DeliverOutcome::Deferred { until }) => JobResult::Defer(until),
                     Ok(_) => JobResult::Done,
                     Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                     Err(e) => JobResult::Dead(e.to_string()),
                 }
             }
-            JobKind::RecordStatus {
-                wamid,
-                status,
-                error,
-            } => {
-                match self
-                    .status
-                    .execute(wamid, status, error.clone(), job.trace)
-                    .await
-                {
+            JobKind::RecordStatus { wamid, status, error, error_code, callback } => {
+                let report = StatusReport {
+                    wamid: wamid.clone(),
+                    status: status.clone(),
+                    error: error.clone(),
+                    error_code: *error_code,
+                    callback: callback.clone(),
+                };
+                match self.status.execute(&report, job.trace).await {
                     Ok(_) => JobResult::Done,
                     Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                     Err(e) => JobResult::Dead(e.to_string()),
@@ -171,12 +162,7 @@ pub fn spawn_workers(
     set
 }
 
-async fn worker_loop(
-    runner: Arc<JobRunner>,
-    queue: Arc<dyn JobQueue>,
-    settings: WorkerSettings,
-    shutdown: Shutdown,
-) {
+async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
     while !shutdown.stop.is_cancelled() {
         let jobs = match queue.claim(1, settings.lease).await {
             Ok(jobs) => jobs,
@@ -212,19 +198,19 @@ async fn worker_loop(
 mod tests {
     use super::*;
     use crate::ports::{
-        MockAgentGateway, MockClassifier, MockClock, MockDeliveries, MockJobQueue, MockMessages,
-        MockWhatsAppGateway,
+        MockAgentGateway, MockChannelSettings, MockClassifier, MockClock, MockDeliveries, MockEmailGateway,
+        MockJobQueue, MockMessages, MockSendPacing, MockWhatsAppGateway,
     };
+    use crate::usecases::DeliveryPolicy;
     use switchboard_domain::{AgentName, RoutingPolicy, Wamid};
     use switchboard_shared::TraceContext;
+    use switchboard_shared::config::OutsideWindow;
     use time::macros::datetime;
     use uuid::Uuid;
 
     fn runner(queue: MockJobQueue, messages: MockMessages, max_attempts: u32) -> JobRunner {
         let mut clock = MockClock::new();
-        clock
-            .expect_now()
-            .return_const(datetime!(2026-11-22 10:00 UTC));
+        clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
         let clock: Arc<dyn Clock> = Arc::new(clock);
         let whatsapp: Arc<MockWhatsAppGateway> = Arc::new(MockWhatsAppGateway::new());
         let deliveries = Arc::new(MockDeliveries::new());
@@ -238,13 +224,22 @@ mod tests {
                 clock.clone(),
                 RoutingPolicy::new(AgentName::new("fallback"), 0.5),
             ),
-            DeliverMessage::new(deliveries.clone(), whatsapp, clock.clone()),
-            RecordStatus::new(deliveries, clock.clone()),
-            RetryPolicy {
-                base: Duration::from_secs(1),
-                max_delay: Duration::from_secs(10),
-                max_attempts,
-            },
+            DeliverMessage::new(
+                deliveries.clone(),
+                whatsapp,
+                Arc::new(MockEmailGateway::new()),
+                Arc::new(MockSendPacing::new()),
+                Arc::new(MockChannelSettings::new()),
+                clock.clone(),
+                DeliveryPolicy {
+                    reengagement_template: None,
+                    outside_window: OutsideWindow::Email,
+                    uncertain_grace: Duration::from_secs(30),
+                    hold: RetryPolicy::default(),
+                },
+            ),
+            RecordStatus::new(deliveries, clock.clone(), false),
+            RetryPolicy { base: Duration::from_secs(1), max_delay: Duration::from_secs(10), max_attempts },
             clock,
         )
     }
@@ -252,9 +247,7 @@ mod tests {
     fn job(attempts: u32) -> LeasedJob {
         LeasedJob {
             id: 1,
-            kind: JobKind::ProcessInbound {
-                wamid: Wamid::parse("wamid.A").unwrap(),
-            },
+            kind: JobKind::ProcessInbound { wamid: Wamid::parse("wamid.A").unwrap() },
             trace: TraceContext::new_root(),
             attempts,
             lease_token: Uuid::nil(),
@@ -288,11 +281,7 @@ mod tests {
     #[tokio::test]
     async fn a_job_that_fails_its_last_attempt_is_dead_with_its_error() {
         let mut queue = MockJobQueue::new();
-        queue
-            .expect_bury()
-            .withf(|_, error| error.contains("disk I/O"))
-            .times(1)
-            .returning(|_, _| Ok(()));
+        queue.expect_bury().withf(|_, error| error.contains("disk I/O")).times(1).returning(|_, _| Ok(()));
         let mut messages = MockMessages::new();
         messages.expect_inbound().returning(|_| Err(store_down()));
 
@@ -302,11 +291,7 @@ mod tests {
     #[tokio::test]
     async fn a_permanent_failure_is_dead_at_once() {
         let mut queue = MockJobQueue::new();
-        queue
-            .expect_bury()
-            .withf(|_, error| error.contains("no inbound message"))
-            .times(1)
-            .returning(|_, _| Ok(()));
+        queue.expect_bury().withf(|_, error| error.contains("no inbound message")).times(1).returning(|_, _| Ok(()));
         let mut messages = MockMessages::new();
         messages.expect_inbound().returning(|_| Ok(None));
 

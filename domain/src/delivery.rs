@@ -57,10 +57,7 @@ impl DeliveryState {
             return TransitionOutcome::Ignored;
         }
         if next == Self::Failed || next.rank() > self.rank() {
-            TransitionOutcome::Advanced {
-                from: self,
-                to: next,
-            }
+            TransitionOutcome::Advanced { from: self, to: next }
         } else {
             TransitionOutcome::Ignored
         }
@@ -114,6 +111,10 @@ pub struct StatusUpdate {
     /// Recipient as sent (digits or scoped id); never logged whole.
     pub recipient: Option<String>,
     pub errors: Vec<ChannelError>,
+    /// `biz_opaque_callback_data`: Switchboard sends its delivery id here, so a status
+    /// can find its delivery even when the send's answer was lost (timeout, crash).
+    #[serde(default)]
+    pub callback_data: Option<String>,
 }
 
 impl StatusUpdate {
@@ -131,20 +132,8 @@ mod tests {
 
     #[test]
     fn statuses_move_a_delivery_forward() {
-        assert_eq!(
-            Pending.advance(Sent),
-            TransitionOutcome::Advanced {
-                from: Pending,
-                to: Sent
-            }
-        );
-        assert_eq!(
-            Sent.advance(Read),
-            TransitionOutcome::Advanced {
-                from: Sent,
-                to: Read
-            }
-        );
+        assert_eq!(Pending.advance(Sent), TransitionOutcome::Advanced { from: Pending, to: Sent });
+        assert_eq!(Sent.advance(Read), TransitionOutcome::Advanced { from: Sent, to: Read });
     }
 
     #[test]
@@ -156,13 +145,7 @@ mod tests {
 
     #[test]
     fn failure_ends_any_delivery_that_has_not_ended() {
-        assert_eq!(
-            Delivered.advance(Failed),
-            TransitionOutcome::Advanced {
-                from: Delivered,
-                to: Failed
-            }
-        );
+        assert_eq!(Delivered.advance(Failed), TransitionOutcome::Advanced { from: Delivered, to: Failed });
         assert_eq!(Read.advance(Failed), TransitionOutcome::Ignored);
         assert_eq!(Failed.advance(Read), TransitionOutcome::Ignored);
     }
@@ -174,13 +157,7 @@ mod tests {
     }
 
     fn any_state() -> impl Strategy<Value = DeliveryState> {
-        prop_oneof![
-            Just(Pending),
-            Just(Sent),
-            Just(Delivered),
-            Just(Read),
-            Just(Failed)
-        ]
+        prop_oneof![Just(Pending), Just(Sent), Just(Delivered), Just(Read), Just(Failed)]
     }
 
     proptest! {

@@ -57,11 +57,8 @@ impl PhoneNumber {
             }
         }
         // The international call prefix 00 is how many people write "+".
-        let digits = if !trimmed.starts_with('+') && digits.starts_with("00") {
-            digits[2..].to_owned()
-        } else {
-            digits
-        };
+        let digits =
+            if !trimmed.starts_with('+') && digits.starts_with("00") { digits[2..].to_owned() } else { digits };
         if digits.is_empty() {
             return Err(IdentityError::EmptyPhone);
         }
@@ -162,6 +159,61 @@ impl From<ScopedUserId> for String {
     }
 }
 
+/// An email address, checked for the shape SMTP needs (`local@domain`, no spaces,
+/// at most 254 characters); deliverability is the mail server's business.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EmailAddress(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an email address: {0}")]
+pub struct EmailAddressError(&'static str);
+
+impl EmailAddress {
+    pub fn parse(input: &str) -> Result<Self, EmailAddressError> {
+        let s = input.trim();
+        if s.is_empty() || s.len() > 254 {
+            return Err(EmailAddressError("empty or longer than 254 characters"));
+        }
+        if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == ',') {
+            return Err(EmailAddressError("contains a space, control character, comma or angle bracket"));
+        }
+        match s.rsplit_once('@') {
+            Some((local, domain))
+                if !local.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.') =>
+            {
+                Ok(Self(s.to_owned()))
+            }
+            _ => Err(EmailAddressError("expected local@domain")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// First letter and domain only, for logs: `a***@example.com`.
+    pub fn masked(&self) -> String {
+        match self.0.split_once('@') {
+            Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+            None => String::from("***"),
+        }
+    }
+}
+
+impl TryFrom<String> for EmailAddress {
+    type Error = EmailAddressError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<EmailAddress> for String {
+    fn from(value: EmailAddress) -> Self {
+        value.0
+    }
+}
+
 /// The one key a user is stored under.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum UserKey {
@@ -197,10 +249,7 @@ pub struct WhatsAppUser {
 
 impl WhatsAppUser {
     /// Builds a user from whichever ids are present; errors when neither is.
-    pub fn new(
-        scoped_id: Option<ScopedUserId>,
-        phone: Option<PhoneNumber>,
-    ) -> Result<Self, IdentityError> {
+    pub fn new(scoped_id: Option<ScopedUserId>, phone: Option<PhoneNumber>) -> Result<Self, IdentityError> {
         if scoped_id.is_none() && phone.is_none() {
             return Err(IdentityError::NoIdentity);
         }
@@ -208,10 +257,7 @@ impl WhatsAppUser {
     }
 
     /// Parses the raw strings of a webhook, where an empty string means absent.
-    pub fn from_webhook(
-        scoped_id: Option<&str>,
-        phone: Option<&str>,
-    ) -> Result<Self, IdentityError> {
+    pub fn from_webhook(scoped_id: Option<&str>, phone: Option<&str>) -> Result<Self, IdentityError> {
         let scoped_id = match scoped_id.map(str::trim).filter(|s| !s.is_empty()) {
             Some(s) => Some(ScopedUserId::parse(s)?),
             None => None,
@@ -265,17 +311,8 @@ mod tests {
 
     #[test]
     fn human_formats_parse_to_the_same_number() {
-        for input in [
-            "+44 7700 900123",
-            "0044 7700 900123",
-            "+44-7700-900-123",
-            " +44 (7700) 900123 ",
-        ] {
-            assert_eq!(
-                PhoneNumber::parse(input).unwrap().as_e164(),
-                "+447700900123",
-                "{input}"
-            );
+        for input in ["+44 7700 900123", "0044 7700 900123", "+44-7700-900-123", " +44 (7700) 900123 "] {
+            assert_eq!(PhoneNumber::parse(input).unwrap().as_e164(), "+447700900123", "{input}");
         }
     }
 
@@ -283,22 +320,10 @@ mod tests {
     fn bad_phone_numbers_are_rejected_with_a_reason() {
         assert_eq!(PhoneNumber::parse(""), Err(IdentityError::EmptyPhone));
         assert_eq!(PhoneNumber::parse("+"), Err(IdentityError::EmptyPhone));
-        assert_eq!(
-            PhoneNumber::parse("12345"),
-            Err(IdentityError::PhoneLength(5))
-        );
-        assert_eq!(
-            PhoneNumber::parse("1234567890123456"),
-            Err(IdentityError::PhoneLength(16))
-        );
-        assert_eq!(
-            PhoneNumber::parse("+0447700900123"),
-            Err(IdentityError::LeadingZero)
-        );
-        assert_eq!(
-            PhoneNumber::parse("44770090012x"),
-            Err(IdentityError::InvalidPhoneCharacter('x'))
-        );
+        assert_eq!(PhoneNumber::parse("12345"), Err(IdentityError::PhoneLength(5)));
+        assert_eq!(PhoneNumber::parse("1234567890123456"), Err(IdentityError::PhoneLength(16)));
+        assert_eq!(PhoneNumber::parse("+0447700900123"), Err(IdentityError::LeadingZero));
+        assert_eq!(PhoneNumber::parse("44770090012x"), Err(IdentityError::InvalidPhoneCharacter('x')));
     }
 
     #[test]
@@ -309,9 +334,18 @@ mod tests {
     }
 
     #[test]
+    fn email_addresses_need_a_local_part_and_a_domain() {
+        assert_eq!(EmailAddress::parse(" amelia@example.co.uk ").unwrap().as_str(), "amelia@example.co.uk");
+        for bad in ["", "amelia", "@example.com", "amelia@localhost", "a b@example.com", "a@example.com, b@example.com"]
+        {
+            assert!(EmailAddress::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(EmailAddress::parse("amelia@example.com").unwrap().masked(), "a***@example.com");
+    }
+
+    #[test]
     fn user_is_keyed_on_scoped_id_when_present() {
-        let user = WhatsAppUser::from_webhook(Some("US.13491208655302741918"), Some("16505550142"))
-            .unwrap();
+        let user = WhatsAppUser::from_webhook(Some("US.13491208655302741918"), Some("16505550142")).unwrap();
         assert_eq!(user.key().as_storage_key(), "bsuid:US.13491208655302741918");
         assert_eq!(user.send_address(), "16505550142");
     }
@@ -326,10 +360,7 @@ mod tests {
 
     #[test]
     fn user_without_any_id_is_rejected() {
-        assert_eq!(
-            WhatsAppUser::from_webhook(Some(""), Some(" ")),
-            Err(IdentityError::NoIdentity)
-        );
+        assert_eq!(WhatsAppUser::from_webhook(Some(""), Some(" ")), Err(IdentityError::NoIdentity));
     }
 
     proptest! {

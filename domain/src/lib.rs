@@ -19,10 +19,11 @@ pub mod window;
 pub mod workflow;
 
 pub use delivery::{DeliveryState, StatusUpdate, TransitionOutcome};
-pub use identity::{IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};
+pub use identity::{EmailAddress, EmailAddressError, IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};
 pub use message::{ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, Wamid};
-pub use outbound::{OutboundContent, OutboundMessage};
-pub use window::ServiceWindow;
-pub use workflow::{
-    AgentName, AgentReply, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest,
+pub use outbound::{
+    ContentError, ListRow, ListSection, MediaSource, OutboundContent, OutboundMessage, ReplyButton, TemplateComponent,
+    TemplateParameter,
 };
+pub use window::ServiceWindow;
+pub use workflow::{AgentName, AgentReply, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest};

@@ -160,13 +160,7 @@ impl InboundContent {
     pub fn as_agent_text(&self) -> String {
         match self {
             Self::Text { body } => body.clone(),
-            Self::Media {
-                media,
-                caption,
-                filename,
-                voice,
-                ..
-            } => {
+            Self::Media { media, caption, filename, voice, .. } => {
                 let what = if *voice { "voice note" } else { media.as_str() };
                 match (caption, filename) {
                     (Some(c), _) if !c.is_empty() => format!("[{what}] {c}"),
@@ -174,18 +168,8 @@ impl InboundContent {
                     _ => format!("[{what}]"),
                 }
             }
-            Self::Location {
-                name,
-                address,
-                latitude,
-                longitude,
-                ..
-            } => {
-                let place = [name.as_deref(), address.as_deref()]
-                    .into_iter()
-                    .flatten()
-                    .collect::<Vec<_>>()
-                    .join(", ");
+            Self::Location { name, address, latitude, longitude, .. } => {
+                let place = [name.as_deref(), address.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", ");
                 if place.is_empty() {
                     format!("[location {latitude:.5},{longitude:.5}]")
                 } else {
@@ -197,9 +181,7 @@ impl InboundContent {
             Self::Reaction { emoji: Some(e), .. } => format!("[reaction {e}]"),
             Self::Reaction { emoji: None, .. } => String::from("[reaction removed]"),
             Self::Order { text, .. } => text.clone().unwrap_or_else(|| String::from("[order]")),
-            Self::System { body, .. } => body
-                .clone()
-                .unwrap_or_else(|| String::from("[system notice]")),
+            Self::System { body, .. } => body.clone().unwrap_or_else(|| String::from("[system notice]")),
             Self::Unsupported { type_name, .. } => format!("[unsupported message: {type_name}]"),
         }
     }
@@ -244,11 +226,7 @@ impl InboundMessage {
     /// The key that orders a user's messages to one business number: messages sharing
     /// it are processed one at a time, in `sent_at` order.
     pub fn conversation_key(&self) -> String {
-        format!(
-            "{}:{}",
-            self.business_number_id,
-            self.from.key().as_storage_key()
-        )
+        format!("{}:{}", self.business_number_id, self.from.key().as_storage_key())
     }
 }
 
@@ -280,10 +258,7 @@ mod tests {
 
     #[test]
     fn removed_reaction_reads_as_removed() {
-        let content = InboundContent::Reaction {
-            message_id: "w".into(),
-            emoji: None,
-        };
+        let content = InboundContent::Reaction { message_id: "w".into(), emoji: None };
         assert_eq!(content.as_agent_text(), "[reaction removed]");
     }
 
@@ -297,9 +272,6 @@ mod tests {
             url: None,
         };
         let json = serde_json::to_string(&content).unwrap();
-        assert_eq!(
-            serde_json::from_str::<InboundContent>(&json).unwrap(),
-            content
-        );
+        assert_eq!(serde_json::from_str::<InboundContent>(&json).unwrap(), content);
     }
 }

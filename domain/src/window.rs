@@ -21,9 +21,7 @@ impl ServiceWindow {
     pub fn record_inbound(self, at: OffsetDateTime) -> Self {
         match self.last_inbound_at {
             Some(prev) if prev >= at => self,
-            _ => Self {
-                last_inbound_at: Some(at),
-            },
+            _ => Self { last_inbound_at: Some(at) },
         }
     }
 
@@ -56,8 +54,8 @@ mod tests {
 
     #[test]
     fn an_older_message_arriving_late_does_not_shorten_the_window() {
-        let window = ServiceWindow::new(Some(datetime!(2026-11-01 10:00 UTC)))
-            .record_inbound(datetime!(2026-11-01 09:00 UTC));
+        let window =
+            ServiceWindow::new(Some(datetime!(2026-11-01 10:00 UTC))).record_inbound(datetime!(2026-11-01 09:00 UTC));
         assert_eq!(window.closes_at(), Some(datetime!(2026-11-02 10:00 UTC)));
     }
 }

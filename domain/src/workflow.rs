@@ -101,11 +101,7 @@ pub struct Classification {
 
 impl Classification {
     pub fn new(intent: Intent, confidence: f32) -> Self {
-        let confidence = if confidence.is_nan() {
-            0.0
-        } else {
-            confidence.clamp(0.0, 1.0)
-        };
+        let confidence = if confidence.is_nan() { 0.0 } else { confidence.clamp(0.0, 1.0) };
         Self { intent, confidence }
     }
 }
@@ -146,11 +142,7 @@ pub struct RoutingPolicy {
 
 impl RoutingPolicy {
     pub fn new(default_agent: AgentName, threshold: f32) -> Self {
-        Self {
-            routes: BTreeMap::new(),
-            default_agent,
-            threshold: threshold.clamp(0.0, 1.0),
-        }
+        Self { routes: BTreeMap::new(), default_agent, threshold: threshold.clamp(0.0, 1.0) }
     }
 
     pub fn route(mut self, intent: Intent, agent: AgentName) -> Self {
@@ -162,9 +154,7 @@ impl RoutingPolicy {
         if classification.confidence < self.threshold {
             return &self.default_agent;
         }
-        self.routes
-            .get(&classification.intent)
-            .unwrap_or(&self.default_agent)
+        self.routes.get(&classification.intent).unwrap_or(&self.default_agent)
     }
 
     pub fn default_agent(&self) -> &AgentName {
@@ -184,43 +174,31 @@ mod tests {
 
     #[test]
     fn a_confident_intent_goes_to_its_agent() {
-        let agent = policy()
-            .agent_for(&Classification::new(Intent::Greeting, 0.9))
-            .clone();
+        let agent = policy().agent_for(&Classification::new(Intent::Greeting, 0.9)).clone();
         assert_eq!(agent.as_str(), "greeter");
     }
 
     #[test]
     fn low_confidence_goes_to_the_default_agent() {
-        let agent = policy()
-            .agent_for(&Classification::new(Intent::Greeting, 0.2))
-            .clone();
+        let agent = policy().agent_for(&Classification::new(Intent::Greeting, 0.2)).clone();
         assert_eq!(agent.as_str(), "fallback");
     }
 
     #[test]
     fn an_intent_without_a_route_goes_to_the_default_agent() {
-        let agent = policy()
-            .agent_for(&Classification::new(Intent::Other("billing".into()), 1.0))
-            .clone();
+        let agent = policy().agent_for(&Classification::new(Intent::Other("billing".into()), 1.0)).clone();
         assert_eq!(agent.as_str(), "fallback");
     }
 
     #[test]
     fn intents_parse_from_labels() {
         assert_eq!(Intent::from(String::from("FAQ")), Intent::Help);
-        assert_eq!(
-            Intent::from(String::from("weather")),
-            Intent::Other("weather".into())
-        );
+        assert_eq!(Intent::from(String::from("weather")), Intent::Other("weather".into()));
     }
 
     #[test]
     fn confidence_is_clamped() {
         assert_eq!(Classification::new(Intent::Unknown, 7.0).confidence, 1.0);
-        assert_eq!(
-            Classification::new(Intent::Unknown, f32::NAN).confidence,
-            0.0
-        );
+        assert_eq!(Classification::new(Intent::Unknown, f32::NAN).confidence, 0.0);
     }
 }

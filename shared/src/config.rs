@@ -36,36 +36,20 @@ pub const KEYS: &[Key] = &[
         default: "auto",
         help: "sandbox or live; auto = live when any WhatsApp credential is set",
     },
-    Key {
-        name: "SWITCHBOARD_HOST",
-        default: "127.0.0.1",
-        help: "address the HTTP server binds",
-    },
-    Key {
-        name: "SWITCHBOARD_PORT",
-        default: "8080",
-        help: "port the HTTP server binds (0 = any free port)",
-    },
+    Key { name: "SWITCHBOARD_HOST", default: "127.0.0.1", help: "address the HTTP server binds" },
+    Key { name: "SWITCHBOARD_PORT", default: "8080", help: "port the HTTP server binds (0 = any free port)" },
     Key {
         name: "SWITCHBOARD_PUBLIC_URL",
         default: "http://{host}:{port}",
         help: "URL clients use to reach this service (simulate posts here)",
     },
-    Key {
-        name: "SWITCHBOARD_DATA_DIR",
-        default: "./data",
-        help: "where the SQLite file and sandbox secrets live",
-    },
+    Key { name: "SWITCHBOARD_DATA_DIR", default: "./data", help: "where the SQLite file and sandbox secrets live" },
     Key {
         name: "DATABASE_URL",
         default: "sqlite://{data_dir}/switchboard.db",
         help: "database; sqlite:// (postgres:// arrives with the scale-out work)",
     },
-    Key {
-        name: "SWITCHBOARD_DB_MAX_CONNECTIONS",
-        default: "8",
-        help: "database connection pool size",
-    },
+    Key { name: "SWITCHBOARD_DB_MAX_CONNECTIONS", default: "8", help: "database connection pool size" },
     Key {
         name: "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
         default: "5000",
@@ -76,31 +60,19 @@ pub const KEYS: &[Key] = &[
         default: "3145728",
         help: "largest webhook body accepted (Meta sends at most 3 MB); larger gets 413",
     },
-    Key {
-        name: "SWITCHBOARD_WORKERS",
-        default: "4",
-        help: "concurrent job workers",
-    },
+    Key { name: "SWITCHBOARD_WORKERS", default: "4", help: "concurrent job workers" },
     Key {
         name: "SWITCHBOARD_JOB_LEASE_SECS",
         default: "60",
         help: "visibility timeout: a leased job not finished by then is leased again",
     },
-    Key {
-        name: "SWITCHBOARD_JOB_MAX_ATTEMPTS",
-        default: "8",
-        help: "attempts before a job is dead",
-    },
+    Key { name: "SWITCHBOARD_JOB_MAX_ATTEMPTS", default: "8", help: "attempts before a job is dead" },
     Key {
         name: "SWITCHBOARD_JOB_RETRY_BASE_MS",
         default: "500",
         help: "first retry delay (doubles each attempt, with jitter)",
     },
-    Key {
-        name: "SWITCHBOARD_JOB_RETRY_MAX_SECS",
-        default: "300",
-        help: "longest retry delay",
-    },
+    Key { name: "SWITCHBOARD_JOB_RETRY_MAX_SECS", default: "300", help: "longest retry delay" },
     Key {
         name: "SWITCHBOARD_JOB_POLL_INTERVAL_MS",
         default: "250",
@@ -116,21 +88,9 @@ pub const KEYS: &[Key] = &[
         default: "20",
         help: "on SIGINT/SIGTERM, how long running jobs may finish before their leases are returned",
     },
-    Key {
-        name: "SWITCHBOARD_LOG",
-        default: "info (or RUST_LOG)",
-        help: "log filter, RUST_LOG syntax",
-    },
-    Key {
-        name: "SWITCHBOARD_LOG_FORMAT",
-        default: "json",
-        help: "json (one object per line) or pretty",
-    },
-    Key {
-        name: "WHATSAPP_ACCESS_TOKEN",
-        default: "(none: sandbox)",
-        help: "Graph API token; required in live mode",
-    },
+    Key { name: "SWITCHBOARD_LOG", default: "info (or RUST_LOG)", help: "log filter, RUST_LOG syntax" },
+    Key { name: "SWITCHBOARD_LOG_FORMAT", default: "json", help: "json (one object per line) or pretty" },
+    Key { name: "WHATSAPP_ACCESS_TOKEN", default: "(none: sandbox)", help: "Graph API token; required in live mode" },
     Key {
         name: "WHATSAPP_PHONE_NUMBER_ID",
         default: "(sandbox: 100000000000001)",
@@ -151,11 +111,7 @@ pub const KEYS: &[Key] = &[
         default: "(sandbox: generated)",
         help: "app secret that signs webhooks (X-Hub-Signature-256); required in live mode",
     },
-    Key {
-        name: "WHATSAPP_API_VERSION",
-        default: "v25.0",
-        help: "Graph API version",
-    },
+    Key { name: "WHATSAPP_API_VERSION", default: "v25.0", help: "Graph API version" },
     Key {
         name: "WHATSAPP_API_BASE_URL",
         default: "https://graph.facebook.com",
@@ -166,10 +122,7 @@ pub const KEYS: &[Key] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("missing required configuration {}: {why}", keys.join(", "))]
-    Missing {
-        keys: Vec<&'static str>,
-        why: String,
-    },
+    Missing { keys: Vec<&'static str>, why: String },
     #[error("{key}: {message}")]
     Invalid { key: &'static str, message: String },
     #[error("configuration file {path}: {message}")]
@@ -211,12 +164,7 @@ impl ConfigSource {
         K: Into<String>,
         V: Into<String>,
     {
-        Self {
-            values: pairs
-                .into_iter()
-                .map(|(k, v)| (k.into(), v.into()))
-                .collect(),
-        }
+        Self { values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
@@ -224,14 +172,9 @@ impl ConfigSource {
     }
 
     fn merge_toml_file(&mut self, path: &Path) -> Result<(), ConfigError> {
-        let file_err = |message: String| ConfigError::File {
-            path: path.to_owned(),
-            message,
-        };
+        let file_err = |message: String| ConfigError::File { path: path.to_owned(), message };
         let text = fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
-        let table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| file_err(e.message().to_owned()))?;
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| file_err(e.message().to_owned()))?;
         for (name, value) in table {
             match value {
                 toml::Value::Table(section) => {
@@ -259,10 +202,7 @@ impl ConfigSource {
             toml::Value::Float(f) => f.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
             other => {
-                return Err(format!(
-                    "{key}: expected a string or number, got {}",
-                    other.type_str()
-                ));
+                return Err(format!("{key}: expected a string or number, got {}", other.type_str()));
             }
         };
         self.values.insert(key.to_owned(), text);
@@ -271,24 +211,15 @@ impl ConfigSource {
 
     /// The value, with empty strings treated as absent.
     fn get(&self, key: &str) -> Option<&str> {
-        self.values
-            .get(key)
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
+        self.values.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
-    fn parse<T: std::str::FromStr>(
-        &self,
-        key: &'static str,
-        default: T,
-        what: &str,
-    ) -> Result<T, ConfigError> {
+    fn parse<T: std::str::FromStr>(&self, key: &'static str, default: T, what: &str) -> Result<T, ConfigError> {
         match self.get(key) {
             None => Ok(default),
-            Some(raw) => raw.parse().map_err(|_| ConfigError::Invalid {
-                key,
-                message: format!("expected {what}, got {raw:?}"),
-            }),
+            Some(raw) => {
+                raw.parse().map_err(|_| ConfigError::Invalid { key, message: format!("expected {what}, got {raw:?}") })
+            }
         }
     }
 }
@@ -329,6 +260,53 @@ pub struct WhatsAppConfig {
     pub app_secret: SecretString,
     pub api_version: String,
     pub api_base_url: String,
+    pub http_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateConfig {
+    pub name: String,
+    pub language: String,
+    /// Pass the user's name as the first body parameter.
+    pub name_param: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutsideWindow {
+    Template,
+    Email,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub rate_limits_enabled: bool,
+    pub per_number_rate: u32,
+    pub per_number_overrides: BTreeMap<String, u32>,
+    pub recipient_burst: u32,
+    pub recipient_interval: Duration,
+    pub reengagement_template: Option<TemplateConfig>,
+    pub outside_window: OutsideWindow,
+    pub uncertain_grace: Duration,
+    /// `channels.gmail.priority`: email first.
+    pub email_priority: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    StartTls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<(String, SecretString)>,
+    pub from: String,
+    pub subject: String,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +331,8 @@ pub struct LogConfig {
 struct SandboxSecrets {
     app_secret: String,
     verify_token: String,
+    #[serde(default)]
+    api_key: String,
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +343,11 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub whatsapp: WhatsAppConfig,
     pub workers: WorkerConfig,
+    pub delivery: DeliveryConfig,
+    /// `None`: fallback emails are written as .eml files under `{data_dir}/mail`.
+    pub smtp: Option<SmtpConfig>,
+    /// Keys accepted by the REST API.
+    pub api_keys: Vec<SecretString>,
     pub log: LogConfig,
     /// Set when the sandbox app secret and verify token came from the data directory
     /// rather than configuration; start-up prints them once.
@@ -371,12 +356,8 @@ pub struct Config {
 
 pub const SANDBOX_PHONE_NUMBER_ID: &str = "100000000000001";
 pub const SANDBOX_BUSINESS_ACCOUNT_ID: &str = "200000000000001";
-const CREDENTIAL_KEYS: [&str; 4] = [
-    "WHATSAPP_ACCESS_TOKEN",
-    "WHATSAPP_PHONE_NUMBER_ID",
-    "WHATSAPP_APP_SECRET",
-    "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
-];
+const CREDENTIAL_KEYS: [&str; 4] =
+    ["WHATSAPP_ACCESS_TOKEN", "WHATSAPP_PHONE_NUMBER_ID", "WHATSAPP_APP_SECRET", "WHATSAPP_WEBHOOK_VERIFY_TOKEN"];
 
 impl Config {
     /// Environment and optional file, as the binary loads it.
@@ -385,11 +366,7 @@ impl Config {
     }
 
     pub fn from_source(src: &ConfigSource) -> Result<Self, ConfigError> {
-        let mode = match src
-            .get("SWITCHBOARD_MODE")
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
+        let mode = match src.get("SWITCHBOARD_MODE").map(str::to_ascii_lowercase).as_deref() {
             None | Some("auto") => {
                 if CREDENTIAL_KEYS.iter().any(|k| src.get(k).is_some()) {
                     Mode::Live
@@ -407,10 +384,7 @@ impl Config {
             }
         };
 
-        let host = src
-            .get("SWITCHBOARD_HOST")
-            .unwrap_or("127.0.0.1")
-            .to_owned();
+        let host = src.get("SWITCHBOARD_HOST").unwrap_or("127.0.0.1").to_owned();
         let port = src.parse("SWITCHBOARD_PORT", 8080u16, "a port number 0-65535")?;
         let data_dir = PathBuf::from(src.get("SWITCHBOARD_DATA_DIR").unwrap_or("./data"));
         let database_url = match src.get("DATABASE_URL") {
@@ -427,64 +401,33 @@ impl Config {
         let positive = |key: &'static str, default: u64, what: &str| -> Result<u64, ConfigError> {
             let v = src.parse(key, default, what)?;
             if v == 0 {
-                return Err(ConfigError::Invalid {
-                    key,
-                    message: String::from("must be greater than 0"),
-                });
+                return Err(ConfigError::Invalid { key, message: String::from("must be greater than 0") });
             }
             Ok(v)
         };
 
-        let max_attempts = u32::try_from(positive(
-            "SWITCHBOARD_JOB_MAX_ATTEMPTS",
-            8,
-            "a whole number",
-        )?)
-        .map_err(|_| ConfigError::Invalid {
-            key: "SWITCHBOARD_JOB_MAX_ATTEMPTS",
-            message: "too large".into(),
-        })?;
+        let max_attempts = u32::try_from(positive("SWITCHBOARD_JOB_MAX_ATTEMPTS", 8, "a whole number")?)
+            .map_err(|_| ConfigError::Invalid { key: "SWITCHBOARD_JOB_MAX_ATTEMPTS", message: "too large".into() })?;
         let workers = WorkerConfig {
-            count: usize::try_from(positive("SWITCHBOARD_WORKERS", 4, "a whole number")?)
-                .unwrap_or(4),
+            count: usize::try_from(positive("SWITCHBOARD_WORKERS", 4, "a whole number")?).unwrap_or(4),
             lease: Duration::from_secs(positive("SWITCHBOARD_JOB_LEASE_SECS", 60, "seconds")?),
             retry: RetryPolicy {
-                base: Duration::from_millis(positive(
-                    "SWITCHBOARD_JOB_RETRY_BASE_MS",
-                    500,
-                    "milliseconds",
-                )?),
-                max_delay: Duration::from_secs(positive(
-                    "SWITCHBOARD_JOB_RETRY_MAX_SECS",
-                    300,
-                    "seconds",
-                )?),
+                base: Duration::from_millis(positive("SWITCHBOARD_JOB_RETRY_BASE_MS", 500, "milliseconds")?),
+                max_delay: Duration::from_secs(positive("SWITCHBOARD_JOB_RETRY_MAX_SECS", 300, "seconds")?),
                 max_attempts,
             },
-            poll_interval: Duration::from_millis(positive(
-                "SWITCHBOARD_JOB_POLL_INTERVAL_MS",
-                250,
-                "milliseconds",
-            )?),
+            poll_interval: Duration::from_millis(positive("SWITCHBOARD_JOB_POLL_INTERVAL_MS", 250, "milliseconds")?),
             reorder_window: Duration::from_millis(src.parse(
                 "SWITCHBOARD_INBOUND_REORDER_WINDOW_MS",
                 300u64,
                 "milliseconds",
             )?),
-            shutdown_grace: Duration::from_secs(src.parse(
-                "SWITCHBOARD_SHUTDOWN_GRACE_SECS",
-                20u64,
-                "seconds",
-            )?),
+            shutdown_grace: Duration::from_secs(src.parse("SWITCHBOARD_SHUTDOWN_GRACE_SECS", 20u64, "seconds")?),
         };
 
         let log = LogConfig {
             filter: src.get("SWITCHBOARD_LOG").unwrap_or("info").to_owned(),
-            format: match src
-                .get("SWITCHBOARD_LOG_FORMAT")
-                .map(str::to_ascii_lowercase)
-                .as_deref()
-            {
+            format: match src.get("SWITCHBOARD_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
                 None | Some("json") => LogFormat::Json,
                 Some("pretty") | Some("text") => LogFormat::Pretty,
                 Some(other) => {
@@ -497,14 +440,25 @@ impl Config {
         };
 
         let secret = |key: &str| src.get(key).map(|s| SecretString::from(s.to_owned()));
+        let configured_api_keys: Vec<SecretString> = src
+            .get("SWITCHBOARD_API_KEYS")
+            .map(|keys| {
+                keys.split(',')
+                    .map(str::trim)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| SecretString::from(k.to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut api_keys = configured_api_keys;
         let mut sandbox_secrets_file = None;
         let (app_secret, verify_token, phone_number_id, business_account_id) = match mode {
             Mode::Live => {
-                let missing: Vec<&'static str> = CREDENTIAL_KEYS
-                    .iter()
-                    .copied()
-                    .filter(|k| src.get(k).is_none())
-                    .collect();
+                let mut missing: Vec<&'static str> =
+                    CREDENTIAL_KEYS.iter().copied().filter(|k| src.get(k).is_none()).collect();
+                if api_keys.is_empty() {
+                    missing.push("SWITCHBOARD_API_KEYS");
+                }
                 if !missing.is_empty() {
                     return Err(ConfigError::Missing {
                         keys: missing,
@@ -516,34 +470,26 @@ impl Config {
                 (
                     secret("WHATSAPP_APP_SECRET"),
                     secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"),
-                    src.get("WHATSAPP_PHONE_NUMBER_ID")
-                        .unwrap_or_default()
-                        .to_owned(),
+                    src.get("WHATSAPP_PHONE_NUMBER_ID").unwrap_or_default().to_owned(),
                     src.get("WHATSAPP_BUSINESS_ACCOUNT_ID").map(str::to_owned),
                 )
             }
             Mode::Sandbox => {
-                let (mut app, mut verify) = (
-                    secret("WHATSAPP_APP_SECRET"),
-                    secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"),
-                );
-                if app.is_none() || verify.is_none() {
+                let (mut app, mut verify) = (secret("WHATSAPP_APP_SECRET"), secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"));
+                if app.is_none() || verify.is_none() || api_keys.is_empty() {
                     let (path, generated) = load_or_create_sandbox_secrets(&data_dir)?;
                     app = app.or(Some(SecretString::from(generated.app_secret)));
                     verify = verify.or(Some(SecretString::from(generated.verify_token)));
+                    if api_keys.is_empty() {
+                        api_keys.push(SecretString::from(generated.api_key));
+                    }
                     sandbox_secrets_file = Some(path);
                 }
                 (
                     app,
                     verify,
-                    src.get("WHATSAPP_PHONE_NUMBER_ID")
-                        .unwrap_or(SANDBOX_PHONE_NUMBER_ID)
-                        .to_owned(),
-                    Some(
-                        src.get("WHATSAPP_BUSINESS_ACCOUNT_ID")
-                            .unwrap_or(SANDBOX_BUSINESS_ACCOUNT_ID)
-                            .to_owned(),
-                    ),
+                    src.get("WHATSAPP_PHONE_NUMBER_ID").unwrap_or(SANDBOX_PHONE_NUMBER_ID).to_owned(),
+                    Some(src.get("WHATSAPP_BUSINESS_ACCOUNT_ID").unwrap_or(SANDBOX_BUSINESS_ACCOUNT_ID).to_owned()),
                 )
             }
         };
@@ -555,14 +501,18 @@ impl Config {
             });
         };
 
+        let delivery = delivery_config(src)?;
+        let smtp = smtp_config(src)?;
+
         Ok(Self {
             mode,
+            delivery,
+            smtp,
+            api_keys,
             http: HttpConfig {
                 host,
                 port,
-                public_url: src
-                    .get("SWITCHBOARD_PUBLIC_URL")
-                    .map(|s| s.trim_end_matches('/').to_owned()),
+                public_url: src.get("SWITCHBOARD_PUBLIC_URL").map(|s| s.trim_end_matches('/').to_owned()),
                 webhook_max_body_bytes: usize::try_from(positive(
                     "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",
                     3 * 1024 * 1024,
@@ -572,12 +522,8 @@ impl Config {
             },
             database: DatabaseConfig {
                 url: SecretString::from(database_url),
-                max_connections: u32::try_from(positive(
-                    "SWITCHBOARD_DB_MAX_CONNECTIONS",
-                    8,
-                    "a whole number",
-                )?)
-                .unwrap_or(8),
+                max_connections: u32::try_from(positive("SWITCHBOARD_DB_MAX_CONNECTIONS", 8, "a whole number")?)
+                    .unwrap_or(8),
                 busy_timeout: Duration::from_millis(src.parse(
                     "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
                     5000u64,
@@ -605,15 +551,13 @@ impl Config {
                 business_account_id,
                 verify_token,
                 app_secret,
-                api_version: src
-                    .get("WHATSAPP_API_VERSION")
-                    .unwrap_or("v25.0")
-                    .to_owned(),
+                api_version: src.get("WHATSAPP_API_VERSION").unwrap_or("v25.0").to_owned(),
                 api_base_url: src
                     .get("WHATSAPP_API_BASE_URL")
                     .unwrap_or("https://graph.facebook.com")
                     .trim_end_matches('/')
                     .to_owned(),
+                http_timeout: Duration::from_secs(src.parse("WHATSAPP_HTTP_TIMEOUT_SECS", 10u64, "seconds")?),
             },
             workers,
             log,
@@ -624,11 +568,7 @@ impl Config {
     /// The URL clients use to reach the service.
     pub fn public_url(&self) -> String {
         self.http.public_url.clone().unwrap_or_else(|| {
-            let host = if self.http.host == "0.0.0.0" {
-                "127.0.0.1"
-            } else {
-                &self.http.host
-            };
+            let host = if self.http.host == "0.0.0.0" { "127.0.0.1" } else { &self.http.host };
             format!("http://{host}:{}", self.http.port)
         })
     }
@@ -658,24 +598,157 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn load_or_create_sandbox_secrets(
-    data_dir: &Path,
-) -> Result<(PathBuf, SandboxSecrets), ConfigError> {
-    let path = data_dir.join("sandbox-secrets.json");
-    let err = |message: String| ConfigError::SandboxSecrets {
-        path: path.clone(),
-        message,
+fn flag(src: &ConfigSource, key: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match src.get(key).map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(ConfigError::Invalid { key, message: format!("expected true or false, got {other:?}") }),
+    }
+}
+
+fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {
+    let per_number_rate: u32 = src.parse("WHATSAPP_RATE_LIMIT_PER_SECOND", 80, "messages per second")?;
+    let mut per_number_overrides = BTreeMap::new();
+    if let Some(list) = src.get("WHATSAPP_RATE_LIMITS") {
+        for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let parsed = pair
+                .split_once('=')
+                .and_then(|(id, rate)| Some((id.trim().to_owned(), rate.trim().parse::<u32>().ok()?)));
+            match parsed {
+                Some((id, rate)) if !id.is_empty() && rate > 0 => {
+                    per_number_overrides.insert(id, rate);
+                }
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        key: "WHATSAPP_RATE_LIMITS",
+                        message: format!("expected PHONE_NUMBER_ID=RATE pairs, got {pair:?}"),
+                    });
+                }
+            }
+        }
+    }
+    if per_number_rate == 0 {
+        return Err(ConfigError::Invalid {
+            key: "WHATSAPP_RATE_LIMIT_PER_SECOND",
+            message: "must be greater than 0".into(),
+        });
+    }
+    let reengagement_template = src.get("WHATSAPP_REENGAGEMENT_TEMPLATE").map(|name| TemplateConfig {
+        name: name.to_owned(),
+        language: src.get("WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE").unwrap_or("en_US").to_owned(),
+        name_param: true,
+    });
+    let reengagement_template = match reengagement_template {
+        Some(t) => {
+            Some(TemplateConfig { name_param: flag(src, "WHATSAPP_REENGAGEMENT_TEMPLATE_NAME_PARAM", true)?, ..t })
+        }
+        None => None,
     };
+    let outside_window = match src.get("SWITCHBOARD_OUTSIDE_WINDOW").map(str::to_ascii_lowercase).as_deref() {
+        None => {
+            if reengagement_template.is_some() {
+                OutsideWindow::Template
+            } else {
+                OutsideWindow::Email
+            }
+        }
+        Some("template") if reengagement_template.is_some() => OutsideWindow::Template,
+        Some("template") => {
+            return Err(ConfigError::Missing {
+                keys: vec!["WHATSAPP_REENGAGEMENT_TEMPLATE"],
+                why: String::from("SWITCHBOARD_OUTSIDE_WINDOW=template needs a template to send"),
+            });
+        }
+        Some("email") => OutsideWindow::Email,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "SWITCHBOARD_OUTSIDE_WINDOW",
+                message: format!("expected template or email, got {other:?}"),
+            });
+        }
+    };
+    Ok(DeliveryConfig {
+        rate_limits_enabled: flag(src, "SWITCHBOARD_RATE_LIMITS_ENABLED", true)?,
+        per_number_rate,
+        per_number_overrides,
+        recipient_burst: src.parse("SWITCHBOARD_RECIPIENT_BURST", 3u32, "a whole number")?.max(1),
+        recipient_interval: Duration::from_millis(
+            src.parse("SWITCHBOARD_RECIPIENT_INTERVAL_MS", 6000u64, "milliseconds")?.max(1),
+        ),
+        reengagement_template,
+        outside_window,
+        uncertain_grace: Duration::from_secs(src.parse("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", 30u64, "seconds")?),
+        email_priority: flag(src, "CHANNELS_GMAIL_PRIORITY", false)?,
+    })
+}
+
+fn smtp_config(src: &ConfigSource) -> Result<Option<SmtpConfig>, ConfigError> {
+    let Some(host) = src.get("SMTP_HOST") else {
+        return Ok(None);
+    };
+    let tls = match src.get("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
+        None | Some("starttls") => SmtpTls::StartTls,
+        Some("tls") => SmtpTls::Implicit,
+        Some("none") => SmtpTls::None,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                key: "SMTP_TLS",
+                message: format!("expected starttls, tls or none, got {other:?}"),
+            });
+        }
+    };
+    let default_port = if tls == SmtpTls::Implicit { 465 } else { 587 };
+    let Some(from) = src.get("SMTP_FROM") else {
+        return Err(ConfigError::Missing { keys: vec!["SMTP_FROM"], why: String::from("SMTP_HOST is set") });
+    };
+    let credentials = match (src.get("SMTP_USERNAME"), src.get("SMTP_PASSWORD")) {
+        (Some(user), Some(password)) => Some((user.to_owned(), SecretString::from(password.to_owned()))),
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                keys: vec!["SMTP_PASSWORD"],
+                why: String::from("SMTP_USERNAME is set"),
+            });
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::Missing {
+                keys: vec!["SMTP_USERNAME"],
+                why: String::from("SMTP_PASSWORD is set"),
+            });
+        }
+        (None, None) => None,
+    };
+    Ok(Some(SmtpConfig {
+        host: host.to_owned(),
+        port: src.parse("SMTP_PORT", default_port, "a port number")?,
+        tls,
+        credentials,
+        from: from.to_owned(),
+        subject: src.get("SMTP_SUBJECT").unwrap_or("A message for you").to_owned(),
+        timeout: Duration::from_secs(src.parse("SMTP_TIMEOUT_SECS", 10u64, "seconds")?.max(1)),
+    }))
+}
+
+fn load_or_create_sandbox_secrets(data_dir: &Path) -> Result<(PathBuf, SandboxSecrets), ConfigError> {
+    let path = data_dir.join("sandbox-secrets.json");
+    let err = |message: String| ConfigError::SandboxSecrets { path: path.clone(), message };
+    let mut rng = rand::rng();
     if let Ok(text) = fs::read_to_string(&path) {
-        let secrets: SandboxSecrets =
-            serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        let mut secrets: SandboxSecrets = serde_json::from_str(&text).map_err(|e| err(e.to_string()))?;
+        if !secrets.api_key.is_empty() {
+            return Ok((path, secrets));
+        }
+        // A file from before API keys existed: complete it.
+        secrets.api_key = format!("sb_dev_{}", hex::encode(rng.random::<[u8; 16]>()));
+        let text = serde_json::to_string_pretty(&secrets).map_err(|e| err(e.to_string()))?;
+        write_private(&path, text.as_bytes()).map_err(|e| err(e.to_string()))?;
         return Ok((path, secrets));
     }
     fs::create_dir_all(data_dir).map_err(|e| err(e.to_string()))?;
-    let mut rng = rand::rng();
     let secrets = SandboxSecrets {
         app_secret: hex::encode(rng.random::<[u8; 32]>()),
         verify_token: hex::encode(rng.random::<[u8; 16]>()),
+        api_key: format!("sb_dev_{}", hex::encode(rng.random::<[u8; 16]>())),
     };
     let text = serde_json::to_string_pretty(&secrets).map_err(|e| err(e.to_string()))?;
     write_private(&path, text.as_bytes()).map_err(|e| err(e.to_string()))?;
@@ -686,12 +759,7 @@ fn load_or_create_sandbox_secrets(
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(bytes)
 }
 
@@ -715,24 +783,19 @@ mod tests {
         let second = Config::from_source(&sandbox_source(dir.path())).unwrap();
         assert_eq!(first.mode, Mode::Sandbox);
         assert_eq!(first.whatsapp.app_secret.expose_secret().len(), 64);
-        assert_eq!(
-            first.whatsapp.app_secret.expose_secret(),
-            second.whatsapp.app_secret.expose_secret()
-        );
+        assert_eq!(first.whatsapp.app_secret.expose_secret(), second.whatsapp.app_secret.expose_secret());
         assert!(first.sandbox_secrets_file.is_some());
         assert_eq!(first.whatsapp.phone_number_id, SANDBOX_PHONE_NUMBER_ID);
     }
 
     #[test]
     fn any_credential_switches_to_live_and_names_every_missing_secret() {
-        let src = ConfigSource::from_pairs([
-            ("WHATSAPP_ACCESS_TOKEN", "EAAB..."),
-            ("WHATSAPP_APP_SECRET", ""),
-        ]);
+        let src = ConfigSource::from_pairs([("WHATSAPP_ACCESS_TOKEN", "EAAB..."), ("WHATSAPP_APP_SECRET", "")]);
         let err = Config::from_source(&src).unwrap_err().to_string();
         assert!(err.contains("WHATSAPP_PHONE_NUMBER_ID"), "{err}");
         assert!(err.contains("WHATSAPP_APP_SECRET"), "{err}");
         assert!(err.contains("WHATSAPP_WEBHOOK_VERIFY_TOKEN"), "{err}");
+        assert!(err.contains("SWITCHBOARD_API_KEYS"), "{err}");
         assert!(!err.contains("EAAB"), "{err}");
     }
 
@@ -743,8 +806,10 @@ mod tests {
             ("WHATSAPP_PHONE_NUMBER_ID", "123"),
             ("WHATSAPP_APP_SECRET", "s3cret"),
             ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "verify"),
+            ("SWITCHBOARD_API_KEYS", "k1, k2"),
         ]);
         let config = Config::from_source(&src).unwrap();
+        assert_eq!(config.api_keys.len(), 2);
         assert_eq!(config.mode, Mode::Live);
         assert!(config.sandbox_secrets_file.is_none());
         assert!(!config.summary().to_string().contains("s3cret"));
@@ -763,11 +828,7 @@ mod tests {
     fn toml_file_sections_map_to_key_names_and_env_wins() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("switchboard.toml");
-        fs::write(
-            &file,
-            "[switchboard]\nport = 9090\nworkers = 2\n[whatsapp]\napi_version = \"v26.0\"\n",
-        )
-        .unwrap();
+        fs::write(&file, "[switchboard]\nport = 9090\nworkers = 2\n[whatsapp]\napi_version = \"v26.0\"\n").unwrap();
         let mut src = ConfigSource::default();
         src.merge_toml_file(&file).unwrap();
         src.set("SWITCHBOARD_DATA_DIR", dir.path().display().to_string());
@@ -783,19 +844,56 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("switchboard.toml");
         fs::write(&file, "[whatsapp]\naccess_tokn = \"x\"\n").unwrap();
-        let err = ConfigSource::default()
-            .merge_toml_file(&file)
-            .unwrap_err()
-            .to_string();
+        let err = ConfigSource::default().merge_toml_file(&file).unwrap_err().to_string();
         assert!(err.contains("WHATSAPP_ACCESS_TOKN"), "{err}");
     }
 
     #[test]
+    fn smtp_needs_a_sender_and_both_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sandbox_source(dir.path());
+        src.set("SMTP_HOST", "mail.example.com");
+        assert!(Config::from_source(&src).unwrap_err().to_string().contains("SMTP_FROM"));
+        src.set("SMTP_FROM", "bot@example.com");
+        src.set("SMTP_USERNAME", "bot");
+        assert!(Config::from_source(&src).unwrap_err().to_string().contains("SMTP_PASSWORD"));
+        src.set("SMTP_PASSWORD", "pw");
+        let smtp = Config::from_source(&src).unwrap().smtp.unwrap();
+        assert_eq!((smtp.port, smtp.tls), (587, SmtpTls::StartTls));
+    }
+
+    #[test]
+    fn per_number_rate_overrides_parse_and_bad_ones_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sandbox_source(dir.path());
+        src.set("WHATSAPP_RATE_LIMITS", "111=1000, 222=20");
+        let config = Config::from_source(&src).unwrap();
+        assert_eq!(config.delivery.per_number_overrides.get("222"), Some(&20));
+        src.set("WHATSAPP_RATE_LIMITS", "111:1000");
+        assert!(Config::from_source(&src).unwrap_err().to_string().starts_with("WHATSAPP_RATE_LIMITS"));
+    }
+
+    #[test]
+    fn outside_the_window_falls_back_to_email_unless_a_template_is_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sandbox_source(dir.path());
+        assert_eq!(Config::from_source(&src).unwrap().delivery.outside_window, OutsideWindow::Email);
+        src.set("WHATSAPP_REENGAGEMENT_TEMPLATE", "hello_again");
+        let config = Config::from_source(&src).unwrap();
+        assert_eq!(config.delivery.outside_window, OutsideWindow::Template);
+        assert_eq!(config.delivery.reengagement_template.unwrap().language, "en_US");
+    }
+
+    #[test]
+    fn sandbox_generates_an_api_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_source(&sandbox_source(dir.path())).unwrap();
+        assert!(config.api_keys[0].expose_secret().starts_with("sb_dev_"));
+    }
+
+    #[test]
     fn database_passwords_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://u:pw@db:5432/x"),
-            "postgres://***@db:5432/x"
-        );
+        assert_eq!(redact_url("postgres://u:pw@db:5432/x"), "postgres://***@db:5432/x");
         assert_eq!(redact_url("sqlite://./data/s.db"), "sqlite://./data/s.db");
     }
 }

@@ -11,5 +11,5 @@ pub mod telemetry;
 pub mod trace;
 
 pub use config::{Config, ConfigError, Mode};
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, SendAction, SendFailure};
 pub use trace::{SpanId, TraceContext, TraceId};

@@ -51,12 +51,10 @@ impl Visit for JsonVisitor<'_> {
         self.0.insert(field.name().to_owned(), Value::from(value));
     }
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0
-            .insert(field.name().to_owned(), Value::from(value.to_string()));
+        self.0.insert(field.name().to_owned(), Value::from(value.to_string()));
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+        self.0.insert(field.name().to_owned(), Value::from(format!("{value:?}")));
     }
 }
 
@@ -94,21 +92,11 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let mut line = Map::new();
-        let now = OffsetDateTime::now_utc()
-            .format(&Rfc3339)
-            .unwrap_or_default();
+        let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
         line.insert("timestamp".into(), Value::from(now));
-        line.insert(
-            "level".into(),
-            Value::from(event.metadata().level().as_str()),
-        );
+        line.insert("level".into(), Value::from(event.metadata().level().as_str()));
         line.insert("target".into(), Value::from(event.metadata().target()));
         if let Some(scope) = ctx.event_scope() {
             let mut path = Vec::new();
@@ -131,11 +119,7 @@ where
 }
 
 /// Builds (does not install) the subscriber. `filter` uses `RUST_LOG` syntax.
-pub fn build_subscriber<W>(
-    filter: &str,
-    format: LogFormat,
-    writer: W,
-) -> Box<dyn Subscriber + Send + Sync>
+pub fn build_subscriber<W>(filter: &str, format: LogFormat, writer: W) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -145,18 +129,12 @@ where
             Registry::default()
                 .with(env_filter)
                 .with(SpanFieldsLayer)
-                .with(
-                    tracing_subscriber::fmt::layer()
-                        .event_format(JsonLines)
-                        .with_writer(writer),
-                ),
+                .with(tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(writer)),
         ),
         LogFormat::Pretty => Box::new(
-            Registry::default().with(env_filter).with(
-                tracing_subscriber::fmt::layer()
-                    .with_target(false)
-                    .with_writer(writer),
-            ),
+            Registry::default()
+                .with(env_filter)
+                .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(writer)),
         ),
     }
 }

@@ -111,11 +111,7 @@ pub struct TraceContext {
 impl TraceContext {
     /// A new trace, for work that arrived without one.
     pub fn new_root() -> Self {
-        Self {
-            trace_id: TraceId::random(),
-            parent_span_id: SpanId::random(),
-            sampled: true,
-        }
+        Self { trace_id: TraceId::random(), parent_span_id: SpanId::random(), sampled: true }
     }
 
     /// Parses a W3C `traceparent` header (version 00; later versions are read by their
@@ -140,11 +136,7 @@ impl TraceContext {
             return Err(TraceParseError::Traceparent);
         }
         let flags = u8::from_str_radix(flags, 16).map_err(|_| TraceParseError::Traceparent)?;
-        Ok(Self {
-            trace_id,
-            parent_span_id: SpanId(span),
-            sampled: flags & 1 == 1,
-        })
+        Ok(Self { trace_id, parent_span_id: SpanId(span), sampled: flags & 1 == 1 })
     }
 
     /// Reads the inbound headers' values: `traceparent` wins, then `X-Trace-Id`, else a
@@ -155,31 +147,19 @@ impl TraceContext {
             return ctx;
         }
         if let Some(trace_id) = x_trace_id.and_then(|h| TraceId::parse(h).ok()) {
-            return Self {
-                trace_id,
-                parent_span_id: SpanId::random(),
-                sampled: true,
-            };
+            return Self { trace_id, parent_span_id: SpanId::random(), sampled: true };
         }
         Self::new_root()
     }
 
     /// The `traceparent` value for an outbound call or for storage.
     pub fn to_traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            self.trace_id,
-            self.parent_span_id,
-            u8::from(self.sampled)
-        )
+        format!("00-{}-{}-{:02x}", self.trace_id, self.parent_span_id, u8::from(self.sampled))
     }
 
     /// The same trace, with a new span as parent of what comes next.
     pub fn child(&self) -> Self {
-        Self {
-            parent_span_id: SpanId::random(),
-            ..*self
-        }
+        Self { parent_span_id: SpanId::random(), ..*self }
     }
 }
 
@@ -222,10 +202,7 @@ mod tests {
         let ctx = TraceContext::from_headers(None, Some("0af7651916cd43dd8448eb211c80319c"));
         assert_eq!(ctx.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
         let uuid = TraceContext::from_headers(None, Some("0af76519-16cd-43dd-8448-eb211c80319c"));
-        assert_eq!(
-            uuid.trace_id.to_string(),
-            "0af7651916cd43dd8448eb211c80319c"
-        );
+        assert_eq!(uuid.trace_id.to_string(), "0af7651916cd43dd8448eb211c80319c");
     }
 
     #[test]

@@ -34,10 +34,7 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     TRACING.call_once(|| {
         if std::env::var("TEST_LOG").is_ok() {
-            switchboard_shared::telemetry::init(
-                "info",
-                switchboard_shared::telemetry::LogFormat::Json,
-            );
+            switchboard_shared::telemetry::init("info", switchboard_shared::telemetry::LogFormat::Json);
         }
     });
     let dir = tempfile::tempdir().expect("tempdir");
@@ -53,6 +50,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("SWITCHBOARD_JOB_POLL_INTERVAL_MS", "50".to_owned()),
         ("SWITCHBOARD_JOB_RETRY_BASE_MS", "50".to_owned()),
         ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "2".to_owned()),
+        // Pacing is tested on its own; elsewhere it would only slow the tests down.
+        ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
     ]);
     for (key, value) in overrides {
         source.set(key, *value);
@@ -63,14 +62,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let store = app.store().clone();
     let shutdown = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: reqwest::Client::new(),
-        store,
-        db_path,
-        shutdown,
-        _dir: dir,
-    }
+    TestApp { address, client: reqwest::Client::new(), store, db_path, shutdown, _dir: dir }
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -85,12 +77,7 @@ pub fn fixtures_dir() -> PathBuf {
 pub fn fixture_names() -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
         .expect("../shared/fixtures/whatsapp exists")
-        .map(|e| {
-            e.expect("dir entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|e| e.expect("dir entry").file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort();
@@ -121,11 +108,7 @@ impl TestApp {
         self.post_webhook_signed(body, Some(&signature)).await
     }
 
-    pub async fn post_webhook_signed(
-        &self,
-        body: &[u8],
-        signature: Option<&str>,
-    ) -> reqwest::Response {
+    pub async fn post_webhook_signed(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {
         let mut request = self
             .client
             .post(format!("{}/webhook/whatsapp", self.address))
@@ -161,19 +144,12 @@ impl TestApp {
                 tokio::time::sleep(Duration::from_millis(600)).await;
                 return self.outbox().await;
             }
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} replies after 20 s",
-                outbox.len()
-            );
+            assert!(Instant::now() < deadline, "only {} of {n} replies after 20 s", outbox.len());
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar(sql)
-            .fetch_one(self.store.pool())
-            .await
-            .expect("count query")
+        sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.expect("count query")
     }
 }

@@ -14,19 +14,13 @@ async fn the_webhooks_trace_id_follows_the_message_to_its_reply() {
     let response = app
         .client
         .post(format!("{}/webhook/whatsapp", app.address))
-        .header(
-            "x-hub-signature-256",
-            signature::sign(APP_SECRET.as_bytes(), &body),
-        )
+        .header("x-hub-signature-256", signature::sign(APP_SECRET.as_bytes(), &body))
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .body(body)
         .send()
         .await
         .unwrap();
-    let echoed = response.headers()["x-trace-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let echoed = response.headers()["x-trace-id"].to_str().unwrap().to_owned();
     let replies = app.wait_for_replies(1).await;
 
     assert_eq!(echoed, trace_id);
@@ -53,22 +47,14 @@ async fn an_x_trace_id_header_is_used_when_there_is_no_traceparent() {
         .await
         .unwrap();
 
-    assert_eq!(
-        response.headers()["x-trace-id"],
-        "0af7651916cd43dd8448eb211c80319c"
-    );
+    assert_eq!(response.headers()["x-trace-id"], "0af7651916cd43dd8448eb211c80319c");
 }
 
 #[tokio::test]
 async fn a_request_without_a_trace_gets_a_new_one() {
     let app = spawn_app().await;
 
-    let response = app
-        .client
-        .get(format!("{}/health/live", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(format!("{}/health/live", app.address)).send().await.unwrap();
 
     assert_eq!(response.headers()["x-trace-id"].len(), 32);
 }
@@ -77,18 +63,8 @@ async fn a_request_without_a_trace_gets_a_new_one() {
 async fn unknown_routes_and_methods_answer_in_the_one_error_shape() {
     let app = spawn_app().await;
 
-    let missing = app
-        .client
-        .get(format!("{}/nope", app.address))
-        .send()
-        .await
-        .unwrap();
-    let wrong_method = app
-        .client
-        .delete(format!("{}/webhook/whatsapp", app.address))
-        .send()
-        .await
-        .unwrap();
+    let missing = app.client.get(format!("{}/nope", app.address)).send().await.unwrap();
+    let wrong_method = app.client.delete(format!("{}/webhook/whatsapp", app.address)).send().await.unwrap();
 
     assert_eq!(missing.status(), 404);
     let trace_header = missing.headers()["x-trace-id"].to_str().unwrap().to_owned();
@@ -104,12 +80,7 @@ async fn unknown_routes_and_methods_answer_in_the_one_error_shape() {
 async fn readiness_reports_the_database_and_its_migrations() {
     let app = spawn_app().await;
 
-    let response = app
-        .client
-        .get(format!("{}/health/ready", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.client.get(format!("{}/health/ready", app.address)).send().await.unwrap();
 
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
@@ -119,23 +90,9 @@ async fn readiness_reports_the_database_and_its_migrations() {
 #[tokio::test]
 async fn a_graceful_shutdown_stops_serving() {
     let app = spawn_app().await;
-    assert_eq!(
-        app.client
-            .get(format!("{}/health/live", app.address))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(app.client.get(format!("{}/health/live", app.address)).send().await.unwrap().status(), 200);
 
     app.shutdown.stop().await;
 
-    assert!(
-        app.client
-            .get(format!("{}/health/live", app.address))
-            .send()
-            .await
-            .is_err()
-    );
+    assert!(app.client.get(format!("{}/health/live", app.address)).send().await.is_err());
 }

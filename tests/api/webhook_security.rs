@@ -9,26 +9,15 @@ use switchboard_adapters::inbound::whatsapp::signature;
 async fn unsigned_wrongly_signed_or_reserialised_bodies_are_refused_and_nothing_is_stored() {
     let app = spawn_app().await;
     let body = fixture("msg_interactive_list_reply.json");
-    let reserialised =
-        serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    let reserialised = serde_json::to_vec(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
     let good_signature = signature::sign(APP_SECRET.as_bytes(), &body);
     let wrong_secret = signature::sign(b"not-the-secret", &body);
 
     let cases = [
         ("unsigned", app.post_webhook_signed(&body, None).await),
-        (
-            "wrong secret",
-            app.post_webhook_signed(&body, Some(&wrong_secret)).await,
-        ),
-        (
-            "malformed header",
-            app.post_webhook_signed(&body, Some("sha256=xyz")).await,
-        ),
-        (
-            "re-serialised body",
-            app.post_webhook_signed(&reserialised, Some(&good_signature))
-                .await,
-        ),
+        ("wrong secret", app.post_webhook_signed(&body, Some(&wrong_secret)).await),
+        ("malformed header", app.post_webhook_signed(&body, Some("sha256=xyz")).await),
+        ("re-serialised body", app.post_webhook_signed(&reserialised, Some(&good_signature)).await),
     ];
 
     for (case, response) in cases {
@@ -49,16 +38,12 @@ async fn escaped_unicode_signed_as_sent_is_accepted_and_read_correctly() {
     let response = app.post_webhook(body).await;
 
     assert_eq!(response.status(), 200);
-    let content: String =
-        sqlx::query_scalar("SELECT content FROM messages WHERE wamid = 'wamid.ESCAPED'")
-            .fetch_one(app.store.pool())
-            .await
-            .unwrap();
+    let content: String = sqlx::query_scalar("SELECT content FROM messages WHERE wamid = 'wamid.ESCAPED'")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
     let stored: Value = serde_json::from_str(&content).unwrap();
-    assert_eq!(
-        stored["content"]["body"],
-        "Café ouvert? https://example.com/menu 😀"
-    );
+    assert_eq!(stored["content"]["body"], "Café ouvert? https://example.com/menu 😀");
     assert_eq!(stored["profile_name"], "Renée");
 }
 
@@ -82,15 +67,15 @@ async fn the_verification_handshake_echoes_the_challenge_on_both_paths() {
     for path in ["/webhook/whatsapp", "/api/v1/whatsapp/webhook"] {
         let response = app
             .client
-            .get(format!("{}{path}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444", app.address))
+            .get(format!(
+                "{}{path}?hub.mode=subscribe&hub.verify_token={VERIFY_TOKEN}&hub.challenge=1158201444",
+                app.address
+            ))
             .send()
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{path}");
-        assert_eq!(
-            response.headers()["content-type"],
-            "text/plain; charset=utf-8"
-        );
+        assert_eq!(response.headers()["content-type"], "text/plain; charset=utf-8");
         assert_eq!(response.text().await.unwrap(), "1158201444");
     }
 }
@@ -105,12 +90,7 @@ async fn the_handshake_is_refused_with_a_wrong_token_or_mode() {
         "hub.challenge=1",
         "",
     ] {
-        let response = app
-            .client
-            .get(format!("{}/webhook/whatsapp?{query}", app.address))
-            .send()
-            .await
-            .unwrap();
+        let response = app.client.get(format!("{}/webhook/whatsapp?{query}", app.address)).send().await.unwrap();
         assert_eq!(response.status(), 403, "{query}");
     }
 }
@@ -123,10 +103,7 @@ async fn the_alias_path_accepts_signed_posts() {
     let response = app
         .client
         .post(format!("{}/api/v1/whatsapp/webhook", app.address))
-        .header(
-            "x-hub-signature-256",
-            signature::sign(APP_SECRET.as_bytes(), &body),
-        )
+        .header("x-hub-signature-256", signature::sign(APP_SECRET.as_bytes(), &body))
         .body(body)
         .send()
         .await

@@ -24,12 +24,7 @@ struct Body<'a> {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            trace_id: current_trace_id().unwrap_or_default(),
-        }
+        Self { status, code, message: message.into(), trace_id: current_trace_id().unwrap_or_default() }
     }
 
     pub fn payload_too_large(limit: usize) -> Self {
@@ -81,16 +76,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let trace_id = if self.trace_id.is_empty() {
-            current_trace_id().unwrap_or_default()
-        } else {
-            self.trace_id.clone()
-        };
-        HttpResponse::build(self.status).json(Body {
-            code: self.code,
-            message: &self.message,
-            trace_id: &trace_id,
-        })
+        let trace_id =
+            if self.trace_id.is_empty() { current_trace_id().unwrap_or_default() } else { self.trace_id.clone() };
+        HttpResponse::build(self.status).json(Body { code: self.code, message: &self.message, trace_id: &trace_id })
     }
 }
 
@@ -101,11 +89,7 @@ pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
 
 /// Known path, wrong method.
 pub async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this route does not accept that method",
-    ))
+    Err(ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not accept that method"))
 }
 
 #[cfg(test)]
@@ -115,21 +99,12 @@ mod tests {
 
     #[actix_web::test]
     async fn errors_render_as_code_message_and_trace_id() {
-        let error = ApiError {
-            trace_id: "abc".into(),
-            ..ApiError::store_unavailable()
-        };
+        let error = ApiError { trace_id: "abc".into(), ..ApiError::store_unavailable() };
         let response = error.error_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        let body: serde_json::Value =
-            serde_json::from_slice(&to_bytes(response.into_body()).await.unwrap()).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&to_bytes(response.into_body()).await.unwrap()).unwrap();
         assert_eq!(body["code"], "store_unavailable");
         assert_eq!(body["trace_id"], "abc");
-        assert!(
-            body["message"]
-                .as_str()
-                .unwrap()
-                .contains("deliver it again")
-        );
+        assert!(body["message"].as_str().unwrap().contains("deliver it again"));
     }
 }

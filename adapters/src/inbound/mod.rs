@@ -3,6 +3,7 @@
 //! [`configure`] mounts every route; [`trace::TraceMiddleware`] must wrap the whole app
 //! so every response carries `X-Trace-Id` and every error body its `trace_id`.
 
+pub mod api;
 pub mod errors;
 pub mod health;
 pub mod sandbox;
@@ -23,6 +24,18 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
                 .default_service(web::to(errors::method_not_allowed)),
         );
     }
+    cfg.service(
+        web::resource("/api/v1/messages")
+            .route(web::post().to(api::send_message))
+            .default_service(web::to(errors::method_not_allowed)),
+    );
+    cfg.route("/api/v1/messages/{id}", web::get().to(api::get_message));
+    cfg.service(
+        web::resource("/api/v1/channels/email/priority")
+            .route(web::get().to(api::get_email_priority))
+            .route(web::put().to(api::set_email_priority))
+            .default_service(web::to(errors::method_not_allowed)),
+    );
     cfg.route("/health/live", web::get().to(health::live));
     cfg.route("/health/ready", web::get().to(health::ready));
     if sandbox {

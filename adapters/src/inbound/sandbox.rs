@@ -14,17 +14,11 @@ pub struct OutboxQuery {
     pub limit: Option<i64>,
 }
 
-pub async fn outbox(
-    store: web::Data<SqliteStore>,
-    query: web::Query<OutboxQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn outbox(store: web::Data<SqliteStore>, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let records = store
-        .sandbox_outbox(query.reply_to.as_deref(), limit)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "sandbox outbox unreadable");
-            ApiError::store_unavailable()
-        })?;
+    let records = store.sandbox_outbox(query.reply_to.as_deref(), limit).await.map_err(|e| {
+        tracing::error!(error = %e, "sandbox outbox unreadable");
+        ApiError::store_unavailable()
+    })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "messages": records })))
 }

@@ -26,10 +26,7 @@ pub fn current_trace_id() -> Option<String> {
 
 /// The trace context the middleware attached to this request.
 pub fn request_trace(req: &HttpRequest) -> TraceContext {
-    req.extensions()
-        .get::<TraceContext>()
-        .copied()
-        .unwrap_or_else(TraceContext::new_root)
+    req.extensions().get::<TraceContext>().copied().unwrap_or_else(TraceContext::new_root)
 }
 
 /// The middleware, for `App::wrap(from_fn(trace_requests))`.
@@ -37,17 +34,8 @@ pub async fn trace_requests(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let trace = TraceContext::from_headers(
-        header("traceparent").as_deref(),
-        header(X_TRACE_ID).as_deref(),
-    )
-    .child();
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let trace = TraceContext::from_headers(header("traceparent").as_deref(), header(X_TRACE_ID).as_deref()).child();
     req.extensions_mut().insert(trace);
     let span = tracing::info_span!(
         "http",
@@ -56,23 +44,14 @@ pub async fn trace_requests(
         path = %req.path(),
     );
     let started = Instant::now();
-    let result = REQUEST_TRACE
-        .scope(trace, next.call(req))
-        .instrument(span.clone())
-        .await;
+    let result = REQUEST_TRACE.scope(trace, next.call(req)).instrument(span.clone()).await;
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let mut response = result?;
     span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_us,
-            "request handled"
-        );
+        tracing::info!(status = response.status().as_u16(), elapsed_us, "request handled");
     });
     if let Ok(value) = HeaderValue::from_str(&trace.trace_id.to_string()) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(X_TRACE_ID), value);
+        response.headers_mut().insert(HeaderName::from_static(X_TRACE_ID), value);
     }
     Ok(response)
 }

@@ -73,17 +73,8 @@ const HELP_WORDS: &[&str] = &[
 
 /// Words and phrases, lower case, with punctuation turned to spaces.
 fn normalise(text: &str) -> String {
-    let lowered: String = text
-        .to_lowercase()
-        .chars()
-        .map(|c| {
-            if c.is_alphanumeric() || c.is_whitespace() {
-                c
-            } else {
-                ' '
-            }
-        })
-        .collect();
+    let lowered: String =
+        text.to_lowercase().chars().map(|c| if c.is_alphanumeric() || c.is_whitespace() { c } else { ' ' }).collect();
     lowered.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -139,11 +130,7 @@ pub struct BuiltinAgents;
 
 impl BuiltinAgents {
     fn greeter(request: &WorkflowRequest) -> String {
-        let name = request
-            .user_name
-            .as_deref()
-            .map(|n| format!(" {}", first_name(n)))
-            .unwrap_or_default();
+        let name = request.user_name.as_deref().map(|n| format!(" {}", first_name(n))).unwrap_or_default();
         format!(
             "Hello{name}! 👋 I'm the Switchboard assistant. Tell me what you need, or type *help* to see what I can do."
         )
@@ -151,18 +138,12 @@ impl BuiltinAgents {
 
     fn helpdesk(request: &WorkflowRequest) -> String {
         let norm = normalise(&request.user_message);
-        if ["human", "agent", "person"]
-            .iter()
-            .any(|w| contains_phrase(&norm, w))
-        {
+        if ["human", "agent", "person"].iter().any(|w| contains_phrase(&norm, w)) {
             return String::from(
                 "I'll pass this conversation to a person on our team; they usually answer within one working day.",
             );
         }
-        if ["hours", "open", "when"]
-            .iter()
-            .any(|w| contains_phrase(&norm, w))
-        {
+        if ["hours", "open", "when"].iter().any(|w| contains_phrase(&norm, w)) {
             return String::from(
                 "We answer messages around the clock; people on our team reply Monday to Friday, 9:00 to 18:00.",
             );
@@ -180,16 +161,12 @@ impl BuiltinAgents {
             }
             InboundContent::Location { .. } => String::from("Thanks for sharing your location."),
             InboundContent::Contacts { .. } => String::from("Thanks, I received the contact card."),
-            InboundContent::Reaction {
-                emoji: Some(emoji), ..
-            } => format!("Thanks for the {emoji}!"),
+            InboundContent::Reaction { emoji: Some(emoji), .. } => format!("Thanks for the {emoji}!"),
             InboundContent::Reaction { emoji: None, .. } => String::from("Noted."),
-            InboundContent::Order { .. } => {
-                String::from("Thanks for your order! We'll confirm it shortly.")
+            InboundContent::Order { .. } => String::from("Thanks for your order! We'll confirm it shortly."),
+            InboundContent::Unsupported { .. } | InboundContent::System { .. } => {
+                String::from("Sorry, I can't read that kind of message yet. Could you send it as text?")
             }
-            InboundContent::Unsupported { .. } | InboundContent::System { .. } => String::from(
-                "Sorry, I can't read that kind of message yet. Could you send it as text?",
-            ),
             InboundContent::Text { .. } | InboundContent::InteractiveReply { .. } => String::from(
                 "Sorry, I did not understand that. Could you say it another way? Type *help* to see what I can do.",
             ),
@@ -237,11 +214,7 @@ mod tests {
 
     #[test]
     fn questions_go_to_the_helpdesk() {
-        for t in [
-            "help",
-            "Hi! Is the blue jacket still available in size M?",
-            "what are your opening hours",
-        ] {
+        for t in ["help", "Hi! Is the blue jacket still available in size M?", "what are your opening hours"] {
             assert_eq!(text(t).intent, Intent::Help, "{t}");
         }
     }
@@ -253,14 +226,8 @@ mod tests {
 
     #[test]
     fn non_text_input_is_acknowledged() {
-        let c = InboundContent::Reaction {
-            message_id: "w".into(),
-            emoji: Some("👍".into()),
-        };
-        assert_eq!(
-            KeywordClassifier::classify_text(&c, "[reaction 👍]").intent,
-            Intent::Acknowledgement
-        );
+        let c = InboundContent::Reaction { message_id: "w".into(), emoji: Some("👍".into()) };
+        assert_eq!(KeywordClassifier::classify_text(&c, "[reaction 👍]").intent, Intent::Acknowledgement);
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! Adapters that implement the application's driven ports.
 
 pub mod builtin;
+pub mod email;
+pub mod graph;
+pub mod pacing;
 pub mod sandbox;
 pub mod store;

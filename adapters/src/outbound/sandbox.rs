@@ -26,16 +26,14 @@ impl WhatsAppGateway for SandboxWhatsApp {
     async fn send(
         &self,
         message: &OutboundMessage,
+        _callback_data: Option<String>,
         trace: &TraceContext,
     ) -> Result<SendReceipt, SendError> {
         let provider_id = format!("wamid.SANDBOX.{}", Uuid::now_v7().simple());
         self.store
             .record_sandbox_send(&provider_id, message, trace)
             .await
-            .map_err(|e| SendError::Transient {
-                code: None,
-                message: format!("sandbox outbox: {e}"),
-            })?;
+            .map_err(|e| SendError::Network(format!("sandbox outbox: {e}")))?;
         tracing::info!(
             kind = message.content.kind_name(),
             chars = message.content.char_len(),
@@ -43,20 +41,12 @@ impl WhatsAppGateway for SandboxWhatsApp {
             %provider_id,
             "sandbox: recorded the message instead of sending it"
         );
-        let provider_id = Wamid::parse(&provider_id).map_err(|e| SendError::Transient {
-            code: None,
-            message: e.to_string(),
-        })?;
+        let provider_id = Wamid::parse(&provider_id).map_err(|e| SendError::Network(e.to_string()))?;
         Ok(SendReceipt { provider_id })
     }
 
     #[tracing::instrument(name = "sandbox.mark_read", skip_all, fields(trace_id = %trace.trace_id))]
-    async fn mark_read(
-        &self,
-        _business_number_id: &str,
-        wamid: &Wamid,
-        trace: &TraceContext,
-    ) -> Result<(), SendError> {
+    async fn mark_read(&self, _business_number_id: &str, wamid: &Wamid, trace: &TraceContext) -> Result<(), SendError> {
         tracing::debug!(%wamid, "sandbox: would mark read with typing indicator");
         Ok(())
     }

@@ -8,8 +8,7 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob};
 use crate::ports::{
-    Clock, EventDisposition, Inbox, IngestBatch, IngestReceipt, NewInbound, NewStatus, RawEvent,
-    StoreError,
+    Clock, EventDisposition, Inbox, IngestBatch, IngestReceipt, NewInbound, NewStatus, RawEvent, StoreError,
 };
 
 /// An inbound message extracted from a webhook, with its raw JSON.
@@ -67,11 +66,7 @@ pub struct IngestWebhook {
 
 impl IngestWebhook {
     pub fn new(inbox: Arc<dyn Inbox>, clock: Arc<dyn Clock>, reorder_window: Duration) -> Self {
-        Self {
-            inbox,
-            clock,
-            reorder_window,
-        }
+        Self { inbox, clock, reorder_window }
     }
 
     /// Stores the raw body and, for an envelope, every message and status with a job
@@ -82,8 +77,7 @@ impl IngestWebhook {
         body: Vec<u8>,
         content: WebhookContent,
     ) -> Result<IngestReceipt, IngestError> {
-        let span =
-            tracing::info_span!("ingest_webhook", trace_id = %trace.trace_id, bytes = body.len());
+        let span = tracing::info_span!("ingest_webhook", trace_id = %trace.trace_id, bytes = body.len());
         self.run(trace, body, content).instrument(span).await
     }
 
@@ -99,13 +93,7 @@ impl IngestWebhook {
             WebhookContent::Quarantine { reason } => {
                 tracing::warn!(%event_id, %reason, "authentic webhook quarantined");
                 let disposition = EventDisposition::Quarantined { reason };
-                (
-                    disposition,
-                    serde_json::json!({}),
-                    Vec::new(),
-                    Vec::new(),
-                    Vec::new(),
-                )
+                (disposition, serde_json::json!({}), Vec::new(), Vec::new(), Vec::new())
             }
             WebhookContent::Envelope(parsed) => {
                 for issue in &parsed.issues {
@@ -120,9 +108,7 @@ impl IngestWebhook {
                     .into_iter()
                     .map(|p| NewInbound {
                         job: NewJob {
-                            kind: JobKind::ProcessInbound {
-                                wamid: p.message.wamid.clone(),
-                            },
+                            kind: JobKind::ProcessInbound { wamid: p.message.wamid.clone() },
                             ordering_key: p.message.conversation_key(),
                             order_at: p.message.sent_at,
                             run_at,
@@ -144,6 +130,8 @@ impl IngestWebhook {
                                     let title = e.title.as_deref().or(e.message.as_deref());
                                     format!("{}: {}", e.code, title.unwrap_or("error"))
                                 }),
+                                error_code: p.status.errors.first().map(|e| e.code),
+                                callback: p.status.callback_data.clone(),
                             },
                             ordering_key: format!("status:{}", p.status.wamid),
                             order_at: p.status.occurred_at,
@@ -161,24 +149,11 @@ impl IngestWebhook {
                     "other_fields": parsed.other_fields,
                     "issues": parsed.issues,
                 });
-                (
-                    EventDisposition::Accepted,
-                    summary,
-                    messages,
-                    statuses,
-                    parsed.errors,
-                )
+                (EventDisposition::Accepted, summary, messages, statuses, parsed.errors)
             }
         };
         let batch = IngestBatch {
-            event: RawEvent {
-                id: event_id,
-                received_at: now,
-                trace,
-                body,
-                disposition,
-                summary,
-            },
+            event: RawEvent { id: event_id, received_at: now, trace, body, disposition, summary },
             messages,
             statuses,
             errors,
@@ -208,9 +183,7 @@ mod tests {
 
     fn clock() -> Arc<MockClock> {
         let mut clock = MockClock::new();
-        clock
-            .expect_now()
-            .return_const(datetime!(2026-11-22 10:00 UTC));
+        clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
         Arc::new(clock)
     }
 
@@ -242,34 +215,18 @@ mod tests {
                     && jobs[0].ordering_key == "109876543210987:+447700900123"
                     && jobs[0].order_at.unix_timestamp() == 1_795_600_071
                     && jobs[1].order_at.unix_timestamp() == 1_795_600_070
-                    && jobs
-                        .iter()
-                        .all(|j| j.run_at == datetime!(2026-11-22 10:00:00.3 UTC))
+                    && jobs.iter().all(|j| j.run_at == datetime!(2026-11-22 10:00:00.3 UTC))
             })
             .times(1)
-            .returning(|_| {
-                Ok(IngestReceipt {
-                    new_messages: 2,
-                    ..Default::default()
-                })
-            });
+            .returning(|_| Ok(IngestReceipt { new_messages: 2, ..Default::default() }));
         let ingest = IngestWebhook::new(Arc::new(inbox), clock(), Duration::from_millis(300));
         let parsed = ParsedWebhook {
-            messages: vec![
-                text("wamid.B", 1_795_600_071),
-                text("wamid.A", 1_795_600_070),
-            ],
+            messages: vec![text("wamid.B", 1_795_600_071), text("wamid.A", 1_795_600_070)],
             ..Default::default()
         };
 
-        let receipt = ingest
-            .execute(
-                TraceContext::new_root(),
-                b"{}".to_vec(),
-                WebhookContent::Envelope(parsed),
-            )
-            .await
-            .unwrap();
+        let receipt =
+            ingest.execute(TraceContext::new_root(), b"{}".to_vec(), WebhookContent::Envelope(parsed)).await.unwrap();
 
         assert_eq!(receipt.new_messages, 2);
     }
@@ -292,9 +249,7 @@ mod tests {
             .execute(
                 TraceContext::new_root(),
                 b"{not json".to_vec(),
-                WebhookContent::Quarantine {
-                    reason: "invalid JSON".into(),
-                },
+                WebhookContent::Quarantine { reason: "invalid JSON".into() },
             )
             .await;
 
@@ -304,19 +259,11 @@ mod tests {
     #[tokio::test]
     async fn a_store_failure_is_reported_so_the_webhook_is_not_acknowledged() {
         let mut inbox = MockInbox::new();
-        inbox.expect_ingest().returning(|_| {
-            Err(StoreError::Unavailable(anyhow::anyhow!(
-                "database is locked"
-            )))
-        });
+        inbox.expect_ingest().returning(|_| Err(StoreError::Unavailable(anyhow::anyhow!("database is locked"))));
         let ingest = IngestWebhook::new(Arc::new(inbox), clock(), Duration::ZERO);
 
         let result = ingest
-            .execute(
-                TraceContext::new_root(),
-                b"{}".to_vec(),
-                WebhookContent::Envelope(ParsedWebhook::default()),
-            )
+            .execute(TraceContext::new_root(), b"{}".to_vec(), WebhookContent::Envelope(ParsedWebhook::default()))
             .await;
 
         assert!(matches!(result, Err(IngestError::StoreUnavailable(_))));
@@ -344,21 +291,12 @@ mod tests {
                     message: None,
                     details: None,
                 }],
+                callback_data: None,
             },
             raw: serde_json::json!({}),
         };
 
-        let parsed = ParsedWebhook {
-            statuses: vec![status],
-            ..Default::default()
-        };
-        ingest
-            .execute(
-                TraceContext::new_root(),
-                vec![],
-                WebhookContent::Envelope(parsed),
-            )
-            .await
-            .unwrap();
+        let parsed = ParsedWebhook { statuses: vec![status], ..Default::default() };
+        ingest.execute(TraceContext::new_root(), vec![], WebhookContent::Envelope(parsed)).await.unwrap();
     }
 }

@@ -3,14 +3,14 @@
 mod deliver;
 mod ingest;
 mod process;
+mod send;
 mod status;
 
-pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome};
-pub use ingest::{
-    IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent,
-};
+pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy};
+pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use process::{ProcessInbound, ProcessInboundError, ProcessOutcome};
-pub use status::{RecordStatus, RecordStatusError, StatusOutcome};
+pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
+pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
 
 /// Which attempt of a job this is, so a use case can act on the last one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,22 +21,18 @@ pub struct Attempt {
 
 impl Attempt {
     pub fn first() -> Self {
-        Self {
-            number: 1,
-            is_last: false,
-        }
+        Self { number: 1, is_last: false }
     }
 }
 
 /// Values the use-case tests share.
 #[cfg(test)]
 pub(crate) mod fixtures {
-    use switchboard_domain::{
-        DeliveryState, OutboundContent, OutboundMessage, Wamid, WhatsAppUser,
-    };
+    use switchboard_domain::{DeliveryState, OutboundContent, OutboundMessage, Wamid, WhatsAppUser};
     use uuid::Uuid;
 
-    use crate::ports::Delivery;
+    use crate::ports::{Delivery, Route};
+    use switchboard_shared::TraceContext;
 
     /// A text delivery to +447700900123 in `state`, sent as `wamid.OUT` unless pending.
     pub fn delivery(state: DeliveryState) -> Delivery {
@@ -45,17 +41,22 @@ pub(crate) mod fixtures {
             message: OutboundMessage {
                 to: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
                 from_number_id: "1".into(),
-                content: OutboundContent::Text {
-                    body: "Hi".into(),
-                    preview_url: false,
-                },
+                content: OutboundContent::Text { body: "Hi".into(), preview_url: false },
                 reply_to: None,
             },
             state,
-            provider_id: (state != DeliveryState::Pending)
-                .then(|| Wamid::parse("wamid.OUT").unwrap()),
+            route: Route::Whatsapp,
+            fallback_allowed: true,
+            email: None,
+            profile_name: None,
+            last_inbound_at: None,
+            provider_id: (state != DeliveryState::Pending).then(|| Wamid::parse("wamid.OUT").unwrap()),
             attempts: 0,
+            uncertain_since: None,
+            paced: 0,
+            held: 0,
             last_error: None,
+            trace: TraceContext::new_root(),
         }
     }
 }

@@ -2,8 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use switchboard_domain::{
-    AgentName, Channel, Classification, Intent, OutboundContent, OutboundMessage, RoutingPolicy,
-    Wamid, WorkflowRequest,
+    AgentName, Channel, Classification, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid, WorkflowRequest,
 };
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
@@ -11,8 +10,8 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob};
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded,
-    StoreError, WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, StoreError,
+    WhatsAppGateway,
 };
 use crate::usecases::Attempt;
 
@@ -68,14 +67,7 @@ impl ProcessInbound {
         clock: Arc<dyn Clock>,
         policy: RoutingPolicy,
     ) -> Self {
-        Self {
-            messages,
-            classifier,
-            agents,
-            whatsapp,
-            clock,
-            policy,
-        }
+        Self { messages, classifier, agents, whatsapp, clock, policy }
     }
 
     pub async fn execute(
@@ -94,11 +86,7 @@ impl ProcessInbound {
         trace: TraceContext,
         attempt: Attempt,
     ) -> Result<ProcessOutcome, ProcessInboundError> {
-        let record = self
-            .messages
-            .inbound(wamid)
-            .await?
-            .ok_or_else(|| ProcessInboundError::NotFound(wamid.clone()))?;
+        let record = self.messages.inbound(wamid).await?.ok_or_else(|| ProcessInboundError::NotFound(wamid.clone()))?;
         if record.processed {
             tracing::info!("already processed; nothing to do");
             return Ok(ProcessOutcome::AlreadyProcessed);
@@ -106,10 +94,7 @@ impl ProcessInbound {
         let message = &record.message;
 
         if attempt.number == 1
-            && let Err(e) = self
-                .whatsapp
-                .mark_read(&message.business_number_id, wamid, &trace)
-                .await
+            && let Err(e) = self.whatsapp.mark_read(&message.business_number_id, wamid, &trace).await
         {
             tracing::warn!(error = %e, "could not mark the message read; going on");
         }
@@ -150,10 +135,7 @@ impl ProcessInbound {
                 message: OutboundMessage {
                     to: message.from.clone(),
                     from_number_id: message.business_number_id.clone(),
-                    content: OutboundContent::Text {
-                        body: reply.text,
-                        preview_url: false,
-                    },
+                    content: OutboundContent::Text { body: reply.text, preview_url: false },
                     reply_to: Some(wamid.clone()),
                 },
                 trace,
@@ -169,11 +151,7 @@ impl ProcessInbound {
         Ok(match outcome {
             ReplyRecorded::Recorded => {
                 tracing::info!(%delivery_id, "reply planned");
-                ProcessOutcome::Replied {
-                    intent: classification.intent,
-                    agent,
-                    delivery_id,
-                }
+                ProcessOutcome::Replied { intent: classification.intent, agent, delivery_id }
             }
             ReplyRecorded::AlreadyProcessed => ProcessOutcome::AlreadyProcessed,
         })
@@ -183,27 +161,11 @@ impl ProcessInbound {
 fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowRequest {
     let message = &record.message;
     let mut metadata = BTreeMap::new();
-    metadata.insert(
-        "wamid".to_owned(),
-        serde_json::Value::from(message.wamid.as_str()),
-    );
-    metadata.insert(
-        "content_kind".to_owned(),
-        serde_json::Value::from(message.content.kind_name()),
-    );
-    metadata.insert(
-        "business_number_id".to_owned(),
-        serde_json::Value::from(message.business_number_id.as_str()),
-    );
-    metadata.insert(
-        "sent_at".to_owned(),
-        serde_json::Value::from(message.sent_at.unix_timestamp()),
-    );
-    if let Some(reply_to) = message
-        .context
-        .as_ref()
-        .and_then(|c| c.message_id.as_deref())
-    {
+    metadata.insert("wamid".to_owned(), serde_json::Value::from(message.wamid.as_str()));
+    metadata.insert("content_kind".to_owned(), serde_json::Value::from(message.content.kind_name()));
+    metadata.insert("business_number_id".to_owned(), serde_json::Value::from(message.business_number_id.as_str()));
+    metadata.insert("sent_at".to_owned(), serde_json::Value::from(message.sent_at.unix_timestamp()));
+    if let Some(reply_to) = message.context.as_ref().and_then(|c| c.message_id.as_deref()) {
         metadata.insert("reply_to".to_owned(), serde_json::Value::from(reply_to));
     }
     WorkflowRequest {
@@ -222,15 +184,13 @@ fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowReq
 mod tests {
     use super::*;
     use crate::ports::{
-        ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages,
-        MockWhatsAppGateway, SendError,
+        ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages, MockWhatsAppGateway, SendError,
     };
     use switchboard_domain::{AgentReply, InboundContent, InboundMessage, WhatsAppUser};
     use time::macros::datetime;
 
     fn policy() -> RoutingPolicy {
-        RoutingPolicy::new(AgentName::new("fallback"), 0.5)
-            .route(Intent::Greeting, AgentName::new("greeter"))
+        RoutingPolicy::new(AgentName::new("fallback"), 0.5).route(Intent::Greeting, AgentName::new("greeter"))
     }
 
     fn record(processed: bool) -> InboundRecord {
@@ -241,9 +201,7 @@ mod tests {
                 profile_name: Some("Amelia".into()),
                 business_number_id: "109876543210987".into(),
                 sent_at: datetime!(2026-11-22 09:59 UTC),
-                content: InboundContent::Text {
-                    body: "hello".into(),
-                },
+                content: InboundContent::Text { body: "hello".into() },
                 context: None,
                 errors: vec![],
             },
@@ -273,9 +231,7 @@ mod tests {
 
         fn build(self) -> ProcessInbound {
             let mut clock = MockClock::new();
-            clock
-                .expect_now()
-                .return_const(datetime!(2026-11-22 10:00 UTC));
+            clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
             ProcessInbound::new(
                 Arc::new(self.messages),
                 Arc::new(self.classifier),
@@ -294,68 +250,39 @@ mod tests {
     #[tokio::test]
     async fn a_greeting_is_answered_by_the_greeter_quoting_the_users_message() {
         let mut ports = Ports::new();
-        ports
-            .messages
-            .expect_inbound()
-            .returning(|_| Ok(Some(record(false))));
-        ports
-            .classifier
-            .expect_classify()
-            .returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
         ports
             .agents
             .expect_ask()
             .withf(|agent, req, _| {
-                agent.as_str() == "greeter"
-                    && req.user_message == "hello"
-                    && req.user_name.as_deref() == Some("Amelia")
+                agent.as_str() == "greeter" && req.user_message == "hello" && req.user_name.as_deref() == Some("Amelia")
             })
-            .returning(|_, _, _| {
-                Ok(AgentReply {
-                    text: "Hi Amelia!".into(),
-                })
-            });
+            .returning(|_, _, _| Ok(AgentReply { text: "Hi Amelia!".into() }));
         ports
             .messages
             .expect_record_reply()
             .withf(|reply| {
                 reply.message.reply_to.as_ref().map(Wamid::as_str) == Some("wamid.A")
-                    && reply.message.content
-                        == OutboundContent::Text {
-                            body: "Hi Amelia!".into(),
-                            preview_url: false,
-                        }
+                    && reply.message.content == OutboundContent::Text { body: "Hi Amelia!".into(), preview_url: false }
                     && reply.job.ordering_key == "deliver:109876543210987:+447700900123"
             })
             .times(1)
             .returning(|_| Ok(ReplyRecorded::Recorded));
 
-        let outcome = ports
-            .build()
-            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
-            .await
-            .unwrap();
+        let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
-        assert!(
-            matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "greeter")
-        );
+        assert!(matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "greeter"));
     }
 
     #[tokio::test]
     async fn a_message_already_processed_is_not_answered_twice() {
         let mut ports = Ports::new();
-        ports
-            .messages
-            .expect_inbound()
-            .returning(|_| Ok(Some(record(true))));
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(true))));
         ports.classifier.expect_classify().never();
         ports.messages.expect_record_reply().never();
 
-        let outcome = ports
-            .build()
-            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
-            .await
-            .unwrap();
+        let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
         assert_eq!(outcome, ProcessOutcome::AlreadyProcessed);
     }
@@ -363,136 +290,56 @@ mod tests {
     #[tokio::test]
     async fn a_classifier_failure_routes_to_the_default_agent() {
         let mut ports = Ports::new();
-        ports
-            .messages
-            .expect_inbound()
-            .returning(|_| Ok(Some(record(false))));
-        ports
-            .classifier
-            .expect_classify()
-            .returning(|_, _| Err(ClassifierError::Unavailable("down".into())));
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Err(ClassifierError::Unavailable("down".into())));
         ports
             .agents
             .expect_ask()
             .withf(|agent, _, _| agent.as_str() == "fallback")
-            .returning(|_, _, _| {
-                Ok(AgentReply {
-                    text: "Sorry?".into(),
-                })
-            });
-        ports
-            .messages
-            .expect_record_reply()
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_, _, _| Ok(AgentReply { text: "Sorry?".into() }));
+        ports.messages.expect_record_reply().returning(|_| Ok(ReplyRecorded::Recorded));
 
-        let outcome = ports
-            .build()
-            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
-            .await
-            .unwrap();
+        let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
-        assert!(
-            matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "fallback")
-        );
+        assert!(matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "fallback"));
     }
 
     #[tokio::test]
     async fn a_failure_to_mark_read_never_blocks_the_reply() {
         let mut ports = Ports::new();
         ports.whatsapp = MockWhatsAppGateway::new();
-        ports.whatsapp.expect_mark_read().returning(|_, _, _| {
-            Err(SendError::Transient {
-                code: None,
-                message: "timeout".into(),
-            })
-        });
-        ports
-            .messages
-            .expect_inbound()
-            .returning(|_| Ok(Some(record(false))));
-        ports
-            .classifier
-            .expect_classify()
-            .returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports
-            .agents
-            .expect_ask()
-            .returning(|_, _, _| Ok(AgentReply { text: "Hi".into() }));
-        ports
-            .messages
-            .expect_record_reply()
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+        ports.whatsapp.expect_mark_read().returning(|_, _, _| Err(SendError::Timeout("timeout".into())));
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply { text: "Hi".into() }));
+        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded));
 
-        let result = ports
-            .build()
-            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
-            .await;
+        let result = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await;
 
         assert!(result.is_ok());
     }
 
     #[tokio::test]
     async fn an_unreachable_agent_is_retried_and_on_the_last_attempt_the_default_agent_answers() {
-        let unavailable = || AgentError::Unavailable {
-            agent: AgentName::new("greeter"),
-            message: "connection refused".into(),
-        };
+        let unavailable =
+            || AgentError::Unavailable { agent: AgentName::new("greeter"), message: "connection refused".into() };
         let mut ports = Ports::new();
-        ports
-            .messages
-            .expect_inbound()
-            .returning(|_| Ok(Some(record(false))));
-        ports
-            .classifier
-            .expect_classify()
-            .returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports
-            .agents
-            .expect_ask()
-            .withf(|a, _, _| a.as_str() == "greeter")
-            .returning(move |_, _, _| Err(unavailable()));
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports.agents.expect_ask().withf(|a, _, _| a.as_str() == "greeter").returning(move |_, _, _| Err(unavailable()));
         ports
             .agents
             .expect_ask()
             .withf(|a, _, _| a.as_str() == "fallback")
-            .returning(|_, _, _| {
-                Ok(AgentReply {
-                    text: "Sorry".into(),
-                })
-            });
-        ports
-            .messages
-            .expect_record_reply()
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_, _, _| Ok(AgentReply { text: "Sorry".into() }));
+        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded));
         let process = ports.build();
 
-        let early = process
-            .execute(
-                &wamid(),
-                TraceContext::new_root(),
-                Attempt {
-                    number: 2,
-                    is_last: false,
-                },
-            )
-            .await;
-        let last = process
-            .execute(
-                &wamid(),
-                TraceContext::new_root(),
-                Attempt {
-                    number: 8,
-                    is_last: true,
-                },
-            )
-            .await;
+        let early = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await;
+        let last = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 8, is_last: true }).await;
 
         assert!(matches!(early, Err(ref e) if e.is_retriable()));
-        assert!(
-            matches!(last, Ok(ProcessOutcome::Replied { agent, .. }) if agent.as_str() == "fallback")
-        );
+        assert!(matches!(last, Ok(ProcessOutcome::Replied { agent, .. }) if agent.as_str() == "fallback"));
     }
 
     #[tokio::test]
@@ -500,10 +347,7 @@ mod tests {
         let mut ports = Ports::new();
         ports.messages.expect_inbound().returning(|_| Ok(None));
 
-        let result = ports
-            .build()
-            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
-            .await;
+        let result = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await;
 
         assert!(matches!(result, Err(ref e) if !e.is_retriable()));
     }

@@ -1,10 +1,12 @@
 use std::sync::Arc;
 
 use switchboard_domain::{DeliveryState, TransitionOutcome, Wamid};
-use switchboard_shared::TraceContext;
+use switchboard_shared::{SendAction, SendFailure, TraceContext};
 use tracing::Instrument;
+use uuid::Uuid;
 
-use crate::ports::{Clock, Deliveries, StoreError};
+use crate::jobs::{JobKind, NewJob, delivery_ordering_key};
+use crate::ports::{Clock, Deliveries, Delivery, Route, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusOutcome {
@@ -14,6 +16,10 @@ pub enum StatusOutcome {
     },
     /// Late, duplicate or out of order: the delivery is already further along.
     Ignored,
+    /// WhatsApp could not deliver it; another route took over.
+    Rerouted {
+        route: Route,
+    },
     /// No delivery of ours has this wamid (sent by another system, or unknown status).
     Unmatched,
 }
@@ -30,52 +36,128 @@ impl RecordStatusError {
     }
 }
 
-/// Moves a delivery forward on a status webhook; never back.
+/// One status webhook, as the job carries it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub wamid: Wamid,
+    pub status: String,
+    pub error: Option<String>,
+    pub error_code: Option<i64>,
+    pub callback: Option<String>,
+}
+
+/// Moves a delivery forward on a status webhook, never back; a failure WhatsApp reports
+/// later goes through the same policy as one it reports at once.
 pub struct RecordStatus {
     deliveries: Arc<dyn Deliveries>,
     clock: Arc<dyn Clock>,
+    template_configured: bool,
 }
 
 impl RecordStatus {
-    pub fn new(deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>) -> Self {
-        Self { deliveries, clock }
+    pub fn new(deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>, template_configured: bool) -> Self {
+        Self { deliveries, clock, template_configured }
     }
 
     pub async fn execute(
         &self,
-        wamid: &Wamid,
-        status: &str,
-        error: Option<String>,
+        report: &StatusReport,
         trace: TraceContext,
     ) -> Result<StatusOutcome, RecordStatusError> {
-        let span = tracing::info_span!("record_status", trace_id = %trace.trace_id, wamid = %wamid, status);
-        async {
-            let Ok(next) = status.parse::<DeliveryState>() else {
-                tracing::info!("status not modelled; stored only");
-                return Ok(StatusOutcome::Unmatched);
+        let span = tracing::info_span!("record_status", trace_id = %trace.trace_id, wamid = %report.wamid, status = %report.status);
+        self.run(report, trace).instrument(span).await
+    }
+
+    /// Finds the delivery by wamid, or by the delivery id we sent as callback data when
+    /// the send's answer was lost (then the wamid is recorded now).
+    async fn find(&self, report: &StatusReport) -> Result<Option<Delivery>, RecordStatusError> {
+        if let Some(found) = self.deliveries.find_by_provider_id(&report.wamid).await? {
+            return Ok(Some(found));
+        }
+        let Some(id) = report.callback.as_deref().and_then(|c| Uuid::parse_str(c).ok()) else {
+            return Ok(None);
+        };
+        let Some(delivery) = self.deliveries.get(id).await? else {
+            return Ok(None);
+        };
+        if delivery.state == DeliveryState::Pending && delivery.provider_id.is_none() && delivery.route != Route::Email
+        {
+            tracing::warn!(delivery_id = %id, "a send whose answer was lost reached Meta; recording its wamid");
+            let linked = self
+                .deliveries
+                .mark_sent(id, delivery.route, Some(report.wamid.clone()), "linked by status webhook", self.clock.now())
+                .await?;
+            if linked {
+                return Ok(self.deliveries.get(id).await?);
+            }
+        }
+        Ok(None)
+    }
+
+    async fn run(&self, report: &StatusReport, trace: TraceContext) -> Result<StatusOutcome, RecordStatusError> {
+        let Ok(next) = report.status.parse::<DeliveryState>() else {
+            tracing::info!("status not modelled; stored only");
+            return Ok(StatusOutcome::Unmatched);
+        };
+        let Some(delivery) = self.find(report).await? else {
+            tracing::debug!("no delivery of ours has this wamid");
+            return Ok(StatusOutcome::Unmatched);
+        };
+        if next == DeliveryState::Failed
+            && !delivery.state.is_final()
+            && let Some(route) = self.reroute_target(&delivery, report.error_code)
+        {
+            let now = self.clock.now();
+            let reason = report.error.clone().unwrap_or_else(|| String::from("failed"));
+            let job = NewJob {
+                kind: JobKind::DeliverMessage { delivery_id: delivery.id },
+                ordering_key: delivery_ordering_key(&delivery.message),
+                order_at: now,
+                run_at: now,
+                trace,
             };
-            let Some(delivery) = self.deliveries.find_by_provider_id(wamid).await? else {
-                tracing::debug!("no delivery of ours has this wamid");
-                return Ok(StatusOutcome::Unmatched);
-            };
-            match delivery.state.advance(next) {
-                TransitionOutcome::Advanced { from, to } => {
-                    let moved = self.deliveries.transition(delivery.id, from, to, error, self.clock.now()).await?;
-                    if moved {
-                        tracing::info!(delivery_id = %delivery.id, %from, %to, "delivery moved forward");
-                        Ok(StatusOutcome::Advanced { from, to })
-                    } else {
-                        Ok(StatusOutcome::Ignored)
-                    }
-                }
-                TransitionOutcome::Ignored => {
-                    tracing::info!(state = %delivery.state, "status is late or a duplicate; ignored");
+            if self.deliveries.reroute(delivery.id, delivery.state, route, &reason, job, now).await? {
+                tracing::warn!(delivery_id = %delivery.id, %reason, route = route.as_str(), "WhatsApp could not deliver; another route takes over");
+                return Ok(StatusOutcome::Rerouted { route });
+            }
+            return Ok(StatusOutcome::Ignored);
+        }
+        match delivery.state.advance(next) {
+            TransitionOutcome::Advanced { from, to } => {
+                let moved =
+                    self.deliveries.transition(delivery.id, from, to, report.error.clone(), self.clock.now()).await?;
+                if moved {
+                    tracing::info!(delivery_id = %delivery.id, %from, %to, "delivery moved forward");
+                    Ok(StatusOutcome::Advanced { from, to })
+                } else {
                     Ok(StatusOutcome::Ignored)
                 }
             }
+            TransitionOutcome::Ignored => {
+                tracing::info!(state = %delivery.state, "status is late or a duplicate; ignored");
+                Ok(StatusOutcome::Ignored)
+            }
         }
-        .instrument(span)
-        .await
+    }
+
+    /// Where a delivery WhatsApp reports failed goes next, by the shared policy.
+    fn reroute_target(&self, delivery: &Delivery, code: Option<i64>) -> Option<Route> {
+        let action = SendFailure::from_code(code?).action();
+        let can_email = delivery.fallback_allowed && delivery.email.is_some();
+        match action {
+            SendAction::NeedsTemplate if delivery.route == Route::Whatsapp && self.template_configured => {
+                Some(Route::WhatsappTemplate)
+            }
+            SendAction::NeedsTemplate
+            | SendAction::FallBack
+            | SendAction::StopAndAlert
+            | SendAction::RetryWithBackoff
+                if can_email =>
+            {
+                Some(Route::Email)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -83,76 +165,134 @@ impl RecordStatus {
 mod tests {
     use super::*;
     use crate::ports::{MockClock, MockDeliveries};
+    use crate::usecases::fixtures::delivery;
+    use switchboard_domain::EmailAddress;
     use time::macros::datetime;
 
-    use crate::usecases::fixtures::delivery;
-
-    fn build(deliveries: MockDeliveries) -> RecordStatus {
+    fn build(deliveries: MockDeliveries, template: bool) -> RecordStatus {
         let mut clock = MockClock::new();
-        clock
-            .expect_now()
-            .return_const(datetime!(2026-11-22 10:00 UTC));
-        RecordStatus::new(Arc::new(deliveries), Arc::new(clock))
+        clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
+        RecordStatus::new(Arc::new(deliveries), Arc::new(clock), template)
     }
 
-    fn wamid() -> Wamid {
-        Wamid::parse("wamid.OUT").unwrap()
+    fn report(status: &str, code: Option<i64>) -> StatusReport {
+        StatusReport {
+            wamid: Wamid::parse("wamid.OUT").unwrap(),
+            status: status.into(),
+            error: code.map(|c| format!("{c}: error")),
+            error_code: code,
+            callback: None,
+        }
+    }
+
+    async fn run(deliveries: MockDeliveries, report: StatusReport) -> StatusOutcome {
+        build(deliveries, false).execute(&report, TraceContext::new_root()).await.unwrap()
     }
 
     #[tokio::test]
     async fn read_after_sent_moves_the_delivery_to_read() {
         let mut deliveries = MockDeliveries::new();
-        deliveries
-            .expect_find_by_provider_id()
-            .returning(|_| Ok(Some(delivery(DeliveryState::Sent))));
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(Some(delivery(DeliveryState::Sent))));
         deliveries
             .expect_transition()
             .withf(|_, from, to, _, _| *from == DeliveryState::Sent && *to == DeliveryState::Read)
             .times(1)
             .returning(|_, _, _, _, _| Ok(true));
 
-        let outcome = build(deliveries)
-            .execute(&wamid(), "read", None, TraceContext::new_root())
-            .await
-            .unwrap();
+        let outcome = run(deliveries, report("read", None)).await;
 
-        assert_eq!(
-            outcome,
-            StatusOutcome::Advanced {
-                from: DeliveryState::Sent,
-                to: DeliveryState::Read
-            }
-        );
+        assert_eq!(outcome, StatusOutcome::Advanced { from: DeliveryState::Sent, to: DeliveryState::Read });
     }
 
     #[tokio::test]
     async fn delivered_after_read_changes_nothing() {
         let mut deliveries = MockDeliveries::new();
-        deliveries
-            .expect_find_by_provider_id()
-            .returning(|_| Ok(Some(delivery(DeliveryState::Read))));
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(Some(delivery(DeliveryState::Read))));
         deliveries.expect_transition().never();
 
-        let outcome = build(deliveries)
-            .execute(&wamid(), "delivered", None, TraceContext::new_root())
-            .await
-            .unwrap();
-
-        assert_eq!(outcome, StatusOutcome::Ignored);
+        assert_eq!(run(deliveries, report("delivered", None)).await, StatusOutcome::Ignored);
     }
 
     #[tokio::test]
     async fn a_status_for_a_message_we_did_not_send_is_unmatched() {
         let mut deliveries = MockDeliveries::new();
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(None));
+
+        assert_eq!(run(deliveries, report("sent", None)).await, StatusOutcome::Unmatched);
+    }
+
+    #[tokio::test]
+    async fn a_later_undeliverable_status_hands_the_delivery_to_email() {
+        let mut deliveries = MockDeliveries::new();
+        deliveries.expect_find_by_provider_id().returning(|_| {
+            Ok(Some(Delivery {
+                email: Some(EmailAddress::parse("a@example.com").unwrap()),
+                ..delivery(DeliveryState::Sent)
+            }))
+        });
         deliveries
-            .expect_find_by_provider_id()
-            .returning(|_| Ok(None));
+            .expect_reroute()
+            .withf(|_, from, route, reason, _, _| {
+                *from == DeliveryState::Sent && *route == Route::Email && reason.contains("131026")
+            })
+            .times(1)
+            .returning(|_, _, _, _, _, _| Ok(true));
 
-        let outcome = build(deliveries)
-            .execute(&wamid(), "sent", None, TraceContext::new_root())
-            .await
-            .unwrap();
+        assert_eq!(
+            run(deliveries, report("failed", Some(131026))).await,
+            StatusOutcome::Rerouted { route: Route::Email }
+        );
+    }
 
-        assert_eq!(outcome, StatusOutcome::Unmatched);
+    #[tokio::test]
+    async fn a_later_window_failure_sends_the_template_when_one_is_configured() {
+        let mut deliveries = MockDeliveries::new();
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(Some(delivery(DeliveryState::Sent))));
+        deliveries
+            .expect_reroute()
+            .withf(|_, _, route, _, _, _| *route == Route::WhatsappTemplate)
+            .times(1)
+            .returning(|_, _, _, _, _, _| Ok(true));
+
+        let outcome =
+            build(deliveries, true).execute(&report("failed", Some(131047)), TraceContext::new_root()).await.unwrap();
+
+        assert_eq!(outcome, StatusOutcome::Rerouted { route: Route::WhatsappTemplate });
+    }
+
+    #[tokio::test]
+    async fn a_failure_with_nowhere_to_go_ends_the_delivery_failed() {
+        let mut deliveries = MockDeliveries::new();
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(Some(delivery(DeliveryState::Delivered))));
+        deliveries
+            .expect_transition()
+            .withf(|_, _, to, reason, _| *to == DeliveryState::Failed && reason.as_deref() == Some("131026: error"))
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(true));
+
+        assert!(matches!(run(deliveries, report("failed", Some(131026))).await, StatusOutcome::Advanced { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_status_carrying_our_delivery_id_links_a_send_whose_answer_was_lost() {
+        let mut deliveries = MockDeliveries::new();
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(None));
+        let mut calls = 0;
+        deliveries.expect_get().returning(move |_| {
+            calls += 1;
+            Ok(Some(if calls == 1 { delivery(DeliveryState::Pending) } else { delivery(DeliveryState::Sent) }))
+        });
+        deliveries
+            .expect_mark_sent()
+            .withf(|_, _, w, detail, _| w.as_ref().map(Wamid::as_str) == Some("wamid.OUT") && detail.contains("linked"))
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(true));
+        deliveries.expect_transition().times(1).returning(|_, _, _, _, _| Ok(true));
+        let mut status = report("delivered", None);
+        status.callback = Some(Uuid::nil().to_string());
+
+        let outcome = run(deliveries, status).await;
+
+        assert_eq!(outcome, StatusOutcome::Advanced { from: DeliveryState::Sent, to: DeliveryState::Delivered });
     }
 }

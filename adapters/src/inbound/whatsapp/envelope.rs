@@ -7,12 +7,9 @@
 //! A body that is not JSON, or not a WhatsApp envelope, is quarantined whole.
 
 use serde_json::{Map, Value};
-use switchboard_application::usecases::{
-    ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent,
-};
+use switchboard_application::usecases::{ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 use switchboard_domain::{
-    ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, StatusUpdate, Wamid,
-    WhatsAppUser,
+    ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, StatusUpdate, Wamid, WhatsAppUser,
 };
 use time::OffsetDateTime;
 
@@ -23,9 +20,7 @@ pub fn parse(body: &[u8]) -> WebhookContent {
         Err(e) => return quarantine(format!("invalid JSON: {e}")),
     };
     let Some(root) = value.as_object() else {
-        return quarantine(String::from(
-            "not a WhatsApp envelope: the body is not a JSON object",
-        ));
+        return quarantine(String::from("not a WhatsApp envelope: the body is not a JSON object"));
     };
     match root.get("object").and_then(Value::as_str) {
         Some("whatsapp_business_account") => {}
@@ -39,8 +34,7 @@ pub fn parse(body: &[u8]) -> WebhookContent {
     let mut out = ParsedWebhook::default();
     for (ei, entry) in entries.iter().enumerate() {
         let Some(changes) = entry.get("changes").and_then(Value::as_array) else {
-            out.issues
-                .push(format!("entry[{ei}]: no \"changes\" array"));
+            out.issues.push(format!("entry[{ei}]: no \"changes\" array"));
             continue;
         };
         for (ci, change) in changes.iter().enumerate() {
@@ -58,11 +52,7 @@ fn quarantine(reason: String) -> WebhookContent {
 fn parse_change(change: &Value, path: &str, out: &mut ParsedWebhook) {
     let field = change.get("field").and_then(Value::as_str).unwrap_or("");
     if field != "messages" {
-        let name = if field.is_empty() {
-            "(no field)"
-        } else {
-            field
-        };
+        let name = if field.is_empty() { "(no field)" } else { field };
         out.other_fields.push(name.to_owned());
         return;
     }
@@ -70,55 +60,32 @@ fn parse_change(change: &Value, path: &str, out: &mut ParsedWebhook) {
         out.issues.push(format!("{path}: no \"value\" object"));
         return;
     };
-    let business_number_id = value
-        .get("metadata")
-        .and_then(|m| m.get("phone_number_id"))
-        .and_then(string_of)
-        .unwrap_or_default();
-    let contacts = value
-        .get("contacts")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
+    let business_number_id =
+        value.get("metadata").and_then(|m| m.get("phone_number_id")).and_then(string_of).unwrap_or_default();
+    let contacts = value.get("contacts").and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
 
     for (mi, raw) in items(value, "messages").iter().enumerate() {
         match parse_message(raw, &business_number_id, contacts) {
-            Ok(message) => out.messages.push(ParsedInbound {
-                message,
-                raw: raw.clone(),
-            }),
-            Err(reason) => out
-                .issues
-                .push(format!("{path}.value.messages[{mi}]: {reason}")),
+            Ok(message) => out.messages.push(ParsedInbound { message, raw: raw.clone() }),
+            Err(reason) => out.issues.push(format!("{path}.value.messages[{mi}]: {reason}")),
         }
     }
     for (si, raw) in items(value, "statuses").iter().enumerate() {
         match parse_status(raw) {
-            Ok(status) => out.statuses.push(ParsedStatus {
-                status,
-                raw: raw.clone(),
-            }),
-            Err(reason) => out
-                .issues
-                .push(format!("{path}.value.statuses[{si}]: {reason}")),
+            Ok(status) => out.statuses.push(ParsedStatus { status, raw: raw.clone() }),
+            Err(reason) => out.issues.push(format!("{path}.value.statuses[{si}]: {reason}")),
         }
     }
     for (xi, raw) in items(value, "errors").iter().enumerate() {
         match parse_error(raw) {
             Some(error) => out.errors.push(error),
-            None => out
-                .issues
-                .push(format!("{path}.value.errors[{xi}]: no numeric \"code\"")),
+            None => out.issues.push(format!("{path}.value.errors[{xi}]: no numeric \"code\"")),
         }
     }
 }
 
 fn items<'a>(value: &'a Map<String, Value>, key: &str) -> &'a [Value] {
-    value
-        .get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    value.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
 /// A string, or a number written as one (ids sometimes arrive as numbers).
@@ -135,56 +102,39 @@ fn str_field<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
 }
 
 fn opt_string(obj: &Value, key: &str) -> Option<String> {
-    obj.get(key)
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+    obj.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
 /// Meta's `timestamp`: unix seconds, as a string (or, tolerated, a number).
 fn timestamp(obj: &Value) -> Result<OffsetDateTime, String> {
     let seconds = match obj.get("timestamp") {
-        Some(Value::String(s)) => s
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| format!("timestamp {s:?} is not unix seconds"))?,
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .ok_or_else(|| format!("timestamp {n} is not unix seconds"))?,
+        Some(Value::String(s)) => {
+            s.trim().parse::<i64>().map_err(|_| format!("timestamp {s:?} is not unix seconds"))?
+        }
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| format!("timestamp {n} is not unix seconds"))?,
         _ => return Err(String::from("no timestamp")),
     };
-    OffsetDateTime::from_unix_timestamp(seconds)
-        .map_err(|_| format!("timestamp {seconds} is out of range"))
+    OffsetDateTime::from_unix_timestamp(seconds).map_err(|_| format!("timestamp {seconds} is out of range"))
 }
 
-fn parse_message(
-    raw: &Value,
-    business_number_id: &str,
-    contacts: &[Value],
-) -> Result<InboundMessage, String> {
+fn parse_message(raw: &Value, business_number_id: &str, contacts: &[Value]) -> Result<InboundMessage, String> {
     if !raw.is_object() {
         return Err(String::from("not an object"));
     }
     let wamid = Wamid::parse(str_field(raw, "id").unwrap_or("")).map_err(|e| e.to_string())?;
     if business_number_id.is_empty() {
-        return Err(format!(
-            "{wamid}: no metadata.phone_number_id to reply from"
-        ));
+        return Err(format!("{wamid}: no metadata.phone_number_id to reply from"));
     }
     let from = str_field(raw, "from");
     let from_user_id = str_field(raw, "from_user_id");
-    let user = WhatsAppUser::from_webhook(from_user_id, from)
-        .map_err(|e| format!("{wamid}: sender: {e}"))?;
+    let user = WhatsAppUser::from_webhook(from_user_id, from).map_err(|e| format!("{wamid}: sender: {e}"))?;
     let sent_at = timestamp(raw).map_err(|e| format!("{wamid}: {e}"))?;
     let type_name = str_field(raw, "type").unwrap_or("unknown");
     Ok(InboundMessage {
         profile_name: profile_name(contacts, from, from_user_id),
         content: parse_content(type_name, raw),
         context: raw.get("context").map(parse_context),
-        errors: items_of(raw, "errors")
-            .iter()
-            .filter_map(parse_error)
-            .collect(),
+        errors: items_of(raw, "errors").iter().filter_map(parse_error).collect(),
         wamid,
         from: user,
         business_number_id: business_number_id.to_owned(),
@@ -193,17 +143,10 @@ fn parse_message(
 }
 
 fn items_of<'a>(obj: &'a Value, key: &str) -> &'a [Value] {
-    obj.get(key)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
+    obj.get(key).and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn profile_name(
-    contacts: &[Value],
-    from: Option<&str>,
-    from_user_id: Option<&str>,
-) -> Option<String> {
+fn profile_name(contacts: &[Value], from: Option<&str>, from_user_id: Option<&str>) -> Option<String> {
     fn non_empty(s: Option<&str>) -> Option<&str> {
         s.filter(|v| !v.is_empty())
     }
@@ -220,10 +163,7 @@ fn profile_name(
 }
 
 fn unsupported(type_name: &str, raw: &Value) -> InboundContent {
-    InboundContent::Unsupported {
-        type_name: type_name.to_owned(),
-        raw: raw.clone(),
-    }
+    InboundContent::Unsupported { type_name: type_name.to_owned(), raw: raw.clone() }
 }
 
 fn parse_content(type_name: &str, raw: &Value) -> InboundContent {
@@ -237,18 +177,13 @@ fn parse_content(type_name: &str, raw: &Value) -> InboundContent {
             caption: opt_string(sub, "caption"),
             filename: opt_string(sub, "filename"),
             voice: sub.get("voice").and_then(Value::as_bool).unwrap_or(false),
-            animated: sub
-                .get("animated")
-                .and_then(Value::as_bool)
-                .unwrap_or(false),
+            animated: sub.get("animated").and_then(Value::as_bool).unwrap_or(false),
         },
         None => unsupported(type_name, raw),
     };
     match type_name {
         "text" => match str_field(sub, "body") {
-            Some(body) => InboundContent::Text {
-                body: body.to_owned(),
-            },
+            Some(body) => InboundContent::Text { body: body.to_owned() },
             None => unsupported(type_name, raw),
         },
         "image" => media(MediaKind::Image),
@@ -256,10 +191,8 @@ fn parse_content(type_name: &str, raw: &Value) -> InboundContent {
         "video" => media(MediaKind::Video),
         "document" => media(MediaKind::Document),
         "sticker" => media(MediaKind::Sticker),
-        "location" => match (
-            sub.get("latitude").and_then(Value::as_f64),
-            sub.get("longitude").and_then(Value::as_f64),
-        ) {
+        "location" => match (sub.get("latitude").and_then(Value::as_f64), sub.get("longitude").and_then(Value::as_f64))
+        {
             (Some(latitude), Some(longitude)) => InboundContent::Location {
                 latitude,
                 longitude,
@@ -269,21 +202,17 @@ fn parse_content(type_name: &str, raw: &Value) -> InboundContent {
             },
             _ => unsupported(type_name, raw),
         },
-        "contacts" => InboundContent::Contacts {
-            raw: raw.get("contacts").cloned().unwrap_or(Value::Null),
-        },
+        "contacts" => InboundContent::Contacts { raw: raw.get("contacts").cloned().unwrap_or(Value::Null) },
         "interactive" => {
             let kind = str_field(sub, "type").unwrap_or("");
             let reply = sub.get(kind).unwrap_or(&Value::Null);
             match (kind, str_field(reply, "id"), str_field(reply, "title")) {
-                ("button_reply" | "list_reply", Some(id), Some(title)) => {
-                    InboundContent::InteractiveReply {
-                        reply_kind: kind.to_owned(),
-                        id: id.to_owned(),
-                        title: title.to_owned(),
-                        description: opt_string(reply, "description"),
-                    }
-                }
+                ("button_reply" | "list_reply", Some(id), Some(title)) => InboundContent::InteractiveReply {
+                    reply_kind: kind.to_owned(),
+                    id: id.to_owned(),
+                    title: title.to_owned(),
+                    description: opt_string(reply, "description"),
+                },
                 _ => unsupported(type_name, raw),
             }
         }
@@ -297,10 +226,9 @@ fn parse_content(type_name: &str, raw: &Value) -> InboundContent {
             _ => unsupported(type_name, raw),
         },
         "reaction" => match str_field(sub, "message_id") {
-            Some(message_id) => InboundContent::Reaction {
-                message_id: message_id.to_owned(),
-                emoji: opt_string(sub, "emoji"),
-            },
+            Some(message_id) => {
+                InboundContent::Reaction { message_id: message_id.to_owned(), emoji: opt_string(sub, "emoji") }
+            }
             None => unsupported(type_name, raw),
         },
         "order" if sub.is_object() => InboundContent::Order {
@@ -308,10 +236,7 @@ fn parse_content(type_name: &str, raw: &Value) -> InboundContent {
             text: opt_string(sub, "text"),
             raw: sub.clone(),
         },
-        "system" if sub.is_object() => InboundContent::System {
-            body: opt_string(sub, "body"),
-            raw: sub.clone(),
-        },
+        "system" if sub.is_object() => InboundContent::System { body: opt_string(sub, "body"), raw: sub.clone() },
         other => unsupported(other, raw),
     }
 }
@@ -320,14 +245,8 @@ fn parse_context(ctx: &Value) -> ReplyContext {
     ReplyContext {
         message_id: opt_string(ctx, "id"),
         from: opt_string(ctx, "from"),
-        forwarded: ctx
-            .get("forwarded")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
-        frequently_forwarded: ctx
-            .get("frequently_forwarded")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        forwarded: ctx.get("forwarded").and_then(Value::as_bool).unwrap_or(false),
+        frequently_forwarded: ctx.get("frequently_forwarded").and_then(Value::as_bool).unwrap_or(false),
     }
 }
 
@@ -346,21 +265,16 @@ fn parse_status(raw: &Value) -> Result<StatusUpdate, String> {
         return Err(String::from("not an object"));
     }
     let wamid = Wamid::parse(str_field(raw, "id").unwrap_or("")).map_err(|e| e.to_string())?;
-    let status = str_field(raw, "status")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| format!("{wamid}: no status"))?;
+    let status = str_field(raw, "status").filter(|s| !s.is_empty()).ok_or_else(|| format!("{wamid}: no status"))?;
     let occurred_at = timestamp(raw).map_err(|e| format!("{wamid}: {e}"))?;
-    let recipient =
-        opt_string(raw, "recipient_user_id").or_else(|| opt_string(raw, "recipient_id"));
+    let recipient = opt_string(raw, "recipient_user_id").or_else(|| opt_string(raw, "recipient_id"));
     Ok(StatusUpdate {
         wamid,
         status: status.to_owned(),
         occurred_at,
         recipient,
-        errors: items_of(raw, "errors")
-            .iter()
-            .filter_map(parse_error)
-            .collect(),
+        errors: items_of(raw, "errors").iter().filter_map(parse_error).collect(),
+        callback_data: opt_string(raw, "biz_opaque_callback_data"),
     })
 }
 
@@ -394,18 +308,10 @@ mod tests {
             "not even an object",
             {"from": "447700900123", "id": "wamid.E", "timestamp": "1795600003", "type": "text", "text": {"body": "ok"}},
         ])));
-        let ids: Vec<_> = parsed
-            .messages
-            .iter()
-            .map(|m| m.message.wamid.as_str())
-            .collect();
+        let ids: Vec<_> = parsed.messages.iter().map(|m| m.message.wamid.as_str()).collect();
         assert_eq!(ids, ["wamid.A", "wamid.E"]);
         assert_eq!(parsed.issues.len(), 3, "{:?}", parsed.issues);
-        assert!(
-            parsed.issues[1].contains("wamid.C: sender: phone number contains"),
-            "{:?}",
-            parsed.issues
-        );
+        assert!(parsed.issues[1].contains("wamid.C: sender: phone number contains"), "{:?}", parsed.issues);
     }
 
     #[test]
@@ -435,9 +341,7 @@ mod tests {
     #[test]
     fn other_fields_are_acknowledged_and_named() {
         let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"message_template_status_update","value":{"event":"APPROVED"}}]}]}"#;
-        let WebhookContent::Envelope(parsed) = parse(body) else {
-            panic!("quarantined")
-        };
+        let WebhookContent::Envelope(parsed) = parse(body) else { panic!("quarantined") };
         assert_eq!(parsed.other_fields, ["message_template_status_update"]);
         assert!(parsed.messages.is_empty() && parsed.issues.is_empty());
     }
@@ -456,10 +360,7 @@ mod tests {
             (&b"{\"object\":\"whats"[..], "invalid JSON"),
             (b"[]", "not a JSON object"),
             (b"{\"object\":\"page\",\"entry\":[]}", "object is \"page\""),
-            (
-                b"{\"object\":\"whatsapp_business_account\"}",
-                "no \"entry\" array",
-            ),
+            (b"{\"object\":\"whatsapp_business_account\"}", "no \"entry\" array"),
         ] {
             match parse(body) {
                 WebhookContent::Quarantine { reason: r } => assert!(r.contains(reason), "{r}"),
@@ -470,8 +371,7 @@ mod tests {
 
     #[test]
     fn every_shared_fixture_parses_without_panicking() {
-        let dir =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/whatsapp");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/whatsapp");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return;
         };
@@ -483,10 +383,7 @@ mod tests {
                 WebhookContent::Envelope(parsed) => {
                     assert!(!name.starts_with("bad_"), "{name} accepted");
                     assert!(parsed.issues.is_empty(), "{name}: {:?}", parsed.issues);
-                    assert!(
-                        !parsed.messages.is_empty() || !parsed.statuses.is_empty(),
-                        "{name} is empty"
-                    );
+                    assert!(!parsed.messages.is_empty() || !parsed.statuses.is_empty(), "{name} is empty");
                 }
                 WebhookContent::Quarantine { .. } => {
                     assert!(name.starts_with("bad_"), "{name} quarantined")

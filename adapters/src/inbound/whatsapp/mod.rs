@@ -44,51 +44,36 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// `GET`: answers `hub.challenge` verbatim as text/plain when the mode is `subscribe`
 /// and the token matches; 403 otherwise.
-pub async fn verify(
-    req: HttpRequest,
-    state: web::Data<WebhookState>,
-) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<VerifyQuery>::from_query(req.query_string())
-        .map_err(|_| ApiError::verification_failed())?;
-    let token_ok = query.verify_token.as_deref().is_some_and(|t| {
-        constant_time_eq(t.as_bytes(), state.verify_token.expose_secret().as_bytes())
-    });
+pub async fn verify(req: HttpRequest, state: web::Data<WebhookState>) -> Result<HttpResponse, ApiError> {
+    let query =
+        web::Query::<VerifyQuery>::from_query(req.query_string()).map_err(|_| ApiError::verification_failed())?;
+    let token_ok = query
+        .verify_token
+        .as_deref()
+        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.verify_token.expose_secret().as_bytes()));
     match (query.mode.as_deref(), token_ok, query.challenge.as_deref()) {
         (Some("subscribe"), true, Some(challenge)) => {
             tracing::info!("webhook verification handshake answered");
-            Ok(HttpResponse::Ok()
-                .content_type(ContentType::plaintext())
-                .body(challenge.to_owned()))
+            Ok(HttpResponse::Ok().content_type(ContentType::plaintext()).body(challenge.to_owned()))
         }
         _ => {
             metrics::counter!("whatsapp_webhook_verifications_failed_total").increment(1);
-            tracing::warn!(
-                mode = query.mode.as_deref().unwrap_or(""),
-                "webhook verification refused"
-            );
+            tracing::warn!(mode = query.mode.as_deref().unwrap_or(""), "webhook verification refused");
             Err(ApiError::verification_failed())
         }
     }
 }
 
 /// Reads the body, refusing more than `limit` bytes as soon as it is known.
-async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let declared =
+        req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::payload_too_large(limit));
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -114,28 +99,17 @@ pub async fn receive(
         }
     };
 
-    let header = req
-        .headers()
-        .get("x-hub-signature-256")
-        .map(|v| v.as_bytes());
+    let header = req.headers().get("x-hub-signature-256").map(|v| v.as_bytes());
     if let Err(e) = signature::verify(state.app_secret.expose_secret().as_bytes(), header, &body) {
-        metrics::counter!("whatsapp_webhook_signature_failures_total", "reason" => e.reason())
-            .increment(1);
-        tracing::warn!(
-            reason = e.reason(),
-            bytes = body.len(),
-            "webhook refused: bad signature; nothing stored"
-        );
+        metrics::counter!("whatsapp_webhook_signature_failures_total", "reason" => e.reason()).increment(1);
+        tracing::warn!(reason = e.reason(), bytes = body.len(), "webhook refused: bad signature; nothing stored");
         return Err(ApiError::invalid_signature(e.to_string()));
     }
 
     let content = envelope::parse(&body);
     let quarantined = matches!(content, WebhookContent::Quarantine { .. });
-    let receipt = state
-        .ingest
-        .execute(trace, body.to_vec(), content)
-        .await
-        .map_err(|_| ApiError::store_unavailable())?;
+    let receipt =
+        state.ingest.execute(trace, body.to_vec(), content).await.map_err(|_| ApiError::store_unavailable())?;
     metrics::counter!("whatsapp_messages_received_total").increment(receipt.new_messages as u64);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": if quarantined { "quarantined" } else { "accepted" },

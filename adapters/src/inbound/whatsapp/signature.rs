@@ -32,9 +32,7 @@ impl SignatureError {
 /// Verifies `header` (the raw header value) against `body` signed with `secret`.
 pub fn verify(secret: &[u8], header: Option<&[u8]>, body: &[u8]) -> Result<(), SignatureError> {
     let header = header.ok_or(SignatureError::Missing)?;
-    let header = std::str::from_utf8(header)
-        .map_err(|_| SignatureError::Malformed)?
-        .trim();
+    let header = std::str::from_utf8(header).map_err(|_| SignatureError::Malformed)?.trim();
     let (algorithm, hex_digest) = header.split_once('=').ok_or(SignatureError::Malformed)?;
     if !algorithm.eq_ignore_ascii_case("sha256") || hex_digest.len() != 64 {
         return Err(SignatureError::Malformed);
@@ -42,8 +40,7 @@ pub fn verify(secret: &[u8], header: Option<&[u8]>, body: &[u8]) -> Result<(), S
     let expected = hex::decode(hex_digest).map_err(|_| SignatureError::Malformed)?;
     let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
     mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
 }
 
 /// The header value Meta would send for `body`: `sha256=<lowercase hex>`.
@@ -67,50 +64,31 @@ mod tests {
     #[test]
     fn a_body_signed_as_sent_is_accepted() {
         let body = br#"{"name":"Jos\u00e9","url":"https:\/\/x"}"#;
-        assert_eq!(
-            verify(SECRET, Some(sign(SECRET, body).as_bytes()), body),
-            Ok(())
-        );
+        assert_eq!(verify(SECRET, Some(sign(SECRET, body).as_bytes()), body), Ok(()));
     }
 
     #[test]
     fn uppercase_hex_is_accepted() {
         let body = b"{}";
-        let header = sign(SECRET, body)
-            .to_uppercase()
-            .replacen("SHA256", "sha256", 1);
+        let header = sign(SECRET, body).to_uppercase().replacen("SHA256", "sha256", 1);
         assert_eq!(verify(SECRET, Some(header.as_bytes()), body), Ok(()));
     }
 
     #[test]
     fn a_re_serialised_body_is_refused() {
         let sent = br#"{"name":"Jos\u00e9"}"#;
-        let reserialised =
-            serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(sent).unwrap())
-                .unwrap();
+        let reserialised = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(sent).unwrap()).unwrap();
         assert_ne!(sent.as_slice(), reserialised.as_slice());
-        assert_eq!(
-            verify(SECRET, Some(sign(SECRET, sent).as_bytes()), &reserialised),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(SECRET, Some(sign(SECRET, sent).as_bytes()), &reserialised), Err(SignatureError::Mismatch));
     }
 
     #[test]
     fn missing_malformed_and_wrong_signatures_are_told_apart() {
         let body = b"{}";
         assert_eq!(verify(SECRET, None, body), Err(SignatureError::Missing));
-        assert_eq!(
-            verify(SECRET, Some(b"sha1=abc"), body),
-            Err(SignatureError::Malformed)
-        );
-        assert_eq!(
-            verify(SECRET, Some(b"sha256=zz"), body),
-            Err(SignatureError::Malformed)
-        );
+        assert_eq!(verify(SECRET, Some(b"sha1=abc"), body), Err(SignatureError::Malformed));
+        assert_eq!(verify(SECRET, Some(b"sha256=zz"), body), Err(SignatureError::Malformed));
         let other = sign(b"another-secret", body);
-        assert_eq!(
-            verify(SECRET, Some(other.as_bytes()), body),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(SECRET, Some(other.as_bytes()), body), Err(SignatureError::Mismatch));
     }
 }

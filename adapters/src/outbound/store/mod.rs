@@ -3,4 +3,4 @@
 
 pub mod sqlite;
 
-pub use sqlite::{SandboxRecord, SqliteStore};
+pub use sqlite::{SandboxRecord, SqliteSettings, SqliteStore};

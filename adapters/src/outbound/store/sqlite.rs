@@ -12,10 +12,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
-    Deliveries, Delivery, EventDisposition, InboundRecord, Inbox, IngestBatch, IngestReceipt,
-    JobQueue, Messages, NewReply, ReplyRecorded, StoreError,
+    AttemptOutcome, AttemptRecord, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition,
+    InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, ReplyRecorded, Route,
+    StoreError,
 };
-use switchboard_domain::{DeliveryState, InboundMessage, OutboundMessage, Wamid, WhatsAppUser};
+use switchboard_domain::{DeliveryState, EmailAddress, InboundMessage, OutboundMessage, Wamid, WhatsAppUser};
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
@@ -81,19 +82,14 @@ impl SqliteStore {
             .with_context(|| "DATABASE_URL is not a valid sqlite URL")?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(if full_sync {
-                SqliteSynchronous::Full
-            } else {
-                SqliteSynchronous::Normal
-            })
+            .synchronous(if full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).with_context(|| {
-                format!("cannot create the database directory {}", parent.display())
-            })?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the database directory {}", parent.display()))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
@@ -101,19 +97,12 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| "cannot open the SQLite database")?;
-        Ok(Self {
-            pool,
-            wake: Arc::new(Notify::new()),
-            writer: Arc::new(Mutex::new(())),
-        })
+        Ok(Self { pool, wake: Arc::new(Notify::new()), writer: Arc::new(Mutex::new(())) })
     }
 
     /// Applies the embedded migrations that are not applied yet.
     pub async fn migrate(&self) -> anyhow::Result<()> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .context("database migration failed")?;
+        MIGRATOR.run(&self.pool).await.context("database migration failed")?;
         Ok(())
     }
 
@@ -123,30 +112,21 @@ impl SqliteStore {
 
     /// Readiness: the database answers and every embedded migration is applied.
     pub async fn ready(&self) -> Result<(), String> {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
-                .fetch_one(&self.pool)
-                .await
-                .map_err(|e| format!("database unreachable: {e}"))?;
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = 1")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| format!("database unreachable: {e}"))?;
         let expected = i64::try_from(MIGRATOR.iter().count()).unwrap_or(i64::MAX);
         if applied < expected {
-            return Err(format!(
-                "{applied} of {expected} migrations applied; run `switchboard migrate`"
-            ));
+            return Err(format!("{applied} of {expected} migrations applied; run `switchboard migrate`"));
         }
         Ok(())
     }
 
     /// A write transaction, holding this process's write turn until dropped.
-    async fn begin(
-        &self,
-    ) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Sqlite>), StoreError> {
+    async fn begin(&self) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Sqlite>), StoreError> {
         let turn = Arc::clone(&self.writer).lock_owned().await;
-        let tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
         Ok((turn, tx))
     }
 
@@ -183,11 +163,7 @@ impl SqliteStore {
     }
 
     /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
-    pub async fn sandbox_outbox(
-        &self,
-        reply_to: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<SandboxRecord>, StoreError> {
+    pub async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT provider_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
              WHERE (?1 IS NULL OR reply_to = ?1) ORDER BY created_at, id LIMIT ?2",
@@ -204,8 +180,7 @@ impl SqliteStore {
                     provider_id: row.get("provider_id"),
                     recipient: row.get("recipient"),
                     reply_to: row.get("reply_to"),
-                    message: serde_json::from_str(&message)
-                        .map_err(|e| corrupt("sandbox message", e))?,
+                    message: serde_json::from_str(&message).map_err(|e| corrupt("sandbox message", e))?,
                     trace_id: row.get("trace_id"),
                     created_at: row.get("created_at"),
                 })
@@ -218,11 +193,7 @@ impl SqliteStore {
     }
 }
 
-async fn insert_job(
-    tx: &mut Transaction<'static, Sqlite>,
-    job: &NewJob,
-    now: i64,
-) -> Result<(), StoreError> {
+async fn insert_job(tx: &mut Transaction<'static, Sqlite>, job: &NewJob, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?8)",
@@ -250,7 +221,8 @@ async fn insert_attempt(
     at: i64,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at) VALUES (?1, 'whatsapp', ?2, ?3, ?4)",
+        "INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at)
+         SELECT ?1, CASE route WHEN 'email' THEN 'email' ELSE 'whatsapp' END, ?2, ?3, ?4 FROM deliveries WHERE id = ?1",
     )
     .bind(delivery_id.to_string())
     .bind(outcome)
@@ -283,14 +255,12 @@ async fn resolve_contact(
         && let Some(phone) = &phone
     {
         // A contact known by phone alone learns its scoped id here.
-        found = sqlx::query_scalar(
-            "SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)",
-        )
-        .bind(phone)
-        .bind(&scoped)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(unavailable)?;
+        found = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)")
+            .bind(phone)
+            .bind(&scoped)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(unavailable)?;
     }
     match found {
         Some(id) => {
@@ -359,11 +329,8 @@ async fn resolve_conversation(
 #[async_trait]
 impl Inbox for SqliteStore {
     async fn ingest(&self, batch: IngestBatch) -> Result<IngestReceipt, StoreError> {
-        let span = tracing::debug_span!(
-            "sqlite.ingest",
-            messages = batch.messages.len(),
-            statuses = batch.statuses.len()
-        );
+        let span =
+            tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
         async {
             let now = ms(batch.event.received_at);
             let event_id = batch.event.id.to_string();
@@ -494,8 +461,7 @@ impl Messages for SqliteStore {
         let processed_at: Option<i64> = row.get("processed_at");
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
-            conversation_id: Uuid::parse_str(&conversation_id)
-                .map_err(|e| corrupt("conversation id", e))?,
+            conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
             processed: processed_at.is_some(),
         }))
     }
@@ -557,73 +523,131 @@ impl Messages for SqliteStore {
     }
 }
 
-const DELIVERY_SELECT: &str =
-    "SELECT d.id, d.state, d.provider_id, d.attempts, d.last_error, m.content
-     FROM deliveries d JOIN messages m ON m.id = d.message_id";
+const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
+            d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
+            c.email, c.profile_name, v.last_inbound_ts
+     FROM deliveries d
+     JOIN messages m ON m.id = d.message_id
+     JOIN conversations v ON v.id = d.conversation_id
+     JOIN contacts c ON c.id = v.contact_id";
+
+fn from_ms(value: i64) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000).ok()
+}
 
 fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
     let id: String = row.get("id");
     let state: String = row.get("state");
+    let route: String = row.get("route");
     let provider_id: Option<String> = row.get("provider_id");
-    let attempts: i64 = row.get("attempts");
     let content: String = row.get("content");
-    let message: OutboundMessage =
-        serde_json::from_str(&content).map_err(|e| corrupt("outbound message", e))?;
+    let email: Option<String> = row.get("email");
+    let last_inbound: Option<i64> = row.get("last_inbound_ts");
+    let uncertain: Option<i64> = row.get("uncertain_since");
+    let count = |name: &str| u32::try_from(row.get::<i64, _>(name)).unwrap_or(0);
+    let trace: String = row.get("trace_context");
     Ok(Delivery {
         id: Uuid::parse_str(&id).map_err(|e| corrupt("delivery id", e))?,
-        message,
+        message: serde_json::from_str::<OutboundMessage>(&content).map_err(|e| corrupt("outbound message", e))?,
         state: state.parse().map_err(|e| corrupt("delivery state", e))?,
-        provider_id: provider_id
-            .map(|p| Wamid::parse(&p))
-            .transpose()
-            .map_err(|e| corrupt("provider id", e))?,
-        attempts: u32::try_from(attempts).unwrap_or(0),
+        route: Route::parse(&route).ok_or_else(|| corrupt("delivery route", &route))?,
+        fallback_allowed: row.get::<bool, _>("fallback_allowed"),
+        // An address stored before validation existed is skipped, not fatal.
+        email: email.and_then(|e| EmailAddress::parse(&e).ok()),
+        profile_name: row.get("profile_name"),
+        last_inbound_at: last_inbound.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+        provider_id: provider_id.map(|p| Wamid::parse(&p)).transpose().map_err(|e| corrupt("provider id", e))?,
+        attempts: count("attempts"),
+        uncertain_since: uncertain.and_then(from_ms),
+        paced: count("paced"),
+        held: count("held"),
         last_error: row.get("last_error"),
+        trace: parse_trace(&trace),
     })
+}
+
+impl SqliteStore {
+    async fn delivery_where(&self, clause: &'static str, value: String) -> Result<Option<Delivery>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE {clause}"));
+        let row = sqlx::query(sql).bind(value).fetch_optional(&self.pool).await.map_err(unavailable)?;
+        row.as_ref().map(delivery_from_row).transpose()
+    }
 }
 
 #[async_trait]
 impl Deliveries for SqliteStore {
     async fn get(&self, id: Uuid) -> Result<Option<Delivery>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE d.id = ?1"));
-        let row = sqlx::query(sql)
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        row.as_ref().map(delivery_from_row).transpose()
+        self.delivery_where("d.id = ?1", id.to_string()).await
     }
 
     async fn find_by_provider_id(&self, wamid: &Wamid) -> Result<Option<Delivery>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE d.provider_id = ?1"));
-        let row = sqlx::query(sql)
-            .bind(wamid.as_str())
-            .fetch_optional(&self.pool)
+        self.delivery_where("d.provider_id = ?1", wamid.as_str().to_owned()).await
+    }
+
+    async fn view(&self, id: Uuid) -> Result<Option<DeliveryView>, StoreError> {
+        let Some(delivery) = self.get(id).await? else { return Ok(None) };
+        let trace_id: String = sqlx::query_scalar("SELECT trace_id FROM deliveries WHERE id = ?1")
+            .bind(id.to_string())
+            .fetch_one(&self.pool)
             .await
             .map_err(unavailable)?;
-        row.as_ref().map(delivery_from_row).transpose()
+        let rows = sqlx::query(
+            "SELECT channel, outcome, detail, at FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY id",
+        )
+        .bind(id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let attempts = rows
+            .iter()
+            .map(|r| AttemptRecord {
+                channel: r.get("channel"),
+                outcome: r.get("outcome"),
+                detail: r.get("detail"),
+                at: from_ms(r.get("at")).unwrap_or(OffsetDateTime::UNIX_EPOCH),
+            })
+            .collect();
+        Ok(Some(DeliveryView {
+            id,
+            state: delivery.state,
+            route: delivery.route,
+            recipient: delivery.message.to.key().as_storage_key(),
+            provider_id: delivery.provider_id.map(|p| p.to_string()),
+            last_error: delivery.last_error,
+            trace_id,
+            attempts,
+        }))
     }
 
     async fn mark_sent(
         &self,
         id: Uuid,
-        provider_id: &Wamid,
+        route: Route,
+        provider_id: Option<Wamid>,
+        detail: &str,
         at: OffsetDateTime,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let at = ms(at);
         let (_turn, mut tx) = self.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET state = 'sent', provider_id = ?2, attempts = attempts + 1, sent_at = ?3, updated_at = ?3
+        let moved = sqlx::query(
+            "UPDATE deliveries SET state = 'sent', route = ?2, channel = ?3, provider_id = COALESCE(?4, provider_id),
+                    attempts = attempts + 1, uncertain_since = NULL, sent_at = ?5, updated_at = ?5
              WHERE id = ?1 AND state = 'pending'",
         )
         .bind(id.to_string())
-        .bind(provider_id.as_str())
+        .bind(route.as_str())
+        .bind(route.channel())
+        .bind(provider_id.as_ref().map(Wamid::as_str))
         .bind(at)
         .execute(&mut *tx)
         .await
-        .map_err(unavailable)?;
-        insert_attempt(&mut tx, id, "accepted", provider_id.as_str(), at).await?;
-        tx.commit().await.map_err(unavailable)
+        .map_err(unavailable)?
+        .rows_affected();
+        if moved == 1 {
+            insert_attempt(&mut tx, id, "accepted", detail, at).await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(moved == 1)
     }
 
     async fn record_failure(
@@ -648,8 +672,35 @@ impl Deliveries for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        let outcome = if is_final { "failed" } else { "retrying" };
-        insert_attempt(&mut tx, id, outcome, reason, at).await?;
+        insert_attempt(&mut tx, id, if is_final { "failed" } else { "retrying" }, reason, at).await?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn record_attempt(
+        &self,
+        id: Uuid,
+        outcome: AttemptOutcome,
+        detail: &str,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let at = ms(at);
+        let (_turn, mut tx) = self.begin().await?;
+        sqlx::query(
+            "UPDATE deliveries SET updated_at = ?3, last_error = ?4,
+                    paced = paced + (?2 = 'paced'),
+                    held = held + (?2 = 'held'),
+                    attempts = attempts + (?2 = 'uncertain'),
+                    uncertain_since = CASE WHEN ?2 = 'uncertain' THEN ?3 ELSE uncertain_since END
+             WHERE id = ?1",
+        )
+        .bind(id.to_string())
+        .bind(outcome.as_str())
+        .bind(at)
+        .bind(detail)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        insert_attempt(&mut tx, id, outcome.as_str(), detail, at).await?;
         tx.commit().await.map_err(unavailable)
     }
 
@@ -681,14 +732,156 @@ impl Deliveries for SqliteStore {
         .rows_affected();
         Ok(moved == 1)
     }
+
+    async fn reroute(
+        &self,
+        id: Uuid,
+        from: DeliveryState,
+        route: Route,
+        reason: &str,
+        job: NewJob,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let at = ms(at);
+        let (_turn, mut tx) = self.begin().await?;
+        // The failure is recorded on the channel that failed, before the route changes.
+        insert_attempt(&mut tx, id, "failed", reason, at).await?;
+        let moved = sqlx::query(
+            "UPDATE deliveries SET state = 'pending', route = ?3, provider_id = NULL, uncertain_since = NULL,
+                    last_error = ?4, updated_at = ?5
+             WHERE id = ?1 AND state = ?2",
+        )
+        .bind(id.to_string())
+        .bind(from.as_str())
+        .bind(route.as_str())
+        .bind(reason)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if moved == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        insert_job(&mut tx, &job, at).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.notify_workers();
+        Ok(true)
+    }
+
+    async fn create(&self, outbound: NewOutbound) -> Result<(), StoreError> {
+        let now = ms(OffsetDateTime::now_utc());
+        let (_turn, mut tx) = self.begin().await?;
+        let contact_id = resolve_contact(&mut tx, &outbound.message.to, None, now).await?;
+        if let Some(email) = &outbound.email {
+            sqlx::query("UPDATE contacts SET email = ?2, updated_at = ?3 WHERE id = ?1")
+                .bind(&contact_id)
+                .bind(email.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let conversation_id: String = sqlx::query_scalar(
+            "INSERT INTO conversations (id, contact_id, business_number_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (contact_id, business_number_id) DO UPDATE SET updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(&contact_id)
+        .bind(&outbound.message.from_number_id)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let message_id = Uuid::now_v7().to_string();
+        let trace_id = outbound.trace.trace_id.to_string();
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, created_at)
+             VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&message_id)
+        .bind(&conversation_id)
+        .bind(outbound.message.content.kind_name())
+        .bind(json(&outbound.message)?)
+        .bind(now / 1000)
+        .bind(&trace_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, message_id, conversation_id, channel, route, fallback_allowed, state, trace_id, trace_context, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?9)",
+        )
+        .bind(outbound.delivery_id.to_string())
+        .bind(&message_id)
+        .bind(&conversation_id)
+        .bind(outbound.route.channel())
+        .bind(outbound.route.as_str())
+        .bind(outbound.fallback_allowed)
+        .bind(&trace_id)
+        .bind(outbound.trace.to_traceparent())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        insert_job(&mut tx, &outbound.job, now).await?;
+        tx.commit().await.map_err(unavailable)?;
+        self.notify_workers();
+        Ok(())
+    }
+}
+
+const EMAIL_PRIORITY: &str = "channels.gmail.priority";
+
+/// The settings table behind [`ChannelSettings`], with the configured defaults.
+#[derive(Clone)]
+pub struct SqliteSettings {
+    store: SqliteStore,
+    email_priority_default: bool,
+}
+
+impl SqliteSettings {
+    pub fn new(store: SqliteStore, email_priority_default: bool) -> Self {
+        Self { store, email_priority_default }
+    }
+}
+
+#[async_trait]
+impl ChannelSettings for SqliteSettings {
+    async fn email_priority(&self) -> Result<bool, StoreError> {
+        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
+            .bind(EMAIL_PRIORITY)
+            .fetch_optional(&self.store.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(value.map_or(self.email_priority_default, |v| v == "true"))
+    }
+
+    async fn set_email_priority(&self, on: bool) -> Result<(), StoreError> {
+        let _turn = self.store.write_turn().await;
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(EMAIL_PRIORITY)
+        .bind(if on { "true" } else { "false" })
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.store.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
 }
 
 #[async_trait]
 impl JobQueue for SqliteStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
-        let lease_until =
-            now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
         let token = Uuid::new_v4();
         let _turn = self.write_turn().await;
         let rows = sqlx::query(
@@ -752,22 +945,14 @@ impl JobQueue for SqliteStore {
             .map_err(unavailable)?
             .rows_affected();
         if done == 0 {
-            tracing::warn!(
-                job_id = job.id,
-                "lease was lost before the job completed; its new holder finishes it"
-            );
+            tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
         }
         // A finished job may unblock the next one of its ordering key.
         self.notify_workers();
         Ok(())
     }
 
-    async fn retry(
-        &self,
-        job: &LeasedJob,
-        run_at: OffsetDateTime,
-        error: &str,
-    ) -> Result<(), StoreError> {
+    async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
         sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
@@ -801,6 +986,23 @@ impl JobQueue for SqliteStore {
         Ok(())
     }
 
+    async fn defer(&self, job: &LeasedJob, run_at: OffsetDateTime) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = MAX(attempts - 1, 0), lease_token = NULL,
+                    lease_until = NULL, updated_at = ?4
+             WHERE id = ?1 AND lease_token = ?2",
+        )
+        .bind(job.id)
+        .bind(job.lease_token.to_string())
+        .bind(ms(run_at))
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
         let _turn = self.write_turn().await;
         sqlx::query(
@@ -829,18 +1031,14 @@ mod tests {
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
-        let store = SqliteStore::connect(&url, 4, Duration::from_secs(1), true)
-            .await
-            .unwrap();
+        let store = SqliteStore::connect(&url, 4, Duration::from_secs(1), true).await.unwrap();
         store.migrate().await.unwrap();
         (dir, store)
     }
 
     async fn enqueue(store: &SqliteStore, key: &str, wamid: &str, order_at: i64) {
         let job = NewJob {
-            kind: JobKind::ProcessInbound {
-                wamid: Wamid::parse(wamid).unwrap(),
-            },
+            kind: JobKind::ProcessInbound { wamid: Wamid::parse(wamid).unwrap() },
             ordering_key: key.to_owned(),
             order_at: OffsetDateTime::from_unix_timestamp(order_at).unwrap(),
             run_at: OffsetDateTime::UNIX_EPOCH,
@@ -883,27 +1081,13 @@ mod tests {
         let (_dir, store) = store().await;
         enqueue(&store, "k", "wamid.X", 1).await;
 
-        let crashed = store
-            .claim(1, Duration::from_millis(1))
-            .await
-            .unwrap()
-            .remove(0);
+        let crashed = store.claim(1, Duration::from_millis(1)).await.unwrap().remove(0);
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let taken_over = store
-            .claim(1, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .remove(0);
+        let taken_over = store.claim(1, Duration::from_secs(60)).await.unwrap().remove(0);
         store.complete(&crashed).await.unwrap();
-        let still_there: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let still_there: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await.unwrap();
         store.complete(&taken_over).await.unwrap();
-        let gone: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+        let gone: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await.unwrap();
 
         assert_eq!(taken_over.id, crashed.id);
         assert_eq!(taken_over.attempts, 2);
@@ -920,22 +1104,14 @@ mod tests {
         let retried = jobs.iter().find(|j| wamid_of(j) == "wamid.R").unwrap();
         let buried = jobs.iter().find(|j| wamid_of(j) == "wamid.D").unwrap();
 
-        store
-            .retry(
-                retried,
-                OffsetDateTime::now_utc() + Duration::from_secs(3600),
-                "agent down",
-            )
-            .await
-            .unwrap();
+        store.retry(retried, OffsetDateTime::now_utc() + Duration::from_secs(3600), "agent down").await.unwrap();
         store.bury(buried, "no such message").await.unwrap();
         let due_now = store.claim(10, Duration::from_secs(60)).await.unwrap();
-        let dead: (String, String) =
-            sqlx::query_as("SELECT state, last_error FROM jobs WHERE id = ?1")
-                .bind(buried.id)
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+        let dead: (String, String) = sqlx::query_as("SELECT state, last_error FROM jobs WHERE id = ?1")
+            .bind(buried.id)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
 
         assert!(due_now.is_empty());
         assert_eq!(dead, ("dead".to_owned(), "no such message".to_owned()));
@@ -946,17 +1122,9 @@ mod tests {
         let (_dir, store) = store().await;
         enqueue(&store, "k", "wamid.S", 1).await;
 
-        let job = store
-            .claim(1, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .remove(0);
+        let job = store.claim(1, Duration::from_secs(60)).await.unwrap().remove(0);
         store.release(&job).await.unwrap();
-        let again = store
-            .claim(1, Duration::from_secs(60))
-            .await
-            .unwrap()
-            .remove(0);
+        let again = store.claim(1, Duration::from_secs(60)).await.unwrap().remove(0);
 
         assert_eq!(again.attempts, 1);
     }

@@ -1,0 +1,172 @@
+//! The REST API (API-key protected): send a message on WhatsApp, email or `auto`, look
+//! at its delivery, and switch email priority at run time.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use switchboard_application::ports::{ChannelSettings, Deliveries, StoreError};
+use switchboard_application::usecases::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
+use switchboard_domain::{EmailAddress, OutboundContent, PhoneNumber, ScopedUserId, TemplateComponent, WhatsAppUser};
+use uuid::Uuid;
+
+use super::errors::ApiError;
+use super::trace::request_trace;
+
+pub struct ApiState {
+    pub send: Arc<SendMessage>,
+    pub deliveries: Arc<dyn Deliveries>,
+    pub settings: Arc<dyn ChannelSettings>,
+    pub keys: Vec<SecretString>,
+    /// The number messages go from unless the request names one.
+    pub default_number_id: String,
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// `X-API-Key: KEY` or `Authorization: Bearer KEY`.
+fn authorise(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let presented = header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    let Some(presented) = presented.map(str::trim) else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "an API key is required (X-API-Key or Authorization: Bearer)",
+        ));
+    };
+    if state.keys.iter().any(|k| constant_time_eq(k.expose_secret().as_bytes(), presented.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API key is not valid"))
+    }
+}
+
+fn store_error(e: &StoreError) -> ApiError {
+    tracing::error!(error = %e, "store failed");
+    ApiError::store_unavailable()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateBody {
+    pub name: String,
+    pub language: String,
+    #[serde(default)]
+    pub components: Vec<TemplateComponent>,
+}
+
+/// `POST /api/v1/messages`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendBody {
+    /// The user's phone number (any common format).
+    pub to: Option<String>,
+    /// Or their business-scoped user id.
+    pub to_user_id: Option<String>,
+    /// `whatsapp`, `email` or `auto` (the default: WhatsApp, then email).
+    pub channel: Option<RequestedChannel>,
+    pub text: Option<String>,
+    #[serde(default)]
+    pub preview_url: bool,
+    pub template: Option<TemplateBody>,
+    /// Where an email goes; stored on the contact for later fallbacks.
+    pub email: Option<String>,
+    pub from_number_id: Option<String>,
+}
+
+fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("{field}: {message}"))
+}
+
+impl SendBody {
+    fn into_request(self, default_number_id: &str) -> Result<SendRequest, ApiError> {
+        let to = match (self.to.as_deref(), self.to_user_id.as_deref()) {
+            (Some(phone), None) => {
+                WhatsAppUser::new(None, Some(PhoneNumber::parse(phone).map_err(|e| invalid("to", e))?))
+            }
+            (None, Some(id)) => {
+                WhatsAppUser::new(Some(ScopedUserId::parse(id).map_err(|e| invalid("to_user_id", e))?), None)
+            }
+            (Some(_), Some(_)) => return Err(invalid("to", "give to or to_user_id, not both")),
+            (None, None) => return Err(invalid("to", "required (or to_user_id)")),
+        }
+        .map_err(|e| invalid("to", e))?;
+        let content = match (self.text, self.template) {
+            (Some(body), None) => OutboundContent::Text { body, preview_url: self.preview_url },
+            (None, Some(t)) => {
+                OutboundContent::Template { name: t.name, language: t.language, components: t.components }
+            }
+            (Some(_), Some(_)) => return Err(invalid("text", "give text or template, not both")),
+            (None, None) => return Err(invalid("text", "required (or template)")),
+        };
+        let email = self.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| invalid("email", e))?;
+        Ok(SendRequest {
+            to,
+            email,
+            channel: self.channel.unwrap_or(RequestedChannel::Auto),
+            content,
+            from_number_id: self.from_number_id.unwrap_or_else(|| default_number_id.to_owned()),
+        })
+    }
+}
+
+pub async fn send_message(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<SendBody>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    let trace = request_trace(&req);
+    let request = body.into_inner().into_request(&state.default_number_id)?;
+    let id = state.send.execute(request, trace).await.map_err(|e| match e {
+        SendMessageError::Invalid(e) => invalid("text", e),
+        SendMessageError::NoEmail(_) => invalid("email", "required when channel is email"),
+        SendMessageError::Store(e) => store_error(&e),
+    })?;
+    Ok(HttpResponse::Accepted().json(serde_json::json!({
+        "delivery_id": id,
+        "state": "pending",
+        "trace_id": trace.trace_id.to_string(),
+    })))
+}
+
+pub async fn get_message(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    let id = Uuid::parse_str(&id).map_err(|_| invalid("id", "not a delivery id"))?;
+    match state.deliveries.view(id).await.map_err(|e| store_error(&e))? {
+        Some(view) => Ok(HttpResponse::Ok().json(view)),
+        None => Err(ApiError::not_found(format!("no delivery {id}"))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityBody {
+    pub enabled: bool,
+}
+
+pub async fn get_email_priority(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    let enabled = state.settings.email_priority().await.map_err(|e| store_error(&e))?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": enabled })))
+}
+
+pub async fn set_email_priority(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<PriorityBody>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    state.settings.set_email_priority(body.enabled).await.map_err(|e| store_error(&e))?;
+    tracing::warn!(enabled = body.enabled, "email priority (channels.gmail.priority) switched");
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": body.enabled })))
+}

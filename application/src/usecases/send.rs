@@ -1,0 +1,159 @@
+use std::sync::Arc;
+
+use switchboard_domain::{ContentError, EmailAddress, OutboundContent, OutboundMessage, WhatsAppUser};
+use switchboard_shared::TraceContext;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::jobs::{JobKind, NewJob, delivery_ordering_key};
+use crate::ports::{Clock, Deliveries, NewOutbound, Route, StoreError};
+
+/// Where the caller wants the message to go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestedChannel {
+    /// WhatsApp only.
+    Whatsapp,
+    /// Email only.
+    Email,
+    /// WhatsApp, then email when WhatsApp cannot deliver.
+    Auto,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendRequest {
+    pub to: WhatsAppUser,
+    pub email: Option<EmailAddress>,
+    pub channel: RequestedChannel,
+    pub content: OutboundContent,
+    pub from_number_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendMessageError {
+    #[error(transparent)]
+    Invalid(#[from] ContentError),
+    #[error("channel {0} needs an email address")]
+    NoEmail(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The send API: stores a message with its pending delivery and job; the delivery
+/// itself is `DeliverMessage`'s work.
+pub struct SendMessage {
+    deliveries: Arc<dyn Deliveries>,
+    clock: Arc<dyn Clock>,
+}
+
+impl SendMessage {
+    pub fn new(deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>) -> Self {
+        Self { deliveries, clock }
+    }
+
+    pub async fn execute(&self, request: SendRequest, trace: TraceContext) -> Result<Uuid, SendMessageError> {
+        let span = tracing::info_span!("send_message", trace_id = %trace.trace_id, channel = ?request.channel);
+        async {
+            request.content.validate()?;
+            if request.channel == RequestedChannel::Email && request.email.is_none() {
+                return Err(SendMessageError::NoEmail("email"));
+            }
+            let delivery_id = Uuid::now_v7();
+            let now = self.clock.now();
+            let message = OutboundMessage {
+                to: request.to,
+                from_number_id: request.from_number_id,
+                content: request.content,
+                reply_to: None,
+            };
+            let job = NewJob {
+                kind: JobKind::DeliverMessage { delivery_id },
+                ordering_key: delivery_ordering_key(&message),
+                order_at: now,
+                run_at: now,
+                trace,
+            };
+            let route = if request.channel == RequestedChannel::Email { Route::Email } else { Route::Whatsapp };
+            self.deliveries
+                .create(NewOutbound {
+                    delivery_id,
+                    message,
+                    email: request.email,
+                    route,
+                    fallback_allowed: request.channel == RequestedChannel::Auto,
+                    trace,
+                    job,
+                })
+                .await?;
+            tracing::info!(%delivery_id, route = route.as_str(), "message accepted for delivery");
+            Ok(delivery_id)
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{MockClock, MockDeliveries};
+    use time::macros::datetime;
+
+    fn build(deliveries: MockDeliveries) -> SendMessage {
+        let mut clock = MockClock::new();
+        clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
+        SendMessage::new(Arc::new(deliveries), Arc::new(clock))
+    }
+
+    fn request(channel: RequestedChannel, email: Option<&str>, content: OutboundContent) -> SendRequest {
+        SendRequest {
+            to: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
+            email: email.map(|e| EmailAddress::parse(e).unwrap()),
+            channel,
+            content,
+            from_number_id: "1".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn auto_is_stored_for_whatsapp_with_email_allowed_as_fallback() {
+        let mut deliveries = MockDeliveries::new();
+        deliveries
+            .expect_create()
+            .withf(|o| {
+                o.route == Route::Whatsapp && o.fallback_allowed && o.job.ordering_key == "deliver:1:+447700900123"
+            })
+            .times(1)
+            .returning(|_| Ok(()));
+
+        let result = build(deliveries)
+            .execute(
+                request(RequestedChannel::Auto, Some("a@example.com"), OutboundContent::text("Hi")),
+                TraceContext::new_root(),
+            )
+            .await;
+
+        assert!(result.is_ok());
+    }
+
+    #[tokio::test]
+    async fn email_without_an_address_is_refused() {
+        let result = build(MockDeliveries::new())
+            .execute(request(RequestedChannel::Email, None, OutboundContent::text("Hi")), TraceContext::new_root())
+            .await;
+
+        assert!(matches!(result, Err(SendMessageError::NoEmail(_))));
+    }
+
+    #[tokio::test]
+    async fn content_over_a_limit_is_refused_before_anything_is_stored() {
+        let result = build(MockDeliveries::new())
+            .execute(
+                request(RequestedChannel::Whatsapp, None, OutboundContent::text("x".repeat(5000))),
+                TraceContext::new_root(),
+            )
+            .await;
+
+        assert!(matches!(result, Err(SendMessageError::Invalid(ContentError::TooLong { .. }))));
+    }
+}

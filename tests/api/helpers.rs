@@ -10,6 +10,8 @@ use switchboard_shared::Config;
 use switchboard_shared::config::ConfigSource;
 use tempfile::TempDir;
 
+use crate::fakes::{FakeGraph, SmtpSink};
+
 pub const APP_SECRET: &str = "test-app-secret";
 pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const BUSINESS_NUMBER_ID: &str = "109876543210987";
@@ -25,8 +27,34 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
+pub const API_KEY: &str = "test-api-key";
+
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(&[]).await
+}
+
+/// The service in live mode against a fake Graph (and an SMTP sink when given).
+pub async fn spawn_live_app(graph: &FakeGraph, smtp: Option<&SmtpSink>, overrides: &[(&str, &str)]) -> TestApp {
+    let graph_uri = graph.uri();
+    let smtp_port = smtp.map(|s| s.port.to_string());
+    let mut all: Vec<(&str, &str)> = vec![
+        ("SWITCHBOARD_MODE", "live"),
+        ("WHATSAPP_ACCESS_TOKEN", "test-token"),
+        ("WHATSAPP_PHONE_NUMBER_ID", BUSINESS_NUMBER_ID),
+        ("WHATSAPP_API_BASE_URL", &graph_uri),
+        ("WHATSAPP_API_VERSION", "v25.0"),
+        ("SWITCHBOARD_API_KEYS", API_KEY),
+    ];
+    if let Some(port) = &smtp_port {
+        all.extend([
+            ("SMTP_HOST", "127.0.0.1"),
+            ("SMTP_PORT", port.as_str()),
+            ("SMTP_TLS", "none"),
+            ("SMTP_FROM", "bot@switchboard.test"),
+        ]);
+    }
+    all.extend_from_slice(overrides);
+    spawn_app_with(&all).await
 }
 
 /// Starts the real service on a free port with its own database, overriding the test
@@ -145,6 +173,51 @@ impl TestApp {
                 return self.outbox().await;
             }
             assert!(Instant::now() < deadline, "only {} of {n} replies after 20 s", outbox.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `POST /api/v1/messages` with the test API key.
+    pub async fn send_message(&self, body: Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}/api/v1/messages", self.address))
+            .header("x-api-key", API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Sends and returns the delivery id, asserting 202.
+    pub async fn send_ok(&self, body: Value) -> String {
+        let response = self.send_message(body).await;
+        let status = response.status();
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(status, 202, "{answer}");
+        answer["delivery_id"].as_str().expect("delivery id").to_owned()
+    }
+
+    pub async fn delivery(&self, id: &str) -> Value {
+        self.client
+            .get(format!("{}/api/v1/messages/{id}", self.address))
+            .header("authorization", format!("Bearer {API_KEY}"))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Waits until the delivery is in `state`, and returns it.
+    pub async fn wait_for_state(&self, id: &str, state: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let delivery = self.delivery(id).await;
+            if delivery["state"] == state {
+                return delivery;
+            }
+            assert!(Instant::now() < deadline, "delivery never reached {state}: {delivery}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

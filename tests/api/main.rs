@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod delivery;
+mod fakes;
 mod helpers;
 mod trace_and_errors;
 mod webhook_ingest;

@@ -1,0 +1,226 @@
+//! Loopback fakes for the outside world: a Graph API (wiremock with a scripted
+//! responder) and an SMTP server that keeps what it receives.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// One scripted answer of the fake Graph.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Meta's error envelope with this code and HTTP status.
+    Error {
+        code: i64,
+        status: u16,
+    },
+    /// A bare HTTP status with no body.
+    Status(u16),
+    /// Accept, but only after this delay (longer than the client's timeout).
+    Slow(Duration),
+}
+
+#[derive(Default)]
+struct GraphState {
+    script: VecDeque<Answer>,
+    /// When set, every send is answered with error 190 (token expired).
+    token_expired: bool,
+    /// When set, more than this many sends within 900 ms get 130429.
+    throughput: Option<usize>,
+    accepted_at: Vec<Instant>,
+    throttled: usize,
+    next_wamid: usize,
+    fixed_wamids: VecDeque<String>,
+    sends: Vec<Value>,
+}
+
+/// A fake Graph API: accepts every send unless scripted otherwise, and records them.
+#[derive(Clone)]
+pub struct FakeGraph {
+    pub server: Arc<MockServer>,
+    state: Arc<Mutex<GraphState>>,
+}
+
+struct Responder(Arc<Mutex<GraphState>>);
+
+impl Respond for Responder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let mut state = self.0.lock().unwrap();
+        if body["status"] == "read" {
+            return ResponseTemplate::new(200).set_body_json(json!({"success": true}));
+        }
+        let accept = |state: &mut GraphState| {
+            state.next_wamid += 1;
+            let wamid = state.fixed_wamids.pop_front().unwrap_or_else(|| format!("wamid.FAKE.{}", state.next_wamid));
+            state.accepted_at.push(Instant::now());
+            state.sends.push(body.clone());
+            ResponseTemplate::new(200).set_body_json(json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": body["to"], "wa_id": body["to"]}],
+                "messages": [{"id": wamid}],
+            }))
+        };
+        let error = |code: i64, status: u16| {
+            ResponseTemplate::new(status).set_body_json(json!({
+                "error": {"message": "fake Graph error", "type": "OAuthException", "code": code, "fbtrace_id": "FAKE"}
+            }))
+        };
+        if state.token_expired {
+            return error(190, 401);
+        }
+        if let Some(limit) = state.throughput {
+            let now = Instant::now();
+            let recent =
+                state.accepted_at.iter().filter(|t| now.duration_since(**t) < Duration::from_millis(900)).count();
+            if recent >= limit {
+                state.throttled += 1;
+                return error(130429, 400);
+            }
+        }
+        match state.script.pop_front() {
+            None => accept(&mut state),
+            Some(Answer::Error { code, status }) => error(code, status),
+            Some(Answer::Status(status)) => ResponseTemplate::new(status),
+            Some(Answer::Slow(delay)) => accept(&mut state).set_delay(delay),
+        }
+    }
+}
+
+impl FakeGraph {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(GraphState::default()));
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/v25\.0/[0-9]+/messages$"))
+            .respond_with(Responder(Arc::clone(&state)))
+            .mount(&server)
+            .await;
+        Self { server: Arc::new(server), state }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// The next sends are answered like this, in order; then they are accepted.
+    pub fn script(&self, answers: impl IntoIterator<Item = Answer>) {
+        self.state.lock().unwrap().script.extend(answers);
+    }
+
+    pub fn set_token_expired(&self, expired: bool) {
+        self.state.lock().unwrap().token_expired = expired;
+    }
+
+    pub fn limit_throughput(&self, per_900ms: usize) {
+        self.state.lock().unwrap().throughput = Some(per_900ms);
+    }
+
+    /// The next accepted sends get these wamids (to match status fixtures).
+    pub fn answer_with_wamids(&self, wamids: &[&str]) {
+        self.state.lock().unwrap().fixed_wamids.extend(wamids.iter().map(|w| (*w).to_owned()));
+    }
+
+    /// The bodies of the accepted sends, in order.
+    pub fn sends(&self) -> Vec<Value> {
+        self.state.lock().unwrap().sends.clone()
+    }
+
+    pub fn accepted_at(&self) -> Vec<Instant> {
+        self.state.lock().unwrap().accepted_at.clone()
+    }
+
+    pub fn throttled(&self) -> usize {
+        self.state.lock().unwrap().throttled
+    }
+
+    /// Every request the fake saw (sends, refused sends, mark-read calls).
+    pub async fn requests(&self) -> Vec<Value> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| serde_json::from_slice(&r.body).ok())
+            .collect()
+    }
+}
+
+/// An SMTP server on loopback that accepts everything and keeps each message's text.
+#[derive(Clone)]
+pub struct SmtpSink {
+    pub port: u16,
+    messages: Arc<Mutex<Vec<String>>>,
+}
+
+impl SmtpSink {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let store = Arc::clone(&messages);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let store = Arc::clone(&store);
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut lines = BufReader::new(read).lines();
+                    let _ = write.write_all(b"220 sink.test ESMTP\r\n").await;
+                    let mut in_data = false;
+                    let mut data = String::new();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if in_data {
+                            if line == "." {
+                                in_data = false;
+                                store.lock().unwrap().push(std::mem::take(&mut data));
+                                let _ = write.write_all(b"250 2.0.0 queued\r\n").await;
+                            } else {
+                                data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                                data.push('\n');
+                            }
+                            continue;
+                        }
+                        let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                        let reply: &[u8] = match verb.as_str() {
+                            "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
+                            "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
+                            "DATA" => {
+                                in_data = true;
+                                b"354 go ahead\r\n"
+                            }
+                            "QUIT" => {
+                                let _ = write.write_all(b"221 bye\r\n").await;
+                                break;
+                            }
+                            _ => b"502 not implemented\r\n",
+                        };
+                        let _ = write.write_all(reply).await;
+                    }
+                });
+            }
+        });
+        Self { port, messages }
+    }
+
+    pub fn messages(&self) -> Vec<String> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Waits until `n` messages arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= n {
+                return messages;
+            }
+            assert!(Instant::now() < deadline, "only {} of {n} emails after 15 s", messages.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

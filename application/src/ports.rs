@@ -312,6 +312,13 @@ pub trait Deliveries: Send + Sync {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
 
+    /// Notes that a send is about to leave, so that a crash before its answer is
+    /// recorded leaves the delivery uncertain (a status webhook proves it arrived)
+    /// instead of sent twice. Any recorded outcome clears the note.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError>;
+
     /// Records a failed attempt; with `is_final`, the delivery ends failed.
     ///
     /// Errors: [`StoreError::Unavailable`].

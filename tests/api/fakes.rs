@@ -15,10 +15,7 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 #[derive(Debug, Clone)]
 pub enum Answer {
     /// Meta's error envelope with this code and HTTP status.
-    Error {
-        code: i64,
-        status: u16,
-    },
+    Error { code: i64, status: u16 },
     /// A bare HTTP status with no body.
     Status(u16),
     /// Accept, but only after this delay (longer than the client's timeout).

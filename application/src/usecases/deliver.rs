@@ -220,6 +220,7 @@ impl DeliverMessage {
                 tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "rate limit: waiting");
                 return Ok(DeliverOutcome::Deferred { until: now + wait });
             }
+            self.deliveries.mark_in_flight(delivery.id, now).await?;
             let error = match self.whatsapp.send(&message, Some(delivery.id.to_string()), trace).await {
                 Ok(receipt) => {
                     self.deliveries
@@ -368,6 +369,7 @@ mod tests {
         fn new(current: Delivery) -> Self {
             let mut deliveries = MockDeliveries::new();
             deliveries.expect_get().returning(move |_| Ok(Some(current.clone())));
+            deliveries.expect_mark_in_flight().returning(|_, _| Ok(()));
             let mut pacing = MockSendPacing::new();
             pacing.expect_reserve().returning(|_, _| None);
             let mut settings = MockChannelSettings::new();
@@ -444,6 +446,24 @@ mod tests {
         let outcome = run(ports, Attempt::first()).await.unwrap();
 
         assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::Whatsapp, .. }));
+    }
+
+    #[tokio::test]
+    async fn a_send_is_noted_in_flight_before_it_leaves() {
+        let mut seq = mockall::Sequence::new();
+        let mut ports = Ports::new(pending());
+        ports.deliveries = MockDeliveries::new();
+        ports.deliveries.expect_get().returning(|_| Ok(Some(pending())));
+        ports.deliveries.expect_mark_in_flight().times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
+        ports
+            .whatsapp
+            .expect_send()
+            .times(1)
+            .in_sequence(&mut seq)
+            .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.OUT").unwrap() }));
+        ports.deliveries.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_, _, _, _, _| Ok(true));
+
+        run(ports, Attempt::first()).await.unwrap();
     }
 
     #[tokio::test]

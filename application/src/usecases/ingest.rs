@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_domain::{ChannelError, InboundMessage, StatusUpdate};
-use switchboard_shared::TraceContext;
+use switchboard_shared::{SendAction, SendFailure, TraceContext};
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -100,7 +100,15 @@ impl IngestWebhook {
                     tracing::warn!(%event_id, %issue, "webhook item could not be read; kept in the raw event");
                 }
                 for error in &parsed.errors {
-                    tracing::warn!(%event_id, code = error.code, title = error.title.as_deref().unwrap_or(""), "webhook reports an error");
+                    // Value-level errors belong to no message: the shared policy says how
+                    // grave they are; an account-level one needs an operator.
+                    let failure = SendFailure::from_code(error.code);
+                    let title = error.title.as_deref().unwrap_or("");
+                    if failure.action() == SendAction::StopAndAlert {
+                        tracing::error!(%event_id, code = error.code, class = failure.label(), title, "WhatsApp reports an account-level error: sends will be held until it is fixed");
+                    } else {
+                        tracing::warn!(%event_id, code = error.code, class = failure.label(), title, "webhook reports an error");
+                    }
                 }
                 let run_at = now + self.reorder_window;
                 let messages: Vec<NewInbound> = parsed

@@ -64,7 +64,14 @@ impl RecordStatus {
         report: &StatusReport,
         trace: TraceContext,
     ) -> Result<StatusOutcome, RecordStatusError> {
-        let span = tracing::info_span!("record_status", trace_id = %trace.trace_id, wamid = %report.wamid, status = %report.status);
+        let span = tracing::info_span!(
+            "record_status",
+            trace_id = %trace.trace_id,
+            wamid = %report.wamid,
+            status = %report.status,
+            delivery_id = tracing::field::Empty,
+            original_trace_id = tracing::field::Empty,
+        );
         self.run(report, trace).instrument(span).await
     }
 
@@ -103,6 +110,10 @@ impl RecordStatus {
             tracing::debug!("no delivery of ours has this wamid");
             return Ok(StatusOutcome::Unmatched);
         };
+        // The status belongs to the trace of the message it reports on.
+        let span = tracing::Span::current();
+        span.record("delivery_id", tracing::field::display(delivery.id));
+        span.record("original_trace_id", tracing::field::display(delivery.trace.trace_id));
         if next == DeliveryState::Failed
             && !delivery.state.is_final()
             && let Some(route) = self.reroute_target(&delivery, report.error_code)

@@ -650,6 +650,17 @@ impl Deliveries for SqliteStore {
         Ok(moved == 1)
     }
 
+    async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        sqlx::query("UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'")
+            .bind(id.to_string())
+            .bind(ms(at))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn record_failure(
         &self,
         id: Uuid,
@@ -660,7 +671,7 @@ impl Deliveries for SqliteStore {
         let at = ms(at);
         let (_turn, mut tx) = self.begin().await?;
         sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3,
+            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3, uncertain_since = NULL,
                     state = CASE WHEN ?4 THEN 'failed' ELSE state END,
                     failed_at = CASE WHEN ?4 THEN ?3 ELSE failed_at END
              WHERE id = ?1",
@@ -690,7 +701,7 @@ impl Deliveries for SqliteStore {
                     paced = paced + (?2 = 'paced'),
                     held = held + (?2 = 'held'),
                     attempts = attempts + (?2 = 'uncertain'),
-                    uncertain_since = CASE WHEN ?2 = 'uncertain' THEN ?3 ELSE uncertain_since END
+                    uncertain_since = CASE WHEN ?2 = 'uncertain' THEN ?3 ELSE NULL END
              WHERE id = ?1",
         )
         .bind(id.to_string())

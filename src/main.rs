@@ -113,6 +113,9 @@ fn print_sandbox_banner(config: &Config) {
     if let Some(path) = &config.sandbox_secrets_file {
         eprintln!("│ development app secret:   {}", config.whatsapp.app_secret.expose_secret());
         eprintln!("│ development verify token: {}", config.whatsapp.verify_token.expose_secret());
+        if let Some(key) = config.api_keys.first() {
+            eprintln!("│ development API key:      {}", key.expose_secret());
+        }
         eprintln!(
             "│ (kept in {}; set WHATSAPP_APP_SECRET / WHATSAPP_WEBHOOK_VERIFY_TOKEN to choose your own)",
             path.display()

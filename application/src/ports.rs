@@ -110,6 +110,15 @@ pub struct InboundRecord {
     pub conversation_id: Uuid,
     /// A reply was already planned for it (a job ran twice).
     pub processed: bool,
+    /// The conversation's agent task waiting for the user's answer, if any.
+    pub open_task: Option<OpenTask>,
+}
+
+/// An agent task waiting for the user (INPUT_REQUIRED): the next message goes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTask {
+    pub agent: AgentName,
+    pub task_id: String,
 }
 
 /// A reply planned for one inbound message.
@@ -124,6 +133,8 @@ pub struct NewReply {
     pub message: OutboundMessage,
     pub trace: TraceContext,
     pub job: NewJob,
+    /// The conversation's open task after this reply (`None` closes any).
+    pub open_task: Option<OpenTask>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,7 +154,8 @@ pub trait Messages: Send + Sync {
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError>;
 
     /// In one transaction: marks the inbound message processed, stores the outbound
-    /// message and its pending delivery, and enqueues the delivery job. Idempotent: if
+    /// message and its pending delivery, sets or clears the conversation's open task,
+    /// and enqueues the delivery job. Idempotent: if
     /// the inbound message was already processed, stores nothing and answers
     /// [`ReplyRecorded::AlreadyProcessed`].
     ///

@@ -4,6 +4,7 @@
 //! channel, the agent or the database. Pure: no IO, no async runtime, no web, HTTP or
 //! database crates (`cargo tree -p switchboard-domain` shows none).
 //!
+//! - [`a2a`]: the A2A v1.0 wire model (serde only).
 //! - [`identity`]: who a WhatsApp user is (E.164 phone or business-scoped user id).
 //! - [`message`]: the channel-neutral inbound message model; unknown kinds kept raw.
 //! - [`delivery`]: the delivery state machine that only moves forward.
@@ -11,6 +12,7 @@
 //! - [`workflow`]: one unit of work for the orchestrator, intents and routing policy.
 //! - [`outbound`]: what Switchboard sends back.
 
+pub mod a2a;
 pub mod delivery;
 pub mod identity;
 pub mod message;
@@ -26,4 +28,4 @@ pub use outbound::{
     TemplateParameter,
 };
 pub use window::ServiceWindow;
-pub use workflow::{AgentName, AgentReply, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest};
+pub use workflow::{AgentName, AgentReply, AgentTask, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest};

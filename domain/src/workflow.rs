@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::a2a::TaskState;
 use crate::message::InboundContent;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,9 @@ pub struct WorkflowRequest {
     pub user_name: Option<String>,
     pub metadata: BTreeMap<String, serde_json::Value>,
     pub trace_id: String,
+    /// The agent's open task this message answers (it asked the user a question).
+    #[serde(default)]
+    pub task_id: Option<String>,
 }
 
 /// What a message is about. Built-in intents have names; classifier agents may return
@@ -125,10 +129,39 @@ impl fmt::Display for AgentName {
     }
 }
 
+/// The agent's task behind a reply, when the agent answered with one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTask {
+    pub id: String,
+    pub state: TaskState,
+}
+
 /// An agent's answer to one workflow request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgentReply {
     pub text: String,
+    /// `None` when the agent answered with a plain message.
+    #[serde(default)]
+    pub task: Option<AgentTask>,
+}
+
+impl AgentReply {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { text: text.into(), task: None }
+    }
+
+    /// The agent asked the user something: the conversation's next message goes back
+    /// to this task.
+    pub fn open_task(&self) -> Option<&AgentTask> {
+        self.task.as_ref().filter(|t| t.state == TaskState::InputRequired)
+    }
+
+    /// The agent's task ended without an answer for the user.
+    pub fn is_failure(&self) -> bool {
+        self.task.as_ref().is_some_and(|t| {
+            matches!(t.state, TaskState::Failed | TaskState::Rejected | TaskState::AuthRequired | TaskState::Canceled)
+        })
+    }
 }
 
 /// Which agent handles which intent.

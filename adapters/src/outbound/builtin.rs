@@ -193,7 +193,7 @@ impl AgentGateway for BuiltinAgents {
             FALLBACK => Self::fallback(request),
             _ => return Err(AgentError::UnknownAgent(agent.clone())),
         };
-        Ok(AgentReply { text })
+        Ok(AgentReply::text(text))
     }
 }
 

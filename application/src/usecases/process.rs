@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob};
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, StoreError,
-    WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded,
+    StoreError, WhatsAppGateway,
 };
 use crate::usecases::Attempt;
 
@@ -99,16 +99,27 @@ impl ProcessInbound {
             tracing::warn!(error = %e, "could not mark the message read; going on");
         }
 
-        let request = workflow_request(&record, &trace);
-        let classification = match self.classifier.classify(&request, &trace).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "classifier failed; the default agent answers");
-                Classification::new(Intent::Unknown, 0.0)
+        let mut request = workflow_request(&record, &trace);
+        let (classification, mut agent) = match &record.open_task {
+            // The agent asked this user a question: the answer goes back to its task.
+            Some(open) => {
+                request.task_id = Some(open.task_id.clone());
+                tracing::info!(agent = %open.agent, task_id = %open.task_id, "continuing the agent's open task");
+                (Classification::new(Intent::Other(String::from("continuation")), 1.0), open.agent.clone())
+            }
+            None => {
+                let classification = match self.classifier.classify(&request, &trace).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "classifier failed; the default agent answers");
+                        Classification::new(Intent::Unknown, 0.0)
+                    }
+                };
+                let agent = self.policy.agent_for(&classification).clone();
+                tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
+                (classification, agent)
             }
         };
-        let mut agent = self.policy.agent_for(&classification).clone();
-        tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
 
         let reply = match self.agents.ask(&agent, &request, &trace).await {
             Ok(reply) => reply,
@@ -116,9 +127,26 @@ impl ProcessInbound {
             Err(e) if attempt.is_last && &agent != self.policy.default_agent() => {
                 tracing::warn!(error = %e, "agent failed on the last attempt; the default agent answers");
                 agent = self.policy.default_agent().clone();
+                request.task_id = None;
                 self.agents.ask(&agent, &request, &trace).await?
             }
             Err(e) => return Err(e.into()),
+        };
+        let open_task = reply.open_task().map(|t| OpenTask { agent: agent.clone(), task_id: t.id.clone() });
+        let text = if reply.is_failure() {
+            let task = reply.task.as_ref();
+            tracing::error!(
+                agent = %agent,
+                task_id = task.map(|t| t.id.as_str()).unwrap_or(""),
+                state = task.map(|t| t.state.as_str()).unwrap_or(""),
+                "the agent's task ended without an answer; the user gets an apology"
+            );
+            String::from("Sorry, I couldn't finish that just now. A person from our team will follow up with you.")
+        } else if reply.text.trim().is_empty() {
+            tracing::warn!(agent = %agent, "the agent answered with no text");
+            String::from("Thanks, that's noted.")
+        } else {
+            reply.text
         };
 
         let delivery_id = Uuid::now_v7();
@@ -135,7 +163,7 @@ impl ProcessInbound {
                 message: OutboundMessage {
                     to: message.from.clone(),
                     from_number_id: message.business_number_id.clone(),
-                    content: OutboundContent::Text { body: reply.text, preview_url: false },
+                    content: OutboundContent::Text { body: text, preview_url: false },
                     reply_to: Some(wamid.clone()),
                 },
                 trace,
@@ -146,6 +174,7 @@ impl ProcessInbound {
                     run_at: now,
                     trace,
                 },
+                open_task,
             })
             .await?;
         Ok(match outcome {
@@ -177,6 +206,7 @@ fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowReq
         user_name: message.profile_name.clone(),
         metadata,
         trace_id: trace.trace_id.to_string(),
+        task_id: None,
     }
 }
 
@@ -186,7 +216,8 @@ mod tests {
     use crate::ports::{
         ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages, MockWhatsAppGateway, SendError,
     };
-    use switchboard_domain::{AgentReply, InboundContent, InboundMessage, WhatsAppUser};
+    use switchboard_domain::a2a::TaskState;
+    use switchboard_domain::{AgentReply, AgentTask, InboundContent, InboundMessage, WhatsAppUser};
     use time::macros::datetime;
 
     fn policy() -> RoutingPolicy {
@@ -207,6 +238,7 @@ mod tests {
             },
             conversation_id: Uuid::nil(),
             processed,
+            open_task: None,
         }
     }
 
@@ -258,7 +290,7 @@ mod tests {
             .withf(|agent, req, _| {
                 agent.as_str() == "greeter" && req.user_message == "hello" && req.user_name.as_deref() == Some("Amelia")
             })
-            .returning(|_, _, _| Ok(AgentReply { text: "Hi Amelia!".into() }));
+            .returning(|_, _, _| Ok(AgentReply::text("Hi Amelia!")));
         ports
             .messages
             .expect_record_reply()
@@ -273,6 +305,78 @@ mod tests {
         let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
         assert!(matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "greeter"));
+    }
+
+    #[tokio::test]
+    async fn an_agents_question_keeps_its_task_open_for_the_users_next_message() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports.agents.expect_ask().returning(|_, _, _| {
+            Ok(AgentReply {
+                text: "Which order number?".into(),
+                task: Some(AgentTask { id: "task-1".into(), state: TaskState::InputRequired }),
+            })
+        });
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(|r| r.open_task == Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".into() }))
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_answer_to_an_open_task_goes_back_to_it_without_classification() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| {
+            Ok(Some(InboundRecord {
+                open_task: Some(OpenTask { agent: AgentName::new("billing"), task_id: "task-1".into() }),
+                ..record(false)
+            }))
+        });
+        ports.classifier.expect_classify().never();
+        ports
+            .agents
+            .expect_ask()
+            .withf(|agent, req, _| agent.as_str() == "billing" && req.task_id.as_deref() == Some("task-1"))
+            .returning(|_, _, _| {
+                Ok(AgentReply {
+                    text: "Refunded.".into(),
+                    task: Some(AgentTask { id: "task-1".into(), state: TaskState::Completed }),
+                })
+            });
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(|r| r.open_task.is_none())
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_task_gives_the_user_a_polite_answer() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports.agents.expect_ask().returning(|_, _, _| {
+            Ok(AgentReply {
+                text: "stack trace".into(),
+                task: Some(AgentTask { id: "t".into(), state: TaskState::Failed }),
+            })
+        });
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(|r| matches!(&r.message.content, OutboundContent::Text { body, .. } if body.starts_with("Sorry")))
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
     }
 
     #[tokio::test]
@@ -296,7 +400,7 @@ mod tests {
             .agents
             .expect_ask()
             .withf(|agent, _, _| agent.as_str() == "fallback")
-            .returning(|_, _, _| Ok(AgentReply { text: "Sorry?".into() }));
+            .returning(|_, _, _| Ok(AgentReply::text("Sorry?")));
         ports.messages.expect_record_reply().returning(|_| Ok(ReplyRecorded::Recorded));
 
         let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
@@ -311,7 +415,7 @@ mod tests {
         ports.whatsapp.expect_mark_read().returning(|_, _, _| Err(SendError::Timeout("timeout".into())));
         ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
         ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply { text: "Hi".into() }));
+        ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply::text("Hi")));
         ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded));
 
         let result = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await;
@@ -331,7 +435,7 @@ mod tests {
             .agents
             .expect_ask()
             .withf(|a, _, _| a.as_str() == "fallback")
-            .returning(|_, _, _| Ok(AgentReply { text: "Sorry".into() }));
+            .returning(|_, _, _| Ok(AgentReply::text("Sorry")));
         ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded));
         let process = ports.build();
 

@@ -13,10 +13,12 @@ use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
     AttemptOutcome, AttemptRecord, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition,
-    InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, ReplyRecorded, Route,
-    StoreError,
+    InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, OpenTask,
+    ReplyRecorded, Route, StoreError,
 };
-use switchboard_domain::{DeliveryState, EmailAddress, InboundMessage, OutboundMessage, Wamid, WhatsAppUser};
+use switchboard_domain::{
+    AgentName, DeliveryState, EmailAddress, InboundMessage, OutboundMessage, Wamid, WhatsAppUser,
+};
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
@@ -449,7 +451,9 @@ impl Inbox for SqliteStore {
 impl Messages for SqliteStore {
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT content, conversation_id, processed_at FROM messages WHERE wamid = ?1 AND direction = 'inbound'",
+            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent
+             FROM messages m JOIN conversations v ON v.id = m.conversation_id
+             WHERE m.wamid = ?1 AND m.direction = 'inbound'",
         )
         .bind(wamid.as_str())
         .fetch_optional(&self.pool)
@@ -459,10 +463,13 @@ impl Messages for SqliteStore {
         let content: String = row.get("content");
         let conversation_id: String = row.get("conversation_id");
         let processed_at: Option<i64> = row.get("processed_at");
+        let task_id: Option<String> = row.get("open_task_id");
+        let agent: Option<String> = row.get("open_task_agent");
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
             conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
             processed: processed_at.is_some(),
+            open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
         }))
     }
 
@@ -485,6 +492,14 @@ impl Messages for SqliteStore {
         let message_id = Uuid::now_v7().to_string();
         let conversation_id = reply.conversation_id.to_string();
         let trace_id = reply.trace.trace_id.to_string();
+        sqlx::query("UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1")
+            .bind(&conversation_id)
+            .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
+            .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
              VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",

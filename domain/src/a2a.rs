@@ -1,0 +1,375 @@
+//! The A2A protocol v1.0 wire model (JSON-RPC binding), camelCase as the specification
+//! writes it. Serde only: unknown fields are ignored, so a peer a version ahead still
+//! parses. v0.3 peers differ in shape (`kind` fields, lower-case states); the enums
+//! accept their names too, and the client adapter converts the rest.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub const PROTOCOL_VERSION: &str = "1.0";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Role {
+    #[serde(rename = "ROLE_USER", alias = "user")]
+    User,
+    #[serde(rename = "ROLE_AGENT", alias = "agent")]
+    Agent,
+    #[serde(rename = "ROLE_UNSPECIFIED", other)]
+    Unspecified,
+}
+
+/// One piece of content: exactly one of `text`, `raw` (base64), `url`, `data`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Part {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filename: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+}
+
+impl Part {
+    pub fn text(text: impl Into<String>) -> Self {
+        Self { text: Some(text.into()), ..Self::default() }
+    }
+
+    pub fn data(data: Value) -> Self {
+        Self { data: Some(data), media_type: Some(String::from("application/json")), ..Self::default() }
+    }
+
+    pub fn file_url(url: impl Into<String>, media_type: Option<String>, filename: Option<String>) -> Self {
+        Self { url: Some(url.into()), media_type, filename, ..Self::default() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_id: Option<String>,
+    pub role: Role,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reference_task_ids: Vec<String>,
+}
+
+impl Message {
+    /// The text parts, joined by newlines.
+    pub fn text(&self) -> String {
+        parts_text(&self.parts)
+    }
+}
+
+/// The text of some parts, joined by newlines.
+pub fn parts_text(parts: &[Part]) -> String {
+    parts.iter().filter_map(|p| p.text.as_deref()).filter(|t| !t.trim().is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TaskState {
+    #[serde(rename = "TASK_STATE_SUBMITTED", alias = "submitted")]
+    Submitted,
+    #[serde(rename = "TASK_STATE_WORKING", alias = "working")]
+    Working,
+    #[serde(rename = "TASK_STATE_COMPLETED", alias = "completed")]
+    Completed,
+    #[serde(rename = "TASK_STATE_FAILED", alias = "failed")]
+    Failed,
+    #[serde(rename = "TASK_STATE_CANCELED", alias = "canceled")]
+    Canceled,
+    #[serde(rename = "TASK_STATE_INPUT_REQUIRED", alias = "input-required")]
+    InputRequired,
+    #[serde(rename = "TASK_STATE_REJECTED", alias = "rejected")]
+    Rejected,
+    #[serde(rename = "TASK_STATE_AUTH_REQUIRED", alias = "auth-required")]
+    AuthRequired,
+    #[serde(rename = "TASK_STATE_UNSPECIFIED", alias = "unknown", other)]
+    Unspecified,
+}
+
+impl TaskState {
+    /// Completed, failed, canceled or rejected: the task is over.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Canceled | Self::Rejected)
+    }
+
+    /// Input or auth required: the task waits for the user.
+    pub fn is_interrupted(self) -> bool {
+        matches!(self, Self::InputRequired | Self::AuthRequired)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "TASK_STATE_SUBMITTED",
+            Self::Working => "TASK_STATE_WORKING",
+            Self::Completed => "TASK_STATE_COMPLETED",
+            Self::Failed => "TASK_STATE_FAILED",
+            Self::Canceled => "TASK_STATE_CANCELED",
+            Self::InputRequired => "TASK_STATE_INPUT_REQUIRED",
+            Self::Rejected => "TASK_STATE_REJECTED",
+            Self::AuthRequired => "TASK_STATE_AUTH_REQUIRED",
+            Self::Unspecified => "TASK_STATE_UNSPECIFIED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    pub state: TaskState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Artifact {
+    pub artifact_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub parts: Vec<Part>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_id: Option<String>,
+    pub status: TaskStatus,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<Artifact>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Message>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl Task {
+    /// What the task says to the user: its artifacts' text, else its status message.
+    pub fn reply_text(&self) -> String {
+        let artifacts: Vec<String> =
+            self.artifacts.iter().map(|a| parts_text(&a.parts)).filter(|t| !t.is_empty()).collect();
+        if !artifacts.is_empty() {
+            return artifacts.join("\n");
+        }
+        self.status.message.as_ref().map(Message::text).unwrap_or_default()
+    }
+
+    /// Every data part, from artifacts first, then the status message.
+    pub fn data_parts(&self) -> impl Iterator<Item = &Value> {
+        self.artifacts
+            .iter()
+            .flat_map(|a| a.parts.iter())
+            .chain(self.status.message.iter().flat_map(|m| m.parts.iter()))
+            .filter_map(|p| p.data.as_ref())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentInterface {
+    pub url: String,
+    pub protocol_binding: String,
+    pub protocol_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentCapabilities {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push_notifications: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_agent_card: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentSkill {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentCard {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub version: String,
+    #[serde(default)]
+    pub supported_interfaces: Vec<AgentInterface>,
+    #[serde(default)]
+    pub capabilities: AgentCapabilities,
+    #[serde(default)]
+    pub default_input_modes: Vec<String>,
+    #[serde(default)]
+    pub default_output_modes: Vec<String>,
+    #[serde(default)]
+    pub skills: Vec<AgentSkill>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_schemes: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_requirements: Option<Value>,
+    /// v0.3: the JSON-RPC URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// v0.3: `0.3.0`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preferred_transport: Option<String>,
+}
+
+/// Which protocol version to speak to a peer, and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub url: String,
+    pub v03: bool,
+}
+
+impl AgentCard {
+    /// The JSON-RPC endpoint: a v1.x interface when the card offers one, else the v0.3
+    /// `url`.
+    pub fn jsonrpc_endpoint(&self) -> Option<Endpoint> {
+        let jsonrpc = |i: &&AgentInterface| i.protocol_binding.eq_ignore_ascii_case("JSONRPC");
+        if let Some(v1) =
+            self.supported_interfaces.iter().filter(jsonrpc).find(|i| i.protocol_version.starts_with("1."))
+        {
+            return Some(Endpoint { url: v1.url.clone(), v03: false });
+        }
+        if let Some(old) =
+            self.supported_interfaces.iter().filter(jsonrpc).find(|i| i.protocol_version.starts_with("0."))
+        {
+            return Some(Endpoint { url: old.url.clone(), v03: true });
+        }
+        self.url.clone().map(|url| Endpoint { url, v03: true })
+    }
+}
+
+/// A JSON-RPC 2.0 error object.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonRpcError {
+    pub code: i64,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+/// A JSON-RPC 2.0 response: `result` or `error`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonRpcResponse {
+    pub jsonrpc: String,
+    #[serde(default)]
+    pub id: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JsonRpcError>,
+}
+
+/// The result of `SendMessage`: `{"task": ...}` or `{"message": ...}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SendMessageResult {
+    Task(Task),
+    Message(Message),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_v1_task_with_an_artifact_round_trips() {
+        let wire = json!({
+            "id": "t1", "contextId": "c1",
+            "status": {"state": "TASK_STATE_COMPLETED", "timestamp": "2026-11-22T10:00:00Z"},
+            "artifacts": [{"artifactId": "a1", "name": "classification", "parts": [{"data": {"intent": "greeting", "confidence": 0.9}, "mediaType": "application/json"}]}],
+            "somethingNew": true
+        });
+        let task: Task = serde_json::from_value(wire).unwrap();
+        assert_eq!(task.status.state, TaskState::Completed);
+        assert_eq!(task.data_parts().next().unwrap()["intent"], "greeting");
+        let back = serde_json::to_value(&task).unwrap();
+        assert_eq!(back["status"]["state"], "TASK_STATE_COMPLETED");
+        assert_eq!(back["artifacts"][0]["artifactId"], "a1");
+        assert!(back.get("somethingNew").is_none());
+    }
+
+    #[test]
+    fn v03_state_and_role_names_are_understood() {
+        let status: TaskStatus = serde_json::from_value(json!({"state": "input-required"})).unwrap();
+        assert_eq!(status.state, TaskState::InputRequired);
+        let message: Message =
+            serde_json::from_value(json!({"messageId": "m", "role": "agent", "parts": [{"text": "hi"}]})).unwrap();
+        assert_eq!(message.role, Role::Agent);
+        let odd: TaskStatus = serde_json::from_value(json!({"state": "TASK_STATE_FROM_THE_FUTURE"})).unwrap();
+        assert_eq!(odd.state, TaskState::Unspecified);
+    }
+
+    #[test]
+    fn send_message_results_are_a_task_or_a_message() {
+        let result: SendMessageResult = serde_json::from_value(
+            json!({"message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "hello"}]}}),
+        )
+        .unwrap();
+        assert!(matches!(result, SendMessageResult::Message(m) if m.text() == "hello"));
+    }
+
+    #[test]
+    fn a_task_reply_is_its_artifacts_else_its_status_message() {
+        let task: Task = serde_json::from_value(json!({
+            "id": "t", "status": {"state": "TASK_STATE_INPUT_REQUIRED",
+            "message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "Which order?"}]}}
+        }))
+        .unwrap();
+        assert_eq!(task.reply_text(), "Which order?");
+        assert!(task.status.state.is_interrupted());
+    }
+
+    #[test]
+    fn the_card_endpoint_prefers_v1_and_falls_back_to_v03() {
+        let card = |v: Value| serde_json::from_value::<AgentCard>(v).unwrap();
+        let both = card(json!({"name": "x", "supportedInterfaces": [
+            {"url": "http://a/03", "protocolBinding": "JSONRPC", "protocolVersion": "0.3"},
+            {"url": "http://a/", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}]}));
+        assert_eq!(both.jsonrpc_endpoint(), Some(Endpoint { url: "http://a/".into(), v03: false }));
+        let old = card(json!({"name": "x", "url": "http://old/", "protocolVersion": "0.3.0"}));
+        assert_eq!(old.jsonrpc_endpoint(), Some(Endpoint { url: "http://old/".into(), v03: true }));
+    }
+}

@@ -14,14 +14,15 @@ use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
 use switchboard_adapters::inbound::{self};
-use switchboard_adapters::outbound::builtin::{BuiltinAgents, KeywordClassifier, builtin_policy};
+use switchboard_adapters::outbound::a2a::{A2aAgents, A2aClassifier, A2aClient, AgentEntry, registry_policy};
+use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, KeywordClassifier};
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
 use switchboard_adapters::outbound::store::{SqliteSettings, SqliteStore};
 use switchboard_application::ports::{
-    ChannelSettings, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
+    ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
 };
 use switchboard_application::usecases::{
     DeliverMessage, DeliveryPolicy, IngestWebhook, ProcessInbound, RecordStatus, SendMessage,
@@ -100,20 +101,40 @@ impl Application {
         };
         let settings: Arc<dyn ChannelSettings> =
             Arc::new(SqliteSettings::new(store.clone(), config.delivery.email_priority));
+        let a2a = Arc::new(A2aClient::new(config.agents.timeout, config.agents.card_ttl)?);
+        let classifier: Arc<dyn Classifier> = match &config.agents.classifier_url {
+            Some(url) => Arc::new(A2aClassifier::new(a2a.clone(), url.clone())),
+            None => Arc::new(KeywordClassifier),
+        };
+        let registry: Vec<AgentEntry> = config
+            .agents
+            .agents
+            .iter()
+            .map(|a| AgentEntry { name: a.name.clone(), url: a.url.clone(), intents: a.intents.clone() })
+            .collect();
+        let agents = Arc::new(A2aAgents::new(a2a, &registry));
+        if !registry.is_empty() {
+            let warm = agents.clone();
+            tokio::spawn(async move { warm.warm_up().await });
+        }
+        let builtin = [GREETER, HELPDESK, FALLBACK];
+        if !builtin.contains(&config.agents.default_agent.as_str())
+            && !registry.iter().any(|a| a.name == config.agents.default_agent)
+        {
+            anyhow::bail!(
+                "SWITCHBOARD_DEFAULT_AGENT: no agent named {:?} (built-in: {}; registry: SWITCHBOARD_AGENTS)",
+                config.agents.default_agent,
+                builtin.join(", ")
+            );
+        }
+        let policy = registry_policy(&registry, &config.agents.default_agent, config.agents.threshold);
         let store_arc = Arc::new(store.clone());
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
         let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
         let runner = Arc::new(JobRunner::new(
             queue.clone(),
-            ProcessInbound::new(
-                store_arc.clone(),
-                Arc::new(KeywordClassifier),
-                Arc::new(BuiltinAgents),
-                whatsapp.clone(),
-                clock.clone(),
-                builtin_policy(),
-            ),
+            ProcessInbound::new(store_arc.clone(), classifier, agents, whatsapp.clone(), clock.clone(), policy),
             DeliverMessage::new(
                 store_arc.clone(),
                 whatsapp,

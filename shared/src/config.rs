@@ -309,6 +309,24 @@ pub struct SmtpConfig {
     pub timeout: Duration,
 }
 
+/// One specialist agent of the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub name: String,
+    pub url: String,
+    pub intents: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AgentsConfig {
+    pub classifier_url: Option<String>,
+    pub agents: Vec<AgentConfig>,
+    pub default_agent: String,
+    pub threshold: f32,
+    pub timeout: Duration,
+    pub card_ttl: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub count: usize,
@@ -344,6 +362,7 @@ pub struct Config {
     pub whatsapp: WhatsAppConfig,
     pub workers: WorkerConfig,
     pub delivery: DeliveryConfig,
+    pub agents: AgentsConfig,
     /// `None`: fallback emails are written as .eml files under `{data_dir}/mail`.
     pub smtp: Option<SmtpConfig>,
     /// Keys accepted by the REST API.
@@ -502,11 +521,13 @@ impl Config {
         };
 
         let delivery = delivery_config(src)?;
+        let agents = agents_config(src, workers.lease)?;
         let smtp = smtp_config(src)?;
 
         Ok(Self {
             mode,
             delivery,
+            agents,
             smtp,
             api_keys,
             http: HttpConfig {
@@ -680,6 +701,69 @@ fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {
         outside_window,
         uncertain_grace: Duration::from_secs(src.parse("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", 30u64, "seconds")?),
         email_priority: flag(src, "CHANNELS_GMAIL_PRIORITY", false)?,
+    })
+}
+
+fn http_url(key: &'static str, value: &str) -> Result<String, ConfigError> {
+    if value.starts_with("http://") || value.starts_with("https://") {
+        Ok(value.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::Invalid { key, message: format!("expected an http(s) URL, got {value:?}") })
+    }
+}
+
+fn agents_config(src: &ConfigSource, lease: Duration) -> Result<AgentsConfig, ConfigError> {
+    let classifier_url =
+        src.get("SWITCHBOARD_CLASSIFIER_URL").map(|u| http_url("SWITCHBOARD_CLASSIFIER_URL", u)).transpose()?;
+    let mut agents = Vec::new();
+    for entry in src.get("SWITCHBOARD_AGENTS").unwrap_or("").split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let bad = || ConfigError::Invalid {
+            key: "SWITCHBOARD_AGENTS",
+            message: format!("expected name=URL|intent,intent, got {entry:?}"),
+        };
+        let (name, rest) = entry.split_once('=').ok_or_else(bad)?;
+        let (url, intents) = rest.split_once('|').unwrap_or((rest, ""));
+        let name = name.trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        if agents.iter().any(|a: &AgentConfig| a.name == name) {
+            return Err(ConfigError::Invalid {
+                key: "SWITCHBOARD_AGENTS",
+                message: format!("agent {name:?} is listed twice"),
+            });
+        }
+        agents.push(AgentConfig {
+            name: name.to_owned(),
+            url: http_url("SWITCHBOARD_AGENTS", url.trim())?,
+            intents: intents.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_ascii_lowercase).collect(),
+        });
+    }
+    let threshold: f32 = src.parse("SWITCHBOARD_CONFIDENCE_THRESHOLD", 0.5, "a number between 0 and 1")?;
+    if !(0.0..=1.0).contains(&threshold) {
+        return Err(ConfigError::Invalid {
+            key: "SWITCHBOARD_CONFIDENCE_THRESHOLD",
+            message: format!("{threshold} is not between 0 and 1"),
+        });
+    }
+    let timeout = Duration::from_secs(src.parse("SWITCHBOARD_AGENT_TIMEOUT_SECS", 30u64, "seconds")?.max(1));
+    if timeout >= lease {
+        return Err(ConfigError::Invalid {
+            key: "SWITCHBOARD_AGENT_TIMEOUT_SECS",
+            message: format!(
+                "{} s must be shorter than the job lease ({} s), or a slow agent's job is leased twice",
+                timeout.as_secs(),
+                lease.as_secs()
+            ),
+        });
+    }
+    Ok(AgentsConfig {
+        classifier_url,
+        agents,
+        default_agent: src.get("SWITCHBOARD_DEFAULT_AGENT").unwrap_or("fallback").to_owned(),
+        threshold,
+        timeout,
+        card_ttl: Duration::from_secs(src.parse("SWITCHBOARD_A2A_CARD_TTL_SECS", 300u64, "seconds")?),
     })
 }
 
@@ -882,6 +966,31 @@ mod tests {
         let config = Config::from_source(&src).unwrap();
         assert_eq!(config.delivery.outside_window, OutsideWindow::Template);
         assert_eq!(config.delivery.reengagement_template.unwrap().language, "en_US");
+    }
+
+    #[test]
+    fn the_agent_registry_parses_names_urls_and_intents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut src = sandbox_source(dir.path());
+        src.set(
+            "SWITCHBOARD_AGENTS",
+            "billing=http://127.0.0.1:9001/|Billing, refund ; weather=https://w.example|weather",
+        );
+        let agents = Config::from_source(&src).unwrap().agents.agents;
+        assert_eq!(
+            agents[0],
+            AgentConfig {
+                name: "billing".into(),
+                url: "http://127.0.0.1:9001".into(),
+                intents: vec!["billing".into(), "refund".into()]
+            }
+        );
+        assert_eq!(agents[1].name, "weather");
+        src.set("SWITCHBOARD_AGENTS", "billing=ftp://x|a");
+        assert!(Config::from_source(&src).unwrap_err().to_string().starts_with("SWITCHBOARD_AGENTS"));
+        src.set("SWITCHBOARD_AGENTS", "");
+        src.set("SWITCHBOARD_AGENT_TIMEOUT_SECS", "90");
+        assert!(Config::from_source(&src).unwrap_err().to_string().contains("shorter than the job lease"));
     }
 
     #[test]

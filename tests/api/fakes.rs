@@ -221,3 +221,145 @@ impl SmtpSink {
         }
     }
 }
+
+/// What the fake agent was sent: the JSON-RPC request and its `traceparent` header.
+type Received = Arc<Mutex<Vec<(Value, Option<String>)>>>;
+
+/// How the fake A2A agent misbehaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentMode {
+    /// Answers: a question (INPUT_REQUIRED) to "refund", the completion to a follow-up,
+    /// a plain message otherwise.
+    Helpful,
+    Slow(Duration),
+    Garbage,
+    RpcError,
+}
+
+/// A specialist A2A v1.0 agent on loopback that records what it was sent.
+#[derive(Clone)]
+pub struct FakeAgent {
+    pub server: Arc<MockServer>,
+    received: Received,
+}
+
+struct AgentResponder {
+    mode: AgentMode,
+    received: Received,
+}
+
+impl Respond for AgentResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
+        let traceparent = request.headers.get("traceparent").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut received = self.received.lock().unwrap();
+        received.push((body.clone(), traceparent));
+        let n = received.len();
+        let id = body["id"].clone();
+        let message = &body["params"]["message"];
+        let text = message["parts"][0]["text"].as_str().unwrap_or("").to_owned();
+        let context = message["contextId"].clone();
+        let rpc = |result: Value| {
+            ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+        };
+        match self.mode {
+            AgentMode::Garbage => return ResponseTemplate::new(200).set_body_string("<html>502 Bad Gateway</html>"),
+            AgentMode::RpcError => {
+                return ResponseTemplate::new(200).set_body_json(
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": "internal error"}}),
+                );
+            }
+            AgentMode::Slow(delay) => {
+                return rpc(json!({"message": {"messageId": format!("m{n}"), "role": "ROLE_AGENT", "parts": [{"text": "late"}]}}))
+                    .set_delay(delay);
+            }
+            AgentMode::Helpful => {}
+        }
+        if let Some(task_id) = message["taskId"].as_str() {
+            return rpc(json!({"task": {
+                "id": task_id, "contextId": context,
+                "status": {"state": "TASK_STATE_COMPLETED", "timestamp": "2026-11-22T10:00:00Z"},
+                "artifacts": [{"artifactId": format!("a{n}"), "parts": [{"text": format!("Refund issued for order {text}.")}]}]
+            }}));
+        }
+        if text.to_lowercase().contains("refund") {
+            return rpc(json!({"task": {
+                "id": format!("task-{n}"), "contextId": context,
+                "status": {"state": "TASK_STATE_INPUT_REQUIRED",
+                    "message": {"messageId": format!("q{n}"), "role": "ROLE_AGENT", "parts": [{"text": "Which order number?"}]}}
+            }}));
+        }
+        rpc(json!({"message": {"messageId": format!("m{n}"), "contextId": context, "role": "ROLE_AGENT",
+            "parts": [{"text": format!("Specialist here: {text}")}]}}))
+    }
+}
+
+impl FakeAgent {
+    pub async fn start(mode: AgentMode) -> Self {
+        let server = MockServer::start().await;
+        let received = Arc::new(Mutex::new(Vec::new()));
+        Mock::given(method("GET"))
+            .and(wiremock::matchers::path("/.well-known/agent-card.json"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "name": "Specialist", "description": "test agent", "version": "1.0.0",
+                "supportedInterfaces": [{"url": format!("{}/", server.uri()), "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+                "capabilities": {}, "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"], "skills": []
+            })))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(wiremock::matchers::path("/"))
+            .respond_with(AgentResponder { mode, received: Arc::clone(&received) })
+            .mount(&server)
+            .await;
+        Self { server: Arc::new(server), received }
+    }
+
+    pub fn uri(&self) -> String {
+        self.server.uri()
+    }
+
+    /// Every JSON-RPC request it got, with its `traceparent` header.
+    pub fn received(&self) -> Vec<(Value, Option<String>)> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+/// The official SDK's classifier agent (`../shared/tools/a2a-peer/classifier_server.py`)
+/// in a child process on a free loopback port; killed when dropped.
+pub struct SdkClassifier {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl SdkClassifier {
+    pub async fn start(mode: &str) -> Self {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let python = std::env::var("A2A_PEER_PYTHON")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| root.join(".venv-a2a/bin/python"));
+        assert!(python.exists(), "{} is missing: run scripts/test (it sets up the A2A peer's venv)", python.display());
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = std::process::Command::new(python)
+            .arg(root.join("../shared/tools/a2a-peer/classifier_server.py"))
+            .args(["--port", &port.to_string(), "--mode", mode])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("classifier starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{url}/.well-known/agent-card.json")).await.is_err() {
+            assert!(Instant::now() < deadline, "the SDK classifier did not start");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Self { child, url }
+    }
+}
+
+impl Drop for SdkClassifier {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,5 +1,6 @@
 //! Adapters that implement the application's driven ports.
 
+pub mod a2a;
 pub mod builtin;
 pub mod email;
 pub mod graph;

@@ -123,9 +123,10 @@ impl ProcessInbound {
 
         let reply = match self.agents.ask(&agent, &request, &trace).await {
             Ok(reply) => reply,
-            // On the last attempt an unreachable agent must not cost the user an answer.
-            Err(e) if attempt.is_last && &agent != self.policy.default_agent() => {
-                tracing::warn!(error = %e, "agent failed on the last attempt; the default agent answers");
+            // A broken agent, or one still unreachable on the last attempt, must not cost
+            // the user an answer: the default agent gives one.
+            Err(e) if (attempt.is_last || !e.is_retriable()) && &agent != self.policy.default_agent() => {
+                tracing::warn!(error = %e, "agent failed; the default agent answers");
                 agent = self.policy.default_agent().clone();
                 request.task_id = None;
                 self.agents.ask(&agent, &request, &trace).await?

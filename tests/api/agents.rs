@@ -1,0 +1,126 @@
+//! Real agents over A2A: the official SDK's classifier, a specialist agent on loopback,
+//! multi-turn tasks, and peers that are down, slow, broken or answer errors.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::fakes::{AgentMode, FakeAgent, SdkClassifier};
+use crate::helpers::{APP_SECRET, fixture, spawn_app_with, text_messages};
+use switchboard_adapters::inbound::whatsapp::signature;
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn classified_and_routed_by_the_sdk_classifier(mode: &str) {
+    let classifier = SdkClassifier::start(mode).await;
+    let specialist = FakeAgent::start(AgentMode::Helpful).await;
+    let agents = format!("concierge={}|greeting", specialist.uri());
+    let app = spawn_app_with(&[("SWITCHBOARD_CLASSIFIER_URL", &classifier.url), ("SWITCHBOARD_AGENTS", &agents)]).await;
+    let body = fixture("msg_text.json");
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+
+    app.client
+        .post(format!("{}/webhook/whatsapp", app.address))
+        .header("x-hub-signature-256", signature::sign(APP_SECRET.as_bytes(), &body))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let replies = app.wait_for_replies(1).await;
+
+    let text = replies[0]["message"]["content"]["body"].as_str().unwrap();
+    assert!(text.starts_with("Specialist here: Hi! Is the blue jacket"), "{text}");
+    let (request, traceparent) = &specialist.received()[0];
+    assert_eq!(request["params"]["message"]["metadata"]["trace_id"], trace_id);
+    assert_eq!(request["params"]["message"]["metadata"]["receiver_agent"], "concierge");
+    assert!(traceparent.as_deref().unwrap().contains(trace_id));
+    assert_eq!(replies[0]["trace_id"], trace_id);
+}
+
+#[tokio::test]
+async fn the_sdk_classifier_answering_with_a_message_routes_to_the_specialist() {
+    classified_and_routed_by_the_sdk_classifier("message").await;
+}
+
+#[tokio::test]
+async fn the_sdk_classifier_answering_with_a_task_routes_to_the_specialist() {
+    classified_and_routed_by_the_sdk_classifier("task").await;
+}
+
+#[tokio::test]
+async fn an_agents_question_is_asked_and_the_users_answer_completes_the_same_task() {
+    let classifier = SdkClassifier::start("message").await;
+    let billing = FakeAgent::start(AgentMode::Helpful).await;
+    let agents = format!("billing={}|billing", billing.uri());
+    let app = spawn_app_with(&[("SWITCHBOARD_CLASSIFIER_URL", &classifier.url), ("SWITCHBOARD_AGENTS", &agents)]).await;
+    let user = "447700900812";
+
+    app.post_webhook(&text_messages(user, &[("wamid.Q1", now(), "I want a refund please")])).await;
+    let first = app.wait_for_replies(1).await;
+    app.post_webhook(&text_messages(user, &[("wamid.Q2", now() + 1, "1042")])).await;
+    let both = app.wait_for_replies(2).await;
+
+    assert_eq!(first[0]["message"]["content"]["body"], "Which order number?");
+    assert_eq!(both[1]["message"]["content"]["body"], "Refund issued for order 1042.");
+    let received = billing.received();
+    assert_eq!(received.len(), 2, "the answer went to the agent, not through the classifier to another");
+    let (first_call, second_call) = (&received[0].0["params"]["message"], &received[1].0["params"]["message"]);
+    assert_eq!(second_call["taskId"], "task-1");
+    assert_eq!(second_call["contextId"], first_call["contextId"], "one conversation, one contextId");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM conversations WHERE open_task_id IS NOT NULL").await,
+        0,
+        "the task is closed"
+    );
+}
+
+async fn answered_by_the_fallback(agent_url: &str, overrides: &[(&str, &str)]) -> (Vec<Value>, i64) {
+    let agents = format!("concierge={agent_url}|greeting");
+    let mut all = vec![("SWITCHBOARD_AGENTS", agents.as_str()), ("SWITCHBOARD_JOB_MAX_ATTEMPTS", "2")];
+    all.extend_from_slice(overrides);
+    let app = spawn_app_with(&all).await;
+    app.post_webhook(&text_messages("447700900813", &[("wamid.PEER", now(), "hello")])).await;
+    let replies = app.wait_for_replies(1).await;
+    let dead = app.count("SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await;
+    (replies, dead)
+}
+
+fn fallback_text(replies: &[Value]) -> &str {
+    replies[0]["message"]["content"]["body"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn an_agent_that_is_down_is_retried_and_then_the_default_agent_answers() {
+    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+
+    let (replies, dead) = answered_by_the_fallback(&format!("http://127.0.0.1:{unused}"), &[]).await;
+
+    assert!(fallback_text(&replies).starts_with("Sorry, I did not understand"), "{replies:?}");
+    assert_eq!(dead, 0, "the message did not vanish into a dead job");
+}
+
+#[tokio::test]
+async fn a_slow_agent_times_out_and_then_the_default_agent_answers() {
+    let slow = FakeAgent::start(AgentMode::Slow(Duration::from_secs(3))).await;
+
+    let (replies, _) = answered_by_the_fallback(&slow.uri(), &[("SWITCHBOARD_AGENT_TIMEOUT_SECS", "1")]).await;
+
+    assert!(fallback_text(&replies).starts_with("Sorry"), "{replies:?}");
+    assert_eq!(slow.received().len(), 2, "tried once per attempt");
+}
+
+#[tokio::test]
+async fn an_agent_answering_garbage_or_a_json_rpc_error_is_not_retried_and_the_default_agent_answers() {
+    for mode in [AgentMode::Garbage, AgentMode::RpcError] {
+        let broken = FakeAgent::start(mode).await;
+
+        let (replies, dead) = answered_by_the_fallback(&broken.uri(), &[]).await;
+
+        assert!(fallback_text(&replies).starts_with("Sorry"), "{mode:?}: {replies:?}");
+        assert_eq!(broken.received().len(), 1, "{mode:?}: a broken answer is not asked for again");
+        assert_eq!(dead, 0);
+    }
+}

@@ -25,7 +25,7 @@ use switchboard_application::ports::{
     ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
 };
 use switchboard_application::usecases::{
-    DeliverMessage, DeliveryPolicy, IngestWebhook, ProcessInbound, RecordStatus, SendMessage,
+    DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus, SendMessage,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_shared::{Config, Mode, RetryPolicy};
@@ -134,7 +134,12 @@ impl Application {
         let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
         let runner = Arc::new(JobRunner::new(
             queue.clone(),
-            ProcessInbound::new(store_arc.clone(), classifier, agents, whatsapp.clone(), clock.clone(), policy),
+            ProcessInbound::new(store_arc.clone(), classifier, agents, whatsapp.clone(), clock.clone(), policy)
+                .with_double_texting(if config.agents.coalesce {
+                    DoubleTexting::Coalesce
+                } else {
+                    DoubleTexting::Sequential
+                }),
             DeliverMessage::new(
                 store_arc.clone(),
                 whatsapp,

@@ -125,6 +125,9 @@ pub struct OpenTask {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewReply {
     pub inbound: Wamid,
+    /// Later messages of the same conversation answered together with it (double
+    /// texting, coalesced); they are marked processed too.
+    pub also_answers: Vec<Wamid>,
     pub conversation_id: Uuid,
     pub intent: Intent,
     pub confidence: f32,
@@ -152,6 +155,12 @@ pub trait Messages: Send + Sync {
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`] when the stored row
     /// no longer parses.
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError>;
+
+    /// The conversation's inbound messages that have no reply yet, in Meta's timestamp
+    /// order (then arrival).
+    ///
+    /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
+    async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError>;
 
     /// In one transaction: marks the inbound message processed, stores the outbound
     /// message and its pending delivery, sets or clears the conversation's open task,

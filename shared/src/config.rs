@@ -325,6 +325,8 @@ pub struct AgentsConfig {
     pub threshold: f32,
     pub timeout: Duration,
     pub card_ttl: Duration,
+    /// Hand messages that waited to the agent together.
+    pub coalesce: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -764,6 +766,16 @@ fn agents_config(src: &ConfigSource, lease: Duration) -> Result<AgentsConfig, Co
         threshold,
         timeout,
         card_ttl: Duration::from_secs(src.parse("SWITCHBOARD_A2A_CARD_TTL_SECS", 300u64, "seconds")?),
+        coalesce: match src.get("SWITCHBOARD_DOUBLE_TEXTING").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("sequential") => false,
+            Some("coalesce") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "SWITCHBOARD_DOUBLE_TEXTING",
+                    message: format!("expected sequential or coalesce, got {other:?}"),
+                });
+            }
+        },
     })
 }
 

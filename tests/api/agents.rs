@@ -124,3 +124,44 @@ async fn an_agent_answering_garbage_or_a_json_rpc_error_is_not_retried_and_the_d
         assert_eq!(dead, 0);
     }
 }
+
+async fn three_quick_messages_while_the_agent_is_slow(mode: &str) -> (Vec<Value>, usize) {
+    let slow = FakeAgent::start(AgentMode::Slow(Duration::from_millis(800))).await;
+    let agents = format!("concierge={}|greeting", slow.uri());
+    let app = spawn_app_with(&[("SWITCHBOARD_AGENTS", &agents), ("SWITCHBOARD_DOUBLE_TEXTING", mode)]).await;
+    let user = "447700900814";
+    let t = now();
+
+    app.post_webhook(&text_messages(user, &[("wamid.DT1", t, "hello")])).await;
+    // The agent is working on the first while the user double-texts.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    app.post_webhook(&text_messages(user, &[("wamid.DT2", t + 1, "hello?")])).await;
+    app.post_webhook(&text_messages(user, &[("wamid.DT3", t + 2, "hello??")])).await;
+    let expected = if mode == "coalesce" { 2 } else { 3 };
+    let replies = app.wait_for_replies(expected).await;
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND processed_at IS NULL").await,
+        0,
+        "none lost"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM jobs").await, 0);
+    (replies, slow.received().len())
+}
+
+#[tokio::test]
+async fn double_texting_in_sequence_answers_each_message_in_order() {
+    let (replies, calls) = three_quick_messages_while_the_agent_is_slow("sequential").await;
+
+    let order: Vec<&str> = replies.iter().map(|r| r["reply_to"].as_str().unwrap()).collect();
+    assert_eq!(order, ["wamid.DT1", "wamid.DT2", "wamid.DT3"]);
+    assert_eq!(calls, 3);
+}
+
+#[tokio::test]
+async fn double_texting_coalesced_hands_the_waiting_messages_over_together() {
+    let (replies, calls) = three_quick_messages_while_the_agent_is_slow("coalesce").await;
+
+    let order: Vec<&str> = replies.iter().map(|r| r["reply_to"].as_str().unwrap()).collect();
+    assert_eq!(order, ["wamid.DT1", "wamid.DT3"], "the second turn answers the two that waited, quoting the last");
+    assert_eq!(calls, 2);
+}

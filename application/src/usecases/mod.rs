@@ -8,7 +8,7 @@ mod status;
 
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
-pub use process::{ProcessInbound, ProcessInboundError, ProcessOutcome};
+pub use process::{DoubleTexting, ProcessInbound, ProcessInboundError, ProcessOutcome};
 pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
 

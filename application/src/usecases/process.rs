@@ -2,7 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use switchboard_domain::{
-    AgentName, Channel, Classification, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid, WorkflowRequest,
+    AgentName, Channel, Classification, InboundMessage, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid,
+    WorkflowRequest,
 };
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
@@ -49,7 +50,18 @@ impl ProcessInboundError {
 
 /// Classifies an inbound message, asks the agent its intent routes to, and plans the
 /// reply (stored with its delivery job in one transaction).
+/// What happens to messages that arrive while an agent works on the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DoubleTexting {
+    /// Each is handled in its own turn, in order.
+    #[default]
+    Sequential,
+    /// Those waiting are handed over together in the next turn, with one reply.
+    Coalesce,
+}
+
 pub struct ProcessInbound {
+    double_texting: DoubleTexting,
     messages: Arc<dyn Messages>,
     classifier: Arc<dyn Classifier>,
     agents: Arc<dyn AgentGateway>,
@@ -67,7 +79,14 @@ impl ProcessInbound {
         clock: Arc<dyn Clock>,
         policy: RoutingPolicy,
     ) -> Self {
-        Self { messages, classifier, agents, whatsapp, clock, policy }
+        Self { double_texting: DoubleTexting::Sequential, messages, classifier, agents, whatsapp, clock, policy }
+    }
+
+    /// Messages that waited are coalesced into one turn instead of one each.
+    #[must_use]
+    pub fn with_double_texting(mut self, mode: DoubleTexting) -> Self {
+        self.double_texting = mode;
+        self
     }
 
     pub async fn execute(
@@ -100,6 +119,23 @@ impl ProcessInbound {
         }
 
         let mut request = workflow_request(&record, &trace);
+        let mut also_answers = Vec::new();
+        if self.double_texting == DoubleTexting::Coalesce {
+            // Messages that arrived while the agent worked on the last turn go together.
+            let unanswered = self.messages.unanswered(record.conversation_id).await?;
+            let later: Vec<&InboundMessage> = unanswered.iter().filter(|m| m.wamid != *wamid).collect();
+            if !later.is_empty() {
+                let mut texts = vec![request.user_message.clone()];
+                texts.extend(later.iter().map(|m| m.content.as_agent_text()));
+                request.user_message = texts.join("\n");
+                also_answers = later.iter().map(|m| m.wamid.clone()).collect();
+                request.metadata.insert(
+                    String::from("coalesced_wamids"),
+                    serde_json::Value::from(also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>()),
+                );
+                tracing::info!(coalesced = also_answers.len(), "handing over the messages that waited, together");
+            }
+        }
         let (classification, mut agent) = match &record.open_task {
             // The agent asked this user a question: the answer goes back to its task.
             Some(open) => {
@@ -156,6 +192,7 @@ impl ProcessInbound {
             .messages
             .record_reply(NewReply {
                 inbound: wamid.clone(),
+                also_answers: also_answers.clone(),
                 conversation_id: record.conversation_id,
                 intent: classification.intent.clone(),
                 confidence: classification.confidence,
@@ -165,7 +202,8 @@ impl ProcessInbound {
                     to: message.from.clone(),
                     from_number_id: message.business_number_id.clone(),
                     content: OutboundContent::Text { body: text, preview_url: false },
-                    reply_to: Some(wamid.clone()),
+                    // Quote the latest message answered.
+                    reply_to: Some(also_answers.last().unwrap_or(wamid).clone()),
                 },
                 trace,
                 job: NewJob {
@@ -378,6 +416,39 @@ mod tests {
             .returning(|_| Ok(ReplyRecorded::Recorded));
 
         ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn messages_that_waited_are_handed_over_together_when_coalescing() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.messages.expect_unanswered().returning(|_| {
+            let later = |id: &str, body: &str| InboundMessage {
+                wamid: Wamid::parse(id).unwrap(),
+                content: InboundContent::Text { body: body.into() },
+                ..record(false).message
+            };
+            Ok(vec![record(false).message, later("wamid.B", "are you there?"), later("wamid.C", "hello??")])
+        });
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports
+            .agents
+            .expect_ask()
+            .withf(|_, req, _| req.user_message == "hello\nare you there?\nhello??")
+            .times(1)
+            .returning(|_, _, _| Ok(AgentReply::text("Yes, here!")));
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(|r| {
+                r.also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>() == ["wamid.B", "wamid.C"]
+                    && r.message.reply_to.as_ref().map(Wamid::as_str) == Some("wamid.C")
+            })
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded));
+
+        let process = ports.build().with_double_texting(DoubleTexting::Coalesce);
+        process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
     }
 
     #[tokio::test]

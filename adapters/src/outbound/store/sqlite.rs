@@ -473,6 +473,19 @@ impl Messages for SqliteStore {
         }))
     }
 
+    async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT content FROM messages
+             WHERE conversation_id = ?1 AND direction = 'inbound' AND processed_at IS NULL
+             ORDER BY sent_ts, created_at, rowid",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(|c| serde_json::from_str(c).map_err(|e| corrupt("inbound message", e))).collect()
+    }
+
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
         let (_turn, mut tx) = self.begin().await?;
@@ -488,6 +501,16 @@ impl Messages for SqliteStore {
         if claimed == 0 {
             tx.rollback().await.map_err(unavailable)?;
             return Ok(ReplyRecorded::AlreadyProcessed);
+        }
+        for other in &reply.also_answers {
+            sqlx::query(
+                "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
+            )
+            .bind(other.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         }
         let message_id = Uuid::now_v7().to_string();
         let conversation_id = reply.conversation_id.to_string();

@@ -24,8 +24,10 @@ use switchboard_adapters::outbound::store::{SqliteSettings, SqliteStore};
 use switchboard_application::ports::{
     ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
 };
+use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
-    DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus, SendMessage,
+    DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus, RunWorkflow,
+    SendMessage,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_shared::{Config, Mode, RetryPolicy};
@@ -134,12 +136,19 @@ impl Application {
         let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
         let runner = Arc::new(JobRunner::new(
             queue.clone(),
-            ProcessInbound::new(store_arc.clone(), classifier, agents, whatsapp.clone(), clock.clone(), policy)
-                .with_double_texting(if config.agents.coalesce {
-                    DoubleTexting::Coalesce
-                } else {
-                    DoubleTexting::Sequential
-                }),
+            ProcessInbound::new(
+                store_arc.clone(),
+                classifier.clone(),
+                agents.clone(),
+                whatsapp.clone(),
+                clock.clone(),
+                policy.clone(),
+            )
+            .with_double_texting(if config.agents.coalesce {
+                DoubleTexting::Coalesce
+            } else {
+                DoubleTexting::Sequential
+            }),
             DeliverMessage::new(
                 store_arc.clone(),
                 whatsapp,
@@ -184,6 +193,7 @@ impl Application {
         let store_data = web::Data::new(store.clone());
         let api = web::Data::new(ApiState {
             send: Arc::new(SendMessage::new(store_arc.clone(), clock.clone())),
+            workflows: Arc::new(RunWorkflow::new(Arc::new(Router::new(classifier, agents, policy)))),
             deliveries: store_arc.clone(),
             settings,
             keys: config.api_keys.clone(),

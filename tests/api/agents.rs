@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::fakes::{AgentMode, FakeAgent, SdkClassifier};
-use crate::helpers::{APP_SECRET, fixture, spawn_app_with, text_messages};
+use crate::helpers::{API_KEY, APP_SECRET, fixture, spawn_app_with, text_messages};
 use switchboard_adapters::inbound::whatsapp::signature;
 
 fn now() -> i64 {
@@ -164,4 +164,87 @@ async fn double_texting_coalesced_hands_the_waiting_messages_over_together() {
     let order: Vec<&str> = replies.iter().map(|r| r["reply_to"].as_str().unwrap()).collect();
     assert_eq!(order, ["wamid.DT1", "wamid.DT3"], "the second turn answers the two that waited, quoting the last");
     assert_eq!(calls, 2);
+}
+
+#[tokio::test]
+async fn the_rest_workflow_api_answers_with_reply_intent_agent_task_state_and_trace() {
+    let classifier = SdkClassifier::start("task").await;
+    let billing = FakeAgent::start(AgentMode::Helpful).await;
+    let agents = format!("billing={}|billing", billing.uri());
+    let app = spawn_app_with(&[("SWITCHBOARD_CLASSIFIER_URL", &classifier.url), ("SWITCHBOARD_AGENTS", &agents)]).await;
+    let post = |body: Value| {
+        app.client.post(format!("{}/api/v1/workflows", app.address)).header("x-api-key", API_KEY).json(&body).send()
+    };
+
+    let first: Value =
+        post(json!({"user_message": "I need a refund", "user_id": "crm-42", "session_id": "s-1", "channel": "crm"}))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let second: Value = post(json!({"user_message": "1042", "user_id": "crm-42", "session_id": "s-1", "task_id": first["task_id"], "agent": first["agent"]}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert_eq!(first["reply"], "Which order number?");
+    assert_eq!(first["intent"], "billing");
+    assert_eq!(first["agent"], "billing");
+    assert_eq!(first["task_state"], "TASK_STATE_INPUT_REQUIRED");
+    assert_eq!(first["trace_id"].as_str().unwrap().len(), 32);
+    assert_eq!(second["reply"], "Refund issued for order 1042.");
+    assert_eq!(second["task_state"], "TASK_STATE_COMPLETED");
+    assert_eq!(billing.received()[1].0["params"]["message"]["contextId"], "s-1");
+}
+
+#[tokio::test]
+async fn the_rest_workflow_api_names_the_bad_field_and_needs_a_key() {
+    let app = spawn_app_with(&[]).await;
+
+    let missing: Value = app
+        .client
+        .post(format!("{}/api/v1/workflows", app.address))
+        .header("x-api-key", API_KEY)
+        .json(&json!({"user_message": "  ", "user_id": "u"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let unknown_field = app
+        .client
+        .post(format!("{}/api/v1/workflows", app.address))
+        .header("x-api-key", API_KEY)
+        .json(&json!({"user_message": "hi", "user_id": "u", "colour": "blue"}))
+        .send()
+        .await
+        .unwrap();
+    let no_key = app
+        .client
+        .post(format!("{}/api/v1/workflows", app.address))
+        .json(&json!({"user_message": "hi", "user_id": "u"}))
+        .send()
+        .await
+        .unwrap();
+    let builtin: Value = app
+        .client
+        .post(format!("{}/api/v1/workflows", app.address))
+        .header("x-api-key", API_KEY)
+        .json(&json!({"user_message": "hello", "user_id": "u"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert!(missing["message"].as_str().unwrap().starts_with("user_message:"), "{missing}");
+    assert_eq!(unknown_field.status(), 400);
+    assert!(unknown_field.text().await.unwrap().contains("colour"));
+    assert_eq!(no_key.status(), 401);
+    assert_eq!(builtin["agent"], "greeter");
 }

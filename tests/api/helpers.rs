@@ -74,6 +74,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("DATABASE_URL", format!("sqlite://{}", db_path.display())),
         ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
         ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.to_owned()),
+        ("SWITCHBOARD_API_KEYS", API_KEY.to_owned()),
         ("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", "400".to_owned()),
         ("SWITCHBOARD_JOB_POLL_INTERVAL_MS", "50".to_owned()),
         ("SWITCHBOARD_JOB_RETRY_BASE_MS", "50".to_owned()),

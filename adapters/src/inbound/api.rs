@@ -7,9 +7,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
+use switchboard_application::ports::OpenTask;
 use switchboard_application::ports::{ChannelSettings, Deliveries, StoreError};
-use switchboard_application::usecases::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
-use switchboard_domain::{EmailAddress, OutboundContent, PhoneNumber, ScopedUserId, TemplateComponent, WhatsAppUser};
+use switchboard_application::usecases::{RequestedChannel, RunWorkflow, SendMessage, SendMessageError, SendRequest};
+use switchboard_domain::{
+    AgentName, Channel, EmailAddress, InboundContent, OutboundContent, PhoneNumber, ScopedUserId, TemplateComponent,
+    WhatsAppUser, WorkflowRequest,
+};
 use uuid::Uuid;
 
 use super::errors::ApiError;
@@ -17,6 +21,7 @@ use super::trace::request_trace;
 
 pub struct ApiState {
     pub send: Arc<SendMessage>,
+    pub workflows: Arc<RunWorkflow>,
     pub deliveries: Arc<dyn Deliveries>,
     pub settings: Arc<dyn ChannelSettings>,
     pub keys: Vec<SecretString>,
@@ -169,4 +174,66 @@ pub async fn set_email_priority(
     state.settings.set_email_priority(body.enabled).await.map_err(|e| store_error(&e))?;
     tracing::warn!(enabled = body.enabled, "email priority (channels.gmail.priority) switched");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": body.enabled })))
+}
+
+/// `POST /api/v1/workflows`: a `WorkflowRequest`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkflowBody {
+    pub user_message: String,
+    pub user_id: String,
+    pub session_id: Option<String>,
+    /// Free-form label of the calling channel (`rest` by default).
+    pub channel: Option<String>,
+    #[serde(default)]
+    pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Continue the agent's task that asked a question (with `agent`).
+    pub task_id: Option<String>,
+    pub agent: Option<String>,
+}
+
+pub async fn run_workflow(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    body: web::Json<WorkflowBody>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &state)?;
+    let trace = request_trace(&req);
+    let body = body.into_inner();
+    let text = body.user_message.trim();
+    if text.is_empty() {
+        return Err(invalid("user_message", "must not be empty"));
+    }
+    if text.chars().count() > 4096 {
+        return Err(invalid("user_message", "longer than 4096 characters"));
+    }
+    if body.user_id.trim().is_empty() || body.user_id.len() > 256 {
+        return Err(invalid("user_id", "required, at most 256 characters"));
+    }
+    let open_task = match (body.task_id, body.agent) {
+        (Some(task_id), Some(agent)) => Some(OpenTask { agent: AgentName::new(agent), task_id }),
+        (None, None) => None,
+        (Some(_), None) => return Err(invalid("agent", "required with task_id")),
+        (None, Some(_)) => return Err(invalid("task_id", "required with agent")),
+    };
+    let mut metadata = body.metadata;
+    if let Some(channel) = body.channel {
+        metadata.insert(String::from("source_channel"), serde_json::Value::from(channel));
+    }
+    let request = WorkflowRequest {
+        user_message: text.to_owned(),
+        content: InboundContent::Text { body: text.to_owned() },
+        user_id: body.user_id,
+        session_id: body.session_id.unwrap_or_else(|| Uuid::now_v7().to_string()),
+        channel: Channel::Rest,
+        user_name: None,
+        metadata,
+        trace_id: trace.trace_id.to_string(),
+        task_id: None,
+    };
+    let outcome = state.workflows.execute(request, open_task, trace).await.map_err(|e| {
+        tracing::error!(error = %e, "workflow failed");
+        ApiError::new(StatusCode::BAD_GATEWAY, "agent_unavailable", "no agent could answer; try again later")
+    })?;
+    Ok(HttpResponse::Ok().json(outcome))
 }

@@ -31,6 +31,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
     );
     cfg.route("/api/v1/messages/{id}", web::get().to(api::get_message));
     cfg.service(
+        web::resource("/api/v1/workflows")
+            .route(web::post().to(api::run_workflow))
+            .default_service(web::to(errors::method_not_allowed)),
+    );
+    cfg.service(
         web::resource("/api/v1/channels/email/priority")
             .route(web::get().to(api::get_email_priority))
             .route(web::put().to(api::set_email_priority))

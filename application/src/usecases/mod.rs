@@ -3,14 +3,17 @@
 mod deliver;
 mod ingest;
 mod process;
+pub mod route;
 mod send;
 mod status;
+mod workflow;
 
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use process::{DoubleTexting, ProcessInbound, ProcessInboundError, ProcessOutcome};
 pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
+pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};
 
 /// Which attempt of a job this is, so a use case can act on the last one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

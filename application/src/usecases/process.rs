@@ -2,8 +2,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use switchboard_domain::{
-    AgentName, Channel, Classification, InboundMessage, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid,
-    WorkflowRequest,
+    AgentName, Channel, InboundMessage, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid, WorkflowRequest,
 };
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
@@ -11,10 +10,11 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob};
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded,
-    StoreError, WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, StoreError,
+    WhatsAppGateway,
 };
 use crate::usecases::Attempt;
+use crate::usecases::route::Router;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProcessOutcome {
@@ -63,11 +63,9 @@ pub enum DoubleTexting {
 pub struct ProcessInbound {
     double_texting: DoubleTexting,
     messages: Arc<dyn Messages>,
-    classifier: Arc<dyn Classifier>,
-    agents: Arc<dyn AgentGateway>,
+    router: Router,
     whatsapp: Arc<dyn WhatsAppGateway>,
     clock: Arc<dyn Clock>,
-    policy: RoutingPolicy,
 }
 
 impl ProcessInbound {
@@ -79,7 +77,13 @@ impl ProcessInbound {
         clock: Arc<dyn Clock>,
         policy: RoutingPolicy,
     ) -> Self {
-        Self { double_texting: DoubleTexting::Sequential, messages, classifier, agents, whatsapp, clock, policy }
+        Self {
+            double_texting: DoubleTexting::Sequential,
+            messages,
+            router: Router::new(classifier, agents, policy),
+            whatsapp,
+            clock,
+        }
     }
 
     /// Messages that waited are coalesced into one turn instead of one each.
@@ -136,55 +140,9 @@ impl ProcessInbound {
                 tracing::info!(coalesced = also_answers.len(), "handing over the messages that waited, together");
             }
         }
-        let (classification, mut agent) = match &record.open_task {
-            // The agent asked this user a question: the answer goes back to its task.
-            Some(open) => {
-                request.task_id = Some(open.task_id.clone());
-                tracing::info!(agent = %open.agent, task_id = %open.task_id, "continuing the agent's open task");
-                (Classification::new(Intent::Other(String::from("continuation")), 1.0), open.agent.clone())
-            }
-            None => {
-                let classification = match self.classifier.classify(&request, &trace).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "classifier failed; the default agent answers");
-                        Classification::new(Intent::Unknown, 0.0)
-                    }
-                };
-                let agent = self.policy.agent_for(&classification).clone();
-                tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
-                (classification, agent)
-            }
-        };
-
-        let reply = match self.agents.ask(&agent, &request, &trace).await {
-            Ok(reply) => reply,
-            // A broken agent, or one still unreachable on the last attempt, must not cost
-            // the user an answer: the default agent gives one.
-            Err(e) if (attempt.is_last || !e.is_retriable()) && &agent != self.policy.default_agent() => {
-                tracing::warn!(error = %e, "agent failed; the default agent answers");
-                agent = self.policy.default_agent().clone();
-                request.task_id = None;
-                self.agents.ask(&agent, &request, &trace).await?
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let open_task = reply.open_task().map(|t| OpenTask { agent: agent.clone(), task_id: t.id.clone() });
-        let text = if reply.is_failure() {
-            let task = reply.task.as_ref();
-            tracing::error!(
-                agent = %agent,
-                task_id = task.map(|t| t.id.as_str()).unwrap_or(""),
-                state = task.map(|t| t.state.as_str()).unwrap_or(""),
-                "the agent's task ended without an answer; the user gets an apology"
-            );
-            String::from("Sorry, I couldn't finish that just now. A person from our team will follow up with you.")
-        } else if reply.text.trim().is_empty() {
-            tracing::warn!(agent = %agent, "the agent answered with no text");
-            String::from("Thanks, that's noted.")
-        } else {
-            reply.text
-        };
+        let routed = self.router.route(&mut request, record.open_task.as_ref(), attempt.is_last, &trace).await?;
+        let (classification, agent, text, open_task) =
+            (routed.classification, routed.agent, routed.text, routed.open_task);
 
         let delivery_id = Uuid::now_v7();
         let now = self.clock.now();
@@ -252,9 +210,11 @@ fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowReq
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::OpenTask;
     use crate::ports::{
         ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages, MockWhatsAppGateway, SendError,
     };
+    use switchboard_domain::Classification;
     use switchboard_domain::a2a::TaskState;
     use switchboard_domain::{AgentReply, AgentTask, InboundContent, InboundMessage, WhatsAppUser};
     use time::macros::datetime;

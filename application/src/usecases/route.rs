@@ -1,0 +1,97 @@
+//! Classify, route, ask: the orchestration every entry point shares (WhatsApp messages,
+//! the REST workflow API, Switchboard's own A2A server).
+
+use std::sync::Arc;
+
+use switchboard_domain::{AgentName, AgentReply, Classification, Intent, RoutingPolicy, WorkflowRequest};
+use switchboard_shared::TraceContext;
+
+use crate::ports::{AgentError, AgentGateway, Classifier, OpenTask};
+
+/// What routing one request gave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routed {
+    pub classification: Classification,
+    pub agent: AgentName,
+    /// The agent's raw answer, with its task.
+    pub reply: AgentReply,
+    /// What the user is told: the answer, or an apology when the agent's task failed.
+    pub text: String,
+    /// The agent asked the user something: their next message goes to this task.
+    pub open_task: Option<OpenTask>,
+}
+
+pub struct Router {
+    classifier: Arc<dyn Classifier>,
+    agents: Arc<dyn AgentGateway>,
+    policy: RoutingPolicy,
+}
+
+pub const APOLOGY: &str = "Sorry, I couldn't finish that just now. A person from our team will follow up with you.";
+
+impl Router {
+    pub fn new(classifier: Arc<dyn Classifier>, agents: Arc<dyn AgentGateway>, policy: RoutingPolicy) -> Self {
+        Self { classifier, agents, policy }
+    }
+
+    /// Continues `open_task` when there is one, else classifies and routes. An agent
+    /// that answers garbage, or is still unreachable when `last_chance`, gives way to
+    /// the default agent, so the user always gets an answer.
+    ///
+    /// Errors: the agent's [`AgentError`] when it is retriable and not `last_chance`.
+    pub async fn route(
+        &self,
+        request: &mut WorkflowRequest,
+        open_task: Option<&OpenTask>,
+        last_chance: bool,
+        trace: &TraceContext,
+    ) -> Result<Routed, AgentError> {
+        let (classification, mut agent) = match open_task {
+            Some(open) => {
+                request.task_id = Some(open.task_id.clone());
+                tracing::info!(agent = %open.agent, task_id = %open.task_id, "continuing the agent's open task");
+                (Classification::new(Intent::Other(String::from("continuation")), 1.0), open.agent.clone())
+            }
+            None => {
+                let classification = match self.classifier.classify(request, trace).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "classifier failed; the default agent answers");
+                        Classification::new(Intent::Unknown, 0.0)
+                    }
+                };
+                let agent = self.policy.agent_for(&classification).clone();
+                tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
+                (classification, agent)
+            }
+        };
+
+        let reply = match self.agents.ask(&agent, request, trace).await {
+            Ok(reply) => reply,
+            Err(e) if (last_chance || !e.is_retriable()) && &agent != self.policy.default_agent() => {
+                tracing::warn!(error = %e, "agent failed; the default agent answers");
+                agent = self.policy.default_agent().clone();
+                request.task_id = None;
+                self.agents.ask(&agent, request, trace).await?
+            }
+            Err(e) => return Err(e),
+        };
+        let open_task = reply.open_task().map(|t| OpenTask { agent: agent.clone(), task_id: t.id.clone() });
+        let text = if reply.is_failure() {
+            let task = reply.task.as_ref();
+            tracing::error!(
+                agent = %agent,
+                task_id = task.map(|t| t.id.as_str()).unwrap_or(""),
+                state = task.map(|t| t.state.as_str()).unwrap_or(""),
+                "the agent's task ended without an answer; the user gets an apology"
+            );
+            String::from(APOLOGY)
+        } else if reply.text.trim().is_empty() {
+            tracing::warn!(agent = %agent, "the agent answered with no text");
+            String::from("Thanks, that's noted.")
+        } else {
+            reply.text.clone()
+        };
+        Ok(Routed { classification, agent, reply, text, open_task })
+    }
+}

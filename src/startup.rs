@@ -9,6 +9,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use secrecy::ExposeSecret;
+use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::trace::trace_requests;
@@ -24,6 +25,7 @@ use switchboard_adapters::outbound::store::{SqliteSettings, SqliteStore};
 use switchboard_application::ports::{
     ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
 };
+use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
     DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus, RunWorkflow,
@@ -191,9 +193,26 @@ impl Application {
             max_body_bytes: config.http.webhook_max_body_bytes,
         });
         let store_data = web::Data::new(store.clone());
+        let router = Arc::new(Router::new(classifier, agents, policy));
+        let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()));
+        let public_url = config.http.public_url.clone().unwrap_or_else(|| {
+            let host = if config.http.host == "0.0.0.0" { "127.0.0.1" } else { &config.http.host };
+            format!("http://{host}:{port}")
+        });
+        let a2a_server = web::Data::new(A2aState {
+            handler: Arc::new(HandleA2a::new(
+                store_arc.clone(),
+                router.clone(),
+                send.clone(),
+                clock.clone(),
+                config.whatsapp.phone_number_id.clone(),
+            )),
+            keys: config.api_keys.clone(),
+            public_url,
+        });
         let api = web::Data::new(ApiState {
-            send: Arc::new(SendMessage::new(store_arc.clone(), clock.clone())),
-            workflows: Arc::new(RunWorkflow::new(Arc::new(Router::new(classifier, agents, policy)))),
+            send,
+            workflows: Arc::new(RunWorkflow::new(router)),
             deliveries: store_arc.clone(),
             settings,
             keys: config.api_keys.clone(),
@@ -206,6 +225,7 @@ impl Application {
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
                 .app_data(api.clone())
+                .app_data(a2a_server.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(256 * 1024)

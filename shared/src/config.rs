@@ -56,6 +56,11 @@ pub const KEYS: &[Key] = &[
         help: "how long a write waits for a locked database before failing (then webhooks get 503)",
     },
     Key {
+        name: "SWITCHBOARD_SQLITE_SYNCHRONOUS",
+        default: "full",
+        help: "full: every commit reaches the disk before a webhook is acknowledged (survives power loss); normal: survives a process crash, not a power cut",
+    },
+    Key {
         name: "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",
         default: "3145728",
         help: "largest webhook body accepted (Meta sends at most 3 MB); larger gets 413",
@@ -116,6 +121,114 @@ pub const KEYS: &[Key] = &[
         name: "WHATSAPP_API_BASE_URL",
         default: "https://graph.facebook.com",
         help: "Graph API base URL (tests point it at a fake)",
+    },
+    Key {
+        name: "WHATSAPP_HTTP_TIMEOUT_SECS",
+        default: "10",
+        help: "timeout of one Graph API call; a send that times out may have reached Meta and is recorded as uncertain",
+    },
+    Key {
+        name: "WHATSAPP_RATE_LIMIT_PER_SECOND",
+        default: "80",
+        help: "messages per second per sending number (Meta's default throughput)",
+    },
+    Key { name: "WHATSAPP_RATE_LIMITS", default: "(none)", help: "per-number overrides, e.g. 1098765=1000,1098766=20" },
+    Key {
+        name: "SWITCHBOARD_RATE_LIMITS_ENABLED",
+        default: "true",
+        help: "false turns off both rate limiters (benchmarks against a fake)",
+    },
+    Key {
+        name: "SWITCHBOARD_RECIPIENT_BURST",
+        default: "3",
+        help: "messages to one user sent at once before pacing starts",
+    },
+    Key {
+        name: "SWITCHBOARD_RECIPIENT_INTERVAL_MS",
+        default: "6000",
+        help: "after the burst, one message to the same user per this interval (Meta's pair limit)",
+    },
+    Key {
+        name: "WHATSAPP_REENGAGEMENT_TEMPLATE",
+        default: "(none)",
+        help: "approved template sent instead of a free-form reply outside the 24-hour window",
+    },
+    Key { name: "WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE", default: "en_US", help: "the template's language code" },
+    Key {
+        name: "WHATSAPP_REENGAGEMENT_TEMPLATE_NAME_PARAM",
+        default: "true",
+        help: "pass the user's name as the template's first body parameter",
+    },
+    Key {
+        name: "SWITCHBOARD_OUTSIDE_WINDOW",
+        default: "template (email when no template)",
+        help: "outside the 24-hour window: template or email",
+    },
+    Key {
+        name: "SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS",
+        default: "30",
+        help: "after a send timed out, wait this long for a status webhook proving it arrived before sending again",
+    },
+    Key {
+        name: "CHANNELS_GMAIL_PRIORITY",
+        default: "false",
+        help: "email first: replies go by email instead of WhatsApp (also switchable at run time by the API)",
+    },
+    Key {
+        name: "SMTP_HOST",
+        default: "(none: .eml files in {data_dir}/mail)",
+        help: "SMTP server for the email fallback",
+    },
+    Key { name: "SMTP_PORT", default: "587 (465 with SMTP_TLS=tls)", help: "SMTP port" },
+    Key {
+        name: "SMTP_TLS",
+        default: "starttls",
+        help: "starttls, tls (implicit) or none (loopback test servers only)",
+    },
+    Key { name: "SMTP_USERNAME", default: "(none)", help: "SMTP user; with SMTP_PASSWORD turns on authentication" },
+    Key { name: "SMTP_PASSWORD", default: "(none)", help: "SMTP password; required when SMTP_USERNAME is set" },
+    Key { name: "SMTP_FROM", default: "(required with SMTP_HOST)", help: "sender address of fallback emails" },
+    Key { name: "SMTP_SUBJECT", default: "A message for you", help: "subject of fallback emails" },
+    Key { name: "SMTP_TIMEOUT_SECS", default: "10", help: "timeout of one SMTP delivery" },
+    Key {
+        name: "SWITCHBOARD_CLASSIFIER_URL",
+        default: "(none: built-in keyword classifier)",
+        help: "base URL of an A2A classifier agent answering {intent, confidence} as a data part",
+    },
+    Key {
+        name: "SWITCHBOARD_AGENTS",
+        default: "(none: built-in agents only)",
+        help: "A2A specialist agents: name=URL|intent,intent;name2=URL|intent",
+    },
+    Key {
+        name: "SWITCHBOARD_DEFAULT_AGENT",
+        default: "fallback",
+        help: "agent for unknown intents, low confidence, and agents that fail",
+    },
+    Key {
+        name: "SWITCHBOARD_CONFIDENCE_THRESHOLD",
+        default: "0.5",
+        help: "below this classification confidence the default agent answers",
+    },
+    Key {
+        name: "SWITCHBOARD_AGENT_TIMEOUT_SECS",
+        default: "30",
+        help: "timeout of one A2A call; must be shorter than SWITCHBOARD_JOB_LEASE_SECS",
+    },
+    Key {
+        name: "SWITCHBOARD_A2A_CARD_TTL_SECS",
+        default: "300",
+        help: "how long an agent card is cached before it is fetched again",
+    },
+    Key {
+        name: "SWITCHBOARD_DOUBLE_TEXTING",
+        default: "sequential",
+        help: "messages that arrive while an agent works on the conversation: sequential (each its own turn) or coalesce (handed over together, one reply)",
+    },
+    Key {
+        name: "SWITCHBOARD_API_KEYS",
+        default: "(sandbox: generated)",
+        help: "comma-separated API keys for the REST and A2A APIs (X-API-Key or Authorization: Bearer); required in live mode",
     },
 ];
 
@@ -211,6 +324,9 @@ impl ConfigSource {
 
     /// The value, with empty strings treated as absent.
     fn get(&self, key: &str) -> Option<&str> {
+        // A key read here but missing from KEYS would be ignored in the environment and
+        // refused in the file: every test that loads a configuration catches it.
+        debug_assert!(KEYS.iter().any(|k| k.name == key), "configuration key {key} is missing from KEYS");
         self.values.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 

@@ -3,6 +3,7 @@
 //! [`configure`] mounts every route; [`trace::TraceMiddleware`] must wrap the whole app
 //! so every response carries `X-Trace-Id` and every error body its `trace_id`.
 
+pub mod a2a_server;
 pub mod api;
 pub mod errors;
 pub mod health;
@@ -39,6 +40,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
         web::resource("/api/v1/channels/email/priority")
             .route(web::get().to(api::get_email_priority))
             .route(web::put().to(api::set_email_priority))
+            .default_service(web::to(errors::method_not_allowed)),
+    );
+    cfg.route("/.well-known/agent-card.json", web::get().to(a2a_server::agent_card));
+    cfg.service(
+        web::resource(a2a_server::RPC_PATH)
+            .route(web::post().to(a2a_server::jsonrpc))
             .default_service(web::to(errors::method_not_allowed)),
     );
     cfg.route("/health/live", web::get().to(health::live));

@@ -1,5 +1,6 @@
 //! One struct per use case, holding its ports; one error enum each.
 
+pub mod a2a_server;
 mod deliver;
 mod ingest;
 mod process;

@@ -12,9 +12,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
-    AttemptOutcome, AttemptRecord, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition,
+    A2aTasks, AttemptOutcome, AttemptRecord, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition,
     InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, OpenTask,
-    ReplyRecorded, Route, StoreError,
+    ReplyRecorded, Route, StoreError, StoredTask,
 };
 use switchboard_domain::{
     AgentName, DeliveryState, EmailAddress, InboundMessage, OutboundMessage, Wamid, WhatsAppUser,
@@ -623,7 +623,7 @@ impl Deliveries for SqliteStore {
     }
 
     async fn view(&self, id: Uuid) -> Result<Option<DeliveryView>, StoreError> {
-        let Some(delivery) = self.get(id).await? else { return Ok(None) };
+        let Some(delivery) = Deliveries::get(self, id).await? else { return Ok(None) };
         let trace_id: String = sqlx::query_scalar("SELECT trace_id FROM deliveries WHERE id = ?1")
             .bind(id.to_string())
             .fetch_one(&self.pool)
@@ -1069,6 +1069,75 @@ impl JobQueue for SqliteStore {
 
     async fn wait_for_work(&self, max: Duration) {
         let _ = tokio::time::timeout(max, self.wake.notified()).await;
+    }
+}
+
+fn stored_task(row: &sqlx::sqlite::SqliteRow) -> Result<StoredTask, StoreError> {
+    let task: String = row.get("task");
+    Ok(StoredTask {
+        task: serde_json::from_str(&task).map_err(|e| corrupt("a2a task", e))?,
+        agent: row.get("agent"),
+        agent_task_id: row.get("agent_task_id"),
+        trace_id: row.get("trace_id"),
+        created_at: row.get("created_at"),
+    })
+}
+
+#[async_trait]
+impl A2aTasks for SqliteStore {
+    async fn save(&self, task: &StoredTask) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        sqlx::query(
+            "INSERT INTO a2a_tasks (id, context_id, state, task, agent, agent_task_id, trace_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, task = excluded.task, agent = excluded.agent,
+                 agent_task_id = excluded.agent_task_id, updated_at = excluded.updated_at",
+        )
+        .bind(&task.task.id)
+        .bind(task.task.context_id.as_deref().unwrap_or(""))
+        .bind(task.task.status.state.as_str())
+        .bind(json(&task.task)?)
+        .bind(&task.agent)
+        .bind(&task.agent_task_id)
+        .bind(&task.trace_id)
+        .bind(task.created_at)
+        .bind(ms(OffsetDateTime::now_utc()))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
+        let row = sqlx::query("SELECT task, agent, agent_task_id, trace_id, created_at FROM a2a_tasks WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(stored_task).transpose()
+    }
+
+    async fn list(
+        &self,
+        context_id: Option<String>,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<StoredTask>, StoreError> {
+        let (at, id) = after.unwrap_or((i64::MAX, String::new()));
+        let rows = sqlx::query(
+            "SELECT task, agent, agent_task_id, trace_id, created_at FROM a2a_tasks
+             WHERE (?1 IS NULL OR context_id = ?1)
+               AND (created_at < ?2 OR (created_at = ?2 AND id < ?3))
+             ORDER BY created_at DESC, id DESC LIMIT ?4",
+        )
+        .bind(context_id)
+        .bind(at)
+        .bind(id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(stored_task).collect()
     }
 }
 

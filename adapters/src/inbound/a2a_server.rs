@@ -1,0 +1,400 @@
+//! Switchboard's own A2A server: the agent card at `/.well-known/agent-card.json` and
+//! the JSON-RPC endpoint at `/a2a` (v1.0 methods and their v0.3 names; SSE for the
+//! streaming ones). API-key protected, as the card declares.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Map, Value, json};
+use switchboard_application::usecases::a2a_server::{A2aServerError, HandleA2a};
+use switchboard_domain::a2a::{Message, Task, TaskState};
+use tokio::sync::mpsc;
+
+use super::trace::request_trace;
+
+pub struct A2aState {
+    pub handler: Arc<HandleA2a>,
+    pub keys: Vec<SecretString>,
+    /// Where clients reach this service (the card's interface URLs).
+    pub public_url: String,
+}
+
+pub const RPC_PATH: &str = "/a2a";
+
+/// `GET /.well-known/agent-card.json`: v1.0 fields, plus the v0.3 ones.
+pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
+    let url = format!("{}{RPC_PATH}", state.public_url);
+    HttpResponse::Ok().json(json!({
+        "name": "Switchboard",
+        "description": "Routes a user's message to the right specialist agent, and delivers messages to WhatsApp users.",
+        "version": env!("CARGO_PKG_VERSION"),
+        "supportedInterfaces": [
+            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
+        ],
+        "capabilities": {"streaming": true, "pushNotifications": false, "extendedAgentCard": false},
+        "defaultInputModes": ["text/plain", "application/json"],
+        "defaultOutputModes": ["text/plain", "application/json"],
+        "skills": [
+            {"id": "route", "name": "Route", "description": "Hand Switchboard a user message: it classifies it, routes it to the right agent and answers with that agent's reply (INPUT_REQUIRED when the agent asks something).",
+             "tags": ["routing", "orchestration"], "examples": ["I want a refund for order 1042"]},
+            {"id": "deliver", "name": "Deliver", "description": "Deliver a message to a WhatsApp user: a data part {to, text, channel?, email?} (channel: whatsapp, email or auto).",
+             "tags": ["whatsapp", "delivery"], "examples": ["{\"to\": \"+447700900123\", \"text\": \"Your order shipped\"}"]}
+        ],
+        "securitySchemes": {"apiKey": {"apiKeySecurityScheme": {"description": "Switchboard API key (X-API-Key, or Authorization: Bearer)", "location": "header", "name": "X-API-Key"}}},
+        "securityRequirements": [{"schemes": {"apiKey": {"list": []}}}],
+        "url": url,
+        "protocolVersion": "0.3.0",
+        "preferredTransport": "JSONRPC"
+    }))
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str, reason: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message, "data": [
+        {"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": reason, "domain": "a2a-protocol.org"}
+    ]}})
+}
+
+fn from_error(id: &Value, e: &A2aServerError) -> Value {
+    if e.code() == -32603 {
+        tracing::error!(error = ?e, "A2A request failed");
+    }
+    rpc_error(id, e.code(), &e.to_string(), e.reason())
+}
+
+fn ok(id: &Value, result: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "result": result})
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn authorised(req: &HttpRequest, keys: &[SecretString]) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let presented = header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    presented.is_some_and(|p| keys.iter().any(|k| constant_time_eq(k.expose_secret().as_bytes(), p.trim().as_bytes())))
+}
+
+// ------------------------------------------------------------------ v0.3 shapes
+
+fn v03_state(state: TaskState) -> &'static str {
+    match state {
+        TaskState::Submitted => "submitted",
+        TaskState::Working => "working",
+        TaskState::Completed => "completed",
+        TaskState::Failed => "failed",
+        TaskState::Canceled => "canceled",
+        TaskState::InputRequired => "input-required",
+        TaskState::Rejected => "rejected",
+        TaskState::AuthRequired => "auth-required",
+        TaskState::Unspecified => "unknown",
+    }
+}
+
+fn v03_parts(parts: &mut Value) {
+    for part in parts.as_array_mut().into_iter().flatten() {
+        let Some(p) = part.as_object_mut() else { continue };
+        if p.contains_key("text") {
+            p.insert("kind".into(), json!("text"));
+        } else if p.contains_key("data") {
+            p.insert("kind".into(), json!("data"));
+        } else {
+            let mut file = Map::new();
+            for (from, to) in [("url", "uri"), ("raw", "bytes"), ("mediaType", "mimeType"), ("filename", "name")] {
+                if let Some(v) = p.remove(from) {
+                    file.insert(to.into(), v);
+                }
+            }
+            p.insert("kind".into(), json!("file"));
+            p.insert("file".into(), Value::Object(file));
+        }
+    }
+}
+
+fn v03_message(message: &mut Value) {
+    message["kind"] = json!("message");
+    let role = if message["role"] == "ROLE_AGENT" { "agent" } else { "user" };
+    message["role"] = json!(role);
+    v03_parts(&mut message["parts"]);
+}
+
+fn v03_status(status: &mut Value, state: TaskState) {
+    status["state"] = json!(v03_state(state));
+    if status.get("message").is_some_and(Value::is_object) {
+        v03_message(&mut status["message"]);
+    }
+}
+
+fn v03_task(task: &Task) -> Value {
+    let mut v = json!(task);
+    v["kind"] = json!("task");
+    v03_status(&mut v["status"], task.status.state);
+    for m in v.get_mut("history").and_then(Value::as_array_mut).into_iter().flatten() {
+        v03_message(m);
+    }
+    for a in v.get_mut("artifacts").and_then(Value::as_array_mut).into_iter().flatten() {
+        v03_parts(&mut a["parts"]);
+    }
+    v
+}
+
+fn task_result(task: &Task, v03: bool) -> Value {
+    if v03 { v03_task(task) } else { json!({"task": task}) }
+}
+
+fn status_event(task: &Task, v03: bool) -> Value {
+    let last = task.status.state.is_terminal() || task.status.state.is_interrupted();
+    if v03 {
+        let mut status = json!(task.status);
+        v03_status(&mut status, task.status.state);
+        json!({"kind": "status-update", "taskId": task.id, "contextId": task.context_id, "status": status, "final": last})
+    } else {
+        json!({"statusUpdate": {"taskId": task.id, "contextId": task.context_id, "status": task.status}})
+    }
+}
+
+fn artifact_events(task: &Task, v03: bool) -> Vec<Value> {
+    task.artifacts
+        .iter()
+        .map(|a| {
+            let mut artifact = json!(a);
+            if v03 {
+                v03_parts(&mut artifact["parts"]);
+                json!({"kind": "artifact-update", "taskId": task.id, "contextId": task.context_id, "artifact": artifact, "append": false, "lastChunk": true})
+            } else {
+                json!({"artifactUpdate": {"taskId": task.id, "contextId": task.context_id, "artifact": artifact, "append": false, "lastChunk": true}})
+            }
+        })
+        .collect()
+}
+
+/// A message in v1.0 or v0.3 shape (v0.3 file parts are moved to v1.0 fields).
+fn parse_message(params: &Value) -> Result<Message, String> {
+    let mut message = params.get("message").cloned().ok_or_else(|| String::from("params.message is required"))?;
+    for part in message.get_mut("parts").and_then(Value::as_array_mut).into_iter().flatten() {
+        if let Some(Value::Object(file)) = part.as_object_mut().and_then(|p| p.remove("file")) {
+            for (from, to) in [("uri", "url"), ("bytes", "raw"), ("mimeType", "mediaType"), ("name", "filename")] {
+                if let Some(v) = file.get(from) {
+                    part[to] = v.clone();
+                }
+            }
+        }
+    }
+    serde_json::from_value(message).map_err(|e| format!("params.message: {e}"))
+}
+
+fn sse(rx: mpsc::Receiver<Value>) -> HttpResponse {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|event| (Ok::<_, actix_web::Error>(web::Bytes::from(format!("data: {event}\n\n"))), rx))
+    });
+    HttpResponse::Ok()
+        .insert_header(("content-type", "text/event-stream"))
+        .insert_header(("cache-control", "no-cache"))
+        .streaming(stream)
+}
+
+fn json_response(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status).json(body)
+}
+
+/// `POST /a2a`: one JSON-RPC 2.0 request.
+pub async fn jsonrpc(req: HttpRequest, state: web::Data<A2aState>, body: web::Bytes) -> HttpResponse {
+    let null = Value::Null;
+    if !authorised(&req, &state.keys) {
+        return json_response(
+            StatusCode::UNAUTHORIZED,
+            rpc_error(&null, -32600, "an API key is required (X-API-Key or Authorization: Bearer)", "UNAUTHENTICATED"),
+        );
+    }
+    if let Some(version) = req.headers().get("a2a-version").and_then(|v| v.to_str().ok())
+        && !matches!(version.trim(), "1.0" | "1" | "0.3" | "0.3.0")
+    {
+        return json_response(
+            StatusCode::OK,
+            rpc_error(
+                &null,
+                -32009,
+                &format!("A2A version {version} is not supported; use 1.0 or 0.3"),
+                "VERSION_NOT_SUPPORTED",
+            ),
+        );
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return json_response(
+            StatusCode::OK,
+            rpc_error(&null, -32700, "parse error: the body is not JSON", "PARSE_ERROR"),
+        );
+    };
+    let id = request.get("id").cloned().unwrap_or(Value::Null);
+    let (Some("2.0"), Some(method)) =
+        (request.get("jsonrpc").and_then(Value::as_str), request.get("method").and_then(Value::as_str))
+    else {
+        return json_response(
+            StatusCode::OK,
+            rpc_error(&id, -32600, "invalid request: jsonrpc must be \"2.0\" and method a string", "INVALID_REQUEST"),
+        );
+    };
+    let params = request.get("params").cloned().unwrap_or_else(|| json!({}));
+    let v03 = method.contains('/');
+    let trace = request_trace(&req);
+    let handler = &state.handler;
+    let reply = |result: Result<Value, A2aServerError>| match result {
+        Ok(value) => json_response(StatusCode::OK, ok(&id, value)),
+        Err(e) => json_response(StatusCode::OK, from_error(&id, &e)),
+    };
+    let task_id = || {
+        params
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| A2aServerError::InvalidParams(String::from("params.id is required")))
+    };
+
+    match method {
+        "SendMessage" | "message/send" => {
+            let message = match parse_message(&params) {
+                Ok(m) => m,
+                Err(e) => return reply(Err(A2aServerError::InvalidParams(e))),
+            };
+            let immediately =
+                params.pointer("/configuration/returnImmediately").and_then(Value::as_bool).unwrap_or(false)
+                    || params.pointer("/configuration/blocking").and_then(Value::as_bool) == Some(false);
+            let accepted = match handler.accept(message, &trace).await {
+                Ok(t) => t,
+                Err(e) => return reply(Err(e)),
+            };
+            if immediately {
+                let task = accepted.task.clone();
+                let background = Arc::clone(handler);
+                tokio::spawn(async move {
+                    if let Err(e) = background.run(accepted, trace).await {
+                        tracing::error!(error = ?e, "A2A task failed in the background");
+                    }
+                });
+                return reply(Ok(task_result(&task, v03)));
+            }
+            reply(handler.run(accepted, trace).await.map(|t| task_result(&t.task, v03)))
+        }
+        "SendStreamingMessage" | "message/stream" => {
+            let message = match parse_message(&params) {
+                Ok(m) => m,
+                Err(e) => return reply(Err(A2aServerError::InvalidParams(e))),
+            };
+            let accepted = match handler.accept(message, &trace).await {
+                Ok(t) => t,
+                Err(e) => return reply(Err(e)),
+            };
+            let (tx, rx) = mpsc::channel(16);
+            let background = Arc::clone(handler);
+            let event_id = id.clone();
+            tokio::spawn(async move {
+                let send = |v: Value| {
+                    let tx = tx.clone();
+                    let id = event_id.clone();
+                    async move { tx.send(ok(&id, v)).await.is_ok() }
+                };
+                if !send(task_result(&accepted.task, v03)).await {
+                    return;
+                }
+                match background.run(accepted, trace).await {
+                    Ok(done) => {
+                        for event in artifact_events(&done.task, v03) {
+                            send(event).await;
+                        }
+                        send(status_event(&done.task, v03)).await;
+                    }
+                    Err(e) => {
+                        let _ = tx.send(from_error(&event_id, &e)).await;
+                    }
+                }
+            });
+            sse(rx)
+        }
+        "GetTask" | "tasks/get" => {
+            let history = params.get("historyLength").and_then(Value::as_u64).and_then(|n| usize::try_from(n).ok());
+            let result = match task_id() {
+                Ok(id) => handler.get(&id, history).await,
+                Err(e) => Err(e),
+            };
+            reply(result.map(|t| if v03 { v03_task(&t) } else { json!(t) }))
+        }
+        "ListTasks" | "tasks/list" => {
+            let size = params.get("pageSize").and_then(Value::as_u64).map_or(50, |n| u32::try_from(n).unwrap_or(100));
+            let context = params.get("contextId").and_then(Value::as_str).map(str::to_owned);
+            let token = params.get("pageToken").and_then(Value::as_str);
+            reply(handler.list(context, size, token).await.map(|(tasks, next)| {
+                let tasks: Vec<Value> = tasks.iter().map(|t| if v03 { v03_task(t) } else { json!(t) }).collect();
+                json!({"tasks": tasks, "nextPageToken": next, "pageSize": size})
+            }))
+        }
+        "CancelTask" | "tasks/cancel" => {
+            let result = match task_id() {
+                Ok(id) => handler.cancel(&id).await,
+                Err(e) => Err(e),
+            };
+            reply(result.map(|t| if v03 { v03_task(&t) } else { json!(t) }))
+        }
+        "SubscribeToTask" | "tasks/resubscribe" => {
+            let first = match task_id() {
+                Ok(id) => handler.current(&id).await,
+                Err(e) => Err(e),
+            };
+            let first = match first {
+                Ok(t) => t,
+                Err(e) => return reply(Err(e)),
+            };
+            let (tx, rx) = mpsc::channel(16);
+            let follow = Arc::clone(handler);
+            let event_id = id.clone();
+            tokio::spawn(async move {
+                let mut last = first.task.status.state;
+                if tx.send(ok(&event_id, task_result(&first.task, v03))).await.is_err() {
+                    return;
+                }
+                let deadline = Instant::now() + Duration::from_secs(600);
+                while !(last.is_terminal() || last.is_interrupted()) && Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let Ok(now) = follow.current(&first.task.id).await else { break };
+                    if now.task.status.state != last {
+                        last = now.task.status.state;
+                        for event in artifact_events(&now.task, v03) {
+                            let _ = tx.send(ok(&event_id, event)).await;
+                        }
+                        if tx.send(ok(&event_id, status_event(&now.task, v03))).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            sse(rx)
+        }
+        "CreateTaskPushNotificationConfig"
+        | "GetTaskPushNotificationConfig"
+        | "ListTaskPushNotificationConfigs"
+        | "DeleteTaskPushNotificationConfig"
+        | "tasks/pushNotificationConfig/set"
+        | "tasks/pushNotificationConfig/get"
+        | "tasks/pushNotificationConfig/list"
+        | "tasks/pushNotificationConfig/delete" => json_response(
+            StatusCode::OK,
+            rpc_error(
+                &id,
+                -32003,
+                "push notifications are not supported (see the agent card)",
+                "PUSH_NOTIFICATION_NOT_SUPPORTED",
+            ),
+        ),
+        "GetExtendedAgentCard" | "agent/getAuthenticatedExtendedCard" => json_response(
+            StatusCode::OK,
+            rpc_error(&id, -32007, "this agent has no extended card", "EXTENDED_AGENT_CARD_NOT_CONFIGURED"),
+        ),
+        other => json_response(
+            StatusCode::OK,
+            rpc_error(&id, -32601, &format!("method not found: {other}"), "METHOD_NOT_FOUND"),
+        ),
+    }
+}

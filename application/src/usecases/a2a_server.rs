@@ -1,0 +1,324 @@
+//! Switchboard as an A2A agent. Skills: `route` (hand it a user message; it classifies,
+//! routes to the right agent and answers with that agent's reply, keeping the agent's
+//! question open as INPUT_REQUIRED) and `deliver` (a data part `{to, text}`: deliver a
+//! message to a WhatsApp user). Tasks are stored, so they survive a restart.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use switchboard_domain::a2a::{Artifact, Message, Part, Role, Task, TaskState, TaskStatus, parts_text};
+use switchboard_domain::{
+    Channel, EmailAddress, InboundContent, OutboundContent, PhoneNumber, ScopedUserId, WhatsAppUser, WorkflowRequest,
+};
+use switchboard_shared::TraceContext;
+use time::format_description::well_known::Rfc3339;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::ports::{A2aTasks, AgentError, Clock, OpenTask, StoreError, StoredTask};
+use crate::usecases::route::Router;
+use crate::usecases::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
+
+/// A2A errors with their JSON-RPC codes.
+#[derive(Debug, thiserror::Error)]
+pub enum A2aServerError {
+    #[error("task {0} not found")]
+    TaskNotFound(String),
+    #[error("task {0} is already {1} and cannot be canceled")]
+    TaskNotCancelable(String, &'static str),
+    #[error("invalid params: {0}")]
+    InvalidParams(String),
+    #[error("internal error")]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Agent(#[from] AgentError),
+}
+
+impl A2aServerError {
+    pub fn code(&self) -> i64 {
+        match self {
+            Self::TaskNotFound(_) => -32001,
+            Self::TaskNotCancelable(..) => -32002,
+            Self::InvalidParams(_) => -32602,
+            Self::Store(_) | Self::Agent(_) => -32603,
+        }
+    }
+
+    /// The `reason` of the `google.rpc.ErrorInfo` in `error.data`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TaskNotFound(_) => "TASK_NOT_FOUND",
+            Self::TaskNotCancelable(..) => "TASK_NOT_CANCELABLE",
+            Self::InvalidParams(_) => "INVALID_PARAMS",
+            Self::Store(_) | Self::Agent(_) => "INTERNAL",
+        }
+    }
+}
+
+pub struct HandleA2a {
+    tasks: Arc<dyn A2aTasks>,
+    router: Arc<Router>,
+    send: Arc<SendMessage>,
+    clock: Arc<dyn Clock>,
+    default_number_id: String,
+}
+
+fn now_rfc3339(clock: &dyn Clock) -> Option<String> {
+    clock.now().format(&Rfc3339).ok()
+}
+
+fn agent_message(context_id: &str, task_id: &str, text: String) -> Message {
+    Message {
+        message_id: Uuid::now_v7().to_string(),
+        context_id: Some(context_id.to_owned()),
+        task_id: Some(task_id.to_owned()),
+        role: Role::Agent,
+        parts: vec![Part::text(text)],
+        metadata: None,
+        extensions: Vec::new(),
+        reference_task_ids: Vec::new(),
+    }
+}
+
+/// The `deliver` skill's data part, when the message carries one.
+fn delivery_order(message: &Message) -> Option<&Value> {
+    let asked = message.metadata.as_ref().and_then(|m| m.get("skill")).and_then(Value::as_str) == Some("deliver");
+    message.parts.iter().filter_map(|p| p.data.as_ref()).find(|d| asked || d.get("to").is_some())
+}
+
+impl HandleA2a {
+    pub fn new(
+        tasks: Arc<dyn A2aTasks>,
+        router: Arc<Router>,
+        send: Arc<SendMessage>,
+        clock: Arc<dyn Clock>,
+        default_number_id: String,
+    ) -> Self {
+        Self { tasks, router, send, clock, default_number_id }
+    }
+
+    /// Accepts a message: a new task, or the next turn of one waiting for input. The
+    /// task is stored WORKING before any agent is asked.
+    pub async fn accept(&self, mut message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
+        if message.message_id.trim().is_empty() {
+            return Err(A2aServerError::InvalidParams(String::from("message.messageId is required")));
+        }
+        if message.parts.is_empty() {
+            return Err(A2aServerError::InvalidParams(String::from("message.parts is empty")));
+        }
+        let mut stored = match message.task_id.clone() {
+            Some(id) => {
+                let stored = self.tasks.get(&id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.clone()))?;
+                if stored.task.status.state.is_terminal() {
+                    return Err(A2aServerError::InvalidParams(format!(
+                        "task {id} is {} and takes no more messages",
+                        stored.task.status.state.as_str()
+                    )));
+                }
+                stored
+            }
+            None => {
+                let context_id = message.context_id.clone().unwrap_or_else(|| Uuid::now_v7().to_string());
+                StoredTask {
+                    task: Task {
+                        id: Uuid::now_v7().to_string(),
+                        context_id: Some(context_id),
+                        status: TaskStatus { state: TaskState::Submitted, message: None, timestamp: None },
+                        artifacts: Vec::new(),
+                        history: Vec::new(),
+                        metadata: None,
+                    },
+                    agent: None,
+                    agent_task_id: None,
+                    trace_id: trace.trace_id.to_string(),
+                    created_at: i64::try_from(self.clock.now().unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+                }
+            }
+        };
+        message.task_id = Some(stored.task.id.clone());
+        message.context_id = stored.task.context_id.clone();
+        stored.task.history.push(message);
+        stored.task.status =
+            TaskStatus { state: TaskState::Working, message: None, timestamp: now_rfc3339(self.clock.as_ref()) };
+        self.tasks.save(&stored).await?;
+        Ok(stored)
+    }
+
+    /// Runs the accepted task's skill to its end (or to the agent's question) and stores
+    /// the outcome.
+    pub async fn run(&self, mut stored: StoredTask, trace: TraceContext) -> Result<StoredTask, A2aServerError> {
+        let span = tracing::info_span!("a2a_task", trace_id = %trace.trace_id, task_id = %stored.task.id);
+        async {
+            let Some(message) = stored.task.history.last().cloned() else {
+                return Err(A2aServerError::InvalidParams(String::from("task has no message")));
+            };
+            let context_id = stored.task.context_id.clone().unwrap_or_default();
+            let (state, text, artifact) =
+                match delivery_order(&message) {
+                    Some(order) => self.deliver(order, &trace).await,
+                    None => {
+                        let open = stored.agent.clone().zip(stored.agent_task_id.clone()).map(|(agent, task_id)| {
+                            OpenTask { agent: switchboard_domain::AgentName::new(agent), task_id }
+                        });
+                        let mut request = self.workflow_request(&message, &context_id, &trace);
+                        let routed = self.router.route(&mut request, open.as_ref(), true, &trace).await?;
+                        stored.agent = routed.open_task.as_ref().map(|t| t.agent.to_string());
+                        stored.agent_task_id = routed.open_task.as_ref().map(|t| t.task_id.clone());
+                        let state = if routed.open_task.is_some() {
+                            TaskState::InputRequired
+                        } else if routed.reply.is_failure() {
+                            TaskState::Failed
+                        } else {
+                            TaskState::Completed
+                        };
+                        let artifact = (state == TaskState::Completed).then(
+                            || json!({"agent": routed.agent.as_str(), "intent": routed.classification.intent.as_str()}),
+                        );
+                        (state, routed.text, artifact)
+                    }
+                };
+            let reply = agent_message(&context_id, &stored.task.id, text.clone());
+            if let Some(data) = artifact {
+                stored.task.artifacts.push(Artifact {
+                    artifact_id: Uuid::now_v7().to_string(),
+                    name: Some(String::from("reply")),
+                    description: None,
+                    parts: vec![Part::text(text), Part::data(data)],
+                    metadata: None,
+                });
+            }
+            stored.task.history.push(reply.clone());
+            stored.task.status =
+                TaskStatus { state, message: Some(reply), timestamp: now_rfc3339(self.clock.as_ref()) };
+            // A task canceled meanwhile stays canceled.
+            if let Some(current) = self.tasks.get(&stored.task.id).await?
+                && current.task.status.state == TaskState::Canceled
+            {
+                return Ok(current);
+            }
+            self.tasks.save(&stored).await?;
+            tracing::info!(state = state.as_str(), "A2A task answered");
+            Ok(stored)
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn workflow_request(&self, message: &Message, context_id: &str, trace: &TraceContext) -> WorkflowRequest {
+        let text = parts_text(&message.parts);
+        let metadata: BTreeMap<String, Value> = message.metadata.clone().unwrap_or_default().into_iter().collect();
+        let user_id =
+            metadata.get("user_id").and_then(Value::as_str).map_or_else(|| format!("a2a:{context_id}"), str::to_owned);
+        WorkflowRequest {
+            user_message: text.clone(),
+            content: InboundContent::Text { body: text },
+            user_id,
+            session_id: context_id.to_owned(),
+            channel: Channel::A2a,
+            user_name: metadata.get("user_name").and_then(Value::as_str).map(str::to_owned),
+            metadata,
+            trace_id: trace.trace_id.to_string(),
+            task_id: None,
+        }
+    }
+
+    /// The `deliver` skill: `{to | to_user_id, text, channel?, email?}`.
+    async fn deliver(&self, order: &Value, trace: &TraceContext) -> (TaskState, String, Option<Value>) {
+        let field = |k: &str| order.get(k).and_then(Value::as_str);
+        let to = match (field("to"), field("to_user_id")) {
+            (Some(phone), _) => PhoneNumber::parse(phone)
+                .map_err(|e| e.to_string())
+                .and_then(|p| WhatsAppUser::new(None, Some(p)).map_err(|e| e.to_string())),
+            (None, Some(id)) => ScopedUserId::parse(id)
+                .map_err(|e| e.to_string())
+                .and_then(|i| WhatsAppUser::new(Some(i), None).map_err(|e| e.to_string())),
+            (None, None) => Err(String::from("the data part needs \"to\" or \"to_user_id\"")),
+        };
+        let email = field("email").map(EmailAddress::parse).transpose().map_err(|e| e.to_string());
+        let channel = match field("channel") {
+            None | Some("auto") => Ok(RequestedChannel::Auto),
+            Some("whatsapp") => Ok(RequestedChannel::Whatsapp),
+            Some("email") => Ok(RequestedChannel::Email),
+            Some(other) => Err(format!("unknown channel {other:?}")),
+        };
+        let (to, email, channel, text) = match (to, email, channel, field("text")) {
+            (Ok(to), Ok(email), Ok(channel), Some(text)) => (to, email, channel, text),
+            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) => {
+                return (TaskState::Rejected, format!("Cannot deliver: {e}"), None);
+            }
+            (.., None) => {
+                return (TaskState::Rejected, String::from("Cannot deliver: the data part needs \"text\""), None);
+            }
+        };
+        let request = SendRequest {
+            to,
+            email,
+            channel,
+            content: OutboundContent::text(text),
+            from_number_id: field("from_number_id").unwrap_or(&self.default_number_id).to_owned(),
+        };
+        match self.send.execute(request, *trace).await {
+            Ok(id) => {
+                (TaskState::Completed, format!("Accepted for delivery as {id}."), Some(json!({"delivery_id": id})))
+            }
+            Err(SendMessageError::Store(e)) => {
+                tracing::error!(error = %e, "deliver skill could not store the message");
+                (TaskState::Failed, String::from("Cannot deliver right now; try again later."), None)
+            }
+            Err(e) => (TaskState::Rejected, format!("Cannot deliver: {e}"), None),
+        }
+    }
+
+    pub async fn get(&self, id: &str, history_length: Option<usize>) -> Result<Task, A2aServerError> {
+        let mut task = self.tasks.get(id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.to_owned()))?.task;
+        if let Some(n) = history_length {
+            let skip = task.history.len().saturating_sub(n);
+            task.history.drain(..skip);
+        }
+        Ok(task)
+    }
+
+    /// Newest first; the page token is an opaque cursor, `""` on the last page.
+    pub async fn list(
+        &self,
+        context_id: Option<String>,
+        page_size: u32,
+        page_token: Option<&str>,
+    ) -> Result<(Vec<Task>, String), A2aServerError> {
+        let size = page_size.clamp(1, 100);
+        let after = match page_token.filter(|t| !t.is_empty()) {
+            Some(token) => Some(
+                token.split_once('_').and_then(|(at, id)| Some((at.parse::<i64>().ok()?, id.to_owned()))).ok_or_else(
+                    || A2aServerError::InvalidParams(String::from("pageToken is not one this server gave")),
+                )?,
+            ),
+            None => None,
+        };
+        let mut page = self.tasks.list(context_id, after, size + 1).await?;
+        let next = if page.len() > size as usize {
+            page.truncate(size as usize);
+            page.last().map(|t| format!("{}_{}", t.created_at, t.task.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok((page.into_iter().map(|t| t.task).collect(), next))
+    }
+
+    pub async fn cancel(&self, id: &str) -> Result<Task, A2aServerError> {
+        let mut stored = self.tasks.get(id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.to_owned()))?;
+        let state = stored.task.status.state;
+        if state.is_terminal() {
+            return Err(A2aServerError::TaskNotCancelable(id.to_owned(), state.as_str()));
+        }
+        stored.task.status =
+            TaskStatus { state: TaskState::Canceled, message: None, timestamp: now_rfc3339(self.clock.as_ref()) };
+        self.tasks.save(&stored).await?;
+        Ok(stored.task)
+    }
+
+    /// The current stored task (for streams that follow it).
+    pub async fn current(&self, id: &str) -> Result<StoredTask, A2aServerError> {
+        self.tasks.get(id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.to_owned()))
+    }
+}

@@ -19,6 +19,7 @@ pub const BUSINESS_NUMBER_ID: &str = "109876543210987";
 static TRACING: Once = Once::new();
 
 pub struct TestApp {
+    source: ConfigSource,
     pub address: String,
     pub client: reqwest::Client,
     pub store: SqliteStore,
@@ -85,13 +86,17 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     for (key, value) in overrides {
         source.set(key, *value);
     }
+    start(source, db_path, dir).await
+}
+
+async fn start(source: ConfigSource, db_path: PathBuf, dir: TempDir) -> TestApp {
     let config = Config::from_source(&source).expect("test configuration");
     let app = Application::build(config).await.expect("service starts");
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store().clone();
     let shutdown = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: reqwest::Client::new(), store, db_path, shutdown, _dir: dir }
+    TestApp { source, address, client: reqwest::Client::new(), store, db_path, shutdown, _dir: dir }
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
@@ -132,6 +137,28 @@ pub fn text_messages(from: &str, messages: &[(&str, i64, &str)]) -> Vec<u8> {
 }
 
 impl TestApp {
+    /// Stops the service and starts it again on the same database (a new port).
+    pub async fn restart(self) -> TestApp {
+        self.shutdown.stop().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        start(self.source, self.db_path, self._dir).await
+    }
+
+    /// One JSON-RPC call to Switchboard's A2A endpoint, with the test API key.
+    pub async fn a2a(&self, method: &str, params: Value) -> Value {
+        self.client
+            .post(format!("{}/a2a", self.address))
+            .header("x-api-key", API_KEY)
+            .header("a2a-version", "1.0")
+            .json(&json!({"jsonrpc": "2.0", "id": "req-1", "method": method, "params": params}))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("json")
+    }
+
     pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
         let signature = signature::sign(APP_SECRET.as_bytes(), body);
         self.post_webhook_signed(body, Some(&signature)).await

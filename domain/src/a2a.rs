@@ -76,11 +76,44 @@ impl Message {
     pub fn text(&self) -> String {
         parts_text(&self.parts)
     }
+
+    /// What the message says to a user, whatever its part kinds.
+    pub fn reply_text(&self) -> String {
+        parts_reply_text(&self.parts)
+    }
 }
 
 /// The text of some parts, joined by newlines.
 pub fn parts_text(parts: &[Part]) -> String {
     parts.iter().filter_map(|p| p.text.as_deref()).filter(|t| !t.trim().is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+impl Part {
+    /// A plain-text rendering of a part of any kind, for a channel that only has text.
+    pub fn describe(&self) -> Option<String> {
+        if let Some(text) = self.text.as_deref().filter(|t| !t.trim().is_empty()) {
+            return Some(text.to_owned());
+        }
+        let name = self.filename.as_deref().unwrap_or("file");
+        if let Some(url) = &self.url {
+            return Some(format!("{name}: {url}"));
+        }
+        if self.raw.is_some() {
+            let kind = self.media_type.as_deref().unwrap_or("binary");
+            return Some(format!("[{name} ({kind})]"));
+        }
+        self.data.as_ref().map(Value::to_string)
+    }
+}
+
+/// What some parts say to a user: their text, or, when there is none, every other part
+/// described (file links, data).
+pub fn parts_reply_text(parts: &[Part]) -> String {
+    let text = parts_text(parts);
+    if !text.is_empty() {
+        return text;
+    }
+    parts.iter().filter_map(Part::describe).collect::<Vec<_>>().join("\n")
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -174,11 +207,11 @@ impl Task {
     /// What the task says to the user: its artifacts' text, else its status message.
     pub fn reply_text(&self) -> String {
         let artifacts: Vec<String> =
-            self.artifacts.iter().map(|a| parts_text(&a.parts)).filter(|t| !t.is_empty()).collect();
+            self.artifacts.iter().map(|a| parts_reply_text(&a.parts)).filter(|t| !t.is_empty()).collect();
         if !artifacts.is_empty() {
             return artifacts.join("\n");
         }
-        self.status.message.as_ref().map(Message::text).unwrap_or_default()
+        self.status.message.as_ref().map(Message::reply_text).unwrap_or_default()
     }
 
     /// Every data part, from artifacts first, then the status message.
@@ -360,6 +393,25 @@ mod tests {
         .unwrap();
         assert_eq!(task.reply_text(), "Which order?");
         assert!(task.status.state.is_interrupted());
+    }
+
+    #[test]
+    fn parts_of_every_kind_become_reply_text() {
+        let message: Message = serde_json::from_value(json!({"messageId": "m", "role": "ROLE_AGENT", "parts": [
+            {"url": "https://example.com/invoice.pdf", "filename": "invoice.pdf", "mediaType": "application/pdf"},
+            {"raw": "aGVsbG8=", "mediaType": "image/png"},
+            {"data": {"order": 1042}}
+        ]}))
+        .unwrap();
+        assert_eq!(
+            message.reply_text(),
+            "invoice.pdf: https://example.com/invoice.pdf\n[file (image/png)]\n{\"order\":1042}"
+        );
+        let texty: Message = serde_json::from_value(
+            json!({"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "Hi"}, {"data": {}}]}),
+        )
+        .unwrap();
+        assert_eq!(texty.reply_text(), "Hi");
     }
 
     #[test]

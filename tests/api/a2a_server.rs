@@ -86,6 +86,12 @@ async fn protocol_errors_use_the_spec_codes() {
     let not_found = app.a2a("GetTask", json!({"id": "no-such-task"})).await;
     let push = app.a2a("CreateTaskPushNotificationConfig", json!({})).await;
     let bad_params = app.a2a("SendMessage", json!({"message": {"role": "ROLE_USER"}})).await;
+    let audio_only = app
+        .a2a(
+            "SendMessage",
+            json!({"message": user_message("hi"), "configuration": {"acceptedOutputModes": ["audio/ogg"]}}),
+        )
+        .await;
 
     assert_eq!(unauthorised, 401);
     assert_eq!(parse["error"]["code"], -32700);
@@ -96,6 +102,7 @@ async fn protocol_errors_use_the_spec_codes() {
     assert_eq!(not_found["error"]["data"][0]["reason"], "TASK_NOT_FOUND");
     assert_eq!(push["error"]["code"], -32003);
     assert_eq!(bad_params["error"]["code"], -32602);
+    assert_eq!(audio_only["error"]["code"], -32005);
 }
 
 #[tokio::test]

@@ -172,6 +172,17 @@ fn artifact_events(task: &Task, v03: bool) -> Vec<Value> {
         .collect()
 }
 
+/// The output modes the caller accepts must include one this agent produces.
+fn accepts_our_output(params: &Value) -> bool {
+    let Some(modes) = params.pointer("/configuration/acceptedOutputModes").and_then(Value::as_array) else {
+        return true;
+    };
+    modes.is_empty()
+        || modes.iter().filter_map(Value::as_str).any(|m| {
+            matches!(m.trim(), "text/plain" | "application/json" | "text/*" | "application/*" | "*/*" | "text" | "data")
+        })
+}
+
 /// A message in v1.0 or v0.3 shape (v0.3 file parts are moved to v1.0 fields).
 fn parse_message(params: &Value) -> Result<Message, String> {
     let mut message = params.get("message").cloned().ok_or_else(|| String::from("params.message is required"))?;
@@ -254,6 +265,18 @@ pub async fn jsonrpc(req: HttpRequest, state: web::Data<A2aState>, body: web::By
             .ok_or_else(|| A2aServerError::InvalidParams(String::from("params.id is required")))
     };
 
+    let sends = matches!(method, "SendMessage" | "message/send" | "SendStreamingMessage" | "message/stream");
+    if sends && !accepts_our_output(&params) {
+        return json_response(
+            StatusCode::OK,
+            rpc_error(
+                &id,
+                -32005,
+                "this agent answers text/plain and application/json only",
+                "CONTENT_TYPE_NOT_SUPPORTED",
+            ),
+        );
+    }
     match method {
         "SendMessage" | "message/send" => {
             let message = match parse_message(&params) {

@@ -171,22 +171,11 @@ impl A2aClient {
             return Ok(card.clone());
         }
         let url = format!("{}/.well-known/agent-card.json", base.trim_end_matches('/'));
-        let fetched = async {
-            let response = self
-                .http
-                .get(&url)
-                .header("traceparent", trace.to_traceparent())
-                .header("x-trace-id", trace.trace_id.to_string())
-                .send()
-                .await
-                .map_err(transport)?;
-            if !response.status().is_success() {
-                return Err(A2aError::Protocol(format!("agent card answered HTTP {}", response.status())));
-            }
-            let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(e.to_string()))?;
-            serde_json::from_slice::<AgentCard>(&bytes).map_err(|e| A2aError::Protocol(format!("agent card: {e}")))
+        let mut fetched = self.fetch_card(&url, trace).await;
+        // A GET is safe to repeat: one more try before giving up.
+        if fetched.as_ref().is_err_and(A2aError::is_retriable) {
+            fetched = self.fetch_card(&url, trace).await;
         }
-        .await;
         match (fetched, cached) {
             (Ok(card), _) => {
                 self.cards
@@ -201,6 +190,25 @@ impl A2aClient {
             }
             (Err(e), None) => Err(e),
         }
+    }
+
+    async fn fetch_card(&self, url: &str, trace: &TraceContext) -> Result<AgentCard, A2aError> {
+        async {
+            let response = self
+                .http
+                .get(url)
+                .header("traceparent", trace.to_traceparent())
+                .header("x-trace-id", trace.trace_id.to_string())
+                .send()
+                .await
+                .map_err(transport)?;
+            if !response.status().is_success() {
+                return Err(A2aError::Protocol(format!("agent card answered HTTP {}", response.status())));
+            }
+            let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(e.to_string()))?;
+            serde_json::from_slice::<AgentCard>(&bytes).map_err(|e| A2aError::Protocol(format!("agent card: {e}")))
+        }
+        .await
     }
 
     /// `SendMessage` (or v0.3 `message/send`) to the peer at `base`, blocking until the
@@ -389,7 +397,7 @@ impl AgentGateway for A2aAgents {
                 }
             })?;
         Ok(match result {
-            SendMessageResult::Message(m) => AgentReply::text(m.text()),
+            SendMessageResult::Message(m) => AgentReply::text(m.reply_text()),
             SendMessageResult::Task(t) => {
                 AgentReply { text: t.reply_text(), task: Some(AgentTask { id: t.id.clone(), state: t.status.state }) }
             }

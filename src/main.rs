@@ -41,6 +41,9 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Check configuration, database and the WhatsApp account (token, Graph, phone
+    /// number, webhook subscription); exit 0 when nothing is unhealthy, 1 otherwise.
+    Check,
     /// Send a signed test webhook to the running service and print the reply.
     Simulate {
         /// The message text, as the user would type it.
@@ -73,6 +76,7 @@ async fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
+        Command::Check => return check(config).await,
         Command::Simulate { text, from, name, url, timeout } => {
             simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
@@ -98,6 +102,60 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         handle.stop().await;
     });
     app.run_until_stopped().await
+}
+
+async fn check(config: Config) -> ExitCode {
+    use switchboard_adapters::outbound::graph_health::HealthStatus;
+    let mut unhealthy = false;
+    println!("configuration   ok ({} mode)", if config.mode == Mode::Sandbox { "sandbox" } else { "live" });
+    match startup::open_store(&config).await {
+        Ok(store) => match store.ready().await {
+            Ok(()) => println!(
+                "database        ok ({})",
+                switchboard_shared::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url))
+            ),
+            Err(reason) => {
+                unhealthy = true;
+                println!("database        UNHEALTHY: {reason}");
+            }
+        },
+        Err(e) => {
+            unhealthy = true;
+            println!("database        UNHEALTHY: {e:#}");
+        }
+    }
+    match startup::whatsapp_health(&config) {
+        Ok(None) => println!("whatsapp        skipped (sandbox mode: no account to check)"),
+        Ok(Some(health)) => {
+            let report = health.check().await;
+            let label = match report.status {
+                HealthStatus::Healthy => "ok",
+                HealthStatus::Degraded => "DEGRADED",
+                HealthStatus::Unhealthy => "UNHEALTHY",
+            };
+            unhealthy |= report.status == HealthStatus::Unhealthy;
+            println!("whatsapp        {label}");
+            println!("  graph reachable      {}", report.graph_reachable);
+            println!("  token valid          {}", report.token_valid.map_or("unknown".into(), |v| v.to_string()));
+            if let Some(days) = report.token_expires_in_days {
+                println!("  token expires in     {days:.1} days");
+            }
+            println!("  phone number status  {}", report.phone_number_status.as_deref().unwrap_or("unknown"));
+            println!("  quality rating       {}", report.quality_rating.as_deref().unwrap_or("unknown"));
+            println!(
+                "  webhook subscribed   {}",
+                report.webhook_subscribed.map_or("unknown".into(), |v| v.to_string())
+            );
+            for reason in &report.reasons {
+                println!("  - {reason}");
+            }
+        }
+        Err(e) => {
+            unhealthy = true;
+            println!("whatsapp        UNHEALTHY: {e:#}");
+        }
+    }
+    if unhealthy { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

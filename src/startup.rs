@@ -12,6 +12,8 @@ use secrecy::ExposeSecret;
 use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
+use switchboard_adapters::inbound::health::WhatsAppHealthState;
+use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
 use switchboard_adapters::inbound::{self};
@@ -19,6 +21,7 @@ use switchboard_adapters::outbound::a2a::{A2aAgents, A2aClassifier, A2aClient, A
 use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, KeywordClassifier};
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
+use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
 use switchboard_adapters::outbound::store::{SqliteSettings, SqliteStore};
@@ -46,6 +49,23 @@ pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
     .await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// The WhatsApp account health checks; `None` in sandbox mode.
+pub fn whatsapp_health(config: &Config) -> anyhow::Result<Option<WhatsAppHealth>> {
+    let (Mode::Live, Some(token)) = (config.mode, &config.whatsapp.access_token) else {
+        return Ok(None);
+    };
+    Ok(Some(WhatsAppHealth::new(HealthSettings {
+        base_url: config.whatsapp.api_base_url.clone(),
+        api_version: config.whatsapp.api_version.clone(),
+        access_token: token.clone(),
+        app_token: config.whatsapp.app_token.clone(),
+        phone_number_id: config.whatsapp.phone_number_id.clone(),
+        business_account_id: config.whatsapp.business_account_id.clone(),
+        cache_for: config.whatsapp.health_cache,
+        timeout: config.whatsapp.http_timeout,
+    })?))
 }
 
 /// A running Switchboard: HTTP server and job workers.
@@ -193,6 +213,8 @@ impl Application {
             max_body_bytes: config.http.webhook_max_body_bytes,
         });
         let store_data = web::Data::new(store.clone());
+        let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), store: store.clone() });
+        let whatsapp_health = web::Data::new(WhatsAppHealthState(whatsapp_health(&config)?.map(Arc::new)));
         let router = Arc::new(Router::new(classifier, agents, policy));
         let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()));
         let public_url = config.http.public_url.clone().unwrap_or_else(|| {
@@ -226,6 +248,8 @@ impl Application {
                 .app_data(store_data.clone())
                 .app_data(api.clone())
                 .app_data(a2a_server.clone())
+                .app_data(metrics_state.clone())
+                .app_data(whatsapp_health.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(256 * 1024)

@@ -190,6 +190,11 @@ impl RoutingPolicy {
         self.routes.get(&classification.intent).unwrap_or(&self.default_agent)
     }
 
+    /// Whether some agent is configured for this intent.
+    pub fn routes_intent(&self, intent: &Intent) -> bool {
+        self.routes.contains_key(intent)
+    }
+
     pub fn default_agent(&self) -> &AgentName {
         &self.default_agent
     }

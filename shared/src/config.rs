@@ -226,6 +226,16 @@ pub const KEYS: &[Key] = &[
         help: "messages that arrive while an agent works on the conversation: sequential (each its own turn) or coalesce (handed over together, one reply)",
     },
     Key {
+        name: "WHATSAPP_APP_TOKEN",
+        default: "(none: a cheap authenticated call checks the token)",
+        help: "app access token (app_id|app_secret) so health checks can ask debug_token for the token's expiry",
+    },
+    Key {
+        name: "SWITCHBOARD_HEALTH_CACHE_SECS",
+        default: "60",
+        help: "how long a /health/whatsapp answer is reused before Meta is asked again",
+    },
+    Key {
         name: "SWITCHBOARD_API_KEYS",
         default: "(sandbox: generated)",
         help: "comma-separated API keys for the REST and A2A APIs (X-API-Key or Authorization: Bearer); required in live mode",
@@ -377,6 +387,9 @@ pub struct WhatsAppConfig {
     pub api_version: String,
     pub api_base_url: String,
     pub http_timeout: Duration,
+    /// `app_id|app_secret`, for `debug_token` in health checks.
+    pub app_token: Option<SecretString>,
+    pub health_cache: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -697,6 +710,8 @@ impl Config {
                     .trim_end_matches('/')
                     .to_owned(),
                 http_timeout: Duration::from_secs(src.parse("WHATSAPP_HTTP_TIMEOUT_SECS", 10u64, "seconds")?),
+                app_token: secret("WHATSAPP_APP_TOKEN"),
+                health_cache: Duration::from_secs(src.parse("SWITCHBOARD_HEALTH_CACHE_SECS", 60u64, "seconds")?),
             },
             workers,
             log,

@@ -89,6 +89,38 @@ impl Respond for Responder {
     }
 }
 
+/// The account endpoints health checks read: the phone number, `subscribed_apps`,
+/// `debug_token`.
+struct AccountResponder(Arc<Mutex<GraphState>>);
+
+impl Respond for AccountResponder {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let state = self.0.lock().unwrap();
+        let expired = || {
+            ResponseTemplate::new(401).set_body_json(json!({"error": {
+                "message": "Error validating access token: Session has expired", "type": "OAuthException", "code": 190, "error_subcode": 463
+            }}))
+        };
+        let path = request.url.path();
+        if path.ends_with("/debug_token") {
+            let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 86_400;
+            return ResponseTemplate::new(200).set_body_json(
+                json!({"data": {"is_valid": !state.token_expired, "expires_at": expires, "type": "SYSTEM_USER"}}),
+            );
+        }
+        if state.token_expired {
+            return expired();
+        }
+        if path.ends_with("/subscribed_apps") {
+            return ResponseTemplate::new(200)
+                .set_body_json(json!({"data": [{"whatsapp_business_api_data": {"name": "Switchboard", "id": "1"}}]}));
+        }
+        ResponseTemplate::new(200).set_body_json(json!({
+            "display_phone_number": "15550100200", "verified_name": "Test Shop", "quality_rating": "GREEN", "status": "CONNECTED", "id": "109876543210987"
+        }))
+    }
+}
+
 impl FakeGraph {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
@@ -98,6 +130,7 @@ impl FakeGraph {
             .respond_with(Responder(Arc::clone(&state)))
             .mount(&server)
             .await;
+        Mock::given(method("GET")).respond_with(AccountResponder(Arc::clone(&state))).mount(&server).await;
         Self { server: Arc::new(server), state }
     }
 

@@ -250,6 +250,15 @@ impl TestApp {
         }
     }
 
+    /// Waits until `n` deliveries are sent (or further along).
+    pub async fn wait_for_state_of_all_sent(&self, n: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.count("SELECT COUNT(*) FROM deliveries WHERE state IN ('sent', 'delivered', 'read')").await < n {
+            assert!(Instant::now() < deadline, "fewer than {n} deliveries sent");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.expect("count query")
     }

@@ -7,6 +7,7 @@ pub mod a2a_server;
 pub mod api;
 pub mod errors;
 pub mod health;
+pub mod metrics;
 pub mod sandbox;
 pub mod trace;
 pub mod whatsapp;
@@ -50,6 +51,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
     );
     cfg.route("/health/live", web::get().to(health::live));
     cfg.route("/health/ready", web::get().to(health::ready));
+    cfg.route("/health/whatsapp", web::get().to(health::whatsapp));
+    cfg.route("/metrics", web::get().to(metrics::render));
     if sandbox {
         cfg.route("/sandbox/outbox", web::get().to(sandbox::outbox));
     }

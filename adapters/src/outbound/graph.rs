@@ -56,6 +56,23 @@ impl GraphWhatsApp {
 
     /// Sends the request and reads a JSON answer, classifying every failure.
     async fn call(&self, request: RequestBuilder) -> Result<Value, SendError> {
+        let result = self.call_uncounted(request).await;
+        let status = match &result {
+            Ok(_) => "ok",
+            Err(SendError::Timeout(_)) => "timeout",
+            Err(SendError::Network(_)) => "network",
+            Err(_) => "error",
+        };
+        metrics::counter!("whatsapp_api_calls_total", "status" => status).increment(1);
+        if let Err(SendError::Graph { code, failure, .. }) = &result {
+            // Known codes only: a label set that Meta cannot grow.
+            let code = if *failure == SendFailure::Unknown { String::from("other") } else { code.to_string() };
+            metrics::counter!("whatsapp_api_errors_total", "code" => code).increment(1);
+        }
+        result
+    }
+
+    async fn call_uncounted(&self, request: RequestBuilder) -> Result<Value, SendError> {
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(|e| SendError::Timeout(format!("reading the answer: {e}")))?;

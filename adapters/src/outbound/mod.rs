@@ -4,6 +4,7 @@ pub mod a2a;
 pub mod builtin;
 pub mod email;
 pub mod graph;
+pub mod graph_health;
 pub mod pacing;
 pub mod sandbox;
 pub mod store;

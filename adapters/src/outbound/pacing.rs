@@ -61,9 +61,11 @@ impl SendPacing for GovernorPacing {
         // The number first: a slot wasted there costs 1/80 s; one wasted on the user
         // would cost a whole pacing interval.
         if let Err(not_until) = self.number_limiter(from_number_id).check() {
+            metrics::counter!("switchboard_rate_limit_waits_total", "limiter" => "number").increment(1);
             return Some(not_until.wait_time_from(now).max(Duration::from_millis(1)));
         }
         if let Err(not_until) = self.recipients.check_key(&format!("{from_number_id}:{recipient}")) {
+            metrics::counter!("switchboard_rate_limit_waits_total", "limiter" => "recipient").increment(1);
             return Some(not_until.wait_time_from(now).max(Duration::from_millis(1)));
         }
         None

@@ -148,6 +148,7 @@ impl DeliverMessage {
         }
         if self.can_email(delivery) && self.settings.email_priority().await? {
             tracing::info!("email has priority (channels.gmail.priority)");
+            metrics::counter!("switchboard_fallbacks_total", "reason" => "email_priority").increment(1);
             return Ok(Ok(Route::Email));
         }
         let window = ServiceWindow::new(delivery.last_inbound_at);
@@ -161,6 +162,7 @@ impl DeliverMessage {
             Ok(Route::WhatsappTemplate)
         } else if self.can_email(delivery) {
             tracing::info!("outside the 24-hour window; falling back to email");
+            metrics::counter!("switchboard_fallbacks_total", "reason" => "outside_window").increment(1);
             Ok(Route::Email)
         } else {
             Err(String::from("outside the 24-hour window, and no template or email address to fall back on"))
@@ -207,7 +209,14 @@ impl DeliverMessage {
                     Some(m) => m,
                     None => {
                         return self
-                            .fall_back_or_fail(delivery, "no re-engagement template configured", trace, attempt, now)
+                            .fall_back_or_fail(
+                                delivery,
+                                "no_template",
+                                "no re-engagement template configured",
+                                trace,
+                                attempt,
+                                now,
+                            )
                             .await;
                     }
                 },
@@ -226,6 +235,7 @@ impl DeliverMessage {
                     self.deliveries
                         .mark_sent(delivery.id, route, Some(receipt.provider_id.clone()), "accepted", now)
                         .await?;
+                    metrics::counter!("whatsapp_messages_sent_total", "status" => "accepted").increment(1);
                     tracing::info!(%to, provider_id = %receipt.provider_id, route = route.as_str(), "accepted by WhatsApp");
                     return Ok(DeliverOutcome::Sent { route, provider_id: Some(receipt.provider_id.to_string()) });
                 }
@@ -240,7 +250,14 @@ impl DeliverMessage {
                     }
                     if attempt.is_last {
                         return self
-                            .fall_back_or_fail(delivery, &format!("retries exhausted: {reason}"), trace, attempt, now)
+                            .fall_back_or_fail(
+                                delivery,
+                                "retries_exhausted",
+                                &format!("retries exhausted: {reason}"),
+                                trace,
+                                attempt,
+                                now,
+                            )
                             .await;
                     }
                     if !matches!(error, SendError::Timeout(_)) {
@@ -264,12 +281,12 @@ impl DeliverMessage {
                     route = Route::WhatsappTemplate;
                 }
                 SendAction::NeedsTemplate | SendAction::FallBack => {
-                    return self.fall_back_or_fail(delivery, &reason, trace, attempt, now).await;
+                    return self.fall_back_or_fail(delivery, error.label(), &reason, trace, attempt, now).await;
                 }
                 SendAction::StopAndAlert => {
                     tracing::error!(%to, %reason, "WhatsApp refuses every send until an operator acts");
                     if self.can_email(delivery) {
-                        return self.fall_back_or_fail(delivery, &reason, trace, attempt, now).await;
+                        return self.fall_back_or_fail(delivery, error.label(), &reason, trace, attempt, now).await;
                     }
                     self.deliveries.record_attempt(delivery.id, AttemptOutcome::Held, &reason, now).await?;
                     let wait = self.policy.hold.ceiling(delivery.held.saturating_add(1));
@@ -283,6 +300,7 @@ impl DeliverMessage {
     async fn fall_back_or_fail(
         &self,
         delivery: &Delivery,
+        label: &'static str,
         reason: &str,
         trace: &TraceContext,
         attempt: Attempt,
@@ -297,6 +315,7 @@ impl DeliverMessage {
             return self.fail(delivery, &format!("{reason}; {why}"), now).await;
         }
         tracing::warn!(%reason, "WhatsApp cannot deliver; falling back to email");
+        metrics::counter!("switchboard_fallbacks_total", "reason" => label).increment(1);
         self.deliveries.record_attempt(delivery.id, AttemptOutcome::Rerouted, reason, now).await?;
         self.send_email(delivery, trace, attempt, now).await
     }
@@ -319,6 +338,7 @@ impl DeliverMessage {
         match self.email.send(&email, trace).await {
             Ok(message_id) => {
                 self.deliveries.mark_sent(delivery.id, Route::Email, None, &message_id, now).await?;
+                metrics::counter!("switchboard_emails_sent_total").increment(1);
                 tracing::info!(to = %address.masked(), "sent by email");
                 Ok(DeliverOutcome::Sent { route: Route::Email, provider_id: None })
             }
@@ -336,6 +356,7 @@ impl DeliverMessage {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<DeliverOutcome, DeliverError> {
+        metrics::counter!("whatsapp_messages_sent_total", "status" => "failed").increment(1);
         tracing::error!(to = %delivery.message.to.key().masked(), %reason, "delivery failed");
         self.deliveries.record_failure(delivery.id, reason, true, now).await?;
         Ok(DeliverOutcome::Failed { reason: reason.to_owned() })

@@ -30,6 +30,26 @@ pub struct Router {
 pub const APOLOGY: &str = "Sorry, I couldn't finish that just now. A person from our team will follow up with you.";
 
 impl Router {
+    /// Asks the agent, recording how long it took and how it ended.
+    async fn ask(
+        &self,
+        agent: &AgentName,
+        request: &WorkflowRequest,
+        trace: &TraceContext,
+    ) -> Result<AgentReply, AgentError> {
+        let started = std::time::Instant::now();
+        let result = self.agents.ask(agent, request, trace).await;
+        let outcome = match &result {
+            Ok(reply) if reply.is_failure() => "task_failed",
+            Ok(_) => "ok",
+            Err(e) if e.is_retriable() => "unavailable",
+            Err(_) => "failed",
+        };
+        metrics::histogram!("switchboard_agent_call_duration_seconds", "agent" => agent.to_string(), "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
     pub fn new(classifier: Arc<dyn Classifier>, agents: Arc<dyn AgentGateway>, policy: RoutingPolicy) -> Self {
         Self { classifier, agents, policy }
     }
@@ -62,17 +82,28 @@ impl Router {
                 };
                 let agent = self.policy.agent_for(&classification).clone();
                 tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
+                // Intents a classifier agent invents are counted as "other": a bounded label set.
+                let label = if self.policy.routes_intent(&classification.intent)
+                    || matches!(
+                        classification.intent,
+                        Intent::Greeting | Intent::Help | Intent::Acknowledgement | Intent::Unknown
+                    ) {
+                    classification.intent.to_string()
+                } else {
+                    String::from("other")
+                };
+                metrics::counter!("switchboard_classifications_total", "intent" => label).increment(1);
                 (classification, agent)
             }
         };
 
-        let reply = match self.agents.ask(&agent, request, trace).await {
+        let reply = match self.ask(&agent, request, trace).await {
             Ok(reply) => reply,
             Err(e) if (last_chance || !e.is_retriable()) && &agent != self.policy.default_agent() => {
                 tracing::warn!(error = %e, "agent failed; the default agent answers");
                 agent = self.policy.default_agent().clone();
                 request.task_id = None;
-                self.agents.ask(&agent, request, trace).await?
+                self.ask(&agent, request, trace).await?
             }
             Err(e) => return Err(e),
         };

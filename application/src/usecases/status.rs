@@ -128,6 +128,8 @@ impl RecordStatus {
                 trace,
             };
             if self.deliveries.reroute(delivery.id, delivery.state, route, &reason, job, now).await? {
+                let label = report.error_code.map_or("failed", |c| SendFailure::from_code(c).label());
+                metrics::counter!("switchboard_fallbacks_total", "reason" => label).increment(1);
                 tracing::warn!(delivery_id = %delivery.id, %reason, route = route.as_str(), "WhatsApp could not deliver; another route takes over");
                 return Ok(StatusOutcome::Rerouted { route });
             }

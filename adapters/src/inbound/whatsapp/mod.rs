@@ -89,6 +89,22 @@ pub async fn receive(
     payload: web::Payload,
     state: web::Data<WebhookState>,
 ) -> Result<HttpResponse, ApiError> {
+    let started = std::time::Instant::now();
+    let result = receive_inner(req, payload, state).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code,
+    };
+    metrics::histogram!("whatsapp_webhook_duration_seconds", "outcome" => outcome)
+        .record(started.elapsed().as_secs_f64());
+    result
+}
+
+async fn receive_inner(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<WebhookState>,
+) -> Result<HttpResponse, ApiError> {
     let trace = request_trace(&req);
     let body = match read_body(&req, payload, state.max_body_bytes).await {
         Ok(body) => body,

@@ -1072,6 +1072,36 @@ impl JobQueue for SqliteStore {
     }
 }
 
+/// What the metrics endpoint reads at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct OperationalSnapshot {
+    pub queued: i64,
+    pub oldest_age_seconds: f64,
+    pub dead: i64,
+    pub deliveries: Vec<(String, i64)>,
+}
+
+impl SqliteStore {
+    pub async fn operational_snapshot(&self) -> Result<OperationalSnapshot, StoreError> {
+        let now = ms(OffsetDateTime::now_utc());
+        let (queued, oldest, dead): (i64, Option<i64>, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state IN ('queued', 'leased')), 0), MIN(CASE WHEN state IN ('queued', 'leased') THEN created_at END),
+                    COALESCE(SUM(state = 'dead'), 0)
+             FROM jobs",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let deliveries: Vec<(String, i64)> = sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        #[expect(clippy::cast_precision_loss, reason = "an age in seconds needs no more than f64")]
+        let oldest_age_seconds = oldest.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
+        Ok(OperationalSnapshot { queued, oldest_age_seconds, dead, deliveries })
+    }
+}
+
 fn stored_task(row: &sqlx::sqlite::SqliteRow) -> Result<StoredTask, StoreError> {
     let task: String = row.get("task");
     Ok(StoredTask {

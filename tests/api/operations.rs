@@ -1,0 +1,148 @@
+//! What operators see: /health/whatsapp, `switchboard check`, and /metrics.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::fakes::{Answer, FakeGraph, SmtpSink};
+use crate::helpers::{BUSINESS_NUMBER_ID, spawn_live_app, text_messages};
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn whatsapp_health_turns_red_on_an_expired_token_and_green_when_it_recovers() {
+    let graph = FakeGraph::start().await;
+    let app = spawn_live_app(
+        &graph,
+        None,
+        &[("SWITCHBOARD_HEALTH_CACHE_SECS", "0"), ("WHATSAPP_BUSINESS_ACCOUNT_ID", "210987654321098")],
+    )
+    .await;
+    let health = || async {
+        let response = app.client.get(format!("{}/health/whatsapp", app.address)).send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    };
+
+    let (green_status, green) = health().await;
+    graph.set_token_expired(true);
+    let (red_status, red) = health().await;
+    graph.set_token_expired(false);
+    let (again_status, _) = health().await;
+
+    assert_eq!(green_status, 200);
+    assert_eq!(green["status"], "healthy");
+    assert_eq!(green["quality_rating"], "GREEN");
+    assert_eq!(green["webhook_subscribed"], true);
+    assert_eq!(red_status, 503);
+    assert_eq!(red["status"], "unhealthy");
+    assert_eq!(red["token_valid"], false);
+    assert!(red["reasons"][0].as_str().unwrap().contains("190"), "{red}");
+    assert_eq!(again_status, 200);
+}
+
+#[tokio::test]
+async fn debug_token_gives_the_days_to_expiry_when_an_app_token_is_configured() {
+    let graph = FakeGraph::start().await;
+    let app = spawn_live_app(
+        &graph,
+        None,
+        &[("SWITCHBOARD_HEALTH_CACHE_SECS", "0"), ("WHATSAPP_APP_TOKEN", "123|app-secret")],
+    )
+    .await;
+
+    let report: Value =
+        app.client.get(format!("{}/health/whatsapp", app.address)).send().await.unwrap().json().await.unwrap();
+
+    let days = report["token_expires_in_days"].as_f64().unwrap();
+    assert!((29.0..=30.0).contains(&days), "{report}");
+}
+
+fn check(graph: &FakeGraph, dir: &std::path::Path) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("check")
+        .env_clear()
+        .envs([
+            ("SWITCHBOARD_DATA_DIR", dir.to_str().unwrap()),
+            ("WHATSAPP_ACCESS_TOKEN", "test-token"),
+            ("WHATSAPP_PHONE_NUMBER_ID", BUSINESS_NUMBER_ID),
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "v"),
+            ("SWITCHBOARD_API_KEYS", "k"),
+            ("WHATSAPP_API_BASE_URL", graph.uri().as_str()),
+        ])
+        .output()
+        .unwrap();
+    (output.status.code().unwrap_or(-1), String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+#[tokio::test]
+async fn switchboard_check_exits_1_on_an_expired_token_and_0_when_it_recovers() {
+    let graph = FakeGraph::start().await;
+    let dir = tempfile::tempdir().unwrap();
+
+    graph.set_token_expired(true);
+    let (red_code, red) = {
+        let (g, d) = (graph.clone(), dir.path().to_owned());
+        tokio::task::spawn_blocking(move || check(&g, &d)).await.unwrap()
+    };
+    graph.set_token_expired(false);
+    let (green_code, green) = {
+        let (g, d) = (graph.clone(), dir.path().to_owned());
+        tokio::task::spawn_blocking(move || check(&g, &d)).await.unwrap()
+    };
+
+    assert_eq!(red_code, 1, "{red}");
+    assert!(red.contains("whatsapp        UNHEALTHY") && red.contains("190"), "{red}");
+    assert_eq!(green_code, 0, "{green}");
+    assert!(green.contains("whatsapp        ok") && green.contains("quality rating       GREEN"), "{green}");
+}
+
+#[tokio::test]
+async fn metrics_show_every_named_metric_moving() {
+    let graph = FakeGraph::start().await;
+    graph.script([Answer::Error { code: 131026, status: 400 }]);
+    let smtp = SmtpSink::start().await;
+    let app = spawn_live_app(
+        &graph,
+        Some(&smtp),
+        &[
+            ("SWITCHBOARD_RATE_LIMITS_ENABLED", "true"),
+            ("SWITCHBOARD_RECIPIENT_BURST", "1"),
+            ("SWITCHBOARD_RECIPIENT_INTERVAL_MS", "300"),
+        ],
+    )
+    .await;
+
+    // A fallback to email (131026), then replies to WhatsApp messages, two to one user.
+    let mut body = serde_json::json!({"to": "447700900990", "template": {"name": "t", "language": "en"}, "email": "ops@example.com"});
+    body["channel"] = serde_json::json!("auto");
+    app.send_ok(body).await;
+    smtp.wait_for(1).await;
+    app.post_webhook(&text_messages("447700900991", &[("wamid.M1", now(), "hello"), ("wamid.M2", now() + 1, "help")]))
+        .await;
+    app.wait_for_state_of_all_sent(3).await;
+    let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+
+    for name in [
+        "whatsapp_messages_received_total",
+        "whatsapp_messages_sent_total{status=\"accepted\"}",
+        "whatsapp_api_calls_total{status=\"ok\"}",
+        "whatsapp_api_calls_total{status=\"error\"}",
+        "whatsapp_api_errors_total{code=\"131026\"}",
+        "whatsapp_webhook_duration_seconds_bucket",
+        "switchboard_job_queue_depth",
+        "switchboard_job_oldest_age_seconds",
+        "switchboard_jobs_dead",
+        "switchboard_deliveries{state=\"sent\"}",
+        "switchboard_fallbacks_total{reason=\"undeliverable\"}",
+        "switchboard_classifications_total{intent=\"greeting\"}",
+        "switchboard_agent_call_duration_seconds_bucket",
+        "switchboard_rate_limit_waits_total{limiter=\"recipient\"}",
+    ] {
+        assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
+    }
+    assert!(!text.contains("447700900991"), "no phone numbers in labels");
+    let _ = Duration::ZERO;
+}

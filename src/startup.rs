@@ -12,7 +12,7 @@ use secrecy::ExposeSecret;
 use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
-use switchboard_adapters::inbound::health::WhatsAppHealthState;
+use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
@@ -191,6 +191,7 @@ impl Application {
             clock.clone(),
         ));
         let worker_shutdown = Shutdown::default();
+        let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers = spawn_workers(
             runner,
             queue,
@@ -198,6 +199,7 @@ impl Application {
                 count: config.workers.count,
                 lease: config.workers.lease,
                 poll_interval: config.workers.poll_interval,
+                alive: workers_alive.clone(),
             },
             worker_shutdown.clone(),
         );
@@ -213,6 +215,7 @@ impl Application {
             max_body_bytes: config.http.webhook_max_body_bytes,
         });
         let store_data = web::Data::new(store.clone());
+        let readiness = web::Data::new(Readiness { workers_alive, workers_expected: config.workers.count });
         let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), store: store.clone() });
         let whatsapp_health = web::Data::new(WhatsAppHealthState(whatsapp_health(&config)?.map(Arc::new)));
         let router = Arc::new(Router::new(classifier, agents, policy));
@@ -246,6 +249,7 @@ impl Application {
                 .wrap(from_fn(trace_requests))
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
+                .app_data(readiness.clone())
                 .app_data(api.clone())
                 .app_data(a2a_server.clone())
                 .app_data(metrics_state.clone())

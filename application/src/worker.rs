@@ -130,6 +130,24 @@ pub struct WorkerSettings {
     pub count: usize,
     pub lease: Duration,
     pub poll_interval: Duration,
+    /// How many workers are running now (readiness reads it).
+    pub alive: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts a worker as alive for as long as it exists, however its loop ends.
+struct Alive(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Alive {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Handles to stop the pool.
@@ -163,6 +181,7 @@ pub fn spawn_workers(
 }
 
 async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
+    let _alive = Alive::new(&settings.alive);
     while !shutdown.stop.is_cancelled() {
         let jobs = match queue.claim(1, settings.lease).await {
             Ok(jobs) => jobs,

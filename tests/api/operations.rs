@@ -146,3 +146,75 @@ async fn metrics_show_every_named_metric_moving() {
     assert!(!text.contains("447700900991"), "no phone numbers in labels");
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/prometheus/alerts.yml");
+    let rules: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let exported = [
+        "whatsapp_api_calls_total",
+        "whatsapp_api_errors_total",
+        "whatsapp_token_valid",
+        "whatsapp_token_expires_in_days",
+        "whatsapp_messages_received_total",
+        "whatsapp_webhook_signature_failures_total",
+        "switchboard_job_oldest_age_seconds",
+        "switchboard_job_queue_depth",
+        "switchboard_jobs_dead",
+        "switchboard_agent_call_duration_seconds_count",
+        "switchboard_fallbacks_total",
+    ];
+    let mut alerts = Vec::new();
+    for group in rules["groups"].as_sequence().unwrap() {
+        for rule in group["rules"].as_sequence().unwrap() {
+            let name = rule["alert"].as_str().unwrap();
+            let expr = rule["expr"].as_str().unwrap();
+            assert!(rule["for"].as_str().is_some(), "{name}: no for");
+            assert!(matches!(rule["labels"]["severity"].as_str(), Some("critical" | "warning")), "{name}: severity");
+            assert!(rule["annotations"]["summary"].as_str().is_some(), "{name}: summary");
+            assert!(
+                rule["annotations"]["runbook"].as_str().unwrap().starts_with("docs/operations.md#"),
+                "{name}: runbook"
+            );
+            let metrics: Vec<&str> = expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| w.starts_with("whatsapp_") || w.starts_with("switchboard_"))
+                .collect();
+            assert!(!metrics.is_empty(), "{name}: no metric");
+            for metric in metrics {
+                assert!(exported.contains(&metric), "{name}: {metric} is not exported");
+            }
+            alerts.push(name.to_owned());
+        }
+    }
+    for needed in [
+        "WhatsAppApiErrorRateHigh",
+        "WhatsAppNoMessagesReceived",
+        "WhatsAppTokenExpiringSoon",
+        "SwitchboardQueueBackingUp",
+    ] {
+        assert!(alerts.iter().any(|a| a == needed), "{needed} missing");
+    }
+}
+
+#[test]
+fn every_runbook_link_of_the_alert_rules_has_its_section() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runbook = std::fs::read_to_string(root.join("docs/operations.md")).unwrap();
+    let anchors: Vec<String> = runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|h| {
+            h.to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || *c == ' ' || *c == '-')
+                .collect::<String>()
+                .replace(' ', "-")
+        })
+        .collect();
+    let alerts = std::fs::read_to_string(root.join("deploy/prometheus/alerts.yml")).unwrap();
+    for link in alerts.lines().filter_map(|l| l.trim().strip_prefix("runbook: \"docs/operations.md#")) {
+        let anchor = link.trim_end_matches('"');
+        assert!(anchors.iter().any(|a| a == anchor), "no section for #{anchor}; sections: {anchors:?}");
+    }
+}

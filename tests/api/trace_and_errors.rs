@@ -85,6 +85,8 @@ async fn readiness_reports_the_database_and_its_migrations() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["workers"], "ok");
+    assert_eq!(body["checks"]["workers_running"], 4);
 }
 
 #[tokio::test]

@@ -10,15 +10,35 @@ pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers and its migrations are applied.
-pub async fn ready(store: web::Data<SqliteStore>) -> HttpResponse {
-    match store.ready().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "checks": {"database": "ok"}})),
+/// How many job workers run, against how many should.
+pub struct Readiness {
+    pub workers_alive: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    pub workers_expected: usize,
+}
+
+/// The database answers, its migrations are applied, and the job workers run.
+pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness>) -> HttpResponse {
+    let mut reasons = Vec::new();
+    let database = match store.ready().await {
+        Ok(()) => "ok",
         Err(reason) => {
-            tracing::warn!(%reason, "not ready");
-            HttpResponse::ServiceUnavailable()
-                .json(json!({"status": "unhealthy", "checks": {"database": "failing"}, "reasons": [reason]}))
+            reasons.push(reason);
+            "failing"
         }
+    };
+    let alive = readiness.workers_alive.load(std::sync::atomic::Ordering::SeqCst);
+    let workers = if alive > 0 {
+        "ok"
+    } else {
+        reasons.push(format!("no job worker is running (0 of {})", readiness.workers_expected));
+        "failing"
+    };
+    let checks = json!({"database": database, "workers": workers, "workers_running": alive});
+    if reasons.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
+    } else {
+        tracing::warn!(?reasons, "not ready");
+        HttpResponse::ServiceUnavailable().json(json!({"status": "unhealthy", "checks": checks, "reasons": reasons}))
     }
 }
 

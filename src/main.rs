@@ -41,6 +41,24 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Replay stored webhook events (after the bug that quarantined them is fixed).
+    /// Messages already stored are not processed again.
+    Replay {
+        /// Events received at or after this RFC 3339 time.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only `quarantined` (the default) or `accepted` events.
+        #[arg(long, default_value = "quarantined")]
+        status: String,
+        /// One event by id instead.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// Dead jobs: list them, or requeue one.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
     /// Check configuration, database and the WhatsApp account (token, Graph, phone
     /// number, webhook subscription); exit 0 when nothing is unhealthy, 1 otherwise.
     Check,
@@ -63,6 +81,14 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum JobsCommand {
+    /// List dead jobs with their last error.
+    Dead,
+    /// Put a dead job back in the queue with fresh attempts.
+    Requeue { id: i64 },
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -77,6 +103,8 @@ async fn main() -> ExitCode {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
         Command::Check => return check(config).await,
+        Command::Replay { since, status, id } => replay(config, since, status, id).await,
+        Command::Jobs { command } => jobs(config, command).await,
         Command::Simulate { text, from, name, url, timeout } => {
             simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
@@ -156,6 +184,76 @@ async fn check(config: Config) -> ExitCode {
         }
     }
     if unhealthy { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+}
+
+async fn replay(config: Config, since: Option<String>, status: String, id: Option<String>) -> anyhow::Result<()> {
+    use switchboard_adapters::inbound::whatsapp::replay::replay_event;
+    let store = startup::open_store(&config).await?;
+    let ingest = switchboard_application::usecases::IngestWebhook::new(
+        std::sync::Arc::new(store.clone()),
+        std::sync::Arc::new(switchboard_application::ports::SystemClock),
+        config.workers.reorder_window,
+    );
+    let ids = match id {
+        Some(id) => vec![id],
+        None => {
+            let since = match since.as_deref() {
+                None => 0,
+                Some(s) => {
+                    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                        .map_err(|_| anyhow::anyhow!("--since {s:?} is not an RFC 3339 time"))?;
+                    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
+                }
+            };
+            let mut events = store.list_events(Some(status.as_str()), since, 10_000).await?;
+            events.reverse();
+            events.into_iter().map(|e| e.id).collect()
+        }
+    };
+    for id in ids {
+        match replay_event(&store, &ingest, &id, switchboard_shared::TraceContext::new_root()).await? {
+            None => println!("{id}: no such event"),
+            Some(o) => match o.still_quarantined {
+                Some(reason) => println!("{id}: still quarantined ({reason})"),
+                None => println!(
+                    "{id}: {} new messages, {} already stored, {} new statuses",
+                    o.new_messages, o.duplicate_messages, o.new_statuses
+                ),
+            },
+        }
+    }
+    println!("queued work is picked up by the running service's workers");
+    Ok(())
+}
+
+async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
+    let store = startup::open_store(&config).await?;
+    match command {
+        JobsCommand::Dead => {
+            let jobs = store.dead_jobs(1000).await?;
+            if jobs.is_empty() {
+                println!("no dead jobs");
+            }
+            for job in jobs {
+                println!(
+                    "{:>8}  {:<16} attempts {:<3} trace {}  {}",
+                    job.id,
+                    job.kind,
+                    job.attempts,
+                    job.trace_id,
+                    job.last_error.unwrap_or_default()
+                );
+            }
+        }
+        JobsCommand::Requeue { id } => {
+            if store.requeue(id).await? {
+                println!("job {id} requeued");
+            } else {
+                anyhow::bail!("no dead job {id}");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -13,6 +13,7 @@ use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
+use switchboard_adapters::inbound::management::ManagementState;
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
@@ -208,6 +209,7 @@ impl Application {
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr().context("listener has no address")?.port();
 
+        let management = web::Data::new(ManagementState { store: store.clone(), ingest: ingest.clone() });
         let webhook = web::Data::new(WebhookState {
             ingest,
             app_secret: config.whatsapp.app_secret.clone(),
@@ -250,6 +252,7 @@ impl Application {
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
                 .app_data(readiness.clone())
+                .app_data(management.clone())
                 .app_data(api.clone())
                 .app_data(a2a_server.clone())
                 .app_data(metrics_state.clone())

@@ -218,3 +218,88 @@ fn every_runbook_link_of_the_alert_rules_has_its_section() {
         assert!(anchors.iter().any(|a| a == anchor), "no section for #{anchor}; sections: {anchors:?}");
     }
 }
+
+#[tokio::test]
+async fn replaying_a_quarantined_webhook_after_its_cause_is_fixed_processes_it_exactly_once() {
+    let app = crate::helpers::spawn_app().await;
+    // An older version quarantined this authentic envelope (the bug since fixed).
+    let body = text_messages("447700900950", &[("wamid.REPLAY", now(), "hello")]);
+    sqlx::query(
+        "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
+         VALUES ('evt-1', 1, '4bf92f3577b34da6a3ce929d0e0e4736', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01', 'quarantined', 'parser bug', '{}', ?1)",
+    )
+    .bind(&body)
+    .execute(app.store.pool())
+    .await
+    .unwrap();
+    let replay = || async {
+        app.client
+            .post(format!("{}/api/v1/webhook-events/evt-1/replay", app.address))
+            .header("x-api-key", crate::helpers::API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
+
+    let listed: Value = app
+        .client
+        .get(format!("{}/api/v1/webhook-events?status=quarantined", app.address))
+        .header("x-api-key", crate::helpers::API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = replay().await;
+    let replies = app.wait_for_replies(1).await;
+    let second = replay().await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    assert_eq!(listed["events"][0]["id"], "evt-1");
+    assert_eq!(first["new_messages"], 1);
+    assert_eq!(second["new_messages"], 0);
+    assert_eq!(second["duplicate_messages"], 1);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(app.outbox().await.len(), 1, "processed exactly once");
+}
+
+#[tokio::test]
+async fn a_dead_job_is_listed_and_requeued_and_then_processed() {
+    let app = crate::helpers::spawn_app().await;
+    app.post_webhook(&text_messages("447700900960", &[("wamid.DEAD", now(), "hello")])).await;
+    // Before the reorder window ends, an operator-visible failure: the job is dead.
+    sqlx::query("UPDATE jobs SET state = 'dead', last_error = 'agent exploded'")
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+    let get = |path: &'static str| {
+        app.client.get(format!("{}{path}", app.address)).header("x-api-key", crate::helpers::API_KEY).send()
+    };
+
+    let dead: Value = get("/api/v1/jobs/dead").await.unwrap().json().await.unwrap();
+    let id = dead["jobs"][0]["id"].as_i64().unwrap();
+    let requeued = app
+        .client
+        .post(format!("{}/api/v1/jobs/{id}/requeue", app.address))
+        .header("x-api-key", crate::helpers::API_KEY)
+        .send()
+        .await
+        .unwrap();
+    let replies = app.wait_for_replies(1).await;
+    let again = app
+        .client
+        .post(format!("{}/api/v1/jobs/{id}/requeue", app.address))
+        .header("x-api-key", crate::helpers::API_KEY)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(dead["jobs"][0]["last_error"], "agent exploded");
+    assert_eq!(requeued.status(), 200);
+    assert_eq!(replies[0]["reply_to"], "wamid.DEAD");
+    assert_eq!(again.status(), 404, "only a dead job can be requeued");
+}

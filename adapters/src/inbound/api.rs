@@ -34,7 +34,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// `X-API-Key: KEY` or `Authorization: Bearer KEY`.
-fn authorise(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
+pub(crate) fn authorise(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     let presented = header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
     let Some(presented) = presented.map(str::trim) else {

@@ -7,6 +7,7 @@ pub mod a2a_server;
 pub mod api;
 pub mod errors;
 pub mod health;
+pub mod management;
 pub mod metrics;
 pub mod sandbox;
 pub mod trace;
@@ -49,6 +50,11 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
             .route(web::post().to(a2a_server::jsonrpc))
             .default_service(web::to(errors::method_not_allowed)),
     );
+    cfg.route("/api/v1/webhook-events", web::get().to(management::list_events));
+    cfg.route("/api/v1/webhook-events/replay", web::post().to(management::replay_many));
+    cfg.route("/api/v1/webhook-events/{id}/replay", web::post().to(management::replay_one));
+    cfg.route("/api/v1/jobs/dead", web::get().to(management::dead_jobs));
+    cfg.route("/api/v1/jobs/{id}/requeue", web::post().to(management::requeue));
     cfg.route("/health/live", web::get().to(health::live));
     cfg.route("/health/ready", web::get().to(health::ready));
     cfg.route("/health/whatsapp", web::get().to(health::whatsapp));

@@ -2,6 +2,7 @@
 //! that are stored durably before they are acknowledged.
 
 pub mod envelope;
+pub mod replay;
 pub mod signature;
 
 use std::sync::Arc;

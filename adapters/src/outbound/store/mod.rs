@@ -3,4 +3,4 @@
 
 pub mod sqlite;
 
-pub use sqlite::{SandboxRecord, SqliteSettings, SqliteStore};
+pub use sqlite::{DeadJob, EventSummary, SandboxRecord, SqliteSettings, SqliteStore};

@@ -1072,6 +1072,126 @@ impl JobQueue for SqliteStore {
     }
 }
 
+/// A stored webhook event, as operators list it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EventSummary {
+    pub id: String,
+    pub received_at: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub trace_id: String,
+    pub summary: serde_json::Value,
+    pub bytes: i64,
+    pub replayed_at: Option<i64>,
+}
+
+/// A dead job, as operators list it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DeadJob {
+    pub id: i64,
+    pub kind: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub trace_id: String,
+    pub updated_at: i64,
+}
+
+impl SqliteStore {
+    /// Events newest first, received after `since` (unix ms), of one status when given.
+    pub async fn list_events(
+        &self,
+        status: Option<&str>,
+        since: i64,
+        limit: i64,
+    ) -> Result<Vec<EventSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, received_at, status, reason, trace_id, summary, LENGTH(body) AS bytes, replayed_at FROM webhook_events
+             WHERE (?1 IS NULL OR status = ?1) AND received_at >= ?2 ORDER BY received_at DESC, id DESC LIMIT ?3",
+        )
+        .bind(status)
+        .bind(since)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                let summary: String = r.get("summary");
+                Ok(EventSummary {
+                    id: r.get("id"),
+                    received_at: r.get("received_at"),
+                    status: r.get("status"),
+                    reason: r.get("reason"),
+                    trace_id: r.get("trace_id"),
+                    summary: serde_json::from_str(&summary).map_err(|e| corrupt("event summary", e))?,
+                    bytes: r.get("bytes"),
+                    replayed_at: r.get("replayed_at"),
+                })
+            })
+            .collect()
+    }
+
+    /// The raw body of a stored event, or `None`.
+    pub async fn event_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT body FROM webhook_events WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn mark_replayed(&self, id: &str) -> Result<(), StoreError> {
+        let _turn = self.write_turn().await;
+        sqlx::query("UPDATE webhook_events SET replayed_at = ?2 WHERE id = ?1")
+            .bind(id)
+            .bind(ms(OffsetDateTime::now_utc()))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    pub async fn dead_jobs(&self, limit: i64) -> Result<Vec<DeadJob>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, kind, attempts, last_error, trace_id, updated_at FROM jobs WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ?1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(rows
+            .iter()
+            .map(|r| DeadJob {
+                id: r.get("id"),
+                kind: r.get("kind"),
+                attempts: r.get("attempts"),
+                last_error: r.get("last_error"),
+                trace_id: r.get("trace_id"),
+                updated_at: r.get("updated_at"),
+            })
+            .collect())
+    }
+
+    /// Puts a dead job back in the queue with fresh attempts; answers whether it was dead.
+    pub async fn requeue(&self, id: i64) -> Result<bool, StoreError> {
+        let now = ms(OffsetDateTime::now_utc());
+        let _turn = self.write_turn().await;
+        let moved = sqlx::query(
+            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'dead'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if moved == 1 {
+            self.notify_workers();
+        }
+        Ok(moved == 1)
+    }
+}
+
 /// What the metrics endpoint reads at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct OperationalSnapshot {

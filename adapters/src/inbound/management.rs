@@ -1,0 +1,141 @@
+//! The management API (API key): stored webhook events and their replay, dead jobs and
+//! their requeue.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use switchboard_application::usecases::IngestWebhook;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use super::api::{ApiState, authorise};
+use super::errors::ApiError;
+use super::trace::request_trace;
+use super::whatsapp::replay::replay_event;
+use crate::outbound::store::SqliteStore;
+
+pub struct ManagementState {
+    pub store: SqliteStore,
+    pub ingest: Arc<IngestWebhook>,
+}
+
+fn store_error(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "management request failed");
+    ApiError::store_unavailable()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// `accepted` or `quarantined`.
+    pub status: Option<String>,
+    /// RFC 3339; events received at or after it.
+    pub since: Option<String>,
+    pub limit: Option<i64>,
+}
+
+fn since_ms(since: Option<&str>) -> Result<i64, ApiError> {
+    match since {
+        None => Ok(0),
+        Some(s) => OffsetDateTime::parse(s, &Rfc3339)
+            .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
+            .map_err(|_| ApiError::bad_request(format!("since: {s:?} is not an RFC 3339 time"))),
+    }
+}
+
+fn status_filter(status: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match status {
+        None | Some("accepted" | "quarantined") => Ok(status),
+        Some(other) => Err(ApiError::bad_request(format!("status: {other:?} is not accepted or quarantined"))),
+    }
+}
+
+/// `GET /api/v1/webhook-events?status=quarantined&since=...&limit=...`
+pub async fn list_events(
+    req: HttpRequest,
+    api: web::Data<ApiState>,
+    state: web::Data<ManagementState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &api)?;
+    let events = state
+        .store
+        .list_events(
+            status_filter(query.status.as_deref())?,
+            since_ms(query.since.as_deref())?,
+            query.limit.unwrap_or(100).clamp(1, 1000),
+        )
+        .await
+        .map_err(store_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
+}
+
+/// `POST /api/v1/webhook-events/{id}/replay`
+pub async fn replay_one(
+    req: HttpRequest,
+    api: web::Data<ApiState>,
+    state: web::Data<ManagementState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &api)?;
+    match replay_event(&state.store, &state.ingest, &id, request_trace(&req)).await.map_err(store_error)? {
+        Some(outcome) => Ok(HttpResponse::Ok().json(outcome)),
+        None => Err(ApiError::not_found(format!("no webhook event {id}"))),
+    }
+}
+
+/// `POST /api/v1/webhook-events/replay?status=quarantined&since=...`: every matching event.
+pub async fn replay_many(
+    req: HttpRequest,
+    api: web::Data<ApiState>,
+    state: web::Data<ManagementState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &api)?;
+    let events = state
+        .store
+        .list_events(
+            status_filter(query.status.as_deref())?,
+            since_ms(query.since.as_deref())?,
+            query.limit.unwrap_or(1000).clamp(1, 10_000),
+        )
+        .await
+        .map_err(store_error)?;
+    let mut outcomes = Vec::with_capacity(events.len());
+    // Oldest first, as Meta sent them.
+    for event in events.iter().rev() {
+        if let Some(outcome) =
+            replay_event(&state.store, &state.ingest, &event.id, request_trace(&req)).await.map_err(store_error)?
+        {
+            outcomes.push(outcome);
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "replayed": outcomes })))
+}
+
+/// `GET /api/v1/jobs/dead`
+pub async fn dead_jobs(
+    req: HttpRequest,
+    api: web::Data<ApiState>,
+    state: web::Data<ManagementState>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &api)?;
+    let jobs = state.store.dead_jobs(1000).await.map_err(store_error)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "jobs": jobs })))
+}
+
+/// `POST /api/v1/jobs/{id}/requeue`
+pub async fn requeue(
+    req: HttpRequest,
+    api: web::Data<ApiState>,
+    state: web::Data<ManagementState>,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    authorise(&req, &api)?;
+    if state.store.requeue(*id).await.map_err(store_error)? {
+        tracing::warn!(job_id = *id, "dead job requeued by an operator");
+        Ok(HttpResponse::Ok().json(serde_json::json!({ "id": *id, "state": "queued" })))
+    } else {
+        Err(ApiError::not_found(format!("no dead job {id}")))
+    }
+}

@@ -96,3 +96,31 @@ fn stop_gracefully(child: &mut std::process::Child) -> Option<std::process::Exit
     let _ = child.kill();
     None
 }
+
+#[test]
+fn the_runbook_commands_run_against_a_fresh_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .env("SWITCHBOARD_DATA_DIR", dir.path())
+            .env_remove("RUST_LOG")
+            .env("SWITCHBOARD_LOG", "error")
+            .output()
+            .unwrap();
+        (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    };
+
+    let (check_code, check) = run(&["check"]);
+    let (dead_code, dead) = run(&["jobs", "dead"]);
+    let (replay_code, replay) = run(&["replay", "--id", "no-such-event"]);
+    let (requeue_code, _) = run(&["jobs", "requeue", "42"]);
+
+    assert_eq!(check_code, Some(0), "{check}");
+    assert!(check.contains("database        ok") && check.contains("whatsapp        skipped"), "{check}");
+    assert_eq!(dead_code, Some(0));
+    assert!(dead.contains("no dead jobs"), "{dead}");
+    assert_eq!(replay_code, Some(0));
+    assert!(replay.contains("no-such-event: no such event"), "{replay}");
+    assert_eq!(requeue_code, Some(1), "requeueing a job that is not dead fails");
+}

@@ -56,17 +56,19 @@ fn store_error(e: &StoreError) -> ApiError {
     ApiError::store_unavailable()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TemplateBody {
     pub name: String,
     pub language: String,
+    /// Meta's template components: `{type, sub_type?, index?, parameters}`.
     #[serde(default)]
+    #[schema(value_type = Vec<Object>)]
     pub components: Vec<TemplateComponent>,
 }
 
 /// `POST /api/v1/messages`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SendBody {
     /// The user's phone number (any common format).
@@ -74,6 +76,7 @@ pub struct SendBody {
     /// Or their business-scoped user id.
     pub to_user_id: Option<String>,
     /// `whatsapp`, `email` or `auto` (the default: WhatsApp, then email).
+    #[schema(value_type = Option<String>, example = "auto")]
     pub channel: Option<RequestedChannel>,
     pub text: Option<String>,
     #[serde(default)]
@@ -120,6 +123,8 @@ impl SendBody {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/messages", request_body = SendBody, tag = "messages", security(("api_key" = [])),
+    responses((status = 202, description = "accepted: {delivery_id, state, trace_id}"), (status = 400, description = "invalid field, named"), (status = 401, description = "no or wrong API key")))]
 pub async fn send_message(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -140,6 +145,8 @@ pub async fn send_message(
     })))
 }
 
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("api_key" = [])), params(("id" = String, Path, description = "delivery id")),
+    responses((status = 200, description = "state, route, provider id, every attempt"), (status = 404, description = "no such delivery")))]
 pub async fn get_message(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -153,18 +160,20 @@ pub async fn get_message(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriorityBody {
     pub enabled: bool,
 }
 
+#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "channels", security(("api_key" = [])), responses((status = 200, description = "{key, enabled}")))]
 pub async fn get_email_priority(req: HttpRequest, state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     authorise(&req, &state)?;
     let enabled = state.settings.email_priority().await.map_err(|e| store_error(&e))?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": enabled })))
 }
 
+#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "channels", request_body = PriorityBody, security(("api_key" = [])), responses((status = 200, description = "{key, enabled}")))]
 pub async fn set_email_priority(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -177,7 +186,7 @@ pub async fn set_email_priority(
 }
 
 /// `POST /api/v1/workflows`: a `WorkflowRequest`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkflowBody {
     pub user_message: String,
@@ -186,12 +195,15 @@ pub struct WorkflowBody {
     /// Free-form label of the calling channel (`rest` by default).
     pub channel: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     pub metadata: std::collections::BTreeMap<String, serde_json::Value>,
     /// Continue the agent's task that asked a question (with `agent`).
     pub task_id: Option<String>,
     pub agent: Option<String>,
 }
 
+#[utoipa::path(post, path = "/api/v1/workflows", request_body = WorkflowBody, tag = "workflows", security(("api_key" = [])),
+    responses((status = 200, description = "reply, intent, confidence, agent, task_state, task_id, trace_id"), (status = 400, description = "invalid field, named"), (status = 502, description = "no agent could answer")))]
 pub async fn run_workflow(
     req: HttpRequest,
     state: web::Data<ApiState>,

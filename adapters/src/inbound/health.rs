@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::outbound::store::SqliteStore;
 
 /// The process is up and serving HTTP.
+#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "the process serves HTTP")))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -17,6 +18,7 @@ pub struct Readiness {
 }
 
 /// The database answers, its migrations are applied, and the job workers run.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "database, migrations and workers ok"), (status = 503, description = "not ready, with reasons")))]
 pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness>) -> HttpResponse {
     let mut reasons = Vec::new();
     let database = match store.ready().await {
@@ -46,6 +48,7 @@ pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness
 pub struct WhatsAppHealthState(pub Option<std::sync::Arc<crate::outbound::graph_health::WhatsAppHealth>>);
 
 /// `GET /health/whatsapp`: 200 healthy or degraded, 503 unhealthy, with reasons.
+#[utoipa::path(get, path = "/health/whatsapp", tag = "health", responses((status = 200, description = "healthy or degraded, with reasons"), (status = 503, description = "unhealthy, with reasons")))]
 pub async fn whatsapp(state: web::Data<WhatsAppHealthState>) -> HttpResponse {
     use crate::outbound::graph_health::HealthStatus;
     let Some(health) = &state.0 else {

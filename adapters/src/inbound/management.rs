@@ -25,7 +25,8 @@ fn store_error(e: impl std::fmt::Display) -> ApiError {
     ApiError::store_unavailable()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// `accepted` or `quarantined`.
     pub status: Option<String>,
@@ -51,6 +52,7 @@ fn status_filter(status: Option<&str>) -> Result<Option<&str>, ApiError> {
 }
 
 /// `GET /api/v1/webhook-events?status=quarantined&since=...&limit=...`
+#[utoipa::path(get, path = "/api/v1/webhook-events", tag = "webhook events", params(EventsQuery), security(("api_key" = [])), responses((status = 200, description = "{events: [...]} newest first")))]
 pub async fn list_events(
     req: HttpRequest,
     api: web::Data<ApiState>,
@@ -71,6 +73,8 @@ pub async fn list_events(
 }
 
 /// `POST /api/v1/webhook-events/{id}/replay`
+#[utoipa::path(post, path = "/api/v1/webhook-events/{id}/replay", tag = "webhook events", params(("id" = String, Path, description = "event id")), security(("api_key" = [])),
+    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined"), (status = 404, description = "no such event")))]
 pub async fn replay_one(
     req: HttpRequest,
     api: web::Data<ApiState>,
@@ -85,6 +89,7 @@ pub async fn replay_one(
 }
 
 /// `POST /api/v1/webhook-events/replay?status=quarantined&since=...`: every matching event.
+#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "webhook events", params(EventsQuery), security(("api_key" = [])), responses((status = 200, description = "{replayed: [...]}, oldest first")))]
 pub async fn replay_many(
     req: HttpRequest,
     api: web::Data<ApiState>,
@@ -114,6 +119,7 @@ pub async fn replay_many(
 }
 
 /// `GET /api/v1/jobs/dead`
+#[utoipa::path(get, path = "/api/v1/jobs/dead", tag = "jobs", security(("api_key" = [])), responses((status = 200, description = "{jobs: [...]} with last errors")))]
 pub async fn dead_jobs(
     req: HttpRequest,
     api: web::Data<ApiState>,
@@ -125,6 +131,8 @@ pub async fn dead_jobs(
 }
 
 /// `POST /api/v1/jobs/{id}/requeue`
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/requeue", tag = "jobs", params(("id" = i64, Path, description = "job id")), security(("api_key" = [])),
+    responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id")))]
 pub async fn requeue(
     req: HttpRequest,
     api: web::Data<ApiState>,

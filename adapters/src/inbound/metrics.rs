@@ -34,6 +34,7 @@ pub struct MetricsState {
     pub store: SqliteStore,
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
 pub async fn render(state: web::Data<MetricsState>) -> HttpResponse {
     match state.store.operational_snapshot().await {
         Ok(snapshot) => {

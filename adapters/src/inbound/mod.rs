@@ -9,6 +9,7 @@ pub mod errors;
 pub mod health;
 pub mod management;
 pub mod metrics;
+pub mod openapi;
 pub mod sandbox;
 pub mod trace;
 pub mod whatsapp;
@@ -55,6 +56,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
     cfg.route("/api/v1/webhook-events/{id}/replay", web::post().to(management::replay_one));
     cfg.route("/api/v1/jobs/dead", web::get().to(management::dead_jobs));
     cfg.route("/api/v1/jobs/{id}/requeue", web::post().to(management::requeue));
+    cfg.route("/api/openapi.json", web::get().to(openapi::document));
+    cfg.route("/api/docs", web::get().to(openapi::page));
     cfg.route("/health/live", web::get().to(health::live));
     cfg.route("/health/ready", web::get().to(health::ready));
     cfg.route("/health/whatsapp", web::get().to(health::whatsapp));

@@ -7,12 +7,13 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use switchboard_application::usecases::a2a_server::{A2aServerError, HandleA2a};
 use switchboard_domain::a2a::{Message, Task, TaskState};
 use tokio::sync::mpsc;
 
+use super::auth::{key_is_valid, presented_key};
 use super::trace::request_trace;
 
 pub struct A2aState {
@@ -69,14 +70,8 @@ fn ok(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 fn authorised(req: &HttpRequest, keys: &[SecretString]) -> bool {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let presented = header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
-    presented.is_some_and(|p| keys.iter().any(|k| constant_time_eq(k.expose_secret().as_bytes(), p.trim().as_bytes())))
+    presented_key(req).is_some_and(|p| key_is_valid(p, keys))
 }
 
 // ------------------------------------------------------------------ v0.3 shapes

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
 use switchboard_application::ports::OpenTask;
 use switchboard_application::ports::{ChannelSettings, Deliveries, StoreError};
@@ -16,6 +16,7 @@ use switchboard_domain::{
 };
 use uuid::Uuid;
 
+use super::auth::{key_is_valid, presented_key};
 use super::errors::ApiError;
 use super::trace::request_trace;
 
@@ -29,22 +30,16 @@ pub struct ApiState {
     pub default_number_id: String,
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// `X-API-Key: KEY` or `Authorization: Bearer KEY`.
 pub(crate) fn authorise(req: &HttpRequest, state: &ApiState) -> Result<(), ApiError> {
-    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
-    let presented = header("x-api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
-    let Some(presented) = presented.map(str::trim) else {
+    let Some(presented) = presented_key(req) else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "an API key is required (X-API-Key or Authorization: Bearer)",
         ));
     };
-    if state.keys.iter().any(|k| constant_time_eq(k.expose_secret().as_bytes(), presented.as_bytes())) {
+    if key_is_valid(presented, &state.keys) {
         Ok(())
     } else {
         Err(ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "the API key is not valid"))

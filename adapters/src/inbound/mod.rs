@@ -5,6 +5,7 @@
 
 pub mod a2a_server;
 pub mod api;
+pub mod auth;
 pub mod errors;
 pub mod health;
 pub mod management;

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use switchboard_application::usecases::{IngestWebhook, WebhookContent};
 
+use super::auth::constant_time_eq;
 use super::errors::ApiError;
 use super::trace::request_trace;
 
@@ -36,11 +37,6 @@ pub struct VerifyQuery {
     verify_token: Option<String>,
     #[serde(rename = "hub.challenge")]
     challenge: Option<String>,
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    // Length leaks, content does not.
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `GET`: answers `hub.challenge` verbatim as text/plain when the mode is `subscribe`

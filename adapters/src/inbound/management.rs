@@ -51,6 +51,23 @@ fn status_filter(status: Option<&str>) -> Result<Option<&str>, ApiError> {
     }
 }
 
+/// The stored events the query selects, newest first.
+async fn matching_events(
+    store: &SqliteStore,
+    query: &EventsQuery,
+    default_limit: i64,
+    max_limit: i64,
+) -> Result<Vec<crate::outbound::store::EventSummary>, ApiError> {
+    store
+        .list_events(
+            status_filter(query.status.as_deref())?,
+            since_ms(query.since.as_deref())?,
+            query.limit.unwrap_or(default_limit).clamp(1, max_limit),
+        )
+        .await
+        .map_err(store_error)
+}
+
 /// `GET /api/v1/webhook-events?status=quarantined&since=...&limit=...`
 #[utoipa::path(get, path = "/api/v1/webhook-events", tag = "webhook events", params(EventsQuery), security(("api_key" = [])), responses((status = 200, description = "{events: [...]} newest first")))]
 pub async fn list_events(
@@ -60,15 +77,7 @@ pub async fn list_events(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorise(&req, &api)?;
-    let events = state
-        .store
-        .list_events(
-            status_filter(query.status.as_deref())?,
-            since_ms(query.since.as_deref())?,
-            query.limit.unwrap_or(100).clamp(1, 1000),
-        )
-        .await
-        .map_err(store_error)?;
+    let events = matching_events(&state.store, &query, 100, 1000).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "events": events })))
 }
 
@@ -97,15 +106,7 @@ pub async fn replay_many(
     query: web::Query<EventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
     authorise(&req, &api)?;
-    let events = state
-        .store
-        .list_events(
-            status_filter(query.status.as_deref())?,
-            since_ms(query.since.as_deref())?,
-            query.limit.unwrap_or(1000).clamp(1, 10_000),
-        )
-        .await
-        .map_err(store_error)?;
+    let events = matching_events(&state.store, &query, 1000, 10_000).await?;
     let mut outcomes = Vec::with_capacity(events.len());
     // Oldest first, as Meta sent them.
     for event in events.iter().rev() {

@@ -20,6 +20,8 @@ pub enum Answer {
     Status(u16),
     /// Accept, but only after this delay (longer than the client's timeout).
     Slow(Duration),
+    /// Accept at once (to interleave failures with successes in a script).
+    Accept,
 }
 
 #[derive(Default)]
@@ -85,6 +87,7 @@ impl Respond for Responder {
             Some(Answer::Error { code, status }) => error(code, status),
             Some(Answer::Status(status)) => ResponseTemplate::new(status),
             Some(Answer::Slow(delay)) => accept(&mut state).set_delay(delay),
+            Some(Answer::Accept) => accept(&mut state),
         }
     }
 }

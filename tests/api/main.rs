@@ -5,8 +5,10 @@
 
 mod a2a_server;
 mod agents;
+mod crash;
 mod delivery;
 mod fakes;
+mod faults;
 mod helpers;
 mod one_trace;
 mod operations;

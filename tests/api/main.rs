@@ -8,6 +8,7 @@ mod agents;
 mod delivery;
 mod fakes;
 mod helpers;
+mod management;
 mod operations;
 mod trace_and_errors;
 mod webhook_ingest;

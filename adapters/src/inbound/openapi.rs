@@ -26,6 +26,13 @@ impl Modify for ApiKeyScheme {
         api::get_email_priority,
         api::set_email_priority,
         api::run_workflow,
+        management::list_contacts,
+        management::get_contact,
+        management::list_conversations,
+        management::get_conversation,
+        management::conversation_messages,
+        management::list_deliveries,
+        management::status,
         management::list_events,
         management::replay_one,
         management::replay_many,
@@ -36,7 +43,7 @@ impl Modify for ApiKeyScheme {
         health::whatsapp,
         metrics::render,
     ),
-    components(schemas(api::SendBody, api::TemplateBody, api::WorkflowBody, api::PriorityBody)),
+    components(schemas(api::SendBody, api::TemplateBody, api::WorkflowBody, api::PriorityBody, management::DeliveryBody)),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

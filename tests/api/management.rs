@@ -272,3 +272,36 @@ async fn the_status_page_counts_the_work_and_reports_health_without_any_secret()
     assert_eq!(body["health"]["whatsapp"]["mode"], "sandbox");
     assert_eq!(body["email_priority"], false);
 }
+
+#[tokio::test]
+async fn the_status_page_in_live_mode_shows_the_account_health_but_no_token_and_no_agent_credential() {
+    let graph = crate::fakes::FakeGraph::start().await;
+    let app = crate::helpers::spawn_live_app(
+        &graph,
+        None,
+        &[
+            ("WHATSAPP_APP_TOKEN", "123|app-token-secret"),
+            (
+                "SWITCHBOARD_AGENTS",
+                "billing=http://agent-user:agent-password@127.0.0.1:9/a2a?key=agent-query-secret|billing",
+            ),
+        ],
+    )
+    .await;
+
+    let (status, body) = app.manage("/api/v1/status").await;
+    let text = body.to_string();
+
+    assert_eq!(status, 200);
+    for secret in
+        ["test-token", "app-token-secret", "agent-password", "agent-query-secret", APP_SECRET, VERIFY_TOKEN, API_KEY]
+    {
+        assert!(!text.contains(secret), "{secret:?} is in the status page: {text}");
+    }
+    assert_eq!(body["config"]["mode"], "live");
+    assert_eq!(body["config"]["whatsapp_access_token_set"], true);
+    assert_eq!(body["config"]["agents"][0]["name"], "billing");
+    assert_eq!(body["config"]["agents"][0]["url"], "http://127.0.0.1:9/a2a");
+    assert_eq!(body["health"]["whatsapp"]["status"], "healthy", "{body}");
+    assert_eq!(body["health"]["whatsapp"]["graph_reachable"], true);
+}

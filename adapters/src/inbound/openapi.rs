@@ -43,7 +43,7 @@ impl Modify for ApiKeyScheme {
         health::whatsapp,
         metrics::render,
     ),
-    components(schemas(api::SendBody, api::TemplateBody, api::WorkflowBody, api::PriorityBody, management::DeliveryBody)),
+    components(schemas(api::SendBody, api::TemplateBody, api::WorkflowBody, api::PriorityBody)),
     modifiers(&ApiKeyScheme)
 )]
 pub struct ApiDoc;

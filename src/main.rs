@@ -120,17 +120,28 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log.filter, config.log.format);
+    let export = telemetry::init(&config.log.filter, config.log.format, &config.otel)?;
+    if let Some(endpoint) = &config.otel.traces_endpoint {
+        tracing::info!(%endpoint, service = %config.otel.service_name, "exporting spans over OTLP/HTTP");
+    }
     if config.mode == Mode::Sandbox {
         print_sandbox_banner(&config);
     }
-    let app = Application::build(config).await?;
-    let handle = app.shutdown_handle();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        handle.stop().await;
-    });
-    app.run_until_stopped().await
+    let result = async {
+        let app = Application::build(config).await?;
+        let handle = app.shutdown_handle();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            handle.stop().await;
+        });
+        app.run_until_stopped().await
+    }
+    .await;
+    if let Some(export) = export {
+        // Flushes the last batch; blocking, so off the async workers.
+        let _ = tokio::task::spawn_blocking(move || export.shutdown()).await;
+    }
+    result
 }
 
 async fn check(config: Config) -> ExitCode {
@@ -278,7 +289,7 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log.filter, config.log.format);
+    telemetry::init(&config.log.filter, config.log.format, &Default::default())?;
     startup::open_store(&config).await?;
     println!("migrations applied");
     Ok(())

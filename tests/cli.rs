@@ -124,3 +124,103 @@ fn the_runbook_commands_run_against_a_fresh_data_directory() {
     assert!(replay.contains("no-such-event: no such event"), "{replay}");
     assert_eq!(requeue_code, Some(1), "requeueing a job that is not dead fails");
 }
+
+/// A loopback OTLP/HTTP receiver: answers every request 200 and keeps the bodies sent
+/// to `/v1/traces`.
+fn otlp_receiver() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut request_line = String::new();
+                    if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        reader.read_line(&mut header).unwrap();
+                        if header.trim().is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':')
+                            && name.eq_ignore_ascii_case("content-length")
+                        {
+                            length = value.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    if request_line.contains("/v1/traces") {
+                        let _ = tx.send(String::from_utf8_lossy(&body).into_owned());
+                    }
+                    let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}";
+                    stream.write_all(answer.as_bytes()).unwrap();
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn with_an_otlp_endpoint_the_journey_is_exported_as_spans_of_one_trace() {
+    // Arrange: the service exporting to a loopback collector, as OTLP/HTTP JSON.
+    let (collector, bodies) = otlp_receiver();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().to_string();
+    let endpoint = format!("http://127.0.0.1:{collector}");
+    let env = [
+        ("SWITCHBOARD_DATA_DIR", dir.path().to_str().unwrap()),
+        ("SWITCHBOARD_PORT", port.as_str()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_SERVICE_NAME", "switchboard-under-test"),
+    ];
+    let mut server = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("serve")
+        .envs(env)
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
+        assert!(Instant::now() < deadline, "server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Act: one message, then a clean stop (which flushes the last batch).
+    let simulate =
+        Command::new(env!("CARGO_BIN_EXE_switchboard")).args(["simulate", "hello"]).envs(env).output().unwrap();
+    let printed = String::from_utf8(simulate.stdout).unwrap();
+    assert!(printed.contains("← Hello"), "{printed}");
+    let trace_id = printed.split("trace_id ").nth(1).unwrap()[..32].to_owned();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(stop_gracefully(&mut server).is_some_and(|s| s.success()));
+
+    // Assert: the collector received the message's spans, named, in its trace.
+    let exported: Vec<serde_json::Value> = bodies.try_iter().map(|b| serde_json::from_str(&b).unwrap()).collect();
+    assert!(!exported.is_empty(), "nothing was exported");
+    let text = exported.iter().map(ToString::to_string).collect::<String>();
+    assert!(text.contains("switchboard-under-test"), "service.name missing");
+    let spans: Vec<&serde_json::Value> = exported
+        .iter()
+        .flat_map(|b| b["resourceSpans"].as_array().into_iter().flatten())
+        .flat_map(|r| r["scopeSpans"].as_array().into_iter().flatten())
+        .flat_map(|s| s["spans"].as_array().into_iter().flatten())
+        .filter(|s| s["traceId"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(&trace_id)))
+        .collect();
+    let names: Vec<&str> = spans.iter().filter_map(|s| s["name"].as_str()).collect();
+    for expected in ["POST /webhook/whatsapp", "job process_inbound", "job deliver_message"] {
+        assert!(names.contains(&expected), "no {expected:?} span in trace {trace_id}: {names:?}");
+    }
+}

@@ -10,8 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_shared::RetryPolicy;
 use switchboard_shared::retry::RetryDecision;
+use switchboard_shared::{RetryPolicy, TraceContext};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -59,9 +59,22 @@ impl JobRunner {
             job_id = job.id,
             job = job.kind.name(),
             attempt = job.attempts,
+            wamid = tracing::field::Empty,
+            otel.name = %format!("job {}", job.kind.name()),
+            otel.kind = "consumer",
+            otel.status_code = tracing::field::Empty,
         );
+        if let JobKind::ProcessInbound { wamid } | JobKind::RecordStatus { wamid, .. } = &job.kind {
+            span.record("wamid", tracing::field::display(wamid));
+        }
+        // The stored context names the span that enqueued this job: it becomes this
+        // span's parent, and this span the parent of what the job causes.
+        let trace = switchboard_shared::otel::continue_trace(&span, &job.trace);
         async {
-            let result = self.dispatch(job).await;
+            let result = self.dispatch(job, trace).await;
+            if matches!(result, JobResult::Retry(_) | JobResult::Dead(_)) {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+            }
             let report = match &result {
                 JobResult::Done => self.queue.complete(job).await,
                 JobResult::Defer(run_at) => self.queue.defer(job, *run_at).await,
@@ -91,22 +104,20 @@ impl JobRunner {
         .await
     }
 
-    async fn dispatch(&self, job: &LeasedJob) -> JobResult {
+    async fn dispatch(&self, job: &LeasedJob, trace: TraceContext) -> JobResult {
         let attempt = Attempt { number: job.attempts, is_last: job.attempts >= self.retry.max_attempts };
         match &job.kind {
-            JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, job.trace, attempt).await {
+            JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, trace, attempt).await {
                 Ok(_) => JobResult::Done,
                 Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                 Err(e) => JobResult::Dead(e.to_string()),
             },
-            JobKind::DeliverMessage { delivery_id } => {
-                match self.deliver.execute(*delivery_id, job.trace, attempt).await {
-                    Ok(DeliverOutcome::Deferred { until }) => JobResult::Defer(until),
-                    Ok(_) => JobResult::Done,
-                    Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
-                    Err(e) => JobResult::Dead(e.to_string()),
-                }
-            }
+            JobKind::DeliverMessage { delivery_id } => match self.deliver.execute(*delivery_id, trace, attempt).await {
+                Ok(DeliverOutcome::Deferred { until }) => JobResult::Defer(until),
+                Ok(_) => JobResult::Done,
+                Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
+                Err(e) => JobResult::Dead(e.to_string()),
+            },
             JobKind::RecordStatus { wamid, status, error, error_code, callback } => {
                 let report = StatusReport {
                     wamid: wamid.clone(),
@@ -115,7 +126,7 @@ impl JobRunner {
                     error_code: *error_code,
                     callback: callback.clone(),
                 };
-                match self.status.execute(&report, job.trace).await {
+                match self.status.execute(&report, trace).await {
                     Ok(_) => JobResult::Done,
                     Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                     Err(e) => JobResult::Dead(e.to_string()),

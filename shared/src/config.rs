@@ -95,6 +95,22 @@ pub const KEYS: &[Key] = &[
     },
     Key { name: "SWITCHBOARD_LOG", default: "info (or RUST_LOG)", help: "log filter, RUST_LOG syntax" },
     Key { name: "SWITCHBOARD_LOG_FORMAT", default: "json", help: "json (one object per line) or pretty" },
+    Key {
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        default: "(none: no export)",
+        help: "OTLP/HTTP collector base URL (spans go to {URL}/v1/traces); unset, no spans are exported and tracing costs nothing extra",
+    },
+    Key {
+        name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        default: "(none)",
+        help: "full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT",
+    },
+    Key {
+        name: "OTEL_EXPORTER_OTLP_PROTOCOL",
+        default: "http/protobuf",
+        help: "http/protobuf or http/json (gRPC is not built in)",
+    },
+    Key { name: "OTEL_SERVICE_NAME", default: "switchboard", help: "service.name on exported spans" },
     Key { name: "WHATSAPP_ACCESS_TOKEN", default: "(none: sandbox)", help: "Graph API token; required in live mode" },
     Key {
         name: "WHATSAPP_PHONE_NUMBER_ID",
@@ -474,6 +490,67 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// How the wire format of exported spans is chosen (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    #[default]
+    HttpProtobuf,
+    HttpJson,
+}
+
+/// OpenTelemetry span export. Off unless an endpoint is configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OtelConfig {
+    /// The full traces URL (`…/v1/traces`), or `None` when export is off.
+    pub traces_endpoint: Option<String>,
+    pub protocol: OtlpProtocol,
+    pub service_name: String,
+}
+
+impl Default for OtelConfig {
+    fn default() -> Self {
+        Self { traces_endpoint: None, protocol: OtlpProtocol::default(), service_name: "switchboard".to_owned() }
+    }
+}
+
+impl OtelConfig {
+    fn from_source(src: &ConfigSource) -> Result<Self, ConfigError> {
+        let non_empty = |key: &str| src.get(key).map(str::trim).filter(|v| !v.is_empty());
+        let url = |key: &'static str, value: &str| -> Result<String, ConfigError> {
+            if value.starts_with("http://") || value.starts_with("https://") {
+                Ok(value.to_owned())
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    message: format!("expected an http:// or https:// URL, got {value:?}"),
+                })
+            }
+        };
+        // As the OpenTelemetry spec says: the signal-specific URL is used as given; the
+        // generic one is a base to which `/v1/traces` is appended.
+        let traces_endpoint = if let Some(full) = non_empty("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
+            Some(url("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", full)?)
+        } else if let Some(base) = non_empty("OTEL_EXPORTER_OTLP_ENDPOINT") {
+            let base = url("OTEL_EXPORTER_OTLP_ENDPOINT", base)?;
+            Some(format!("{}/v1/traces", base.trim_end_matches('/')))
+        } else {
+            None
+        };
+        let protocol = match non_empty("OTEL_EXPORTER_OTLP_PROTOCOL").map(str::to_ascii_lowercase).as_deref() {
+            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+            Some("http/json") => OtlpProtocol::HttpJson,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    key: "OTEL_EXPORTER_OTLP_PROTOCOL",
+                    message: format!("expected http/protobuf or http/json (gRPC is not built in), got {other:?}"),
+                });
+            }
+        };
+        let service_name = non_empty("OTEL_SERVICE_NAME").unwrap_or("switchboard").to_owned();
+        Ok(Self { traces_endpoint, protocol, service_name })
+    }
+}
+
 /// Sandbox secrets made on first start and kept in the data directory, so that
 /// `switchboard simulate` (another process) signs with the same secret.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -499,6 +576,7 @@ pub struct Config {
     /// Keys accepted by the REST API.
     pub api_keys: Vec<SecretString>,
     pub log: LogConfig,
+    pub otel: OtelConfig,
     /// Set when the sandbox app secret and verify token came from the data directory
     /// rather than configuration; start-up prints them once.
     pub sandbox_secrets_file: Option<PathBuf>,
@@ -715,6 +793,7 @@ impl Config {
             },
             workers,
             log,
+            otel: OtelConfig::from_source(src)?,
             sandbox_secrets_file,
         })
     }

@@ -3,13 +3,15 @@
 //! Cross-cutting pieces used by `application`, `adapters` and the binary, and depending
 //! on none of them: [`config`] (one typed struct from environment and an optional TOML
 //! file), [`telemetry`] (JSON-lines logs where every line carries its `trace_id`),
+//! [`otel`] (OpenTelemetry export and the bridge from stored trace context to spans),
 //! [`trace`] (W3C trace context) and [`retry`] (the one backoff policy).
 
 pub mod config;
+pub mod otel;
 pub mod retry;
 pub mod telemetry;
 pub mod trace;
 
-pub use config::{Config, ConfigError, Mode};
+pub use config::{Config, ConfigError, Mode, OtelConfig};
 pub use retry::{RetryPolicy, SendAction, SendFailure};
 pub use trace::{SpanId, TraceContext, TraceId};

@@ -21,6 +21,10 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+use crate::config::OtelConfig;
+use crate::otel::{OtelError, OtelExport};
+use opentelemetry_sdk::trace::SdkTracer;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     #[default]
@@ -118,32 +122,49 @@ where
     }
 }
 
-/// Builds (does not install) the subscriber. `filter` uses `RUST_LOG` syntax.
-pub fn build_subscriber<W>(filter: &str, format: LogFormat, writer: W) -> Box<dyn Subscriber + Send + Sync>
+/// Builds (does not install) the subscriber. `filter` uses `RUST_LOG` syntax. With a
+/// `tracer`, spans are also exported through OpenTelemetry (see [`crate::otel`]).
+pub fn build_subscriber<W>(
+    filter: &str,
+    format: LogFormat,
+    writer: W,
+    tracer: Option<SdkTracer>,
+) -> Box<dyn Subscriber + Send + Sync>
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let env_filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
     match format {
         LogFormat::Json => Box::new(
             Registry::default()
                 .with(env_filter)
+                .with(otel)
                 .with(SpanFieldsLayer)
                 .with(tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(writer)),
         ),
         LogFormat::Pretty => Box::new(
             Registry::default()
                 .with(env_filter)
+                .with(otel)
                 .with(tracing_subscriber::fmt::layer().with_target(false).with_writer(writer)),
         ),
     }
 }
 
-/// Installs the subscriber globally, logging to stdout. Safe to call once; a second
-/// call (as in tests) is ignored.
-pub fn init(filter: &str, format: LogFormat) {
-    let subscriber = build_subscriber(filter, format, io::stdout);
-    let _ = tracing::subscriber::set_global_default(subscriber);
+/// Installs the subscriber globally, logging to stdout, and starts span export when
+/// `otel` names an endpoint. Returns the export pipeline, to be shut down before the
+/// process exits. A second call (as in tests) installs nothing and exports nothing.
+pub fn init(filter: &str, format: LogFormat, otel: &OtelConfig) -> Result<Option<OtelExport>, OtelError> {
+    let export = OtelExport::start(otel)?;
+    let subscriber = build_subscriber(filter, format, io::stdout, export.as_ref().map(OtelExport::tracer));
+    if tracing::subscriber::set_global_default(subscriber).is_err() {
+        if let Some(export) = export {
+            export.shutdown();
+        }
+        return Ok(None);
+    }
+    Ok(export)
 }
 
 #[cfg(test)]
@@ -174,7 +195,7 @@ mod tests {
     #[test]
     fn every_line_inside_a_span_carries_the_spans_trace_id() {
         let buffer = Buffer::default();
-        let subscriber = build_subscriber("info", LogFormat::Json, buffer.clone());
+        let subscriber = build_subscriber("info", LogFormat::Json, buffer.clone(), None);
         tracing::subscriber::with_default(subscriber, || {
             let outer = tracing::info_span!("job", trace_id = "abc123", job_id = 7);
             let _o = outer.enter();

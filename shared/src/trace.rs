@@ -37,6 +37,16 @@ impl TraceId {
         }
     }
 
+    /// The id as a number (big-endian, as on the wire).
+    pub fn to_u128(self) -> u128 {
+        self.0
+    }
+
+    /// From a number; `None` for zero, which W3C reserves for "invalid".
+    pub fn from_u128(value: u128) -> Option<Self> {
+        (value != 0).then_some(Self(value))
+    }
+
     /// 32 hex digits, or a UUID with dashes (a common `X-Trace-Id` form).
     pub fn parse(input: &str) -> Result<Self, TraceParseError> {
         let cleaned: String = input.trim().chars().filter(|c| *c != '-').collect();
@@ -76,6 +86,16 @@ impl From<TraceId> for String {
 }
 
 impl SpanId {
+    /// The id as a number (big-endian, as on the wire).
+    pub fn to_u64(self) -> u64 {
+        self.0
+    }
+
+    /// From a number; `None` for zero, which W3C reserves for "invalid".
+    pub fn from_u64(value: u64) -> Option<Self> {
+        (value != 0).then_some(Self(value))
+    }
+
     pub fn random() -> Self {
         let mut rng = rand::rng();
         loop {

@@ -1,13 +1,16 @@
 use std::path::PathBuf;
-use std::sync::Once;
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
 use serde_json::{Value, json};
 use switchboard::{Application, ShutdownHandle};
 use switchboard_adapters::inbound::whatsapp::signature;
 use switchboard_adapters::outbound::store::SqliteStore;
 use switchboard_shared::Config;
 use switchboard_shared::config::ConfigSource;
+use switchboard_shared::otel::OtelExport;
+use switchboard_shared::telemetry::{LogFormat, build_subscriber};
 use tempfile::TempDir;
 
 use crate::fakes::{FakeGraph, SmtpSink};
@@ -17,6 +20,34 @@ pub const VERIFY_TOKEN: &str = "test-verify-token";
 pub const BUSINESS_NUMBER_ID: &str = "109876543210987";
 
 static TRACING: Once = Once::new();
+static SPANS: OnceLock<InMemorySpanExporter> = OnceLock::new();
+
+/// One subscriber for the whole test binary, as the binary installs one: spans go to
+/// an in-memory OpenTelemetry exporter (tests pick theirs out by trace id), and logs
+/// to stdout when TEST_LOG is set.
+fn install_tracing() {
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    let tracer = OtelExport::from_provider(provider).tracer();
+    let _ = SPANS.set(exporter);
+    let subscriber = if std::env::var("TEST_LOG").is_ok() {
+        build_subscriber("info", LogFormat::Json, std::io::stdout, Some(tracer))
+    } else {
+        build_subscriber("info", LogFormat::Json, std::io::sink, Some(tracer))
+    };
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Every finished span of one trace, as exported.
+pub fn spans_of_trace(trace_id: &str) -> Vec<SpanData> {
+    SPANS
+        .get()
+        .map(|e| e.get_finished_spans().expect("spans"))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| s.span_context.trace_id().to_string() == trace_id)
+        .collect()
+}
 
 pub struct TestApp {
     source: ConfigSource,
@@ -61,11 +92,7 @@ pub async fn spawn_live_app(graph: &FakeGraph, smtp: Option<&SmtpSink>, override
 /// Starts the real service on a free port with its own database, overriding the test
 /// defaults with `overrides`.
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
-    TRACING.call_once(|| {
-        if std::env::var("TEST_LOG").is_ok() {
-            switchboard_shared::telemetry::init("info", switchboard_shared::telemetry::LogFormat::Json);
-        }
-    });
+    TRACING.call_once(install_tracing);
     let dir = tempfile::tempdir().expect("tempdir");
     let db_path = dir.path().join("switchboard.db");
     let mut source = ConfigSource::from_pairs([
@@ -162,6 +189,19 @@ impl TestApp {
     pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
         let signature = signature::sign(APP_SECRET.as_bytes(), body);
         self.post_webhook_signed(body, Some(&signature)).await
+    }
+
+    /// A signed webhook sent as part of an existing trace (`traceparent`).
+    pub async fn post_webhook_traced(&self, body: &[u8], traceparent: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}/webhook/whatsapp", self.address))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature::sign(APP_SECRET.as_bytes(), body))
+            .header("traceparent", traceparent)
+            .body(body.to_vec())
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn post_webhook_signed(&self, body: &[u8], signature: Option<&str>) -> reqwest::Response {

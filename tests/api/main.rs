@@ -9,6 +9,7 @@ mod delivery;
 mod fakes;
 mod helpers;
 mod management;
+mod one_trace;
 mod operations;
 mod trace_and_errors;
 mod webhook_ingest;

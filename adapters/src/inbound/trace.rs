@@ -35,23 +35,61 @@ pub async fn trace_requests(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, Error> {
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let trace = TraceContext::from_headers(header("traceparent").as_deref(), header(X_TRACE_ID).as_deref()).child();
-    req.extensions_mut().insert(trace);
+    let incoming = TraceContext::from_headers(header("traceparent").as_deref(), header(X_TRACE_ID).as_deref());
     let span = tracing::info_span!(
         "http",
-        trace_id = %trace.trace_id,
+        trace_id = %incoming.trace_id,
         method = %req.method(),
         path = %req.path(),
+        otel.name = %format!("{} {}", req.method(), route_name(req.path())),
+        otel.kind = "server",
+        otel.status_code = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
     );
+    // This request's span becomes the parent of everything it stores for later.
+    let trace = switchboard_shared::otel::continue_trace(&span, &incoming);
+    req.extensions_mut().insert(trace);
     let started = Instant::now();
     let result = REQUEST_TRACE.scope(trace, next.call(req)).instrument(span.clone()).await;
     let elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
     let mut response = result?;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    if status.is_server_error() {
+        span.record("otel.status_code", "ERROR");
+    }
     span.in_scope(|| {
-        tracing::info!(status = response.status().as_u16(), elapsed_us, "request handled");
+        tracing::info!(status = status.as_u16(), elapsed_us, "request handled");
     });
     if let Ok(value) = HeaderValue::from_str(&trace.trace_id.to_string()) {
         response.headers_mut().insert(HeaderName::from_static(X_TRACE_ID), value);
     }
     Ok(response)
+}
+
+/// A low-cardinality name for a request path: segments that look like ids (digits,
+/// UUIDs, wamids) become `{id}`, so span names group by route.
+fn route_name(path: &str) -> String {
+    let segments: Vec<&str> = path
+        .split('/')
+        .map(|segment| {
+            let id_like = segment.len() > 12 && segment.bytes().any(|b| b.is_ascii_digit())
+                || (!segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()));
+            if id_like { "{id}" } else { segment }
+        })
+        .collect();
+    segments.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_name;
+
+    #[test]
+    fn ids_in_paths_do_not_become_span_names() {
+        assert_eq!(route_name("/webhook"), "/webhook");
+        assert_eq!(route_name("/api/v1/messages/0193f0c2-7a51-7c3e-9b1a-2f4d5e6f7a8b"), "/api/v1/messages/{id}");
+        assert_eq!(route_name("/api/v1/jobs/42/requeue"), "/api/v1/jobs/{id}/requeue");
+        assert_eq!(route_name("/.well-known/agent-card.json"), "/.well-known/agent-card.json");
+    }
 }

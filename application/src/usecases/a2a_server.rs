@@ -149,7 +149,10 @@ impl HandleA2a {
     /// the outcome.
     pub async fn run(&self, mut stored: StoredTask, trace: TraceContext) -> Result<StoredTask, A2aServerError> {
         let span = tracing::info_span!("a2a_task", trace_id = %trace.trace_id, task_id = %stored.task.id);
-        async {
+        // A task may run in the background after its request has been answered: it
+        // stays in the request's trace, as the request span's child.
+        let trace = switchboard_shared::otel::continue_trace(&span, &trace);
+        async move {
             let Some(message) = stored.task.history.last().cloned() else {
                 return Err(A2aServerError::InvalidParams(String::from("task has no message")));
             };

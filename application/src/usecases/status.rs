@@ -110,10 +110,30 @@ impl RecordStatus {
             tracing::debug!("no delivery of ours has this wamid");
             return Ok(StatusOutcome::Unmatched);
         };
-        // The status belongs to the trace of the message it reports on.
+        // The status belongs to the trace of the message it reports on: what follows
+        // runs in a span of that trace, linked to the status webhook's own trace.
         let span = tracing::Span::current();
         span.record("delivery_id", tracing::field::display(delivery.id));
         span.record("original_trace_id", tracing::field::display(delivery.trace.trace_id));
+        let in_delivery_trace = tracing::info_span!(
+            "delivery_status",
+            trace_id = %delivery.trace.trace_id,
+            delivery_id = %delivery.id,
+            wamid = %report.wamid,
+            status = %report.status,
+        );
+        switchboard_shared::otel::link(&in_delivery_trace, &trace);
+        let trace = switchboard_shared::otel::continue_trace(&in_delivery_trace, &delivery.trace);
+        self.apply(report, next, delivery, trace).instrument(in_delivery_trace).await
+    }
+
+    async fn apply(
+        &self,
+        report: &StatusReport,
+        next: DeliveryState,
+        delivery: Delivery,
+        trace: TraceContext,
+    ) -> Result<StatusOutcome, RecordStatusError> {
         if next == DeliveryState::Failed
             && !delivery.state.is_final()
             && let Some(route) = self.reroute_target(&delivery, report.error_code)

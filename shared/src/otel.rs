@@ -1,0 +1,177 @@
+//! OpenTelemetry: spans exported over OTLP/HTTP when an endpoint is configured, and the
+//! bridge between the [`TraceContext`] Switchboard stores with its work and the spans
+//! that `tracing-opentelemetry` builds.
+//!
+//! Work here outlives the request that caused it: a webhook is answered, then a job
+//! classifies the message, another sends the reply, and a status webhook arrives
+//! minutes later. Each stored row keeps a `traceparent` whose span id is the span that
+//! caused the work. When the work runs, [`continue_trace`] makes that span the parent
+//! of the new one and returns the context to store with whatever this span causes in
+//! turn, so the parent links survive the job queue and the database.
+//!
+//! With export off there is no OpenTelemetry layer: [`continue_trace`] then returns a
+//! child context with a fresh span id, as before, and costs one failed downcast.
+
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState, TracerProvider as _};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::config::{OtelConfig, OtlpProtocol};
+use crate::trace::{SpanId, TraceContext, TraceId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OtelError {
+    #[error("OTLP exporter for {endpoint}: {message}")]
+    Exporter { endpoint: String, message: String },
+}
+
+/// A running span export pipeline. Call [`OtelExport::shutdown`] before exiting so the
+/// last batch is sent.
+#[derive(Debug, Clone)]
+pub struct OtelExport {
+    provider: SdkTracerProvider,
+}
+
+impl OtelExport {
+    /// Starts the OTLP/HTTP exporter (batching on its own thread), or returns `None`
+    /// when no endpoint is configured.
+    pub fn start(config: &OtelConfig) -> Result<Option<Self>, OtelError> {
+        let Some(endpoint) = config.traces_endpoint.as_deref() else {
+            return Ok(None);
+        };
+        let protocol = match config.protocol {
+            OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,
+            OtlpProtocol::HttpJson => Protocol::HttpJson,
+        };
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(protocol)
+            .with_endpoint(endpoint)
+            .build()
+            .map_err(|e| OtelError::Exporter { endpoint: endpoint.to_owned(), message: e.to_string() })?;
+        let resource = Resource::builder()
+            .with_service_name(config.service_name.clone())
+            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
+            .build();
+        let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
+        Ok(Some(Self { provider }))
+    }
+
+    /// Wraps a provider built elsewhere (tests use an in-memory exporter).
+    pub fn from_provider(provider: SdkTracerProvider) -> Self {
+        Self { provider }
+    }
+
+    pub fn tracer(&self) -> SdkTracer {
+        self.provider.tracer("switchboard")
+    }
+
+    /// Sends what is still batched and stops the exporter.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::warn!(error = %e, "span exporter did not shut down cleanly");
+        }
+    }
+}
+
+fn remote_context(ctx: &TraceContext) -> SpanContext {
+    let flags = if ctx.sampled { TraceFlags::SAMPLED } else { TraceFlags::default() };
+    SpanContext::new(
+        opentelemetry::TraceId::from_bytes(ctx.trace_id.to_u128().to_be_bytes()),
+        opentelemetry::SpanId::from_bytes(ctx.parent_span_id.to_u64().to_be_bytes()),
+        flags,
+        true,
+        TraceState::default(),
+    )
+}
+
+/// The trace context of `span` as OpenTelemetry built it: its trace and its own span
+/// id (the parent for whatever it causes). `None` without an OpenTelemetry layer.
+pub fn context_of(span: &tracing::Span) -> Option<TraceContext> {
+    let cx = span.context();
+    let otel_span = cx.span();
+    let sc = otel_span.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
+    Some(TraceContext {
+        trace_id: TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()))?,
+        parent_span_id: SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes()))?,
+        sampled: sc.is_sampled(),
+    })
+}
+
+/// Makes `span` (not yet entered) a child of the span `ctx` names, and returns the
+/// context that work caused inside `span` should carry and store.
+pub fn continue_trace(span: &tracing::Span, ctx: &TraceContext) -> TraceContext {
+    if span.set_parent(Context::new().with_remote_span_context(remote_context(ctx))).is_err() {
+        return ctx.child();
+    }
+    match context_of(span) {
+        Some(own) if own.trace_id == ctx.trace_id => own,
+        _ => ctx.child(),
+    }
+}
+
+/// Records on `span` a link to the span `ctx` names (for work that belongs to one
+/// trace and was set off by another, like a status webhook about an earlier send).
+pub fn link(span: &tracing::Span, ctx: &TraceContext) {
+    span.add_link(remote_context(ctx));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry::trace::SpanKind;
+    use opentelemetry_sdk::trace::InMemorySpanExporter;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    fn recording() -> (InMemorySpanExporter, OtelExport) {
+        let exporter = InMemorySpanExporter::default();
+        let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+        (exporter, OtelExport::from_provider(provider))
+    }
+
+    #[test]
+    fn a_continued_span_is_the_child_of_the_stored_context_and_the_parent_of_what_it_causes() {
+        let (exporter, export) = recording();
+        let subscriber =
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(export.tracer()));
+        let stored = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
+        let caused = tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("job");
+            let caused = continue_trace(&span, &stored);
+            span.in_scope(|| tracing::info!("working"));
+            drop(span);
+            caused
+        });
+        // The simple processor exported the span when it closed (shutting down would
+        // clear the in-memory exporter).
+        let spans = exporter.get_finished_spans().unwrap();
+        assert_eq!(spans.len(), 1);
+        let job = &spans[0];
+        assert_eq!(job.span_context.trace_id().to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(job.parent_span_id.to_string(), "00f067aa0ba902b7");
+        assert_eq!(job.span_kind, SpanKind::Internal);
+        assert_eq!(caused.trace_id, stored.trace_id);
+        assert_eq!(caused.parent_span_id.to_string(), job.span_context.span_id().to_string());
+    }
+
+    #[test]
+    fn without_an_exporter_work_still_continues_the_same_trace() {
+        let stored = TraceContext::new_root();
+        let span = tracing::info_span!("job");
+        let caused = continue_trace(&span, &stored);
+        assert_eq!(caused.trace_id, stored.trace_id);
+        assert_ne!(caused.parent_span_id, stored.parent_span_id);
+        assert!(context_of(&span).is_none());
+    }
+
+    #[test]
+    fn no_endpoint_means_no_export() {
+        assert!(OtelExport::start(&OtelConfig::default()).unwrap().is_none());
+    }
+}

@@ -261,6 +261,7 @@ async fn the_status_page_counts_the_work_and_reports_health_without_any_secret()
     assert_eq!(body["config"]["database"], "sqlite");
     assert_eq!(body["config"]["api_keys_configured"], 1);
     assert_eq!(body["config"]["rate_limits"]["enabled"], false);
+    assert_eq!(body["config"]["otel"]["enabled"], false);
     assert!(body["config"]["version"].as_str().is_some());
     assert_eq!(body["counters"]["messages_received"], 3);
     assert_eq!(body["counters"]["messages_processed"], 3);

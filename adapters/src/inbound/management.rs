@@ -803,6 +803,16 @@ pub struct FallbackSummary {
     pub email_priority_default: bool,
 }
 
+/// OpenTelemetry span export.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct OtelSummary {
+    /// Spans are exported over OTLP/HTTP (an endpoint is configured).
+    pub enabled: bool,
+    /// `http/protobuf` or `http/json`.
+    pub protocol: String,
+    pub service_name: String,
+}
+
 /// The configuration as operators may see it: no secret, no database URL, no token.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatusConfig {
@@ -821,6 +831,7 @@ pub struct StatusConfig {
     pub agents: Vec<AgentSummary>,
     pub rate_limits: RateLimitSummary,
     pub fallback: FallbackSummary,
+    pub otel: OtelSummary,
     pub api_keys_configured: usize,
 }
 
@@ -874,6 +885,14 @@ impl StatusConfig {
                 reengagement_template: config.delivery.reengagement_template.as_ref().map(|t| t.name.clone()),
                 smtp_configured: config.smtp.is_some(),
                 email_priority_default: config.delivery.email_priority,
+            },
+            otel: OtelSummary {
+                enabled: config.otel.traces_endpoint.is_some(),
+                protocol: String::from(match config.otel.protocol {
+                    switchboard_shared::config::OtlpProtocol::HttpProtobuf => "http/protobuf",
+                    switchboard_shared::config::OtlpProtocol::HttpJson => "http/json",
+                }),
+                service_name: config.otel.service_name.clone(),
             },
             api_keys_configured: config.api_keys.len(),
         }
@@ -933,6 +952,8 @@ pub struct StatusBody {
 }
 
 /// `GET /api/v1/status`: configuration (no secrets), counters and health.
+///
+/// The OTLP endpoint itself is left out: collectors often take a key in its query.
 #[utoipa::path(get, path = "/api/v1/status", tag = "status", security(("api_key" = [])),
     responses((status = 200, description = "configuration summary without secrets, counters, readiness and WhatsApp health", body = StatusBody), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.status")]

@@ -974,3 +974,30 @@ pub trait ManagementReads: Send + Sync {
     /// Errors: [`StoreError::Unavailable`].
     async fn counters(&self) -> Result<OperationalCounters, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: &i64) -> PageCursor {
+        PageCursor { at: *n, id: n.to_string() }
+    }
+
+    #[test]
+    fn one_row_more_than_the_limit_means_a_next_page_starting_after_the_last_item_kept() {
+        let page = Page::from_overfetch(vec![5, 4, 3], 2, key);
+
+        assert_eq!(page.items, [5, 4]);
+        assert_eq!(page.next, Some(PageCursor { at: 4, id: String::from("4") }));
+    }
+
+    #[test]
+    fn a_page_that_holds_every_row_is_the_last() {
+        let full = Page::from_overfetch(vec![2, 1], 2, key);
+        let short = Page::from_overfetch(vec![1], 2, key);
+
+        assert_eq!(full.next, None);
+        assert_eq!(short.next, None);
+        assert_eq!(full.items, [2, 1]);
+    }
+}

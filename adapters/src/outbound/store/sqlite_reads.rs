@@ -415,3 +415,44 @@ impl ManagementReads for SqliteStore {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("reads.db").display());
+        let store = SqliteStore::connect(&url, 2, std::time::Duration::from_secs(5), false).await.unwrap();
+        store.migrate().await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn items_sharing_a_timestamp_are_paged_by_id_without_repeats_or_gaps() {
+        let (_dir, store) = store().await;
+        for id in ["e1", "e2", "e3", "e4", "e5"] {
+            sqlx::query(
+                "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, summary, body)
+                 VALUES (?1, 1000, 't', 't', 'accepted', '{}', x'00')",
+            )
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        }
+        let mut seen = Vec::new();
+        let mut page = PageRequest { limit: 2, after: None };
+
+        loop {
+            let found = store.webhook_events(EventFilter::default(), page.clone()).await.unwrap();
+            seen.extend(found.items.into_iter().map(|e| e.id));
+            match found.next {
+                Some(next) => page.after = Some(next),
+                None => break,
+            }
+        }
+
+        assert_eq!(seen, ["e5", "e4", "e3", "e2", "e1"]);
+    }
+}

@@ -306,3 +306,36 @@ async fn the_status_page_in_live_mode_shows_the_account_health_but_no_token_and_
     assert_eq!(body["health"]["whatsapp"]["status"], "healthy", "{body}");
     assert_eq!(body["health"]["whatsapp"]["graph_reachable"], true);
 }
+
+#[tokio::test]
+async fn a_conversation_whose_agent_asked_a_question_shows_the_open_task_until_the_user_answers() {
+    let classifier = crate::fakes::SdkClassifier::start("message").await;
+    let billing = crate::fakes::FakeAgent::start(crate::fakes::AgentMode::Helpful).await;
+    let agents = format!("billing={}|billing", billing.uri());
+    let app = crate::helpers::spawn_app_with(&[
+        ("SWITCHBOARD_CLASSIFIER_URL", &classifier.url),
+        ("SWITCHBOARD_AGENTS", &agents),
+    ])
+    .await;
+    let user = "447700900313";
+
+    app.post_webhook(&text_messages(user, &[("wamid.ASK1", now(), "I want a refund please")])).await;
+    app.wait_for_replies(1).await;
+    let (_, waiting) = app.manage("/api/v1/conversations?state=input_required&agent=billing").await;
+    app.post_webhook(&text_messages(user, &[("wamid.ASK2", now() + 1, "1042")])).await;
+    app.wait_for_replies(2).await;
+    let (_, still_waiting) = app.manage("/api/v1/conversations?state=input_required").await;
+    let (_, after) = app.manage("/api/v1/conversations?agent=billing").await;
+
+    let conversation = &waiting["items"][0];
+    assert_eq!(waiting["items"].as_array().unwrap().len(), 1, "{waiting}");
+    assert_eq!(conversation["state"], "input_required");
+    assert_eq!(conversation["assigned_agent"], "billing");
+    assert_eq!(conversation["open_task"]["task_id"], "task-1");
+    assert_eq!(conversation["open_task"]["agent"], "billing");
+    assert_eq!(conversation["open_task"]["state"], "TASK_STATE_INPUT_REQUIRED");
+    assert_eq!(still_waiting["items"].as_array().unwrap().len(), 0);
+    assert_eq!(after["items"][0]["state"], "idle");
+    assert_eq!(after["items"][0]["open_task"], Value::Null);
+    assert_eq!(after["items"][0]["assigned_agent"], "billing", "the agent of the latest reply");
+}

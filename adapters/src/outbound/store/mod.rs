@@ -5,3 +5,5 @@ pub mod sqlite;
 mod sqlite_reads;
 
 pub use sqlite::{SandboxRecord, SqliteSettings, SqliteStore};
+/// The operators' views moved to the `ManagementReads` port; kept reachable here.
+pub use switchboard_application::ports::{DeadJob, EventSummary};

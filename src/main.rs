@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use switchboard::simulate::{self, SimulateArgs};
 use switchboard::{Application, startup};
+use switchboard_application::ports::{EventFilter, ManagementReads as _, PageRequest, TimeRange};
 use switchboard_shared::config::KEYS;
 use switchboard_shared::{Config, Mode, telemetry};
 
@@ -216,9 +217,20 @@ async fn replay(config: Config, since: Option<String>, status: String, id: Optio
                     i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0)
                 }
             };
-            let mut events = store.list_events(Some(status.as_str()), since, 10_000).await?;
-            events.reverse();
-            events.into_iter().map(|e| e.id).collect()
+            let filter = EventFilter { status: Some(status), received: TimeRange { since: Some(since), until: None } };
+            let mut ids = Vec::new();
+            let mut page = PageRequest { limit: 500, after: None };
+            loop {
+                let found = store.webhook_events(filter.clone(), page.clone()).await?;
+                ids.extend(found.items.into_iter().map(|e| e.id));
+                match found.next {
+                    Some(next) => page.after = Some(next),
+                    None => break,
+                }
+            }
+            // Oldest first, as Meta sent them.
+            ids.reverse();
+            ids
         }
     };
     for id in ids {
@@ -241,7 +253,16 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
     let store = startup::open_store(&config).await?;
     match command {
         JobsCommand::Dead => {
-            let jobs = store.dead_jobs(1000).await?;
+            let mut jobs = Vec::new();
+            let mut page = PageRequest { limit: 500, after: None };
+            loop {
+                let found = store.dead_jobs(page.clone()).await?;
+                jobs.extend(found.items);
+                match found.next {
+                    Some(next) => page.after = Some(next),
+                    None => break,
+                }
+            }
             if jobs.is_empty() {
                 println!("no dead jobs");
             }

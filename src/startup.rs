@@ -13,7 +13,7 @@ use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
-use switchboard_adapters::inbound::management::ManagementState;
+use switchboard_adapters::inbound::management::{ManagementState, StatusConfig};
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
@@ -209,7 +209,12 @@ impl Application {
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr().context("listener has no address")?.port();
 
-        let management = web::Data::new(ManagementState { store: store.clone(), ingest: ingest.clone() });
+        let management = web::Data::new(ManagementState {
+            store: store.clone(),
+            ingest: ingest.clone(),
+            reads: store_arc.clone(),
+            status: StatusConfig::from_config(&config),
+        });
         let webhook = web::Data::new(WebhookState {
             ingest,
             app_secret: config.whatsapp.app_secret.clone(),

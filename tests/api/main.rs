@@ -10,6 +10,7 @@ mod delivery;
 mod fakes;
 mod faults;
 mod helpers;
+mod management;
 mod one_trace;
 mod operations;
 mod trace_and_errors;

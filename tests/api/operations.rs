@@ -259,7 +259,7 @@ async fn replaying_a_quarantined_webhook_after_its_cause_is_fixed_processes_it_e
     let second = replay().await;
     tokio::time::sleep(Duration::from_millis(600)).await;
 
-    assert_eq!(listed["events"][0]["id"], "evt-1");
+    assert_eq!(listed["items"][0]["id"], "evt-1");
     assert_eq!(first["new_messages"], 1);
     assert_eq!(second["new_messages"], 0);
     assert_eq!(second["duplicate_messages"], 1);
@@ -281,7 +281,7 @@ async fn a_dead_job_is_listed_and_requeued_and_then_processed() {
     };
 
     let dead: Value = get("/api/v1/jobs/dead").await.unwrap().json().await.unwrap();
-    let id = dead["jobs"][0]["id"].as_i64().unwrap();
+    let id = dead["items"][0]["id"].as_i64().unwrap();
     let requeued = app
         .client
         .post(format!("{}/api/v1/jobs/{id}/requeue", app.address))
@@ -298,7 +298,7 @@ async fn a_dead_job_is_listed_and_requeued_and_then_processed() {
         .await
         .unwrap();
 
-    assert_eq!(dead["jobs"][0]["last_error"], "agent exploded");
+    assert_eq!(dead["items"][0]["last_error"], "agent exploded");
     assert_eq!(requeued.status(), 200);
     assert_eq!(replies[0]["reply_to"], "wamid.DEAD");
     assert_eq!(again.status(), 404, "only a dead job can be requeued");
@@ -322,6 +322,13 @@ async fn the_openapi_document_validates_and_lists_every_management_route() {
         ("/api/v1/webhook-events/replay", "post"),
         ("/api/v1/jobs/dead", "get"),
         ("/api/v1/jobs/{id}/requeue", "post"),
+        ("/api/v1/contacts", "get"),
+        ("/api/v1/contacts/{id}", "get"),
+        ("/api/v1/conversations", "get"),
+        ("/api/v1/conversations/{id}", "get"),
+        ("/api/v1/conversations/{id}/messages", "get"),
+        ("/api/v1/deliveries", "get"),
+        ("/api/v1/status", "get"),
         ("/health/whatsapp", "get"),
         ("/metrics", "get"),
     ] {

@@ -141,7 +141,7 @@ pub async fn send_message(
 }
 
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("api_key" = [])), params(("id" = String, Path, description = "delivery id")),
-    responses((status = 200, description = "state, route, provider id, every attempt"), (status = 404, description = "no such delivery")))]
+    responses((status = 200, description = "state, route, provider id, every attempt", body = super::management::DeliveryBody), (status = 404, description = "no such delivery")))]
 pub async fn get_message(
     req: HttpRequest,
     state: web::Data<ApiState>,

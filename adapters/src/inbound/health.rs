@@ -17,9 +17,14 @@ pub struct Readiness {
     pub workers_expected: usize,
 }
 
+/// What readiness found: each check, and why not ready (empty when ready).
+pub struct ReadinessReport {
+    pub checks: serde_json::Value,
+    pub reasons: Vec<String>,
+}
+
 /// The database answers, its migrations are applied, and the job workers run.
-#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "database, migrations and workers ok"), (status = 503, description = "not ready, with reasons")))]
-pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness>) -> HttpResponse {
+pub async fn readiness_report(store: &SqliteStore, readiness: &Readiness) -> ReadinessReport {
     let mut reasons = Vec::new();
     let database = match store.ready().await {
         Ok(()) => "ok",
@@ -35,7 +40,13 @@ pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness
         reasons.push(format!("no job worker is running (0 of {})", readiness.workers_expected));
         "failing"
     };
-    let checks = json!({"database": database, "workers": workers, "workers_running": alive});
+    ReadinessReport { checks: json!({"database": database, "workers": workers, "workers_running": alive}), reasons }
+}
+
+/// The database answers, its migrations are applied, and the job workers run.
+#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "database, migrations and workers ok"), (status = 503, description = "not ready, with reasons")))]
+pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness>) -> HttpResponse {
+    let ReadinessReport { checks, reasons } = readiness_report(&store, &readiness).await;
     if reasons.is_empty() {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
     } else {

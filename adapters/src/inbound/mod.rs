@@ -52,6 +52,13 @@ pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
             .route(web::post().to(a2a_server::jsonrpc))
             .default_service(web::to(errors::method_not_allowed)),
     );
+    cfg.route("/api/v1/contacts", web::get().to(management::list_contacts));
+    cfg.route("/api/v1/contacts/{id}", web::get().to(management::get_contact));
+    cfg.route("/api/v1/conversations", web::get().to(management::list_conversations));
+    cfg.route("/api/v1/conversations/{id}", web::get().to(management::get_conversation));
+    cfg.route("/api/v1/conversations/{id}/messages", web::get().to(management::conversation_messages));
+    cfg.route("/api/v1/deliveries", web::get().to(management::list_deliveries));
+    cfg.route("/api/v1/status", web::get().to(management::status));
     cfg.route("/api/v1/webhook-events", web::get().to(management::list_events));
     cfg.route("/api/v1/webhook-events/replay", web::post().to(management::replay_many));
     cfg.route("/api/v1/webhook-events/{id}/replay", web::post().to(management::replay_one));

@@ -12,9 +12,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, Sqlite, SqlitePool, Transaction};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
-    A2aTasks, AttemptOutcome, AttemptRecord, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition,
-    InboundRecord, Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, OpenTask,
-    ReplyRecorded, Route, StoreError, StoredTask,
+    A2aTasks, AttemptOutcome, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition, InboundRecord,
+    Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, OpenTask, ReplyRecorded, Route,
+    StoreError, StoredTask,
 };
 use switchboard_domain::{
     AgentName, DeliveryState, EmailAddress, InboundMessage, OutboundMessage, Wamid, WhatsAppUser,
@@ -50,11 +50,11 @@ pub struct SandboxRecord {
     pub created_at: i64,
 }
 
-fn unavailable(e: sqlx::Error) -> StoreError {
+pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(anyhow::Error::new(e))
 }
 
-fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))
 }
 
@@ -569,7 +569,7 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed
      JOIN conversations v ON v.id = d.conversation_id
      JOIN contacts c ON c.id = v.contact_id";
 
-fn from_ms(value: i64) -> Option<OffsetDateTime> {
+pub(super) fn from_ms(value: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000).ok()
 }
 
@@ -623,38 +623,7 @@ impl Deliveries for SqliteStore {
     }
 
     async fn view(&self, id: Uuid) -> Result<Option<DeliveryView>, StoreError> {
-        let Some(delivery) = Deliveries::get(self, id).await? else { return Ok(None) };
-        let trace_id: String = sqlx::query_scalar("SELECT trace_id FROM deliveries WHERE id = ?1")
-            .bind(id.to_string())
-            .fetch_one(&self.pool)
-            .await
-            .map_err(unavailable)?;
-        let rows = sqlx::query(
-            "SELECT channel, outcome, detail, at FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY id",
-        )
-        .bind(id.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let attempts = rows
-            .iter()
-            .map(|r| AttemptRecord {
-                channel: r.get("channel"),
-                outcome: r.get("outcome"),
-                detail: r.get("detail"),
-                at: from_ms(r.get("at")).unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            })
-            .collect();
-        Ok(Some(DeliveryView {
-            id,
-            state: delivery.state,
-            route: delivery.route,
-            recipient: delivery.message.to.key().as_storage_key(),
-            provider_id: delivery.provider_id.map(|p| p.to_string()),
-            last_error: delivery.last_error,
-            trace_id,
-            attempts,
-        }))
+        self.delivery_view(id).await
     }
 
     async fn mark_sent(
@@ -1072,65 +1041,7 @@ impl JobQueue for SqliteStore {
     }
 }
 
-/// A stored webhook event, as operators list it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct EventSummary {
-    pub id: String,
-    pub received_at: i64,
-    pub status: String,
-    pub reason: Option<String>,
-    pub trace_id: String,
-    pub summary: serde_json::Value,
-    pub bytes: i64,
-    pub replayed_at: Option<i64>,
-}
-
-/// A dead job, as operators list it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct DeadJob {
-    pub id: i64,
-    pub kind: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub trace_id: String,
-    pub updated_at: i64,
-}
-
 impl SqliteStore {
-    /// Events newest first, received after `since` (unix ms), of one status when given.
-    pub async fn list_events(
-        &self,
-        status: Option<&str>,
-        since: i64,
-        limit: i64,
-    ) -> Result<Vec<EventSummary>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, received_at, status, reason, trace_id, summary, LENGTH(body) AS bytes, replayed_at FROM webhook_events
-             WHERE (?1 IS NULL OR status = ?1) AND received_at >= ?2 ORDER BY received_at DESC, id DESC LIMIT ?3",
-        )
-        .bind(status)
-        .bind(since)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let summary: String = r.get("summary");
-                Ok(EventSummary {
-                    id: r.get("id"),
-                    received_at: r.get("received_at"),
-                    status: r.get("status"),
-                    reason: r.get("reason"),
-                    trace_id: r.get("trace_id"),
-                    summary: serde_json::from_str(&summary).map_err(|e| corrupt("event summary", e))?,
-                    bytes: r.get("bytes"),
-                    replayed_at: r.get("replayed_at"),
-                })
-            })
-            .collect()
-    }
-
     /// The raw body of a stored event, or `None`.
     pub async fn event_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         sqlx::query_scalar("SELECT body FROM webhook_events WHERE id = ?1")
@@ -1149,27 +1060,6 @@ impl SqliteStore {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-
-    pub async fn dead_jobs(&self, limit: i64) -> Result<Vec<DeadJob>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, kind, attempts, last_error, trace_id, updated_at FROM jobs WHERE state = 'dead' ORDER BY updated_at DESC LIMIT ?1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(rows
-            .iter()
-            .map(|r| DeadJob {
-                id: r.get("id"),
-                kind: r.get("kind"),
-                attempts: r.get("attempts"),
-                last_error: r.get("last_error"),
-                trace_id: r.get("trace_id"),
-                updated_at: r.get("updated_at"),
-            })
-            .collect())
     }
 
     /// Puts a dead job back in the queue with fresh attempts; answers whether it was dead.

@@ -13,6 +13,7 @@ use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
+use switchboard_adapters::inbound::limits::{self, HttpLimits};
 use switchboard_adapters::inbound::management::{ManagementState, StatusConfig};
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
@@ -251,9 +252,18 @@ impl Application {
             default_number_id: config.whatsapp.phone_number_id.clone(),
         });
         let sandbox = config.mode == Mode::Sandbox;
+        let http_limits = HttpLimits {
+            body_timeout: config.http.body_timeout,
+            max_header_bytes: config.http.max_header_bytes,
+            webhook_max_body_bytes: config.http.webhook_max_body_bytes,
+            api_max_body_bytes: config.http.api_max_body_bytes,
+        };
         let server = HttpServer::new(move || {
             App::new()
+                // Limits run inside the trace middleware, so their refusals carry the trace id.
+                .wrap(from_fn(limits::enforce_limits))
                 .wrap(from_fn(trace_requests))
+                .app_data(http_limits)
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
                 .app_data(readiness.clone())
@@ -263,10 +273,10 @@ impl Application {
                 .app_data(metrics_state.clone())
                 .app_data(whatsapp_health.clone())
                 .app_data(
-                    web::JsonConfig::default()
-                        .limit(256 * 1024)
-                        .error_handler(|e, _| ApiError::bad_request(format!("invalid JSON body: {e}")).into()),
+                    web::JsonConfig::default().limit(http_limits.api_max_body_bytes).error_handler(limits::json_error),
                 )
+                .app_data(web::PayloadConfig::default().limit(http_limits.api_max_body_bytes))
+                .app_data(web::PathConfig::default().error_handler(limits::path_error))
                 .app_data(
                     web::QueryConfig::default()
                         .error_handler(|e, _| ApiError::bad_request(format!("invalid query: {e}")).into()),
@@ -274,6 +284,8 @@ impl Application {
                 .configure(|cfg| inbound::configure(cfg, sandbox))
                 .default_service(web::to(errors::not_found))
         })
+        .client_request_timeout(config.http.header_timeout)
+        .client_disconnect_timeout(Duration::from_secs(1))
         .listen(listener)
         .context("cannot start the HTTP server")?
         .disable_signals()

@@ -8,6 +8,9 @@
 //! - [`outbound::store`]: SQLite behind the store ports.
 //! - [`outbound::sandbox`]: the sandbox WhatsApp gateway (records, never sends).
 //! - [`outbound::builtin`]: the built-in keyword classifier and agents.
+//! - [`fuzzing`]: the fuzz target bodies (webhook envelope, signature), shared by the
+//!   cargo-fuzz project in `fuzz/` and a stable test over its corpus.
 
+pub mod fuzzing;
 pub mod inbound;
 pub mod outbound;

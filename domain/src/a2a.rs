@@ -345,6 +345,7 @@ pub enum SendMessageResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     #[test]
@@ -423,5 +424,222 @@ mod tests {
         assert_eq!(both.jsonrpc_endpoint(), Some(Endpoint { url: "http://a/".into(), v03: false }));
         let old = card(json!({"name": "x", "url": "http://old/", "protocolVersion": "0.3.0"}));
         assert_eq!(old.jsonrpc_endpoint(), Some(Endpoint { url: "http://old/".into(), v03: true }));
+    }
+
+    // ---------------------------------------------------------------- round trips
+
+    /// JSON values without floats (serde_json reads some floats back one ulp off unless
+    /// built with `float_roundtrip`) and, at the top, without `null` (an `Option<Value>`
+    /// field reads `null` as absent: see `a_null_data_part_reads_back_as_absent`).
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            "\\PC{0,16}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map("\\PC{0,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn present_json() -> impl Strategy<Value = Value> {
+        json_value().prop_filter("null reads back as absent", |v| !v.is_null())
+    }
+
+    fn metadata() -> impl Strategy<Value = Option<Map<String, Value>>> {
+        proptest::option::of(
+            proptest::collection::btree_map("[a-zA-Z]{1,8}", json_value(), 0..3).prop_map(|m| m.into_iter().collect()),
+        )
+    }
+
+    fn text() -> impl Strategy<Value = String> {
+        "\\PC{0,24}"
+    }
+
+    fn role() -> impl Strategy<Value = Role> {
+        prop_oneof![Just(Role::User), Just(Role::Agent), Just(Role::Unspecified)]
+    }
+
+    fn task_state() -> impl Strategy<Value = TaskState> {
+        prop_oneof![
+            Just(TaskState::Submitted),
+            Just(TaskState::Working),
+            Just(TaskState::Completed),
+            Just(TaskState::Failed),
+            Just(TaskState::Canceled),
+            Just(TaskState::InputRequired),
+            Just(TaskState::Rejected),
+            Just(TaskState::AuthRequired),
+            Just(TaskState::Unspecified),
+        ]
+    }
+
+    fn part() -> impl Strategy<Value = Part> {
+        (
+            proptest::option::of(text()),
+            proptest::option::of("[A-Za-z0-9+/]{0,16}={0,2}"),
+            proptest::option::of(text()),
+            proptest::option::of(present_json()),
+            metadata(),
+            proptest::option::of(text()),
+            proptest::option::of("[a-z]{1,8}/[a-z0-9.+-]{1,12}"),
+        )
+            .prop_map(|(text, raw, url, data, metadata, filename, media_type)| Part {
+                text,
+                raw,
+                url,
+                data,
+                metadata,
+                filename,
+                media_type,
+            })
+    }
+
+    fn message() -> impl Strategy<Value = Message> {
+        (
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            role(),
+            proptest::collection::vec(part(), 0..4),
+            metadata(),
+            proptest::collection::vec(text(), 0..3),
+            proptest::collection::vec(text(), 0..3),
+        )
+            .prop_map(
+                |(message_id, context_id, task_id, role, parts, metadata, extensions, reference_task_ids)| Message {
+                    message_id,
+                    context_id,
+                    task_id,
+                    role,
+                    parts,
+                    metadata,
+                    extensions,
+                    reference_task_ids,
+                },
+            )
+    }
+
+    fn task_status() -> impl Strategy<Value = TaskStatus> {
+        (task_state(), proptest::option::of(message()), proptest::option::of(text()))
+            .prop_map(|(state, message, timestamp)| TaskStatus { state, message, timestamp })
+    }
+
+    fn artifact() -> impl Strategy<Value = Artifact> {
+        (
+            text(),
+            proptest::option::of(text()),
+            proptest::option::of(text()),
+            proptest::collection::vec(part(), 0..3),
+            metadata(),
+        )
+            .prop_map(|(artifact_id, name, description, parts, metadata)| Artifact {
+                artifact_id,
+                name,
+                description,
+                parts,
+                metadata,
+            })
+    }
+
+    fn task() -> impl Strategy<Value = Task> {
+        (
+            text(),
+            proptest::option::of(text()),
+            task_status(),
+            proptest::collection::vec(artifact(), 0..3),
+            proptest::collection::vec(message(), 0..3),
+            metadata(),
+        )
+            .prop_map(|(id, context_id, status, artifacts, history, metadata)| Task {
+                id,
+                context_id,
+                status,
+                artifacts,
+                history,
+                metadata,
+            })
+    }
+
+    fn rpc_error() -> impl Strategy<Value = JsonRpcError> {
+        (any::<i64>(), text(), proptest::option::of(present_json())).prop_map(|(code, message, data)| JsonRpcError {
+            code,
+            message,
+            data,
+        })
+    }
+
+    fn rpc_response() -> impl Strategy<Value = JsonRpcResponse> {
+        let id = prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), text().prop_map(Value::String)];
+        (id, proptest::option::of(present_json()), proptest::option::of(rpc_error()))
+            .prop_map(|(id, result, error)| JsonRpcResponse { jsonrpc: String::from("2.0"), id, result, error })
+    }
+
+    fn round_trips<T>(value: &T) -> Result<(), TestCaseError>
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let wire = serde_json::to_string(value).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back: T = serde_json::from_str(&wire).map_err(|e| TestCaseError::fail(format!("{e}: {wire}")))?;
+        prop_assert_eq!(&back, value, "{}", wire);
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn parts_round_trip(part in part()) {
+            round_trips(&part)?;
+        }
+
+        #[test]
+        fn messages_round_trip(message in message()) {
+            round_trips(&message)?;
+        }
+
+        #[test]
+        fn task_statuses_round_trip(status in task_status()) {
+            round_trips(&status)?;
+        }
+
+        #[test]
+        fn tasks_round_trip(task in task()) {
+            round_trips(&task)?;
+        }
+
+        #[test]
+        fn send_message_results_round_trip(result in prop_oneof![
+            task().prop_map(SendMessageResult::Task),
+            message().prop_map(SendMessageResult::Message),
+        ]) {
+            round_trips(&result)?;
+        }
+
+        #[test]
+        fn json_rpc_responses_and_errors_round_trip(response in rpc_response()) {
+            round_trips(&response)?;
+        }
+
+        #[test]
+        fn any_json_reads_as_a_task_or_fails_cleanly(value in json_value()) {
+            let _ = serde_json::from_value::<Task>(value.clone());
+            let _ = serde_json::from_value::<Message>(value.clone());
+            let _ = serde_json::from_value::<JsonRpcResponse>(value);
+        }
+    }
+
+    #[test]
+    fn a_null_data_part_reads_back_as_absent() {
+        // A known edge of `Option<Value>`: `{"data": null}` and no `data` read the same.
+        let part = Part { data: Some(Value::Null), ..Part::default() };
+        let back: Part = serde_json::from_str(&serde_json::to_string(&part).unwrap()).unwrap();
+        assert_eq!(back.data, None);
     }
 }

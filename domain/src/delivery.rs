@@ -173,5 +173,51 @@ mod tests {
                 prop_assert!(!before.is_final() || state == before);
             }
         }
+
+        #[test]
+        fn any_sequence_of_status_names_from_any_state_never_panics_or_leaves_an_end(
+            start in any_state(),
+            names in proptest::collection::vec(
+                prop_oneof![
+                    Just(String::from("sent")), Just(String::from("delivered")), Just(String::from("read")),
+                    Just(String::from("played")), Just(String::from("failed")), Just(String::from("pending")),
+                    "\\PC{0,12}",
+                ],
+                0..40,
+            ),
+        ) {
+            let mut state = start;
+            let mut seen_read = state == Read;
+            for name in names {
+                let before = state;
+                // Unknown names (a status Meta invents later) change nothing.
+                let Ok(next) = name.parse::<DeliveryState>() else { continue };
+                match before.advance(next) {
+                    TransitionOutcome::Advanced { from, to } => {
+                        prop_assert_eq!(from, before);
+                        prop_assert_eq!(to, next);
+                        prop_assert!(!before.is_final(), "an ended delivery never moves");
+                        state = to;
+                    }
+                    TransitionOutcome::Ignored => {}
+                }
+                if before.is_final() {
+                    prop_assert_eq!(state, before, "a terminal state is never left");
+                }
+                seen_read |= state == Read;
+                if seen_read {
+                    prop_assert_eq!(state, Read, "read never regresses to delivered (nor fails afterwards)");
+                }
+            }
+        }
+
+        #[test]
+        fn the_same_status_twice_moves_a_delivery_at_most_once(start in any_state(), next in any_state()) {
+            let after = match start.advance(next) {
+                TransitionOutcome::Advanced { to, .. } => to,
+                TransitionOutcome::Ignored => start,
+            };
+            prop_assert_eq!(after.advance(next), TransitionOutcome::Ignored);
+        }
     }
 }

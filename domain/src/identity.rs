@@ -377,5 +377,50 @@ mod tests {
             let phone = PhoneNumber::parse(&digits).unwrap();
             prop_assert_eq!(phone.digits(), digits.as_str());
         }
+
+        #[test]
+        fn parsing_any_string_at_all_never_panics(input in any::<String>()) {
+            let _ = PhoneNumber::parse(&input);
+        }
+
+        #[test]
+        fn a_formatted_e164_number_round_trips(
+            digits in "[1-9][0-9]{6,14}",
+            separators in proptest::collection::vec(prop_oneof![Just(""), Just(" "), Just("-"), Just("."), Just("\u{a0}")], 15),
+            prefix in prop_oneof![Just("+"), Just("00"), Just("+ "), Just("")],
+            padding in prop_oneof![Just(""), Just(" "), Just("\t")],
+        ) {
+            let mut formatted = format!("{padding}{prefix}");
+            for (i, digit) in digits.chars().enumerate() {
+                formatted.push(digit);
+                formatted.push_str(separators[i]);
+            }
+            formatted.push_str(padding);
+
+            let phone = PhoneNumber::parse(&formatted).unwrap();
+
+            prop_assert_eq!(phone.as_e164(), format!("+{digits}"));
+            prop_assert_eq!(PhoneNumber::parse(&phone.to_string()).unwrap(), phone.clone());
+            let masked = phone.masked();
+            prop_assert!(masked.ends_with(&digits[digits.len() - 4..]));
+            prop_assert_eq!(masked.chars().filter(char::is_ascii_digit).count(), 4);
+        }
+
+        #[test]
+        fn garbage_in_a_number_is_rejected_with_an_error(
+            digits in "[1-9][0-9]{6,14}",
+            at in any::<prop::sample::Index>(),
+            junk in "[a-zA-Z#*/_+,;:]",
+        ) {
+            let i = at.index(digits.len() - 1) + 1;
+            let input = format!("{}{junk}{}", &digits[..i], &digits[i..]);
+            let junk_char = junk.chars().next().unwrap();
+            prop_assert_eq!(PhoneNumber::parse(&input), Err(IdentityError::InvalidPhoneCharacter(junk_char)));
+        }
+
+        #[test]
+        fn numbers_of_the_wrong_length_are_rejected(digits in "[1-9][0-9]{0,5}|[1-9][0-9]{15,30}") {
+            prop_assert_eq!(PhoneNumber::parse(&digits), Err(IdentityError::PhoneLength(digits.len())));
+        }
     }
 }

@@ -65,6 +65,26 @@ pub const KEYS: &[Key] = &[
         default: "3145728",
         help: "largest webhook body accepted (Meta sends at most 3 MB); larger gets 413",
     },
+    Key {
+        name: "SWITCHBOARD_API_MAX_BODY_BYTES",
+        default: "262144",
+        help: "largest body on every route but the webhook (API, management, A2A); larger gets 413",
+    },
+    Key {
+        name: "SWITCHBOARD_HTTP_BODY_TIMEOUT_MS",
+        default: "10000",
+        help: "the whole request body must arrive within this; a slower client gets 408",
+    },
+    Key {
+        name: "SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS",
+        default: "5000",
+        help: "the request line and headers must arrive within this, else 408 and the connection is closed",
+    },
+    Key {
+        name: "SWITCHBOARD_HTTP_MAX_HEADER_BYTES",
+        default: "16384",
+        help: "largest total size of a request's headers; larger gets 431",
+    },
     Key { name: "SWITCHBOARD_WORKERS", default: "4", help: "concurrent job workers" },
     Key {
         name: "SWITCHBOARD_JOB_LEASE_SECS",
@@ -381,6 +401,14 @@ pub struct HttpConfig {
     pub port: u16,
     pub public_url: Option<String>,
     pub webhook_max_body_bytes: usize,
+    /// Largest body on every other route.
+    pub api_max_body_bytes: usize,
+    /// Deadline for a whole request body (slow clients get 408).
+    pub body_timeout: Duration,
+    /// Deadline for the request line and headers.
+    pub header_timeout: Duration,
+    /// Largest total size of the request headers (431 above it).
+    pub max_header_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -749,6 +777,28 @@ impl Config {
                     "a size in bytes",
                 )?)
                 .unwrap_or(3 * 1024 * 1024),
+                api_max_body_bytes: usize::try_from(positive(
+                    "SWITCHBOARD_API_MAX_BODY_BYTES",
+                    256 * 1024,
+                    "a size in bytes",
+                )?)
+                .unwrap_or(256 * 1024),
+                body_timeout: Duration::from_millis(positive(
+                    "SWITCHBOARD_HTTP_BODY_TIMEOUT_MS",
+                    10_000,
+                    "milliseconds",
+                )?),
+                header_timeout: Duration::from_millis(positive(
+                    "SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS",
+                    5_000,
+                    "milliseconds",
+                )?),
+                max_header_bytes: usize::try_from(positive(
+                    "SWITCHBOARD_HTTP_MAX_HEADER_BYTES",
+                    16 * 1024,
+                    "a size in bytes",
+                )?)
+                .unwrap_or(16 * 1024),
             },
             database: DatabaseConfig {
                 url: SecretString::from(database_url),

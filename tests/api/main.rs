@@ -10,6 +10,7 @@ mod delivery;
 mod fakes;
 mod faults;
 mod helpers;
+mod hostile;
 mod management;
 mod one_trace;
 mod operations;

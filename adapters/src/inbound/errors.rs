@@ -35,6 +35,38 @@ impl ApiError {
         )
     }
 
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "this route takes a JSON body: send Content-Type: application/json",
+        )
+    }
+
+    pub fn request_timeout(after_ms: u128) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the body did not arrive within {after_ms} ms; send it again"),
+        )
+    }
+
+    pub fn headers_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers exceed the limit of {limit} bytes"),
+        )
+    }
+
+    pub fn invalid_utf8() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_utf8", "the body is not valid UTF-8")
+    }
+
+    pub fn json_too_deep(limit: usize) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "json_too_deep", format!("the JSON body nests deeper than {limit} levels"))
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }

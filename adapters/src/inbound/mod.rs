@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod errors;
 pub mod health;
+pub mod limits;
 pub mod management;
 pub mod metrics;
 pub mod openapi;

@@ -1,0 +1,233 @@
+//! Hostile-input limits, enforced before any handler runs: header size, body size per
+//! route, a deadline for the whole body, JSON content type, UTF-8 and nesting depth.
+//! Every refusal is the one error shape (`{code, message, trace_id}`), so a client sees
+//! the same thing whichever limit it hit; the connection is closed when a body was left
+//! unread, so one slow or oversized request cannot hold memory or a worker.
+//!
+//! The webhook keeps its own rules: its body is read with the deadline and its own size
+//! limit, but its content type, UTF-8 and JSON are not checked here, because a signed
+//! body that is not a valid envelope must still be stored (quarantined) and answered 200,
+//! and an unsigned one answered 401 by the handler.
+
+use std::time::Duration;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PathError};
+use actix_web::http::ConnectionType;
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, TRANSFER_ENCODING};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, HttpRequest, ResponseError, web};
+use futures_util::StreamExt;
+
+use super::a2a_server::RPC_PATH;
+use super::errors::ApiError;
+use super::whatsapp::WEBHOOK_PATHS;
+
+/// Deeper JSON than this is refused on the JSON routes before any parser sees it
+/// (serde_json's own recursion limit, 128, stays as the backstop).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+/// The limits, as `App::app_data(HttpLimits)`; read by [`enforce_limits`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// The whole body must arrive within this, counted from when the handler chain starts.
+    pub body_timeout: Duration,
+    /// Sum of header names and values (plus separators).
+    pub max_header_bytes: usize,
+    /// Bodies on the webhook paths.
+    pub webhook_max_body_bytes: usize,
+    /// Bodies on every other route (management, API, A2A).
+    pub api_max_body_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            body_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            webhook_max_body_bytes: 3 * 1024 * 1024,
+            api_max_body_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// The middleware, for `App::wrap(from_fn(enforce_limits))`, inside the trace middleware
+/// so refusals carry the request's trace id.
+pub async fn enforce_limits(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, Error> {
+    let limits = req.app_data::<HttpLimits>().copied().unwrap_or_default();
+    match admit(&mut req, &limits).await {
+        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
+        Err(refusal) => {
+            metrics::counter!("http_requests_refused_total", "reason" => refusal.code).increment(1);
+            tracing::warn!(code = refusal.code, status = refusal.status.as_u16(), "request refused before its handler");
+            let mut response = refusal.error_response();
+            // The body may be partly unread: close rather than drain what an attacker sends.
+            response.head_mut().set_connection_type(ConnectionType::Close);
+            Ok(req.into_response(response).map_into_right_body())
+        }
+    }
+}
+
+fn is_webhook(path: &str) -> bool {
+    WEBHOOK_PATHS.contains(&path)
+}
+
+/// Checks the head, then reads the body (bounded in size and time) and hands it on.
+async fn admit(req: &mut ServiceRequest, limits: &HttpLimits) -> Result<(), ApiError> {
+    if header_bytes(req.headers()) > limits.max_header_bytes {
+        return Err(ApiError::headers_too_large(limits.max_header_bytes));
+    }
+    let webhook = is_webhook(req.path());
+    let limit = if webhook { limits.webhook_max_body_bytes } else { limits.api_max_body_bytes };
+    let declared = declared_length(req.headers());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    let has_body = declared.is_some_and(|n| n > 0) || req.headers().contains_key(TRANSFER_ENCODING);
+    if !has_body {
+        return Ok(());
+    }
+    if !webhook && !content_type_allowed(req.headers(), req.path()) {
+        return Err(ApiError::unsupported_media_type());
+    }
+    let payload = req.take_payload();
+    let body = match tokio::time::timeout(limits.body_timeout, read_bounded(payload, declared, limit)).await {
+        Ok(body) => body?,
+        Err(_) => return Err(ApiError::request_timeout(limits.body_timeout.as_millis())),
+    };
+    if !webhook {
+        check_json_text(&body)?;
+    }
+    req.set_payload(Payload::from(body.freeze()));
+    Ok(())
+}
+
+/// Header names and values plus `": "` and CRLF for each, as they were on the wire.
+pub fn header_bytes(headers: &HeaderMap) -> usize {
+    headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 4).sum()
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<usize> {
+    headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
+}
+
+/// `application/json` or any `+json` type. The A2A endpoint also takes a body without a
+/// content type (JSON-RPC clients often send none); a declared non-JSON type is refused.
+fn content_type_allowed(headers: &HeaderMap, path: &str) -> bool {
+    match headers.get(CONTENT_TYPE) {
+        None => path == RPC_PATH,
+        Some(value) => value.to_str().is_ok_and(is_json_media_type),
+    }
+}
+
+pub fn is_json_media_type(value: &str) -> bool {
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+async fn read_bounded(mut payload: Payload, declared: Option<usize>, limit: usize) -> Result<web::BytesMut, ApiError> {
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::payload_too_large(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// UTF-8 and nesting depth, for the JSON routes.
+pub fn check_json_text(body: &[u8]) -> Result<(), ApiError> {
+    if std::str::from_utf8(body).is_err() {
+        return Err(ApiError::invalid_utf8());
+    }
+    if json_depth_exceeds(body, MAX_JSON_DEPTH) {
+        return Err(ApiError::json_too_deep(MAX_JSON_DEPTH));
+    }
+    Ok(())
+}
+
+/// Whether `[`/`{` nest deeper than `limit` outside strings. One pass, no allocation, so
+/// it is safe on any input; malformed JSON is left for the parser to refuse.
+pub fn json_depth_exceeds(body: &[u8], limit: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in body {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// `JsonConfig::error_handler`: actix's JSON errors in the one error shape.
+pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> Error {
+    let api = match &error {
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            ApiError::payload_too_large(*limit)
+        }
+        JsonPayloadError::ContentType => ApiError::unsupported_media_type(),
+        JsonPayloadError::Deserialize(e) if e.to_string().contains("recursion limit") => {
+            ApiError::json_too_deep(MAX_JSON_DEPTH)
+        }
+        other => ApiError::bad_request(format!("invalid JSON body: {other}")),
+    };
+    api.into()
+}
+
+/// `PathConfig::error_handler`: a path segment that does not parse names no resource.
+pub fn path_error(error: PathError, _req: &HttpRequest) -> Error {
+    ApiError::not_found(format!("no such resource: {error}")).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert!(!json_depth_exceeds(br#"{"a":[1,{"b":"[[[[[[[["}]}"#, 3));
+        assert!(json_depth_exceeds(b"[[[[", 3));
+        assert!(!json_depth_exceeds(br#"["\"[[[[["]"#, 1));
+        assert!(!json_depth_exceeds(b"]]]]}}}", 0));
+    }
+
+    #[test]
+    fn json_media_types_are_recognised_with_parameters() {
+        assert!(is_json_media_type("application/json"));
+        assert!(is_json_media_type("Application/JSON; charset=utf-8"));
+        assert!(is_json_media_type("application/merge-patch+json"));
+        assert!(!is_json_media_type("text/plain"));
+        assert!(!is_json_media_type("application/x-www-form-urlencoded"));
+        assert!(!is_json_media_type(""));
+    }
+
+    #[test]
+    fn invalid_utf8_and_deep_nesting_are_refused_with_their_codes() {
+        assert_eq!(check_json_text(b"{\"a\":\"\xff\"}").unwrap_err().code, "invalid_utf8");
+        let deep = "[".repeat(MAX_JSON_DEPTH + 1);
+        assert_eq!(check_json_text(deep.as_bytes()).unwrap_err().code, "json_too_deep");
+        assert_eq!(check_json_text(br#"{"ok":[1,2,3]}"#), Ok(()));
+    }
+}

@@ -9,9 +9,10 @@
 //! application/   use cases + ports
 //! adapters/      actix-web inbound; SQLite, sandbox WhatsApp, built-in agents outbound
 //! shared/        config, telemetry, trace context, retry policy
-//! src/           this crate: CLI (main.rs), startup, simulate
+//! src/           this crate: CLI (main.rs), startup, simulate, bench
 //! ```
 
+pub mod bench;
 pub mod simulate;
 pub mod startup;
 

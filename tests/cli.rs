@@ -224,3 +224,29 @@ fn with_an_otlp_endpoint_the_journey_is_exported_as_spans_of_one_trace() {
         assert!(names.contains(&expected), "no {expected:?} span in trace {trace_id}: {names:?}");
     }
 }
+
+#[test]
+fn bench_in_quick_mode_prints_every_figure_with_its_target() {
+    // Arrange: a short run at a low rate; speed is not asserted, only that it is measured.
+    let args = ["bench", "--duration", "1", "--connections", "4", "--rate", "50", "--drain-timeout", "60"];
+
+    // Act
+    let bench = Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).env_remove("RUST_LOG").output().unwrap();
+
+    // Assert
+    let printed = String::from_utf8(bench.stdout).unwrap();
+    assert!(bench.status.success(), "bench failed: {printed} {}", String::from_utf8_lossy(&bench.stderr));
+    for figure in [
+        "bare actix-web handler",
+        "webhooks acknowledged durably",
+        "as a share of the bare handler",
+        "p50",
+        "p99",
+        "max",
+        "end to end, webhook to Graph send",
+        "peak RSS of the run (VmHWM)",
+        "idle RSS after start",
+    ] {
+        assert!(printed.contains(figure), "no {figure:?} in:\n{printed}");
+    }
+}

@@ -1,0 +1,614 @@
+//! `switchboard bench`: how fast the real service acknowledges signed webhooks and turns
+//! them into replies, on this machine, against the limit of a bare actix-web handler.
+//!
+//! The service runs as a child process (this same binary, `serve`) in live mode with a
+//! fresh SQLite database in a temporary directory, rate limits off, and the Graph API
+//! pointed at a loopback fake in this process that counts sends. A load generator in this
+//! process (reqwest, keep-alive, N connections) sends correctly signed text-message
+//! webhooks, each with its own wamid, from many senders. Phases:
+//!
+//! 1. the bare handler: an actix-web server answering 200 to the same requests (the limit);
+//! 2. closed loop: N connections send as fast as the service acknowledges;
+//! 3. end to end: time from the first webhook of phase 2 until every reply reached Graph;
+//! 4. open loop: a fixed offered rate; latency from each request's *intended* send time,
+//!    so a stalled service cannot hide its stalls (no coordinated omission);
+//! 5. memory: the child's VmRSS sampled throughout, VmHWM at the end, VmRSS when idle.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::{Context as _, bail};
+use switchboard_adapters::inbound::whatsapp::signature;
+use tokio::task::JoinSet;
+
+const APP_SECRET: &str = "bench-app-secret";
+const PHONE_NUMBER_ID: &str = "109876543210987";
+const API_VERSION: &str = "v25.0";
+/// Distinct senders: enough that per-conversation ordering does not serialise the run.
+const SENDERS: u64 = 5_000;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Length of each load phase, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
+    /// Concurrent keep-alive connections of the closed-loop phases.
+    #[arg(long, default_value_t = 32)]
+    pub connections: usize,
+    /// Offered rate of the open-loop latency phase, webhooks per second.
+    #[arg(long, default_value_t = 1_000)]
+    pub rate: u64,
+    /// SQLite synchronous setting of the service: `full` (durable on power loss, the
+    /// default) or `normal` (durable on a process crash only).
+    #[arg(long, default_value = "full")]
+    pub synchronous: String,
+    /// Job workers of the service (SWITCHBOARD_WORKERS); its default when unset.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// How long to wait for the replies of a phase to reach Graph, in seconds.
+    #[arg(long, default_value_t = 120)]
+    pub drain_timeout: u64,
+    /// A label printed with the results (e.g. the commit or the change measured).
+    #[arg(long)]
+    pub release_note: Option<String>,
+}
+
+/// What one run measured.
+#[derive(Debug, Default)]
+struct Figures {
+    bare_per_sec: f64,
+    acked_per_sec: f64,
+    closed_errors: u64,
+    e2e_per_sec: f64,
+    e2e_drained: bool,
+    e2e_messages: u64,
+    open_offered: u64,
+    open_acked: u64,
+    open_errors: u64,
+    open_p50_ms: f64,
+    open_p99_ms: f64,
+    open_max_ms: f64,
+    open_e2e_per_sec: f64,
+    idle_rss_kb: u64,
+    idle_after_rss_kb: u64,
+    load_rss_kb: u64,
+    hwm_kb: u64,
+}
+
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if !matches!(args.synchronous.as_str(), "full" | "normal") {
+        bail!("--synchronous must be full or normal, got {:?}", args.synchronous);
+    }
+    let duration = Duration::from_secs(args.duration.max(1));
+    let connections = args.connections.max(1);
+
+    let graph = FakeGraph::start()?;
+    let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let service = Service::start(&dir, &graph.uri(), &args)?;
+    let result = measure(&args, duration, connections, &graph, &service).await;
+    drop(service);
+    let _ = std::fs::remove_dir_all(&dir);
+    let figures = result?;
+    print_table(&args, connections, &figures);
+    Ok(())
+}
+
+async fn measure(
+    args: &BenchArgs,
+    duration: Duration,
+    connections: usize,
+    graph: &FakeGraph,
+    service: &Service,
+) -> anyhow::Result<Figures> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections * 2)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let load = Load { client, run: uuid::Uuid::now_v7().simple().to_string(), next: Arc::new(AtomicU64::new(0)) };
+    let mut figures = Figures::default();
+
+    service.wait_ready(&load.client, Duration::from_secs(30)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    figures.idle_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
+
+    eprintln!("bench: bare actix-web handler, {connections} connections, {}s", duration.as_secs());
+    let bare = BareHandler::start()?;
+    let (ok, _) = load.closed_loop(&bare.url(), connections, duration).await;
+    figures.bare_per_sec = per_sec(ok, duration);
+    drop(bare);
+
+    let sampler = RssSampler::start(service.pid());
+    eprintln!("bench: service, closed loop, {connections} connections, {}s", duration.as_secs());
+    let sent_before = graph.sends();
+    let started = Instant::now();
+    let (ok, errors) = load.closed_loop(&service.webhook_url(), connections, duration).await;
+    figures.acked_per_sec = per_sec(ok, duration);
+    figures.closed_errors = errors;
+    figures.e2e_messages = ok;
+    eprintln!("bench: waiting for {ok} replies to reach Graph");
+    let drain = Duration::from_secs(args.drain_timeout);
+    let (arrived, last) = graph.wait_for(sent_before + ok, drain).await;
+    let replies = arrived.saturating_sub(sent_before);
+    figures.e2e_drained = replies >= ok;
+    figures.e2e_per_sec = per_sec(replies, last.unwrap_or_else(Instant::now).duration_since(started));
+
+    eprintln!("bench: service, open loop, {}/s offered, {}s", args.rate, duration.as_secs());
+    let sent_before = graph.sends();
+    let started = Instant::now();
+    let open = load.open_loop(&service.webhook_url(), args.rate, duration).await;
+    figures.open_offered = open.offered;
+    figures.open_acked = open.acked;
+    figures.open_errors = open.errors;
+    figures.open_p50_ms = percentile(&open.latencies_us, 50.0);
+    figures.open_p99_ms = percentile(&open.latencies_us, 99.0);
+    figures.open_max_ms = percentile(&open.latencies_us, 100.0);
+    let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
+    figures.open_e2e_per_sec =
+        per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
+    figures.load_rss_kb = sampler.stop();
+    figures.hwm_kb = service.status_kb("VmHWM").unwrap_or(0);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    figures.idle_after_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
+    Ok(figures)
+}
+
+#[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^52")]
+fn per_sec(count: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+/// The value at percentile `p` of latencies in microseconds, in milliseconds.
+#[expect(clippy::cast_precision_loss, reason = "latencies in microseconds are far below 2^52")]
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index within the slice")]
+fn percentile(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let index = ((p / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
+    sorted_us[index.min(sorted_us.len() - 1)] as f64 / 1000.0
+}
+
+/// The load generator.
+struct Load {
+    client: reqwest::Client,
+    run: String,
+    next: Arc<AtomicU64>,
+}
+
+struct OpenLoop {
+    offered: u64,
+    acked: u64,
+    errors: u64,
+    /// Sorted, in microseconds from the intended send time.
+    latencies_us: Vec<u64>,
+}
+
+impl Load {
+    /// A signed text-message webhook with a wamid never used before.
+    fn request(&self) -> (Vec<u8>, String) {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let body = webhook_body(&self.run, n, time::OffsetDateTime::now_utc().unix_timestamp()).into_bytes();
+        let signature = signature::sign(APP_SECRET.as_bytes(), &body);
+        (body, signature)
+    }
+
+    async fn send(&self, url: &str) -> bool {
+        let (body, signature) = self.request();
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await;
+        match response {
+            Ok(r) => {
+                let ok = r.status() == reqwest::StatusCode::OK;
+                // Read the body so the connection goes back to the pool.
+                let _ = r.bytes().await;
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// `connections` senders, each sending its next request when the last is answered.
+    async fn closed_loop(&self, url: &str, connections: usize, duration: Duration) -> (u64, u64) {
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(AtomicU64::new(0));
+        let until = Instant::now() + duration;
+        let mut senders = JoinSet::new();
+        for _ in 0..connections {
+            let load = self.clone_handle();
+            let url = url.to_owned();
+            let ok = Arc::clone(&ok);
+            let failed = Arc::clone(&failed);
+            senders.spawn(async move {
+                while Instant::now() < until {
+                    if load.send(&url).await {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        while senders.join_next().await.is_some() {}
+        (ok.load(Ordering::Relaxed), failed.load(Ordering::Relaxed))
+    }
+
+    /// Requests at a fixed rate whatever the answers do; each request's latency runs from
+    /// when it was due, not from when it happened to be sent.
+    async fn open_loop(&self, url: &str, rate: u64, duration: Duration) -> OpenLoop {
+        let rate = rate.max(1);
+        let total = rate.saturating_mul(duration.as_secs().max(1));
+        let period = Duration::from_nanos(1_000_000_000 / rate);
+        let start = tokio::time::Instant::now() + Duration::from_millis(20);
+        let mut requests = JoinSet::new();
+        for i in 0..total {
+            let due = start + period * u32::try_from(i).unwrap_or(u32::MAX);
+            tokio::time::sleep_until(due).await;
+            let load = self.clone_handle();
+            let url = url.to_owned();
+            requests.spawn(async move {
+                let ok = load.send(&url).await;
+                (ok, u64::try_from(due.elapsed().as_micros()).unwrap_or(u64::MAX))
+            });
+        }
+        let mut result = OpenLoop { offered: total, acked: 0, errors: 0, latencies_us: Vec::new() };
+        while let Some(done) = requests.join_next().await {
+            match done {
+                Ok((true, latency)) => {
+                    result.acked += 1;
+                    result.latencies_us.push(latency);
+                }
+                _ => result.errors += 1,
+            }
+        }
+        result.latencies_us.sort_unstable();
+        result
+    }
+
+    fn clone_handle(&self) -> Self {
+        Self { client: self.client.clone(), run: self.run.clone(), next: Arc::clone(&self.next) }
+    }
+}
+
+/// The shape of `text_message` in the WhatsApp fixtures, for one of [`SENDERS`] senders.
+fn webhook_body(run: &str, n: u64, now: i64) -> String {
+    let from = 447_700_900_000 + (n % SENDERS);
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"210987654321098","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550100200","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Bench User"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.BENCH.{run}.{n}","timestamp":"{now}","type":"text","text":{{"body":"hello"}}}}]}}}}]}}]}}"#
+    )
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The service under test: this binary's `serve`, as a child process.
+struct Service {
+    child: Child,
+    port: u16,
+}
+
+impl Service {
+    fn start(dir: &std::path::Path, graph_uri: &str, args: &BenchArgs) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let exe = std::env::current_exe().context("cannot find this binary")?;
+        let log = std::fs::File::create(dir.join("service.log"))?;
+        let mut command = Command::new(exe);
+        command.arg("serve");
+        // Only what is set here: nothing from the caller's environment configures the run.
+        for key in switchboard_shared::config::KEYS {
+            command.env_remove(key.name);
+        }
+        command.env_remove("SWITCHBOARD_CONFIG").env_remove("RUST_LOG");
+        command.envs([
+            ("SWITCHBOARD_MODE", "live"),
+            ("SWITCHBOARD_PORT", &port.to_string()),
+            ("SWITCHBOARD_DATA_DIR", &dir.display().to_string()),
+            ("SWITCHBOARD_LOG", "warn"),
+            ("SWITCHBOARD_SQLITE_SYNCHRONOUS", &args.synchronous),
+            ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false"),
+            ("WHATSAPP_ACCESS_TOKEN", "bench-token"),
+            ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
+            ("WHATSAPP_APP_SECRET", APP_SECRET),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "bench-verify-token"),
+            ("WHATSAPP_API_BASE_URL", graph_uri),
+            ("WHATSAPP_API_VERSION", API_VERSION),
+            ("SWITCHBOARD_API_KEYS", "bench-api-key"),
+        ]);
+        if let Some(workers) = args.workers {
+            command.env("SWITCHBOARD_WORKERS", workers.to_string());
+        }
+        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+        let child = command.spawn().context("cannot start the service")?;
+        Ok(Self { child, port })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn webhook_url(&self) -> String {
+        format!("http://127.0.0.1:{}/webhook/whatsapp", self.port)
+    }
+
+    async fn wait_ready(&self, client: &reqwest::Client, within: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + within;
+        let url = format!("http://127.0.0.1:{}/health/ready", self.port);
+        loop {
+            if let Ok(r) = client.get(&url).send().await
+                && r.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("the service was not ready within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A `kB` field of the child's /proc status (VmRSS, VmHWM).
+    fn status_kb(&self, field: &str) -> Option<u64> {
+        proc_status_kb(self.pid(), field)
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.strip_prefix(field).is_some_and(|rest| rest.starts_with(':')))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The largest VmRSS seen while it runs.
+struct RssSampler {
+    stop: Arc<AtomicBool>,
+    peak: Arc<AtomicU64>,
+}
+
+impl RssSampler {
+    fn start(pid: u32) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let peak = Arc::new(AtomicU64::new(0));
+        let (stop_flag, peak_seen) = (Arc::clone(&stop), Arc::clone(&peak));
+        tokio::spawn(async move {
+            while !stop_flag.load(Ordering::Relaxed) {
+                if let Some(rss) = proc_status_kb(pid, "VmRSS") {
+                    peak_seen.fetch_max(rss, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        });
+        Self { stop, peak }
+    }
+
+    fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// A Graph API stand-in on loopback that accepts every send and counts it.
+struct FakeGraph {
+    port: u16,
+    state: Arc<GraphCount>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+#[derive(Default)]
+struct GraphCount {
+    sends: AtomicU64,
+    /// When the last send arrived, as nanoseconds after `epoch`.
+    last_ns: AtomicU64,
+    epoch: std::sync::OnceLock<Instant>,
+}
+
+async fn graph_send(state: web::Data<GraphCount>, _body: web::Bytes) -> HttpResponse {
+    let n = state.sends.fetch_add(1, Ordering::Relaxed) + 1;
+    let epoch = *state.epoch.get_or_init(Instant::now);
+    state.last_ns.fetch_max(u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(format!(r#"{{"messaging_product":"whatsapp","messages":[{{"id":"wamid.BENCHSENT.{n}"}}]}}"#))
+}
+
+impl FakeGraph {
+    fn start() -> anyhow::Result<Self> {
+        let state = Arc::new(GraphCount::default());
+        let _ = state.epoch.set(Instant::now());
+        let data = web::Data::from(Arc::clone(&state));
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new().app_data(data.clone()).route("/{version}/{number}/messages", web::post().to(graph_send))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self { port, state, handle })
+    }
+
+    fn uri(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn sends(&self) -> u64 {
+        self.state.sends.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `count` sends arrived (or `within` passed); answers how many arrived
+    /// and when the last one did.
+    async fn wait_for(&self, count: u64, within: Duration) -> (u64, Option<Instant>) {
+        let deadline = Instant::now() + within;
+        while self.sends() < count && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let last = self
+            .state
+            .epoch
+            .get()
+            .map(|epoch| *epoch + Duration::from_nanos(self.state.last_ns.load(Ordering::Relaxed)));
+        (self.sends(), last)
+    }
+}
+
+impl Drop for FakeGraph {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+/// The limit: an actix-web handler that reads the body and answers 200.
+struct BareHandler {
+    port: u16,
+    handle: actix_web::dev::ServerHandle,
+}
+
+async fn bare_ok(_body: web::Bytes) -> HttpResponse {
+    HttpResponse::Ok().finish()
+}
+
+impl BareHandler {
+    fn start() -> anyhow::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        // As many workers as the service gets (actix's default: one per core).
+        let server = HttpServer::new(|| App::new().route("/webhook/whatsapp", web::post().to(bare_ok)))
+            .disable_signals()
+            .listen(listener)?
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Ok(Self { port, handle })
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/webhook/whatsapp", self.port)
+    }
+}
+
+impl Drop for BareHandler {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        tokio::spawn(async move { handle.stop(false).await });
+    }
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb_to_mb(kb))
+}
+
+#[expect(clippy::cast_precision_loss, reason = "kilobytes of a process are far below 2^52")]
+fn kb_to_mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+fn print_table(args: &BenchArgs, connections: usize, f: &Figures) {
+    let build = if cfg!(debug_assertions) { "DEBUG build (not representative)" } else { "release build" };
+    println!();
+    println!(
+        "switchboard bench: {build}, SQLite WAL synchronous={}, rate limits off, {connections} connections, {}s phases, {} cores",
+        args.synchronous,
+        args.duration.max(1),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    );
+    if let Some(note) = &args.release_note {
+        println!("note: {note}");
+    }
+    println!();
+    println!("{:<56} {:>16}  {:<12} verdict", "figure", "value", "target");
+    println!("{}", "-".repeat(96));
+    let row = |name: &str, value: String, target: &str, verdict: &str| {
+        println!("{name:<56} {value:>16}  {target:<12} {verdict}");
+    };
+    row("bare actix-web handler, same requests (the limit)", format!("{:.0}/s", f.bare_per_sec), "", "");
+    row(
+        "webhooks acknowledged durably (closed loop)",
+        format!("{:.0}/s", f.acked_per_sec),
+        ">= 5000/s",
+        verdict(f.acked_per_sec >= 5000.0),
+    );
+    let share = if f.bare_per_sec > 0.0 { 100.0 * f.acked_per_sec / f.bare_per_sec } else { 0.0 };
+    row("  as a share of the bare handler", format!("{share:.1} %"), "", "");
+    if f.closed_errors > 0 {
+        row("  requests not answered 200", f.closed_errors.to_string(), "", "");
+    }
+    let open = format!("ack latency at {}/s offered (open loop)", args.rate);
+    row(&format!("{open}, p50"), format!("{:.2} ms", f.open_p50_ms), "", "");
+    row(&format!("{open}, p99"), format!("{:.2} ms", f.open_p99_ms), "< 10 ms", verdict(f.open_p99_ms < 10.0));
+    row(&format!("{open}, max"), format!("{:.2} ms", f.open_max_ms), "", "");
+    row(
+        "  acknowledged / offered (errors)",
+        format!("{}/{} ({})", f.open_acked, f.open_offered, f.open_errors),
+        "",
+        "",
+    );
+    row(
+        "end to end, webhook to Graph send (closed loop)",
+        format!("{:.0}/s", f.e2e_per_sec),
+        ">= 2000/s",
+        verdict(f.e2e_per_sec >= 2000.0),
+    );
+    if !f.e2e_drained {
+        row("  (not every reply arrived within the drain timeout)", String::new(), "", "");
+    }
+    row(&format!("  of {} messages", f.e2e_messages), String::new(), "", "");
+    row("end to end during the open loop", format!("{:.0}/s", f.open_e2e_per_sec), "", "");
+    row("peak RSS under load (VmRSS sampled)", mb(f.load_rss_kb), "< 100 MB", verdict(kb_to_mb(f.load_rss_kb) < 100.0));
+    row("peak RSS of the run (VmHWM)", mb(f.hwm_kb), "< 100 MB", verdict(kb_to_mb(f.hwm_kb) < 100.0));
+    row("idle RSS after start", mb(f.idle_rss_kb), "< 30 MB", verdict(kb_to_mb(f.idle_rss_kb) < 30.0));
+    row("idle RSS after the load", mb(f.idle_after_rss_kb), "", "");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bench_body_parses_as_a_text_message_webhook_with_its_own_wamid() {
+        let body = webhook_body("run", 7, 1_795_600_000);
+
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+
+        let message = &value["entry"][0]["changes"][0]["value"]["messages"][0];
+        assert_eq!(message["id"], "wamid.BENCH.run.7");
+        assert_eq!(message["text"]["body"], "hello");
+        assert_eq!(message["from"], "447700900007");
+    }
+
+    #[test]
+    fn percentiles_pick_from_the_sorted_latencies() {
+        let sorted: Vec<u64> = (1..=100).map(|n| n * 1000).collect();
+
+        assert!((percentile(&sorted, 50.0) - 51.0).abs() < 1e-9 || (percentile(&sorted, 50.0) - 50.0).abs() < 1e-9);
+        assert!((percentile(&sorted, 100.0) - 100.0).abs() < 1e-9);
+        assert!((percentile(&[], 99.0)).abs() < 1e-9);
+    }
+}

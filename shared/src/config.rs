@@ -49,11 +49,15 @@ pub const KEYS: &[Key] = &[
         default: "sqlite://{data_dir}/switchboard.db",
         help: "database: sqlite://FILE (one process) or postgres://USER@HOST/DB (shared by several replicas)",
     },
-    Key { name: "SWITCHBOARD_DB_MAX_CONNECTIONS", default: "8", help: "database connection pool size" },
+    Key {
+        name: "SWITCHBOARD_DB_MAX_CONNECTIONS",
+        default: "8",
+        help: "database connection pool size, per process (PostgreSQL: replicas x this must stay under the server's max_connections)",
+    },
     Key {
         name: "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
         default: "5000",
-        help: "how long a write waits for a locked database before failing (then webhooks get 503)",
+        help: "how long a write waits for a locked database (PostgreSQL: for a pooled connection) before failing (then webhooks get 503)",
     },
     Key {
         name: "SWITCHBOARD_SQLITE_SYNCHRONOUS",

@@ -137,6 +137,7 @@ contract!(
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
     a_delivery_keeps_its_state_and_every_attempt,
+    sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     management_lists_page_through_everything_without_repeats_or_gaps,
@@ -512,6 +513,27 @@ async fn a_delivery_keeps_its_state_and_every_attempt(db: &Db) {
     let outcomes: Vec<&str> = view.attempts.iter().map(|a| a.outcome.as_str()).collect();
     assert_eq!(outcomes, ["paced", "retrying", "accepted"]);
     assert_eq!(view.recipient, "+16505550007");
+}
+
+async fn sends_to_a_new_contact_from_two_replicas_at_once_create_it_once(db: &Db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut racing = tokio::task::JoinSet::new();
+    for round in 0..6 {
+        let store = replicas[round % 2].clone();
+        racing.spawn(async move { store.create(new_outbound(77)).await });
+    }
+
+    let results: Vec<_> = racing.join_all().await;
+    let contacts = replicas[0].contacts(TimeRange::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+    let conversations =
+        replicas[1].conversations(ConversationFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+    let deliveries =
+        replicas[0].deliveries(DeliveryFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(contacts.items.len(), 1);
+    assert_eq!(conversations.items.len(), 1);
+    assert_eq!(deliveries.items.len(), 6);
 }
 
 async fn the_email_priority_setting_falls_back_to_the_default_until_set(db: &Db) {

@@ -119,3 +119,17 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         None => anyhow::bail!("DATABASE_URL: expected a sqlite:, postgres:// or postgresql:// URL"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Backend;
+
+    #[test]
+    fn the_url_scheme_picks_the_database() {
+        assert_eq!(Backend::of_url("sqlite://./data/switchboard.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("sqlite::memory:"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("postgres://u@db/switchboard"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("postgresql://u@db:5432/switchboard"), Some(Backend::Postgres));
+        assert_eq!(Backend::of_url("mysql://db/switchboard"), None);
+    }
+}

@@ -32,9 +32,10 @@ use super::{OperationalSnapshot, SandboxRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
-/// How often an ingest that collided with a concurrent one (the same new contact, the
-/// same wamid from two replicas) is tried again before the error goes to the caller.
-const INGEST_TRIES: u32 = 4;
+/// How often an ingest or an outbound create that collided with a concurrent one (the
+/// same new contact, the same wamid from two replicas) runs again before the error goes
+/// to the caller.
+const CONFLICT_TRIES: u32 = 4;
 
 /// The PostgreSQL implementation of every store port.
 #[derive(Clone)]
@@ -75,9 +76,11 @@ fn is_transient_conflict(error: &StoreError) -> bool {
 /// An integrity violation (unique, foreign key, check) is not an outage: trying again
 /// cannot help, so it is reported as data the store refuses rather than `Unavailable`.
 fn classify(error: StoreError) -> StoreError {
-    match sqlstate(&error) {
-        Some(code) if code.starts_with("23") => StoreError::Corrupt(format!("integrity violation ({code}): {error}")),
-        _ => error,
+    match (sqlstate(&error), error) {
+        (Some(code), StoreError::Unavailable(cause)) if code.starts_with("23") => {
+            StoreError::Corrupt(format!("integrity violation ({code}): {cause}"))
+        }
+        (_, error) => error,
     }
 }
 
@@ -350,7 +353,7 @@ impl Inbox for PgStore {
                 match self.ingest_once(&batch).await {
                     // Another replica stored the same contact or message first: now that
                     // its transaction committed, this one sees it and counts a duplicate.
-                    Err(e) if is_transient_conflict(&e) && tries < INGEST_TRIES => {
+                    Err(e) if is_transient_conflict(&e) && tries < CONFLICT_TRIES => {
                         tracing::debug!(tries, "ingest collided with a concurrent one; trying again");
                         tries += 1;
                     }
@@ -824,6 +827,19 @@ impl Deliveries for PgStore {
     }
 
     async fn create(&self, outbound: NewOutbound) -> Result<(), StoreError> {
+        let mut tries = 1;
+        loop {
+            match self.create_once(&outbound).await {
+                // Another replica created this new contact or conversation first.
+                Err(e) if is_transient_conflict(&e) && tries < CONFLICT_TRIES => tries += 1,
+                other => return other.map_err(classify),
+            }
+        }
+    }
+}
+
+impl PgStore {
+    async fn create_once(&self, outbound: &NewOutbound) -> Result<(), StoreError> {
         let now = ms(OffsetDateTime::now_utc());
         let mut tx = self.begin().await?;
         let contact_id = resolve_contact(&mut tx, &outbound.message.to, None, now).await?;
@@ -834,7 +850,7 @@ impl Deliveries for PgStore {
                 .bind(now)
                 .execute(&mut *tx)
                 .await
-                .map_err(integrity)?;
+                .map_err(unavailable)?;
         }
         let conversation_id: String = sqlx::query_scalar(
             "INSERT INTO conversations (id, contact_id, business_number_id, created_at, updated_at)
@@ -848,7 +864,7 @@ impl Deliveries for PgStore {
         .bind(now)
         .fetch_one(&mut *tx)
         .await
-        .map_err(integrity)?;
+        .map_err(unavailable)?;
         let message_id = Uuid::now_v7().to_string();
         let trace_id = outbound.trace.trace_id.to_string();
         sqlx::query(
@@ -864,7 +880,7 @@ impl Deliveries for PgStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(integrity)?;
+        .map_err(unavailable)?;
         sqlx::query(
             "INSERT INTO deliveries (id, message_id, conversation_id, channel, route, fallback_allowed, state, trace_id, trace_context, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $9)",
@@ -880,9 +896,9 @@ impl Deliveries for PgStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(integrity)?;
+        .map_err(unavailable)?;
         insert_job(&mut tx, &outbound.job, now).await?;
-        tx.commit().await.map_err(integrity)?;
+        tx.commit().await.map_err(unavailable)?;
         self.notify_workers();
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use switchboard::simulate::{self, SimulateArgs};
 use switchboard::{Application, startup};
-use switchboard_application::ports::{EventFilter, ManagementReads as _, PageRequest, TimeRange};
+use switchboard_application::ports::{EventFilter, PageRequest, TimeRange};
 use switchboard_shared::config::KEYS;
 use switchboard_shared::{Config, Mode, telemetry};
 
@@ -217,7 +217,7 @@ async fn replay(config: Config, since: Option<String>, status: String, id: Optio
     use switchboard_adapters::inbound::whatsapp::replay::replay_event;
     let store = startup::open_store(&config).await?;
     let ingest = switchboard_application::usecases::IngestWebhook::new(
-        std::sync::Arc::new(store.clone()),
+        store.clone(),
         std::sync::Arc::new(switchboard_application::ports::SystemClock),
         config.workers.reorder_window,
     );
@@ -249,7 +249,7 @@ async fn replay(config: Config, since: Option<String>, status: String, id: Optio
         }
     };
     for id in ids {
-        match replay_event(&store, &ingest, &id, switchboard_shared::TraceContext::new_root()).await? {
+        match replay_event(store.as_ref(), &ingest, &id, switchboard_shared::TraceContext::new_root()).await? {
             None => println!("{id}: no such event"),
             Some(o) => match o.still_quarantined {
                 Some(reason) => println!("{id}: still quarantined ({reason})"),

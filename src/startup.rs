@@ -8,7 +8,6 @@ use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
-use secrecy::ExposeSecret;
 use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
@@ -26,7 +25,7 @@ use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
-use switchboard_adapters::outbound::store::{SqliteSettings, SqliteStore};
+use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
     ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
 };
@@ -41,14 +40,8 @@ use switchboard_shared::{Config, Mode, RetryPolicy};
 use tokio::task::JoinSet;
 
 /// Opens the database and applies pending migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<SqliteStore> {
-    let store = SqliteStore::connect(
-        config.database.url.expose_secret(),
-        config.database.max_connections,
-        config.database.busy_timeout,
-        config.database.sqlite_full_sync,
-    )
-    .await?;
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let store = store::open(config).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -77,7 +70,7 @@ pub struct Application {
     workers: JoinSet<()>,
     shutdown: ShutdownHandle,
     grace: Duration,
-    store: SqliteStore,
+    store: Arc<dyn Store>,
 }
 
 /// Stops the service: no new requests or jobs; running ones may finish.
@@ -125,8 +118,7 @@ impl Application {
         } else {
             Arc::new(Unlimited)
         };
-        let settings: Arc<dyn ChannelSettings> =
-            Arc::new(SqliteSettings::new(store.clone(), config.delivery.email_priority));
+        let settings: Arc<dyn ChannelSettings> = store.clone();
         let a2a = Arc::new(A2aClient::new(config.agents.timeout, config.agents.card_ttl)?);
         let classifier: Arc<dyn Classifier> = match &config.agents.classifier_url {
             Some(url) => Arc::new(A2aClassifier::new(a2a.clone(), url.clone())),
@@ -154,7 +146,7 @@ impl Application {
             );
         }
         let policy = registry_policy(&registry, &config.agents.default_agent, config.agents.threshold);
-        let store_arc = Arc::new(store.clone());
+        let store_arc = store.clone();
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
         let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
@@ -222,7 +214,7 @@ impl Application {
             verify_token: config.whatsapp.verify_token.clone(),
             max_body_bytes: config.http.webhook_max_body_bytes,
         });
-        let store_data = web::Data::new(store.clone());
+        let store_data = web::Data::from(store.clone());
         let readiness = web::Data::new(Readiness { workers_alive, workers_expected: config.workers.count });
         let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), store: store.clone() });
         let whatsapp_health = web::Data::new(WhatsAppHealthState(whatsapp_health(&config)?.map(Arc::new)));
@@ -301,7 +293,7 @@ impl Application {
         self.port
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }
 
@@ -324,7 +316,7 @@ impl Application {
             })
             .await;
         }
-        self.store.pool().close().await;
+        self.store.close().await;
         tracing::info!("switchboard stopped");
         served.context("HTTP server failed")
     }

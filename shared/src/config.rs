@@ -47,13 +47,17 @@ pub const KEYS: &[Key] = &[
     Key {
         name: "DATABASE_URL",
         default: "sqlite://{data_dir}/switchboard.db",
-        help: "database; sqlite:// (postgres:// arrives with the scale-out work)",
+        help: "database: sqlite://FILE (one process) or postgres://USER@HOST/DB (shared by several replicas)",
     },
-    Key { name: "SWITCHBOARD_DB_MAX_CONNECTIONS", default: "8", help: "database connection pool size" },
+    Key {
+        name: "SWITCHBOARD_DB_MAX_CONNECTIONS",
+        default: "8",
+        help: "database connection pool size, per process (PostgreSQL: replicas x this must stay under the server's max_connections)",
+    },
     Key {
         name: "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
         default: "5000",
-        help: "how long a write waits for a locked database before failing (then webhooks get 503)",
+        help: "how long a write waits for a locked database (PostgreSQL: for a pooled connection) before failing (then webhooks get 503)",
     },
     Key {
         name: "SWITCHBOARD_SQLITE_SYNCHRONOUS",
@@ -647,10 +651,10 @@ impl Config {
             Some(url) => url.to_owned(),
             None => format!("sqlite://{}/switchboard.db", data_dir.display()),
         };
-        if !database_url.starts_with("sqlite:") {
+        if !["sqlite:", "postgres://", "postgresql://"].iter().any(|scheme| database_url.starts_with(scheme)) {
             return Err(ConfigError::Invalid {
                 key: "DATABASE_URL",
-                message: String::from("only sqlite: URLs are supported in this version"),
+                message: String::from("expected a sqlite:, postgres:// or postgresql:// URL"),
             });
         }
 
@@ -1270,6 +1274,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let config = Config::from_source(&sandbox_source(dir.path())).unwrap();
         assert!(config.api_keys[0].expose_secret().starts_with("sb_dev_"));
+    }
+
+    #[test]
+    fn postgres_urls_are_accepted_and_other_databases_are_refused_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_url = |url: &str| {
+            let mut src = sandbox_source(dir.path());
+            src.set("DATABASE_URL", url);
+            Config::from_source(&src)
+        };
+
+        let postgres = with_url("postgres://switchboard@db:5432/switchboard").unwrap();
+        let postgresql = with_url("postgresql://switchboard@db/switchboard");
+        let mysql = with_url("mysql://db/switchboard").unwrap_err().to_string();
+
+        assert_eq!(postgres.database.url.expose_secret(), "postgres://switchboard@db:5432/switchboard");
+        assert!(postgresql.is_ok());
+        assert!(mysql.contains("DATABASE_URL"), "{mysql}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData
 use serde_json::{Value, json};
 use switchboard::{Application, ShutdownHandle};
 use switchboard_adapters::inbound::whatsapp::signature;
-use switchboard_adapters::outbound::store::SqliteStore;
+use switchboard_adapters::outbound::store::Store;
 use switchboard_shared::Config;
 use switchboard_shared::config::ConfigSource;
 use switchboard_shared::otel::OtelExport;
@@ -49,11 +49,34 @@ pub fn spans_of_trace(trace_id: &str) -> Vec<SpanData> {
         .collect()
 }
 
+/// The service's store as the service holds it, plus a direct connection to the test's
+/// SQLite file for the raw SQL assertions some tests make.
+#[derive(Clone)]
+pub struct TestStore {
+    ports: std::sync::Arc<dyn Store>,
+    pool: sqlx::SqlitePool,
+}
+
+impl TestStore {
+    pub fn pool(&self) -> &sqlx::SqlitePool {
+        &self.pool
+    }
+}
+
+/// The ports, as on the service's own store.
+impl std::ops::Deref for TestStore {
+    type Target = dyn Store;
+
+    fn deref(&self) -> &Self::Target {
+        self.ports.as_ref()
+    }
+}
+
 pub struct TestApp {
     source: ConfigSource,
     pub address: String,
     pub client: reqwest::Client,
-    pub store: SqliteStore,
+    pub store: TestStore,
     pub db_path: PathBuf,
     pub shutdown: ShutdownHandle,
     _dir: TempDir,
@@ -120,7 +143,8 @@ async fn start(source: ConfigSource, db_path: PathBuf, dir: TempDir) -> TestApp 
     let config = Config::from_source(&source).expect("test configuration");
     let app = Application::build(config).await.expect("service starts");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let store = app.store().clone();
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db_path.display())).await.expect("test database");
+    let store = TestStore { ports: app.store().clone(), pool };
     let shutdown = app.shutdown_handle();
     tokio::spawn(app.run_until_stopped());
     TestApp { source, address, client: reqwest::Client::new(), store, db_path, shutdown, _dir: dir }

@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
-use crate::outbound::store::SqliteStore;
+use crate::outbound::store::Store;
 
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "the process serves HTTP")))]
@@ -24,7 +24,7 @@ pub struct ReadinessReport {
 }
 
 /// The database answers, its migrations are applied, and the job workers run.
-pub async fn readiness_report(store: &SqliteStore, readiness: &Readiness) -> ReadinessReport {
+pub async fn readiness_report(store: &dyn Store, readiness: &Readiness) -> ReadinessReport {
     let mut reasons = Vec::new();
     let database = match store.ready().await {
         Ok(()) => "ok",
@@ -45,8 +45,8 @@ pub async fn readiness_report(store: &SqliteStore, readiness: &Readiness) -> Rea
 
 /// The database answers, its migrations are applied, and the job workers run.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "database, migrations and workers ok"), (status = 503, description = "not ready, with reasons")))]
-pub async fn ready(store: web::Data<SqliteStore>, readiness: web::Data<Readiness>) -> HttpResponse {
-    let ReadinessReport { checks, reasons } = readiness_report(&store, &readiness).await;
+pub async fn ready(store: web::Data<dyn Store>, readiness: web::Data<Readiness>) -> HttpResponse {
+    let ReadinessReport { checks, reasons } = readiness_report(store.get_ref(), &readiness).await;
     if reasons.is_empty() {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
     } else {

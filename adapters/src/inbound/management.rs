@@ -29,10 +29,10 @@ use super::errors::ApiError;
 use super::health::{Readiness, WhatsAppHealthState, readiness_report};
 use super::trace::request_trace;
 use super::whatsapp::replay::replay_event;
-use crate::outbound::store::SqliteStore;
+use crate::outbound::store::Store;
 
 pub struct ManagementState {
-    pub store: SqliteStore,
+    pub store: Arc<dyn Store>,
     pub ingest: Arc<IngestWebhook>,
     pub reads: Arc<dyn ManagementReads>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
@@ -686,7 +686,7 @@ pub async fn replay_one(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     authorise(&req, &api)?;
-    match replay_event(&state.store, &state.ingest, &id, request_trace(&req)).await.map_err(store_error)? {
+    match replay_event(state.store.as_ref(), &state.ingest, &id, request_trace(&req)).await.map_err(store_error)? {
         Some(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         None => Err(ApiError::not_found(format!("no webhook event {id}"))),
     }
@@ -724,8 +724,9 @@ pub async fn replay_many(
     let mut outcomes = Vec::with_capacity(events.items.len());
     // Oldest first, as Meta sent them.
     for event in events.items.iter().rev() {
-        if let Some(outcome) =
-            replay_event(&state.store, &state.ingest, &event.id, request_trace(&req)).await.map_err(store_error)?
+        if let Some(outcome) = replay_event(state.store.as_ref(), &state.ingest, &event.id, request_trace(&req))
+            .await
+            .map_err(store_error)?
         {
             outcomes.push(outcome);
         }
@@ -979,7 +980,7 @@ pub async fn status(
             None
         }
     };
-    let ready = readiness_report(&state.store, &readiness).await;
+    let ready = readiness_report(state.store.as_ref(), &readiness).await;
     let whatsapp = match &whatsapp.0 {
         None => serde_json::json!({"status": "healthy", "mode": "sandbox"}),
         Some(health) => serde_json::to_value(health.check().await).unwrap_or_default(),

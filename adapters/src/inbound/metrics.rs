@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::outbound::store::SqliteStore;
+use crate::outbound::store::Store;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -31,7 +31,7 @@ pub fn install() -> Option<PrometheusHandle> {
 
 pub struct MetricsState {
     pub handle: Option<PrometheusHandle>,
-    pub store: SqliteStore,
+    pub store: std::sync::Arc<dyn Store>,
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]

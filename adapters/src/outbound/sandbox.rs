@@ -8,14 +8,16 @@ use switchboard_domain::{OutboundMessage, Wamid};
 use switchboard_shared::TraceContext;
 use uuid::Uuid;
 
-use crate::outbound::store::SqliteStore;
+use std::sync::Arc;
+
+use crate::outbound::store::Store;
 
 pub struct SandboxWhatsApp {
-    store: SqliteStore,
+    store: Arc<dyn Store>,
 }
 
 impl SandboxWhatsApp {
-    pub fn new(store: SqliteStore) -> Self {
+    pub fn new(store: Arc<dyn Store>) -> Self {
         Self { store }
     }
 }

@@ -9,7 +9,7 @@ use switchboard_application::usecases::{IngestError, IngestWebhook, WebhookConte
 use switchboard_shared::TraceContext;
 
 use super::envelope;
-use crate::outbound::store::SqliteStore;
+use crate::outbound::store::Store;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReplayOutcome {
@@ -31,7 +31,7 @@ pub enum ReplayError {
 
 /// Replays one stored event; `None` when no event has this id.
 pub async fn replay_event(
-    store: &SqliteStore,
+    store: &dyn Store,
     ingest: &IngestWebhook,
     id: &str,
     trace: TraceContext,

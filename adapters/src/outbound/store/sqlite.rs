@@ -37,6 +37,8 @@ pub struct SqliteStore {
     /// here (fair, FIFO) instead of in SQLite's busy handler, which sleeps up to 100 ms
     /// between tries, keeps webhook acknowledgements from waiting behind that backoff.
     writer: Arc<Mutex<()>>,
+    /// `channels.gmail.priority` until an operator sets it.
+    email_priority_default: bool,
 }
 
 /// A message the sandbox gateway recorded instead of sending.
@@ -99,7 +101,19 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| "cannot open the SQLite database")?;
-        Ok(Self { pool, wake: Arc::new(Notify::new()), writer: Arc::new(Mutex::new(())) })
+        Ok(Self {
+            pool,
+            wake: Arc::new(Notify::new()),
+            writer: Arc::new(Mutex::new(())),
+            email_priority_default: false,
+        })
+    }
+
+    /// The email priority [`ChannelSettings`] answers until an operator sets one.
+    #[must_use]
+    pub fn with_email_priority_default(mut self, on: bool) -> Self {
+        self.email_priority_default = on;
+        self
     }
 
     /// Applies the embedded migrations that are not applied yet.
@@ -855,32 +869,19 @@ impl Deliveries for SqliteStore {
 
 const EMAIL_PRIORITY: &str = "channels.gmail.priority";
 
-/// The settings table behind [`ChannelSettings`], with the configured defaults.
-#[derive(Clone)]
-pub struct SqliteSettings {
-    store: SqliteStore,
-    email_priority_default: bool,
-}
-
-impl SqliteSettings {
-    pub fn new(store: SqliteStore, email_priority_default: bool) -> Self {
-        Self { store, email_priority_default }
-    }
-}
-
 #[async_trait]
-impl ChannelSettings for SqliteSettings {
+impl ChannelSettings for SqliteStore {
     async fn email_priority(&self) -> Result<bool, StoreError> {
         let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
             .bind(EMAIL_PRIORITY)
-            .fetch_optional(&self.store.pool)
+            .fetch_optional(&self.pool)
             .await
             .map_err(unavailable)?;
         Ok(value.map_or(self.email_priority_default, |v| v == "true"))
     }
 
     async fn set_email_priority(&self, on: bool) -> Result<(), StoreError> {
-        let _turn = self.store.write_turn().await;
+        let _turn = self.write_turn().await;
         sqlx::query(
             "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
@@ -888,7 +889,7 @@ impl ChannelSettings for SqliteSettings {
         .bind(EMAIL_PRIORITY)
         .bind(if on { "true" } else { "false" })
         .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.store.pool)
+        .execute(&self.pool)
         .await
         .map_err(unavailable)?;
         Ok(())
@@ -1109,6 +1110,50 @@ impl SqliteStore {
         #[expect(clippy::cast_precision_loss, reason = "an age in seconds needs no more than f64")]
         let oldest_age_seconds = oldest.map_or(0.0, |at| (now - at).max(0) as f64 / 1000.0);
         Ok(OperationalSnapshot { queued, oldest_age_seconds, dead, deliveries })
+    }
+}
+
+#[async_trait]
+impl super::StoreOperations for SqliteStore {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        SqliteStore::migrate(self).await
+    }
+
+    async fn ready(&self) -> Result<(), String> {
+        SqliteStore::ready(self).await
+    }
+
+    async fn record_sandbox_send(
+        &self,
+        provider_id: &str,
+        message: &OutboundMessage,
+        trace: &TraceContext,
+    ) -> Result<(), StoreError> {
+        SqliteStore::record_sandbox_send(self, provider_id, message, trace).await
+    }
+
+    async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
+        SqliteStore::sandbox_outbox(self, reply_to, limit).await
+    }
+
+    async fn event_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        SqliteStore::event_body(self, id).await
+    }
+
+    async fn mark_replayed(&self, id: &str) -> Result<(), StoreError> {
+        SqliteStore::mark_replayed(self, id).await
+    }
+
+    async fn requeue(&self, id: i64) -> Result<bool, StoreError> {
+        SqliteStore::requeue(self, id).await
+    }
+
+    async fn operational_snapshot(&self) -> Result<OperationalSnapshot, StoreError> {
+        SqliteStore::operational_snapshot(self).await
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

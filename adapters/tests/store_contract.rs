@@ -1,0 +1,672 @@
+//! The store contract: every case runs against SQLite (a temp file) and PostgreSQL, so
+//! both adapters behind `dyn Store` keep the same promises. PostgreSQL comes from
+//! `SWITCHBOARD_TEST_DATABASE_URL` (`scripts/pg-test-server` starts a throwaway one;
+//! `scripts/test` does so for you); each test creates and drops its own database. Without
+//! the variable the PostgreSQL half says it skipped, unless `CI` is set: then it fails.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use switchboard_adapters::outbound::store::{PgStore, SqliteStore, Store};
+use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
+use switchboard_application::ports::{
+    AttemptOutcome, ConversationFilter, DeliveryFilter, EventDisposition, EventFilter, IngestBatch, NewInbound,
+    NewOutbound, NewReply, NewStatus, OpenTask, PageRequest, RawEvent, ReplyRecorded, Route, StoredTask, TimeRange,
+};
+use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
+use switchboard_domain::{
+    AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, StatusUpdate,
+    Wamid, WhatsAppUser,
+};
+use switchboard_shared::TraceContext;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+const NUMBER_ID: &str = "109876543210987";
+const LEASE: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------- databases
+
+/// One test's database, and how to open a second handle on it (a second replica).
+enum Db {
+    Sqlite { _dir: tempfile::TempDir, url: String },
+    Postgres { admin: String, name: String, url: String },
+}
+
+impl Db {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("contract.db").display());
+        Db::Sqlite { _dir: dir, url }
+    }
+
+    /// A fresh database on the test server, or `None` (after saying so) when there is none.
+    async fn postgres(test: &str) -> Option<Self> {
+        let Ok(admin) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL") else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "SWITCHBOARD_TEST_DATABASE_URL is not set: CI must run the PostgreSQL store contract \
+                 (scripts/test starts a server with scripts/pg-test-server)"
+            );
+            eprintln!("skipped {test} on PostgreSQL: SWITCHBOARD_TEST_DATABASE_URL is not set");
+            return None;
+        };
+        let name = format!("sb_contract_{}", Uuid::new_v4().simple());
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+        pool.close().await;
+        let url = with_database(&admin, &name);
+        Some(Db::Postgres { admin, name, url })
+    }
+
+    /// A store on this database, migrated; call twice for two replicas.
+    async fn open(&self) -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = match self {
+            Db::Sqlite { url, .. } => {
+                Arc::new(SqliteStore::connect(url, 4, Duration::from_secs(5), false).await.unwrap())
+            }
+            Db::Postgres { url, .. } => Arc::new(PgStore::connect(url, 8, Duration::from_secs(5)).await.unwrap()),
+        };
+        store.migrate().await.unwrap();
+        store
+    }
+
+    async fn drop_database(self) {
+        if let Db::Postgres { admin, name, .. } = self {
+            let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+    }
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Each case as a test on SQLite and one on PostgreSQL.
+macro_rules! contract {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let db = super::Db::sqlite().await;
+                    super::$case(&db).await;
+                    db.drop_database().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    let Some(db) = super::Db::postgres(stringify!($case)).await else { return };
+                    super::$case(&db).await;
+                    db.drop_database().await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
+    the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
+    a_status_is_stored_once_per_wamid_and_status,
+    only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
+    claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
+    a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
+    a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
+    a_deferred_or_released_job_does_not_spend_an_attempt,
+    a_requeued_dead_job_runs_again_with_fresh_attempts,
+    a_reply_is_recorded_once_with_its_delivery_and_job,
+    a_delivery_keeps_its_state_and_every_attempt,
+    sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
+    the_email_priority_setting_falls_back_to_the_default_until_set,
+    a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
+    management_lists_page_through_everything_without_repeats_or_gaps,
+    the_sandbox_outbox_and_replay_bookkeeping_round_trip,
+);
+
+// ---------------------------------------------------------------- builders
+
+fn at(seconds: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(seconds).unwrap()
+}
+
+fn user(n: u32) -> WhatsAppUser {
+    WhatsAppUser::from_webhook(None, Some(&format!("1650555{n:04}"))).unwrap()
+}
+
+fn job(kind: JobKind, key: &str, order_at: i64) -> NewJob {
+    NewJob {
+        kind,
+        ordering_key: key.to_owned(),
+        order_at: at(order_at),
+        run_at: OffsetDateTime::UNIX_EPOCH,
+        trace: TraceContext::new_root(),
+    }
+}
+
+fn inbound(wamid: &str, from: u32, sent: i64, key: &str) -> NewInbound {
+    let wamid = Wamid::parse(wamid).unwrap();
+    NewInbound {
+        message: InboundMessage {
+            wamid: wamid.clone(),
+            from: user(from),
+            profile_name: Some("Ada".to_owned()),
+            business_number_id: NUMBER_ID.to_owned(),
+            sent_at: at(sent),
+            content: InboundContent::Text { body: "hello".to_owned() },
+            context: None,
+            errors: Vec::new(),
+        },
+        raw: serde_json::json!({"id": wamid.as_str()}),
+        job: job(JobKind::ProcessInbound { wamid }, key, sent),
+    }
+}
+
+fn batch(messages: Vec<NewInbound>, statuses: Vec<NewStatus>) -> IngestBatch {
+    IngestBatch {
+        event: RawEvent {
+            id: Uuid::now_v7(),
+            received_at: OffsetDateTime::now_utc(),
+            trace: TraceContext::new_root(),
+            body: b"{\"object\":\"whatsapp_business_account\"}".to_vec(),
+            disposition: EventDisposition::Accepted,
+            summary: serde_json::json!({"messages": messages.len()}),
+        },
+        messages,
+        statuses,
+        errors: Vec::new(),
+    }
+}
+
+/// Stores one inbound message whose job has this ordering key and order.
+async fn enqueue(store: &dyn Store, key: &str, wamid: &str, order_at: i64) {
+    let receipt = store.ingest(batch(vec![inbound(wamid, 1, order_at, key)], Vec::new())).await.unwrap();
+    assert_eq!(receipt.new_messages, 1);
+}
+
+fn wamid_of(job: &LeasedJob) -> String {
+    match &job.kind {
+        JobKind::ProcessInbound { wamid } => wamid.as_str().to_owned(),
+        other => panic!("unexpected job {other:?}"),
+    }
+}
+
+fn outbound(to: u32, reply_to: Option<&str>) -> OutboundMessage {
+    OutboundMessage {
+        to: user(to),
+        from_number_id: NUMBER_ID.to_owned(),
+        content: OutboundContent::text("hi there"),
+        reply_to: reply_to.map(|w| Wamid::parse(w).unwrap()),
+    }
+}
+
+fn new_outbound(to: u32) -> NewOutbound {
+    let delivery_id = Uuid::now_v7();
+    NewOutbound {
+        delivery_id,
+        message: outbound(to, None),
+        email: None,
+        route: Route::Whatsapp,
+        fallback_allowed: true,
+        trace: TraceContext::new_root(),
+        job: job(JobKind::DeliverMessage { delivery_id }, &format!("deliver:{to}"), 1),
+    }
+}
+
+async fn claim_all(store: &dyn Store) -> Vec<LeasedJob> {
+    store.claim(100, LEASE).await.unwrap()
+}
+
+// ---------------------------------------------------------------- cases
+
+async fn a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate(db: &Db) {
+    let store = db.open().await;
+    let first = store.ingest(batch(vec![inbound("wamid.ONE", 1, 100, "u1")], Vec::new())).await.unwrap();
+
+    let again = store.ingest(batch(vec![inbound("wamid.ONE", 1, 100, "u1")], Vec::new())).await.unwrap();
+    let stored = store.inbound(&Wamid::parse("wamid.ONE").unwrap()).await.unwrap().unwrap();
+    let jobs = claim_all(store.as_ref()).await;
+
+    assert_eq!((first.new_messages, first.duplicate_messages), (1, 0));
+    assert_eq!((again.new_messages, again.duplicate_messages), (0, 1));
+    assert!(!stored.processed);
+    assert_eq!(jobs.len(), 1, "the duplicate added no job");
+    assert_eq!(store.counters().await.unwrap().messages_received, 1);
+}
+
+async fn the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once(db: &Db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut racing = tokio::task::JoinSet::new();
+    for round in 0..8 {
+        let store = replicas[round % 2].clone();
+        // A new contact too: both replicas try to create it.
+        racing.spawn(async move { store.ingest(batch(vec![inbound("wamid.RACE", 42, 100, "u42")], Vec::new())).await });
+    }
+
+    let receipts: Vec<_> = racing.join_all().await.into_iter().map(Result::unwrap).collect();
+    let jobs = claim_all(replicas[0].as_ref()).await;
+    let contacts = replicas[1].contacts(TimeRange::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+
+    assert_eq!(receipts.iter().map(|r| r.new_messages).sum::<usize>(), 1);
+    assert_eq!(receipts.iter().map(|r| r.duplicate_messages).sum::<usize>(), 7);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(contacts.items.len(), 1);
+}
+
+async fn a_status_is_stored_once_per_wamid_and_status(db: &Db) {
+    let store = db.open().await;
+    let status = |name: &str| NewStatus {
+        status: StatusUpdate {
+            wamid: Wamid::parse("wamid.OUT").unwrap(),
+            status: name.to_owned(),
+            occurred_at: at(200),
+            recipient: Some("16505550001".to_owned()),
+            errors: Vec::new(),
+            callback_data: None,
+        },
+        raw: serde_json::json!({}),
+        job: job(
+            JobKind::RecordStatus {
+                wamid: Wamid::parse("wamid.OUT").unwrap(),
+                status: name.to_owned(),
+                error: None,
+                error_code: None,
+                callback: None,
+            },
+            "status",
+            200,
+        ),
+    };
+
+    let first = store.ingest(batch(Vec::new(), vec![status("delivered"), status("read")])).await.unwrap();
+    let again = store.ingest(batch(Vec::new(), vec![status("delivered")])).await.unwrap();
+
+    assert_eq!((first.new_statuses, first.duplicate_statuses), (2, 0));
+    assert_eq!((again.new_statuses, again.duplicate_statuses), (0, 1));
+}
+
+async fn only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "user-a", "wamid.A2", 20).await;
+    enqueue(store.as_ref(), "user-a", "wamid.A1", 10).await;
+    enqueue(store.as_ref(), "user-b", "wamid.B1", 30).await;
+
+    let first = claim_all(store.as_ref()).await;
+    let mut leased: Vec<String> = first.iter().map(wamid_of).collect();
+    leased.sort_unstable();
+    let while_running = claim_all(store.as_ref()).await;
+    let a1 = first.iter().find(|j| wamid_of(j) == "wamid.A1").unwrap();
+    store.complete(a1).await.unwrap();
+    let next = claim_all(store.as_ref()).await;
+
+    assert_eq!(leased, ["wamid.A1", "wamid.B1"]);
+    assert!(while_running.is_empty());
+    assert_eq!(next.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.A2"]);
+}
+
+async fn claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once(db: &Db) {
+    let replicas = [db.open().await, db.open().await];
+    let (keys, per_key) = (4, 12);
+    for k in 0..keys {
+        for n in 0..per_key {
+            enqueue(replicas[0].as_ref(), &format!("key-{k}"), &format!("wamid.K{k}N{n:02}"), 1000 + n).await;
+        }
+    }
+    // Which key each running job holds, and every job run, in order per key.
+    let running: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let ran: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..6 {
+        let store = replicas[w % 2].clone();
+        let (running, ran) = (running.clone(), ran.clone());
+        workers.spawn(async move {
+            let mut idle = 0;
+            while idle < 20 {
+                let jobs = store.claim(3, LEASE).await.unwrap();
+                if jobs.is_empty() {
+                    idle += 1;
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                    continue;
+                }
+                idle = 0;
+                for job in &jobs {
+                    let wamid = wamid_of(job);
+                    let key = wamid[7..9].to_owned();
+                    let clash = running.lock().unwrap().insert(key.clone(), wamid.clone());
+                    assert!(clash.is_none(), "{wamid} leased while {clash:?} of its key ran");
+                }
+                tokio::task::yield_now().await;
+                for job in &jobs {
+                    let wamid = wamid_of(job);
+                    ran.lock().unwrap().push(wamid.clone());
+                    running.lock().unwrap().remove(&wamid[7..9]);
+                    store.complete(job).await.unwrap();
+                }
+            }
+        });
+    }
+
+    workers.join_all().await;
+    let ran = ran.lock().unwrap().clone();
+
+    assert_eq!(ran.len(), keys * usize::try_from(per_key).unwrap(), "every job ran once");
+    for k in 0..keys {
+        let of_key: Vec<&String> = ran.iter().filter(|w| w.starts_with(&format!("wamid.K{k}"))).collect();
+        let mut sorted = of_key.clone();
+        sorted.sort();
+        assert_eq!(of_key, sorted, "key-{k} ran in order");
+    }
+}
+
+async fn a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it(db: &Db) {
+    let (crashed_replica, other_replica) = (db.open().await, db.open().await);
+    enqueue(crashed_replica.as_ref(), "k", "wamid.X", 1).await;
+
+    let crashed = crashed_replica.claim(1, Duration::from_millis(1)).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let taken_over = other_replica.claim(1, LEASE).await.unwrap().remove(0);
+    crashed_replica.complete(&crashed).await.unwrap();
+    let still_queued = other_replica.operational_snapshot().await.unwrap().queued;
+    other_replica.complete(&taken_over).await.unwrap();
+    let after = other_replica.operational_snapshot().await.unwrap().queued;
+
+    assert_eq!(taken_over.id, crashed.id);
+    assert_eq!(taken_over.attempts, 2);
+    assert_eq!(still_queued, 1, "the stale lease holder did not remove it");
+    assert_eq!(after, 0);
+}
+
+async fn a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "k1", "wamid.R", 1).await;
+    enqueue(store.as_ref(), "k2", "wamid.D", 1).await;
+    let jobs = claim_all(store.as_ref()).await;
+    let retried = jobs.iter().find(|j| wamid_of(j) == "wamid.R").unwrap();
+    let buried = jobs.iter().find(|j| wamid_of(j) == "wamid.D").unwrap();
+
+    store.retry(retried, OffsetDateTime::now_utc() + Duration::from_secs(3600), "agent down").await.unwrap();
+    store.bury(buried, "no such message").await.unwrap();
+    let due_now = claim_all(store.as_ref()).await;
+    let dead = store.dead_jobs(PageRequest { limit: 10, after: None }).await.unwrap();
+
+    assert!(due_now.is_empty());
+    assert_eq!(dead.items.len(), 1);
+    assert_eq!(dead.items[0].id, buried.id);
+    assert_eq!(dead.items[0].last_error.as_deref(), Some("no such message"));
+    assert_eq!(store.counters().await.unwrap().dead_jobs, 1);
+}
+
+async fn a_deferred_or_released_job_does_not_spend_an_attempt(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "k1", "wamid.S", 1).await;
+    enqueue(store.as_ref(), "k2", "wamid.T", 1).await;
+
+    let jobs = claim_all(store.as_ref()).await;
+    for job in &jobs {
+        if wamid_of(job) == "wamid.S" {
+            store.release(job).await.unwrap();
+        } else {
+            store.defer(job, OffsetDateTime::UNIX_EPOCH).await.unwrap();
+        }
+    }
+    let again = claim_all(store.as_ref()).await;
+
+    assert_eq!(again.len(), 2);
+    assert!(again.iter().all(|j| j.attempts == 1), "{again:?}");
+}
+
+async fn a_requeued_dead_job_runs_again_with_fresh_attempts(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "k", "wamid.Q", 1).await;
+    let job = claim_all(store.as_ref()).await.remove(0);
+    store.bury(&job, "gave up").await.unwrap();
+
+    let requeued = store.requeue(job.id).await.unwrap();
+    let not_dead = store.requeue(job.id).await.unwrap();
+    let again = claim_all(store.as_ref()).await;
+
+    assert!(requeued);
+    assert!(!not_dead);
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 1);
+}
+
+async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    enqueue(store.as_ref(), "u1", "wamid.IN2", 11).await;
+    let record = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap();
+    let reply = |delivery_id: Uuid| NewReply {
+        inbound: Wamid::parse("wamid.IN1").unwrap(),
+        also_answers: vec![Wamid::parse("wamid.IN2").unwrap()],
+        conversation_id: record.conversation_id,
+        intent: Intent::Greeting,
+        confidence: 0.9,
+        agent: AgentName::new("greeter"),
+        delivery_id,
+        message: outbound(1, Some("wamid.IN1")),
+        trace: TraceContext::new_root(),
+        job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
+        open_task: Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".to_owned() }),
+    };
+    let delivery_id = Uuid::now_v7();
+
+    let first = store.record_reply(reply(delivery_id)).await.unwrap();
+    let second = store.record_reply(reply(Uuid::now_v7())).await.unwrap();
+    let unanswered = store.unanswered(record.conversation_id).await.unwrap();
+    let after = store.inbound(&Wamid::parse("wamid.IN2").unwrap()).await.unwrap().unwrap();
+    let delivery = switchboard_application::ports::Deliveries::get(store.as_ref(), delivery_id).await.unwrap().unwrap();
+    let deliveries = store.deliveries(DeliveryFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+
+    assert_eq!(first, ReplyRecorded::Recorded);
+    assert_eq!(second, ReplyRecorded::AlreadyProcessed);
+    assert!(unanswered.is_empty(), "both messages are answered");
+    assert!(after.processed);
+    assert_eq!(after.open_task.map(|t| t.task_id).as_deref(), Some("task-1"));
+    assert_eq!(delivery.state, DeliveryState::Pending);
+    assert_eq!(deliveries.items.len(), 1);
+}
+
+async fn a_delivery_keeps_its_state_and_every_attempt(db: &Db) {
+    let store = db.open().await;
+    let outbound = new_outbound(7);
+    let id = outbound.delivery_id;
+    store.create(outbound).await.unwrap();
+    let sent_at = OffsetDateTime::now_utc();
+    let provider = Wamid::parse("wamid.PROVIDER7").unwrap();
+
+    store.record_attempt(id, AttemptOutcome::Paced, "paced", sent_at).await.unwrap();
+    store.record_failure(id, "graph 500", false, sent_at).await.unwrap();
+    let sent = store.mark_sent(id, Route::Whatsapp, Some(provider.clone()), "graph 200", sent_at).await.unwrap();
+    let sent_twice = store.mark_sent(id, Route::Whatsapp, None, "graph 200", sent_at).await.unwrap();
+    let delivered = store.transition(id, DeliveryState::Sent, DeliveryState::Delivered, None, sent_at).await.unwrap();
+    let found = store.find_by_provider_id(&provider).await.unwrap().unwrap();
+    let view = store.view(id).await.unwrap().unwrap();
+
+    assert!(sent);
+    assert!(!sent_twice, "only a pending delivery is marked sent");
+    assert!(delivered);
+    assert_eq!(found.id, id);
+    assert_eq!(found.state, DeliveryState::Delivered);
+    assert_eq!((found.paced, found.attempts), (1, 2));
+    assert!(found.fallback_allowed);
+    let outcomes: Vec<&str> = view.attempts.iter().map(|a| a.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["paced", "retrying", "accepted"]);
+    assert_eq!(view.recipient, "+16505550007");
+}
+
+async fn sends_to_a_new_contact_from_two_replicas_at_once_create_it_once(db: &Db) {
+    let replicas = [db.open().await, db.open().await];
+    let mut racing = tokio::task::JoinSet::new();
+    for round in 0..6 {
+        let store = replicas[round % 2].clone();
+        racing.spawn(async move { store.create(new_outbound(77)).await });
+    }
+
+    let results: Vec<_> = racing.join_all().await;
+    let contacts = replicas[0].contacts(TimeRange::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+    let conversations =
+        replicas[1].conversations(ConversationFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+    let deliveries =
+        replicas[0].deliveries(DeliveryFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(contacts.items.len(), 1);
+    assert_eq!(conversations.items.len(), 1);
+    assert_eq!(deliveries.items.len(), 6);
+}
+
+async fn the_email_priority_setting_falls_back_to_the_default_until_set(db: &Db) {
+    let store = db.open().await;
+    let before = store.email_priority().await.unwrap();
+
+    store.set_email_priority(true).await.unwrap();
+    let on = store.email_priority().await.unwrap();
+    store.set_email_priority(false).await.unwrap();
+    let off = store.email_priority().await.unwrap();
+
+    assert!(!before);
+    assert!(on);
+    assert!(!off);
+}
+
+async fn a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time(db: &Db) {
+    let store = db.open().await;
+    let task = |id: &str, context: &str, state: TaskState, created_at: i64| StoredTask {
+        task: Task {
+            id: id.to_owned(),
+            context_id: Some(context.to_owned()),
+            status: TaskStatus { state, message: None, timestamp: None },
+            artifacts: Vec::new(),
+            history: Vec::new(),
+            metadata: None,
+        },
+        agent: None,
+        agent_task_id: None,
+        trace_id: "trace".to_owned(),
+        created_at,
+    };
+    for (n, id) in ["t1", "t2", "t3"].iter().enumerate() {
+        store.save(&task(id, "ctx", TaskState::Submitted, 1000 + i64::try_from(n).unwrap())).await.unwrap();
+    }
+    store.save(&task("other", "ctx-2", TaskState::Submitted, 5000)).await.unwrap();
+
+    store.save(&task("t2", "ctx", TaskState::Completed, 1001)).await.unwrap();
+    let t2 = switchboard_application::ports::A2aTasks::get(store.as_ref(), "t2").await.unwrap().unwrap();
+    let first = store.list(Some("ctx".to_owned()), None, 2).await.unwrap();
+    let last = first.last().unwrap();
+    let second = store.list(Some("ctx".to_owned()), Some((last.created_at, last.task.id.clone())), 2).await.unwrap();
+    let everything = store.list(None, None, 10).await.unwrap();
+
+    assert_eq!(t2.task.status.state, TaskState::Completed);
+    assert_eq!(first.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(), ["t3", "t2"]);
+    assert_eq!(second.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(), ["t1"]);
+    assert_eq!(everything.len(), 4);
+}
+
+async fn management_lists_page_through_everything_without_repeats_or_gaps(db: &Db) {
+    let store = db.open().await;
+    for n in 0..5 {
+        store
+            .ingest(batch(vec![inbound(&format!("wamid.M{n}"), n, 100 + i64::from(n), "m")], Vec::new()))
+            .await
+            .unwrap();
+        store.create(new_outbound(n)).await.unwrap();
+    }
+    let page = |after| PageRequest { limit: 2, after };
+
+    let mut contacts = Vec::new();
+    let mut next = None;
+    loop {
+        let found = store.contacts(TimeRange::default(), page(next)).await.unwrap();
+        contacts.extend(found.items.into_iter().map(|c| c.id));
+        next = found.next;
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut conversations = Vec::new();
+    let mut next = None;
+    loop {
+        let found = store.conversations(ConversationFilter::default(), page(next)).await.unwrap();
+        conversations.extend(found.items);
+        next = found.next;
+        if next.is_none() {
+            break;
+        }
+    }
+    let mut events = Vec::new();
+    let mut next = None;
+    loop {
+        let found = store.webhook_events(EventFilter::default(), page(next)).await.unwrap();
+        events.extend(found.items.into_iter().map(|e| e.id));
+        next = found.next;
+        if next.is_none() {
+            break;
+        }
+    }
+    let conversation = &conversations[0];
+    let messages = store.conversation_messages(conversation.id, page(None)).await.unwrap().unwrap();
+    let one = store.conversation(conversation.id).await.unwrap().unwrap();
+    let contact = store.contact(conversation.contact_id).await.unwrap().unwrap();
+    let counters = store.counters().await.unwrap();
+
+    let mut unique = contacts.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((contacts.len(), unique.len()), (5, 5));
+    assert_eq!(conversations.len(), 5);
+    assert!(conversations.windows(2).all(|w| (w[0].created_at, w[0].id) >= (w[1].created_at, w[1].id)));
+    assert_eq!(events.len(), 5);
+    assert_eq!(messages.items.len(), 2, "the inbound message and the outbound one");
+    assert_eq!(one.id, conversation.id);
+    assert_eq!(contact.conversations, 1);
+    assert_eq!(counters.messages_received, 5);
+    assert_eq!(counters.queue_depth, 10);
+    assert_eq!(counters.deliveries, vec![("pending".to_owned(), 5)]);
+}
+
+async fn the_sandbox_outbox_and_replay_bookkeeping_round_trip(db: &Db) {
+    let store = db.open().await;
+    let event = batch(Vec::new(), Vec::new());
+    let event_id = event.event.id.to_string();
+    store.ingest(event).await.unwrap();
+    let trace = TraceContext::new_root();
+
+    store.record_sandbox_send("wamid.SANDBOX.1", &outbound(3, Some("wamid.Q1")), &trace).await.unwrap();
+    store.record_sandbox_send("wamid.SANDBOX.2", &outbound(3, None), &trace).await.unwrap();
+    let replies = store.sandbox_outbox(Some("wamid.Q1"), 10).await.unwrap();
+    let all = store.sandbox_outbox(None, 10).await.unwrap();
+    let body = store.event_body(&event_id).await.unwrap();
+    let missing = store.event_body("no-such-event").await.unwrap();
+    store.mark_replayed(&event_id).await.unwrap();
+    let events = store.webhook_events(EventFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].provider_id, "wamid.SANDBOX.1");
+    assert_eq!(all.len(), 2);
+    assert_eq!(body.as_deref(), Some(&b"{\"object\":\"whatsapp_business_account\"}"[..]));
+    assert!(missing.is_none());
+    assert!(events.items[0].replayed_at.is_some());
+    assert!(store.ready().await.is_ok());
+}

@@ -1,8 +1,10 @@
 //! Hostile-input limits, enforced before any handler runs: header size, body size per
 //! route, a deadline for the whole body, JSON content type, UTF-8 and nesting depth.
 //! Every refusal is the one error shape (`{code, message, trace_id}`), so a client sees
-//! the same thing whichever limit it hit; the connection is closed when a body was left
-//! unread, so one slow or oversized request cannot hold memory or a worker.
+//! the same thing whichever limit it hit. Refusals carry `Connection: close`: actix
+//! closes a connection whose sized body was left unread, and discards (never buffers)
+//! the rest of a chunked one until the client ends it, so a refused request holds no
+//! memory.
 //!
 //! The webhook keeps its own rules: its body is read with the deadline and its own size
 //! limit, but its content type, UTF-8 and JSON are not checked here, because a signed
@@ -65,7 +67,7 @@ pub async fn enforce_limits(
             metrics::counter!("http_requests_refused_total", "reason" => refusal.code).increment(1);
             tracing::warn!(code = refusal.code, status = refusal.status.as_u16(), "request refused before its handler");
             let mut response = refusal.error_response();
-            // The body may be partly unread: close rather than drain what an attacker sends.
+            // The body may be partly unread: do not keep the connection for another request.
             response.head_mut().set_connection_type(ConnectionType::Close);
             Ok(req.into_response(response).map_into_right_body())
         }

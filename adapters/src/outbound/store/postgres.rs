@@ -1,10 +1,11 @@
 //! PostgreSQL store, for several replicas sharing one database. Every write is a plain
 //! READ COMMITTED transaction; what makes it safe across processes is in the SQL:
-//! `ON CONFLICT` for everything two replicas may insert at once (an ingest that still
-//! meets a unique violation or a serialization failure is retried whole), and a job
-//! claim that locks rows with `FOR UPDATE SKIP LOCKED` and each ordering key with a
-//! transaction-scoped advisory lock (see [`JobQueue::claim`] below and ADR 0007).
-//! Idle workers wake on this process's enqueues and otherwise poll (no LISTEN/NOTIFY).
+//! `ON CONFLICT` where two replicas may insert the same row (messages by wamid, statuses,
+//! conversations, settings, A2A tasks); an ingest or outbound create that still collides
+//! with a concurrent one (the same new contact) runs again whole; and a job claim locks
+//! rows with `FOR UPDATE SKIP LOCKED` and each ordering key with a transaction-scoped
+//! advisory lock (see [`JobQueue::claim`] below and ADR 0007). Idle workers wake on this
+//! process's enqueues and otherwise poll (no LISTEN/NOTIFY).
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -150,8 +150,50 @@ async fn start(source: ConfigSource, db_path: PathBuf, dir: TempDir) -> TestApp 
     TestApp { source, address, client: reqwest::Client::new(), store, db_path, shutdown, _dir: dir }
 }
 
+/// A fixture as Meta would send it today: its bytes as written, except that every quoted
+/// unix `"timestamp"` moves by one offset so the messages are minutes old (their order and
+/// gaps kept). The fixtures were captured on a fixed day; without this, every reply to them
+/// would fall outside WhatsApp's 24-hour service window once that day is past.
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+    recent(&std::fs::read(fixtures_dir().join(name)).unwrap_or_else(|e| panic!("fixture {name}: {e}")))
+}
+
+/// The unix second the fixtures' timestamps were captured around.
+const FIXTURE_EPOCH: i64 = 1_795_600_000;
+
+/// Shifts every quoted `"timestamp": "<unix seconds>"` near the fixtures' day (within ten
+/// days of it; a test's own `now`-based times stay as they are) in a webhook body by the same
+/// offset (computed once per test process, so a body shifted twice gives the same bytes),
+/// leaving every other byte alone: escapes and whitespace stay as signed.
+pub fn recent(body: &[u8]) -> Vec<u8> {
+    static OFFSET: OnceLock<i64> = OnceLock::new();
+    let offset = *OFFSET.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        now - 1_000 - FIXTURE_EPOCH
+    });
+    let Ok(text) = std::str::from_utf8(body) else { return body.to_vec() };
+    let key = "\"timestamp\"";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(key) {
+        let (head, tail) = rest.split_at(at + key.len());
+        out.push_str(head);
+        let spaced = tail.trim_start_matches([' ', ':']);
+        let separator = &tail[..tail.len() - spaced.len()];
+        let digits: String =
+            spaced.strip_prefix('"').map(|s| s.chars().take_while(char::is_ascii_digit).collect()).unwrap_or_default();
+        let closed = spaced.get(1 + digits.len()..).is_some_and(|s| s.starts_with('"'));
+        match digits.parse::<i64>() {
+            Ok(seconds) if closed && separator.contains(':') && (seconds - FIXTURE_EPOCH).abs() < 864_000 => {
+                out.push_str(separator);
+                out.push_str(&format!("\"{}\"", seconds + offset));
+                rest = &spaced[digits.len() + 2..];
+            }
+            _ => rest = tail,
+        }
+    }
+    out.push_str(rest);
+    out.into_bytes()
 }
 
 pub fn fixtures_dir() -> PathBuf {
@@ -169,13 +211,14 @@ pub fn fixture_names() -> Vec<String> {
     names
 }
 
-/// A webhook with one text message per (wamid, unix seconds, text), all from one user.
+/// A webhook with one text message per (wamid, unix seconds, text), all from one user;
+/// seconds on the fixtures' day are moved to today like the fixtures' (see `recent`).
 pub fn text_messages(from: &str, messages: &[(&str, i64, &str)]) -> Vec<u8> {
     let messages: Vec<Value> = messages
         .iter()
         .map(|(id, ts, text)| json!({"from": from, "id": id, "timestamp": ts.to_string(), "type": "text", "text": {"body": text}}))
         .collect();
-    serde_json::to_vec(&json!({
+    let body = serde_json::to_vec(&json!({
         "object": "whatsapp_business_account",
         "entry": [{"id": "210987654321098", "changes": [{"field": "messages", "value": {
             "messaging_product": "whatsapp",
@@ -183,8 +226,8 @@ pub fn text_messages(from: &str, messages: &[(&str, i64, &str)]) -> Vec<u8> {
             "contacts": [{"profile": {"name": "Test User"}, "wa_id": from}],
             "messages": messages,
         }}]}],
-    }))
-    .expect("json")
+    }));
+    recent(&body.expect("json"))
 }
 
 impl TestApp {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::helpers::{fixture, fixture_names, spawn_app, spawn_app_with, text_messages};
+use crate::helpers::{fixture, fixture_names, recent, spawn_app, spawn_app_with, text_messages};
 
 fn ids_in(body: &[u8], key: &str) -> Vec<(String, String)> {
     let value: Value = serde_json::from_slice(body).unwrap();
@@ -185,7 +185,7 @@ async fn a_user_identified_only_by_a_scoped_id_is_answered() {
     let app = spawn_app().await;
     let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"messaging_product":"whatsapp","metadata":{"display_phone_number":"15550100200","phone_number_id":"109876543210987"},"contacts":[{"profile":{"name":"Ana"},"wa_id":"","user_id":"US.1349120865530274"}],"messages":[{"from":"","from_user_id":"US.1349120865530274","id":"wamid.BSUID1","timestamp":"1795600300","type":"text","text":{"body":"hello"}}]}}]}]}"#;
 
-    assert_eq!(app.post_webhook(body).await.status(), 200);
+    assert_eq!(app.post_webhook(&recent(body)).await.status(), 200);
     let replies = app.wait_for_replies(1).await;
 
     assert_eq!(replies[0]["recipient"], "bsuid:US.1349120865530274");
@@ -204,8 +204,8 @@ async fn a_phone_known_under_one_scoped_id_does_not_block_another() {
         )
     };
 
-    let first = app.post_webhook(message("wamid.S1", "US.1").as_bytes()).await;
-    let second = app.post_webhook(message("wamid.S2", "US.2").as_bytes()).await;
+    let first = app.post_webhook(&recent(message("wamid.S1", "US.1").as_bytes())).await;
+    let second = app.post_webhook(&recent(message("wamid.S2", "US.2").as_bytes())).await;
 
     assert_eq!(first.status(), 200);
     assert_eq!(second.status(), 200);

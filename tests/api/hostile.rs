@@ -264,8 +264,11 @@ async fn malformed_json_and_bad_path_ids_answer_in_the_error_shape_not_plain_tex
         .await
         .unwrap();
 
+    let bad_job_id = api_post(&app, "/api/v1/jobs/not-a-number/requeue").send().await.unwrap();
+
     assert_error_shape(malformed, 400, "bad_request").await;
     assert_error_shape(wrong_type, 400, "bad_request").await;
+    assert_error_shape(bad_job_id, 404, "not_found").await;
     assert_still_up(&app).await;
 }
 

@@ -12,7 +12,7 @@ use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
-use switchboard_adapters::inbound::limits::{self, HttpLimits};
+use switchboard_adapters::inbound::limits::{self, BodyBudget, HttpLimits};
 use switchboard_adapters::inbound::management::{ManagementState, StatusConfig};
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
@@ -250,12 +250,14 @@ impl Application {
             webhook_max_body_bytes: config.http.webhook_max_body_bytes,
             api_max_body_bytes: config.http.api_max_body_bytes,
         };
+        let body_budget = BodyBudget::new(config.http.body_budget_bytes);
         let server = HttpServer::new(move || {
             App::new()
                 // Limits run inside the trace middleware, so their refusals carry the trace id.
                 .wrap(from_fn(limits::enforce_limits))
                 .wrap(from_fn(trace_requests))
                 .app_data(http_limits)
+                .app_data(body_budget.clone())
                 .app_data(webhook.clone())
                 .app_data(store_data.clone())
                 .app_data(readiness.clone())

@@ -75,6 +75,11 @@ pub const KEYS: &[Key] = &[
         help: "largest body on every route but the webhook (API, management, A2A); larger gets 413",
     },
     Key {
+        name: "SWITCHBOARD_HTTP_BODY_BUDGET_BYTES",
+        default: "67108864",
+        help: "request body bytes all clients together may have in flight; beyond it a new upload gets 503 at once",
+    },
+    Key {
         name: "SWITCHBOARD_HTTP_BODY_TIMEOUT_MS",
         default: "10000",
         help: "the whole request body must arrive within this; a slower client gets 408",
@@ -413,6 +418,8 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Largest total size of the request headers (431 above it).
     pub max_header_bytes: usize,
+    /// Body bytes all requests together may hold at once (503 beyond it).
+    pub body_budget_bytes: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -803,6 +810,12 @@ impl Config {
                     "a size in bytes",
                 )?)
                 .unwrap_or(16 * 1024),
+                body_budget_bytes: usize::try_from(positive(
+                    "SWITCHBOARD_HTTP_BODY_BUDGET_BYTES",
+                    64 * 1024 * 1024,
+                    "a size in bytes",
+                )?)
+                .unwrap_or(64 * 1024 * 1024),
             },
             database: DatabaseConfig {
                 url: SecretString::from(database_url),
@@ -1173,6 +1186,21 @@ mod tests {
         assert_eq!(config.mode, Mode::Live);
         assert!(config.sandbox_secrets_file.is_none());
         assert!(!config.summary().to_string().contains("s3cret"));
+    }
+
+    #[test]
+    fn http_limits_default_to_their_documented_values_and_refuse_zero() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_source(&sandbox_source(dir.path())).unwrap();
+        assert_eq!(config.http.api_max_body_bytes, 262_144);
+        assert_eq!(config.http.body_timeout, Duration::from_secs(10));
+        assert_eq!(config.http.header_timeout, Duration::from_secs(5));
+        assert_eq!(config.http.max_header_bytes, 16_384);
+        assert_eq!(config.http.body_budget_bytes, 64 * 1024 * 1024);
+        let mut zero = sandbox_source(dir.path());
+        zero.set("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS", "0");
+        let err = Config::from_source(&zero).unwrap_err().to_string();
+        assert!(err.contains("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS"), "{err}");
     }
 
     #[test]

@@ -264,8 +264,11 @@ async fn malformed_json_and_bad_path_ids_answer_in_the_error_shape_not_plain_tex
         .await
         .unwrap();
 
+    let bad_job_id = api_post(&app, "/api/v1/jobs/not-a-number/requeue").send().await.unwrap();
+
     assert_error_shape(malformed, 400, "bad_request").await;
     assert_error_shape(wrong_type, 400, "bad_request").await;
+    assert_error_shape(bad_job_id, 404, "not_found").await;
     assert_still_up(&app).await;
 }
 
@@ -346,11 +349,57 @@ async fn fifty_concurrent_oversized_webhooks_are_all_refused_and_memory_stays_bo
         peak.saturating_sub(before),
         after
     );
-    let refused = statuses.iter().filter(|(_, s)| *s == 413).count();
+    let too_large = statuses.iter().filter(|(_, s)| *s == 413).count();
+    let busy = statuses.iter().filter(|(_, s)| *s == 503).count();
     let answered = statuses.iter().filter(|(_, s)| *s != 0).count();
-    println!("hostile: {refused} answered 413, {answered} answered at all, of {}", statuses.len());
-    assert!(statuses.iter().all(|(_, s)| *s == 413 || *s == 0), "{statuses:?}");
+    println!(
+        "hostile: {too_large} answered 413, {busy} answered 503 (body budget spent), {answered} answered at all, of {}",
+        statuses.len()
+    );
+    assert!(statuses.iter().all(|(_, s)| matches!(s, 413 | 503 | 0)), "{statuses:?}");
     assert!(statuses.iter().filter(|(chunked, _)| !chunked).all(|(_, s)| *s == 413), "{statuses:?}");
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_events").await, 0);
     assert_still_up(&app).await;
+}
+
+#[tokio::test]
+async fn an_upload_beyond_the_body_budget_gets_503_at_once_and_the_budget_comes_back() {
+    let app = spawn_app_with(&[
+        ("SWITCHBOARD_HTTP_BODY_BUDGET_BYTES", "3145728"),
+        ("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS", "3000"),
+    ])
+    .await;
+    // A slow chunked webhook reserves the whole budget (its route's limit) and holds it.
+    let mut slow = TcpStream::connect(("127.0.0.1", port(&app))).await.unwrap();
+    slow.write_all(b"POST /webhook/whatsapp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n").await.unwrap();
+
+    // Let the slow upload take its reservation first (ordering, not a measurement).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let mut busy = None;
+    for _ in 0..100 {
+        let response = app.post_webhook(&fixture("msg_text.json")).await;
+        if response.status() == 503 {
+            busy = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let busy = busy.expect("a webhook is refused while the budget is held");
+    assert_eq!(busy.headers()["retry-after"], "1");
+    assert_error_shape(busy, 503, "server_busy").await;
+
+    // Read the answer's head only: the server discards the rest of a chunked body rather
+    // than cut the connection, so it does not close while this client keeps it open.
+    let mut head = Vec::new();
+    let read_head = async {
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && slow.read(&mut byte).await.is_ok_and(|n| n == 1) {
+            head.push(byte[0]);
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, read_head).await.expect("the slow upload is answered");
+    assert_eq!(status_of(&String::from_utf8_lossy(&head)), 408, "the slow upload ran out of time");
+    let after = app.post_webhook(&fixture("msg_text.json")).await;
+    assert_eq!(after.status(), 200, "the budget is free again");
 }

@@ -59,6 +59,14 @@ impl ApiError {
         )
     }
 
+    pub fn server_busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_busy",
+            "too many request bodies are being received at once; send it again shortly",
+        )
+    }
+
     pub fn invalid_utf8() -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_utf8", "the body is not valid UTF-8")
     }

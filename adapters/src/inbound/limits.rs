@@ -11,16 +11,18 @@
 //! body that is not a valid envelope must still be stored (quarantined) and answered 200,
 //! and an unsigned one answered 401 by the handler.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::{JsonPayloadError, PathError};
-use actix_web::http::ConnectionType;
-use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, TRANSFER_ENCODING};
+use actix_web::http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER, TRANSFER_ENCODING};
+use actix_web::http::{ConnectionType, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage, HttpRequest, ResponseError, web};
 use futures_util::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::a2a_server::RPC_PATH;
 use super::errors::ApiError;
@@ -54,6 +56,32 @@ impl Default for HttpLimits {
     }
 }
 
+/// How many body bytes all requests together may hold while they are read and handled,
+/// as `App::app_data(BodyBudget)`, one for the whole server (clones share it). A request
+/// reserves its declared length, or its route's whole limit when it streams without
+/// one, before reading a byte; when the budget is spent it gets 503 at once instead of
+/// waiting, so memory stays bounded however many clients upload at the same time.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    /// One permit per KiB.
+    kib: Arc<Semaphore>,
+    total_kib: usize,
+}
+
+impl BodyBudget {
+    pub fn new(bytes: usize) -> Self {
+        let total_kib = bytes.div_ceil(1024).clamp(1, Semaphore::MAX_PERMITS);
+        Self { kib: Arc::new(Semaphore::new(total_kib)), total_kib }
+    }
+
+    /// Reserves `bytes` (rounded up to whole KiB), or refuses with 503 `server_busy`.
+    fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let kib = bytes.div_ceil(1024).clamp(1, self.total_kib);
+        let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+        self.kib.clone().try_acquire_many_owned(kib).map_err(|_| ApiError::server_busy())
+    }
+}
+
 /// The middleware, for `App::wrap(from_fn(enforce_limits))`, inside the trace middleware
 /// so refusals carry the request's trace id.
 pub async fn enforce_limits(
@@ -61,14 +89,23 @@ pub async fn enforce_limits(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, Error> {
     let limits = req.app_data::<HttpLimits>().copied().unwrap_or_default();
-    match admit(&mut req, &limits).await {
-        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
+    let budget = req.app_data::<BodyBudget>().cloned();
+    match admit(&mut req, &limits, budget.as_ref()).await {
+        Ok(reservation) => {
+            let response = next.call(req).await.map(ServiceResponse::map_into_left_body);
+            // The body has been consumed by the handler: its share of the budget is free again.
+            drop(reservation);
+            response
+        }
         Err(refusal) => {
             metrics::counter!("http_requests_refused_total", "reason" => refusal.code).increment(1);
             tracing::warn!(code = refusal.code, status = refusal.status.as_u16(), "request refused before its handler");
             let mut response = refusal.error_response();
             // The body may be partly unread: do not keep the connection for another request.
             response.head_mut().set_connection_type(ConnectionType::Close);
+            if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             Ok(req.into_response(response).map_into_right_body())
         }
     }
@@ -78,8 +115,13 @@ fn is_webhook(path: &str) -> bool {
     WEBHOOK_PATHS.contains(&path)
 }
 
-/// Checks the head, then reads the body (bounded in size and time) and hands it on.
-async fn admit(req: &mut ServiceRequest, limits: &HttpLimits) -> Result<(), ApiError> {
+/// Checks the head, then reads the body (bounded in size, time and the shared budget)
+/// and hands it on, with the budget reservation the caller holds until the handler is done.
+async fn admit(
+    req: &mut ServiceRequest,
+    limits: &HttpLimits,
+    budget: Option<&BodyBudget>,
+) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
     if header_bytes(req.headers()) > limits.max_header_bytes {
         return Err(ApiError::headers_too_large(limits.max_header_bytes));
     }
@@ -91,11 +133,12 @@ async fn admit(req: &mut ServiceRequest, limits: &HttpLimits) -> Result<(), ApiE
     }
     let has_body = declared.is_some_and(|n| n > 0) || req.headers().contains_key(TRANSFER_ENCODING);
     if !has_body {
-        return Ok(());
+        return Ok(None);
     }
     if !webhook && !content_type_allowed(req.headers(), req.path()) {
         return Err(ApiError::unsupported_media_type());
     }
+    let reservation = budget.map(|b| b.reserve(declared.unwrap_or(limit))).transpose()?;
     let payload = req.take_payload();
     let body = match tokio::time::timeout(limits.body_timeout, read_bounded(payload, declared, limit)).await {
         Ok(body) => body?,
@@ -105,7 +148,7 @@ async fn admit(req: &mut ServiceRequest, limits: &HttpLimits) -> Result<(), ApiE
         check_json_text(&body)?;
     }
     req.set_payload(Payload::from(body.freeze()));
-    Ok(())
+    Ok(reservation)
 }
 
 /// Header names and values plus `": "` and CRLF for each, as they were on the wire.
@@ -206,6 +249,16 @@ pub fn path_error(error: PathError, _req: &HttpRequest) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_budget_refuses_what_it_cannot_hold_and_frees_it_on_drop() {
+        let budget = BodyBudget::new(4 * 1024);
+        let first = budget.reserve(3 * 1024).unwrap();
+        assert_eq!(budget.reserve(2 * 1024).unwrap_err().code, "server_busy");
+        let small = budget.reserve(1).unwrap();
+        drop((first, small));
+        assert!(budget.reserve(10 * 1024 * 1024).is_ok(), "a reservation is capped at the whole budget");
+    }
 
     #[test]
     fn nesting_is_counted_outside_strings_only() {

@@ -3,6 +3,7 @@
 
 pub mod sqlite;
 mod sqlite_reads;
+mod sqlite_writer;
 
 pub use sqlite::{SandboxRecord, SqliteSettings, SqliteStore};
 /// The operators' views moved to the `ManagementReads` port; kept reachable here.

@@ -1,0 +1,142 @@
+//! Group commit for SQLite (ADR 0010). Every commit in `synchronous = FULL` costs an
+//! fsync of the WAL, a few milliseconds on ordinary disks, and SQLite has one writer at a
+//! time: one transaction per write caps the whole process at a few hundred writes a second.
+//!
+//! So writes go to one writer task. It takes every write waiting when it is free, runs them
+//! in one `BEGIN IMMEDIATE .. COMMIT`, each inside its own savepoint (a write that fails is
+//! rolled back alone; the others still commit), and answers each caller only after the
+//! commit: an acknowledged write is as durable as before, and concurrent writers share
+//! one fsync. Writes run in the order they were sent, so one caller's writes keep their order.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use sqlx::{SqliteConnection, SqlitePool};
+use switchboard_application::ports::StoreError;
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tracing::Instrument;
+
+/// Writes waiting beyond this many make their callers wait to send (backpressure).
+const QUEUE: usize = 4096;
+/// The most writes one transaction carries: bounds the time the write lock is held.
+const MAX_BATCH: usize = 512;
+
+/// Hands a write's result to its caller once the transaction it ran in has committed.
+type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
+/// One write: runs on the writer's connection inside the open transaction; answers
+/// whether it failed (then its savepoint is rolled back) and how to finish it.
+type Write = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+
+/// The sending side of the writer task; cheap to clone.
+#[derive(Clone)]
+pub(super) struct GroupCommit {
+    writes: mpsc::Sender<Write>,
+}
+
+impl GroupCommit {
+    /// Starts the writer task. `turn` is the process's write turn, which the writer holds
+    /// for each transaction, so writes not sent here still never interleave with it.
+    pub(super) fn start(pool: SqlitePool, turn: Arc<Mutex<()>>) -> Self {
+        let (writes, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(pool, turn, receiver));
+        Self { writes }
+    }
+
+    /// Runs `write` in the next group transaction; answers its result once that
+    /// transaction has committed. A failed commit fails every write it carried.
+    pub(super) async fn write<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel::<Result<T, StoreError>>();
+        let job: Write = Box::new(move |conn| {
+            Box::pin(async move {
+                let result = write(conn).await;
+                let failed = result.is_err();
+                let finish: Finish = Box::new(move |committed| {
+                    let _ = answer.send(match committed {
+                        Ok(()) => result,
+                        Err(reason) => Err(StoreError::Unavailable(anyhow::anyhow!("commit failed: {reason}"))),
+                    });
+                });
+                (failed, finish)
+            })
+        });
+        self.writes.send(job).await.map_err(|_| gone())?;
+        // Dropped unanswered when its transaction could not even start or was rolled back.
+        answered.await.map_err(|_| gone())?
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Unavailable(anyhow::anyhow!("the database writer stopped or its transaction was rolled back"))
+}
+
+async fn writer(pool: SqlitePool, turn: Arc<Mutex<()>>, mut writes: mpsc::Receiver<Write>) {
+    let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = writes.recv().await {
+        batch.push(first);
+        let _turn = turn.lock().await;
+        // Everything that queued meanwhile (during the last commit's fsync) rides along.
+        while batch.len() < MAX_BATCH {
+            match writes.try_recv() {
+                Ok(write) => batch.push(write),
+                Err(_) => break,
+            }
+        }
+        let span = tracing::debug_span!("sqlite.group_commit", writes = batch.len());
+        commit(&pool, &mut batch).instrument(span).await;
+        batch.clear();
+    }
+}
+
+/// Runs `batch` in one transaction and finishes each write. On any failure of the
+/// transaction itself the writes are dropped or finished with the error.
+async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
+    let mut conn = match pool.acquire().await {
+        Ok(conn) => conn,
+        Err(e) => {
+            tracing::error!(error = %e, writes = batch.len(), "group commit: no connection");
+            return;
+        }
+    };
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        tracing::error!(error = %e, writes = batch.len(), "group commit: cannot begin");
+        return;
+    }
+    let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
+    let mut broken: Option<String> = None;
+    for write in batch.drain(..) {
+        if let Err(e) = sqlx::query("SAVEPOINT one_write").execute(&mut *conn).await {
+            broken = Some(e.to_string());
+            break;
+        }
+        let (failed, finish) = write(&mut conn).await;
+        let end = if failed {
+            match sqlx::query("ROLLBACK TO one_write").execute(&mut *conn).await {
+                Ok(_) => sqlx::query("RELEASE one_write").execute(&mut *conn).await,
+                Err(e) => Err(e),
+            }
+        } else {
+            sqlx::query("RELEASE one_write").execute(&mut *conn).await
+        };
+        finishes.push(finish);
+        if let Err(e) = end {
+            broken = Some(e.to_string());
+            break;
+        }
+    }
+    let outcome = match broken {
+        Some(reason) => Err(reason),
+        None => sqlx::query("COMMIT").execute(&mut *conn).await.map(|_| ()).map_err(|e| e.to_string()),
+    };
+    if let Err(reason) = &outcome {
+        tracing::error!(error = %reason, writes = finishes.len(), "group commit failed; rolling back");
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+    }
+    drop(conn);
+    for finish in finishes {
+        finish(outcome.clone());
+    }
+}

@@ -101,28 +101,27 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
             return;
         }
     };
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+    // Statements travel to SQLite's thread one call at a time, so the savepoint steps share
+    // calls: the first savepoint opens with the transaction, and after a write that
+    // succeeded one call both keeps it and marks the start of the next. `ROLLBACK TO`
+    // keeps the savepoint open for the next write; `COMMIT` releases whatever is open.
+    if let Err(e) = sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT one_write").execute(&mut *conn).await {
         tracing::error!(error = %e, writes = batch.len(), "group commit: cannot begin");
+        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
         return;
     }
     let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
     let mut broken: Option<String> = None;
-    for write in batch.drain(..) {
-        if let Err(e) = sqlx::query("SAVEPOINT one_write").execute(&mut *conn).await {
-            broken = Some(e.to_string());
-            break;
-        }
+    let last = batch.len().saturating_sub(1);
+    for (n, write) in batch.drain(..).enumerate() {
         let (failed, finish) = write(&mut conn).await;
-        let end = if failed {
-            match sqlx::query("ROLLBACK TO one_write").execute(&mut *conn).await {
-                Ok(_) => sqlx::query("RELEASE one_write").execute(&mut *conn).await,
-                Err(e) => Err(e),
-            }
-        } else {
-            sqlx::query("RELEASE one_write").execute(&mut *conn).await
-        };
         finishes.push(finish);
-        if let Err(e) = end {
+        let step = match (failed, n == last) {
+            (true, _) => "ROLLBACK TO one_write",
+            (false, true) => continue,
+            (false, false) => "RELEASE one_write; SAVEPOINT one_write",
+        };
+        if let Err(e) = sqlx::raw_sql(step).execute(&mut *conn).await {
             broken = Some(e.to_string());
             break;
         }
@@ -138,5 +137,47 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
     drop(conn);
     for finish in finishes {
         finish(outcome.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+
+    fn insert(conn: &mut SqliteConnection, x: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            sqlx::query("INSERT INTO t (x) VALUES (?1)")
+                .bind(x)
+                .execute(&mut *conn)
+                .await
+                .map(|_| ())
+                .map_err(super::super::sqlite::unavailable)
+        })
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_rolled_back_alone_and_the_others_of_its_commit_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::new().filename(dir.path().join("t.db")).create_if_missing(true);
+        let pool = SqlitePoolOptions::new().max_connections(2).connect_with(options).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER UNIQUE)").execute(&pool).await.unwrap();
+        let group = GroupCommit::start(pool.clone(), Arc::new(Mutex::new(())));
+
+        // Sent together, so they share one transaction; the middle one breaks the unique key.
+        let (first, duplicate, third) = tokio::join!(
+            group.write(|conn| Box::pin(async move { insert(conn, 1).await })),
+            group.write(|conn| Box::pin(async move {
+                insert(&mut *conn, 3).await?;
+                insert(conn, 1).await
+            })),
+            group.write(|conn| Box::pin(async move { insert(conn, 2).await })),
+        );
+        let stored: Vec<i64> = sqlx::query_scalar("SELECT x FROM t ORDER BY x").fetch_all(&pool).await.unwrap();
+
+        assert!(first.is_ok());
+        assert!(duplicate.is_err());
+        assert!(third.is_ok());
+        assert_eq!(stored, [1, 2], "the failed write's first insert was rolled back with it");
     }
 }

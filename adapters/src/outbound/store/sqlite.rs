@@ -967,17 +967,33 @@ impl JobQueue for SqliteStore {
             .write(move |conn| {
                 Box::pin(async move {
         sqlx::query(
+            // Due queued jobs and expired leases are looked up apart: each walks `jobs_due` in
+            // (run_at, id) order and stops at the limit. One `OR` over both made SQLite collect
+            // and sort every due job on each claim, which grew with the backlog, inside the
+            // single writer that webhooks wait on.
             "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
              WHERE id IN (
-                 SELECT j.id FROM jobs j
-                 WHERE ((j.state = 'queued' AND j.run_at <= ?3) OR (j.state = 'leased' AND j.lease_until <= ?3))
-                   AND NOT EXISTS (
-                       SELECT 1 FROM jobs o
-                       WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                         AND ((o.state = 'leased' AND o.lease_until > ?3)
-                              OR (o.state IN ('queued', 'leased')
-                                  AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
-                 ORDER BY j.run_at, j.id
+                 SELECT id FROM (
+                     SELECT * FROM (
+                         SELECT j.id, j.run_at FROM jobs j
+                         WHERE j.state = 'queued' AND j.run_at <= ?3 AND NOT EXISTS (
+                             SELECT 1 FROM jobs o
+                             WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                               AND ((o.state = 'leased' AND o.lease_until > ?3)
+                                    OR (o.state IN ('queued', 'leased')
+                                        AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                         ORDER BY j.run_at, j.id LIMIT ?4)
+                     UNION ALL
+                     SELECT * FROM (
+                         SELECT j.id, j.run_at FROM jobs j
+                         WHERE j.state = 'leased' AND j.lease_until <= ?3 AND NOT EXISTS (
+                             SELECT 1 FROM jobs o
+                             WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                               AND ((o.state = 'leased' AND o.lease_until > ?3)
+                                    OR (o.state IN ('queued', 'leased')
+                                        AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                         ORDER BY j.run_at, j.id LIMIT ?4))
+                 ORDER BY run_at, id
                  LIMIT ?4)
              RETURNING id, payload, trace_context, attempts",
         )

@@ -161,7 +161,7 @@ impl SqliteStore {
             trace.trace_id.to_string(),
         );
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
         let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id) = row;
         sqlx::query(
@@ -697,7 +697,7 @@ impl Deliveries for SqliteStore {
     async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
         let at = ms(at);
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
                         "UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'",
@@ -787,7 +787,7 @@ impl Deliveries for SqliteStore {
     ) -> Result<bool, StoreError> {
         let at = ms(at);
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
                     let moved = sqlx::query(
                         "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
@@ -964,7 +964,7 @@ impl JobQueue for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(1);
         let rows = self
             .group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
         sqlx::query(
             // Due queued jobs and expired leases are looked up apart: each walks `jobs_due` in
@@ -1040,7 +1040,7 @@ impl JobQueue for SqliteStore {
         let (id, token) = (job.id, job.lease_token.to_string());
         let done = self
             .group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
                     let done = sqlx::query("DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2")
                         .bind(id)
@@ -1063,7 +1063,7 @@ impl JobQueue for SqliteStore {
     async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
         let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
@@ -1086,7 +1086,7 @@ impl JobQueue for SqliteStore {
     async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
         let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
@@ -1109,7 +1109,7 @@ impl JobQueue for SqliteStore {
     async fn defer(&self, job: &LeasedJob, run_at: OffsetDateTime) -> Result<(), StoreError> {
         let (id, token) = (job.id, job.lease_token.to_string());
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
                     sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = MAX(attempts - 1, 0), lease_token = NULL,
@@ -1132,7 +1132,7 @@ impl JobQueue for SqliteStore {
     async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
         let (id, token) = (job.id, job.lease_token.to_string());
         self.group
-            .write(move |conn| {
+            .write_single(move |conn| {
                 Box::pin(async move {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3

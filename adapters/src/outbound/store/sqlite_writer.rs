@@ -23,9 +23,17 @@ const MAX_BATCH: usize = 512;
 
 /// Hands a write's result to its caller once the transaction it ran in has committed.
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// One write: runs on the writer's connection inside the open transaction; answers
-/// whether it failed (then its savepoint is rolled back) and how to finish it.
-type Write = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+/// Runs a write on the writer's connection inside the open transaction; answers whether
+/// it failed and how to finish it.
+type Run = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, (bool, Finish)> + Send>;
+
+/// One write.
+struct Write {
+    run: Run,
+    /// A single statement: SQLite backs out a failed statement by itself, so it needs no
+    /// savepoint of its own (one round trip less).
+    single: bool,
+}
 
 /// The sending side of the writer task; cheap to clone.
 #[derive(Clone)]
@@ -49,8 +57,26 @@ impl GroupCommit {
         T: Send + 'static,
         F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
     {
+        self.send(write, false).await
+    }
+
+    /// [`GroupCommit::write`] for a write of exactly one SQL statement. Should it fail,
+    /// the whole transaction is given up (its failure is then an I/O or locking one).
+    pub(super) async fn write_single<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
+        self.send(write, true).await
+    }
+
+    async fn send<T, F>(&self, write: F, single: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Result<T, StoreError>> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel::<Result<T, StoreError>>();
-        let job: Write = Box::new(move |conn| {
+        let run: Run = Box::new(move |conn| {
             Box::pin(async move {
                 let result = write(conn).await;
                 let failed = result.is_err();
@@ -63,7 +89,7 @@ impl GroupCommit {
                 (failed, finish)
             })
         });
-        self.writes.send(job).await.map_err(|_| gone())?;
+        self.writes.send(Write { run, single }).await.map_err(|_| gone())?;
         // Dropped unanswered when its transaction could not even start or was rolled back.
         answered.await.map_err(|_| gone())?
     }
@@ -101,10 +127,11 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
             return;
         }
     };
-    // Statements travel to SQLite's thread one call at a time, so the savepoint steps share
-    // calls: the first savepoint opens with the transaction, and after a write that
-    // succeeded one call both keeps it and marks the start of the next. `ROLLBACK TO`
-    // keeps the savepoint open for the next write; `COMMIT` releases whatever is open.
+    // Statements travel to SQLite's thread one call at a time, so savepoint steps are
+    // spent only where needed. `one_write` marks the state after the last write that
+    // succeeded; it is moved forward (one call: `RELEASE; SAVEPOINT`) only before a write
+    // of several statements, whose failure rolls back to it (`ROLLBACK TO` keeps it open).
+    // A single statement needs no savepoint; `COMMIT` releases whatever is open.
     if let Err(e) = sqlx::raw_sql("BEGIN IMMEDIATE; SAVEPOINT one_write").execute(&mut *conn).await {
         tracing::error!(error = %e, writes = batch.len(), "group commit: cannot begin");
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
@@ -112,16 +139,26 @@ async fn commit(pool: &SqlitePool, batch: &mut Vec<Write>) {
     }
     let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
     let mut broken: Option<String> = None;
-    let last = batch.len().saturating_sub(1);
-    for (n, write) in batch.drain(..).enumerate() {
-        let (failed, finish) = write(&mut conn).await;
+    let mut mark_behind = false;
+    for write in batch.drain(..) {
+        if !write.single && mark_behind {
+            if let Err(e) = sqlx::raw_sql("RELEASE one_write; SAVEPOINT one_write").execute(&mut *conn).await {
+                broken = Some(e.to_string());
+                break;
+            }
+            mark_behind = false;
+        }
+        let (failed, finish) = (write.run)(&mut conn).await;
         finishes.push(finish);
-        let step = match (failed, n == last) {
-            (true, _) => "ROLLBACK TO one_write",
-            (false, true) => continue,
-            (false, false) => "RELEASE one_write; SAVEPOINT one_write",
-        };
-        if let Err(e) = sqlx::raw_sql(step).execute(&mut *conn).await {
+        if !failed {
+            mark_behind = true;
+            continue;
+        }
+        if write.single {
+            broken = Some(String::from("a single-statement write failed; the transaction is given up"));
+            break;
+        }
+        if let Err(e) = sqlx::raw_sql("ROLLBACK TO one_write").execute(&mut *conn).await {
             broken = Some(e.to_string());
             break;
         }
@@ -164,9 +201,10 @@ mod tests {
         sqlx::query("CREATE TABLE t (x INTEGER UNIQUE)").execute(&pool).await.unwrap();
         let group = GroupCommit::start(pool.clone(), Arc::new(Mutex::new(())));
 
-        // Sent together, so they share one transaction; the middle one breaks the unique key.
+        // Sent together, so they share one transaction; the middle one breaks the unique key
+        // after a single-statement write that must survive its rollback.
         let (first, duplicate, third) = tokio::join!(
-            group.write(|conn| Box::pin(async move { insert(conn, 1).await })),
+            group.write_single(|conn| Box::pin(async move { insert(conn, 1).await })),
             group.write(|conn| Box::pin(async move {
                 insert(&mut *conn, 3).await?;
                 insert(conn, 1).await

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use switchboard_shared::retry::RetryDecision;
 use switchboard_shared::{RetryPolicy, TraceContext};
 use tokio::task::JoinSet;
@@ -136,6 +137,10 @@ impl JobRunner {
     }
 }
 
+/// Jobs one worker leases and runs at once. Each job waits on the database for most of its
+/// time, so a few workers each running several keep the store's group commits full.
+pub const JOBS_PER_CLAIM: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub count: usize,
@@ -194,7 +199,7 @@ pub fn spawn_workers(
 async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
     let _alive = Alive::new(&settings.alive);
     while !shutdown.stop.is_cancelled() {
-        let jobs = match queue.claim(1, settings.lease).await {
+        let jobs = match queue.claim(JOBS_PER_CLAIM, settings.lease).await {
             Ok(jobs) => jobs,
             Err(e) => {
                 tracing::error!(error = %e, "could not claim jobs");
@@ -210,12 +215,15 @@ async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings:
                 () = queue.wait_for_work(settings.poll_interval) => continue,
             }
         }
-        for job in jobs {
-            tokio::select! {
-                _ = runner.run(&job) => {}
-                () = shutdown.abort.cancelled() => {
+        // The jobs of one claim belong to different ordering keys (the claim never leases two
+        // of one key), so they may run at once; their writes then share group commits.
+        tokio::select! {
+            _ = join_all(jobs.iter().map(|job| runner.run(job))) => {}
+            () = shutdown.abort.cancelled() => {
+                // A finished job's lease is gone already, so returning it again does nothing.
+                for job in &jobs {
                     tracing::warn!(job_id = job.id, trace_id = %job.trace.trace_id, "shutdown grace ended; returning the job's lease");
-                    if let Err(e) = queue.release(&job).await {
+                    if let Err(e) = queue.release(job).await {
                         tracing::error!(job_id = job.id, error = %e, "could not return the lease; it expires on its own");
                     }
                 }

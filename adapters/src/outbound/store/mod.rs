@@ -8,6 +8,7 @@ pub mod postgres;
 mod postgres_reads;
 pub mod sqlite;
 mod sqlite_reads;
+mod sqlite_writer;
 
 use std::sync::Arc;
 

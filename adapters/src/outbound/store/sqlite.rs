@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqlitePool, Transaction};
+use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
     A2aTasks, AttemptOutcome, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition, InboundRecord,
@@ -25,6 +25,8 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::sqlite_writer::GroupCommit;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// The SQLite implementation of every store port.
@@ -39,6 +41,8 @@ pub struct SqliteStore {
     writer: Arc<Mutex<()>>,
     /// `channels.gmail.priority` until an operator sets it.
     email_priority_default: bool,
+    /// The writer task that commits concurrent writes together (ADR 0010).
+    group: GroupCommit,
 }
 
 /// A message the sandbox gateway recorded instead of sending.
@@ -101,12 +105,9 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .with_context(|| "cannot open the SQLite database")?;
-        Ok(Self {
-            pool,
-            wake: Arc::new(Notify::new()),
-            writer: Arc::new(Mutex::new(())),
-            email_priority_default: false,
-        })
+        let writer = Arc::new(Mutex::new(()));
+        let group = GroupCommit::start(pool.clone(), Arc::clone(&writer));
+        Ok(Self { pool, wake: Arc::new(Notify::new()), writer, email_priority_default: false, group })
     }
 
     /// The email priority [`ChannelSettings`] answers until an operator sets one.
@@ -158,23 +159,39 @@ impl SqliteStore {
         message: &OutboundMessage,
         trace: &TraceContext,
     ) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let row = (
+            Uuid::now_v7().to_string(),
+            provider_id.to_owned(),
+            message.from_number_id.clone(),
+            message.to.key().as_storage_key(),
+            message.reply_to.as_ref().map(|w| w.as_str().to_owned()),
+            message.content.kind_name(),
+            json(message)?,
+            trace.trace_id.to_string(),
+        );
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
+        let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id) = row;
         sqlx::query(
             "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
-        .bind(Uuid::now_v7().to_string())
+        .bind(id)
         .bind(provider_id)
-        .bind(&message.from_number_id)
-        .bind(message.to.key().as_storage_key())
-        .bind(message.reply_to.as_ref().map(Wamid::as_str))
-        .bind(message.content.kind_name())
-        .bind(json(message)?)
-        .bind(trace.trace_id.to_string())
+        .bind(from_number_id)
+        .bind(recipient)
+        .bind(reply_to)
+        .bind(kind)
+        .bind(message)
+        .bind(trace_id)
         .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+                })
+            })
+            .await?;
         Ok(())
     }
 
@@ -209,7 +226,7 @@ impl SqliteStore {
     }
 }
 
-async fn insert_job(tx: &mut Transaction<'static, Sqlite>, job: &NewJob, now: i64) -> Result<(), StoreError> {
+async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?8)",
@@ -222,7 +239,7 @@ async fn insert_job(tx: &mut Transaction<'static, Sqlite>, job: &NewJob, now: i6
     .bind(job.trace.trace_id.to_string())
     .bind(job.trace.to_traceparent())
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(unavailable)?;
     Ok(())
@@ -230,7 +247,7 @@ async fn insert_job(tx: &mut Transaction<'static, Sqlite>, job: &NewJob, now: i6
 
 /// One row of a delivery's history.
 async fn insert_attempt(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     delivery_id: Uuid,
     outcome: &str,
     detail: &str,
@@ -244,7 +261,7 @@ async fn insert_attempt(
     .bind(outcome)
     .bind(detail)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(unavailable)?;
     Ok(())
@@ -252,7 +269,7 @@ async fn insert_attempt(
 
 /// Finds the contact for this user, creating it or completing its ids as needed.
 async fn resolve_contact(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     user: &WhatsAppUser,
     profile_name: Option<&str>,
     now: i64,
@@ -263,7 +280,7 @@ async fn resolve_contact(
     if let Some(scoped) = &scoped {
         found = sqlx::query_scalar("SELECT id FROM contacts WHERE scoped_id = ?1")
             .bind(scoped)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(unavailable)?;
     }
@@ -274,7 +291,7 @@ async fn resolve_contact(
         found = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)")
             .bind(phone)
             .bind(&scoped)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(unavailable)?;
     }
@@ -291,7 +308,7 @@ async fn resolve_contact(
             .bind(&phone)
             .bind(profile_name)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
             Ok(id)
@@ -308,7 +325,7 @@ async fn resolve_contact(
             .bind(&phone)
             .bind(profile_name)
             .bind(now)
-            .execute(&mut **tx)
+            .execute(&mut *conn)
             .await
             .map_err(unavailable)?;
             Ok(id)
@@ -317,7 +334,7 @@ async fn resolve_contact(
 }
 
 async fn resolve_conversation(
-    tx: &mut Transaction<'static, Sqlite>,
+    conn: &mut SqliteConnection,
     contact_id: &str,
     message: &InboundMessage,
     now: i64,
@@ -336,7 +353,7 @@ async fn resolve_conversation(
     .bind(&message.business_number_id)
     .bind(sent)
     .bind(now)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *conn)
     .await
     .map_err(unavailable)?;
     Ok(id)
@@ -348,109 +365,8 @@ impl Inbox for SqliteStore {
         let span =
             tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
         async {
-            let now = ms(batch.event.received_at);
-            let event_id = batch.event.id.to_string();
-            let trace_id = batch.event.trace.trace_id.to_string();
-            let (status, reason) = match &batch.event.disposition {
-                EventDisposition::Accepted => ("accepted", None),
-                EventDisposition::Quarantined { reason } => ("quarantined", Some(reason.as_str())),
-            };
-            let (_turn, mut tx) = self.begin().await?;
-            sqlx::query(
-                "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .bind(&event_id)
-            .bind(now)
-            .bind(&trace_id)
-            .bind(batch.event.trace.to_traceparent())
-            .bind(status)
-            .bind(reason)
-            .bind(json(&batch.event.summary)?)
-            .bind(&batch.event.body)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-
-            for error in &batch.errors {
-                sqlx::query(
-                    "INSERT INTO webhook_errors (event_id, code, title, message, details, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .bind(&event_id)
-                .bind(error.code)
-                .bind(&error.title)
-                .bind(&error.message)
-                .bind(&error.details)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            }
-
-            let mut receipt = IngestReceipt::default();
-            for item in &batch.messages {
-                let message = &item.message;
-                let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE wamid = ?1")
-                    .bind(message.wamid.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
-                if known.is_some() {
-                    receipt.duplicate_messages += 1;
-                    continue;
-                }
-                let contact_id = resolve_contact(&mut tx, &message.from, message.profile_name.as_deref(), now).await?;
-                let conversation_id = resolve_conversation(&mut tx, &contact_id, message, now).await?;
-                sqlx::query(
-                    "INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
-                     VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                )
-                .bind(Uuid::now_v7().to_string())
-                .bind(&conversation_id)
-                .bind(message.wamid.as_str())
-                .bind(&event_id)
-                .bind(message.content.kind_name())
-                .bind(json(message)?)
-                .bind(json(&item.raw)?)
-                .bind(message.sent_at.unix_timestamp())
-                .bind(&trace_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-                insert_job(&mut tx, &item.job, now).await?;
-                receipt.new_messages += 1;
-            }
-
-            for item in &batch.statuses {
-                let status = &item.status;
-                let inserted = sqlx::query(
-                    "INSERT INTO message_statuses (wamid, status, occurred_ts, recipient, errors, raw, event_id, trace_id, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                     ON CONFLICT (wamid, status) DO NOTHING",
-                )
-                .bind(status.wamid.as_str())
-                .bind(&status.status)
-                .bind(status.occurred_at.unix_timestamp())
-                .bind(&status.recipient)
-                .bind(json(&status.errors)?)
-                .bind(json(&item.raw)?)
-                .bind(&event_id)
-                .bind(&trace_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?
-                .rows_affected();
-                if inserted == 0 {
-                    receipt.duplicate_statuses += 1;
-                    continue;
-                }
-                insert_job(&mut tx, &item.job, now).await?;
-                receipt.new_statuses += 1;
-            }
-
-            tx.commit().await.map_err(unavailable)?;
+            // Committed with whatever other writes are waiting; answered after the commit.
+            let receipt = self.group.write(move |conn| Box::pin(async move { ingest_in(conn, &batch).await })).await?;
             if receipt.new_messages + receipt.new_statuses > 0 {
                 self.notify_workers();
             }
@@ -459,6 +375,111 @@ impl Inbox for SqliteStore {
         .instrument(span)
         .await
     }
+}
+
+/// Stores one webhook's event, messages, statuses and their jobs.
+async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<IngestReceipt, StoreError> {
+    let now = ms(batch.event.received_at);
+    let event_id = batch.event.id.to_string();
+    let trace_id = batch.event.trace.trace_id.to_string();
+    let (status, reason) = match &batch.event.disposition {
+        EventDisposition::Accepted => ("accepted", None),
+        EventDisposition::Quarantined { reason } => ("quarantined", Some(reason.as_str())),
+    };
+    sqlx::query(
+        "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&event_id)
+    .bind(now)
+    .bind(&trace_id)
+    .bind(batch.event.trace.to_traceparent())
+    .bind(status)
+    .bind(reason)
+    .bind(json(&batch.event.summary)?)
+    .bind(&batch.event.body)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+
+    for error in &batch.errors {
+        sqlx::query(
+            "INSERT INTO webhook_errors (event_id, code, title, message, details, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(&event_id)
+        .bind(error.code)
+        .bind(&error.title)
+        .bind(&error.message)
+        .bind(&error.details)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    }
+
+    let mut receipt = IngestReceipt::default();
+    for item in &batch.messages {
+        let message = &item.message;
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE wamid = ?1")
+            .bind(message.wamid.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        if known.is_some() {
+            receipt.duplicate_messages += 1;
+            continue;
+        }
+        let contact_id = resolve_contact(&mut *conn, &message.from, message.profile_name.as_deref(), now).await?;
+        let conversation_id = resolve_conversation(&mut *conn, &contact_id, message, now).await?;
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
+             VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(Uuid::now_v7().to_string())
+        .bind(&conversation_id)
+        .bind(message.wamid.as_str())
+        .bind(&event_id)
+        .bind(message.content.kind_name())
+        .bind(json(message)?)
+        .bind(json(&item.raw)?)
+        .bind(message.sent_at.unix_timestamp())
+        .bind(&trace_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+        insert_job(&mut *conn, &item.job, now).await?;
+        receipt.new_messages += 1;
+    }
+
+    for item in &batch.statuses {
+        let status = &item.status;
+        let inserted = sqlx::query(
+            "INSERT INTO message_statuses (wamid, status, occurred_ts, recipient, errors, raw, event_id, trace_id, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (wamid, status) DO NOTHING",
+        )
+        .bind(status.wamid.as_str())
+        .bind(&status.status)
+        .bind(status.occurred_at.unix_timestamp())
+        .bind(&status.recipient)
+        .bind(json(&status.errors)?)
+        .bind(json(&item.raw)?)
+        .bind(&event_id)
+        .bind(&trace_id)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        if inserted == 0 {
+            receipt.duplicate_statuses += 1;
+            continue;
+        }
+        insert_job(&mut *conn, &item.job, now).await?;
+        receipt.new_statuses += 1;
+    }
+    Ok(receipt)
 }
 
 #[async_trait]
@@ -501,78 +522,84 @@ impl Messages for SqliteStore {
     }
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
-        let now = ms(OffsetDateTime::now_utc());
-        let (_turn, mut tx) = self.begin().await?;
-        let claimed = sqlx::query(
+        let recorded =
+            self.group.write(move |conn| Box::pin(async move { record_reply_in(conn, &reply).await })).await?;
+        if recorded == ReplyRecorded::Recorded {
+            self.notify_workers();
+        }
+        Ok(recorded)
+    }
+}
+
+/// The reply, its delivery and job, and the inbound messages it answers marked processed.
+async fn record_reply_in(conn: &mut SqliteConnection, reply: &NewReply) -> Result<ReplyRecorded, StoreError> {
+    let now = ms(OffsetDateTime::now_utc());
+    let claimed = sqlx::query(
+        "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
+    )
+    .bind(reply.inbound.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?
+    .rows_affected();
+    if claimed == 0 {
+        return Ok(ReplyRecorded::AlreadyProcessed);
+    }
+    for other in &reply.also_answers {
+        sqlx::query(
             "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
         )
-        .bind(reply.inbound.as_str())
+        .bind(other.as_str())
         .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if claimed == 0 {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(ReplyRecorded::AlreadyProcessed);
-        }
-        for other in &reply.also_answers {
-            sqlx::query(
-                "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
-            )
-            .bind(other.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        }
-        let message_id = Uuid::now_v7().to_string();
-        let conversation_id = reply.conversation_id.to_string();
-        let trace_id = reply.trace.trace_id.to_string();
-        sqlx::query("UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1")
-            .bind(&conversation_id)
-            .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
-            .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
-             VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        )
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(reply.message.content.kind_name())
-        .bind(json(&reply.message)?)
-        .bind(now / 1000)
-        .bind(&trace_id)
-        .bind(reply.inbound.as_str())
-        .bind(reply.intent.as_str())
-        .bind(f64::from(reply.confidence))
-        .bind(reply.agent.as_str())
-        .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
-             VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
-        )
-        .bind(reply.delivery_id.to_string())
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(&trace_id)
-        .bind(reply.trace.to_traceparent())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        insert_job(&mut tx, &reply.job, now).await?;
-        tx.commit().await.map_err(unavailable)?;
-        self.notify_workers();
-        Ok(ReplyRecorded::Recorded)
     }
+    let message_id = Uuid::now_v7().to_string();
+    let conversation_id = reply.conversation_id.to_string();
+    let trace_id = reply.trace.trace_id.to_string();
+    sqlx::query("UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1")
+        .bind(&conversation_id)
+        .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
+        .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    )
+    .bind(&message_id)
+    .bind(&conversation_id)
+    .bind(reply.message.content.kind_name())
+    .bind(json(&reply.message)?)
+    .bind(now / 1000)
+    .bind(&trace_id)
+    .bind(reply.inbound.as_str())
+    .bind(reply.intent.as_str())
+    .bind(f64::from(reply.confidence))
+    .bind(reply.agent.as_str())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    sqlx::query(
+        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
+    )
+    .bind(reply.delivery_id.to_string())
+    .bind(&message_id)
+    .bind(&conversation_id)
+    .bind(&trace_id)
+    .bind(reply.trace.to_traceparent())
+    .bind(now)
+    .execute(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    insert_job(&mut *conn, &reply.job, now).await?;
+    Ok(ReplyRecorded::Recorded)
 }
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
@@ -649,8 +676,11 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let at = ms(at);
-        let (_turn, mut tx) = self.begin().await?;
-        let moved = sqlx::query(
+        let detail = detail.to_owned();
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    let moved = sqlx::query(
             "UPDATE deliveries SET state = 'sent', route = ?2, channel = ?3, provider_id = COALESCE(?4, provider_id),
                     attempts = attempts + 1, uncertain_since = NULL, sent_at = ?5, updated_at = ?5
              WHERE id = ?1 AND state = 'pending'",
@@ -660,25 +690,35 @@ impl Deliveries for SqliteStore {
         .bind(route.channel())
         .bind(provider_id.as_ref().map(Wamid::as_str))
         .bind(at)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(unavailable)?
         .rows_affected();
-        if moved == 1 {
-            insert_attempt(&mut tx, id, "accepted", detail, at).await?;
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(moved == 1)
+                    if moved == 1 {
+                        insert_attempt(&mut *conn, id, "accepted", &detail, at).await?;
+                    }
+                    Ok(moved == 1)
+                })
+            })
+            .await
     }
 
     async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query("UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'")
-            .bind(id.to_string())
-            .bind(ms(at))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let at = ms(at);
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'",
+                    )
+                    .bind(id.to_string())
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)
+                })
+            })
+            .await?;
         Ok(())
     }
 
@@ -690,22 +730,27 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let at = ms(at);
-        let (_turn, mut tx) = self.begin().await?;
-        sqlx::query(
+        let reason = reason.to_owned();
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
             "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3, uncertain_since = NULL,
                     state = CASE WHEN ?4 THEN 'failed' ELSE state END,
                     failed_at = CASE WHEN ?4 THEN ?3 ELSE failed_at END
              WHERE id = ?1",
         )
         .bind(id.to_string())
-        .bind(reason)
+        .bind(&reason)
         .bind(at)
         .bind(is_final)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await
         .map_err(unavailable)?;
-        insert_attempt(&mut tx, id, if is_final { "failed" } else { "retrying" }, reason, at).await?;
-        tx.commit().await.map_err(unavailable)
+                    insert_attempt(&mut *conn, id, if is_final { "failed" } else { "retrying" }, &reason, at).await
+                })
+            })
+            .await
     }
 
     async fn record_attempt(
@@ -716,24 +761,29 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let at = ms(at);
-        let (_turn, mut tx) = self.begin().await?;
-        sqlx::query(
-            "UPDATE deliveries SET updated_at = ?3, last_error = ?4,
+        let detail = detail.to_owned();
+        self.group
+            .write(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "UPDATE deliveries SET updated_at = ?3, last_error = ?4,
                     paced = paced + (?2 = 'paced'),
                     held = held + (?2 = 'held'),
                     attempts = attempts + (?2 = 'uncertain'),
                     uncertain_since = CASE WHEN ?2 = 'uncertain' THEN ?3 ELSE NULL END
              WHERE id = ?1",
-        )
-        .bind(id.to_string())
-        .bind(outcome.as_str())
-        .bind(at)
-        .bind(detail)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        insert_attempt(&mut tx, id, outcome.as_str(), detail, at).await?;
-        tx.commit().await.map_err(unavailable)
+                    )
+                    .bind(id.to_string())
+                    .bind(outcome.as_str())
+                    .bind(at)
+                    .bind(&detail)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)?;
+                    insert_attempt(&mut *conn, id, outcome.as_str(), &detail, at).await
+                })
+            })
+            .await
     }
 
     async fn transition(
@@ -745,24 +795,29 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let at = ms(at);
-        let _turn = self.write_turn().await;
-        let moved = sqlx::query(
-            "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
+                    let moved = sqlx::query(
+                        "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
                     delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
                     read_at = CASE WHEN ?3 = 'read' THEN ?4 ELSE read_at END,
                     failed_at = CASE WHEN ?3 = 'failed' THEN ?4 ELSE failed_at END
              WHERE id = ?1 AND state = ?2",
-        )
-        .bind(id.to_string())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(at)
-        .bind(reason)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        Ok(moved == 1)
+                    )
+                    .bind(id.to_string())
+                    .bind(from.as_str())
+                    .bind(to.as_str())
+                    .bind(at)
+                    .bind(reason)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(unavailable)?
+                    .rows_affected();
+                    Ok(moved == 1)
+                })
+            })
+            .await
     }
 
     async fn reroute(
@@ -902,29 +957,52 @@ impl JobQueue for SqliteStore {
         let now = ms(OffsetDateTime::now_utc());
         let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
         let token = Uuid::new_v4();
-        let _turn = self.write_turn().await;
-        let rows = sqlx::query(
+        let limit = i64::try_from(limit).unwrap_or(1);
+        let rows = self
+            .group
+            .write_single(move |conn| {
+                Box::pin(async move {
+        sqlx::query(
+            // Due queued jobs and expired leases are looked up apart: each walks `jobs_due` in
+            // (run_at, id) order and stops at the limit. One `OR` over both made SQLite collect
+            // and sort every due job on each claim, which grew with the backlog, inside the
+            // single writer that webhooks wait on.
             "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
              WHERE id IN (
-                 SELECT j.id FROM jobs j
-                 WHERE ((j.state = 'queued' AND j.run_at <= ?3) OR (j.state = 'leased' AND j.lease_until <= ?3))
-                   AND NOT EXISTS (
-                       SELECT 1 FROM jobs o
-                       WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                         AND ((o.state = 'leased' AND o.lease_until > ?3)
-                              OR (o.state IN ('queued', 'leased')
-                                  AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
-                 ORDER BY j.run_at, j.id
+                 SELECT id FROM (
+                     SELECT * FROM (
+                         SELECT j.id, j.run_at FROM jobs j
+                         WHERE j.state = 'queued' AND j.run_at <= ?3 AND NOT EXISTS (
+                             SELECT 1 FROM jobs o
+                             WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                               AND ((o.state = 'leased' AND o.lease_until > ?3)
+                                    OR (o.state IN ('queued', 'leased')
+                                        AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                         ORDER BY j.run_at, j.id LIMIT ?4)
+                     UNION ALL
+                     SELECT * FROM (
+                         SELECT j.id, j.run_at FROM jobs j
+                         WHERE j.state = 'leased' AND j.lease_until <= ?3 AND NOT EXISTS (
+                             SELECT 1 FROM jobs o
+                             WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                               AND ((o.state = 'leased' AND o.lease_until > ?3)
+                                    OR (o.state IN ('queued', 'leased')
+                                        AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                         ORDER BY j.run_at, j.id LIMIT ?4))
+                 ORDER BY run_at, id
                  LIMIT ?4)
              RETURNING id, payload, trace_context, attempts",
         )
         .bind(token.to_string())
         .bind(lease_until)
         .bind(now)
-        .bind(i64::try_from(limit).unwrap_or(1))
-        .fetch_all(&self.pool)
+        .bind(limit)
+        .fetch_all(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+                })
+            })
+            .await?;
 
         let mut jobs = Vec::with_capacity(rows.len());
         for row in rows {
@@ -955,14 +1033,21 @@ impl JobQueue for SqliteStore {
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        let done = sqlx::query("DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2")
-            .bind(job.id)
-            .bind(job.lease_token.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
+        let (id, token) = (job.id, job.lease_token.to_string());
+        let done = self
+            .group
+            .write_single(move |conn| {
+                Box::pin(async move {
+                    let done = sqlx::query("DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2")
+                        .bind(id)
+                        .bind(token)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(unavailable)?;
+                    Ok(done.rows_affected())
+                })
+            })
+            .await?;
         if done == 0 {
             tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
         }
@@ -972,68 +1057,92 @@ impl JobQueue for SqliteStore {
     }
 
     async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
              WHERE id = ?1 AND lease_token = ?2",
         )
-        .bind(job.id)
-        .bind(job.lease_token.to_string())
+        .bind(id)
+        .bind(token)
         .bind(ms(run_at))
         .bind(error)
         .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+                })
+            })
+            .await?;
         Ok(())
     }
 
     async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
+        let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
             "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
              WHERE id = ?1 AND lease_token = ?2",
         )
-        .bind(job.id)
-        .bind(job.lease_token.to_string())
+        .bind(id)
+        .bind(token)
         .bind(error)
         .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+                })
+            })
+            .await?;
         self.notify_workers();
         Ok(())
     }
 
     async fn defer(&self, job: &LeasedJob, run_at: OffsetDateTime) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
+        let (id, token) = (job.id, job.lease_token.to_string());
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
             "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = MAX(attempts - 1, 0), lease_token = NULL,
                     lease_until = NULL, updated_at = ?4
              WHERE id = ?1 AND lease_token = ?2",
         )
-        .bind(job.id)
-        .bind(job.lease_token.to_string())
+        .bind(id)
+        .bind(token)
         .bind(ms(run_at))
         .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+                })
+            })
+            .await?;
         Ok(())
     }
 
     async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
+        let (id, token) = (job.id, job.lease_token.to_string());
+        self.group
+            .write_single(move |conn| {
+                Box::pin(async move {
         sqlx::query(
             "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3
              WHERE id = ?1 AND lease_token = ?2",
         )
-        .bind(job.id)
-        .bind(job.lease_token.to_string())
+        .bind(id)
+        .bind(token)
         .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await
-        .map_err(unavailable)?;
+        .map_err(unavailable)
+                })
+            })
+            .await?;
         Ok(())
     }
 

@@ -333,32 +333,6 @@ async fn resolve_contact(
     }
 }
 
-async fn resolve_conversation(
-    conn: &mut SqliteConnection,
-    contact_id: &str,
-    message: &InboundMessage,
-    now: i64,
-) -> Result<String, StoreError> {
-    let sent = message.sent_at.unix_timestamp();
-    let id: String = sqlx::query_scalar(
-        "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
-             last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
-             updated_at = excluded.updated_at
-         RETURNING id",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(contact_id)
-    .bind(&message.business_number_id)
-    .bind(sent)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    Ok(id)
-}
-
 #[async_trait]
 impl Inbox for SqliteStore {
     async fn ingest(&self, batch: IngestBatch) -> Result<IngestReceipt, StoreError> {
@@ -419,36 +393,10 @@ async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<I
 
     let mut receipt = IngestReceipt::default();
     for item in &batch.messages {
-        let message = &item.message;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE wamid = ?1")
-            .bind(message.wamid.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        if known.is_some() {
+        if !ingest_message(&mut *conn, item, &event_id, &trace_id, now).await? {
             receipt.duplicate_messages += 1;
             continue;
         }
-        let contact_id = resolve_contact(&mut *conn, &message.from, message.profile_name.as_deref(), now).await?;
-        let conversation_id = resolve_conversation(&mut *conn, &contact_id, message, now).await?;
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
-             VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&conversation_id)
-        .bind(message.wamid.as_str())
-        .bind(&event_id)
-        .bind(message.content.kind_name())
-        .bind(json(message)?)
-        .bind(json(&item.raw)?)
-        .bind(message.sent_at.unix_timestamp())
-        .bind(&trace_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        insert_job(&mut *conn, &item.job, now).await?;
         receipt.new_messages += 1;
     }
 
@@ -481,6 +429,96 @@ async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<I
     }
     Ok(receipt)
 }
+
+/// Stores one inbound message with its contact, conversation and job, in two calls to
+/// SQLite's thread: one look-up (is the wamid known, which contact is it), then one call of
+/// several statements (contact, conversation, message, job). Answers false for a duplicate,
+/// which writes nothing.
+async fn ingest_message(
+    conn: &mut SqliteConnection,
+    item: &switchboard_application::ports::NewInbound,
+    event_id: &str,
+    trace_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let message = &item.message;
+    let scoped = message.from.scoped_id().map(|s| s.as_str().to_owned());
+    let phone = message.from.phone().map(|p| p.as_e164().to_owned());
+    // The same look-up as `resolve_contact`: by scoped id, else a contact known by phone
+    // alone (which learns its scoped id below).
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE wamid = ?1) AS known,
+                COALESCE((SELECT id FROM contacts WHERE scoped_id = ?2),
+                         (SELECT id FROM contacts WHERE phone = ?3 AND (scoped_id IS NULL OR ?2 IS NULL))) AS contact_id",
+    )
+    .bind(message.wamid.as_str())
+    .bind(&scoped)
+    .bind(&phone)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if row.get::<bool, _>("known") {
+        return Ok(false);
+    }
+    let found: Option<String> = row.get("contact_id");
+    let contact = if found.is_some() { INGEST_KNOWN_CONTACT } else { INGEST_NEW_CONTACT };
+    let sql = sqlx::AssertSqlSafe(format!("{contact}; {INGEST_REST}"));
+    let job = &item.job;
+    sqlx::query(sql)
+        .bind(found.unwrap_or_else(|| Uuid::now_v7().to_string()))
+        .bind(&scoped)
+        .bind(&phone)
+        .bind(message.profile_name.as_deref())
+        .bind(now)
+        .bind(Uuid::now_v7().to_string())
+        .bind(&message.business_number_id)
+        .bind(message.sent_at.unix_timestamp())
+        .bind(Uuid::now_v7().to_string())
+        .bind(message.wamid.as_str())
+        .bind(event_id)
+        .bind(message.content.kind_name())
+        .bind(json(message)?)
+        .bind(json(&item.raw)?)
+        .bind(trace_id)
+        .bind(job.kind.name())
+        .bind(json(&job.kind)?)
+        .bind(&job.ordering_key)
+        .bind(ms(job.order_at))
+        .bind(ms(job.run_at))
+        .bind(job.trace.trace_id.to_string())
+        .bind(job.trace.to_traceparent())
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(true)
+}
+
+/// `resolve_contact`'s update of a known contact, as the first statement of an ingest call
+/// (?1 contact id, ?2 scoped id, ?3 phone, ?4 profile name, ?5 now).
+const INGEST_KNOWN_CONTACT: &str = "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
+        phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
+        profile_name = COALESCE(?4, profile_name), updated_at = ?5
+    WHERE id = ?1";
+
+/// `resolve_contact`'s insert of a new contact; a phone already held by a contact with
+/// another scoped id stays with it.
+const INGEST_NEW_CONTACT: &str = "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at)
+    VALUES (?1, ?2, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3)), ?4, ?5, ?5)";
+
+/// The conversation upsert (keeping the latest inbound time), the message and its job, after the
+/// contact statement: ?6 new conversation id, ?7 business number, ?8 sent (s), ?9 message
+/// id, ?10 wamid, ?11 event id, ?12 kind, ?13 content, ?14 raw, ?15 trace id, then the job:
+/// ?16 kind, ?17 payload, ?18 ordering key, ?19 order at, ?20 run at, ?21 trace id, ?22 trace context.
+const INGEST_REST: &str = "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
+    VALUES (?6, ?1, ?7, ?8, ?5, ?5)
+    ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
+        last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
+        updated_at = excluded.updated_at;
+INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
+    VALUES (?9, (SELECT id FROM conversations WHERE contact_id = ?1 AND business_number_id = ?7), 'inbound',
+            ?10, ?11, ?12, ?13, ?14, ?8, ?15, ?5);
+INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
+    VALUES (?16, ?17, ?18, ?19, ?20, 'queued', 0, ?21, ?22, ?5, ?5)";
 
 #[async_trait]
 impl Messages for SqliteStore {

@@ -333,32 +333,6 @@ async fn resolve_contact(
     }
 }
 
-async fn resolve_conversation(
-    conn: &mut SqliteConnection,
-    contact_id: &str,
-    message: &InboundMessage,
-    now: i64,
-) -> Result<String, StoreError> {
-    let sent = message.sent_at.unix_timestamp();
-    let id: String = sqlx::query_scalar(
-        "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-         ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
-             last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
-             updated_at = excluded.updated_at
-         RETURNING id",
-    )
-    .bind(Uuid::now_v7().to_string())
-    .bind(contact_id)
-    .bind(&message.business_number_id)
-    .bind(sent)
-    .bind(now)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    Ok(id)
-}
-
 #[async_trait]
 impl Inbox for SqliteStore {
     async fn ingest(&self, batch: IngestBatch) -> Result<IngestReceipt, StoreError> {
@@ -419,36 +393,10 @@ async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<I
 
     let mut receipt = IngestReceipt::default();
     for item in &batch.messages {
-        let message = &item.message;
-        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM messages WHERE wamid = ?1")
-            .bind(message.wamid.as_str())
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-        if known.is_some() {
+        if !ingest_message(&mut *conn, item, &event_id, &trace_id, now).await? {
             receipt.duplicate_messages += 1;
             continue;
         }
-        let contact_id = resolve_contact(&mut *conn, &message.from, message.profile_name.as_deref(), now).await?;
-        let conversation_id = resolve_conversation(&mut *conn, &contact_id, message, now).await?;
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
-             VALUES (?1, ?2, 'inbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&conversation_id)
-        .bind(message.wamid.as_str())
-        .bind(&event_id)
-        .bind(message.content.kind_name())
-        .bind(json(message)?)
-        .bind(json(&item.raw)?)
-        .bind(message.sent_at.unix_timestamp())
-        .bind(&trace_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-        insert_job(&mut *conn, &item.job, now).await?;
         receipt.new_messages += 1;
     }
 
@@ -481,6 +429,110 @@ async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<I
     }
     Ok(receipt)
 }
+
+/// A query of several statements sharing `?N` parameters: one call to SQLite's thread.
+type MultiQuery<'a> = sqlx::query::Query<'a, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
+
+/// Binds, after the real arguments, the unused NULLs a multi-statement query needs.
+/// sqlx-sqlite binds each statement's `?N` by its number, but takes every number below the
+/// statement's highest that it does not use for a positional parameter, counted across the
+/// statements, and stops binding that statement (leaving the rest NULL) once the count
+/// passes the arguments given. `statements * highest` extra arguments bound that count; no
+/// SQL refers to them.
+fn pad_gaps(mut query: MultiQuery<'_>, statements: usize, highest: usize) -> MultiQuery<'_> {
+    for _ in 0..statements * highest {
+        query = query.bind(None::<i64>);
+    }
+    query
+}
+
+/// Stores one inbound message with its contact, conversation and job, in two calls to
+/// SQLite's thread: one look-up (is the wamid known, which contact is it), then one call of
+/// several statements (contact, conversation, message, job). Answers false for a duplicate,
+/// which writes nothing.
+async fn ingest_message(
+    conn: &mut SqliteConnection,
+    item: &switchboard_application::ports::NewInbound,
+    event_id: &str,
+    trace_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    let message = &item.message;
+    let scoped = message.from.scoped_id().map(|s| s.as_str().to_owned());
+    let phone = message.from.phone().map(|p| p.as_e164().to_owned());
+    // The same look-up as `resolve_contact`: by scoped id, else a contact known by phone
+    // alone (which learns its scoped id below).
+    let row = sqlx::query(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE wamid = ?1) AS known,
+                COALESCE((SELECT id FROM contacts WHERE scoped_id = ?2),
+                         (SELECT id FROM contacts WHERE phone = ?3 AND (scoped_id IS NULL OR ?2 IS NULL))) AS contact_id",
+    )
+    .bind(message.wamid.as_str())
+    .bind(&scoped)
+    .bind(&phone)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(unavailable)?;
+    if row.get::<bool, _>("known") {
+        return Ok(false);
+    }
+    let found: Option<String> = row.get("contact_id");
+    let contact = if found.is_some() { INGEST_KNOWN_CONTACT } else { INGEST_NEW_CONTACT };
+    let sql = sqlx::AssertSqlSafe(format!("{contact}; {INGEST_REST}"));
+    let job = &item.job;
+    let query = sqlx::query(sql)
+        .bind(found.unwrap_or_else(|| Uuid::now_v7().to_string()))
+        .bind(&scoped)
+        .bind(&phone)
+        .bind(message.profile_name.as_deref())
+        .bind(now)
+        .bind(Uuid::now_v7().to_string())
+        .bind(&message.business_number_id)
+        .bind(message.sent_at.unix_timestamp())
+        .bind(Uuid::now_v7().to_string())
+        .bind(message.wamid.as_str())
+        .bind(event_id)
+        .bind(message.content.kind_name())
+        .bind(json(message)?)
+        .bind(json(&item.raw)?)
+        .bind(trace_id)
+        .bind(job.kind.name())
+        .bind(json(&job.kind)?)
+        .bind(&job.ordering_key)
+        .bind(ms(job.order_at))
+        .bind(ms(job.run_at))
+        .bind(job.trace.trace_id.to_string())
+        .bind(job.trace.to_traceparent());
+    pad_gaps(query, 4, 22).execute(&mut *conn).await.map_err(unavailable)?;
+    Ok(true)
+}
+
+/// `resolve_contact`'s update of a known contact, as the first statement of an ingest call
+/// (?1 contact id, ?2 scoped id, ?3 phone, ?4 profile name, ?5 now).
+const INGEST_KNOWN_CONTACT: &str = "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
+        phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
+        profile_name = COALESCE(?4, profile_name), updated_at = ?5
+    WHERE id = ?1";
+
+/// `resolve_contact`'s insert of a new contact; a phone already held by a contact with
+/// another scoped id stays with it.
+const INGEST_NEW_CONTACT: &str = "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at)
+    VALUES (?1, ?2, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3)), ?4, ?5, ?5)";
+
+/// The conversation upsert (keeping the latest inbound time), the message and its job, after the
+/// contact statement: ?6 new conversation id, ?7 business number, ?8 sent (s), ?9 message
+/// id, ?10 wamid, ?11 event id, ?12 kind, ?13 content, ?14 raw, ?15 trace id, then the job:
+/// ?16 kind, ?17 payload, ?18 ordering key, ?19 order at, ?20 run at, ?21 trace id, ?22 trace context.
+const INGEST_REST: &str = "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
+    VALUES (?6, ?1, ?7, ?8, ?5, ?5)
+    ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
+        last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
+        updated_at = excluded.updated_at;
+INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
+    VALUES (?9, (SELECT id FROM conversations WHERE contact_id = ?1 AND business_number_id = ?7), 'inbound',
+            ?10, ?11, ?12, ?13, ?14, ?8, ?15, ?5);
+INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
+    VALUES (?16, ?17, ?18, ?19, ?20, 'queued', 0, ?21, ?22, ?5, ?5)";
 
 #[async_trait]
 impl Messages for SqliteStore {
@@ -531,7 +583,9 @@ impl Messages for SqliteStore {
     }
 }
 
-/// The reply, its delivery and job, and the inbound messages it answers marked processed.
+/// The reply, its delivery and job, and the inbound messages it answers marked processed:
+/// two calls to SQLite's thread, the claim of the inbound message (which decides whether
+/// anything is stored), then every other statement in one call.
 async fn record_reply_in(conn: &mut SqliteConnection, reply: &NewReply) -> Result<ReplyRecorded, StoreError> {
     let now = ms(OffsetDateTime::now_utc());
     let claimed = sqlx::query(
@@ -546,61 +600,53 @@ async fn record_reply_in(conn: &mut SqliteConnection, reply: &NewReply) -> Resul
     if claimed == 0 {
         return Ok(ReplyRecorded::AlreadyProcessed);
     }
-    for other in &reply.also_answers {
-        sqlx::query(
-            "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
-        )
-        .bind(other.as_str())
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    }
-    let message_id = Uuid::now_v7().to_string();
-    let conversation_id = reply.conversation_id.to_string();
+    let also_answers: Vec<&str> = reply.also_answers.iter().map(Wamid::as_str).collect();
     let trace_id = reply.trace.trace_id.to_string();
-    sqlx::query("UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1")
-        .bind(&conversation_id)
+    let job = &reply.job;
+    let query = sqlx::query(RECORD_REPLY_REST)
+        .bind(reply.conversation_id.to_string())
         .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
         .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
         .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    sqlx::query(
-        "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
-         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )
-    .bind(&message_id)
-    .bind(&conversation_id)
-    .bind(reply.message.content.kind_name())
-    .bind(json(&reply.message)?)
-    .bind(now / 1000)
-    .bind(&trace_id)
-    .bind(reply.inbound.as_str())
-    .bind(reply.intent.as_str())
-    .bind(f64::from(reply.confidence))
-    .bind(reply.agent.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    sqlx::query(
-        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
-    )
-    .bind(reply.delivery_id.to_string())
-    .bind(&message_id)
-    .bind(&conversation_id)
-    .bind(&trace_id)
-    .bind(reply.trace.to_traceparent())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    insert_job(&mut *conn, &reply.job, now).await?;
+        .bind(Uuid::now_v7().to_string())
+        .bind(reply.message.content.kind_name())
+        .bind(json(&reply.message)?)
+        .bind(now / 1000)
+        .bind(&trace_id)
+        .bind(reply.inbound.as_str())
+        .bind(reply.intent.as_str())
+        .bind(f64::from(reply.confidence))
+        .bind(reply.agent.as_str())
+        .bind(reply.delivery_id.to_string())
+        .bind(reply.trace.to_traceparent())
+        .bind(job.kind.name())
+        .bind(json(&job.kind)?)
+        .bind(&job.ordering_key)
+        .bind(ms(job.order_at))
+        .bind(ms(job.run_at))
+        .bind(job.trace.trace_id.to_string())
+        .bind(job.trace.to_traceparent())
+        .bind(json(&also_answers)?);
+    pad_gaps(query, 5, 23).execute(&mut *conn).await.map_err(unavailable)?;
     Ok(ReplyRecorded::Recorded)
 }
+
+/// Everything a reply stores after its inbound message is claimed, in one call: the other
+/// inbound messages it answers marked processed, the conversation's open task, the
+/// outbound message, its delivery and its job. ?1 conversation id, ?2 open task id, ?3 open
+/// task agent, ?4 now, ?5 message id, ?6 kind, ?7 content, ?8 sent (s), ?9 trace id, ?10 the
+/// inbound wamid, ?11 intent, ?12 confidence, ?13 agent, ?14 delivery id, ?15 trace context,
+/// then the job (?16 kind, ?17 payload, ?18 ordering key, ?19 order at, ?20 run at, ?21 trace
+/// id, ?22 trace context), ?23 the wamids also answered (a JSON array).
+const RECORD_REPLY_REST: &str = "UPDATE messages SET processed_at = ?4
+    WHERE wamid IN (SELECT value FROM json_each(?23)) AND direction = 'inbound' AND processed_at IS NULL;
+UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1;
+INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+    VALUES (?5, ?1, 'outbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?4);
+INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+    VALUES (?14, ?5, ?1, 'pending', ?9, ?15, ?4, ?4);
+INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
+    VALUES (?16, ?17, ?18, ?19, ?20, 'queued', 0, ?21, ?22, ?4, ?4)";
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
             d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
@@ -1339,6 +1385,22 @@ impl A2aTasks for SqliteStore {
 mod tests {
     use super::*;
     use switchboard_application::jobs::NewJob;
+
+    #[tokio::test]
+    async fn a_multi_statement_query_binds_every_numbered_parameter_once_padded() {
+        let (_dir, store) = store().await;
+        let mut conn = store.pool().acquire().await.unwrap();
+        sqlx::raw_sql("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
+        // Each statement leaves ?1 and ?2 unused: unpadded, sqlx-sqlite binds the second one's ?3 as NULL.
+        let sql = "INSERT INTO t (x) VALUES (?3); INSERT INTO t (x) VALUES (?3)";
+        let unpadded = sqlx::query(sql).bind(1_i64).bind(2_i64).bind(3_i64);
+        unpadded.execute(&mut *conn).await.unwrap();
+        let padded = sqlx::query(sql).bind(1_i64).bind(2_i64).bind(3_i64);
+        pad_gaps(padded, 2, 3).execute(&mut *conn).await.unwrap();
+        let stored: Vec<Option<i64>> = sqlx::query_scalar("SELECT x FROM t").fetch_all(&mut *conn).await.unwrap();
+
+        assert_eq!(stored, [Some(3), None, Some(3), Some(3)], "the unpadded query shows why the padding is there");
+    }
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

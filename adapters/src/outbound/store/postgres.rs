@@ -29,6 +29,8 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::records::{corrupt, from_ms};
+
 use super::{OperationalSnapshot, SandboxRecord};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -50,10 +52,6 @@ pub struct PgStore {
 
 pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(anyhow::Error::new(e))
-}
-
-pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
 }
 
 /// The SQLSTATE of a database error, if `error` is one.
@@ -609,10 +607,6 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed
      JOIN messages m ON m.id = d.message_id
      JOIN conversations v ON v.id = d.conversation_id
      JOIN contacts c ON c.id = v.contact_id";
-
-pub(super) fn from_ms(value: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000).ok()
-}
 
 fn delivery_from_row(row: &sqlx::postgres::PgRow) -> Result<Delivery, StoreError> {
     let id: String = row.get("id");

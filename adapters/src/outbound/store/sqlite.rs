@@ -25,6 +25,8 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::records::{corrupt, from_ms};
+
 use super::sqlite_writer::GroupCommit;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -58,10 +60,6 @@ pub struct SandboxRecord {
 
 pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
     StoreError::Unavailable(anyhow::Error::new(e))
-}
-
-pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt(format!("{what}: {e}"))
 }
 
 /// Unix milliseconds.
@@ -655,10 +653,6 @@ const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed
      JOIN messages m ON m.id = d.message_id
      JOIN conversations v ON v.id = d.conversation_id
      JOIN contacts c ON c.id = v.contact_id";
-
-pub(super) fn from_ms(value: i64) -> Option<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(value) * 1_000_000).ok()
-}
 
 fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
     let id: String = row.get("id");

@@ -7,124 +7,17 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 use switchboard_application::ports::{
     AttemptRecord, ContactRecord, ConversationFilter, ConversationRecord, ConversationState, DeadJob, DeliveryFilter,
-    DeliveryView, EventFilter, EventSummary, ManagementReads, MessageRecord, OpenTask, OperationalCounters, Page,
-    PageCursor, PageRequest, Route, StoreError, TimeRange,
+    DeliveryView, EventFilter, EventSummary, ManagementReads, MessageRecord, OperationalCounters, Page, PageCursor,
+    PageRequest, Route, StoreError, TimeRange,
 };
-use switchboard_domain::{AgentName, DeliveryState, OutboundMessage};
-use time::OffsetDateTime;
+use switchboard_domain::OutboundMessage;
 use uuid::Uuid;
 
-use super::sqlite::{SqliteStore, corrupt, from_ms, unavailable};
-
-fn uuid(row: &SqliteRow, column: &str) -> Result<Uuid, StoreError> {
-    let text: String = row.get(column);
-    Uuid::parse_str(&text).map_err(|e| corrupt(column, e))
-}
-
-fn time_ms(row: &SqliteRow, column: &str) -> OffsetDateTime {
-    from_ms(row.get(column)).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn time_secs(seconds: i64) -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(OffsetDateTime::UNIX_EPOCH)
-}
-
-fn millis(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-/// The cursor's (at, id), or (None, None) for the first page.
-fn after(page: &PageRequest) -> (Option<i64>, Option<String>) {
-    page.after.as_ref().map_or((None, None), |c| (Some(c.at), Some(c.id.clone())))
-}
-
-/// One more row than the page holds, to know whether there is a next page.
-fn overfetch(page: &PageRequest) -> i64 {
-    i64::from(page.limit) + 1
-}
-
-fn bounds(range: TimeRange) -> (Option<i64>, Option<i64>) {
-    (range.since, range.until)
-}
-
-const CONTACT_SELECT: &str = "SELECT c.id, c.phone, c.scoped_id, c.profile_name, c.email, c.created_at, c.updated_at,
-        (SELECT COUNT(*) FROM conversations v WHERE v.contact_id = c.id) AS conversations
- FROM contacts c";
-
-fn contact(row: &SqliteRow) -> Result<ContactRecord, StoreError> {
-    Ok(ContactRecord {
-        id: uuid(row, "id")?,
-        phone: row.get("phone"),
-        scoped_id: row.get("scoped_id"),
-        profile_name: row.get("profile_name"),
-        email: row.get("email"),
-        conversations: row.get("conversations"),
-        created_at: time_ms(row, "created_at"),
-        updated_at: time_ms(row, "updated_at"),
-    })
-}
-
-/// Conversations with their assigned agent: the open task's, else the latest reply's.
-const CONVERSATION_SELECT: &str = "SELECT v.id, v.contact_id, v.business_number_id, v.channel, v.open_task_id,
-        v.open_task_agent, v.last_inbound_ts, v.created_at, v.updated_at,
-        (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = v.id) AS messages,
-        COALESCE(v.open_task_agent,
-                 (SELECT m.agent FROM messages m
-                  WHERE m.conversation_id = v.id AND m.direction = 'outbound' AND m.agent IS NOT NULL
-                  ORDER BY m.created_at DESC, m.id DESC LIMIT 1)) AS assigned_agent
- FROM conversations v";
-
-fn conversation(row: &SqliteRow) -> Result<ConversationRecord, StoreError> {
-    let task_id: Option<String> = row.get("open_task_id");
-    let task_agent: Option<String> = row.get("open_task_agent");
-    let open_task = task_id.zip(task_agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id });
-    let last_inbound: Option<i64> = row.get("last_inbound_ts");
-    Ok(ConversationRecord {
-        id: uuid(row, "id")?,
-        contact_id: uuid(row, "contact_id")?,
-        business_number_id: row.get("business_number_id"),
-        channel: row.get("channel"),
-        assigned_agent: row.get("assigned_agent"),
-        state: if open_task.is_some() { ConversationState::InputRequired } else { ConversationState::Idle },
-        open_task,
-        messages: row.get("messages"),
-        last_inbound_at: last_inbound.map(time_secs),
-        created_at: time_ms(row, "created_at"),
-        updated_at: time_ms(row, "updated_at"),
-    })
-}
-
-fn message(row: &SqliteRow) -> Result<MessageRecord, StoreError> {
-    let direction: String = row.get("direction");
-    let processed_at: Option<i64> = row.get("processed_at");
-    let delivery_id: Option<String> = row.get("delivery_id");
-    let delivery_state: Option<String> = row.get("delivery_state");
-    let content: String = row.get("content");
-    Ok(MessageRecord {
-        id: uuid(row, "id")?,
-        processed: direction == "outbound" || processed_at.is_some(),
-        direction,
-        wamid: row.get("wamid"),
-        kind: row.get("kind"),
-        processed_at: processed_at.and_then(from_ms),
-        in_reply_to: row.get("in_reply_to"),
-        intent: row.get("intent"),
-        agent: row.get("agent"),
-        delivery_id: delivery_id.map(|d| Uuid::parse_str(&d)).transpose().map_err(|e| corrupt("delivery id", e))?,
-        delivery_state: delivery_state
-            .map(|s| s.parse::<DeliveryState>())
-            .transpose()
-            .map_err(|e| corrupt("delivery state", e))?,
-        trace_id: row.get("trace_id"),
-        sent_at: time_secs(row.get("sent_ts")),
-        created_at: time_ms(row, "created_at"),
-        content: serde_json::from_str(&content).map_err(|e| corrupt("message content", e))?,
-    })
-}
-
-const DELIVERY_VIEW_SELECT: &str = "SELECT d.id, d.state, d.route, d.provider_id, d.last_error, d.trace_id,
-        d.created_at, d.updated_at, m.content
- FROM deliveries d JOIN messages m ON m.id = d.message_id";
+use super::records::{
+    CONTACT_SELECT, CONVERSATION_SELECT, DELIVERY_VIEW_SELECT, after, bounds, contact, conversation, corrupt, message,
+    millis, overfetch, time_ms,
+};
+use super::sqlite::{SqliteStore, unavailable};
 
 /// Delivery rows with their attempts, read in one more query.
 pub(super) async fn delivery_views(store: &SqliteStore, rows: Vec<SqliteRow>) -> Result<Vec<DeliveryView>, StoreError> {

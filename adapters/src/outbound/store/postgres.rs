@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::records::{corrupt, from_ms};
+use super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
 
 use super::{OperationalSnapshot, SandboxRecord};
 
@@ -48,10 +48,6 @@ pub struct PgStore {
     wake: Arc<Notify>,
     /// `channels.gmail.priority` until an operator sets it.
     email_priority_default: bool,
-}
-
-pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(anyhow::Error::new(e))
 }
 
 /// The SQLSTATE of a database error, if `error` is one.
@@ -85,20 +81,6 @@ fn classify(error: StoreError) -> StoreError {
 
 fn integrity(e: sqlx::Error) -> StoreError {
     classify(unavailable(e))
-}
-
-/// Unix milliseconds.
-fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt("serialise", e))
-}
-
-fn parse_trace(text: &str) -> TraceContext {
-    // A stored context that no longer parses must not stop the work: start a new trace.
-    TraceContext::from_traceparent(text).unwrap_or_else(|_| TraceContext::new_root())
 }
 
 impl PgStore {

@@ -13,10 +13,10 @@ use switchboard_application::ports::{
 use switchboard_domain::OutboundMessage;
 use uuid::Uuid;
 
-use super::postgres::{PgStore, unavailable};
+use super::postgres::PgStore;
 use super::records::{
     CONTACT_SELECT, CONVERSATION_SELECT, DELIVERY_VIEW_SELECT, after, bounds, contact, conversation, corrupt, message,
-    millis, overfetch, time_ms,
+    millis, overfetch, time_ms, unavailable,
 };
 
 /// Delivery rows with their attempts, read in one more query.

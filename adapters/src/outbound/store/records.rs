@@ -1,5 +1,5 @@
-//! What both databases' management reads share: the row-to-record mappings, the
-//! dialect-free SELECTs and the paging helpers. Each adapter only says how to read a
+//! What both databases' stores share: error mapping, time and JSON helpers, the
+//! management row-to-record mappings, the dialect-free SELECTs and the paging helpers. Each adapter only says how to read a
 //! column ([`Columns`]), so the records operators see cannot drift between SQLite and
 //! PostgreSQL.
 
@@ -10,8 +10,22 @@ use switchboard_application::ports::{
     ContactRecord, ConversationRecord, ConversationState, MessageRecord, OpenTask, PageRequest, StoreError, TimeRange,
 };
 use switchboard_domain::{AgentName, DeliveryState};
+use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use uuid::Uuid;
+
+pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
+    StoreError::Unavailable(anyhow::Error::new(e))
+}
+
+pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt("serialise", e))
+}
+
+pub(super) fn parse_trace(text: &str) -> TraceContext {
+    // A stored context that no longer parses must not stop the work: start a new trace.
+    TraceContext::from_traceparent(text).unwrap_or_else(|_| TraceContext::new_root())
+}
 
 pub(super) fn corrupt(what: &str, e: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{what}: {e}"))

@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::records::{corrupt, from_ms};
+use super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
 
 use super::sqlite_writer::GroupCommit;
 
@@ -56,24 +56,6 @@ pub struct SandboxRecord {
     pub message: serde_json::Value,
     pub trace_id: String,
     pub created_at: i64,
-}
-
-pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
-    StoreError::Unavailable(anyhow::Error::new(e))
-}
-
-/// Unix milliseconds.
-fn ms(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
-fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
-    serde_json::to_string(value).map_err(|e| corrupt("serialise", e))
-}
-
-fn parse_trace(text: &str) -> TraceContext {
-    // A stored context that no longer parses must not stop the work: start a new trace.
-    TraceContext::from_traceparent(text).unwrap_or_else(|_| TraceContext::new_root())
 }
 
 impl SqliteStore {

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use super::records::{
     CONTACT_SELECT, CONVERSATION_SELECT, DELIVERY_VIEW_SELECT, after, bounds, contact, conversation, corrupt, message,
-    millis, overfetch, time_ms,
+    millis, overfetch, time_ms, unavailable,
 };
-use super::sqlite::{SqliteStore, unavailable};
+use super::sqlite::SqliteStore;
 
 /// Delivery rows with their attempts, read in one more query.
 pub(super) async fn delivery_views(store: &SqliteStore, rows: Vec<SqliteRow>) -> Result<Vec<DeliveryView>, StoreError> {

@@ -189,7 +189,7 @@ mod tests {
                 .execute(&mut *conn)
                 .await
                 .map(|_| ())
-                .map_err(super::super::sqlite::unavailable)
+                .map_err(super::super::records::unavailable)
         })
     }
 

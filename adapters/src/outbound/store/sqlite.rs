@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
+use rusqlite::{Connection, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::{Row, SqlitePool};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
 use switchboard_application::ports::{
     A2aTasks, AttemptOutcome, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition, InboundRecord,
@@ -21,13 +22,13 @@ use switchboard_domain::{
 };
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
-use tokio::sync::{Mutex, Notify, OwnedMutexGuard};
+use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
 
-use super::sqlite_writer::GroupCommit;
+use super::sqlite_writer::{GroupCommit, failed};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -37,13 +38,10 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Wakes idle workers in this process when a job is enqueued.
     wake: Arc<Notify>,
-    /// One writer at a time in this process. SQLite allows one writer anyway; queueing
-    /// here (fair, FIFO) instead of in SQLite's busy handler, which sleeps up to 100 ms
-    /// between tries, keeps webhook acknowledgements from waiting behind that backoff.
-    writer: Arc<Mutex<()>>,
     /// `channels.gmail.priority` until an operator sets it.
     email_priority_default: bool,
-    /// The writer task that commits concurrent writes together (ADR 0010).
+    /// The one writer of this process: a thread that commits concurrent writes together
+    /// (ADR 0010, 0011). Every write goes through it; the pool only reads (and migrates).
     group: GroupCommit,
 }
 
@@ -82,12 +80,12 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(busy_timeout.max(Duration::from_secs(1)))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .with_context(|| "cannot open the SQLite database")?;
-        let writer = Arc::new(Mutex::new(()));
-        let group = GroupCommit::start(pool.clone(), Arc::clone(&writer));
-        Ok(Self { pool, wake: Arc::new(Notify::new()), writer, email_priority_default: false, group })
+        // The pool has created the file and set WAL mode; the writer opens its own connection.
+        let group = GroupCommit::start(options.get_filename(), full_sync, busy_timeout)?;
+        Ok(Self { pool, wake: Arc::new(Notify::new()), email_priority_default: false, group })
     }
 
     /// The email priority [`ChannelSettings`] answers until an operator sets one.
@@ -120,18 +118,6 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// A write transaction, holding this process's write turn until dropped.
-    async fn begin(&self) -> Result<(OwnedMutexGuard<()>, Transaction<'static, Sqlite>), StoreError> {
-        let turn = Arc::clone(&self.writer).lock_owned().await;
-        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(unavailable)?;
-        Ok((turn, tx))
-    }
-
-    /// This process's write turn, for a single-statement write.
-    async fn write_turn(&self) -> OwnedMutexGuard<()> {
-        Arc::clone(&self.writer).lock_owned().await
-    }
-
     /// Records what the sandbox gateway would have sent.
     pub async fn record_sandbox_send(
         &self,
@@ -150,26 +136,26 @@ impl SqliteStore {
             trace.trace_id.to_string(),
         );
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-        let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id) = row;
-        sqlx::query(
-            "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .bind(id)
-        .bind(provider_id)
-        .bind(from_number_id)
-        .bind(recipient)
-        .bind(reply_to)
-        .bind(kind)
-        .bind(message)
-        .bind(trace_id)
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)
+            .write(move |conn| {
+                let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id) = row;
+                conn.prepare_cached(
+                    "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .and_then(|mut insert| {
+                    insert.execute(params![
+                        id,
+                        provider_id,
+                        from_number_id,
+                        recipient,
+                        reply_to,
+                        kind,
+                        message,
+                        trace_id,
+                        ms(OffsetDateTime::now_utc())
+                    ])
                 })
+                .map_err(failed)
             })
             .await?;
         Ok(())
@@ -206,112 +192,96 @@ impl SqliteStore {
     }
 }
 
-async fn insert_job(conn: &mut SqliteConnection, job: &NewJob, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
+fn insert_job(conn: &Connection, job: &NewJob, now: i64) -> Result<(), StoreError> {
+    let payload = json(&job.kind)?;
+    conn.prepare_cached(
         "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?8)",
     )
-    .bind(job.kind.name())
-    .bind(json(&job.kind)?)
-    .bind(&job.ordering_key)
-    .bind(ms(job.order_at))
-    .bind(ms(job.run_at))
-    .bind(job.trace.trace_id.to_string())
-    .bind(job.trace.to_traceparent())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    .and_then(|mut insert| {
+        insert.execute(params![
+            job.kind.name(),
+            payload,
+            job.ordering_key,
+            ms(job.order_at),
+            ms(job.run_at),
+            job.trace.trace_id.to_string(),
+            job.trace.to_traceparent(),
+            now
+        ])
+    })
+    .map_err(failed)?;
     Ok(())
 }
 
 /// One row of a delivery's history.
-async fn insert_attempt(
-    conn: &mut SqliteConnection,
+fn insert_attempt(
+    conn: &Connection,
     delivery_id: Uuid,
     outcome: &str,
     detail: &str,
     at: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO delivery_attempts (delivery_id, channel, outcome, detail, at)
          SELECT ?1, CASE route WHEN 'email' THEN 'email' ELSE 'whatsapp' END, ?2, ?3, ?4 FROM deliveries WHERE id = ?1",
     )
-    .bind(delivery_id.to_string())
-    .bind(outcome)
-    .bind(detail)
-    .bind(at)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+    .and_then(|mut insert| insert.execute(params![delivery_id.to_string(), outcome, detail, at]))
+    .map_err(failed)?;
     Ok(())
 }
 
+/// Runs one cached statement; answers the rows it changed.
+fn run(conn: &Connection, sql: &str, values: impl rusqlite::Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql).and_then(|mut statement| statement.execute(values)).map_err(failed)
+}
+
+/// The contact this user is known by: by scoped id, else a contact known by phone alone
+/// (which then learns its scoped id).
+fn find_contact(conn: &Connection, scoped: Option<&str>, phone: Option<&str>) -> Result<Option<String>, StoreError> {
+    conn.prepare_cached(
+        "SELECT COALESCE((SELECT id FROM contacts WHERE scoped_id = ?1),
+                         (SELECT id FROM contacts WHERE phone = ?2 AND (scoped_id IS NULL OR ?1 IS NULL)))",
+    )
+    .and_then(|mut find| find.query_row(params![scoped, phone], |row| row.get::<_, Option<String>>(0)))
+    .map_err(failed)
+}
+
 /// Finds the contact for this user, creating it or completing its ids as needed.
-async fn resolve_contact(
-    conn: &mut SqliteConnection,
+fn resolve_contact(
+    conn: &Connection,
     user: &WhatsAppUser,
     profile_name: Option<&str>,
     now: i64,
 ) -> Result<String, StoreError> {
     let scoped = user.scoped_id().map(|s| s.as_str().to_owned());
     let phone = user.phone().map(|p| p.as_e164().to_owned());
-    let mut found: Option<String> = None;
-    if let Some(scoped) = &scoped {
-        found = sqlx::query_scalar("SELECT id FROM contacts WHERE scoped_id = ?1")
-            .bind(scoped)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
-    if found.is_none()
-        && let Some(phone) = &phone
-    {
-        // A contact known by phone alone learns its scoped id here.
-        found = sqlx::query_scalar("SELECT id FROM contacts WHERE phone = ?1 AND (scoped_id IS NULL OR ?2 IS NULL)")
-            .bind(phone)
-            .bind(&scoped)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
-    match found {
+    let found = find_contact(conn, scoped.as_deref(), phone.as_deref())?;
+    let id = match found {
         Some(id) => {
-            sqlx::query(
-                "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
-                        phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
-                        profile_name = COALESCE(?4, profile_name), updated_at = ?5
-                 WHERE id = ?1",
-            )
-            .bind(&id)
-            .bind(&scoped)
-            .bind(&phone)
-            .bind(profile_name)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-            Ok(id)
+            run(conn, UPDATE_CONTACT, params![id, scoped, phone, profile_name, now])?;
+            id
         }
         None => {
             let id = Uuid::now_v7().to_string();
-            sqlx::query(
-                // A phone already held by a contact with another scoped id stays with it.
-                "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at)
-                 VALUES (?1, ?2, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3)), ?4, ?5, ?5)",
-            )
-            .bind(&id)
-            .bind(&scoped)
-            .bind(&phone)
-            .bind(profile_name)
-            .bind(now)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-            Ok(id)
+            run(conn, INSERT_CONTACT, params![id, scoped, phone, profile_name, now])?;
+            id
         }
-    }
+    };
+    Ok(id)
 }
+
+/// The update of a known contact (?1 contact id, ?2 scoped id, ?3 phone, ?4 profile name,
+/// ?5 now): it learns the ids it lacked; a phone already held by another contact stays there.
+const UPDATE_CONTACT: &str = "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
+        phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
+        profile_name = COALESCE(?4, profile_name), updated_at = ?5
+    WHERE id = ?1";
+
+/// The insert of a new contact, with the same parameters; a phone already held by a
+/// contact with another scoped id stays with it.
+const INSERT_CONTACT: &str = "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at)
+    VALUES (?1, ?2, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3)), ?4, ?5, ?5)";
 
 #[async_trait]
 impl Inbox for SqliteStore {
@@ -320,7 +290,7 @@ impl Inbox for SqliteStore {
             tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
         async {
             // Committed with whatever other writes are waiting; answered after the commit.
-            let receipt = self.group.write(move |conn| Box::pin(async move { ingest_in(conn, &batch).await })).await?;
+            let receipt = self.group.write(move |conn| ingest_in(conn, &batch)).await?;
             if receipt.new_messages + receipt.new_statuses > 0 {
                 self.notify_workers();
             }
@@ -332,7 +302,7 @@ impl Inbox for SqliteStore {
 }
 
 /// Stores one webhook's event, messages, statuses and their jobs.
-async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<IngestReceipt, StoreError> {
+fn ingest_in(conn: &Connection, batch: &IngestBatch) -> Result<IngestReceipt, StoreError> {
     let now = ms(batch.event.received_at);
     let event_id = batch.event.id.to_string();
     let trace_id = batch.event.trace.trace_id.to_string();
@@ -340,40 +310,33 @@ async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<I
         EventDisposition::Accepted => ("accepted", None),
         EventDisposition::Quarantined { reason } => ("quarantined", Some(reason.as_str())),
     };
-    sqlx::query(
+    run(
+        conn,
         "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&event_id)
-    .bind(now)
-    .bind(&trace_id)
-    .bind(batch.event.trace.to_traceparent())
-    .bind(status)
-    .bind(reason)
-    .bind(json(&batch.event.summary)?)
-    .bind(&batch.event.body)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?;
+        params![
+            event_id,
+            now,
+            trace_id,
+            batch.event.trace.to_traceparent(),
+            status,
+            reason,
+            json(&batch.event.summary)?,
+            batch.event.body
+        ],
+    )?;
 
     for error in &batch.errors {
-        sqlx::query(
+        run(
+            conn,
             "INSERT INTO webhook_errors (event_id, code, title, message, details, received_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(&event_id)
-        .bind(error.code)
-        .bind(&error.title)
-        .bind(&error.message)
-        .bind(&error.details)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
+            params![event_id, error.code, error.title, error.message, error.details, now],
+        )?;
     }
 
     let mut receipt = IngestReceipt::default();
     for item in &batch.messages {
-        if !ingest_message(&mut *conn, item, &event_id, &trace_id, now).await? {
+        if !ingest_message(conn, item, &event_id, &trace_id, now)? {
             receipt.duplicate_messages += 1;
             continue;
         }
@@ -382,137 +345,88 @@ async fn ingest_in(conn: &mut SqliteConnection, batch: &IngestBatch) -> Result<I
 
     for item in &batch.statuses {
         let status = &item.status;
-        let inserted = sqlx::query(
+        let inserted = run(
+            conn,
             "INSERT INTO message_statuses (wamid, status, occurred_ts, recipient, errors, raw, event_id, trace_id, received_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
              ON CONFLICT (wamid, status) DO NOTHING",
-        )
-        .bind(status.wamid.as_str())
-        .bind(&status.status)
-        .bind(status.occurred_at.unix_timestamp())
-        .bind(&status.recipient)
-        .bind(json(&status.errors)?)
-        .bind(json(&item.raw)?)
-        .bind(&event_id)
-        .bind(&trace_id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+            params![
+                status.wamid.as_str(),
+                status.status,
+                status.occurred_at.unix_timestamp(),
+                status.recipient,
+                json(&status.errors)?,
+                json(&item.raw)?,
+                event_id,
+                trace_id,
+                now
+            ],
+        )?;
         if inserted == 0 {
             receipt.duplicate_statuses += 1;
             continue;
         }
-        insert_job(&mut *conn, &item.job, now).await?;
+        insert_job(conn, &item.job, now)?;
         receipt.new_statuses += 1;
     }
     Ok(receipt)
 }
 
-/// A query of several statements sharing `?N` parameters: one call to SQLite's thread.
-type MultiQuery<'a> = sqlx::query::Query<'a, Sqlite, <Sqlite as sqlx::Database>::Arguments>;
-
-/// Binds, after the real arguments, the unused NULLs a multi-statement query needs.
-/// sqlx-sqlite binds each statement's `?N` by its number, but takes every number below the
-/// statement's highest that it does not use for a positional parameter, counted across the
-/// statements, and stops binding that statement (leaving the rest NULL) once the count
-/// passes the arguments given. `statements * highest` extra arguments bound that count; no
-/// SQL refers to them.
-fn pad_gaps(mut query: MultiQuery<'_>, statements: usize, highest: usize) -> MultiQuery<'_> {
-    for _ in 0..statements * highest {
-        query = query.bind(None::<i64>);
-    }
-    query
-}
-
-/// Stores one inbound message with its contact, conversation and job, in two calls to
-/// SQLite's thread: one look-up (is the wamid known, which contact is it), then one call of
-/// several statements (contact, conversation, message, job). Answers false for a duplicate,
-/// which writes nothing.
-async fn ingest_message(
-    conn: &mut SqliteConnection,
+/// Stores one inbound message with its contact, conversation and job. Answers false for a
+/// duplicate, which writes nothing.
+fn ingest_message(
+    conn: &Connection,
     item: &switchboard_application::ports::NewInbound,
     event_id: &str,
     trace_id: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
     let message = &item.message;
-    let scoped = message.from.scoped_id().map(|s| s.as_str().to_owned());
-    let phone = message.from.phone().map(|p| p.as_e164().to_owned());
-    // The same look-up as `resolve_contact`: by scoped id, else a contact known by phone
-    // alone (which learns its scoped id below).
-    let row = sqlx::query(
-        "SELECT EXISTS (SELECT 1 FROM messages WHERE wamid = ?1) AS known,
-                COALESCE((SELECT id FROM contacts WHERE scoped_id = ?2),
-                         (SELECT id FROM contacts WHERE phone = ?3 AND (scoped_id IS NULL OR ?2 IS NULL))) AS contact_id",
-    )
-    .bind(message.wamid.as_str())
-    .bind(&scoped)
-    .bind(&phone)
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(unavailable)?;
-    if row.get::<bool, _>("known") {
+    let known = conn
+        .prepare_cached("SELECT 1 FROM messages WHERE wamid = ?1")
+        .and_then(|mut find| find.exists([message.wamid.as_str()]))
+        .map_err(failed)?;
+    if known {
         return Ok(false);
     }
-    let found: Option<String> = row.get("contact_id");
-    let contact = if found.is_some() { INGEST_KNOWN_CONTACT } else { INGEST_NEW_CONTACT };
-    let sql = sqlx::AssertSqlSafe(format!("{contact}; {INGEST_REST}"));
-    let job = &item.job;
-    let query = sqlx::query(sql)
-        .bind(found.unwrap_or_else(|| Uuid::now_v7().to_string()))
-        .bind(&scoped)
-        .bind(&phone)
-        .bind(message.profile_name.as_deref())
-        .bind(now)
-        .bind(Uuid::now_v7().to_string())
-        .bind(&message.business_number_id)
-        .bind(message.sent_at.unix_timestamp())
-        .bind(Uuid::now_v7().to_string())
-        .bind(message.wamid.as_str())
-        .bind(event_id)
-        .bind(message.content.kind_name())
-        .bind(json(message)?)
-        .bind(json(&item.raw)?)
-        .bind(trace_id)
-        .bind(job.kind.name())
-        .bind(json(&job.kind)?)
-        .bind(&job.ordering_key)
-        .bind(ms(job.order_at))
-        .bind(ms(job.run_at))
-        .bind(job.trace.trace_id.to_string())
-        .bind(job.trace.to_traceparent());
-    pad_gaps(query, 4, 22).execute(&mut *conn).await.map_err(unavailable)?;
+    let contact_id = resolve_contact(conn, &message.from, message.profile_name.as_deref(), now)?;
+    run(
+        conn,
+        "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
+             last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
+             updated_at = excluded.updated_at",
+        params![
+            Uuid::now_v7().to_string(),
+            contact_id,
+            message.business_number_id,
+            message.sent_at.unix_timestamp(),
+            now
+        ],
+    )?;
+    run(
+        conn,
+        "INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
+         VALUES (?1, (SELECT id FROM conversations WHERE contact_id = ?2 AND business_number_id = ?3), 'inbound',
+                 ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            Uuid::now_v7().to_string(),
+            contact_id,
+            message.business_number_id,
+            message.wamid.as_str(),
+            event_id,
+            message.content.kind_name(),
+            json(message)?,
+            json(&item.raw)?,
+            message.sent_at.unix_timestamp(),
+            trace_id,
+            now
+        ],
+    )?;
+    insert_job(conn, &item.job, now)?;
     Ok(true)
 }
-
-/// `resolve_contact`'s update of a known contact, as the first statement of an ingest call
-/// (?1 contact id, ?2 scoped id, ?3 phone, ?4 profile name, ?5 now).
-const INGEST_KNOWN_CONTACT: &str = "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
-        phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
-        profile_name = COALESCE(?4, profile_name), updated_at = ?5
-    WHERE id = ?1";
-
-/// `resolve_contact`'s insert of a new contact; a phone already held by a contact with
-/// another scoped id stays with it.
-const INGEST_NEW_CONTACT: &str = "INSERT INTO contacts (id, scoped_id, phone, profile_name, created_at, updated_at)
-    VALUES (?1, ?2, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3)), ?4, ?5, ?5)";
-
-/// The conversation upsert (keeping the latest inbound time), the message and its job, after the
-/// contact statement: ?6 new conversation id, ?7 business number, ?8 sent (s), ?9 message
-/// id, ?10 wamid, ?11 event id, ?12 kind, ?13 content, ?14 raw, ?15 trace id, then the job:
-/// ?16 kind, ?17 payload, ?18 ordering key, ?19 order at, ?20 run at, ?21 trace id, ?22 trace context.
-const INGEST_REST: &str = "INSERT INTO conversations (id, contact_id, business_number_id, last_inbound_ts, created_at, updated_at)
-    VALUES (?6, ?1, ?7, ?8, ?5, ?5)
-    ON CONFLICT (contact_id, business_number_id) DO UPDATE SET
-        last_inbound_ts = MAX(COALESCE(conversations.last_inbound_ts, 0), excluded.last_inbound_ts),
-        updated_at = excluded.updated_at;
-INSERT INTO messages (id, conversation_id, direction, wamid, event_id, kind, content, raw, sent_ts, trace_id, created_at)
-    VALUES (?9, (SELECT id FROM conversations WHERE contact_id = ?1 AND business_number_id = ?7), 'inbound',
-            ?10, ?11, ?12, ?13, ?14, ?8, ?15, ?5);
-INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
-    VALUES (?16, ?17, ?18, ?19, ?20, 'queued', 0, ?21, ?22, ?5, ?5)";
 
 #[async_trait]
 impl Messages for SqliteStore {
@@ -554,8 +468,7 @@ impl Messages for SqliteStore {
     }
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
-        let recorded =
-            self.group.write(move |conn| Box::pin(async move { record_reply_in(conn, &reply).await })).await?;
+        let recorded = self.group.write(move |conn| record_reply_in(conn, &reply)).await?;
         if recorded == ReplyRecorded::Recorded {
             self.notify_workers();
         }
@@ -563,70 +476,67 @@ impl Messages for SqliteStore {
     }
 }
 
-/// The reply, its delivery and job, and the inbound messages it answers marked processed:
-/// two calls to SQLite's thread, the claim of the inbound message (which decides whether
-/// anything is stored), then every other statement in one call.
-async fn record_reply_in(conn: &mut SqliteConnection, reply: &NewReply) -> Result<ReplyRecorded, StoreError> {
+/// The reply, its delivery and job, and the inbound messages it answers marked processed.
+/// The claim of the inbound message decides whether anything is stored.
+fn record_reply_in(conn: &Connection, reply: &NewReply) -> Result<ReplyRecorded, StoreError> {
     let now = ms(OffsetDateTime::now_utc());
-    let claimed = sqlx::query(
+    let claimed = run(
+        conn,
         "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
-    )
-    .bind(reply.inbound.as_str())
-    .bind(now)
-    .execute(&mut *conn)
-    .await
-    .map_err(unavailable)?
-    .rows_affected();
+        params![reply.inbound.as_str(), now],
+    )?;
     if claimed == 0 {
         return Ok(ReplyRecorded::AlreadyProcessed);
     }
-    let also_answers: Vec<&str> = reply.also_answers.iter().map(Wamid::as_str).collect();
+    if !reply.also_answers.is_empty() {
+        let also_answers: Vec<&str> = reply.also_answers.iter().map(Wamid::as_str).collect();
+        run(
+            conn,
+            "UPDATE messages SET processed_at = ?2
+             WHERE wamid IN (SELECT value FROM json_each(?1)) AND direction = 'inbound' AND processed_at IS NULL",
+            params![json(&also_answers)?, now],
+        )?;
+    }
+    let conversation_id = reply.conversation_id.to_string();
+    run(
+        conn,
+        "UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1",
+        params![
+            conversation_id,
+            reply.open_task.as_ref().map(|t| t.task_id.as_str()),
+            reply.open_task.as_ref().map(|t| t.agent.as_str()),
+            now
+        ],
+    )?;
+    let message_id = Uuid::now_v7().to_string();
     let trace_id = reply.trace.trace_id.to_string();
-    let job = &reply.job;
-    let query = sqlx::query(RECORD_REPLY_REST)
-        .bind(reply.conversation_id.to_string())
-        .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
-        .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
-        .bind(now)
-        .bind(Uuid::now_v7().to_string())
-        .bind(reply.message.content.kind_name())
-        .bind(json(&reply.message)?)
-        .bind(now / 1000)
-        .bind(&trace_id)
-        .bind(reply.inbound.as_str())
-        .bind(reply.intent.as_str())
-        .bind(f64::from(reply.confidence))
-        .bind(reply.agent.as_str())
-        .bind(reply.delivery_id.to_string())
-        .bind(reply.trace.to_traceparent())
-        .bind(job.kind.name())
-        .bind(json(&job.kind)?)
-        .bind(&job.ordering_key)
-        .bind(ms(job.order_at))
-        .bind(ms(job.run_at))
-        .bind(job.trace.trace_id.to_string())
-        .bind(job.trace.to_traceparent())
-        .bind(json(&also_answers)?);
-    pad_gaps(query, 5, 23).execute(&mut *conn).await.map_err(unavailable)?;
+    run(
+        conn,
+        "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            message_id,
+            conversation_id,
+            reply.message.content.kind_name(),
+            json(&reply.message)?,
+            now / 1000,
+            trace_id,
+            reply.inbound.as_str(),
+            reply.intent.as_str(),
+            f64::from(reply.confidence),
+            reply.agent.as_str(),
+            now
+        ],
+    )?;
+    run(
+        conn,
+        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
+        params![reply.delivery_id.to_string(), message_id, conversation_id, trace_id, reply.trace.to_traceparent(), now],
+    )?;
+    insert_job(conn, &reply.job, now)?;
     Ok(ReplyRecorded::Recorded)
 }
-
-/// Everything a reply stores after its inbound message is claimed, in one call: the other
-/// inbound messages it answers marked processed, the conversation's open task, the
-/// outbound message, its delivery and its job. ?1 conversation id, ?2 open task id, ?3 open
-/// task agent, ?4 now, ?5 message id, ?6 kind, ?7 content, ?8 sent (s), ?9 trace id, ?10 the
-/// inbound wamid, ?11 intent, ?12 confidence, ?13 agent, ?14 delivery id, ?15 trace context,
-/// then the job (?16 kind, ?17 payload, ?18 ordering key, ?19 order at, ?20 run at, ?21 trace
-/// id, ?22 trace context), ?23 the wamids also answered (a JSON array).
-const RECORD_REPLY_REST: &str = "UPDATE messages SET processed_at = ?4
-    WHERE wamid IN (SELECT value FROM json_each(?23)) AND direction = 'inbound' AND processed_at IS NULL;
-UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1;
-INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
-    VALUES (?5, ?1, 'outbound', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?4);
-INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
-    VALUES (?14, ?5, ?1, 'pending', ?9, ?15, ?4, ?4);
-INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
-    VALUES (?16, ?17, ?18, ?19, ?20, 'queued', 0, ?21, ?22, ?4, ?4)";
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
             d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
@@ -701,26 +611,17 @@ impl Deliveries for SqliteStore {
         let detail = detail.to_owned();
         self.group
             .write(move |conn| {
-                Box::pin(async move {
-                    let moved = sqlx::query(
-            "UPDATE deliveries SET state = 'sent', route = ?2, channel = ?3, provider_id = COALESCE(?4, provider_id),
-                    attempts = attempts + 1, uncertain_since = NULL, sent_at = ?5, updated_at = ?5
-             WHERE id = ?1 AND state = 'pending'",
-        )
-        .bind(id.to_string())
-        .bind(route.as_str())
-        .bind(route.channel())
-        .bind(provider_id.as_ref().map(Wamid::as_str))
-        .bind(at)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-                    if moved == 1 {
-                        insert_attempt(&mut *conn, id, "accepted", &detail, at).await?;
-                    }
-                    Ok(moved == 1)
-                })
+                let moved = run(
+                    conn,
+                    "UPDATE deliveries SET state = 'sent', route = ?2, channel = ?3, provider_id = COALESCE(?4, provider_id),
+                            attempts = attempts + 1, uncertain_since = NULL, sent_at = ?5, updated_at = ?5
+                     WHERE id = ?1 AND state = 'pending'",
+                    params![id.to_string(), route.as_str(), route.channel(), provider_id.as_ref().map(Wamid::as_str), at],
+                )?;
+                if moved == 1 {
+                    insert_attempt(conn, id, "accepted", &detail, at)?;
+                }
+                Ok(moved == 1)
             })
             .await
     }
@@ -728,17 +629,12 @@ impl Deliveries for SqliteStore {
     async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
         let at = ms(at);
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'",
-                    )
-                    .bind(id.to_string())
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unavailable)
-                })
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'",
+                    params![id.to_string(), at],
+                )
             })
             .await?;
         Ok(())
@@ -755,22 +651,15 @@ impl Deliveries for SqliteStore {
         let reason = reason.to_owned();
         self.group
             .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-            "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3, uncertain_since = NULL,
-                    state = CASE WHEN ?4 THEN 'failed' ELSE state END,
-                    failed_at = CASE WHEN ?4 THEN ?3 ELSE failed_at END
-             WHERE id = ?1",
-        )
-        .bind(id.to_string())
-        .bind(&reason)
-        .bind(at)
-        .bind(is_final)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-                    insert_attempt(&mut *conn, id, if is_final { "failed" } else { "retrying" }, &reason, at).await
-                })
+                run(
+                    conn,
+                    "UPDATE deliveries SET attempts = attempts + 1, last_error = ?2, updated_at = ?3, uncertain_since = NULL,
+                            state = CASE WHEN ?4 THEN 'failed' ELSE state END,
+                            failed_at = CASE WHEN ?4 THEN ?3 ELSE failed_at END
+                     WHERE id = ?1",
+                    params![id.to_string(), reason, at, is_final],
+                )?;
+                insert_attempt(conn, id, if is_final { "failed" } else { "retrying" }, &reason, at)
             })
             .await
     }
@@ -786,24 +675,17 @@ impl Deliveries for SqliteStore {
         let detail = detail.to_owned();
         self.group
             .write(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "UPDATE deliveries SET updated_at = ?3, last_error = ?4,
-                    paced = paced + (?2 = 'paced'),
-                    held = held + (?2 = 'held'),
-                    attempts = attempts + (?2 = 'uncertain'),
-                    uncertain_since = CASE WHEN ?2 = 'uncertain' THEN ?3 ELSE NULL END
-             WHERE id = ?1",
-                    )
-                    .bind(id.to_string())
-                    .bind(outcome.as_str())
-                    .bind(at)
-                    .bind(&detail)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-                    insert_attempt(&mut *conn, id, outcome.as_str(), &detail, at).await
-                })
+                run(
+                    conn,
+                    "UPDATE deliveries SET updated_at = ?3, last_error = ?4,
+                            paced = paced + (?2 = 'paced'),
+                            held = held + (?2 = 'held'),
+                            attempts = attempts + (?2 = 'uncertain'),
+                            uncertain_since = CASE WHEN ?2 = 'uncertain' THEN ?3 ELSE NULL END
+                     WHERE id = ?1",
+                    params![id.to_string(), outcome.as_str(), at, detail],
+                )?;
+                insert_attempt(conn, id, outcome.as_str(), &detail, at)
             })
             .await
     }
@@ -818,26 +700,17 @@ impl Deliveries for SqliteStore {
     ) -> Result<bool, StoreError> {
         let at = ms(at);
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-                    let moved = sqlx::query(
-                        "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
-                    delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
-                    read_at = CASE WHEN ?3 = 'read' THEN ?4 ELSE read_at END,
-                    failed_at = CASE WHEN ?3 = 'failed' THEN ?4 ELSE failed_at END
-             WHERE id = ?1 AND state = ?2",
-                    )
-                    .bind(id.to_string())
-                    .bind(from.as_str())
-                    .bind(to.as_str())
-                    .bind(at)
-                    .bind(reason)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(unavailable)?
-                    .rows_affected();
-                    Ok(moved == 1)
-                })
+            .write(move |conn| {
+                let moved = run(
+                    conn,
+                    "UPDATE deliveries SET state = ?3, updated_at = ?4, last_error = COALESCE(?5, last_error),
+                            delivered_at = CASE WHEN ?3 = 'delivered' THEN ?4 ELSE delivered_at END,
+                            read_at = CASE WHEN ?3 = 'read' THEN ?4 ELSE read_at END,
+                            failed_at = CASE WHEN ?3 = 'failed' THEN ?4 ELSE failed_at END
+                     WHERE id = ?1 AND state = ?2",
+                    params![id.to_string(), from.as_str(), to.as_str(), at, reason],
+                )?;
+                Ok(moved == 1)
             })
             .await
     }
@@ -852,99 +725,137 @@ impl Deliveries for SqliteStore {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let at = ms(at);
-        let (_turn, mut tx) = self.begin().await?;
-        // The failure is recorded on the channel that failed, before the route changes.
-        insert_attempt(&mut tx, id, "failed", reason, at).await?;
-        let moved = sqlx::query(
-            "UPDATE deliveries SET state = 'pending', route = ?3, provider_id = NULL, uncertain_since = NULL,
-                    last_error = ?4, updated_at = ?5
-             WHERE id = ?1 AND state = ?2",
-        )
-        .bind(id.to_string())
-        .bind(from.as_str())
-        .bind(route.as_str())
-        .bind(reason)
-        .bind(at)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-        if moved == 0 {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(false);
+        let reason = reason.to_owned();
+        let moved = self
+            .group
+            .write(move |conn| {
+                let still = conn
+                    .prepare_cached("SELECT 1 FROM deliveries WHERE id = ?1 AND state = ?2")
+                    .and_then(|mut find| find.exists(params![id.to_string(), from.as_str()]))
+                    .map_err(failed)?;
+                if !still {
+                    return Ok(false);
+                }
+                // The failure is recorded on the channel that failed, before the route changes.
+                insert_attempt(conn, id, "failed", &reason, at)?;
+                run(
+                    conn,
+                    "UPDATE deliveries SET state = 'pending', route = ?3, provider_id = NULL, uncertain_since = NULL,
+                            last_error = ?4, updated_at = ?5
+                     WHERE id = ?1 AND state = ?2",
+                    params![id.to_string(), from.as_str(), route.as_str(), reason, at],
+                )?;
+                insert_job(conn, &job, at)?;
+                Ok(true)
+            })
+            .await?;
+        if moved {
+            self.notify_workers();
         }
-        insert_job(&mut tx, &job, at).await?;
-        tx.commit().await.map_err(unavailable)?;
-        self.notify_workers();
-        Ok(true)
+        Ok(moved)
     }
 
     async fn create(&self, outbound: NewOutbound) -> Result<(), StoreError> {
-        let now = ms(OffsetDateTime::now_utc());
-        let (_turn, mut tx) = self.begin().await?;
-        let contact_id = resolve_contact(&mut tx, &outbound.message.to, None, now).await?;
-        if let Some(email) = &outbound.email {
-            sqlx::query("UPDATE contacts SET email = ?2, updated_at = ?3 WHERE id = ?1")
-                .bind(&contact_id)
-                .bind(email.as_str())
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-        }
-        let conversation_id: String = sqlx::query_scalar(
-            "INSERT INTO conversations (id, contact_id, business_number_id, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?4)
-             ON CONFLICT (contact_id, business_number_id) DO UPDATE SET updated_at = excluded.updated_at
-             RETURNING id",
-        )
-        .bind(Uuid::now_v7().to_string())
-        .bind(&contact_id)
-        .bind(&outbound.message.from_number_id)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let message_id = Uuid::now_v7().to_string();
-        let trace_id = outbound.trace.trace_id.to_string();
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, created_at)
-             VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7)",
-        )
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(outbound.message.content.kind_name())
-        .bind(json(&outbound.message)?)
-        .bind(now / 1000)
-        .bind(&trace_id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, message_id, conversation_id, channel, route, fallback_allowed, state, trace_id, trace_context, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?9)",
-        )
-        .bind(outbound.delivery_id.to_string())
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(outbound.route.channel())
-        .bind(outbound.route.as_str())
-        .bind(outbound.fallback_allowed)
-        .bind(&trace_id)
-        .bind(outbound.trace.to_traceparent())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        insert_job(&mut tx, &outbound.job, now).await?;
-        tx.commit().await.map_err(unavailable)?;
+        self.group.write(move |conn| create_in(conn, &outbound)).await?;
         self.notify_workers();
         Ok(())
     }
 }
 
+/// An outbound message sent through the API: its contact, conversation, message, delivery
+/// and job.
+fn create_in(conn: &Connection, outbound: &NewOutbound) -> Result<(), StoreError> {
+    let now = ms(OffsetDateTime::now_utc());
+    let contact_id = resolve_contact(conn, &outbound.message.to, None, now)?;
+    if let Some(email) = &outbound.email {
+        run(
+            conn,
+            "UPDATE contacts SET email = ?2, updated_at = ?3 WHERE id = ?1",
+            params![contact_id, email.as_str(), now],
+        )?;
+    }
+    let conversation_id: String = conn
+        .prepare_cached(
+            "INSERT INTO conversations (id, contact_id, business_number_id, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (contact_id, business_number_id) DO UPDATE SET updated_at = excluded.updated_at
+             RETURNING id",
+        )
+        .and_then(|mut upsert| {
+            upsert.query_row(
+                params![Uuid::now_v7().to_string(), contact_id, outbound.message.from_number_id, now],
+                |row| row.get(0),
+            )
+        })
+        .map_err(failed)?;
+    let message_id = Uuid::now_v7().to_string();
+    let trace_id = outbound.trace.trace_id.to_string();
+    run(
+        conn,
+        "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, created_at)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7)",
+        params![
+            message_id,
+            conversation_id,
+            outbound.message.content.kind_name(),
+            json(&outbound.message)?,
+            now / 1000,
+            trace_id,
+            now
+        ],
+    )?;
+    run(
+        conn,
+        "INSERT INTO deliveries (id, message_id, conversation_id, channel, route, fallback_allowed, state, trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?9, ?9)",
+        params![
+            outbound.delivery_id.to_string(),
+            message_id,
+            conversation_id,
+            outbound.route.channel(),
+            outbound.route.as_str(),
+            outbound.fallback_allowed,
+            trace_id,
+            outbound.trace.to_traceparent(),
+            now
+        ],
+    )?;
+    insert_job(conn, &outbound.job, now)
+}
+
 const EMAIL_PRIORITY: &str = "channels.gmail.priority";
+
+/// Leases up to ?4 due jobs, each the head of its ordering key (?1 lease token, ?2 lease
+/// until, ?3 now). Due queued jobs and expired leases are looked up apart: each walks
+/// `jobs_due` in (run_at, id) order and stops at the limit. One `OR` over both made SQLite
+/// collect and sort every due job on each claim, which grew with the backlog, inside the
+/// single writer that webhooks wait on.
+const CLAIM: &str =
+    "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
+     WHERE id IN (
+         SELECT id FROM (
+             SELECT * FROM (
+                 SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.state = 'queued' AND j.run_at <= ?3 AND NOT EXISTS (
+                     SELECT 1 FROM jobs o
+                     WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                       AND ((o.state = 'leased' AND o.lease_until > ?3)
+                            OR (o.state IN ('queued', 'leased')
+                                AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                 ORDER BY j.run_at, j.id LIMIT ?4)
+             UNION ALL
+             SELECT * FROM (
+                 SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.state = 'leased' AND j.lease_until <= ?3 AND NOT EXISTS (
+                     SELECT 1 FROM jobs o
+                     WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                       AND ((o.state = 'leased' AND o.lease_until > ?3)
+                            OR (o.state IN ('queued', 'leased')
+                                AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                 ORDER BY j.run_at, j.id LIMIT ?4))
+         ORDER BY run_at, id
+         LIMIT ?4)
+     RETURNING id, payload, trace_context, attempts";
 
 #[async_trait]
 impl ChannelSettings for SqliteStore {
@@ -958,17 +869,16 @@ impl ChannelSettings for SqliteStore {
     }
 
     async fn set_email_priority(&self, on: bool) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
-            "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(EMAIL_PRIORITY)
-        .bind(if on { "true" } else { "false" })
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        self.group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "INSERT INTO settings (key, value, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+                    params![EMAIL_PRIORITY, if on { "true" } else { "false" }, ms(OffsetDateTime::now_utc())],
+                )
+            })
+            .await?;
         Ok(())
     }
 }
@@ -982,93 +892,48 @@ impl JobQueue for SqliteStore {
         let limit = i64::try_from(limit).unwrap_or(1);
         let rows = self
             .group
-            .write_single(move |conn| {
-                Box::pin(async move {
-        sqlx::query(
-            // Due queued jobs and expired leases are looked up apart: each walks `jobs_due` in
-            // (run_at, id) order and stops at the limit. One `OR` over both made SQLite collect
-            // and sort every due job on each claim, which grew with the backlog, inside the
-            // single writer that webhooks wait on.
-            "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
-             WHERE id IN (
-                 SELECT id FROM (
-                     SELECT * FROM (
-                         SELECT j.id, j.run_at FROM jobs j
-                         WHERE j.state = 'queued' AND j.run_at <= ?3 AND NOT EXISTS (
-                             SELECT 1 FROM jobs o
-                             WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                               AND ((o.state = 'leased' AND o.lease_until > ?3)
-                                    OR (o.state IN ('queued', 'leased')
-                                        AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
-                         ORDER BY j.run_at, j.id LIMIT ?4)
-                     UNION ALL
-                     SELECT * FROM (
-                         SELECT j.id, j.run_at FROM jobs j
-                         WHERE j.state = 'leased' AND j.lease_until <= ?3 AND NOT EXISTS (
-                             SELECT 1 FROM jobs o
-                             WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
-                               AND ((o.state = 'leased' AND o.lease_until > ?3)
-                                    OR (o.state IN ('queued', 'leased')
-                                        AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
-                         ORDER BY j.run_at, j.id LIMIT ?4))
-                 ORDER BY run_at, id
-                 LIMIT ?4)
-             RETURNING id, payload, trace_context, attempts",
-        )
-        .bind(token.to_string())
-        .bind(lease_until)
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(unavailable)
-                })
+            .write(move |conn| {
+                let leased = conn
+                    .prepare_cached(CLAIM)
+                    .and_then(|mut claim| {
+                        claim
+                            .query_map(params![token.to_string(), lease_until, now, limit], |row| {
+                                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
+                            })?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(failed)?;
+                let mut jobs = Vec::with_capacity(leased.len());
+                for (id, payload, trace, attempts) in leased {
+                    match serde_json::from_str::<JobKind>(&payload) {
+                        Ok(kind) => jobs.push(LeasedJob {
+                            id,
+                            kind,
+                            trace: parse_trace(&trace),
+                            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                            lease_token: token,
+                        }),
+                        Err(e) => {
+                            tracing::error!(job_id = id, error = %e, "job payload does not parse; burying it");
+                            run(
+                                conn,
+                                "UPDATE jobs SET state = 'dead', last_error = ?2, lease_token = NULL, lease_until = NULL WHERE id = ?1",
+                                params![id, format!("payload does not parse: {e}")],
+                            )?;
+                        }
+                    }
+                }
+                Ok(jobs)
             })
             .await?;
-
-        let mut jobs = Vec::with_capacity(rows.len());
-        for row in rows {
-            let id: i64 = row.get("id");
-            let payload: String = row.get("payload");
-            let trace: String = row.get("trace_context");
-            let attempts: i64 = row.get("attempts");
-            match serde_json::from_str::<JobKind>(&payload) {
-                Ok(kind) => jobs.push(LeasedJob {
-                    id,
-                    kind,
-                    trace: parse_trace(&trace),
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    lease_token: token,
-                }),
-                Err(e) => {
-                    tracing::error!(job_id = id, error = %e, "job payload does not parse; burying it");
-                    sqlx::query("UPDATE jobs SET state = 'dead', last_error = ?2, lease_token = NULL, lease_until = NULL WHERE id = ?1")
-                        .bind(id)
-                        .bind(format!("payload does not parse: {e}"))
-                        .execute(&self.pool)
-                        .await
-                        .map_err(unavailable)?;
-                }
-            }
-        }
-        Ok(jobs)
+        Ok(rows)
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
         let (id, token) = (job.id, job.lease_token.to_string());
         let done = self
             .group
-            .write_single(move |conn| {
-                Box::pin(async move {
-                    let done = sqlx::query("DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2")
-                        .bind(id)
-                        .bind(token)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(unavailable)?;
-                    Ok(done.rows_affected())
-                })
-            })
+            .write(move |conn| run(conn, "DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2", params![id, token]))
             .await?;
         if done == 0 {
             tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
@@ -1081,21 +946,14 @@ impl JobQueue for SqliteStore {
     async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
         let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL, updated_at = ?5
-             WHERE id = ?1 AND lease_token = ?2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(ms(run_at))
-        .bind(error)
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)
-                })
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL,
+                            updated_at = ?5
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, ms(run_at), error, ms(OffsetDateTime::now_utc())],
+                )
             })
             .await?;
         Ok(())
@@ -1104,20 +962,13 @@ impl JobQueue for SqliteStore {
     async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
         let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-            "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
-             WHERE id = ?1 AND lease_token = ?2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(error)
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)
-                })
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, error, ms(OffsetDateTime::now_utc())],
+                )
             })
             .await?;
         self.notify_workers();
@@ -1127,21 +978,14 @@ impl JobQueue for SqliteStore {
     async fn defer(&self, job: &LeasedJob, run_at: OffsetDateTime) -> Result<(), StoreError> {
         let (id, token) = (job.id, job.lease_token.to_string());
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = MAX(attempts - 1, 0), lease_token = NULL,
-                    lease_until = NULL, updated_at = ?4
-             WHERE id = ?1 AND lease_token = ?2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(ms(run_at))
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)
-                })
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = MAX(attempts - 1, 0), lease_token = NULL,
+                            lease_until = NULL, updated_at = ?4
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, ms(run_at), ms(OffsetDateTime::now_utc())],
+                )
             })
             .await?;
         Ok(())
@@ -1150,19 +994,14 @@ impl JobQueue for SqliteStore {
     async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
         let (id, token) = (job.id, job.lease_token.to_string());
         self.group
-            .write_single(move |conn| {
-                Box::pin(async move {
-        sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL, updated_at = ?3
-             WHERE id = ?1 AND lease_token = ?2",
-        )
-        .bind(id)
-        .bind(token)
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)
-                })
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL,
+                            updated_at = ?3
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, ms(OffsetDateTime::now_utc())],
+                )
             })
             .await?;
         Ok(())
@@ -1184,29 +1023,27 @@ impl SqliteStore {
     }
 
     pub async fn mark_replayed(&self, id: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query("UPDATE webhook_events SET replayed_at = ?2 WHERE id = ?1")
-            .bind(id)
-            .bind(ms(OffsetDateTime::now_utc()))
-            .execute(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let id = id.to_owned();
+        let now = ms(OffsetDateTime::now_utc());
+        self.group
+            .write(move |conn| run(conn, "UPDATE webhook_events SET replayed_at = ?2 WHERE id = ?1", params![id, now]))
+            .await?;
         Ok(())
     }
 
     /// Puts a dead job back in the queue with fresh attempts; answers whether it was dead.
     pub async fn requeue(&self, id: i64) -> Result<bool, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
-        let _turn = self.write_turn().await;
-        let moved = sqlx::query(
-            "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'dead'",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+        let moved = self
+            .group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', attempts = 0, run_at = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'dead'",
+                    params![id, now],
+                )
+            })
+            .await?;
         if moved == 1 {
             self.notify_workers();
         }
@@ -1302,25 +1139,39 @@ fn stored_task(row: &sqlx::sqlite::SqliteRow) -> Result<StoredTask, StoreError> 
 #[async_trait]
 impl A2aTasks for SqliteStore {
     async fn save(&self, task: &StoredTask) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        sqlx::query(
-            "INSERT INTO a2a_tasks (id, context_id, state, task, agent, agent_task_id, trace_id, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (id) DO UPDATE SET state = excluded.state, task = excluded.task, agent = excluded.agent,
-                 agent_task_id = excluded.agent_task_id, updated_at = excluded.updated_at",
-        )
-        .bind(&task.task.id)
-        .bind(task.task.context_id.as_deref().unwrap_or(""))
-        .bind(task.task.status.state.as_str())
-        .bind(json(&task.task)?)
-        .bind(&task.agent)
-        .bind(&task.agent_task_id)
-        .bind(&task.trace_id)
-        .bind(task.created_at)
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let row = (
+            task.task.id.clone(),
+            task.task.context_id.clone().unwrap_or_default(),
+            task.task.status.state.as_str(),
+            json(&task.task)?,
+            task.agent.clone(),
+            task.agent_task_id.clone(),
+            task.trace_id.clone(),
+            task.created_at,
+        );
+        self.group
+            .write(move |conn| {
+                let (id, context_id, state, body, agent, agent_task_id, trace_id, created_at) = row;
+                run(
+                    conn,
+                    "INSERT INTO a2a_tasks (id, context_id, state, task, agent, agent_task_id, trace_id, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT (id) DO UPDATE SET state = excluded.state, task = excluded.task, agent = excluded.agent,
+                         agent_task_id = excluded.agent_task_id, updated_at = excluded.updated_at",
+                    params![
+                        id,
+                        context_id,
+                        state,
+                        body,
+                        agent,
+                        agent_task_id,
+                        trace_id,
+                        created_at,
+                        ms(OffsetDateTime::now_utc())
+                    ],
+                )
+            })
+            .await?;
         Ok(())
     }
 
@@ -1362,22 +1213,6 @@ mod tests {
     use super::*;
     use switchboard_application::jobs::NewJob;
 
-    #[tokio::test]
-    async fn a_multi_statement_query_binds_every_numbered_parameter_once_padded() {
-        let (_dir, store) = store().await;
-        let mut conn = store.pool().acquire().await.unwrap();
-        sqlx::raw_sql("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
-        // Each statement leaves ?1 and ?2 unused: unpadded, sqlx-sqlite binds the second one's ?3 as NULL.
-        let sql = "INSERT INTO t (x) VALUES (?3); INSERT INTO t (x) VALUES (?3)";
-        let unpadded = sqlx::query(sql).bind(1_i64).bind(2_i64).bind(3_i64);
-        unpadded.execute(&mut *conn).await.unwrap();
-        let padded = sqlx::query(sql).bind(1_i64).bind(2_i64).bind(3_i64);
-        pad_gaps(padded, 2, 3).execute(&mut *conn).await.unwrap();
-        let stored: Vec<Option<i64>> = sqlx::query_scalar("SELECT x FROM t").fetch_all(&mut *conn).await.unwrap();
-
-        assert_eq!(stored, [Some(3), None, Some(3), Some(3)], "the unpadded query shows why the padding is there");
-    }
-
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/t.db", dir.path().display());
@@ -1394,9 +1229,7 @@ mod tests {
             run_at: OffsetDateTime::UNIX_EPOCH,
             trace: TraceContext::new_root(),
         };
-        let (_turn, mut tx) = store.begin().await.unwrap();
-        insert_job(&mut tx, &job, 0).await.unwrap();
-        tx.commit().await.unwrap();
+        store.group.write(move |conn| insert_job(conn, &job, 0)).await.unwrap();
     }
 
     fn wamid_of(job: &LeasedJob) -> &str {

@@ -290,7 +290,7 @@ impl Inbox for SqliteStore {
             tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
         async {
             // Committed with whatever other writes are waiting; answered after the commit.
-            let receipt = self.group.write(move |conn| ingest_in(conn, &batch)).await?;
+            let receipt = self.group.write_urgent(move |conn| ingest_in(conn, &batch)).await?;
             if receipt.new_messages + receipt.new_statuses > 0 {
                 self.notify_workers();
             }

@@ -10,12 +10,18 @@
 //! before, and concurrent writers share one fsync. Writes run in the order they were sent,
 //! so one caller's writes keep their order.
 //!
+//! A webhook's ingest is sent as urgent: it goes into the next commit ahead of the
+//! workers' writes, and a commit that carries urgent writes takes only a few of those, so
+//! a backlog of worker writes cannot stretch the commit an acknowledgement waits for.
+//! `PRAGMA temp_store = MEMORY` keeps the savepoints' sub-journals off the disk.
+//!
 //! The thread is the only writer in the process, so writes never wait in SQLite's busy
 //! handler for each other; reads go through the sqlx pool on other connections (WAL lets
 //! them run beside the writer). A statement runs here without the hand-off to another
 //! thread that an async driver makes per statement, which was the limit before (see
 //! docs/performance.md).
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Duration;
 
@@ -28,6 +34,9 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE: usize = 4096;
 /// The most writes one transaction carries: bounds the time the write lock is held.
 const MAX_BATCH: usize = 512;
+/// At most this many background writes ride in a commit that carries urgent ones, so a
+/// backlog of worker writes cannot stretch the commit a webhook waits for.
+const BACKGROUND_WITH_URGENT: usize = 64;
 /// Distinct statements the writer keeps prepared.
 const STATEMENT_CACHE: usize = 128;
 
@@ -37,11 +46,17 @@ type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// it failed and how to finish it.
 type Run = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
 
+/// One write, and whether someone outside waits for it right now.
+struct Write {
+    run: Run,
+    urgent: bool,
+}
+
 /// The sending side of the writer thread; cheap to clone. The thread ends, closing its
 /// connection, when the last clone is dropped.
 #[derive(Clone)]
 pub(super) struct GroupCommit {
-    writes: mpsc::Sender<Run>,
+    writes: mpsc::Sender<Write>,
 }
 
 /// A failed SQLite call of the writer.
@@ -57,9 +72,9 @@ impl GroupCommit {
             .with_context(|| format!("cannot open the SQLite database {} for writing", path.display()))?;
         conn.busy_timeout(busy_timeout).context("cannot set the SQLite busy timeout")?;
         conn.execute_batch(if full_sync {
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
         } else {
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;"
         })
         .context("cannot configure the SQLite writer connection")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -79,6 +94,25 @@ impl GroupCommit {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.send(write, false).await
+    }
+
+    /// [`GroupCommit::write`] for a write someone outside is waiting for (a webhook's
+    /// acknowledgement): it goes into the next commit ahead of background writes,
+    /// and that commit carries only a few of those.
+    pub(super) async fn write_urgent<T, F>(&self, write: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.send(write, true).await
+    }
+
+    async fn send<T, F>(&self, write: F, urgent: bool) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
         let (answer, answered) = oneshot::channel::<Result<T, StoreError>>();
         let span = tracing::Span::current();
         let run: Run = Box::new(move |conn| {
@@ -92,7 +126,7 @@ impl GroupCommit {
             });
             (failed, finish)
         });
-        self.writes.send(run).await.map_err(|_| gone())?;
+        self.writes.send(Write { run, urgent }).await.map_err(|_| gone())?;
         // Dropped unanswered when its transaction could not even start.
         answered.await.map_err(|_| gone())?
     }
@@ -102,20 +136,44 @@ fn gone() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the database writer stopped or its transaction could not start"))
 }
 
-fn writer(conn: &Connection, mut writes: mpsc::Receiver<Run>) {
-    let mut batch: Vec<Run> = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = writes.blocking_recv() {
-        batch.push(first);
+fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>) {
+    let mut urgent: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    // Background writes taken from the channel but not yet run, oldest first. Bounded:
+    // the channel is read only while this holds fewer than MAX_BATCH.
+    let mut background: VecDeque<Write> = VecDeque::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    loop {
+        if background.is_empty() {
+            match writes.blocking_recv() {
+                Some(write) => take(write, &mut urgent, &mut background),
+                None => return,
+            }
+        }
         // Everything that queued meanwhile (during the last commit's fsync) rides along.
-        while batch.len() < MAX_BATCH {
+        while urgent.len() < MAX_BATCH && background.len() < MAX_BATCH {
             match writes.try_recv() {
-                Ok(write) => batch.push(write),
+                Ok(write) => take(write, &mut urgent, &mut background),
                 Err(_) => break,
             }
         }
+        let background_share = if urgent.is_empty() { MAX_BATCH } else { BACKGROUND_WITH_URGENT };
+        // Urgent writes first; the order among each kind is kept. An urgent write never
+        // depends on a background one sent before it (webhook ingest reads nothing the
+        // workers write but the message rows, which only ingest inserts).
+        batch.append(&mut urgent);
+        let share = background_share.min(background.len());
+        batch.extend(background.drain(..share));
         let span = tracing::debug_span!("sqlite.group_commit", writes = batch.len());
         span.in_scope(|| commit(conn, &mut batch));
         batch.clear();
+    }
+}
+
+fn take(write: Write, urgent: &mut Vec<Write>, background: &mut VecDeque<Write>) {
+    if write.urgent {
+        urgent.push(write);
+    } else {
+        background.push_back(write);
     }
 }
 
@@ -126,7 +184,7 @@ fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 /// Runs `batch` in one transaction and finishes each write. When the transaction itself
 /// fails, every write is finished with the error (or dropped, if it never started).
-fn commit(conn: &Connection, batch: &mut Vec<Run>) {
+fn commit(conn: &Connection, batch: &mut Vec<Write>) {
     if let Err(e) = step(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, writes = batch.len(), "group commit: cannot begin");
         let _ = conn.execute_batch("ROLLBACK");
@@ -134,7 +192,7 @@ fn commit(conn: &Connection, batch: &mut Vec<Run>) {
     }
     let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
     let mut broken: Option<String> = None;
-    for run in batch.drain(..) {
+    for Write { run, .. } in batch.drain(..) {
         if let Err(e) = step(conn, "SAVEPOINT one_write") {
             broken = Some(e.to_string());
             break;
@@ -169,6 +227,60 @@ fn commit(conn: &Connection, batch: &mut Vec<Run>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_webhook_write_is_committed_ahead_of_a_backlog_of_background_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER UNIQUE)").unwrap();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        // Hold the writer busy so that everything below queues up behind it.
+        let (hold, held) = std::sync::mpsc::channel::<()>();
+        let blocker = tokio::spawn({
+            let group = group.clone();
+            async move {
+                group
+                    .write(move |_| {
+                        held.recv().ok();
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        while group.writes.capacity() == QUEUE {
+            tokio::task::yield_now().await;
+        }
+        let background: Vec<_> = (0..300_i64)
+            .map(|x| {
+                let group = group.clone();
+                tokio::spawn(async move { group.write(move |conn| insert(conn, x)).await })
+            })
+            .collect();
+        let urgent = tokio::spawn({
+            let group = group.clone();
+            async move {
+                group
+                    .write_urgent(|conn| {
+                        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get::<_, i64>(0)).map_err(failed)
+                    })
+                    .await
+            }
+        });
+        // The writer took the blocker; wait until the 301 writes behind it are queued.
+        while QUEUE - group.writes.capacity() < 301 {
+            tokio::task::yield_now().await;
+        }
+        hold.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let rows_before_it = urgent.await.unwrap().unwrap();
+        for write in background {
+            write.await.unwrap().unwrap();
+        }
+        let all: i64 = Connection::open(&path).unwrap().query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).unwrap();
+
+        assert_eq!(rows_before_it, 0, "the urgent write ran before the 300 background writes sent earlier");
+        assert_eq!(all, 300, "every background write still committed");
+    }
 
     fn insert(conn: &Connection, x: i64) -> Result<(), StoreError> {
         conn.prepare_cached("INSERT INTO t (x) VALUES (?1)")

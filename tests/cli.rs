@@ -243,6 +243,7 @@ fn bench_in_quick_mode_prints_every_figure_with_its_target() {
         "p50",
         "p99",
         "max",
+        "the generator started late",
         "end to end, webhook to Graph send",
         "peak RSS of the run (VmHWM)",
         "idle RSS after start",

@@ -8,6 +8,7 @@ pub mod postgres;
 mod postgres_reads;
 mod records;
 pub mod sqlite;
+mod sqlite_readers;
 mod sqlite_reads;
 mod sqlite_writer;
 

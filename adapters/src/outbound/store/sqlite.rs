@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
@@ -28,6 +28,7 @@ use uuid::Uuid;
 
 use super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
 
+use super::sqlite_readers::Readers;
 use super::sqlite_writer::{GroupCommit, failed};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -43,6 +44,8 @@ pub struct SqliteStore {
     /// The one writer of this process: a thread that commits concurrent writes together
     /// (ADR 0010, 0011). Every write goes through it; the pool only reads (and migrates).
     group: GroupCommit,
+    /// The workers' hot point reads, run in place (`sqlite_readers.rs`).
+    readers: Arc<Readers>,
 }
 
 /// A message the sandbox gateway recorded instead of sending.
@@ -85,7 +88,8 @@ impl SqliteStore {
             .with_context(|| "cannot open the SQLite database")?;
         // The pool has created the file and set WAL mode; the writer opens its own connection.
         let group = GroupCommit::start(options.get_filename(), full_sync, busy_timeout)?;
-        Ok(Self { pool, wake: Arc::new(Notify::new()), email_priority_default: false, group })
+        let readers = Arc::new(Readers::new(options.get_filename(), busy_timeout));
+        Ok(Self { pool, wake: Arc::new(Notify::new()), email_priority_default: false, group, readers })
     }
 
     /// The email priority [`ChannelSettings`] answers until an operator sets one.
@@ -431,39 +435,45 @@ fn ingest_message(
 #[async_trait]
 impl Messages for SqliteStore {
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent
-             FROM messages m JOIN conversations v ON v.id = m.conversation_id
-             WHERE m.wamid = ?1 AND m.direction = 'inbound'",
-        )
-        .bind(wamid.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let Some(row) = row else { return Ok(None) };
-        let content: String = row.get("content");
-        let conversation_id: String = row.get("conversation_id");
-        let processed_at: Option<i64> = row.get("processed_at");
-        let task_id: Option<String> = row.get("open_task_id");
-        let agent: Option<String> = row.get("open_task_agent");
+        let row = self.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT m.content, m.conversation_id, m.processed_at IS NOT NULL, v.open_task_id, v.open_task_agent
+                 FROM messages m JOIN conversations v ON v.id = m.conversation_id
+                 WHERE m.wamid = ?1 AND m.direction = 'inbound'",
+            )
+            .and_then(|mut find| {
+                find.query_row([wamid.as_str()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, bool>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(failed)
+        })?;
+        let Some((content, conversation_id, processed, task_id, agent)) = row else { return Ok(None) };
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
             conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
-            processed: processed_at.is_some(),
+            processed,
             open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
         }))
     }
 
     async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError> {
-        let rows: Vec<String> = sqlx::query_scalar(
-            "SELECT content FROM messages
-             WHERE conversation_id = ?1 AND direction = 'inbound' AND processed_at IS NULL
-             ORDER BY sent_ts, created_at, rowid",
-        )
-        .bind(conversation_id.to_string())
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows: Vec<String> = self.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT content FROM messages
+                 WHERE conversation_id = ?1 AND direction = 'inbound' AND processed_at IS NULL
+                 ORDER BY sent_ts, created_at, rowid",
+            )
+            .and_then(|mut find| find.query_map([conversation_id.to_string()], |row| row.get(0))?.collect())
+            .map_err(failed)
+        })?;
         rows.iter().map(|c| serde_json::from_str(c).map_err(|e| corrupt("inbound message", e))).collect()
     }
 
@@ -538,61 +548,112 @@ fn record_reply_in(conn: &Connection, reply: &NewReply) -> Result<ReplyRecorded,
     Ok(ReplyRecorded::Recorded)
 }
 
-const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
-            d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
-            c.email, c.profile_name, v.last_inbound_ts
-     FROM deliveries d
-     JOIN messages m ON m.id = d.message_id
-     JOIN conversations v ON v.id = d.conversation_id
-     JOIN contacts c ON c.id = v.contact_id";
+/// A delivery with what sending it needs, in [`DeliveryRow`]'s column order.
+macro_rules! delivery_select {
+    ($clause:literal) => {
+        concat!(
+            "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
+                    d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
+                    c.email, c.profile_name, v.last_inbound_ts
+             FROM deliveries d
+             JOIN messages m ON m.id = d.message_id
+             JOIN conversations v ON v.id = d.conversation_id
+             JOIN contacts c ON c.id = v.contact_id
+             WHERE ",
+            $clause
+        )
+    };
+}
+const DELIVERY_BY_ID: &str = delivery_select!("d.id = ?1");
+const DELIVERY_BY_PROVIDER_ID: &str = delivery_select!("d.provider_id = ?1");
 
-fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, StoreError> {
-    let id: String = row.get("id");
-    let state: String = row.get("state");
-    let route: String = row.get("route");
-    let provider_id: Option<String> = row.get("provider_id");
-    let content: String = row.get("content");
-    let email: Option<String> = row.get("email");
-    let last_inbound: Option<i64> = row.get("last_inbound_ts");
-    let uncertain: Option<i64> = row.get("uncertain_since");
-    let count = |name: &str| u32::try_from(row.get::<i64, _>(name)).unwrap_or(0);
-    let trace: String = row.get("trace_context");
-    Ok(Delivery {
-        id: Uuid::parse_str(&id).map_err(|e| corrupt("delivery id", e))?,
-        message: serde_json::from_str::<OutboundMessage>(&content).map_err(|e| corrupt("outbound message", e))?,
-        state: state.parse().map_err(|e| corrupt("delivery state", e))?,
-        route: Route::parse(&route).ok_or_else(|| corrupt("delivery route", &route))?,
-        fallback_allowed: row.get::<bool, _>("fallback_allowed"),
-        // An address stored before validation existed is skipped, not fatal.
-        email: email.and_then(|e| EmailAddress::parse(&e).ok()),
-        profile_name: row.get("profile_name"),
-        last_inbound_at: last_inbound.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
-        provider_id: provider_id.map(|p| Wamid::parse(&p)).transpose().map_err(|e| corrupt("provider id", e))?,
-        attempts: count("attempts"),
-        uncertain_since: uncertain.and_then(from_ms),
-        paced: count("paced"),
-        held: count("held"),
-        last_error: row.get("last_error"),
-        trace: parse_trace(&trace),
-    })
+/// A delivery's columns as read by [`DELIVERY_SELECT`], before parsing.
+struct DeliveryRow {
+    id: String,
+    state: String,
+    route: String,
+    fallback_allowed: bool,
+    provider_id: Option<String>,
+    attempts: i64,
+    uncertain_since: Option<i64>,
+    paced: i64,
+    held: i64,
+    last_error: Option<String>,
+    trace_context: String,
+    content: String,
+    email: Option<String>,
+    profile_name: Option<String>,
+    last_inbound_ts: Option<i64>,
+}
+
+impl DeliveryRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+        Ok(Self {
+            id: row.get(0)?,
+            state: row.get(1)?,
+            route: row.get(2)?,
+            fallback_allowed: row.get(3)?,
+            provider_id: row.get(4)?,
+            attempts: row.get(5)?,
+            uncertain_since: row.get(6)?,
+            paced: row.get(7)?,
+            held: row.get(8)?,
+            last_error: row.get(9)?,
+            trace_context: row.get(10)?,
+            content: row.get(11)?,
+            email: row.get(12)?,
+            profile_name: row.get(13)?,
+            last_inbound_ts: row.get(14)?,
+        })
+    }
+
+    fn parse(self) -> Result<Delivery, StoreError> {
+        let count = |n: i64| u32::try_from(n).unwrap_or(0);
+        Ok(Delivery {
+            id: Uuid::parse_str(&self.id).map_err(|e| corrupt("delivery id", e))?,
+            message: serde_json::from_str::<OutboundMessage>(&self.content)
+                .map_err(|e| corrupt("outbound message", e))?,
+            state: self.state.parse().map_err(|e| corrupt("delivery state", e))?,
+            route: Route::parse(&self.route).ok_or_else(|| corrupt("delivery route", &self.route))?,
+            fallback_allowed: self.fallback_allowed,
+            // An address stored before validation existed is skipped, not fatal.
+            email: self.email.and_then(|e| EmailAddress::parse(&e).ok()),
+            profile_name: self.profile_name,
+            last_inbound_at: self.last_inbound_ts.and_then(|s| OffsetDateTime::from_unix_timestamp(s).ok()),
+            provider_id: self
+                .provider_id
+                .map(|p| Wamid::parse(&p))
+                .transpose()
+                .map_err(|e| corrupt("provider id", e))?,
+            attempts: count(self.attempts),
+            uncertain_since: self.uncertain_since.and_then(from_ms),
+            paced: count(self.paced),
+            held: count(self.held),
+            last_error: self.last_error,
+            trace: parse_trace(&self.trace_context),
+        })
+    }
 }
 
 impl SqliteStore {
-    async fn delivery_where(&self, clause: &'static str, value: String) -> Result<Option<Delivery>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("{DELIVERY_SELECT} WHERE {clause}"));
-        let row = sqlx::query(sql).bind(value).fetch_optional(&self.pool).await.map_err(unavailable)?;
-        row.as_ref().map(delivery_from_row).transpose()
+    fn delivery_where(&self, sql: &'static str, value: &str) -> Result<Option<Delivery>, StoreError> {
+        let row = self.readers.read(|conn| {
+            conn.prepare_cached(sql)
+                .and_then(|mut find| find.query_row([value], DeliveryRow::read).optional())
+                .map_err(failed)
+        })?;
+        row.map(DeliveryRow::parse).transpose()
     }
 }
 
 #[async_trait]
 impl Deliveries for SqliteStore {
     async fn get(&self, id: Uuid) -> Result<Option<Delivery>, StoreError> {
-        self.delivery_where("d.id = ?1", id.to_string()).await
+        self.delivery_where(DELIVERY_BY_ID, &id.to_string())
     }
 
     async fn find_by_provider_id(&self, wamid: &Wamid) -> Result<Option<Delivery>, StoreError> {
-        self.delivery_where("d.provider_id = ?1", wamid.as_str().to_owned()).await
+        self.delivery_where(DELIVERY_BY_PROVIDER_ID, wamid.as_str())
     }
 
     async fn view(&self, id: Uuid) -> Result<Option<DeliveryView>, StoreError> {
@@ -860,11 +921,11 @@ const CLAIM: &str =
 #[async_trait]
 impl ChannelSettings for SqliteStore {
     async fn email_priority(&self) -> Result<bool, StoreError> {
-        let value: Option<String> = sqlx::query_scalar("SELECT value FROM settings WHERE key = ?1")
-            .bind(EMAIL_PRIORITY)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)?;
+        let value: Option<String> = self.readers.read(|conn| {
+            conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")
+                .and_then(|mut find| find.query_row([EMAIL_PRIORITY], |row| row.get(0)).optional())
+                .map_err(failed)
+        })?;
         Ok(value.map_or(self.email_priority_default, |v| v == "true"))
     }
 

@@ -57,3 +57,59 @@ impl Readers {
         Ok(conn)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound::store::sqlite_writer::GroupCommit;
+
+    fn count(conn: &Connection) -> Result<i64, StoreError> {
+        conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).map_err(failed)
+    }
+
+    /// `depth + 1` reads, each inside the one before.
+    fn nested(readers: &Readers, depth: usize) -> Result<i64, StoreError> {
+        readers.read(|conn| if depth == 0 { count(conn) } else { nested(readers, depth - 1) })
+    }
+
+    #[tokio::test]
+    async fn a_reader_sees_each_committed_write_at_once_and_can_never_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        let readers = Readers::new(&path, Duration::from_secs(1));
+
+        let before = readers.read(count).unwrap();
+        group.write(|conn| conn.execute("INSERT INTO t (x) VALUES (1)", []).map(|_| ()).map_err(failed)).await.unwrap();
+        let after = readers.read(count).unwrap();
+        let write = readers.read(|conn| conn.execute("INSERT INTO t (x) VALUES (2)", []).map_err(failed));
+
+        assert_eq!((before, after), (0, 1));
+        assert!(write.is_err(), "a reader's connection is read-only");
+    }
+
+    #[test]
+    fn a_connection_is_kept_for_the_next_read_and_no_more_than_the_idle_limit_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
+            .unwrap();
+        let readers = Readers::new(&path, Duration::from_secs(1));
+
+        readers.read(count).unwrap();
+        readers.read(count).unwrap();
+        let kept_after_two_reads = readers.idle.lock().unwrap().len();
+        // Reads nested inside each other each need a connection of their own.
+        nested(&readers, KEEP_IDLE + 3).unwrap();
+        let kept_after_many = readers.idle.lock().unwrap().len();
+
+        assert_eq!(kept_after_two_reads, 1);
+        assert_eq!(kept_after_many, KEEP_IDLE);
+    }
+}

@@ -74,6 +74,16 @@ impl SqliteStore {
             .synchronous(if full_sync { SqliteSynchronous::Full } else { SqliteSynchronous::Normal })
             .foreign_keys(true)
             .busy_timeout(busy_timeout);
+        // The writer and the readers open the file by name beside the pool: an in-memory
+        // database would be a different, empty one on each connection.
+        let filename = options.get_filename();
+        let named = filename.to_string_lossy();
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory") || named.contains("in-memory");
+        if in_memory || named.is_empty() {
+            anyhow::bail!(
+                "DATABASE_URL names an in-memory SQLite database; Switchboard keeps its data in a file: use sqlite://PATH (the default is sqlite://<SWITCHBOARD_DATA_DIR>/switchboard.db)"
+            );
+        }
         if let Some(parent) = options.get_filename().parent()
             && !parent.as_os_str().is_empty()
         {
@@ -1273,6 +1283,14 @@ impl A2aTasks for SqliteStore {
 mod tests {
     use super::*;
     use switchboard_application::jobs::NewJob;
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused_with_a_message_naming_the_key() {
+        let refused = SqliteStore::connect("sqlite::memory:", 2, Duration::from_secs(1), true).await;
+
+        let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("DATABASE_URL") && message.contains("in-memory"), "{message}");
+    }
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
         let dir = tempfile::tempdir().unwrap();

@@ -94,9 +94,42 @@ enum JobsCommand {
     Requeue { id: i64 },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if matches!(cli.command, None | Some(Command::Serve)) {
+        // The runtime's threads run the job workers and their outbound calls; webhooks are
+        // answered on actix's own threads, started from this (main) thread, and the SQLite
+        // writer has its own too. Under load the background gives way (ADR 0012).
+        runtime.on_thread_start(background_priority);
+    }
+    match runtime.build() {
+        Ok(runtime) => runtime.block_on(run(cli)),
+        Err(e) => {
+            eprintln!("switchboard: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Lowers the calling thread's CPU priority to about nice 9: it still uses every idle
+/// cycle, but yields to the threads that answer requests when the cores are busy.
+fn background_priority() {
+    use thread_priority::{ThreadPriority, ThreadPriorityValue};
+    let lowered = ThreadPriorityValue::try_from(BACKGROUND_PRIORITY).map_err(|e| e.to_string()).and_then(|value| {
+        thread_priority::set_current_thread_priority(ThreadPriority::Crossplatform(value)).map_err(|e| e.to_string())
+    });
+    if let Err(e) = lowered {
+        // Not fatal: the service runs as before, only without the preference.
+        eprintln!("switchboard: cannot lower the background threads' priority: {e}");
+    }
+}
+
+/// thread-priority's 0-99 scale, mapped onto niceness 19..-20: 23 is about nice 9.
+const BACKGROUND_PRIORITY: u8 = 23;
+
+async fn run(cli: Cli) -> ExitCode {
     if let Some(Command::Bench(args)) = cli.command {
         // Configures its own service; the caller's configuration plays no part.
         return match switchboard::bench::run(args).await {

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres, Row, Transaction};
-use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
+use switchboard_application::jobs::{LeasedJob, NewJob};
 use switchboard_application::ports::{
     A2aTasks, AttemptOutcome, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition, InboundRecord,
     Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, OpenTask, ReplyRecorded, Route,
@@ -29,7 +29,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
+use super::records::{corrupt, from_ms, json, leased_job, millis as ms, parse_trace, unavailable};
 
 use super::{OperationalSnapshot, SandboxRecord};
 
@@ -979,20 +979,12 @@ impl JobQueue for PgStore {
             let id: i64 = row.get("id");
             let payload: String = row.get("payload");
             let trace: String = row.get("trace_context");
-            let attempts: i64 = row.get("attempts");
-            match serde_json::from_str::<JobKind>(&payload) {
-                Ok(kind) => jobs.push(LeasedJob {
-                    id,
-                    kind,
-                    trace: parse_trace(&trace),
-                    attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                    lease_token: token,
-                }),
-                Err(e) => {
-                    tracing::error!(job_id = id, error = %e, "job payload does not parse; burying it");
+            match leased_job(id, &payload, &trace, row.get("attempts"), token) {
+                Ok(job) => jobs.push(job),
+                Err(reason) => {
                     sqlx::query("UPDATE jobs SET state = 'dead', last_error = $2, lease_token = NULL, lease_until = NULL WHERE id = $1")
                         .bind(id)
-                        .bind(format!("payload does not parse: {e}"))
+                        .bind(reason)
                         .execute(&self.pool)
                         .await
                         .map_err(unavailable)?;

@@ -6,6 +6,7 @@
 use sqlx::Row;
 use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
+use switchboard_application::jobs::{JobKind, LeasedJob};
 use switchboard_application::ports::{
     ContactRecord, ConversationRecord, ConversationState, MessageRecord, OpenTask, PageRequest, StoreError, TimeRange,
 };
@@ -20,6 +21,30 @@ pub(super) fn unavailable(e: sqlx::Error) -> StoreError {
 
 pub(super) fn json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt("serialise", e))
+}
+
+/// A claimed job's row as a leased job, or the reason to bury it when its payload no
+/// longer parses (a job no version of the code can run).
+pub(super) fn leased_job(
+    id: i64,
+    payload: &str,
+    trace: &str,
+    attempts: i64,
+    lease_token: Uuid,
+) -> Result<LeasedJob, String> {
+    match serde_json::from_str::<JobKind>(payload) {
+        Ok(kind) => Ok(LeasedJob {
+            id,
+            kind,
+            trace: parse_trace(trace),
+            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+            lease_token,
+        }),
+        Err(e) => {
+            tracing::error!(job_id = id, error = %e, "job payload does not parse; burying it");
+            Err(format!("payload does not parse: {e}"))
+        }
+    }
 }
 
 pub(super) fn parse_trace(text: &str) -> TraceContext {

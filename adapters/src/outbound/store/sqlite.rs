@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
+use switchboard_application::jobs::{LeasedJob, NewJob};
 use switchboard_application::ports::{
     A2aTasks, AttemptOutcome, ChannelSettings, Deliveries, Delivery, DeliveryView, EventDisposition, InboundRecord,
     Inbox, IngestBatch, IngestReceipt, JobQueue, Messages, NewOutbound, NewReply, OpenTask, ReplyRecorded, Route,
@@ -26,7 +26,7 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
+use super::records::{corrupt, from_ms, json, leased_job, millis as ms, parse_trace, unavailable};
 
 use super::sqlite_readers::Readers;
 use super::sqlite_writer::{GroupCommit, failed};
@@ -976,20 +976,13 @@ impl JobQueue for SqliteStore {
                     .map_err(failed)?;
                 let mut jobs = Vec::with_capacity(leased.len());
                 for (id, payload, trace, attempts) in leased {
-                    match serde_json::from_str::<JobKind>(&payload) {
-                        Ok(kind) => jobs.push(LeasedJob {
-                            id,
-                            kind,
-                            trace: parse_trace(&trace),
-                            attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
-                            lease_token: token,
-                        }),
-                        Err(e) => {
-                            tracing::error!(job_id = id, error = %e, "job payload does not parse; burying it");
+                    match leased_job(id, &payload, &trace, attempts, token) {
+                        Ok(job) => jobs.push(job),
+                        Err(reason) => {
                             run(
                                 conn,
                                 "UPDATE jobs SET state = 'dead', last_error = ?2, lease_token = NULL, lease_until = NULL WHERE id = ?1",
-                                params![id, format!("payload does not parse: {e}")],
+                                params![id, reason],
                             )?;
                         }
                     }
@@ -1282,7 +1275,7 @@ impl A2aTasks for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use switchboard_application::jobs::NewJob;
+    use switchboard_application::jobs::{JobKind, NewJob};
 
     #[tokio::test]
     async fn an_in_memory_database_is_refused_with_a_message_naming_the_key() {

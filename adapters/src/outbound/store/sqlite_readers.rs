@@ -61,7 +61,7 @@ impl Readers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::store::sqlite_writer::GroupCommit;
+    use crate::outbound::store::sqlite_writer::{GroupCommit, database_with_table_t};
 
     fn count(conn: &Connection) -> Result<i64, StoreError> {
         conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).map_err(failed)
@@ -74,12 +74,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_sees_each_committed_write_at_once_and_can_never_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
-            .unwrap();
+        let (_dir, path) = database_with_table_t();
         let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
         let readers = Readers::new(&path, Duration::from_secs(1));
 
@@ -94,12 +89,7 @@ mod tests {
 
     #[test]
     fn a_connection_is_kept_for_the_next_read_and_no_more_than_the_idle_limit_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER)")
-            .unwrap();
+        let (_dir, path) = database_with_table_t();
         let readers = Readers::new(&path, Duration::from_secs(1));
 
         readers.read(count).unwrap();

@@ -224,30 +224,43 @@ fn commit(conn: &Connection, batch: &mut Vec<Write>) {
     }
 }
 
+/// A new WAL database in a temporary directory with one table `t (x INTEGER UNIQUE)`,
+/// for the tests of the writer and the readers.
+#[cfg(test)]
+pub(super) fn database_with_table_t() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER UNIQUE)")
+        .unwrap();
+    (dir, path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[tokio::test]
     async fn a_webhook_write_is_committed_ahead_of_a_backlog_of_background_writes() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER UNIQUE)").unwrap();
+        let (_dir, path) = database_with_table_t();
         let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
         // Hold the writer busy so that everything below queues up behind it.
         let (hold, held) = std::sync::mpsc::channel::<()>();
+        let (started, writer_busy) = std::sync::mpsc::channel::<()>();
         let blocker = tokio::spawn({
             let group = group.clone();
             async move {
                 group
                     .write(move |_| {
+                        started.send(()).ok();
                         held.recv().ok();
                         Ok(())
                     })
                     .await
             }
         });
-        while group.writes.capacity() == QUEUE {
+        while writer_busy.try_recv().is_err() {
             tokio::task::yield_now().await;
         }
         let background: Vec<_> = (0..300_i64)
@@ -291,9 +304,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_write_is_rolled_back_alone_and_the_others_of_its_commit_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER UNIQUE)").unwrap();
+        let (_dir, path) = database_with_table_t();
         let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
 
         // Sent together, so they share one transaction; the middle one breaks the unique key
@@ -323,9 +334,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_is_answered_only_once_its_transaction_has_committed() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("t.db");
-        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (x INTEGER UNIQUE)").unwrap();
+        let (_dir, path) = database_with_table_t();
         let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
 
         group.write(|conn| insert(conn, 7)).await.unwrap();

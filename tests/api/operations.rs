@@ -140,6 +140,8 @@ async fn metrics_show_every_named_metric_moving() {
         "switchboard_classifications_total{intent=\"greeting\"}",
         "switchboard_agent_call_duration_seconds_bucket",
         "switchboard_rate_limit_waits_total{limiter=\"recipient\"}",
+        "switchboard_sqlite_commit_seconds_bucket",
+        "switchboard_sqlite_writes_total",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }

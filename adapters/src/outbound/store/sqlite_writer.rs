@@ -78,10 +78,13 @@ impl GroupCommit {
         })
         .context("cannot configure the SQLite writer connection")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let checkpoints = Checkpointer::start(path, full_sync, busy_timeout)?;
+        // Replaces SQLite's automatic checkpoint: the writer only counts the WAL's pages.
+        conn.wal_hook(Some(count_wal_pages));
         let (writes, receiver) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name(String::from("sqlite-writer"))
-            .spawn(move || writer(&conn, receiver))
+            .spawn(move || writer(&conn, receiver, &checkpoints))
             .context("cannot start the SQLite writer thread")?;
         Ok(Self { writes })
     }
@@ -136,7 +139,7 @@ fn gone() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the database writer stopped or its transaction could not start"))
 }
 
-fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>) {
+fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Checkpointer) {
     let mut urgent: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     // Background writes taken from the channel but not yet run, oldest first. Bounded:
     // the channel is read only while this holds fewer than MAX_BATCH.
@@ -164,9 +167,115 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>) {
         let share = background_share.min(background.len());
         batch.extend(background.drain(..share));
         let span = tracing::debug_span!("sqlite.group_commit", writes = batch.len());
+        let began = std::time::Instant::now();
+        metrics::counter!("switchboard_sqlite_writes_total").increment(batch.len() as u64);
         span.in_scope(|| commit(conn, &mut batch));
+        metrics::histogram!("switchboard_sqlite_commit_seconds").record(began.elapsed());
         batch.clear();
+        checkpoints.after_commit(conn);
     }
+}
+
+/// WAL pages past which a checkpoint is asked for: SQLite's own automatic threshold.
+const CHECKPOINT_PAGES: i32 = 1000;
+/// WAL pages past which the writer checkpoints itself although the checkpoint thread has
+/// not finished: bounds the WAL at about 80 MB of 4 KiB pages.
+const WRITER_CHECKPOINT_PAGES: i32 = 20_000;
+
+thread_local! {
+    /// Pages in the WAL after the writer's last commit; each writer thread has its own.
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The writer's WAL hook (a plain `fn`: SQLite's callback cannot carry a closure here).
+#[allow(clippy::unnecessary_wraps)] // the hook's signature
+fn count_wal_pages(_wal: &rusqlite::hooks::Wal, pages: std::os::raw::c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
+/// No checkpoint asked for.
+const IDLE: u8 = 0;
+/// The checkpoint thread is asked for one, or is running it.
+const ASKED: u8 = 1;
+/// The checkpoint thread has copied the WAL it saw; the writer finishes the job.
+const COPIED: u8 = 2;
+
+/// Copies the WAL back into the database on its own thread and connection, so that the
+/// writer does not spend a commit doing it (ADR 0013). With SQLite's automatic checkpoint,
+/// one commit in some forty also copied about a thousand pages into the database and
+/// synced it, and every write in it and queued behind it waited, 5 ms usually and up to
+/// a quarter of a second.
+///
+/// A checkpoint beside the writer never catches up with a busy writer, and SQLite starts
+/// the WAL over only when a transaction begins with every page of it copied. So once the
+/// thread has copied what it saw, the writer copies the few commits made meanwhile itself
+/// (a millisecond or two), and its next transaction starts the WAL from the beginning.
+struct Checkpointer {
+    wake: std::sync::mpsc::SyncSender<()>,
+    phase: std::sync::Arc<std::sync::atomic::AtomicU8>,
+    /// The WAL's pages when the writer last checkpointed without the thread.
+    forced_at: std::cell::Cell<i32>,
+}
+
+impl Checkpointer {
+    fn start(path: &Path, full_sync: bool, busy_timeout: Duration) -> anyhow::Result<Self> {
+        let conn = Connection::open(path)
+            .with_context(|| format!("cannot open the SQLite database {} for checkpoints", path.display()))?;
+        conn.busy_timeout(busy_timeout).context("cannot set the SQLite busy timeout")?;
+        conn.execute_batch(if full_sync { "PRAGMA synchronous = FULL;" } else { "PRAGMA synchronous = NORMAL;" })
+            .context("cannot configure the SQLite checkpoint connection")?;
+        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let phase = std::sync::Arc::new(std::sync::atomic::AtomicU8::new(IDLE));
+        let copied = std::sync::Arc::clone(&phase);
+        std::thread::Builder::new()
+            .name(String::from("sqlite-checkpoint"))
+            .spawn(move || {
+                // Ends with the writer, which holds the sending side.
+                while woken.recv().is_ok() {
+                    let span = tracing::debug_span!("sqlite.checkpoint");
+                    span.in_scope(|| checkpoint(&conn, "checkpoint_thread"));
+                    copied.store(COPIED, std::sync::atomic::Ordering::Release);
+                }
+            })
+            .context("cannot start the SQLite checkpoint thread")?;
+        Ok(Self { wake, phase, forced_at: std::cell::Cell::new(0) })
+    }
+
+    /// Runs on the writer after each commit.
+    fn after_commit(&self, conn: &Connection) {
+        use std::sync::atomic::Ordering;
+        let pages = WAL_PAGES.get();
+        match self.phase.load(Ordering::Acquire) {
+            IDLE if pages >= CHECKPOINT_PAGES => {
+                self.phase.store(ASKED, Ordering::Release);
+                // The channel holds one wake-up and the thread takes it before running.
+                let _ = self.wake.try_send(());
+            }
+            ASKED if pages >= WRITER_CHECKPOINT_PAGES && pages >= self.forced_at.get() + CHECKPOINT_PAGES => {
+                tracing::warn!(pages, "the SQLite WAL outgrew the checkpoint thread; the writer checkpoints");
+                checkpoint(conn, "writer");
+                self.forced_at.set(pages);
+            }
+            COPIED => {
+                checkpoint(conn, "writer");
+                self.forced_at.set(0);
+                self.phase.store(IDLE, Ordering::Release);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Copies what it can of the WAL into the database without waiting for anyone; a
+/// failure is logged and the next checkpoint copies what this one did not. `on` names the
+/// thread for the duration metric.
+fn checkpoint(conn: &Connection, on: &'static str) {
+    let began = std::time::Instant::now();
+    if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+        tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
+    }
+    metrics::histogram!("switchboard_sqlite_checkpoint_seconds", "on" => on).record(began.elapsed());
 }
 
 fn take(write: Write, urgent: &mut Vec<Write>, background: &mut VecDeque<Write>) {
@@ -342,5 +451,31 @@ mod tests {
         let seen: i64 = Connection::open(&path).unwrap().query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
 
         assert_eq!(seen, 7);
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_copied_back_and_started_over_while_writes_keep_coming() {
+        let (_dir, path) = database_with_table_t();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        group.write(|conn| conn.execute_batch("CREATE TABLE pages (b BLOB)").map_err(failed)).await.unwrap();
+
+        // About 11,000 pages of 4 KiB, one write at a time, many commits: with no
+        // checkpoint at all the WAL would hold every one of them.
+        for _ in 0..1500 {
+            group
+                .write(|conn| {
+                    for _ in 0..10 {
+                        conn.execute("INSERT INTO pages (b) VALUES (zeroblob(2000))", []).map_err(failed)?;
+                    }
+                    Ok(())
+                })
+                .await
+                .unwrap();
+        }
+
+        // A passive checkpoint from outside copies nothing new; it reports the WAL's frames.
+        let frames: i64 =
+            Connection::open(&path).unwrap().query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1)).unwrap();
+        assert!(frames < 5 * i64::from(CHECKPOINT_PAGES), "the WAL holds {frames} frames");
     }
 }

@@ -55,10 +55,15 @@ pub struct BenchArgs {
     /// A label printed with the results (e.g. the commit or the change measured).
     #[arg(long)]
     pub release_note: Option<String>,
+    /// Measure this many times, each with a fresh service and database, and judge the
+    /// median of each figure; the spread is printed too. On a host whose speed varies
+    /// from minute to minute one round proves little.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: usize,
 }
 
 /// What one run measured.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Figures {
     bare_per_sec: f64,
     acked_per_sec: f64,
@@ -88,16 +93,90 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration.max(1));
     let connections = args.connections.max(1);
 
+    let rounds = args.rounds.max(1);
+
     let graph = FakeGraph::start()?;
-    let dir = std::env::temp_dir().join(format!("switchboard-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let service = Service::start(&dir, &graph.uri(), &args)?;
-    let result = measure(&args, duration, connections, &graph, &service).await;
-    drop(service);
-    let _ = std::fs::remove_dir_all(&dir);
-    let figures = result?;
-    print_table(&args, connections, &figures);
+    let mut measured = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        if rounds > 1 {
+            eprintln!("bench: round {round} of {rounds}");
+        }
+        let dir = std::env::temp_dir().join(format!("switchboard-bench-{}-{round}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let service = Service::start(&dir, &graph.uri(), &args)?;
+        let result = measure(&args, duration, connections, &graph, &service).await;
+        drop(service);
+        let _ = std::fs::remove_dir_all(&dir);
+        let figures = result?;
+        if rounds > 1 {
+            eprintln!(
+                "bench: round {round}: {:.0} acknowledged/s, p99 {:.2} ms, {:.0} messages/s end to end",
+                figures.acked_per_sec, figures.open_p99_ms, figures.e2e_per_sec
+            );
+        }
+        measured.push(figures);
+    }
+    print_table(&args, connections, &Figures::median(&measured));
+    if rounds > 1 {
+        print_spread(&measured);
+    }
     Ok(())
+}
+
+impl Figures {
+    /// Each figure's median over the rounds (of an even count, the mean of the middle two).
+    fn median(rounds: &[Self]) -> Self {
+        let f = |pick: fn(&Self) -> f64| median(rounds.iter().map(pick).collect());
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a median of counts far below 2^52"
+        )]
+        let n = |pick: fn(&Self) -> u64| median(rounds.iter().map(|r| pick(r) as f64).collect()).round() as u64;
+        Self {
+            bare_per_sec: f(|r| r.bare_per_sec),
+            acked_per_sec: f(|r| r.acked_per_sec),
+            closed_errors: n(|r| r.closed_errors),
+            e2e_per_sec: f(|r| r.e2e_per_sec),
+            e2e_drained: rounds.iter().all(|r| r.e2e_drained),
+            e2e_messages: n(|r| r.e2e_messages),
+            open_offered: n(|r| r.open_offered),
+            open_acked: n(|r| r.open_acked),
+            open_errors: n(|r| r.open_errors),
+            open_p50_ms: f(|r| r.open_p50_ms),
+            open_p99_ms: f(|r| r.open_p99_ms),
+            open_max_ms: f(|r| r.open_max_ms),
+            open_late_p99_ms: f(|r| r.open_late_p99_ms),
+            open_from_start_p99_ms: f(|r| r.open_from_start_p99_ms),
+            open_e2e_per_sec: f(|r| r.open_e2e_per_sec),
+            idle_rss_kb: n(|r| r.idle_rss_kb),
+            idle_after_rss_kb: n(|r| r.idle_after_rss_kb),
+            load_rss_kb: n(|r| r.load_rss_kb),
+            hwm_kb: n(|r| r.hwm_kb),
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        len if len % 2 == 1 => values[len / 2],
+        len => (values[len / 2 - 1] + values[len / 2]) / 2.0,
+    }
+}
+
+/// The targeted figures of every round, so that a verdict on the median can be weighed.
+fn print_spread(rounds: &[Figures]) {
+    let list = |pick: fn(&Figures) -> String| rounds.iter().map(pick).collect::<Vec<_>>().join(", ");
+    println!();
+    println!("each of {} rounds (the table above shows their medians):", rounds.len());
+    println!("  acknowledged/s (closed loop)  {}", list(|r| format!("{:.0}", r.acked_per_sec)));
+    println!("  p99 at the offered rate, ms   {}", list(|r| format!("{:.2}", r.open_p99_ms)));
+    println!("  generator late p99, ms        {}", list(|r| format!("{:.2}", r.open_late_p99_ms)));
+    println!("  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)));
+    println!("  peak RSS (VmHWM), MB          {}", list(|r| format!("{:.1}", kb_to_mb(r.hwm_kb))));
 }
 
 async fn measure(
@@ -585,8 +664,10 @@ fn verdict(met: bool) -> &'static str {
 fn print_table(args: &BenchArgs, connections: usize, f: &Figures) {
     let build = if cfg!(debug_assertions) { "DEBUG build (not representative)" } else { "release build" };
     println!();
+    let rounds = args.rounds.max(1);
+    let of_rounds = if rounds > 1 { format!(", median of {rounds} rounds") } else { String::new() };
     println!(
-        "switchboard bench: {build}, SQLite WAL synchronous={}, rate limits off, {connections} connections, {}s phases, {} cores",
+        "switchboard bench: {build}, SQLite WAL synchronous={}, rate limits off, {connections} connections, {}s phases, {} cores{of_rounds}",
         args.synchronous,
         args.duration.max(1),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
@@ -644,6 +725,35 @@ fn print_table(args: &BenchArgs, connections: usize, f: &Figures) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_of_rounds_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert!((median(vec![5.0, 1.0, 3.0]) - 3.0).abs() < f64::EPSILON);
+        assert!((median(vec![4.0, 1.0, 3.0, 10.0]) - 3.5).abs() < f64::EPSILON);
+        assert!(median(Vec::new()).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn every_figure_of_the_rounds_is_judged_on_its_own_median() {
+        let round = |acked: f64, p99: f64, hwm_kb: u64, drained: bool| Figures {
+            acked_per_sec: acked,
+            open_p99_ms: p99,
+            hwm_kb,
+            e2e_drained: drained,
+            ..Figures::default()
+        };
+
+        let median = Figures::median(&[
+            round(4000.0, 30.0, 1000, true),
+            round(6000.0, 5.0, 3000, true),
+            round(5000.0, 7.0, 2000, false),
+        ]);
+
+        assert!((median.acked_per_sec - 5000.0).abs() < f64::EPSILON);
+        assert!((median.open_p99_ms - 7.0).abs() < f64::EPSILON);
+        assert_eq!(median.hwm_kb, 2000);
+        assert!(!median.e2e_drained, "one round that did not drain is reported");
+    }
 
     #[test]
     fn the_bench_body_parses_as_a_text_message_webhook_with_its_own_wamid() {

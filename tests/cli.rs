@@ -227,8 +227,9 @@ fn with_an_otlp_endpoint_the_journey_is_exported_as_spans_of_one_trace() {
 
 #[test]
 fn bench_in_quick_mode_prints_every_figure_with_its_target() {
-    // Arrange: a short run at a low rate; speed is not asserted, only that it is measured.
-    let args = ["bench", "--duration", "1", "--connections", "4", "--rate", "50", "--drain-timeout", "60"];
+    // Arrange: two short rounds at a low rate; speed is not asserted, only that it is measured.
+    let args =
+        ["bench", "--duration", "1", "--connections", "4", "--rate", "50", "--drain-timeout", "60", "--rounds", "2"];
 
     // Act
     let bench = Command::new(env!("CARGO_BIN_EXE_switchboard")).args(args).env_remove("RUST_LOG").output().unwrap();
@@ -247,6 +248,9 @@ fn bench_in_quick_mode_prints_every_figure_with_its_target() {
         "end to end, webhook to Graph send",
         "peak RSS of the run (VmHWM)",
         "idle RSS after start",
+        "median of 2 rounds",
+        "each of 2 rounds",
+        "end to end messages/s",
     ] {
         assert!(printed.contains(figure), "no {figure:?} in:\n{printed}");
     }

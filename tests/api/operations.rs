@@ -165,6 +165,7 @@ fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
         "switchboard_jobs_dead",
         "switchboard_agent_call_duration_seconds_count",
         "switchboard_fallbacks_total",
+        "switchboard_sqlite_commit_seconds_bucket",
     ];
     let mut alerts = Vec::new();
     for group in rules["groups"].as_sequence().unwrap() {
@@ -194,6 +195,7 @@ fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
         "WhatsAppNoMessagesReceived",
         "WhatsAppTokenExpiringSoon",
         "SwitchboardQueueBackingUp",
+        "SwitchboardSqliteCommitsSlow",
     ] {
         assert!(alerts.iter().any(|a| a == needed), "{needed} missing");
     }

@@ -164,7 +164,9 @@ impl Application {
                 DoubleTexting::Coalesce
             } else {
                 DoubleTexting::Sequential
-            }),
+            })
+            // The worker that plans a reply delivers it at once, without a claim.
+            .with_delivery_lease(config.workers.lease),
             DeliverMessage::new(
                 store_arc.clone(),
                 whatsapp,

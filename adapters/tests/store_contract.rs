@@ -136,6 +136,8 @@ contract!(
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
+    a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
+    a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
@@ -468,6 +470,7 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
         trace: TraceContext::new_root(),
         job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
         open_task: Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".to_owned() }),
+        lease_delivery: None,
     };
     let delivery_id = Uuid::now_v7();
 
@@ -478,13 +481,77 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
     let delivery = switchboard_application::ports::Deliveries::get(store.as_ref(), delivery_id).await.unwrap().unwrap();
     let deliveries = store.deliveries(DeliveryFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
 
-    assert_eq!(first, ReplyRecorded::Recorded);
+    assert_eq!(first, ReplyRecorded::Recorded(None));
     assert_eq!(second, ReplyRecorded::AlreadyProcessed);
     assert!(unanswered.is_empty(), "both messages are answered");
     assert!(after.processed);
     assert_eq!(after.open_task.map(|t| t.task_id).as_deref(), Some("task-1"));
     assert_eq!(delivery.state, DeliveryState::Pending);
     assert_eq!(deliveries.items.len(), 1);
+}
+
+/// A reply for `wamid` (stored by [`enqueue`]) whose delivery job has the key `deliver:1`.
+async fn reply_to(store: &dyn Store, wamid: &str, lease: Option<Duration>) -> (Uuid, ReplyRecorded) {
+    let record = store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap();
+    let delivery_id = Uuid::now_v7();
+    let recorded = store
+        .record_reply(NewReply {
+            inbound: Wamid::parse(wamid).unwrap(),
+            also_answers: Vec::new(),
+            conversation_id: record.conversation_id,
+            intent: Intent::Greeting,
+            confidence: 0.9,
+            agent: AgentName::new("greeter"),
+            delivery_id,
+            message: outbound(1, Some(wamid)),
+            trace: TraceContext::new_root(),
+            job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
+            open_task: None,
+            lease_delivery: lease,
+        })
+        .await
+        .unwrap();
+    (delivery_id, recorded)
+}
+
+async fn a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+
+    let (delivery_id, recorded) = reply_to(store.as_ref(), "wamid.IN1", Some(Duration::from_secs(30))).await;
+    let ReplyRecorded::Recorded(Some(leased)) = recorded else { panic!("not leased: {recorded:?}") };
+    let claimed = store.claim(10, Duration::from_secs(30)).await.unwrap();
+
+    assert_eq!(leased.kind, JobKind::DeliverMessage { delivery_id });
+    assert_eq!(leased.attempts, 1);
+    assert!(
+        claimed.iter().all(|job| !matches!(job.kind, JobKind::DeliverMessage { .. })),
+        "a claim handed out the leased delivery job: {claimed:?}"
+    );
+    store.complete(&leased).await.unwrap();
+    let after = store.claim(10, Duration::from_secs(30)).await.unwrap();
+    assert!(after.iter().all(|job| !matches!(job.kind, JobKind::DeliverMessage { .. })), "completed, it is gone");
+}
+
+async fn a_replys_delivery_job_waits_behind_another_of_its_conversation(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    enqueue(store.as_ref(), "u2", "wamid.IN2", 11).await;
+    let (first_delivery, first) = reply_to(store.as_ref(), "wamid.IN1", None).await;
+
+    let (_, second) = reply_to(store.as_ref(), "wamid.IN2", Some(Duration::from_secs(30))).await;
+    let deliveries: Vec<JobKind> = store
+        .claim(10, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|job| job.kind)
+        .filter(|kind| matches!(kind, JobKind::DeliverMessage { .. }))
+        .collect();
+
+    assert_eq!(first, ReplyRecorded::Recorded(None));
+    assert_eq!(second, ReplyRecorded::Recorded(None), "queued, not leased: an earlier delivery of its key waits");
+    assert_eq!(deliveries, vec![JobKind::DeliverMessage { delivery_id: first_delivery }], "one at a time, in order");
 }
 
 async fn a_delivery_keeps_its_state_and_every_attempt(db: &Db) {

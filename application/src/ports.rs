@@ -138,11 +138,16 @@ pub struct NewReply {
     pub job: NewJob,
     /// The conversation's open task after this reply (`None` closes any).
     pub open_task: Option<OpenTask>,
+    /// Lease the delivery job to the caller for this long when no other job of its
+    /// ordering key waits: the caller runs it at once, and no worker has to claim it.
+    /// `None` queues it for the workers.
+    pub lease_delivery: Option<std::time::Duration>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ReplyRecorded {
-    Recorded,
+    /// Stored; with the delivery job when it was leased to the caller.
+    Recorded(Option<crate::jobs::LeasedJob>),
     /// The inbound message already had its reply; nothing was stored.
     AlreadyProcessed,
 }
@@ -164,7 +169,8 @@ pub trait Messages: Send + Sync {
 
     /// In one transaction: marks the inbound message processed, stores the outbound
     /// message and its pending delivery, sets or clears the conversation's open task,
-    /// and enqueues the delivery job. Idempotent: if
+    /// and enqueues the delivery job (leased to the caller, see
+    /// [`NewReply::lease_delivery`]). Idempotent: if
     /// the inbound message was already processed, stores nothing and answers
     /// [`ReplyRecorded::AlreadyProcessed`].
     ///

@@ -19,7 +19,9 @@ use tracing::Instrument;
 
 use crate::jobs::{JobKind, LeasedJob};
 use crate::ports::{Clock, JobQueue};
-use crate::usecases::{Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, RecordStatus, StatusReport};
+use crate::usecases::{
+    Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, ProcessOutcome, RecordStatus, StatusReport,
+};
 
 /// How a job attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +73,8 @@ impl JobRunner {
         // The stored context names the span that enqueued this job: it becomes this
         // span's parent, and this span the parent of what the job causes.
         let trace = switchboard_shared::otel::continue_trace(&span, &job.trace);
-        async {
-            let result = self.dispatch(job, trace).await;
+        let (result, next) = async {
+            let (result, next) = self.dispatch(job, trace).await;
             if matches!(result, JobResult::Retry(_) | JobResult::Dead(_)) {
                 tracing::Span::current().record("otel.status_code", "ERROR");
             }
@@ -99,16 +101,24 @@ impl JobRunner {
                 // The lease will expire and the job run again; its use case is idempotent.
                 tracing::error!(error = %e, "could not record the job's outcome");
             }
-            result
+            (result, next)
         }
         .instrument(span)
-        .await
+        .await;
+        // A job the one just run leased to this worker (a reply's delivery) runs now,
+        // without waiting for a claim; if this worker dies, its lease expires as any.
+        if let Some(next) = next {
+            Box::pin(self.run(&next)).await;
+        }
+        result
     }
 
-    async fn dispatch(&self, job: &LeasedJob, trace: TraceContext) -> JobResult {
+    /// Runs the job's use case; answers how it ended and a job it leased to this worker.
+    async fn dispatch(&self, job: &LeasedJob, trace: TraceContext) -> (JobResult, Option<LeasedJob>) {
         let attempt = Attempt { number: job.attempts, is_last: job.attempts >= self.retry.max_attempts };
-        match &job.kind {
+        let result = match &job.kind {
             JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, trace, attempt).await {
+                Ok(ProcessOutcome::Replied { delivery_job: Some(next), .. }) => return (JobResult::Done, Some(*next)),
                 Ok(_) => JobResult::Done,
                 Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                 Err(e) => JobResult::Dead(e.to_string()),
@@ -133,7 +143,8 @@ impl JobRunner {
                     Err(e) => JobResult::Dead(e.to_string()),
                 }
             }
-        }
+        };
+        (result, None)
     }
 }
 

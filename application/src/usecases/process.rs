@@ -8,7 +8,7 @@ use switchboard_shared::TraceContext;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::jobs::{JobKind, NewJob};
+use crate::jobs::{JobKind, LeasedJob, NewJob};
 use crate::ports::{
     AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, StoreError,
     WhatsAppGateway,
@@ -22,6 +22,8 @@ pub enum ProcessOutcome {
         intent: Intent,
         agent: AgentName,
         delivery_id: Uuid,
+        /// The delivery job, leased to the caller to run at once, when it was.
+        delivery_job: Option<Box<LeasedJob>>,
     },
     /// The job ran before (a retry after a crash); its reply already stands.
     AlreadyProcessed,
@@ -61,6 +63,7 @@ pub enum DoubleTexting {
 }
 
 pub struct ProcessInbound {
+    delivery_lease: Option<std::time::Duration>,
     double_texting: DoubleTexting,
     messages: Arc<dyn Messages>,
     router: Router,
@@ -78,12 +81,21 @@ impl ProcessInbound {
         policy: RoutingPolicy,
     ) -> Self {
         Self {
+            delivery_lease: None,
             double_texting: DoubleTexting::Sequential,
             messages,
             router: Router::new(classifier, agents, policy),
             whatsapp,
             clock,
         }
+    }
+
+    /// The delivery job of each reply is leased to the worker that planned it, for this
+    /// long, and run by it at once (when no other of its conversation's deliveries waits).
+    #[must_use]
+    pub fn with_delivery_lease(mut self, lease: std::time::Duration) -> Self {
+        self.delivery_lease = Some(lease);
+        self
     }
 
     /// Messages that waited are coalesced into one turn instead of one each.
@@ -172,12 +184,18 @@ impl ProcessInbound {
                     trace,
                 },
                 open_task,
+                lease_delivery: self.delivery_lease,
             })
             .await?;
         Ok(match outcome {
-            ReplyRecorded::Recorded => {
+            ReplyRecorded::Recorded(delivery_job) => {
                 tracing::info!(%delivery_id, "reply planned");
-                ProcessOutcome::Replied { intent: classification.intent, agent, delivery_id }
+                ProcessOutcome::Replied {
+                    intent: classification.intent,
+                    agent,
+                    delivery_id,
+                    delivery_job: delivery_job.map(Box::new),
+                }
             }
             ReplyRecorded::AlreadyProcessed => ProcessOutcome::AlreadyProcessed,
         })
@@ -299,7 +317,7 @@ mod tests {
                     && reply.job.ordering_key == "deliver:109876543210987:+447700900123"
             })
             .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
@@ -322,7 +340,7 @@ mod tests {
             .expect_record_reply()
             .withf(|r| r.open_task == Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".into() }))
             .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
     }
@@ -352,7 +370,7 @@ mod tests {
             .expect_record_reply()
             .withf(|r| r.open_task.is_none())
             .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
     }
@@ -373,7 +391,7 @@ mod tests {
             .expect_record_reply()
             .withf(|r| matches!(&r.message.content, OutboundContent::Text { body, .. } if body.starts_with("Sorry")))
             .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
     }
@@ -405,7 +423,7 @@ mod tests {
                     && r.message.reply_to.as_ref().map(Wamid::as_str) == Some("wamid.C")
             })
             .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded));
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         let process = ports.build().with_double_texting(DoubleTexting::Coalesce);
         process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
@@ -433,7 +451,7 @@ mod tests {
             .expect_ask()
             .withf(|agent, _, _| agent.as_str() == "fallback")
             .returning(|_, _, _| Ok(AgentReply::text("Sorry?")));
-        ports.messages.expect_record_reply().returning(|_| Ok(ReplyRecorded::Recorded));
+        ports.messages.expect_record_reply().returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
@@ -448,7 +466,7 @@ mod tests {
         ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
         ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
         ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply::text("Hi")));
-        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded));
+        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
 
         let result = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await;
 
@@ -468,7 +486,7 @@ mod tests {
             .expect_ask()
             .withf(|a, _, _| a.as_str() == "fallback")
             .returning(|_, _, _| Ok(AgentReply::text("Sorry")));
-        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded));
+        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
         let process = ports.build();
 
         let early = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await;

@@ -29,7 +29,9 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::records::{corrupt, from_ms, json, leased_job, millis as ms, parse_trace, unavailable};
+use super::records::{
+    corrupt, from_ms, json, lease_until, leased_at_insert, leased_job, millis as ms, parse_trace, unavailable,
+};
 
 use super::{OperationalSnapshot, SandboxRecord};
 
@@ -207,6 +209,52 @@ async fn insert_job(tx: &mut Transaction<'static, Postgres>, job: &NewJob, now: 
     .await
     .map_err(unavailable)?;
     Ok(())
+}
+
+/// A reply's delivery job: leased to the caller for `lease` when no other job of its
+/// ordering key waits (it runs it at once), else queued for the workers.
+async fn insert_delivery_job(
+    tx: &mut Transaction<'static, Postgres>,
+    job: &NewJob,
+    now: i64,
+    lease: Option<Duration>,
+) -> Result<Option<LeasedJob>, StoreError> {
+    let Some(lease) = lease else {
+        insert_job(tx, job, now).await?;
+        return Ok(None);
+    };
+    let waiting: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = $1 AND state IN ('queued', 'leased'))",
+    )
+    .bind(&job.ordering_key)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    if waiting {
+        insert_job(tx, job, now).await?;
+        return Ok(None);
+    }
+    let token = Uuid::new_v4();
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
+                           trace_id, trace_context, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'leased', 1, $6, $7, $8, $9, $10, $10)
+         RETURNING id",
+    )
+    .bind(job.kind.name())
+    .bind(json(&job.kind)?)
+    .bind(&job.ordering_key)
+    .bind(ms(job.order_at))
+    .bind(ms(job.run_at))
+    .bind(token.to_string())
+    .bind(lease_until(now, lease))
+    .bind(job.trace.trace_id.to_string())
+    .bind(job.trace.to_traceparent())
+    .bind(now)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(Some(leased_at_insert(id, job, token)))
 }
 
 /// One row of a delivery's history.
@@ -575,10 +623,12 @@ impl Messages for PgStore {
         .execute(&mut *tx)
         .await
         .map_err(integrity)?;
-        insert_job(&mut tx, &reply.job, now).await?;
+        let leased = insert_delivery_job(&mut tx, &reply.job, now, reply.lease_delivery).await?;
         tx.commit().await.map_err(integrity)?;
-        self.notify_workers();
-        Ok(ReplyRecorded::Recorded)
+        if leased.is_none() {
+            self.notify_workers();
+        }
+        Ok(ReplyRecorded::Recorded(leased))
     }
 }
 
@@ -925,7 +975,7 @@ impl JobQueue for PgStore {
     /// heading its key (an earlier one arrived and was leased) is left alone.
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
-        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let lease_until = lease_until(now, lease);
         let token = Uuid::new_v4();
         let mut tx = self.begin().await?;
         let picked: Vec<i64> = sqlx::query_scalar(

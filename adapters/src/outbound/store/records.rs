@@ -47,6 +47,22 @@ pub(super) fn leased_job(
     }
 }
 
+/// A reply's delivery job inserted leased to the worker that wrote the reply
+/// ([`switchboard_application::ports::NewReply::lease_delivery`]): its first attempt.
+pub(super) fn leased_at_insert(id: i64, job: &switchboard_application::jobs::NewJob, lease_token: Uuid) -> LeasedJob {
+    LeasedJob { id, kind: job.kind.clone(), trace: job.trace, attempts: 1, lease_token }
+}
+
+/// When a lease of `lease` taken at `now` (unix ms) ends.
+pub(super) fn lease_until(now: i64, lease: std::time::Duration) -> i64 {
+    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2))
+}
+
+/// Whether another job of an ordering key is queued or leased: a reply's delivery job is
+/// then queued behind it instead of leased to its writer.
+pub(super) const KEY_HAS_WAITING_JOB_SQLITE: &str =
+    "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = ?1 AND state IN ('queued', 'leased'))";
+
 pub(super) fn parse_trace(text: &str) -> TraceContext {
     // A stored context that no longer parses must not stop the work: start a new trace.
     TraceContext::from_traceparent(text).unwrap_or_else(|_| TraceContext::new_root())

@@ -26,7 +26,10 @@ use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::records::{corrupt, from_ms, json, leased_job, millis as ms, parse_trace, unavailable};
+use super::records::{
+    KEY_HAS_WAITING_JOB_SQLITE, corrupt, from_ms, json, lease_until, leased_at_insert, leased_job, millis as ms,
+    parse_trace, unavailable,
+};
 
 use super::sqlite_readers::Readers;
 use super::sqlite_writer::{GroupCommit, failed};
@@ -489,7 +492,8 @@ impl Messages for SqliteStore {
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
         let recorded = self.group.write(move |conn| record_reply_in(conn, &reply)).await?;
-        if recorded == ReplyRecorded::Recorded {
+        // A delivery job leased to the caller needs no worker.
+        if recorded == ReplyRecorded::Recorded(None) {
             self.notify_workers();
         }
         Ok(recorded)
@@ -554,8 +558,53 @@ fn record_reply_in(conn: &Connection, reply: &NewReply) -> Result<ReplyRecorded,
          VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
         params![reply.delivery_id.to_string(), message_id, conversation_id, trace_id, reply.trace.to_traceparent(), now],
     )?;
-    insert_job(conn, &reply.job, now)?;
-    Ok(ReplyRecorded::Recorded)
+    Ok(ReplyRecorded::Recorded(insert_delivery_job(conn, &reply.job, now, reply.lease_delivery)?))
+}
+
+/// A reply's delivery job: leased to the caller for `lease` when no other job of its
+/// ordering key waits (it runs it at once), else queued for the workers.
+fn insert_delivery_job(
+    conn: &Connection,
+    job: &NewJob,
+    now: i64,
+    lease: Option<Duration>,
+) -> Result<Option<LeasedJob>, StoreError> {
+    let waiting = || {
+        conn.prepare_cached(KEY_HAS_WAITING_JOB_SQLITE)
+            .and_then(|mut find| find.query_row([&job.ordering_key], |row| row.get::<_, bool>(0)))
+            .map_err(failed)
+    };
+    let Some(lease) = lease else {
+        insert_job(conn, job, now)?;
+        return Ok(None);
+    };
+    if waiting()? {
+        insert_job(conn, job, now)?;
+        return Ok(None);
+    }
+    let token = Uuid::new_v4();
+    let payload = json(&job.kind)?;
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
+                           trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'leased', 1, ?6, ?7, ?8, ?9, ?10, ?10)",
+    )
+    .and_then(|mut insert| {
+        insert.execute(params![
+            job.kind.name(),
+            payload,
+            job.ordering_key,
+            ms(job.order_at),
+            ms(job.run_at),
+            token.to_string(),
+            lease_until(now, lease),
+            job.trace.trace_id.to_string(),
+            job.trace.to_traceparent(),
+            now
+        ])
+    })
+    .map_err(failed)?;
+    Ok(Some(leased_at_insert(conn.last_insert_rowid(), job, token)))
 }
 
 /// A delivery with what sending it needs, in [`DeliveryRow`]'s column order.
@@ -958,7 +1007,7 @@ impl ChannelSettings for SqliteStore {
 impl JobQueue for SqliteStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
         let now = ms(OffsetDateTime::now_utc());
-        let lease_until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2));
+        let lease_until = lease_until(now, lease);
         let token = Uuid::new_v4();
         let limit = i64::try_from(limit).unwrap_or(1);
         let rows = self

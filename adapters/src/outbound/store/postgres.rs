@@ -193,22 +193,42 @@ impl PgStore {
 }
 
 async fn insert_job(tx: &mut Transaction<'static, Postgres>, job: &NewJob, now: i64) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $8)",
+    insert_job_leased(tx, job, now, None).await.map(|_| ())
+}
+
+/// Inserts a job queued, or leased to the caller with this token until this time; answers
+/// its id.
+async fn insert_job_leased(
+    tx: &mut Transaction<'static, Postgres>,
+    job: &NewJob,
+    now: i64,
+    lease: Option<(Uuid, i64)>,
+) -> Result<i64, StoreError> {
+    let (state, attempts, token, until) = match lease {
+        Some((token, until)) => ("leased", 1_i64, Some(token.to_string()), Some(until)),
+        None => ("queued", 0, None, None),
+    };
+    sqlx::query_scalar(
+        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
+                           trace_id, trace_context, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+         RETURNING id",
     )
     .bind(job.kind.name())
     .bind(json(&job.kind)?)
     .bind(&job.ordering_key)
     .bind(ms(job.order_at))
     .bind(ms(job.run_at))
+    .bind(state)
+    .bind(attempts)
+    .bind(token)
+    .bind(until)
     .bind(job.trace.trace_id.to_string())
     .bind(job.trace.to_traceparent())
     .bind(now)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await
-    .map_err(unavailable)?;
-    Ok(())
+    .map_err(unavailable)
 }
 
 /// A reply's delivery job: leased to the caller for `lease` when no other job of its
@@ -235,25 +255,7 @@ async fn insert_delivery_job(
         return Ok(None);
     }
     let token = Uuid::new_v4();
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
-                           trace_id, trace_context, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, 'leased', 1, $6, $7, $8, $9, $10, $10)
-         RETURNING id",
-    )
-    .bind(job.kind.name())
-    .bind(json(&job.kind)?)
-    .bind(&job.ordering_key)
-    .bind(ms(job.order_at))
-    .bind(ms(job.run_at))
-    .bind(token.to_string())
-    .bind(lease_until(now, lease))
-    .bind(job.trace.trace_id.to_string())
-    .bind(job.trace.to_traceparent())
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(unavailable)?;
+    let id = insert_job_leased(tx, job, now, Some((token, lease_until(now, lease)))).await?;
     Ok(Some(leased_at_insert(id, job, token)))
 }
 

@@ -58,11 +58,6 @@ pub(super) fn lease_until(now: i64, lease: std::time::Duration) -> i64 {
     now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2))
 }
 
-/// Whether another job of an ordering key is queued or leased: a reply's delivery job is
-/// then queued behind it instead of leased to its writer.
-pub(super) const KEY_HAS_WAITING_JOB_SQLITE: &str =
-    "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = ?1 AND state IN ('queued', 'leased'))";
-
 pub(super) fn parse_trace(text: &str) -> TraceContext {
     // A stored context that no longer parses must not stop the work: start a new trace.
     TraceContext::from_traceparent(text).unwrap_or_else(|_| TraceContext::new_root())

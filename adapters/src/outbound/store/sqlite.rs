@@ -27,8 +27,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::records::{
-    KEY_HAS_WAITING_JOB_SQLITE, corrupt, from_ms, json, lease_until, leased_at_insert, leased_job, millis as ms,
-    parse_trace, unavailable,
+    corrupt, from_ms, json, lease_until, leased_at_insert, leased_job, millis as ms, parse_trace, unavailable,
 };
 
 use super::sqlite_readers::Readers;
@@ -210,10 +209,20 @@ impl SqliteStore {
 }
 
 fn insert_job(conn: &Connection, job: &NewJob, now: i64) -> Result<(), StoreError> {
+    insert_job_leased(conn, job, now, None)
+}
+
+/// Inserts a job queued, or leased to the caller with this token until this time.
+fn insert_job_leased(conn: &Connection, job: &NewJob, now: i64, lease: Option<(Uuid, i64)>) -> Result<(), StoreError> {
     let payload = json(&job.kind)?;
+    let (state, attempts, token, until) = match lease {
+        Some((token, until)) => ("leased", 1, Some(token.to_string()), Some(until)),
+        None => ("queued", 0, None, None),
+    };
     conn.prepare_cached(
-        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, trace_id, trace_context, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?7, ?8, ?8)",
+        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
+                           trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12)",
     )
     .and_then(|mut insert| {
         insert.execute(params![
@@ -222,6 +231,10 @@ fn insert_job(conn: &Connection, job: &NewJob, now: i64) -> Result<(), StoreErro
             job.ordering_key,
             ms(job.order_at),
             ms(job.run_at),
+            state,
+            attempts,
+            token,
+            until,
             job.trace.trace_id.to_string(),
             job.trace.to_traceparent(),
             now
@@ -570,40 +583,21 @@ fn insert_delivery_job(
     lease: Option<Duration>,
 ) -> Result<Option<LeasedJob>, StoreError> {
     let waiting = || {
-        conn.prepare_cached(KEY_HAS_WAITING_JOB_SQLITE)
-            .and_then(|mut find| find.query_row([&job.ordering_key], |row| row.get::<_, bool>(0)))
-            .map_err(failed)
+        conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = ?1 AND state IN ('queued', 'leased'))",
+        )
+        .and_then(|mut find| find.query_row([&job.ordering_key], |row| row.get::<_, bool>(0)))
+        .map_err(failed)
     };
-    let Some(lease) = lease else {
-        insert_job(conn, job, now)?;
-        return Ok(None);
+    let lease = match lease {
+        Some(lease) if !waiting()? => lease,
+        _ => {
+            insert_job(conn, job, now)?;
+            return Ok(None);
+        }
     };
-    if waiting()? {
-        insert_job(conn, job, now)?;
-        return Ok(None);
-    }
     let token = Uuid::new_v4();
-    let payload = json(&job.kind)?;
-    conn.prepare_cached(
-        "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
-                           trace_id, trace_context, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, 'leased', 1, ?6, ?7, ?8, ?9, ?10, ?10)",
-    )
-    .and_then(|mut insert| {
-        insert.execute(params![
-            job.kind.name(),
-            payload,
-            job.ordering_key,
-            ms(job.order_at),
-            ms(job.run_at),
-            token.to_string(),
-            lease_until(now, lease),
-            job.trace.trace_id.to_string(),
-            job.trace.to_traceparent(),
-            now
-        ])
-    })
-    .map_err(failed)?;
+    insert_job_leased(conn, job, now, Some((token, lease_until(now, lease))))?;
     Ok(Some(leased_at_insert(conn.last_insert_rowid(), job, token)))
 }
 

@@ -9,7 +9,7 @@ use switchboard::simulate::{self, SimulateArgs};
 use switchboard::{Application, startup};
 use switchboard_application::ports::{EventFilter, PageRequest, TimeRange};
 use switchboard_shared::config::KEYS;
-use switchboard_shared::{Config, Mode, telemetry};
+use switchboard_shared::{Config, Mode, secrets, telemetry};
 
 fn long_about() -> String {
     let mut text = String::from(
@@ -147,6 +147,8 @@ async fn run(cli: Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Before anything can fail with a secret in its words (ADR 0015).
+    secrets::register_config(&config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
@@ -161,7 +163,7 @@ async fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("switchboard: {e:#}");
+            eprintln!("switchboard: {}", secrets::scrub(format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -204,12 +206,12 @@ async fn check(config: Config) -> ExitCode {
             ),
             Err(reason) => {
                 unhealthy = true;
-                println!("database        UNHEALTHY: {reason}");
+                println!("database        UNHEALTHY: {}", secrets::scrub(reason));
             }
         },
         Err(e) => {
             unhealthy = true;
-            println!("database        UNHEALTHY: {e:#}");
+            println!("database        UNHEALTHY: {}", secrets::scrub(format!("{e:#}")));
         }
     }
     match startup::whatsapp_health(&config) {
@@ -235,12 +237,12 @@ async fn check(config: Config) -> ExitCode {
                 report.webhook_subscribed.map_or("unknown".into(), |v| v.to_string())
             );
             for reason in &report.reasons {
-                println!("  - {reason}");
+                println!("  - {} ({})", reason.code.as_str(), secrets::scrub(&reason.detail));
             }
         }
         Err(e) => {
             unhealthy = true;
-            println!("whatsapp        UNHEALTHY: {e:#}");
+            println!("whatsapp        UNHEALTHY: {}", secrets::scrub(format!("{e:#}")));
         }
     }
     if unhealthy { ExitCode::FAILURE } else { ExitCode::SUCCESS }

@@ -83,10 +83,13 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    // The outbox needs the API key (the sandbox's own, from its secrets file, or the first configured).
+    let api_key = config.api_keys.first().map(|k| k.expose_secret().to_owned()).unwrap_or_default();
     let deadline = Instant::now() + args.timeout;
     loop {
         let outbox: Value = client
             .get(format!("{base}/sandbox/outbox"))
+            .header("x-api-key", &api_key)
             .query(&[("reply_to", wamid.as_str())])
             .send()
             .await?

@@ -10,6 +10,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
 use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
+use switchboard_adapters::inbound::auth::{self, ApiKeys};
 use switchboard_adapters::inbound::errors::{self, ApiError};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
 use switchboard_adapters::inbound::limits::{self, BodyBudget, HttpLimits};
@@ -92,6 +93,7 @@ impl Application {
     /// Builds every adapter, binds the listener (port 0 = any free port) and starts the
     /// workers. The server runs once [`Application::run_until_stopped`] is awaited.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        switchboard_shared::secrets::register_config(&config);
         let store = open_store(&config).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let whatsapp: Arc<dyn WhatsAppGateway> = match (config.mode, &config.whatsapp.access_token) {
@@ -234,7 +236,6 @@ impl Application {
                 clock.clone(),
                 config.whatsapp.phone_number_id.clone(),
             )),
-            keys: config.api_keys.clone(),
             public_url,
         });
         let api = web::Data::new(ApiState {
@@ -242,10 +243,10 @@ impl Application {
             workflows: Arc::new(RunWorkflow::new(router)),
             deliveries: store_arc.clone(),
             settings,
-            keys: config.api_keys.clone(),
             default_number_id: config.whatsapp.phone_number_id.clone(),
         });
         let sandbox = config.mode == Mode::Sandbox;
+        let api_keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let http_limits = HttpLimits {
             body_timeout: config.http.body_timeout,
             max_header_bytes: config.http.max_header_bytes,
@@ -255,9 +256,12 @@ impl Application {
         let body_budget = BodyBudget::new(config.http.body_budget_bytes);
         let server = HttpServer::new(move || {
             App::new()
-                // Limits run inside the trace middleware, so their refusals carry the trace id.
+                // Limits run inside the key guard (nothing of an unauthenticated request is
+                // read), and both inside the trace middleware, so refusals carry the trace id.
                 .wrap(from_fn(limits::enforce_limits))
+                .wrap(from_fn(auth::require_api_key))
                 .wrap(from_fn(trace_requests))
+                .app_data(api_keys.clone())
                 .app_data(http_limits)
                 .app_data(body_budget.clone())
                 .app_data(webhook.clone())

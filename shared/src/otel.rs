@@ -12,14 +12,19 @@
 //! With export off there is no OpenTelemetry layer: [`continue_trace`] then returns a
 //! child context with a fresh span id, as before, and costs one failed downcast.
 
-use opentelemetry::trace::{SpanContext, TraceContextExt, TraceFlags, TraceState, TracerProvider as _};
-use opentelemetry::{Context, KeyValue};
+use std::borrow::Cow;
+
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TraceFlags, TraceState, TracerProvider as _};
+use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::{OtelConfig, OtlpProtocol};
+use crate::secrets::{self, Output};
 use crate::trace::{SpanId, TraceContext, TraceId};
 
 #[derive(Debug, thiserror::Error)]
@@ -56,13 +61,22 @@ impl OtelExport {
             .with_service_name(config.service_name.clone())
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
-        let provider = SdkTracerProvider::builder().with_batch_exporter(exporter).with_resource(resource).build();
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(RedactingExporter(exporter))
+            .with_resource(resource)
+            .build();
         Ok(Some(Self { provider }))
     }
 
-    /// Wraps a provider built elsewhere (tests use an in-memory exporter).
+    /// Wraps a provider built elsewhere.
     pub fn from_provider(provider: SdkTracerProvider) -> Self {
         Self { provider }
+    }
+
+    /// Exports each span as it ends through `exporter` (tests pass an in-memory one),
+    /// behind the same redaction as [`OtelExport::start`].
+    pub fn with_simple_exporter<E: SpanExporter + 'static>(exporter: E) -> Self {
+        Self { provider: SdkTracerProvider::builder().with_simple_exporter(RedactingExporter(exporter)).build() }
     }
 
     pub fn tracer(&self) -> SdkTracer {
@@ -74,6 +88,62 @@ impl OtelExport {
         if let Err(e) = self.provider.shutdown() {
             tracing::warn!(error = %e, "span exporter did not shut down cleanly");
         }
+    }
+}
+
+/// The safety net of ADR 0015 for spans: every string a span carries (name, attributes,
+/// events, status) is passed through [`secrets::redact`] before it leaves.
+#[derive(Debug)]
+pub struct RedactingExporter<E>(pub E);
+
+fn redact_value(value: &mut Value) {
+    if let Value::String(text) = value
+        && let Cow::Owned(clean) = secrets::redact(text.as_str(), Output::Span)
+    {
+        *value = Value::String(clean.into());
+    }
+}
+
+fn redact_cow(text: &mut Cow<'static, str>) {
+    if let Cow::Owned(clean) = secrets::redact(text, Output::Span) {
+        *text = Cow::Owned(clean);
+    }
+}
+
+fn redact_span(span: &mut SpanData) {
+    redact_cow(&mut span.name);
+    for kv in &mut span.attributes {
+        redact_value(&mut kv.value);
+    }
+    for event in &mut span.events.events {
+        redact_cow(&mut event.name);
+        for kv in &mut event.attributes {
+            redact_value(&mut kv.value);
+        }
+    }
+    if let Status::Error { description } = &mut span.status {
+        redact_cow(description);
+    }
+}
+
+impl<E: SpanExporter> SpanExporter for RedactingExporter<E> {
+    fn export(&self, mut batch: Vec<SpanData>) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+        for span in &mut batch {
+            redact_span(span);
+        }
+        self.0.export(batch)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: std::time::Duration) -> OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &Resource) {
+        self.0.set_resource(resource);
     }
 }
 

@@ -23,6 +23,7 @@ use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::OtelConfig;
 use crate::otel::{OtelError, OtelExport};
+use crate::secrets::RedactingWriter;
 use opentelemetry_sdk::trace::SdkTracer;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -122,6 +123,21 @@ where
     }
 }
 
+/// Wraps every writer it makes in a [`RedactingWriter`].
+struct RedactingMakeWriter<M>(M);
+
+impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for RedactingMakeWriter<M> {
+    type Writer = RedactingWriter<M::Writer>;
+
+    fn make_writer(&'a self) -> Self::Writer {
+        RedactingWriter(self.0.make_writer())
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> Self::Writer {
+        RedactingWriter(self.0.make_writer_for(meta))
+    }
+}
+
 /// Builds (does not install) the subscriber. `filter` uses `RUST_LOG` syntax. With a
 /// `tracer`, spans are also exported through OpenTelemetry (see [`crate::otel`]).
 pub fn build_subscriber<W>(
@@ -134,6 +150,8 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let env_filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The safety net of ADR 0015: no line leaves with a registered secret in it.
+    let writer = RedactingMakeWriter(writer);
     let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
     match format {
         LogFormat::Json => Box::new(

@@ -22,6 +22,18 @@ pub enum Answer {
     Slow(Duration),
     /// Accept at once (to interleave failures with successes in a script).
     Accept,
+    /// Meta's error envelope whose message quotes the whole request back (URL, headers,
+    /// body), as a careless proxy or a debugging endpoint would.
+    Echo { code: i64, status: u16 },
+    /// 200 with a body that is not JSON and quotes the request.
+    Garbage,
+}
+
+/// The request as text: method, URL with its query, every header, the body.
+pub fn echo_of(request: &Request) -> String {
+    let headers: Vec<String> =
+        request.headers.iter().map(|(k, v)| format!("{k}: {}", v.to_str().unwrap_or("?"))).collect();
+    format!("{} {} {} {}", request.method, request.url, headers.join("; "), String::from_utf8_lossy(&request.body))
 }
 
 #[derive(Default)]
@@ -29,6 +41,8 @@ struct GraphState {
     script: VecDeque<Answer>,
     /// When set, every send is answered with error 190 (token expired).
     token_expired: bool,
+    /// When set, the account endpoints answer 500 with the request quoted back.
+    account_echo: bool,
     /// When set, more than this many sends within 900 ms get 130429.
     throughput: Option<usize>,
     accepted_at: Vec<Instant>,
@@ -88,6 +102,12 @@ impl Respond for Responder {
             Some(Answer::Status(status)) => ResponseTemplate::new(status),
             Some(Answer::Slow(delay)) => accept(&mut state).set_delay(delay),
             Some(Answer::Accept) => accept(&mut state),
+            Some(Answer::Echo { code, status }) => ResponseTemplate::new(status).set_body_json(json!({
+                "error": {"message": format!("cannot process {}", echo_of(request)), "type": "OAuthException", "code": code, "fbtrace_id": "FAKE"}
+            })),
+            Some(Answer::Garbage) => {
+                ResponseTemplate::new(200).set_body_string(format!("<html>upstream said: {}</html>", echo_of(request)))
+            }
         }
     }
 }
@@ -105,7 +125,24 @@ impl Respond for AccountResponder {
             }}))
         };
         let path = request.url.path();
+        if state.account_echo {
+            return ResponseTemplate::new(500).set_body_json(json!({"error": {
+                "message": format!("internal error handling {}", echo_of(request)), "type": "OAuthException", "code": 2
+            }}));
+        }
         if path.ends_with("/debug_token") {
+            // Graph takes the app token in the header too; Switchboard must never put it in
+            // the query, where every proxy and error message would see it.
+            let app_token_in_header = request
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("Bearer ") && v.contains('|'));
+            if !app_token_in_header || request.url.query_pairs().any(|(k, _)| k == "access_token") {
+                return ResponseTemplate::new(400).set_body_json(json!({"error": {
+                    "message": "the fake wants the app token in the Authorization header only", "type": "OAuthException", "code": 100
+                }}));
+            }
             let expires = time::OffsetDateTime::now_utc().unix_timestamp() + 30 * 86_400;
             return ResponseTemplate::new(200).set_body_json(
                 json!({"data": {"is_valid": !state.token_expired, "expires_at": expires, "type": "SYSTEM_USER"}}),
@@ -148,6 +185,11 @@ impl FakeGraph {
 
     pub fn set_token_expired(&self, expired: bool) {
         self.state.lock().unwrap().token_expired = expired;
+    }
+
+    /// The account endpoints (health checks) answer 500 quoting the request back.
+    pub fn set_account_echo(&self, echo: bool) {
+        self.state.lock().unwrap().account_echo = echo;
     }
 
     pub fn limit_throughput(&self, per_900ms: usize) {
@@ -193,6 +235,15 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// A server that offers AUTH and refuses it, quoting the client's AUTH line back.
+    pub async fn start_refusing_auth() -> Self {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(refuse_auth: bool) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -219,7 +270,13 @@ impl SmtpSink {
                             continue;
                         }
                         let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
+                        if refuse_auth && verb == "AUTH" {
+                            let _ =
+                                write.write_all(format!("535 5.7.8 credentials rejected: {line}\r\n").as_bytes()).await;
+                            continue;
+                        }
                         let reply: &[u8] = match verb.as_str() {
+                            "EHLO" if refuse_auth => b"250-sink.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
                             "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
                             "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
                             "DATA" => {
@@ -270,6 +327,10 @@ pub enum AgentMode {
     Slow(Duration),
     Garbage,
     RpcError,
+    /// A JSON-RPC error whose message quotes the request (headers and body) back.
+    EchoError,
+    /// A normal answer whose text quotes the request (headers and body) back.
+    EchoReply,
 }
 
 /// A specialist A2A v1.0 agent on loopback that records what it was sent.
@@ -308,6 +369,17 @@ impl Respond for AgentResponder {
             AgentMode::Slow(delay) => {
                 return rpc(json!({"message": {"messageId": format!("m{n}"), "role": "ROLE_AGENT", "parts": [{"text": "late"}]}}))
                     .set_delay(delay);
+            }
+            AgentMode::EchoError => {
+                return ResponseTemplate::new(200).set_body_json(
+                    json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": format!("cannot handle {}", echo_of(request))}}),
+                );
+            }
+            AgentMode::EchoReply => {
+                return rpc(
+                    json!({"message": {"messageId": format!("m{n}"), "contextId": context, "role": "ROLE_AGENT",
+                    "parts": [{"text": format!("You sent me {}", echo_of(request))}]}}),
+                );
             }
             AgentMode::Helpful => {}
         }

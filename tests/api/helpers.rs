@@ -1,8 +1,8 @@
 use std::path::PathBuf;
-use std::sync::{Once, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
-use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
+use opentelemetry_sdk::trace::{InMemorySpanExporter, SpanData};
 use serde_json::{Value, json};
 use switchboard::{Application, ShutdownHandle};
 use switchboard_adapters::inbound::whatsapp::signature;
@@ -21,21 +21,45 @@ pub const BUSINESS_NUMBER_ID: &str = "109876543210987";
 
 static TRACING: Once = Once::new();
 static SPANS: OnceLock<InMemorySpanExporter> = OnceLock::new();
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
-/// One subscriber for the whole test binary, as the binary installs one: spans go to
-/// an in-memory OpenTelemetry exporter (tests pick theirs out by trace id), and logs
-/// to stdout when TEST_LOG is set.
+/// Where the test binary's log lines go: kept in memory (the secrets test reads them
+/// all), and copied to stdout when TEST_LOG is set.
+struct LogBuffer;
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        if std::env::var("TEST_LOG").is_ok() {
+            std::io::stdout().write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// One subscriber for the whole test binary, as the binary installs one (with the same
+/// redaction): spans go to an in-memory OpenTelemetry exporter (tests pick theirs out by
+/// trace id), and logs to memory (and stdout when TEST_LOG is set).
 fn install_tracing() {
     let exporter = InMemorySpanExporter::default();
-    let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-    let tracer = OtelExport::from_provider(provider).tracer();
+    let tracer = OtelExport::with_simple_exporter(exporter.clone()).tracer();
     let _ = SPANS.set(exporter);
-    let subscriber = if std::env::var("TEST_LOG").is_ok() {
-        build_subscriber("info", LogFormat::Json, std::io::stdout, Some(tracer))
-    } else {
-        build_subscriber("info", LogFormat::Json, std::io::sink, Some(tracer))
-    };
+    let subscriber = build_subscriber("info", LogFormat::Json, || LogBuffer, Some(tracer));
     let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Every log line the test binary wrote so far.
+pub fn all_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned()
+}
+
+/// Every span exported so far.
+pub fn all_spans() -> Vec<SpanData> {
+    SPANS.get().map(|e| e.get_finished_spans().expect("spans")).unwrap_or_default()
 }
 
 /// Every finished span of one trace, as exported.
@@ -288,6 +312,7 @@ impl TestApp {
         let body: Value = self
             .client
             .get(format!("{}/sandbox/outbox?limit=1000", self.address))
+            .header("x-api-key", API_KEY)
             .send()
             .await
             .expect("outbox reachable")

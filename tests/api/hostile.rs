@@ -89,7 +89,7 @@ async fn bodies_over_the_limit_get_413_on_every_route_that_takes_one() {
 #[tokio::test]
 async fn a_chunked_body_without_a_length_is_cut_off_at_the_limit_with_413() {
     let app = spawn_app().await;
-    let head = b"POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    let head = b"POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nX-API-Key: test-api-key\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
     let chunk = [format!("{:x}\r\n", 64 * 1024).into_bytes(), vec![b' '; 64 * 1024], b"\r\n".to_vec()].concat();
     let mut parts = vec![head];
     parts.extend(std::iter::repeat_n(chunk, 8));
@@ -106,7 +106,7 @@ async fn a_chunked_body_without_a_length_is_cut_off_at_the_limit_with_413() {
 #[tokio::test]
 async fn a_client_that_sends_its_body_too_slowly_gets_408() {
     let app = spawn_app_with(&[("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS", "300")]).await;
-    let head = b"POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"to\":".to_vec();
+    let head = b"POST /api/v1/messages HTTP/1.1\r\nHost: localhost\r\nX-API-Key: test-api-key\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"to\":".to_vec();
 
     // The rest of the body never comes; the connection stays open.
     let raw = raw_exchange(&app, vec![head], Duration::ZERO).await;

@@ -5,6 +5,7 @@
 
 mod a2a_server;
 mod agents;
+mod auth;
 mod crash;
 mod delivery;
 mod fakes;
@@ -14,6 +15,7 @@ mod hostile;
 mod management;
 mod one_trace;
 mod operations;
+mod secrets;
 mod trace_and_errors;
 mod webhook_ingest;
 mod webhook_security;

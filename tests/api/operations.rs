@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::fakes::{Answer, FakeGraph, SmtpSink};
-use crate::helpers::{BUSINESS_NUMBER_ID, spawn_live_app, text_messages};
+use crate::helpers::{API_KEY, BUSINESS_NUMBER_ID, spawn_live_app, text_messages};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -21,6 +21,16 @@ async fn whatsapp_health_turns_red_on_an_expired_token_and_green_when_it_recover
     )
     .await;
     let health = || async {
+        let response = app
+            .client
+            .get(format!("{}/health/whatsapp", app.address))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap())
+    };
+    let public = || async {
         let response = app.client.get(format!("{}/health/whatsapp", app.address)).send().await.unwrap();
         (response.status().as_u16(), response.json::<Value>().await.unwrap())
     };
@@ -28,6 +38,7 @@ async fn whatsapp_health_turns_red_on_an_expired_token_and_green_when_it_recover
     let (green_status, green) = health().await;
     graph.set_token_expired(true);
     let (red_status, red) = health().await;
+    let (public_red_status, public_red) = public().await;
     graph.set_token_expired(false);
     let (again_status, _) = health().await;
 
@@ -38,7 +49,13 @@ async fn whatsapp_health_turns_red_on_an_expired_token_and_green_when_it_recover
     assert_eq!(red_status, 503);
     assert_eq!(red["status"], "unhealthy");
     assert_eq!(red["token_valid"], false);
-    assert!(red["reasons"][0].as_str().unwrap().contains("190"), "{red}");
+    assert_eq!(red["reasons"][0]["code"], "token_expired", "{red}");
+    assert!(red["reasons"][0]["detail"].as_str().unwrap().contains("190"), "{red}");
+    assert_eq!(public_red_status, 503);
+    assert_eq!(
+        public_red,
+        json!({"status": "unhealthy", "reasons": ["token_expired"], "checked_at": public_red["checked_at"]})
+    );
     assert_eq!(again_status, 200);
 }
 
@@ -52,8 +69,16 @@ async fn debug_token_gives_the_days_to_expiry_when_an_app_token_is_configured() 
     )
     .await;
 
-    let report: Value =
-        app.client.get(format!("{}/health/whatsapp", app.address)).send().await.unwrap().json().await.unwrap();
+    let report: Value = app
+        .client
+        .get(format!("{}/health/whatsapp", app.address))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
 
     let days = report["token_expires_in_days"].as_f64().unwrap();
     assert!((29.0..=30.0).contains(&days), "{report}");
@@ -166,6 +191,7 @@ fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
         "switchboard_agent_call_duration_seconds_count",
         "switchboard_fallbacks_total",
         "switchboard_sqlite_commit_seconds_bucket",
+        "switchboard_secrets_redacted_total",
     ];
     let mut alerts = Vec::new();
     for group in rules["groups"].as_sequence().unwrap() {
@@ -196,6 +222,7 @@ fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
         "WhatsAppTokenExpiringSoon",
         "SwitchboardQueueBackingUp",
         "SwitchboardSqliteCommitsSlow",
+        "SwitchboardSecretRedacted",
     ] {
         assert!(alerts.iter().any(|a| a == needed), "{needed} missing");
     }

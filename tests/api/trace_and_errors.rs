@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::helpers::{APP_SECRET, fixture, spawn_app};
+use crate::helpers::{API_KEY, APP_SECRET, fixture, spawn_app};
 use switchboard_adapters::inbound::whatsapp::signature;
 
 #[tokio::test]
@@ -63,7 +63,7 @@ async fn a_request_without_a_trace_gets_a_new_one() {
 async fn unknown_routes_and_methods_answer_in_the_one_error_shape() {
     let app = spawn_app().await;
 
-    let missing = app.client.get(format!("{}/nope", app.address)).send().await.unwrap();
+    let missing = app.client.get(format!("{}/nope", app.address)).header("x-api-key", API_KEY).send().await.unwrap();
     let wrong_method = app.client.delete(format!("{}/webhook/whatsapp", app.address)).send().await.unwrap();
 
     assert_eq!(missing.status(), 404);

@@ -7,18 +7,15 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use secrecy::SecretString;
 use serde_json::{Map, Value, json};
 use switchboard_application::usecases::a2a_server::{A2aServerError, HandleA2a};
 use switchboard_domain::a2a::{Message, Task, TaskState};
 use tokio::sync::mpsc;
 
-use super::auth::{key_is_valid, presented_key};
 use super::trace::request_trace;
 
 pub struct A2aState {
     pub handler: Arc<HandleA2a>,
-    pub keys: Vec<SecretString>,
     /// Where clients reach this service (the card's interface URLs).
     pub public_url: String,
 }
@@ -68,10 +65,6 @@ fn from_error(id: &Value, e: &A2aServerError) -> Value {
 
 fn ok(id: &Value, result: Value) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "result": result})
-}
-
-fn authorised(req: &HttpRequest, keys: &[SecretString]) -> bool {
-    presented_key(req).is_some_and(|p| key_is_valid(p, keys))
 }
 
 // ------------------------------------------------------------------ v0.3 shapes
@@ -209,13 +202,8 @@ fn json_response(status: StatusCode, body: Value) -> HttpResponse {
 
 /// `POST /a2a`: one JSON-RPC 2.0 request.
 pub async fn jsonrpc(req: HttpRequest, state: web::Data<A2aState>, body: web::Bytes) -> HttpResponse {
+    // The API key was checked before the request got here (inbound::auth).
     let null = Value::Null;
-    if !authorised(&req, &state.keys) {
-        return json_response(
-            StatusCode::UNAUTHORIZED,
-            rpc_error(&null, -32600, "an API key is required (X-API-Key or Authorization: Bearer)", "UNAUTHENTICATED"),
-        );
-    }
     if let Some(version) = req.headers().get("a2a-version").and_then(|v| v.to_str().ok())
         && !matches!(version.trim(), "1.0" | "1" | "0.3" | "0.3.0")
     {

@@ -5,6 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use switchboard_shared::secrets::{self, Output};
+
 use super::trace::current_trace_id;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +120,9 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let trace_id =
             if self.trace_id.is_empty() { current_trace_id().unwrap_or_default() } else { self.trace_id.clone() };
-        HttpResponse::build(self.status).json(Body { code: self.code, message: &self.message, trace_id: &trace_id })
+        // The safety net of ADR 0015: a message that carries a secret loses it here.
+        let message = secrets::redact(&self.message, Output::Http);
+        HttpResponse::build(self.status).json(Body { code: self.code, message: &message, trace_id: &trace_id })
     }
 }
 

@@ -1,8 +1,9 @@
 //! Liveness and readiness.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
+use super::auth::ApiKeys;
 use crate::outbound::store::Store;
 
 /// The process is up and serving HTTP.
@@ -58,21 +59,30 @@ pub async fn ready(store: web::Data<dyn Store>, readiness: web::Data<Readiness>)
 /// The WhatsApp account's health; `None` in sandbox mode.
 pub struct WhatsAppHealthState(pub Option<std::sync::Arc<crate::outbound::graph_health::WhatsAppHealth>>);
 
-/// `GET /health/whatsapp`: 200 healthy or degraded, 503 unhealthy, with reasons.
-#[utoipa::path(get, path = "/health/whatsapp", tag = "health", responses((status = 200, description = "healthy or degraded, with reasons"), (status = 503, description = "unhealthy, with reasons")))]
-pub async fn whatsapp(state: web::Data<WhatsAppHealthState>) -> HttpResponse {
+/// `GET /health/whatsapp`: 200 healthy or degraded, 503 unhealthy. Anyone sees the
+/// status and the stable reason codes; the details (days to expiry, quality rating,
+/// phone status, each reason's scrubbed text) need the API key, as `/api/v1/status`.
+#[utoipa::path(get, path = "/health/whatsapp", tag = "health", responses((status = 200, description = "healthy or degraded: status and reason codes; the full report with an API key"), (status = 503, description = "unhealthy, with reason codes")))]
+pub async fn whatsapp(
+    req: HttpRequest,
+    state: web::Data<WhatsAppHealthState>,
+    keys: web::Data<ApiKeys>,
+) -> HttpResponse {
     use crate::outbound::graph_health::HealthStatus;
     let Some(health) = &state.0 else {
-        return HttpResponse::Ok().json(json!({
-            "status": "healthy", "mode": "sandbox",
-            "reasons": ["sandbox mode: there is no WhatsApp account to check"]
-        }));
+        return HttpResponse::Ok().json(json!({"status": "healthy", "mode": "sandbox", "reasons": ["sandbox"]}));
     };
     let report = health.check().await;
-    if report.status == HealthStatus::Unhealthy {
-        tracing::warn!(reasons = ?report.reasons, "WhatsApp is unhealthy");
-        HttpResponse::ServiceUnavailable().json(report)
+    let codes: Vec<&str> = report.reasons.iter().map(|r| r.code.as_str()).collect();
+    let body = if keys.admits(req.headers()) {
+        serde_json::to_value(&report).unwrap_or_default()
     } else {
-        HttpResponse::Ok().json(report)
+        report.public_view()
+    };
+    if report.status == HealthStatus::Unhealthy {
+        tracing::warn!(reasons = ?codes, "WhatsApp is unhealthy");
+        HttpResponse::ServiceUnavailable().json(body)
+    } else {
+        HttpResponse::Ok().json(body)
     }
 }

@@ -24,7 +24,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::api::{ApiState, authorise};
+use super::api::ApiState;
 use super::errors::ApiError;
 use super::health::{Readiness, WhatsAppHealthState, readiness_report};
 use super::trace::request_trace;
@@ -460,13 +460,10 @@ impl From<DeadJob> for DeadJobBody {
     responses((status = 200, description = "contacts, newest first", body = ContactPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.contacts")]
 pub async fn list_contacts(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     time: web::Query<TimeQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let range = time_range(time.since.as_deref(), time.until.as_deref())?;
     let page = page_request(List::Contacts, page.limit.as_deref(), page.cursor.as_deref())?;
     let found = state.reads.contacts(range, page).await.map_err(store_error)?;
@@ -477,13 +474,7 @@ pub async fn list_contacts(
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "contact id")), security(("api_key" = [])),
     responses((status = 200, description = "the contact", body = ContactBody), (status = 404, description = "no such contact")))]
 #[tracing::instrument(skip_all, name = "management.contact")]
-pub async fn get_contact(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
-    state: web::Data<ManagementState>,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
+pub async fn get_contact(state: web::Data<ManagementState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id("contact", &id)?;
     match state.reads.contact(id).await.map_err(store_error)? {
         Some(contact) => Ok(HttpResponse::Ok().json(ContactBody::from(contact))),
@@ -508,14 +499,11 @@ pub struct ConversationQuery {
     responses((status = 200, description = "conversations with their assigned agent and open task, newest first", body = ConversationPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.conversations")]
 pub async fn list_conversations(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     filter: web::Query<ConversationQuery>,
     time: web::Query<TimeQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let filter = ConversationFilter {
         created: time_range(time.since.as_deref(), time.until.as_deref())?,
         state: filter
@@ -543,12 +531,9 @@ pub async fn list_conversations(
     responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation")))]
 #[tracing::instrument(skip_all, name = "management.conversation")]
 pub async fn get_conversation(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let id = path_id("conversation", &id)?;
     match state.reads.conversation(id).await.map_err(store_error)? {
         Some(conversation) => Ok(HttpResponse::Ok().json(ConversationBody::from(conversation))),
@@ -561,13 +546,10 @@ pub async fn get_conversation(
     responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation")))]
 #[tracing::instrument(skip_all, name = "management.conversation_messages")]
 pub async fn conversation_messages(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     id: web::Path<String>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let id = path_id("conversation", &id)?;
     let page = page_request(List::Messages, page.limit.as_deref(), page.cursor.as_deref())?;
     match state.reads.conversation_messages(id, page).await.map_err(store_error)? {
@@ -602,14 +584,11 @@ fn delivery_state(text: &str) -> Result<DeliveryState, ApiError> {
     responses((status = 200, description = "deliveries with every attempt, newest first", body = DeliveryPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.deliveries")]
 pub async fn list_deliveries(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     filter: web::Query<DeliveryQuery>,
     time: web::Query<TimeQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let channel = match filter.channel.as_deref() {
         None => None,
         Some(c @ ("whatsapp" | "email")) => Some(c.to_owned()),
@@ -661,14 +640,11 @@ fn event_filter(status: Option<&str>, time: &TimeQuery) -> Result<EventFilter, A
     responses((status = 200, description = "stored webhook events, newest first", body = WebhookEventPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.webhook_events")]
 pub async fn list_events(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     query: web::Query<EventsQuery>,
     time: web::Query<TimeQuery>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let filter = event_filter(query.status.as_deref(), &time)?;
     let page = page_request(List::WebhookEvents, page.limit.as_deref(), page.cursor.as_deref())?;
     let found = state.reads.webhook_events(filter, page).await.map_err(store_error)?;
@@ -681,11 +657,9 @@ pub async fn list_events(
 #[tracing::instrument(skip_all, name = "management.replay_one")]
 pub async fn replay_one(
     req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     match replay_event(state.store.as_ref(), &state.ingest, &id, request_trace(&req)).await.map_err(store_error)? {
         Some(outcome) => Ok(HttpResponse::Ok().json(outcome)),
         None => Err(ApiError::not_found(format!("no webhook event {id}"))),
@@ -705,13 +679,11 @@ pub struct ReplayQuery {
 #[tracing::instrument(skip_all, name = "management.replay_many")]
 pub async fn replay_many(
     req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     query: web::Query<EventsQuery>,
     time: web::Query<TimeQuery>,
     limit: web::Query<ReplayQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let filter = event_filter(query.status.as_deref(), &time)?;
     let limit = match limit.limit.as_deref() {
         None => 1000,
@@ -741,12 +713,9 @@ pub async fn replay_many(
     responses((status = 200, description = "dead jobs with their last error, most recently dead first", body = DeadJobPage), (status = 400, description = "bad limit or cursor"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.dead_jobs")]
 pub async fn dead_jobs(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let page = page_request(List::DeadJobs, page.limit.as_deref(), page.cursor.as_deref())?;
     let found = state.reads.dead_jobs(page).await.map_err(store_error)?;
     Ok(HttpResponse::Ok().json(page_body::<_, DeadJobBody>(List::DeadJobs, found)))
@@ -756,13 +725,7 @@ pub async fn dead_jobs(
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/requeue", tag = "jobs", params(("id" = i64, Path, description = "job id")), security(("api_key" = [])),
     responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id")))]
 #[tracing::instrument(skip_all, name = "management.requeue", fields(job_id = *id))]
-pub async fn requeue(
-    req: HttpRequest,
-    api: web::Data<ApiState>,
-    state: web::Data<ManagementState>,
-    id: web::Path<i64>,
-) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
+pub async fn requeue(state: web::Data<ManagementState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     if state.store.requeue(*id).await.map_err(store_error)? {
         tracing::warn!(job_id = *id, "dead job requeued by an operator");
         Ok(HttpResponse::Ok().json(serde_json::json!({ "id": *id, "state": "queued" })))
@@ -837,16 +800,6 @@ pub struct StatusConfig {
 }
 
 /// An address without user info or query, which may hold credentials.
-fn public_address(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or_default();
-    match (without_query.find("://"), without_query.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://{}", &without_query[..scheme], &without_query[at + 1..])
-        }
-        _ => without_query.to_owned(),
-    }
-}
-
 impl StatusConfig {
     pub fn from_config(config: &Config) -> Self {
         use secrecy::ExposeSecret;
@@ -868,7 +821,11 @@ impl StatusConfig {
                 .agents
                 .agents
                 .iter()
-                .map(|a| AgentSummary { name: a.name.clone(), url: public_address(&a.url), intents: a.intents.clone() })
+                .map(|a| AgentSummary {
+                    name: a.name.clone(),
+                    url: switchboard_shared::secrets::public_address(&a.url),
+                    intents: a.intents.clone(),
+                })
                 .collect(),
             rate_limits: RateLimitSummary {
                 enabled: config.delivery.rate_limits_enabled,
@@ -959,13 +916,11 @@ pub struct StatusBody {
     responses((status = 200, description = "configuration summary without secrets, counters, readiness and WhatsApp health", body = StatusBody), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.status")]
 pub async fn status(
-    req: HttpRequest,
     api: web::Data<ApiState>,
     state: web::Data<ManagementState>,
     readiness: web::Data<Readiness>,
     whatsapp: web::Data<WhatsAppHealthState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorise(&req, &api)?;
     let counters = match state.reads.counters().await {
         Ok(c) => Some(CountersBody::from(c)),
         Err(e) => {
@@ -1031,7 +986,10 @@ mod tests {
 
     #[test]
     fn agent_addresses_lose_their_user_info_and_query() {
-        assert_eq!(public_address("https://user:pw@agents.example/a2a?token=s3cret"), "https://agents.example/a2a");
-        assert_eq!(public_address("http://127.0.0.1:9000/"), "http://127.0.0.1:9000/");
+        assert_eq!(
+            switchboard_shared::secrets::public_address("https://user:pw@agents.example/a2a?token=s3cret"),
+            "https://agents.example/a2a"
+        );
+        assert_eq!(switchboard_shared::secrets::public_address("http://127.0.0.1:9000/"), "http://127.0.0.1:9000/");
     }
 }

@@ -16,62 +16,82 @@ pub mod sandbox;
 pub mod trace;
 pub mod whatsapp;
 
+use actix_web::http::Method;
 use actix_web::web;
 
 pub use errors::ApiError;
 
-/// Mounts the routes. `sandbox` adds the sandbox outbox (never mounted in live mode).
-pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
+/// One route: its path, its method, and the handler.
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub method: Method,
+    pub route: fn() -> actix_web::Route,
+}
+
+macro_rules! route {
+    ($path:expr, $verb:ident, $handler:path) => {
+        RouteSpec { path: $path, method: Method::$verb, route: || web::method(Method::$verb).to($handler) }
+    };
+}
+
+/// Every route the service serves; [`configure`] mounts exactly these, and the tests walk
+/// them (each one off [`auth::PUBLIC_PATHS`] must answer 401 without a key).
+/// `sandbox` adds the sandbox outbox (never served in live mode).
+pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
+    let mut routes = Vec::new();
     for path in whatsapp::WEBHOOK_PATHS {
-        cfg.service(
-            web::resource(path)
-                .route(web::get().to(whatsapp::verify))
-                .route(web::post().to(whatsapp::receive))
-                .default_service(web::to(errors::method_not_allowed)),
-        );
+        routes.push(route!(path, GET, whatsapp::verify));
+        routes.push(route!(path, POST, whatsapp::receive));
     }
-    cfg.service(
-        web::resource("/api/v1/messages")
-            .route(web::post().to(api::send_message))
-            .default_service(web::to(errors::method_not_allowed)),
-    );
-    cfg.route("/api/v1/messages/{id}", web::get().to(api::get_message));
-    cfg.service(
-        web::resource("/api/v1/workflows")
-            .route(web::post().to(api::run_workflow))
-            .default_service(web::to(errors::method_not_allowed)),
-    );
-    cfg.service(
-        web::resource("/api/v1/channels/email/priority")
-            .route(web::get().to(api::get_email_priority))
-            .route(web::put().to(api::set_email_priority))
-            .default_service(web::to(errors::method_not_allowed)),
-    );
-    cfg.route("/.well-known/agent-card.json", web::get().to(a2a_server::agent_card));
-    cfg.service(
-        web::resource(a2a_server::RPC_PATH)
-            .route(web::post().to(a2a_server::jsonrpc))
-            .default_service(web::to(errors::method_not_allowed)),
-    );
-    cfg.route("/api/v1/contacts", web::get().to(management::list_contacts));
-    cfg.route("/api/v1/contacts/{id}", web::get().to(management::get_contact));
-    cfg.route("/api/v1/conversations", web::get().to(management::list_conversations));
-    cfg.route("/api/v1/conversations/{id}", web::get().to(management::get_conversation));
-    cfg.route("/api/v1/conversations/{id}/messages", web::get().to(management::conversation_messages));
-    cfg.route("/api/v1/deliveries", web::get().to(management::list_deliveries));
-    cfg.route("/api/v1/status", web::get().to(management::status));
-    cfg.route("/api/v1/webhook-events", web::get().to(management::list_events));
-    cfg.route("/api/v1/webhook-events/replay", web::post().to(management::replay_many));
-    cfg.route("/api/v1/webhook-events/{id}/replay", web::post().to(management::replay_one));
-    cfg.route("/api/v1/jobs/dead", web::get().to(management::dead_jobs));
-    cfg.route("/api/v1/jobs/{id}/requeue", web::post().to(management::requeue));
-    cfg.route("/api/openapi.json", web::get().to(openapi::document));
-    cfg.route("/api/docs", web::get().to(openapi::page));
-    cfg.route("/health/live", web::get().to(health::live));
-    cfg.route("/health/ready", web::get().to(health::ready));
-    cfg.route("/health/whatsapp", web::get().to(health::whatsapp));
-    cfg.route("/metrics", web::get().to(metrics::render));
+    routes.extend([
+        route!("/api/v1/messages", POST, api::send_message),
+        route!("/api/v1/messages/{id}", GET, api::get_message),
+        route!("/api/v1/workflows", POST, api::run_workflow),
+        route!("/api/v1/channels/email/priority", GET, api::get_email_priority),
+        route!("/api/v1/channels/email/priority", PUT, api::set_email_priority),
+        route!("/.well-known/agent-card.json", GET, a2a_server::agent_card),
+        route!(a2a_server::RPC_PATH, POST, a2a_server::jsonrpc),
+        route!("/api/v1/contacts", GET, management::list_contacts),
+        route!("/api/v1/contacts/{id}", GET, management::get_contact),
+        route!("/api/v1/conversations", GET, management::list_conversations),
+        route!("/api/v1/conversations/{id}", GET, management::get_conversation),
+        route!("/api/v1/conversations/{id}/messages", GET, management::conversation_messages),
+        route!("/api/v1/deliveries", GET, management::list_deliveries),
+        route!("/api/v1/status", GET, management::status),
+        route!("/api/v1/webhook-events", GET, management::list_events),
+        route!("/api/v1/webhook-events/replay", POST, management::replay_many),
+        route!("/api/v1/webhook-events/{id}/replay", POST, management::replay_one),
+        route!("/api/v1/jobs/dead", GET, management::dead_jobs),
+        route!("/api/v1/jobs/{id}/requeue", POST, management::requeue),
+        route!("/api/openapi.json", GET, openapi::document),
+        route!("/api/docs", GET, openapi::page),
+        route!("/health/live", GET, health::live),
+        route!("/health/ready", GET, health::ready),
+        route!("/health/whatsapp", GET, health::whatsapp),
+        route!("/metrics", GET, metrics::render),
+    ]);
     if sandbox {
-        cfg.route("/sandbox/outbox", web::get().to(sandbox::outbox));
+        routes.push(route!("/sandbox/outbox", GET, sandbox::outbox));
+    }
+    routes
+}
+
+/// Mounts [`routes`]: one resource per path, 405 for its other methods. The API-key
+/// guard is not here but around the whole app ([`auth::require_api_key`]), so that it
+/// runs before the body limits read anything.
+pub fn configure(cfg: &mut web::ServiceConfig, sandbox: bool) {
+    let routes = routes(sandbox);
+    let mut paths: Vec<&'static str> = Vec::new();
+    for spec in &routes {
+        if !paths.contains(&spec.path) {
+            paths.push(spec.path);
+        }
+    }
+    for path in paths {
+        let mut resource = web::resource(path);
+        for spec in routes.iter().filter(|r| r.path == path) {
+            resource = resource.route((spec.route)());
+        }
+        cfg.service(resource.default_service(web::to(errors::method_not_allowed)));
     }
 }

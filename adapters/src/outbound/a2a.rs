@@ -14,18 +14,18 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use reqwest_tracing::TracingMiddleware;
+use reqwest_middleware::ClientWithMiddleware;
 use serde_json::{Map, Value, json};
 use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
 use switchboard_domain::a2a::{AgentCard, Message, Part, Role, SendMessageResult};
 use switchboard_domain::{
     AgentName, AgentReply, AgentTask, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest,
 };
-use switchboard_shared::TraceContext;
+use switchboard_shared::{TraceContext, secrets};
 use uuid::Uuid;
 
 use super::builtin::BuiltinAgents;
+use super::http;
 
 /// How a call to a peer failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,9 +55,9 @@ pub struct A2aClient {
 
 fn transport(e: reqwest_middleware::Error) -> A2aError {
     match &e {
-        reqwest_middleware::Error::Reqwest(inner) if inner.is_timeout() => A2aError::Timeout(e.to_string()),
-        reqwest_middleware::Error::Reqwest(inner) if inner.is_connect() => A2aError::Down(e.to_string()),
-        _ => A2aError::Down(e.to_string()),
+        reqwest_middleware::Error::Reqwest(inner) if inner.is_timeout() => A2aError::Timeout(http::describe(&e)),
+        reqwest_middleware::Error::Reqwest(inner) if inner.is_connect() => A2aError::Down(http::describe(&e)),
+        _ => A2aError::Down(http::describe(&e)),
     }
 }
 
@@ -137,7 +137,7 @@ fn to_v03(message: &Message) -> Value {
 fn from_v03(mut result: Value) -> Result<SendMessageResult, A2aError> {
     normalise_v03(&mut result);
     let kind = result.get("kind").and_then(Value::as_str).unwrap_or("").to_owned();
-    let bad = |e: serde_json::Error| A2aError::Protocol(format!("v0.3 {kind} does not parse: {e}"));
+    let bad = |e: serde_json::Error| A2aError::Protocol(secrets::scrub(format!("v0.3 {kind} does not parse: {e}")));
     match kind.as_str() {
         "task" => serde_json::from_value(result).map(SendMessageResult::Task).map_err(bad),
         "message" => serde_json::from_value(result).map(SendMessageResult::Message).map_err(bad),
@@ -147,13 +147,7 @@ fn from_v03(mut result: Value) -> Result<SendMessageResult, A2aError> {
 
 impl A2aClient {
     pub fn new(timeout: Duration, card_ttl: Duration) -> anyhow::Result<Self> {
-        let client =
-            reqwest::Client::builder().timeout(timeout).connect_timeout(timeout.min(Duration::from_secs(5))).build()?;
-        Ok(Self {
-            http: ClientBuilder::new(client).with(TracingMiddleware::default()).build(),
-            cards: Mutex::new(HashMap::new()),
-            card_ttl,
-        })
+        Ok(Self { http: http::client(timeout)?, cards: Mutex::new(HashMap::new()), card_ttl })
     }
 
     fn cached(&self, base: &str) -> Option<(Instant, AgentCard)> {
@@ -162,7 +156,7 @@ impl A2aClient {
 
     /// The peer's card: cached for the card TTL; a stale card is used when the peer's
     /// card endpoint fails, so a blip does not stop the conversation.
-    #[tracing::instrument(name = "a2a.card", skip_all, fields(trace_id = %trace.trace_id, peer = base))]
+    #[tracing::instrument(name = "a2a.card", skip_all, fields(trace_id = %trace.trace_id, peer = %secrets::public_address(base)))]
     pub async fn card(&self, base: &str, trace: &TraceContext) -> Result<AgentCard, A2aError> {
         let cached = self.cached(base);
         if let Some((at, card)) = &cached
@@ -205,15 +199,16 @@ impl A2aClient {
             if !response.status().is_success() {
                 return Err(A2aError::Protocol(format!("agent card answered HTTP {}", response.status())));
             }
-            let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(e.to_string()))?;
-            serde_json::from_slice::<AgentCard>(&bytes).map_err(|e| A2aError::Protocol(format!("agent card: {e}")))
+            let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(http::describe_reqwest(&e)))?;
+            serde_json::from_slice::<AgentCard>(&bytes)
+                .map_err(|e| A2aError::Protocol(secrets::scrub(format!("agent card: {e}"))))
         }
         .await
     }
 
     /// `SendMessage` (or v0.3 `message/send`) to the peer at `base`, blocking until the
     /// task is terminal or interrupted.
-    #[tracing::instrument(name = "a2a.send_message", skip_all, fields(trace_id = %trace.trace_id, peer = base, receiver))]
+    #[tracing::instrument(name = "a2a.send_message", skip_all, fields(trace_id = %trace.trace_id, peer = %secrets::public_address(base), receiver))]
     pub async fn send_message(
         &self,
         base: &str,
@@ -248,17 +243,19 @@ impl A2aClient {
         }
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(e.to_string()))?;
+        let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(http::describe_reqwest(&e)))?;
         let rpc: switchboard_domain::a2a::JsonRpcResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| A2aError::Protocol(format!("HTTP {status}, not a JSON-RPC response: {e}")))?;
+            .map_err(|e| A2aError::Protocol(secrets::scrub(format!("HTTP {status}, not a JSON-RPC response: {e}"))))?;
         if let Some(error) = rpc.error {
-            return Err(A2aError::Rpc { code: error.code, message: error.message });
+            // The agent's own words may quote what it was sent.
+            return Err(A2aError::Rpc { code: error.code, message: secrets::scrub(&error.message) });
         }
         let result = rpc.result.ok_or_else(|| A2aError::Protocol(String::from("JSON-RPC response with no result")))?;
         if endpoint.v03 {
             return from_v03(result);
         }
-        serde_json::from_value(result).map_err(|e| A2aError::Protocol(format!("SendMessage result: {e}")))
+        serde_json::from_value(result)
+            .map_err(|e| A2aError::Protocol(secrets::scrub(format!("SendMessage result: {e}"))))
     }
 }
 
@@ -397,10 +394,12 @@ impl AgentGateway for A2aAgents {
                 }
             })?;
         Ok(match result {
-            SendMessageResult::Message(m) => AgentReply::text(m.reply_text()),
-            SendMessageResult::Task(t) => {
-                AgentReply { text: t.reply_text(), task: Some(AgentTask { id: t.id.clone(), state: t.status.state }) }
-            }
+            // What an agent says goes to a person: it must not carry what we sent it.
+            SendMessageResult::Message(m) => AgentReply::text(secrets::scrub(m.reply_text())),
+            SendMessageResult::Task(t) => AgentReply {
+                text: secrets::scrub(t.reply_text()),
+                task: Some(AgentTask { id: t.id.clone(), state: t.status.state }),
+            },
         })
     }
 }

@@ -11,8 +11,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 use switchboard_application::ports::{EmailError, EmailGateway, OutboundEmail};
-use switchboard_shared::TraceContext;
 use switchboard_shared::config::{SmtpConfig, SmtpTls};
+use switchboard_shared::{TraceContext, secrets};
 
 /// Builds the message both mailers send or write.
 fn build_message(
@@ -68,8 +68,9 @@ impl EmailGateway for SmtpMailer {
                 tracing::info!(%message_id, chars = email.text.chars().count(), "email accepted by the SMTP server");
                 Ok(message_id)
             }
-            Err(e) if e.is_permanent() => Err(EmailError::Rejected(e.to_string())),
-            Err(e) => Err(EmailError::Transient(e.to_string())),
+            // The server's reply may quote what it was sent (credentials included).
+            Err(e) if e.is_permanent() => Err(EmailError::Rejected(secrets::scrub(format!("{e:#}")))),
+            Err(e) => Err(EmailError::Transient(secrets::scrub(format!("{e:#}")))),
         }
     }
 }

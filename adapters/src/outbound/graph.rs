@@ -7,13 +7,14 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, RequestBuilder};
-use reqwest_tracing::TracingMiddleware;
+use reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use switchboard_application::ports::{MediaFile, SendError, SendReceipt, WhatsAppGateway, WhatsAppMedia};
 use switchboard_domain::{MediaKind, MediaSource, OutboundContent, OutboundMessage, TemplateParameter, Wamid};
-use switchboard_shared::{SendFailure, TraceContext};
+use switchboard_shared::{SendFailure, TraceContext, secrets};
+
+use super::http;
 
 #[derive(Debug, Clone)]
 pub struct GraphSettings {
@@ -35,12 +36,7 @@ const MAX_MEDIA_BYTES: usize = 100 * 1024 * 1024;
 
 impl GraphWhatsApp {
     pub fn new(settings: GraphSettings) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout.min(Duration::from_secs(5)))
-            .build()?;
-        let http = ClientBuilder::new(client).with(TracingMiddleware::default()).build();
-        Ok(Self { http, settings })
+        Ok(Self { http: http::client(settings.timeout)?, settings })
     }
 
     fn url(&self, path: &str) -> String {
@@ -75,7 +71,10 @@ impl GraphWhatsApp {
     async fn call_uncounted(&self, request: RequestBuilder) -> Result<Value, SendError> {
         let response = request.send().await.map_err(transport_error)?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| SendError::Timeout(format!("reading the answer: {e}")))?;
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::Timeout(format!("reading the answer: {}", http::describe_reqwest(&e))))?;
         let body: Option<Value> = serde_json::from_slice(&bytes).ok();
         if status.is_success() {
             return body.ok_or_else(|| SendError::Timeout(String::from("Graph answered 2xx without JSON")));
@@ -86,10 +85,10 @@ impl GraphWhatsApp {
 
 fn transport_error(e: reqwest_middleware::Error) -> SendError {
     match &e {
-        reqwest_middleware::Error::Reqwest(inner) if inner.is_connect() => SendError::Network(e.to_string()),
-        reqwest_middleware::Error::Reqwest(inner) if inner.is_builder() => SendError::Network(e.to_string()),
+        reqwest_middleware::Error::Reqwest(inner) if inner.is_connect() => SendError::Network(http::describe(&e)),
+        reqwest_middleware::Error::Reqwest(inner) if inner.is_builder() => SendError::Network(http::describe(&e)),
         // Timed out or cut after the request may have left: Meta may have it.
-        _ => SendError::Timeout(e.to_string()),
+        _ => SendError::Timeout(http::describe(&e)),
     }
 }
 
@@ -103,7 +102,8 @@ fn graph_error(status: u16, body: Option<&Value>) -> SendError {
             Some(d) if !d.is_empty() => format!("{message}: {d}"),
             _ => message,
         };
-        return SendError::Graph { code, failure: SendFailure::from_code(code), message };
+        // Graph may quote the request back: nothing of ours leaves in its words.
+        return SendError::Graph { code, failure: SendFailure::from_code(code), message: secrets::scrub(message) };
     }
     // No error code: classify on the HTTP status alone.
     let failure = match status {
@@ -299,7 +299,7 @@ impl WhatsAppMedia for GraphWhatsApp {
                 message: String::from("media larger than 100 MB"),
             });
         }
-        let bytes = response.bytes().await.map_err(|e| SendError::Timeout(e.to_string()))?;
+        let bytes = response.bytes().await.map_err(|e| SendError::Timeout(http::describe_reqwest(&e)))?;
         Ok(MediaFile { mime_type, bytes: bytes.to_vec() })
     }
 

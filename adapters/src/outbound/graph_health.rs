@@ -7,12 +7,14 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
-use reqwest_tracing::TracingMiddleware;
+use reqwest_middleware::ClientWithMiddleware;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::Value;
+use switchboard_shared::secrets;
 use time::OffsetDateTime;
+
+use super::http;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,10 +24,64 @@ pub enum HealthStatus {
     Unhealthy,
 }
 
+/// Why the account is not healthy: a stable `code` that anyone may see, and a `detail`
+/// (scrubbed of secrets, but still the operator's business) that needs the API key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthReason {
+    pub code: ReasonCode,
+    pub detail: String,
+}
+
+/// The stable reason codes of `/health/whatsapp` (docs/operations.md lists them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReasonCode {
+    /// No answer from Graph (refused, timed out, reset).
+    GraphUnreachable,
+    /// The access token has expired.
+    TokenExpired,
+    /// The access token is invalid or revoked (Graph error 190, `debug_token` says so).
+    TokenInvalid,
+    /// The access token expires within 7 days.
+    TokenExpiring,
+    /// `debug_token` failed for another reason (the app token may be wrong).
+    TokenCheckFailed,
+    /// The phone number's quality rating is YELLOW or RED.
+    QualityRatingLow,
+    /// The phone number is banned, deleted or disconnected.
+    PhoneNumberUnavailable,
+    /// The phone number is in another state than CONNECTED (flagged, pending, ...).
+    PhoneNumberNotConnected,
+    /// Graph refused the phone number lookup for another reason.
+    PhoneNumberLookupFailed,
+    /// No app is subscribed to the account's webhooks: messages will not arrive.
+    WebhookNotSubscribed,
+    /// The webhook subscription could not be checked.
+    SubscriptionCheckFailed,
+}
+
+impl ReasonCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GraphUnreachable => "graph_unreachable",
+            Self::TokenExpired => "token_expired",
+            Self::TokenInvalid => "token_invalid",
+            Self::TokenExpiring => "token_expiring",
+            Self::TokenCheckFailed => "token_check_failed",
+            Self::QualityRatingLow => "quality_rating_low",
+            Self::PhoneNumberUnavailable => "phone_number_unavailable",
+            Self::PhoneNumberNotConnected => "phone_number_not_connected",
+            Self::PhoneNumberLookupFailed => "phone_number_lookup_failed",
+            Self::WebhookNotSubscribed => "webhook_not_subscribed",
+            Self::SubscriptionCheckFailed => "subscription_check_failed",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WhatsAppHealthReport {
     pub status: HealthStatus,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<HealthReason>,
     pub graph_reachable: bool,
     pub token_valid: Option<bool>,
     pub token_expires_in_days: Option<f64>,
@@ -59,6 +115,14 @@ fn urlencode(value: &str) -> String {
         .collect()
 }
 
+impl WhatsAppHealthReport {
+    /// What anyone may see: the status and the reason codes.
+    pub fn public_view(&self) -> serde_json::Value {
+        let codes: Vec<&str> = self.reasons.iter().map(|r| r.code.as_str()).collect();
+        serde_json::json!({"status": self.status, "reasons": codes, "checked_at": self.checked_at})
+    }
+}
+
 pub struct WhatsAppHealth {
     http: ClientWithMiddleware,
     settings: HealthSettings,
@@ -74,36 +138,33 @@ enum Call {
 
 impl WhatsAppHealth {
     pub fn new(settings: HealthSettings) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().timeout(settings.timeout).build()?;
-        Ok(Self {
-            http: ClientBuilder::new(client).with(TracingMiddleware::default()).build(),
-            settings,
-            cache: Mutex::new(None),
-        })
+        Ok(Self { http: http::client(settings.timeout)?, settings, cache: Mutex::new(None) })
     }
 
-    async fn get(&self, path: &str, query: &[(&str, &str)], bearer: bool) -> Call {
+    /// One Graph call, authorised by `bearer` in the `Authorization` header (never in
+    /// the query). Whatever fails, the text that comes back is scrubbed (ADR 0015).
+    async fn get(&self, path: &str, query: &[(&str, &str)], bearer: &SecretString) -> Call {
         let mut url = format!("{}/{}/{path}", self.settings.base_url, self.settings.api_version);
         for (i, (k, v)) in query.iter().enumerate() {
             url.push(if i == 0 { '?' } else { '&' });
             url.push_str(&format!("{k}={}", urlencode(v)));
         }
-        let mut request = self.http.get(url);
-        if bearer {
-            request = request.bearer_auth(self.settings.access_token.expose_secret());
-        }
+        let request = self.http.get(url).bearer_auth(bearer.expose_secret());
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Call::Unreachable(e.to_string()),
+            Err(e) => return Call::Unreachable(http::describe(&e)),
         };
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let body: Value = match response.bytes().await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            Err(e) => return Call::Unreachable(http::describe_reqwest(&e)),
+        };
         if status.is_success() {
             return Call::Ok(body);
         }
         let code = body.pointer("/error/code").and_then(Value::as_i64).unwrap_or(i64::from(status.as_u16()));
-        let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("error").to_owned();
-        Call::Error(code, message)
+        let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("error");
+        Call::Error(code, secrets::scrub(message))
     }
 
     /// The report, from cache when fresh.
@@ -136,28 +197,29 @@ impl WhatsAppHealth {
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default(),
         };
-        let worst = |report: &mut WhatsAppHealthReport, status: HealthStatus, reason: String| {
+        let worst = |report: &mut WhatsAppHealthReport, status: HealthStatus, code: ReasonCode, detail: String| {
             report.status = report.status.max(status);
-            report.reasons.push(reason);
+            report.reasons.push(HealthReason { code, detail });
         };
 
         if let Some(app_token) = &self.settings.app_token {
+            // The token being inspected must be in the query (Graph takes it nowhere else);
+            // the app token authorises the call from the header.
             let token = self.settings.access_token.expose_secret().to_owned();
-            match self
-                .get("debug_token", &[("input_token", &token), ("access_token", app_token.expose_secret())], false)
-                .await
-            {
+            match self.get("debug_token", &[("input_token", &token)], app_token).await {
                 Call::Ok(body) => {
                     let valid = body.pointer("/data/is_valid").and_then(Value::as_bool).unwrap_or(false);
                     report.token_valid = Some(valid);
-                    if !valid {
-                        worst(
-                            &mut report,
-                            HealthStatus::Unhealthy,
-                            String::from("access token is invalid or expired (debug_token)"),
-                        );
-                    }
                     let expires = body.pointer("/data/expires_at").and_then(Value::as_i64).unwrap_or(0);
+                    if !valid {
+                        let expired = expires > 0 && expires <= OffsetDateTime::now_utc().unix_timestamp();
+                        let (code, detail) = if expired {
+                            (ReasonCode::TokenExpired, "the access token has expired (debug_token)")
+                        } else {
+                            (ReasonCode::TokenInvalid, "the access token is invalid or revoked (debug_token)")
+                        };
+                        worst(&mut report, HealthStatus::Unhealthy, code, String::from(detail));
+                    }
                     if expires > 0 {
                         #[expect(clippy::cast_precision_loss, reason = "days to expiry need no more than f64")]
                         let days = (expires - OffsetDateTime::now_utc().unix_timestamp()) as f64 / 86_400.0;
@@ -166,23 +228,32 @@ impl WhatsAppHealth {
                             worst(
                                 &mut report,
                                 HealthStatus::Degraded,
+                                ReasonCode::TokenExpiring,
                                 format!("access token expires in {days:.1} days"),
                             );
                         }
                     }
                 }
-                Call::Error(code, message) => {
-                    worst(&mut report, HealthStatus::Degraded, format!("debug_token failed ({code}): {message}"))
-                }
+                Call::Error(code, message) => worst(
+                    &mut report,
+                    HealthStatus::Degraded,
+                    ReasonCode::TokenCheckFailed,
+                    format!("debug_token failed ({code}): {message}"),
+                ),
                 Call::Unreachable(e) => {
                     report.graph_reachable = false;
-                    worst(&mut report, HealthStatus::Unhealthy, format!("Graph API unreachable: {e}"));
+                    worst(
+                        &mut report,
+                        HealthStatus::Unhealthy,
+                        ReasonCode::GraphUnreachable,
+                        format!("Graph API unreachable: {e}"),
+                    );
                 }
             }
         }
 
         let fields = [("fields", "display_phone_number,verified_name,quality_rating,status,name_status")];
-        match self.get(&self.settings.phone_number_id, &fields, true).await {
+        match self.get(&self.settings.phone_number_id, &fields, &self.settings.access_token).await {
             Call::Ok(body) => {
                 report.token_valid.get_or_insert(true);
                 report.quality_rating = body.get("quality_rating").and_then(Value::as_str).map(str::to_owned);
@@ -191,33 +262,64 @@ impl WhatsAppHealth {
                     Some("YELLOW") => worst(
                         &mut report,
                         HealthStatus::Degraded,
+                        ReasonCode::QualityRatingLow,
                         String::from("phone number quality rating is YELLOW"),
                     ),
                     Some("RED") => worst(
                         &mut report,
                         HealthStatus::Degraded,
+                        ReasonCode::QualityRatingLow,
                         String::from("phone number quality rating is RED: sending is limited"),
                     ),
                     _ => {}
                 }
                 match report.phone_number_status.clone().as_deref() {
                     None | Some("CONNECTED") => {}
-                    Some(s @ ("BANNED" | "DELETED" | "DISCONNECTED")) => {
-                        worst(&mut report, HealthStatus::Unhealthy, format!("phone number status is {s}"));
-                    }
-                    Some(s) => worst(&mut report, HealthStatus::Degraded, format!("phone number status is {s}")),
+                    Some(s @ ("BANNED" | "DELETED" | "DISCONNECTED")) => worst(
+                        &mut report,
+                        HealthStatus::Unhealthy,
+                        ReasonCode::PhoneNumberUnavailable,
+                        format!("phone number status is {s}"),
+                    ),
+                    Some(s) => worst(
+                        &mut report,
+                        HealthStatus::Degraded,
+                        ReasonCode::PhoneNumberNotConnected,
+                        format!("phone number status is {s}"),
+                    ),
                 }
             }
             Call::Error(code @ (0 | 190 | 401), message) => {
                 report.token_valid = Some(false);
-                worst(&mut report, HealthStatus::Unhealthy, format!("access token rejected ({code}): {message}"));
+                // debug_token may already have said why.
+                if !report.reasons.iter().any(|r| matches!(r.code, ReasonCode::TokenExpired | ReasonCode::TokenInvalid))
+                {
+                    let code_name =
+                        if message.contains("expired") { ReasonCode::TokenExpired } else { ReasonCode::TokenInvalid };
+                    worst(
+                        &mut report,
+                        HealthStatus::Unhealthy,
+                        code_name,
+                        format!("access token rejected ({code}): {message}"),
+                    );
+                }
             }
-            Call::Error(code, message) => {
-                worst(&mut report, HealthStatus::Unhealthy, format!("phone number lookup failed ({code}): {message}"))
-            }
+            Call::Error(code, message) => worst(
+                &mut report,
+                HealthStatus::Unhealthy,
+                ReasonCode::PhoneNumberLookupFailed,
+                format!("phone number lookup failed ({code}): {message}"),
+            ),
             Call::Unreachable(e) => {
                 report.graph_reachable = false;
-                worst(&mut report, HealthStatus::Unhealthy, format!("Graph API unreachable: {e}"));
+                if !report.reasons.iter().any(|r| r.code == ReasonCode::GraphUnreachable) {
+                    worst(
+                        &mut report,
+                        HealthStatus::Unhealthy,
+                        ReasonCode::GraphUnreachable,
+                        format!("Graph API unreachable: {e}"),
+                    );
+                }
             }
         }
 
@@ -225,7 +327,7 @@ impl WhatsAppHealth {
             && report.graph_reachable
             && report.token_valid != Some(false)
         {
-            match self.get(&format!("{waba}/subscribed_apps"), &[], true).await {
+            match self.get(&format!("{waba}/subscribed_apps"), &[], &self.settings.access_token).await {
                 Call::Ok(body) => {
                     let subscribed = body.get("data").and_then(Value::as_array).is_some_and(|d| !d.is_empty());
                     report.webhook_subscribed = Some(subscribed);
@@ -233,16 +335,23 @@ impl WhatsAppHealth {
                         worst(
                             &mut report,
                             HealthStatus::Degraded,
+                            ReasonCode::WebhookNotSubscribed,
                             String::from("no app is subscribed to the account's webhooks: messages will not arrive"),
                         );
                     }
                 }
-                Call::Error(code, message) => {
-                    worst(&mut report, HealthStatus::Degraded, format!("subscribed_apps failed ({code}): {message}"))
-                }
-                Call::Unreachable(e) => {
-                    worst(&mut report, HealthStatus::Degraded, format!("subscribed_apps unreachable: {e}"))
-                }
+                Call::Error(code, message) => worst(
+                    &mut report,
+                    HealthStatus::Degraded,
+                    ReasonCode::SubscriptionCheckFailed,
+                    format!("subscribed_apps failed ({code}): {message}"),
+                ),
+                Call::Unreachable(e) => worst(
+                    &mut report,
+                    HealthStatus::Degraded,
+                    ReasonCode::SubscriptionCheckFailed,
+                    format!("subscribed_apps unreachable: {e}"),
+                ),
             }
         }
         report

@@ -5,6 +5,7 @@ pub mod builtin;
 pub mod email;
 pub mod graph;
 pub mod graph_health;
+pub mod http;
 pub mod pacing;
 pub mod sandbox;
 pub mod store;

@@ -14,7 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use switchboard_application::usecases::{IngestWebhook, WebhookContent};
 
-use super::auth::constant_time_eq;
+use super::auth::secret_eq;
 use super::errors::ApiError;
 use super::trace::request_trace;
 
@@ -44,10 +44,7 @@ pub struct VerifyQuery {
 pub async fn verify(req: HttpRequest, state: web::Data<WebhookState>) -> Result<HttpResponse, ApiError> {
     let query =
         web::Query::<VerifyQuery>::from_query(req.query_string()).map_err(|_| ApiError::verification_failed())?;
-    let token_ok = query
-        .verify_token
-        .as_deref()
-        .is_some_and(|t| constant_time_eq(t.as_bytes(), state.verify_token.expose_secret().as_bytes()));
+    let token_ok = query.verify_token.as_deref().is_some_and(|t| secret_eq(t, state.verify_token.expose_secret()));
     match (query.mode.as_deref(), token_ok, query.challenge.as_deref()) {
         (Some("subscribe"), true, Some(challenge)) => {
             tracing::info!("webhook verification handshake answered");

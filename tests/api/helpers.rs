@@ -132,6 +132,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "2".to_owned()),
         // Pacing is tested on its own; elsewhere it would only slow the tests down.
         ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
+        // So are the sandbox's status webhooks (tests/api/sandbox.rs): elsewhere a sandbox
+        // reply stays `sent`, and the only webhooks are the test's own.
+        ("SWITCHBOARD_SANDBOX_STATUSES", "false".to_owned()),
     ]);
     for (key, value) in overrides {
         source.set(key, *value);
@@ -288,6 +291,7 @@ impl TestApp {
         let body: Value = self
             .client
             .get(format!("{}/sandbox/outbox?limit=1000", self.address))
+            .header("x-api-key", API_KEY)
             .send()
             .await
             .expect("outbox reachable")

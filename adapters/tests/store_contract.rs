@@ -748,14 +748,14 @@ async fn a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs(db: &Db)
     let delivery = Uuid::now_v7();
     let status = |wamid: &str| {
         job(
-            JobKind::SandboxStatus(SandboxStatus {
+            JobKind::SandboxStatus(Box::new(SandboxStatus {
                 wamid: Wamid::parse(wamid).unwrap(),
                 status: "sent".to_owned(),
                 from_number_id: "100".to_owned(),
                 recipient_phone: Some("16505550003".to_owned()),
                 recipient_user_id: None,
                 callback: Some(delivery.to_string()),
-            }),
+            })),
             &format!("sandbox_status:{wamid}"),
             1,
         )

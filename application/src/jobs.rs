@@ -30,7 +30,7 @@ pub enum JobKind {
     },
     /// Sandbox mode: a status webhook Meta would send about a message the sandbox
     /// recorded instead of sending, still to be posted to our own webhook (ADR 0015).
-    SandboxStatus(SandboxStatus),
+    SandboxStatus(Box<SandboxStatus>),
 }
 
 impl JobKind {

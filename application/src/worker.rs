@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::jobs::{JobKind, LeasedJob, SandboxStatus};
+use crate::jobs::{JobKind, LeasedJob};
 use crate::ports::{Clock, JobQueue, SandboxStatusWebhooks};
 use crate::usecases::{
     Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, ProcessOutcome, RecordStatus, StatusReport,
@@ -76,11 +76,11 @@ impl JobRunner {
             otel.kind = "consumer",
             otel.status_code = tracing::field::Empty,
         );
-        if let JobKind::ProcessInbound { wamid }
-        | JobKind::RecordStatus { wamid, .. }
-        | JobKind::SandboxStatus(SandboxStatus { wamid, .. }) = &job.kind
-        {
+        if let JobKind::ProcessInbound { wamid } | JobKind::RecordStatus { wamid, .. } = &job.kind {
             span.record("wamid", tracing::field::display(wamid));
+        }
+        if let JobKind::SandboxStatus(status) = &job.kind {
+            span.record("wamid", tracing::field::display(&status.wamid));
         }
         // The stored context names the span that enqueued this job: it becomes this
         // span's parent, and this span the parent of what the job causes.
@@ -362,14 +362,14 @@ mod tests {
 
     fn sandbox_status_job() -> LeasedJob {
         LeasedJob {
-            kind: JobKind::SandboxStatus(SandboxStatus {
+            kind: JobKind::SandboxStatus(Box::new(crate::jobs::SandboxStatus {
                 wamid: Wamid::parse("wamid.SANDBOX.1").unwrap(),
                 status: String::from("delivered"),
                 from_number_id: String::from("100"),
                 recipient_phone: Some(String::from("447700900123")),
                 recipient_user_id: None,
                 callback: Some(Uuid::nil().to_string()),
-            }),
+            })),
             ..job(1)
         }
     }

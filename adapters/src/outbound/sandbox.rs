@@ -77,7 +77,7 @@ impl SandboxWhatsApp {
                 };
                 NewJob {
                     ordering_key: status.ordering_key(),
-                    kind: JobKind::SandboxStatus(status),
+                    kind: JobKind::SandboxStatus(Box::new(status)),
                     order_at: at,
                     run_at: at,
                     trace: *trace,

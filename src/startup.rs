@@ -27,7 +27,8 @@ use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unl
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
+    ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SandboxStatusWebhooks, SendPacing, SystemClock,
+    WhatsAppGateway,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
@@ -73,6 +74,29 @@ fn loopback_host(host: &str) -> String {
     }
 }
 
+/// The WhatsApp gateway, and in sandbox mode what posts the sandbox's status webhooks.
+type WhatsAppSide = (Arc<dyn WhatsAppGateway>, Option<Arc<dyn SandboxStatusWebhooks>>);
+
+/// The sandbox gateway, and what posts its status webhooks back to this process's
+/// listener on `port` unless they are off (ADR 0015).
+fn sandbox_gateway(config: &Config, store: Arc<dyn Store>, port: u16) -> anyhow::Result<WhatsAppSide> {
+    let sandbox = SandboxWhatsApp::new(store);
+    let Some(delay) = config.delivery.sandbox_status_delay else {
+        return Ok((Arc::new(sandbox), None));
+    };
+    let webhooks = LoopbackStatusWebhooks::new(StatusWebhookSettings {
+        webhook_url: format!(
+            "http://{}:{port}{}",
+            loopback_host(&config.http.host),
+            inbound::whatsapp::WEBHOOK_PATHS[0]
+        ),
+        app_secret: config.whatsapp.app_secret.clone(),
+        business_account_id: config.whatsapp.business_account_id.clone().unwrap_or_default(),
+        timeout: config.whatsapp.http_timeout,
+    })?;
+    Ok((Arc::new(sandbox.with_status_webhooks(delay)), Some(Arc::new(webhooks))))
+}
+
 /// A running Switchboard: HTTP server and job workers.
 pub struct Application {
     port: u16,
@@ -108,34 +132,18 @@ impl Application {
         let address = format!("{}:{}", config.http.host, config.http.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr().context("listener has no address")?.port();
-        let mut sandbox_statuses = None;
-        let whatsapp: Arc<dyn WhatsAppGateway> = match (config.mode, &config.whatsapp.access_token) {
-            (Mode::Live, Some(token)) => Arc::new(GraphWhatsApp::new(GraphSettings {
-                base_url: config.whatsapp.api_base_url.clone(),
-                api_version: config.whatsapp.api_version.clone(),
-                access_token: token.clone(),
-                timeout: config.whatsapp.http_timeout,
-            })?),
+        let (whatsapp, sandbox_statuses): WhatsAppSide = match (config.mode, &config.whatsapp.access_token) {
+            (Mode::Live, Some(token)) => (
+                Arc::new(GraphWhatsApp::new(GraphSettings {
+                    base_url: config.whatsapp.api_base_url.clone(),
+                    api_version: config.whatsapp.api_version.clone(),
+                    access_token: token.clone(),
+                    timeout: config.whatsapp.http_timeout,
+                })?),
+                None,
+            ),
             // Live mode always has a token (configuration refuses to start without one).
-            _ => {
-                let sandbox = SandboxWhatsApp::new(store.clone());
-                match config.delivery.sandbox_status_delay {
-                    Some(delay) => {
-                        sandbox_statuses = Some(Arc::new(LoopbackStatusWebhooks::new(StatusWebhookSettings {
-                            webhook_url: format!(
-                                "http://{}:{port}{}",
-                                loopback_host(&config.http.host),
-                                inbound::whatsapp::WEBHOOK_PATHS[0]
-                            ),
-                            app_secret: config.whatsapp.app_secret.clone(),
-                            business_account_id: config.whatsapp.business_account_id.clone().unwrap_or_default(),
-                            timeout: config.whatsapp.http_timeout,
-                        })?));
-                        Arc::new(sandbox.with_status_webhooks(delay))
-                    }
-                    None => Arc::new(sandbox),
-                }
-            }
+            _ => sandbox_gateway(&config, store.clone(), port)?,
         };
         let email: Arc<dyn EmailGateway> = match &config.smtp {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp).context("SMTP configuration")?),

@@ -161,8 +161,10 @@ impl JobRunner {
                     Ok(()) => JobResult::Done,
                     Err(e) => JobResult::Retry(e.to_string()),
                 },
+                // Left by an earlier run; this one posts none (live mode, or
+                // SWITCHBOARD_SANDBOX_STATUSES=false).
                 None => {
-                    tracing::warn!(status = %status.status, "a sandbox status outlived sandbox mode; not posted");
+                    tracing::warn!(status = %status.status, "the sandbox's status webhooks are off; this one is not posted");
                     JobResult::Done
                 }
             },

@@ -78,7 +78,7 @@ fn loopback_host(host: &str) -> String {
 type WhatsAppSide = (Arc<dyn WhatsAppGateway>, Option<Arc<dyn SandboxStatusWebhooks>>);
 
 /// The sandbox gateway, and what posts its status webhooks back to this process's
-/// listener on `port` unless they are off (ADR 0015).
+/// listener on `port` unless they are off (ADR 0017).
 fn sandbox_gateway(config: &Config, store: Arc<dyn Store>, port: u16) -> anyhow::Result<WhatsAppSide> {
     let sandbox = SandboxWhatsApp::new(store);
     let Some(delay) = config.delivery.sandbox_status_delay else {

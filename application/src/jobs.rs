@@ -29,7 +29,7 @@ pub enum JobKind {
         callback: Option<String>,
     },
     /// Sandbox mode: a status webhook Meta would send about a message the sandbox
-    /// recorded instead of sending, still to be posted to our own webhook (ADR 0015).
+    /// recorded instead of sending, still to be posted to our own webhook (ADR 0017).
     SandboxStatus(Box<SandboxStatus>),
 }
 

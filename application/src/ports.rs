@@ -601,7 +601,7 @@ pub trait WhatsAppGateway: Send + Sync {
     async fn mark_read(&self, business_number_id: &str, wamid: &Wamid, trace: &TraceContext) -> Result<(), SendError>;
 }
 
-/// Sandbox mode's stand-in for Meta's side of status webhooks (ADR 0015).
+/// Sandbox mode's stand-in for Meta's side of status webhooks (ADR 0017).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait SandboxStatusWebhooks: Send + Sync {

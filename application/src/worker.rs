@@ -41,7 +41,7 @@ pub struct JobRunner {
     status: RecordStatus,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
-    /// Sandbox mode only: posts the status webhooks the sandbox owes (ADR 0015).
+    /// Sandbox mode only: posts the status webhooks the sandbox owes (ADR 0017).
     sandbox_statuses: Option<Arc<dyn SandboxStatusWebhooks>>,
 }
 

@@ -1,4 +1,4 @@
--- The sandbox records a delivery's message once (ADR 0015): a worker killed between the
+-- The sandbox records a delivery's message once (ADR 0017): a worker killed between the
 -- sandbox's record and the delivery's mark of being sent runs the delivery again, and
 -- gets the wamid recorded the first time instead of making a second reply. Rows from
 -- before have no delivery id (NULLs never conflict).

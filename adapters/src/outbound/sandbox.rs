@@ -1,4 +1,4 @@
-//! The sandbox plays Meta (ADR 0004, ADR 0015). With no WhatsApp account configured,
+//! The sandbox plays Meta (ADR 0004, ADR 0017). With no WhatsApp account configured,
 //! replies are recorded in the database (and logged without their body) instead of sent,
 //! each with a made-up wamid as Meta would give; then the status webhooks Meta would
 //! send about it (sent, delivered, read, a moment apart) are posted, signed with the app

@@ -348,6 +348,12 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
 fn print_sandbox_banner(config: &Config) {
     use secrecy::ExposeSecret;
     eprintln!("┌ Switchboard is in SANDBOX mode: no WhatsApp account; replies are recorded, not sent.");
+    if let Some(delay) = config.delivery.sandbox_status_delay {
+        eprintln!(
+            "│ the sandbox plays Meta: sent, delivered and read status webhooks follow each reply, {} ms apart",
+            delay.as_millis()
+        );
+    }
     if let Some(path) = &config.sandbox_secrets_file {
         eprintln!("│ development app secret:   {}", config.whatsapp.app_secret.expose_secret());
         eprintln!("│ development verify token: {}", config.whatsapp.verify_token.expose_secret());

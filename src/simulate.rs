@@ -86,7 +86,7 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
     // The outbox needs the API key (the sandbox's own, from its secrets file, or the first configured).
     let api_key = config.api_keys.first().map(|k| k.expose_secret().to_owned()).unwrap_or_default();
     let deadline = Instant::now() + args.timeout;
-    loop {
+    let reply = loop {
         let outbox: Value = client
             .get(format!("{base}/sandbox/outbox"))
             .header("x-api-key", &api_key)
@@ -97,14 +97,61 @@ pub async fn run(config: &Config, args: SimulateArgs) -> anyhow::Result<()> {
             .json()
             .await?;
         if let Some(reply) = outbox["messages"].as_array().and_then(|m| m.first()) {
-            let text = reply["message"]["content"]["body"].as_str().unwrap_or("(no text)");
-            println!("← {text}");
-            println!("  (recorded by the sandbox gateway as {})", reply["provider_id"].as_str().unwrap_or(""));
-            return Ok(());
+            break reply.clone();
         }
         if Instant::now() >= deadline {
             bail!("no reply within {:?}; look for trace_id {} in the service's logs", args.timeout, trace.trace_id);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let text = reply["message"]["content"]["body"].as_str().unwrap_or("(no text)");
+    println!("← {text}");
+    println!("  (recorded by the sandbox gateway as {})", reply["provider_id"].as_str().unwrap_or(""));
+    if let Some(delivery_id) = reply["delivery_id"].as_str() {
+        follow_ticks(&client, &base, &api_key, delivery_id, deadline).await?;
     }
+    Ok(())
+}
+
+/// Prints the reply's ticks as the sandbox's status webhooks move its delivery: sent,
+/// delivered, read. Stops at read, or quietly when they stop coming (statuses off).
+async fn follow_ticks(
+    client: &reqwest::Client,
+    base: &str,
+    api_key: &str,
+    delivery_id: &str,
+    deadline: Instant,
+) -> anyhow::Result<()> {
+    let quiet_for = Duration::from_secs(3);
+    let mut last_change = Instant::now();
+    let mut shown = String::new();
+    while Instant::now() < deadline && last_change.elapsed() < quiet_for {
+        let response =
+            client.get(format!("{base}/api/v1/messages/{delivery_id}")).header("x-api-key", api_key).send().await?;
+        if !response.status().is_success() {
+            // No API key for this service (it runs with other secrets): no ticks to show.
+            return Ok(());
+        }
+        let delivery: Value = response.json().await?;
+        let state = delivery["state"].as_str().unwrap_or("").to_owned();
+        if state != shown {
+            let tick = match state.as_str() {
+                "sent" => "✓      sent",
+                "delivered" => "✓✓     delivered",
+                "read" => "✓✓     read (blue ticks)",
+                "failed" => "✗      failed",
+                _ => "",
+            };
+            if !tick.is_empty() {
+                println!("  {tick}");
+            }
+            shown = state;
+            last_change = Instant::now();
+        }
+        if matches!(shown.as_str(), "read" | "failed") {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
 }

@@ -25,10 +25,11 @@ use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
-use switchboard_adapters::outbound::sandbox::SandboxWhatsApp;
+use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SendPacing, SystemClock, WhatsAppGateway,
+    ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SandboxStatusWebhooks, SendPacing, SystemClock,
+    WhatsAppGateway,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
@@ -64,6 +65,39 @@ pub fn whatsapp_health(config: &Config) -> anyhow::Result<Option<WhatsAppHealth>
     })?))
 }
 
+/// The address this process reaches its own listener at, given the host it binds.
+fn loopback_host(host: &str) -> String {
+    match host {
+        "0.0.0.0" => String::from("127.0.0.1"),
+        "::" | "[::]" => String::from("[::1]"),
+        ip6 if ip6.contains(':') && !ip6.starts_with('[') => format!("[{ip6}]"),
+        other => other.to_owned(),
+    }
+}
+
+/// The WhatsApp gateway, and in sandbox mode what posts the sandbox's status webhooks.
+type WhatsAppSide = (Arc<dyn WhatsAppGateway>, Option<Arc<dyn SandboxStatusWebhooks>>);
+
+/// The sandbox gateway, and what posts its status webhooks back to this process's
+/// listener on `port` unless they are off (ADR 0017).
+fn sandbox_gateway(config: &Config, store: Arc<dyn Store>, port: u16) -> anyhow::Result<WhatsAppSide> {
+    let sandbox = SandboxWhatsApp::new(store);
+    let Some(delay) = config.delivery.sandbox_status_delay else {
+        return Ok((Arc::new(sandbox), None));
+    };
+    let webhooks = LoopbackStatusWebhooks::new(StatusWebhookSettings {
+        webhook_url: format!(
+            "http://{}:{port}{}",
+            loopback_host(&config.http.host),
+            inbound::whatsapp::WEBHOOK_PATHS[0]
+        ),
+        app_secret: config.whatsapp.app_secret.clone(),
+        business_account_id: config.whatsapp.business_account_id.clone().unwrap_or_default(),
+        timeout: config.whatsapp.http_timeout,
+    })?;
+    Ok((Arc::new(sandbox.with_status_webhooks(delay)), Some(Arc::new(webhooks))))
+}
+
 /// A running Switchboard: HTTP server and job workers.
 pub struct Application {
     port: u16,
@@ -96,15 +130,22 @@ impl Application {
         switchboard_shared::secrets::register_config(&config);
         let store = open_store(&config).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let whatsapp: Arc<dyn WhatsAppGateway> = match (config.mode, &config.whatsapp.access_token) {
-            (Mode::Live, Some(token)) => Arc::new(GraphWhatsApp::new(GraphSettings {
-                base_url: config.whatsapp.api_base_url.clone(),
-                api_version: config.whatsapp.api_version.clone(),
-                access_token: token.clone(),
-                timeout: config.whatsapp.http_timeout,
-            })?),
+        // Bound before the workers start: the sandbox's status webhooks come back to it.
+        let address = format!("{}:{}", config.http.host, config.http.port);
+        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr().context("listener has no address")?.port();
+        let (whatsapp, sandbox_statuses): WhatsAppSide = match (config.mode, &config.whatsapp.access_token) {
+            (Mode::Live, Some(token)) => (
+                Arc::new(GraphWhatsApp::new(GraphSettings {
+                    base_url: config.whatsapp.api_base_url.clone(),
+                    api_version: config.whatsapp.api_version.clone(),
+                    access_token: token.clone(),
+                    timeout: config.whatsapp.http_timeout,
+                })?),
+                None,
+            ),
             // Live mode always has a token (configuration refuses to start without one).
-            _ => Arc::new(SandboxWhatsApp::new(store.clone())),
+            _ => sandbox_gateway(&config, store.clone(), port)?,
         };
         let email: Arc<dyn EmailGateway> = match &config.smtp {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp).context("SMTP configuration")?),
@@ -152,7 +193,7 @@ impl Application {
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
         let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
-        let runner = Arc::new(JobRunner::new(
+        let runner = JobRunner::new(
             queue.clone(),
             ProcessInbound::new(
                 store_arc.clone(),
@@ -187,7 +228,11 @@ impl Application {
             RecordStatus::new(store_arc.clone(), clock.clone(), config.delivery.reengagement_template.is_some()),
             config.workers.retry,
             clock.clone(),
-        ));
+        );
+        let runner = Arc::new(match sandbox_statuses {
+            Some(webhooks) => runner.with_sandbox_statuses(webhooks),
+            None => runner,
+        });
         let worker_shutdown = Shutdown::default();
         let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers = spawn_workers(
@@ -201,10 +246,6 @@ impl Application {
             },
             worker_shutdown.clone(),
         );
-
-        let address = format!("{}:{}", config.http.host, config.http.port);
-        let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
-        let port = listener.local_addr().context("listener has no address")?.port();
 
         let management = web::Data::new(ManagementState {
             store: store.clone(),

@@ -56,10 +56,12 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
     let printed = String::from_utf8(simulate.stdout).unwrap();
     assert!(simulate.status.success(), "simulate failed: {printed} {}", String::from_utf8_lossy(&simulate.stderr));
     assert!(printed.contains("← Hello"), "{printed}");
+    assert!(printed.contains("read (blue ticks)"), "the sandbox's status webhooks moved the reply to read: {printed}");
     let trace_id = printed.split("trace_id ").nth(1).unwrap()[..32].to_owned();
 
-    // Assert: every line of the journey (request, ingest, classification, agent, send)
-    // carries that trace id, and none shows the whole phone number or the message body.
+    // Assert: every line of the journey (request, ingest, classification, agent, send,
+    // the sandbox's status webhooks) carries that trace id, and none shows the whole
+    // phone number or the message body.
     let journey: Vec<&serde_json::Value> = logs.iter().filter(|l| l["trace_id"] == trace_id.as_str()).collect();
     let messages: Vec<&str> = journey.iter().filter_map(|l| l["message"].as_str()).collect();
     for expected in [
@@ -68,6 +70,8 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
         "reply planned",
         "sandbox: recorded the message instead of sending it",
         "accepted by WhatsApp",
+        "sandbox: status webhook delivered",
+        "delivery moved forward",
     ] {
         assert!(messages.contains(&expected), "no {expected:?} line with trace_id {trace_id}: {messages:?}");
     }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_adapters::outbound::store::{PgStore, SqliteStore, Store};
-use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
+use switchboard_application::jobs::{JobKind, LeasedJob, NewJob, SandboxStatus};
 use switchboard_application::ports::{
     AttemptOutcome, ConversationFilter, DeliveryFilter, EventDisposition, EventFilter, IngestBatch, NewInbound,
     NewOutbound, NewReply, NewStatus, OpenTask, PageRequest, RawEvent, ReplyRecorded, Route, StoredTask, TimeRange,
@@ -144,6 +144,7 @@ contract!(
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
+    a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
 );
 
 // ---------------------------------------------------------------- builders
@@ -720,8 +721,11 @@ async fn the_sandbox_outbox_and_replay_bookkeeping_round_trip(db: &Db) {
     store.ingest(event).await.unwrap();
     let trace = TraceContext::new_root();
 
-    store.record_sandbox_send("wamid.SANDBOX.1", &outbound(3, Some("wamid.Q1")), &trace).await.unwrap();
-    store.record_sandbox_send("wamid.SANDBOX.2", &outbound(3, None), &trace).await.unwrap();
+    store
+        .record_sandbox_send(None, "wamid.SANDBOX.1", &outbound(3, Some("wamid.Q1")), Vec::new(), &trace)
+        .await
+        .unwrap();
+    store.record_sandbox_send(None, "wamid.SANDBOX.2", &outbound(3, None), Vec::new(), &trace).await.unwrap();
     let replies = store.sandbox_outbox(Some("wamid.Q1"), 10).await.unwrap();
     let all = store.sandbox_outbox(None, 10).await.unwrap();
     let body = store.event_body(&event_id).await.unwrap();
@@ -736,4 +740,47 @@ async fn the_sandbox_outbox_and_replay_bookkeeping_round_trip(db: &Db) {
     assert!(missing.is_none());
     assert!(events.items[0].replayed_at.is_some());
     assert!(store.ready().await.is_ok());
+}
+
+async fn a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs(db: &Db) {
+    let store = db.open().await;
+    let trace = TraceContext::new_root();
+    let delivery = Uuid::now_v7();
+    let status = |wamid: &str| {
+        job(
+            JobKind::SandboxStatus(Box::new(SandboxStatus {
+                wamid: Wamid::parse(wamid).unwrap(),
+                status: "sent".to_owned(),
+                from_number_id: "100".to_owned(),
+                recipient_phone: Some("16505550003".to_owned()),
+                recipient_user_id: None,
+                callback: Some(delivery.to_string()),
+            })),
+            &format!("sandbox_status:{wamid}"),
+            1,
+        )
+    };
+    let message = outbound(3, Some("wamid.Q1"));
+
+    let first = store
+        .record_sandbox_send(Some(delivery), "wamid.SANDBOX.A", &message, vec![status("wamid.SANDBOX.A")], &trace)
+        .await
+        .unwrap();
+    let again = store
+        .record_sandbox_send(Some(delivery), "wamid.SANDBOX.B", &message, vec![status("wamid.SANDBOX.B")], &trace)
+        .await
+        .unwrap();
+    let other =
+        store.record_sandbox_send(Some(Uuid::now_v7()), "wamid.SANDBOX.C", &message, Vec::new(), &trace).await.unwrap();
+    let recorded = store.sandbox_outbox(Some("wamid.Q1"), 10).await.unwrap();
+    let jobs = claim_all(store.as_ref()).await;
+
+    assert_eq!(
+        (first.as_str(), again.as_str(), other.as_str()),
+        ("wamid.SANDBOX.A", "wamid.SANDBOX.A", "wamid.SANDBOX.C")
+    );
+    assert_eq!(recorded.len(), 2, "the delivery's message is recorded once, another delivery's too");
+    assert_eq!(recorded[0].delivery_id.as_deref(), Some(&delivery.to_string()[..]));
+    assert_eq!(jobs.len(), 1, "the status jobs of the first record only");
+    assert!(matches!(&jobs[0].kind, JobKind::SandboxStatus(s) if s.wamid.as_str() == "wamid.SANDBOX.A"));
 }

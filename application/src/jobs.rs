@@ -28,6 +28,9 @@ pub enum JobKind {
         #[serde(default)]
         callback: Option<String>,
     },
+    /// Sandbox mode: a status webhook Meta would send about a message the sandbox
+    /// recorded instead of sending, still to be posted to our own webhook (ADR 0017).
+    SandboxStatus(Box<SandboxStatus>),
 }
 
 impl JobKind {
@@ -37,7 +40,33 @@ impl JobKind {
             Self::ProcessInbound { .. } => "process_inbound",
             Self::DeliverMessage { .. } => "deliver_message",
             Self::RecordStatus { .. } => "record_status",
+            Self::SandboxStatus(_) => "sandbox_status",
         }
+    }
+}
+
+/// A status Meta would report about a message the sandbox recorded: what its status
+/// webhook says, and to whom the message went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxStatus {
+    /// The wamid the sandbox gave the message.
+    pub wamid: Wamid,
+    /// `sent`, `delivered` or `read`.
+    pub status: String,
+    /// The business number it left from (`metadata.phone_number_id`).
+    pub from_number_id: String,
+    /// `recipient_id`: the user's phone digits, when known.
+    pub recipient_phone: Option<String>,
+    /// `recipient_user_id`: the user's business-scoped id, when known.
+    pub recipient_user_id: Option<String>,
+    /// `biz_opaque_callback_data`: what the send carried (our delivery id).
+    pub callback: Option<String>,
+}
+
+impl SandboxStatus {
+    /// The ordering key of one message's statuses: they leave in order.
+    pub fn ordering_key(&self) -> String {
+        format!("sandbox_status:{}", self.wamid)
     }
 }
 

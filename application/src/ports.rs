@@ -17,7 +17,7 @@ use switchboard_shared::{SendAction, SendFailure, TraceContext};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::jobs::{LeasedJob, NewJob};
+use crate::jobs::{LeasedJob, NewJob, SandboxStatus};
 
 /// Failures of any store port.
 #[derive(Debug, thiserror::Error)]
@@ -599,6 +599,19 @@ pub trait WhatsAppGateway: Send + Sync {
     ///
     /// Errors: see [`SendError`].
     async fn mark_read(&self, business_number_id: &str, wamid: &Wamid, trace: &TraceContext) -> Result<(), SendError>;
+}
+
+/// Sandbox mode's stand-in for Meta's side of status webhooks (ADR 0017).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SandboxStatusWebhooks: Send + Sync {
+    /// Posts the status webhook Meta would send for `status`, signed with the app
+    /// secret, to this service's own webhook. `Ok` once it was answered 200, that is
+    /// once the status is stored.
+    ///
+    /// Errors: [`SendError::Network`] when the webhook could not be reached or did not
+    /// answer 200; the caller tries again later, as Meta delivers again.
+    async fn post(&self, status: &SandboxStatus, trace: &TraceContext) -> Result<(), SendError>;
 }
 
 /// A media file's bytes.

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::jobs::{JobKind, LeasedJob};
-use crate::ports::{Clock, JobQueue};
+use crate::ports::{Clock, JobQueue, SandboxStatusWebhooks};
 use crate::usecases::{
     Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, ProcessOutcome, RecordStatus, StatusReport,
 };
@@ -41,6 +41,8 @@ pub struct JobRunner {
     status: RecordStatus,
     retry: RetryPolicy,
     clock: Arc<dyn Clock>,
+    /// Sandbox mode only: posts the status webhooks the sandbox owes (ADR 0017).
+    sandbox_statuses: Option<Arc<dyn SandboxStatusWebhooks>>,
 }
 
 impl JobRunner {
@@ -52,7 +54,14 @@ impl JobRunner {
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { queue, process, deliver, status, retry, clock }
+        Self { queue, process, deliver, status, retry, clock, sandbox_statuses: None }
+    }
+
+    /// Runs the sandbox's status webhooks with `webhooks` (sandbox mode).
+    #[must_use]
+    pub fn with_sandbox_statuses(mut self, webhooks: Arc<dyn SandboxStatusWebhooks>) -> Self {
+        self.sandbox_statuses = Some(webhooks);
+        self
     }
 
     pub async fn run(&self, job: &LeasedJob) -> JobResult {
@@ -69,6 +78,9 @@ impl JobRunner {
         );
         if let JobKind::ProcessInbound { wamid } | JobKind::RecordStatus { wamid, .. } = &job.kind {
             span.record("wamid", tracing::field::display(wamid));
+        }
+        if let JobKind::SandboxStatus(status) = &job.kind {
+            span.record("wamid", tracing::field::display(&status.wamid));
         }
         // The stored context names the span that enqueued this job: it becomes this
         // span's parent, and this span the parent of what the job causes.
@@ -143,6 +155,19 @@ impl JobRunner {
                     Err(e) => JobResult::Dead(e.to_string()),
                 }
             }
+            JobKind::SandboxStatus(status) => match &self.sandbox_statuses {
+                // Not answered 200: post it again later, as Meta delivers again.
+                Some(webhooks) => match webhooks.post(status, &trace).await {
+                    Ok(()) => JobResult::Done,
+                    Err(e) => JobResult::Retry(e.to_string()),
+                },
+                // Left by an earlier run; this one posts none (live mode, or
+                // SWITCHBOARD_SANDBOX_STATUSES=false).
+                None => {
+                    tracing::warn!(status = %status.status, "the sandbox's status webhooks are off; this one is not posted");
+                    JobResult::Done
+                }
+            },
         };
         (result, None)
     }
@@ -248,7 +273,7 @@ mod tests {
     use super::*;
     use crate::ports::{
         MockAgentGateway, MockChannelSettings, MockClassifier, MockClock, MockDeliveries, MockEmailGateway,
-        MockJobQueue, MockMessages, MockSendPacing, MockWhatsAppGateway,
+        MockJobQueue, MockMessages, MockSandboxStatusWebhooks, MockSendPacing, MockWhatsAppGateway,
     };
     use crate::usecases::DeliveryPolicy;
     use switchboard_domain::{AgentName, RoutingPolicy, Wamid};
@@ -335,6 +360,50 @@ mod tests {
         messages.expect_inbound().returning(|_| Err(store_down()));
 
         runner(queue, messages, 3).run(&job(3)).await;
+    }
+
+    fn sandbox_status_job() -> LeasedJob {
+        LeasedJob {
+            kind: JobKind::SandboxStatus(Box::new(crate::jobs::SandboxStatus {
+                wamid: Wamid::parse("wamid.SANDBOX.1").unwrap(),
+                status: String::from("delivered"),
+                from_number_id: String::from("100"),
+                recipient_phone: Some(String::from("447700900123")),
+                recipient_user_id: None,
+                callback: Some(Uuid::nil().to_string()),
+            })),
+            ..job(1)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_status_is_posted_and_its_job_done() {
+        let mut queue = MockJobQueue::new();
+        queue.expect_complete().times(1).returning(|_| Ok(()));
+        let mut webhooks = MockSandboxStatusWebhooks::new();
+        webhooks.expect_post().withf(|s, _| s.status == "delivered").times(1).returning(|_, _| Ok(()));
+
+        let result = runner(queue, MockMessages::new(), 5)
+            .with_sandbox_statuses(Arc::new(webhooks))
+            .run(&sandbox_status_job())
+            .await;
+
+        assert_eq!(result, JobResult::Done);
+    }
+
+    #[tokio::test]
+    async fn a_sandbox_status_the_webhook_did_not_take_is_posted_again_later() {
+        let mut queue = MockJobQueue::new();
+        queue.expect_retry().times(1).returning(|_, _, _| Ok(()));
+        let mut webhooks = MockSandboxStatusWebhooks::new();
+        webhooks.expect_post().returning(|_, _| Err(crate::ports::SendError::Network("answered 503".into())));
+
+        let result = runner(queue, MockMessages::new(), 5)
+            .with_sandbox_statuses(Arc::new(webhooks))
+            .run(&sandbox_status_job())
+            .await;
+
+        assert!(matches!(result, JobResult::Retry(e) if e.contains("503")));
     }
 
     #[tokio::test]

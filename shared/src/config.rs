@@ -215,6 +215,16 @@ pub const KEYS: &[Key] = &[
         help: "after a send timed out, wait this long for a status webhook proving it arrived before sending again",
     },
     Key {
+        name: "SWITCHBOARD_SANDBOX_STATUSES",
+        default: "true",
+        help: "sandbox mode: after each send, post the status webhooks Meta would (sent, delivered, read), signed, to our own webhook",
+    },
+    Key {
+        name: "SWITCHBOARD_SANDBOX_STATUS_DELAY_MS",
+        default: "300",
+        help: "sandbox mode: time from a send to its sent status, and between each status and the next",
+    },
+    Key {
         name: "CHANNELS_GMAIL_PRIORITY",
         default: "false",
         help: "email first: replies go by email instead of WhatsApp (also switchable at run time by the API)",
@@ -471,6 +481,9 @@ pub struct DeliveryConfig {
     pub reengagement_template: Option<TemplateConfig>,
     pub outside_window: OutsideWindow,
     pub uncertain_grace: Duration,
+    /// Sandbox mode: the time between a send and each of its status webhooks; `None`
+    /// when the sandbox posts none.
+    pub sandbox_status_delay: Option<Duration>,
     /// `channels.gmail.priority`: email first.
     pub email_priority: bool,
 }
@@ -979,6 +992,10 @@ fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {
         reengagement_template,
         outside_window,
         uncertain_grace: Duration::from_secs(src.parse("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", 30u64, "seconds")?),
+        sandbox_status_delay: flag(src, "SWITCHBOARD_SANDBOX_STATUSES", true)?
+            .then(|| src.parse("SWITCHBOARD_SANDBOX_STATUS_DELAY_MS", 300u64, "milliseconds"))
+            .transpose()?
+            .map(Duration::from_millis),
         email_priority: flag(src, "CHANNELS_GMAIL_PRIORITY", false)?,
     })
 }

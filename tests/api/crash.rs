@@ -76,22 +76,13 @@ impl Drop for Service {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processed_twice() {
-    // Arrange: the service in live mode against the fake Graph, with short leases so a
-    // killed process's jobs are taken over quickly.
-    let graph = FakeGraph::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let db = dir.path().join("switchboard.db");
-    let env: Vec<(String, String)> = [
-        ("SWITCHBOARD_MODE", "live".to_owned()),
+/// The environment both crash tests share: short leases so a killed process's jobs are
+/// taken over quickly, and a short grace for sends a kill left uncertain.
+fn crash_env(port: u16, dir: &std::path::Path, db: &std::path::Path) -> Vec<(String, String)> {
+    [
         ("SWITCHBOARD_PORT", port.to_string()),
-        ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
+        ("SWITCHBOARD_DATA_DIR", dir.display().to_string()),
         ("DATABASE_URL", format!("sqlite://{}", db.display())),
-        ("WHATSAPP_ACCESS_TOKEN", "test-token".to_owned()),
-        ("WHATSAPP_PHONE_NUMBER_ID", BUSINESS_NUMBER_ID.to_owned()),
-        ("WHATSAPP_API_BASE_URL", graph.uri()),
         ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
         ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", VERIFY_TOKEN.to_owned()),
         ("SWITCHBOARD_API_KEYS", API_KEY.to_owned()),
@@ -105,12 +96,15 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let service = Arc::new(Mutex::new(Service { port, env, child: None }));
-    service.lock().unwrap().start();
+    .collect()
+}
 
-    // Act: senders deliver every webhook until it is answered 200, while the process
-    // is killed and restarted.
+/// Delivers `WEBHOOKS` text messages (`wamid.<prefix>.<n>`, each a new wamid) from
+/// `SENDERS` connections at about 150 webhooks/s, each until it is answered 200, while
+/// the service is killed with SIGKILL `KILLS` times and restarted. Answers how many
+/// deliveries were refused and had to be made again.
+async fn deliver_while_killing(service: &Arc<Mutex<Service>>, prefix: &'static str) -> usize {
+    let port = service.lock().unwrap().port;
     let next = Arc::new(AtomicUsize::new(0));
     let redeliveries = Arc::new(AtomicUsize::new(0));
     let base_ts = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -131,7 +125,7 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
                     tokio::time::sleep(wait).await;
                 }
                 let from = format!("4477009{:05}", i % USERS);
-                let body = text_messages(&from, &[(&format!("wamid.CRASH.{i}"), base_ts + i as i64, "hello")]);
+                let body = text_messages(&from, &[(&format!("wamid.{prefix}.{i}"), base_ts + i as i64, "hello")]);
                 let signed = signature::sign(APP_SECRET.as_bytes(), &body);
                 loop {
                     let sent = client
@@ -166,6 +160,36 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
         sender.await.unwrap();
     }
     killer.await.unwrap();
+    redeliveries.load(Ordering::SeqCst)
+}
+
+async fn scalar(pool: &sqlx::SqlitePool, sql: &'static str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processed_twice() {
+    // Arrange: the service in live mode against the fake Graph.
+    let graph = FakeGraph::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = dir.path().join("switchboard.db");
+    let mut env = crash_env(port, dir.path(), &db);
+    env.extend(
+        [
+            ("SWITCHBOARD_MODE", "live".to_owned()),
+            ("WHATSAPP_ACCESS_TOKEN", "test-token".to_owned()),
+            ("WHATSAPP_PHONE_NUMBER_ID", BUSINESS_NUMBER_ID.to_owned()),
+            ("WHATSAPP_API_BASE_URL", graph.uri()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let service = Arc::new(Mutex::new(Service { port, env, child: None }));
+    service.lock().unwrap().start();
+
+    // Act: senders deliver every webhook until it is answered 200, while the process
+    // is killed and restarted.
+    let redeliveries = deliver_while_killing(&service, "CRASH").await;
 
     // Every message gets its reply out, eventually.
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -188,29 +212,26 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
     // reply sent at least once (a send cut off by SIGKILL before it was recorded is
     // sent again: counted and reported, never lost).
     let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
-    let scalar = |sql: &'static str| {
-        let pool = pool.clone();
-        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
-    };
     let stored =
-        scalar("SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND wamid LIKE 'wamid.CRASH.%'").await;
+        scalar(&pool, "SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND wamid LIKE 'wamid.CRASH.%'").await;
     let processed = scalar(
+        &pool,
         "SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND wamid LIKE 'wamid.CRASH.%' AND processed_at IS NOT NULL",
     )
     .await;
     let replies = scalar(
+        &pool,
         "SELECT COUNT(*) FROM messages o JOIN messages i ON o.in_reply_to IN (i.id, i.wamid)
          WHERE o.direction = 'outbound' AND i.wamid LIKE 'wamid.CRASH.%'",
     )
     .await;
-    let jobs_left = scalar("SELECT COUNT(*) FROM jobs WHERE state != 'dead'").await;
-    let dead = scalar("SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await;
+    let jobs_left = scalar(&pool, "SELECT COUNT(*) FROM jobs WHERE state != 'dead'").await;
+    let dead = scalar(&pool, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await;
     let counts = replied(&graph.sends());
     let duplicates: usize = counts.values().map(|n| n - 1).sum();
     println!(
-        "crash test: {WEBHOOKS} webhooks, {KILLS} SIGKILLs, {} redeliveries by the sender, {stored} stored, \
-         {processed} processed, {replies} replies, {duplicates} duplicate sends, {dead} dead jobs",
-        redeliveries.load(Ordering::SeqCst)
+        "crash test: {WEBHOOKS} webhooks, {KILLS} SIGKILLs, {redeliveries} redeliveries by the sender, {stored} stored, \
+         {processed} processed, {replies} replies, {duplicates} duplicate sends, {dead} dead jobs"
     );
     assert_eq!(stored, WEBHOOKS as i64, "every acknowledged webhook is stored once");
     assert_eq!(processed, WEBHOOKS as i64, "every stored message is processed");
@@ -219,4 +240,81 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
     assert_eq!(dead, 0, "no job died");
     assert_eq!(jobs_left, 0, "the queue drained");
     assert!(duplicates <= KILLS * 8, "more duplicate sends than sends in flight at the kills: {duplicates}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_with_sigkill_under_load_in_sandbox_mode_every_message_is_replied_to_exactly_once() {
+    // Arrange: the service in sandbox mode, which records each reply in its outbox.
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = dir.path().join("switchboard.db");
+    let mut env = crash_env(port, dir.path(), &db);
+    env.push(("SWITCHBOARD_MODE".to_owned(), "sandbox".to_owned()));
+    let service = Arc::new(Mutex::new(Service { port, env, child: None }));
+    service.lock().unwrap().start();
+
+    // Act
+    let redeliveries = deliver_while_killing(&service, "SANDBOXCRASH").await;
+
+    // Every message gets its reply recorded, eventually.
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    let replied = "SELECT COUNT(DISTINCT reply_to) FROM sandbox_outbox WHERE reply_to LIKE 'wamid.SANDBOXCRASH.%'";
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while scalar(&pool, replied).await < WEBHOOKS as i64 {
+        assert!(Instant::now() < deadline, "only {} of {WEBHOOKS} replies recorded", scalar(&pool, replied).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And every reply ends read: the status webhooks the sandbox owes outlive the kills.
+    let read = "SELECT COUNT(*) FROM deliveries WHERE state = 'read'";
+    while scalar(&pool, read).await < WEBHOOKS as i64 {
+        assert!(Instant::now() < deadline, "only {} of {WEBHOOKS} replies read", scalar(&pool, read).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    service.lock().unwrap().stop();
+
+    // Assert: each webhook stored once and processed once, and the sandbox recorded
+    // exactly one reply to each: no kill made a second send.
+    let stored = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND wamid LIKE 'wamid.SANDBOXCRASH.%'",
+    )
+    .await;
+    let processed = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND wamid LIKE 'wamid.SANDBOXCRASH.%'
+         AND processed_at IS NOT NULL",
+    )
+    .await;
+    let replies = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM messages o JOIN messages i ON o.in_reply_to IN (i.id, i.wamid)
+         WHERE o.direction = 'outbound' AND i.wamid LIKE 'wamid.SANDBOXCRASH.%'",
+    )
+    .await;
+    let recorded =
+        scalar(&pool, "SELECT COUNT(*) FROM sandbox_outbox WHERE reply_to LIKE 'wamid.SANDBOXCRASH.%'").await;
+    let twice = scalar(
+        &pool,
+        "SELECT COUNT(*) FROM (SELECT reply_to FROM sandbox_outbox WHERE reply_to LIKE 'wamid.SANDBOXCRASH.%'
+         GROUP BY reply_to HAVING COUNT(*) > 1)",
+    )
+    .await;
+    let dead = scalar(&pool, "SELECT COUNT(*) FROM jobs WHERE state = 'dead'").await;
+    let jobs_left = scalar(&pool, "SELECT COUNT(*) FROM jobs WHERE state != 'dead'").await;
+    let statuses = scalar(&pool, "SELECT COUNT(*) FROM message_statuses WHERE wamid LIKE 'wamid.SANDBOX.%'").await;
+    let settled =
+        scalar(&pool, "SELECT COUNT(*) FROM delivery_attempts WHERE detail = 'linked by status webhook'").await;
+    println!(
+        "sandbox crash test: {WEBHOOKS} webhooks, {KILLS} SIGKILLs, {redeliveries} redeliveries by the sender, \
+         {stored} stored, {processed} processed, {replies} replies, {recorded} sandbox sends, {twice} replied to twice, \
+         {statuses} statuses stored, {settled} sends settled by their status, {dead} dead jobs"
+    );
+    assert_eq!(stored, WEBHOOKS as i64, "every acknowledged webhook is stored once");
+    assert_eq!(processed, WEBHOOKS as i64, "every stored message is processed");
+    assert_eq!(replies, WEBHOOKS as i64, "exactly one reply planned per message");
+    assert_eq!(twice, 0, "a message replied to more than once");
+    assert_eq!(recorded, WEBHOOKS as i64, "exactly one sandbox send per message");
+    assert_eq!(statuses, 3 * WEBHOOKS as i64, "sent, delivered and read stored once each");
+    assert_eq!(dead, 0, "no job died");
+    assert_eq!(jobs_left, 0, "the queue drained");
 }

@@ -156,6 +156,9 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "2".to_owned()),
         // Pacing is tested on its own; elsewhere it would only slow the tests down.
         ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
+        // So are the sandbox's status webhooks (tests/api/sandbox.rs): elsewhere a sandbox
+        // reply stays `sent`, and the only webhooks are the test's own.
+        ("SWITCHBOARD_SANDBOX_STATUSES", "false".to_owned()),
     ]);
     for (key, value) in overrides {
         source.set(key, *value);

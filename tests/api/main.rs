@@ -15,6 +15,7 @@ mod hostile;
 mod management;
 mod one_trace;
 mod operations;
+mod sandbox;
 mod secrets;
 mod trace_and_errors;
 mod webhook_ingest;

@@ -16,11 +16,13 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use secrecy::ExposeSecret;
+use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, Deliveries, Inbox, JobQueue, ManagementReads, Messages, StoreError,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_shared::{Config, TraceContext};
+use uuid::Uuid;
 
 pub use postgres::PgStore;
 pub use sqlite::{OperationalSnapshot, SandboxRecord, SqliteStore};
@@ -40,13 +42,20 @@ pub trait StoreOperations: Send + Sync {
     /// why not, in words an operator can act on.
     async fn ready(&self) -> Result<(), String>;
 
-    /// Records what the sandbox gateway would have sent. `Unavailable` when the write fails.
+    /// Records what the sandbox gateway would have sent for `delivery_id`, and enqueues
+    /// `statuses` (the jobs that post its status webhooks), in one transaction. Answers
+    /// the wamid recorded: `provider_id`, or the one this delivery's message of the same
+    /// kind got when it was recorded before (then nothing is written: the send is
+    /// idempotent per delivery, so a worker that died before marking it sent does not
+    /// make a second reply). `Unavailable` when the write fails.
     async fn record_sandbox_send(
         &self,
+        delivery_id: Option<Uuid>,
         provider_id: &str,
         message: &OutboundMessage,
+        statuses: Vec<NewJob>,
         trace: &TraceContext,
-    ) -> Result<(), StoreError>;
+    ) -> Result<String, StoreError>;
 
     /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
     async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError>;

@@ -135,36 +135,66 @@ impl PgStore {
         self.pool.begin().await.map_err(unavailable)
     }
 
-    /// Records what the sandbox gateway would have sent.
+    /// Records what the sandbox gateway would have sent, with the jobs that will post
+    /// its status webhooks, in one transaction; once per delivery's message of one kind
+    /// (see [`super::StoreOperations::record_sandbox_send`]).
     pub async fn record_sandbox_send(
         &self,
+        delivery_id: Option<Uuid>,
         provider_id: &str,
         message: &OutboundMessage,
+        statuses: Vec<NewJob>,
         trace: &TraceContext,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    ) -> Result<String, StoreError> {
+        let now = ms(OffsetDateTime::now_utc());
+        let delivery_id = delivery_id.map(|id| id.to_string());
+        let kind = message.content.kind_name();
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id,
+                                         created_at, delivery_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (delivery_id, kind) DO NOTHING",
         )
         .bind(Uuid::now_v7().to_string())
         .bind(provider_id)
         .bind(&message.from_number_id)
         .bind(message.to.key().as_storage_key())
         .bind(message.reply_to.as_ref().map(Wamid::as_str))
-        .bind(message.content.kind_name())
+        .bind(kind)
         .bind(json(message)?)
         .bind(trace.trace_id.to_string())
-        .bind(ms(OffsetDateTime::now_utc()))
-        .execute(&self.pool)
+        .bind(now)
+        .bind(&delivery_id)
+        .execute(&mut *tx)
         .await
-        .map_err(integrity)?;
-        Ok(())
+        .map_err(integrity)?
+        .rows_affected();
+        if inserted == 0 {
+            let earlier: String =
+                sqlx::query_scalar("SELECT provider_id FROM sandbox_outbox WHERE delivery_id = $1 AND kind = $2")
+                    .bind(&delivery_id)
+                    .bind(kind)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            tx.commit().await.map_err(unavailable)?;
+            return Ok(earlier);
+        }
+        for job in &statuses {
+            insert_job(&mut tx, job, now).await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        if !statuses.is_empty() {
+            self.notify_workers();
+        }
+        Ok(provider_id.to_owned())
     }
 
     /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
     pub async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT provider_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
+            "SELECT provider_id, delivery_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
              WHERE ($1 IS NULL OR reply_to = $1) ORDER BY created_at, id LIMIT $2",
         )
         .bind(reply_to)
@@ -177,6 +207,7 @@ impl PgStore {
                 let message: String = row.get("message");
                 Ok(SandboxRecord {
                     provider_id: row.get("provider_id"),
+                    delivery_id: row.get("delivery_id"),
                     recipient: row.get("recipient"),
                     reply_to: row.get("reply_to"),
                     message: serde_json::from_str(&message).map_err(|e| corrupt("sandbox message", e))?,
@@ -1202,11 +1233,13 @@ impl super::StoreOperations for PgStore {
 
     async fn record_sandbox_send(
         &self,
+        delivery_id: Option<Uuid>,
         provider_id: &str,
         message: &OutboundMessage,
+        statuses: Vec<NewJob>,
         trace: &TraceContext,
-    ) -> Result<(), StoreError> {
-        PgStore::record_sandbox_send(self, provider_id, message, trace).await
+    ) -> Result<String, StoreError> {
+        PgStore::record_sandbox_send(self, delivery_id, provider_id, message, statuses, trace).await
     }
 
     async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {

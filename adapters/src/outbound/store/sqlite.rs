@@ -50,10 +50,18 @@ pub struct SqliteStore {
     readers: Arc<Readers>,
 }
 
+/// Whether a sandbox send was recorded now or before (then with the wamid it got).
+enum Recorded {
+    Now { jobs: bool, provider_id: String },
+    Before(String),
+}
+
 /// A message the sandbox gateway recorded instead of sending.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SandboxRecord {
     pub provider_id: String,
+    /// The delivery it was sent for (`GET /api/v1/messages/{id}` shows its ticks).
+    pub delivery_id: Option<String>,
     pub recipient: String,
     pub reply_to: Option<String>,
     pub message: serde_json::Value,
@@ -134,13 +142,18 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Records what the sandbox gateway would have sent.
+    /// Records what the sandbox gateway would have sent, with the jobs that will post
+    /// its status webhooks, in one transaction. A delivery's message (of one kind) is
+    /// recorded once: when it was recorded before, nothing is written and the wamid it
+    /// got then is answered, as an idempotent send would.
     pub async fn record_sandbox_send(
         &self,
+        delivery_id: Option<Uuid>,
         provider_id: &str,
         message: &OutboundMessage,
+        statuses: Vec<NewJob>,
         trace: &TraceContext,
-    ) -> Result<(), StoreError> {
+    ) -> Result<String, StoreError> {
         let row = (
             Uuid::now_v7().to_string(),
             provider_id.to_owned(),
@@ -150,37 +163,63 @@ impl SqliteStore {
             message.content.kind_name(),
             json(message)?,
             trace.trace_id.to_string(),
+            delivery_id.map(|id| id.to_string()),
         );
-        self.group
+        let recorded = self
+            .group
             .write(move |conn| {
-                let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id) = row;
-                conn.prepare_cached(
-                    "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                )
-                .and_then(|mut insert| {
-                    insert.execute(params![
-                        id,
-                        provider_id,
-                        from_number_id,
-                        recipient,
-                        reply_to,
-                        kind,
-                        message,
-                        trace_id,
-                        ms(OffsetDateTime::now_utc())
-                    ])
-                })
-                .map_err(failed)
+                let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, delivery_id) = row;
+                let now = ms(OffsetDateTime::now_utc());
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message,
+                                                     trace_id, created_at, delivery_id)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (delivery_id, kind) DO NOTHING",
+                    )
+                    .and_then(|mut insert| {
+                        insert.execute(params![
+                            id,
+                            provider_id,
+                            from_number_id,
+                            recipient,
+                            reply_to,
+                            kind,
+                            message,
+                            trace_id,
+                            now,
+                            delivery_id
+                        ])
+                    })
+                    .map_err(failed)?;
+                if inserted == 0 {
+                    let earlier: String = conn
+                        .prepare_cached("SELECT provider_id FROM sandbox_outbox WHERE delivery_id = ?1 AND kind = ?2")
+                        .and_then(|mut select| select.query_row(params![delivery_id, kind], |r| r.get(0)))
+                        .map_err(failed)?;
+                    return Ok(Recorded::Before(earlier));
+                }
+                for job in &statuses {
+                    insert_job(conn, job, now)?;
+                }
+                Ok(Recorded::Now { jobs: !statuses.is_empty(), provider_id })
             })
             .await?;
-        Ok(())
+        Ok(match recorded {
+            Recorded::Now { jobs, provider_id } => {
+                if jobs {
+                    self.notify_workers();
+                }
+                provider_id
+            }
+            Recorded::Before(provider_id) => provider_id,
+        })
     }
 
     /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
     pub async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT provider_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
+            "SELECT provider_id, delivery_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
              WHERE (?1 IS NULL OR reply_to = ?1) ORDER BY created_at, id LIMIT ?2",
         )
         .bind(reply_to)
@@ -193,6 +232,7 @@ impl SqliteStore {
                 let message: String = row.get("message");
                 Ok(SandboxRecord {
                     provider_id: row.get("provider_id"),
+                    delivery_id: row.get("delivery_id"),
                     recipient: row.get("recipient"),
                     reply_to: row.get("reply_to"),
                     message: serde_json::from_str(&message).map_err(|e| corrupt("sandbox message", e))?,
@@ -1200,11 +1240,13 @@ impl super::StoreOperations for SqliteStore {
 
     async fn record_sandbox_send(
         &self,
+        delivery_id: Option<Uuid>,
         provider_id: &str,
         message: &OutboundMessage,
+        statuses: Vec<NewJob>,
         trace: &TraceContext,
-    ) -> Result<(), StoreError> {
-        SqliteStore::record_sandbox_send(self, provider_id, message, trace).await
+    ) -> Result<String, StoreError> {
+        SqliteStore::record_sandbox_send(self, delivery_id, provider_id, message, statuses, trace).await
     }
 
     async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {

@@ -132,6 +132,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         ("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "2".to_owned()),
         // Pacing is tested on its own; elsewhere it would only slow the tests down.
         ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
+        // Likewise the sender limit: tests that flood one sender turn it on.
+        ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0".to_owned()),
     ]);
     for (key, value) in overrides {
         source.set(key, *value);

@@ -14,6 +14,7 @@ mod hostile;
 mod management;
 mod one_trace;
 mod operations;
+mod sender_limit;
 mod trace_and_errors;
 mod webhook_ingest;
 mod webhook_security;

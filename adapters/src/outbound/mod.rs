@@ -7,4 +7,5 @@ pub mod graph;
 pub mod graph_health;
 pub mod pacing;
 pub mod sandbox;
+pub mod sender_limit;
 pub mod store;

@@ -1,6 +1,6 @@
 //! One sender cannot run up the agents' bill: past the sender limit, messages are stored
 //! and acknowledged as always, held, and handed to the agent together in the sender's
-//! next turn (ADR 0015), while other senders are answered as usual.
+//! next turn (ADR 0017), while other senders are answered as usual.
 
 use std::time::{Duration, Instant};
 

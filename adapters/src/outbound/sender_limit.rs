@@ -1,6 +1,6 @@
 //! The inbound limit per sender (GCRA, from `governor`): a burst of turns, then so many
 //! a minute. A turn is one hand-over to the classifier and an agent; a message over the
-//! limit waits (its job is deferred) and goes with the sender's next turn (ADR 0015).
+//! limit waits (its job is deferred) and goes with the sender's next turn (ADR 0017).
 //!
 //! One limiter state per sender who wrote recently: [`GovernorSenderLimit::forget_idle`]
 //! drops every sender whose state is back to a fresh one (a full burst again), so the

@@ -112,7 +112,7 @@ impl ProcessInbound {
     }
 
     /// Each sender's turns are limited: messages over the limit wait, and are handed
-    /// over together once the sender has a turn again (ADR 0015).
+    /// over together once the sender has a turn again (ADR 0017).
     #[must_use]
     pub fn with_sender_limit(mut self, limit: Arc<dyn SenderLimit>) -> Self {
         self.sender_limit = Some(limit);

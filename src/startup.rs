@@ -26,6 +26,7 @@ use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
+use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
     ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SandboxStatusWebhooks, SendPacing, SystemClock,
@@ -98,6 +99,28 @@ fn sandbox_gateway(config: &Config, store: Arc<dyn Store>, port: u16) -> anyhow:
     Ok((Arc::new(sandbox.with_status_webhooks(delay)), Some(Arc::new(webhooks))))
 }
 
+/// How often the limiters keyed by user forget the users who went quiet. Their keys are
+/// idle a pacing interval (6 s) or a sender's refill (30 s by default) after last use.
+const IDLE_SWEEP: Duration = Duration::from_secs(60);
+
+/// Runs every sweep each [`IDLE_SWEEP`] until `stop`, so the limiters' maps hold the
+/// users of the last minutes, not every user since start.
+fn sweep_idle_limiter_keys(sweeps: Vec<Arc<dyn Fn() + Send + Sync>>, stop: tokio_util::sync::CancellationToken) {
+    if sweeps.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(IDLE_SWEEP);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = every.tick() => sweeps.iter().for_each(|sweep| sweep()),
+            }
+        }
+    });
+}
+
 /// A running Switchboard: HTTP server and job workers.
 pub struct Application {
     port: u16,
@@ -151,16 +174,27 @@ impl Application {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp).context("SMTP configuration")?),
             None => Arc::new(FileMailer::new(config.data_dir.join("mail"))?),
         };
+        // The limiters keyed by user: each forgets its idle keys on the sweep timer below.
+        let mut sweeps: Vec<Arc<dyn Fn() + Send + Sync>> = Vec::new();
         let pacing: Arc<dyn SendPacing> = if config.delivery.rate_limits_enabled {
-            Arc::new(GovernorPacing::new(PacingSettings {
+            let governed = Arc::new(GovernorPacing::new(PacingSettings {
                 per_number_rate: config.delivery.per_number_rate,
                 per_number_overrides: config.delivery.per_number_overrides.clone().into_iter().collect(),
                 recipient_burst: config.delivery.recipient_burst,
                 recipient_interval: config.delivery.recipient_interval,
-            }))
+            }));
+            let sweep = governed.clone();
+            sweeps.push(Arc::new(move || sweep.forget_idle()));
+            governed
         } else {
             Arc::new(Unlimited)
         };
+        let sender_limit = config.agents.sender_limit.map(|limit| {
+            let governed = Arc::new(GovernorSenderLimit::new(limit.burst, limit.per_minute));
+            let sweep = governed.clone();
+            sweeps.push(Arc::new(move || sweep.forget_idle()));
+            governed
+        });
         let settings: Arc<dyn ChannelSettings> = store.clone();
         let a2a = Arc::new(A2aClient::new(config.agents.timeout, config.agents.card_ttl)?);
         let classifier: Arc<dyn Classifier> = match &config.agents.classifier_url {
@@ -193,23 +227,23 @@ impl Application {
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
         let ingest = Arc::new(IngestWebhook::new(store_arc.clone(), clock.clone(), config.workers.reorder_window));
+        let mut process = ProcessInbound::new(
+            store_arc.clone(),
+            classifier.clone(),
+            agents.clone(),
+            whatsapp.clone(),
+            clock.clone(),
+            policy.clone(),
+        )
+        .with_double_texting(if config.agents.coalesce { DoubleTexting::Coalesce } else { DoubleTexting::Sequential })
+        // The worker that plans a reply delivers it at once, without a claim.
+        .with_delivery_lease(config.workers.lease);
+        if let Some(limit) = sender_limit {
+            process = process.with_sender_limit(limit);
+        }
         let runner = JobRunner::new(
             queue.clone(),
-            ProcessInbound::new(
-                store_arc.clone(),
-                classifier.clone(),
-                agents.clone(),
-                whatsapp.clone(),
-                clock.clone(),
-                policy.clone(),
-            )
-            .with_double_texting(if config.agents.coalesce {
-                DoubleTexting::Coalesce
-            } else {
-                DoubleTexting::Sequential
-            })
-            // The worker that plans a reply delivers it at once, without a claim.
-            .with_delivery_lease(config.workers.lease),
+            process,
             DeliverMessage::new(
                 store_arc.clone(),
                 whatsapp,
@@ -246,6 +280,7 @@ impl Application {
             },
             worker_shutdown.clone(),
         );
+        sweep_idle_limiter_keys(sweeps, worker_shutdown.stop.clone());
 
         let management = web::Data::new(ManagementState {
             store: store.clone(),

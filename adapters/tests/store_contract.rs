@@ -136,6 +136,7 @@ contract!(
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
+    held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
@@ -489,6 +490,27 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
     assert_eq!(after.open_task.map(|t| t.task_id).as_deref(), Some("task-1"));
     assert_eq!(delivery.state, DeliveryState::Pending);
     assert_eq!(deliveries.items.len(), 1);
+}
+
+async fn held_messages_are_marked_once_and_a_reply_ends_the_hold(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    enqueue(store.as_ref(), "u1", "wamid.IN2", 11).await;
+    let conversation = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap().conversation_id;
+
+    let first = store.mark_throttled(conversation, at(1_800_000_000)).await.unwrap();
+    enqueue(store.as_ref(), "u1", "wamid.IN3", 12).await;
+    let again = store.mark_throttled(conversation, at(1_800_000_001)).await.unwrap();
+    let held = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap();
+    reply_to(store.as_ref(), "wamid.IN3", None).await;
+    let after_reply = store.mark_throttled(conversation, at(1_800_000_002)).await.unwrap();
+    let listed =
+        store.conversation_messages(conversation, PageRequest { limit: 10, after: None }).await.unwrap().unwrap().items;
+
+    assert_eq!((first, again, after_reply), (2, 1, 0), "each unanswered message is marked once");
+    assert!(held.throttled);
+    let throttled_at: Vec<_> = listed.iter().filter(|m| m.direction == "inbound").map(|m| m.throttled_at).collect();
+    assert_eq!(throttled_at, [Some(at(1_800_000_000)), Some(at(1_800_000_000)), Some(at(1_800_000_001))]);
 }
 
 /// A reply for `wamid` (stored by [`enqueue`]) whose delivery job has the key `deliver:1`.

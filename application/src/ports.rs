@@ -110,6 +110,8 @@ pub struct InboundRecord {
     pub conversation_id: Uuid,
     /// A reply was already planned for it (a job ran twice).
     pub processed: bool,
+    /// The sender limit held it back: its turn takes every message that waited with it.
+    pub throttled: bool,
     /// The conversation's agent task waiting for the user's answer, if any.
     pub open_task: Option<OpenTask>,
 }
@@ -166,6 +168,13 @@ pub trait Messages: Send + Sync {
     ///
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
     async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError>;
+
+    /// Marks the conversation's inbound messages that have no reply yet, and are not
+    /// marked already, as held back by the sender limit at `at`; answers how many it
+    /// marked (0 when all were marked before, so each message is counted once).
+    ///
+    /// Errors: [`StoreError::Unavailable`]; nothing is marked then.
+    async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError>;
 
     /// In one transaction: marks the inbound message processed, stores the outbound
     /// message and its pending delivery, sets or clears the conversation's open task,
@@ -420,6 +429,15 @@ pub trait ChannelSettings: Send + Sync {
     ///
     /// Errors: [`StoreError::Unavailable`].
     async fn set_email_priority(&self, on: bool) -> Result<(), StoreError>;
+}
+
+/// The inbound limit per sender: how often one sender's messages may be handed to the
+/// classifier and agents (each turn costs agent calls, so one sender cannot run up the bill).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait SenderLimit: Send + Sync {
+    /// Takes a turn for `sender` (a user's storage key) now, or says how long until the
+    /// sender has one (nothing is taken then).
+    fn admit(&self, sender: &str) -> Option<Duration>;
 }
 
 /// The two rate limiters: per sending number, and per recipient.
@@ -857,6 +875,9 @@ pub struct MessageRecord {
     /// Inbound: a reply was planned for it. Outbound: always true.
     pub processed: bool,
     pub processed_at: Option<OffsetDateTime>,
+    /// Inbound: when the sender limit first held it back (it was handed over later,
+    /// together with the messages that waited with it). `None`: never held.
+    pub throttled_at: Option<OffsetDateTime>,
     /// The inbound wamid an outbound message answers.
     pub in_reply_to: Option<String>,
     pub intent: Option<String>,

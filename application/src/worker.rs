@@ -131,6 +131,7 @@ impl JobRunner {
         let result = match &job.kind {
             JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, trace, attempt).await {
                 Ok(ProcessOutcome::Replied { delivery_job: Some(next), .. }) => return (JobResult::Done, Some(*next)),
+                Ok(ProcessOutcome::Throttled { until }) => JobResult::Defer(until),
                 Ok(_) => JobResult::Done,
                 Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                 Err(e) => JobResult::Dead(e.to_string()),
@@ -350,6 +351,45 @@ mod tests {
         let result = runner(queue, messages, 5).run(&job(1)).await;
 
         assert!(matches!(result, JobResult::Retry(_)));
+    }
+
+    #[tokio::test]
+    async fn a_message_held_by_the_sender_limit_is_deferred_without_spending_an_attempt() {
+        let mut queue = MockJobQueue::new();
+        queue
+            .expect_defer()
+            .withf(|job, run_at| job.id == 1 && *run_at == datetime!(2026-11-22 10:00:03 UTC))
+            .times(1)
+            .returning(|_, _| Ok(()));
+        queue.expect_retry().never();
+        let mut messages = MockMessages::new();
+        messages.expect_inbound().returning(|_| {
+            Ok(Some(crate::ports::InboundRecord {
+                message: switchboard_domain::InboundMessage {
+                    wamid: Wamid::parse("wamid.A").unwrap(),
+                    from: switchboard_domain::WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
+                    profile_name: None,
+                    business_number_id: "1".into(),
+                    sent_at: datetime!(2026-11-22 09:59 UTC),
+                    content: switchboard_domain::InboundContent::Text { body: "hi".into() },
+                    context: None,
+                    errors: vec![],
+                },
+                conversation_id: Uuid::nil(),
+                processed: false,
+                throttled: false,
+                open_task: None,
+            }))
+        });
+        messages.expect_mark_throttled().returning(|_, _| Ok(1));
+        let mut limit = crate::ports::MockSenderLimit::new();
+        limit.expect_admit().returning(|_| Some(Duration::from_secs(3)));
+        let mut runner = runner(queue, messages, 5);
+        runner.process = runner.process.with_sender_limit(Arc::new(limit));
+
+        let result = runner.run(&job(1)).await;
+
+        assert_eq!(result, JobResult::Defer(datetime!(2026-11-22 10:00:03 UTC)));
     }
 
     #[tokio::test]

@@ -281,6 +281,16 @@ pub const KEYS: &[Key] = &[
         help: "messages that arrive while an agent works on the conversation: sequential (each its own turn) or coalesce (handed over together, one reply)",
     },
     Key {
+        name: "SWITCHBOARD_SENDER_BURST",
+        default: "10",
+        help: "turns one sender may have at once (a turn hands messages to the classifier and an agent) before the sender limit holds the rest",
+    },
+    Key {
+        name: "SWITCHBOARD_SENDER_RATE_PER_MINUTE",
+        default: "20",
+        help: "after the burst, turns per minute per sender; messages over it are stored and acknowledged, then handed over together in the sender's next turn (0 = no limit)",
+    },
+    Key {
         name: "WHATSAPP_APP_TOKEN",
         default: "(none: a cheap authenticated call checks the token)",
         help: "app access token (app_id|app_secret) so health checks can ask debug_token for the token's expiry",
@@ -524,6 +534,15 @@ pub struct AgentsConfig {
     pub card_ttl: Duration,
     /// Hand messages that waited to the agent together.
     pub coalesce: bool,
+    /// Turns per sender (`None`: no limit).
+    pub sender_limit: Option<SenderLimitConfig>,
+}
+
+/// The inbound limit per sender: `burst` turns at once, then `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderLimitConfig {
+    pub burst: u32,
+    pub per_minute: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -1053,7 +1072,18 @@ fn agents_config(src: &ConfigSource, lease: Duration) -> Result<AgentsConfig, Co
             ),
         });
     }
+    let sender_burst: u32 = src.parse("SWITCHBOARD_SENDER_BURST", 10, "a whole number")?;
+    if sender_burst == 0 {
+        return Err(ConfigError::Invalid {
+            key: "SWITCHBOARD_SENDER_BURST",
+            message: String::from("must be greater than 0 (SWITCHBOARD_SENDER_RATE_PER_MINUTE=0 turns the limit off)"),
+        });
+    }
+    let sender_per_minute: u32 = src.parse("SWITCHBOARD_SENDER_RATE_PER_MINUTE", 20, "a whole number")?;
+    let sender_limit =
+        (sender_per_minute > 0).then_some(SenderLimitConfig { burst: sender_burst, per_minute: sender_per_minute });
     Ok(AgentsConfig {
+        sender_limit,
         classifier_url,
         agents,
         default_agent: src.get("SWITCHBOARD_DEFAULT_AGENT").unwrap_or("fallback").to_owned(),
@@ -1218,6 +1248,22 @@ mod tests {
         zero.set("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS", "0");
         let err = Config::from_source(&zero).unwrap_err().to_string();
         assert!(err.contains("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS"), "{err}");
+    }
+
+    #[test]
+    fn the_sender_limit_is_on_by_default_and_a_rate_of_zero_turns_it_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::from_source(&sandbox_source(dir.path())).unwrap();
+        assert_eq!(config.agents.sender_limit, Some(SenderLimitConfig { burst: 10, per_minute: 20 }));
+
+        let mut off = sandbox_source(dir.path());
+        off.set("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0");
+        assert_eq!(Config::from_source(&off).unwrap().agents.sender_limit, None);
+
+        let mut no_burst = sandbox_source(dir.path());
+        no_burst.set("SWITCHBOARD_SENDER_BURST", "0");
+        let err = Config::from_source(&no_burst).unwrap_err().to_string();
+        assert!(err.starts_with("SWITCHBOARD_SENDER_BURST:"), "{err}");
     }
 
     #[test]

@@ -159,6 +159,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         // So are the sandbox's status webhooks (tests/api/sandbox.rs): elsewhere a sandbox
         // reply stays `sent`, and the only webhooks are the test's own.
         ("SWITCHBOARD_SANDBOX_STATUSES", "false".to_owned()),
+        // Likewise the sender limit: tests that flood one sender turn it on.
+        ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0".to_owned()),
     ]);
     for (key, value) in overrides {
         source.set(key, *value);

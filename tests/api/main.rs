@@ -17,6 +17,7 @@ mod one_trace;
 mod operations;
 mod sandbox;
 mod secrets;
+mod sender_limit;
 mod trace_and_errors;
 mod webhook_ingest;
 mod webhook_security;

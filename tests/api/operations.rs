@@ -167,6 +167,7 @@ async fn metrics_show_every_named_metric_moving() {
         "switchboard_rate_limit_waits_total{limiter=\"recipient\"}",
         "switchboard_sqlite_commit_seconds_bucket",
         "switchboard_sqlite_writes_total",
+        "switchboard_inbound_throttled_total",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");
     }
@@ -192,6 +193,7 @@ fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
         "switchboard_fallbacks_total",
         "switchboard_sqlite_commit_seconds_bucket",
         "switchboard_secrets_redacted_total",
+        "switchboard_inbound_throttled_total",
     ];
     let mut alerts = Vec::new();
     for group in rules["groups"].as_sequence().unwrap() {

@@ -299,6 +299,13 @@ pub struct MessageBody {
     #[serde(with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub processed_at: Option<OffsetDateTime>,
+    /// Inbound: the sender limit held it back (stored and acknowledged, handed to the
+    /// agent later, together with the messages that waited with it).
+    pub throttled: bool,
+    /// When the sender limit first held it back.
+    #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub throttled_at: Option<OffsetDateTime>,
     pub in_reply_to: Option<String>,
     pub intent: Option<String>,
     pub agent: Option<String>,
@@ -327,6 +334,8 @@ impl From<MessageRecord> for MessageBody {
             kind: m.kind,
             processed: m.processed,
             processed_at: m.processed_at,
+            throttled: m.throttled_at.is_some(),
+            throttled_at: m.throttled_at,
             in_reply_to: m.in_reply_to,
             intent: m.intent,
             agent: m.agent,
@@ -753,6 +762,10 @@ pub struct RateLimitSummary {
     pub per_number_overrides: std::collections::BTreeMap<String, u32>,
     pub recipient_burst: u32,
     pub recipient_interval_ms: u64,
+    /// The inbound sender limit: turns at once per sender (`None`: no limit).
+    pub sender_burst: Option<u32>,
+    /// Then turns per minute per sender (`None`: no limit).
+    pub sender_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -834,6 +847,8 @@ impl StatusConfig {
                 recipient_burst: config.delivery.recipient_burst,
                 recipient_interval_ms: u64::try_from(config.delivery.recipient_interval.as_millis())
                     .unwrap_or(u64::MAX),
+                sender_burst: config.agents.sender_limit.map(|l| l.burst),
+                sender_per_minute: config.agents.sender_limit.map(|l| l.per_minute),
             },
             fallback: FallbackSummary {
                 outside_window: String::from(match config.delivery.outside_window {

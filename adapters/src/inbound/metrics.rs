@@ -19,7 +19,10 @@ pub fn install() -> Option<PrometheusHandle> {
             let builder =
                 PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix(String::from("_seconds")), &buckets);
             match builder.and_then(PrometheusBuilder::install_recorder) {
-                Ok(handle) => Some(handle),
+                Ok(handle) => {
+                    describe();
+                    Some(handle)
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics recorder not installed; /metrics will be empty");
                     None
@@ -50,4 +53,14 @@ pub async fn render(state: web::Data<MetricsState>) -> HttpResponse {
     }
     let body = state.handle.as_ref().map(PrometheusHandle::render).unwrap_or_default();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
+}
+
+/// `# HELP` text, and a zero for the counters an alert or a dashboard reads before they
+/// first move (a series that does not exist yet cannot be told from one that broke).
+fn describe() {
+    metrics::describe_counter!(
+        "switchboard_inbound_throttled_total",
+        "Inbound messages the sender limit held back: stored and acknowledged, handed to the agents later, together, in the sender's next turn"
+    );
+    metrics::counter!("switchboard_inbound_throttled_total").increment(0);
 }

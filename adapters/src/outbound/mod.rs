@@ -8,4 +8,5 @@ pub mod graph_health;
 pub mod http;
 pub mod pacing;
 pub mod sandbox;
+pub mod sender_limit;
 pub mod store;

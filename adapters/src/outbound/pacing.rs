@@ -3,10 +3,14 @@
 //! exceeds the rate) and per recipient (a short burst, then one message per interval,
 //! below Meta's pair limit). A wait is answered as a duration; the caller defers its
 //! job, it never sleeps or spins.
+//!
+//! Both limiters are keyed by values that arrive from outside (a recipient, a number id a
+//! REST client names), so their maps would grow with every user ever paced. A key whose
+//! limiter is back to its starting state holds nothing worth keeping:
+//! [`GovernorPacing::forget_idle`] drops those, and the binary calls it on a timer.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -22,8 +26,10 @@ pub struct PacingSettings {
 }
 
 pub struct GovernorPacing {
-    settings: PacingSettings,
-    numbers: Mutex<HashMap<String, Arc<DefaultDirectRateLimiter>>>,
+    /// Numbers at the default rate, one limiter state per number id.
+    numbers: DefaultKeyedRateLimiter<String>,
+    /// Numbers with a configured rate: as many as the configuration names, never more.
+    overridden: HashMap<String, DefaultDirectRateLimiter>,
     recipients: DefaultKeyedRateLimiter<String>,
     clock: DefaultClock,
 }
@@ -32,26 +38,51 @@ fn non_zero(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
 }
 
+/// Burst of one: evenly spaced sends, so no one-second window exceeds the rate.
+fn number_quota(rate: u32) -> Quota {
+    Quota::per_second(non_zero(rate)).allow_burst(NonZeroU32::MIN)
+}
+
 impl GovernorPacing {
     pub fn new(settings: PacingSettings) -> Self {
         let recipient_quota = Quota::with_period(settings.recipient_interval)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(non_zero(settings.recipient_burst));
         Self {
-            numbers: Mutex::new(HashMap::new()),
+            numbers: RateLimiter::keyed(number_quota(settings.per_number_rate)),
+            overridden: settings
+                .per_number_overrides
+                .iter()
+                .map(|(number, rate)| (number.clone(), RateLimiter::direct(number_quota(*rate))))
+                .collect(),
             recipients: RateLimiter::keyed(recipient_quota),
             clock: DefaultClock::default(),
-            settings,
         }
     }
 
-    fn number_limiter(&self, number: &str) -> Arc<DefaultDirectRateLimiter> {
-        let mut numbers = self.numbers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let rate = self.settings.per_number_overrides.get(number).copied().unwrap_or(self.settings.per_number_rate);
-        Arc::clone(numbers.entry(number.to_owned()).or_insert_with(|| {
-            // Burst of one: evenly spaced sends, so no one-second window exceeds the rate.
-            Arc::new(RateLimiter::direct(Quota::per_second(non_zero(rate)).allow_burst(NonZeroU32::MIN)))
-        }))
+    /// Drops every number and recipient whose limiter is back to its starting state
+    /// (nothing of it would change the next answer), and gives the freed memory back.
+    pub fn forget_idle(&self) {
+        for limiter in [&self.numbers, &self.recipients] {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
+    /// Numbers and recipients remembered now (the maps' size).
+    pub fn len(&self) -> usize {
+        self.numbers.len() + self.recipients.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check_number(&self, number: &str) -> Result<(), governor::NotUntil<<DefaultClock as Clock>::Instant>> {
+        match self.overridden.get(number) {
+            Some(limiter) => limiter.check(),
+            None => self.numbers.check_key(&number.to_owned()),
+        }
     }
 }
 
@@ -60,7 +91,7 @@ impl SendPacing for GovernorPacing {
         let now = self.clock.now();
         // The number first: a slot wasted there costs 1/80 s; one wasted on the user
         // would cost a whole pacing interval.
-        if let Err(not_until) = self.number_limiter(from_number_id).check() {
+        if let Err(not_until) = self.check_number(from_number_id) {
             metrics::counter!("switchboard_rate_limit_waits_total", "limiter" => "number").increment(1);
             return Some(not_until.wait_time_from(now).max(Duration::from_millis(1)));
         }
@@ -124,5 +155,41 @@ mod tests {
         assert!(wait > Duration::from_secs(5), "{wait:?}");
         std::thread::sleep(Duration::from_millis(2));
         assert_eq!(p.reserve("n", "another-user"), None, "other users are not held back");
+    }
+
+    #[test]
+    fn a_hundred_thousand_recipients_leave_the_map_no_bigger_than_one_sweeps_worth() {
+        // Unlimited numbers (so every send reaches the recipient limiter), 1 ms pacing.
+        let p = GovernorPacing::new(PacingSettings {
+            per_number_rate: 1_000_000_000,
+            per_number_overrides: HashMap::new(),
+            recipient_burst: 3,
+            recipient_interval: Duration::from_millis(1),
+        });
+        const RECIPIENTS: usize = 100_000;
+        const PER_SWEEP: usize = 10_000;
+        let mut largest = 0;
+        for n in 0..RECIPIENTS {
+            assert_eq!(p.reserve("n", &format!("+4477009{n:05}")), None);
+            if (n + 1) % PER_SWEEP == 0 {
+                largest = largest.max(p.len());
+                // What the timer does, once these recipients have gone quiet.
+                std::thread::sleep(Duration::from_millis(5));
+                p.forget_idle();
+            }
+        }
+
+        assert!(largest <= PER_SWEEP + 1, "at most one sweep's recipients (and the number) are kept: {largest}");
+        assert!(p.is_empty(), "every idle recipient is forgotten: {} left", p.len());
+    }
+
+    #[test]
+    fn a_recipient_still_being_paced_is_not_forgotten() {
+        let p = pacing(1000, 1, 60_000);
+        assert_eq!(p.reserve("n", "busy-user"), None);
+
+        p.forget_idle();
+
+        assert!(p.reserve("n", "busy-user").is_some(), "the user's pacing survives the sweep");
     }
 }

@@ -10,8 +10,8 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, LeasedJob, NewJob};
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, StoreError,
-    WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, SenderLimit,
+    StoreError, WhatsAppGateway,
 };
 use crate::usecases::Attempt;
 use crate::usecases::route::Router;
@@ -27,6 +27,10 @@ pub enum ProcessOutcome {
     },
     /// The job ran before (a retry after a crash); its reply already stands.
     AlreadyProcessed,
+    /// The sender is over the sender limit: the message is held (stored, marked, not
+    /// handed to any agent) and its job is due again at `until`, when the sender has a
+    /// turn; that turn takes every message that waited with it.
+    Throttled { until: time::OffsetDateTime },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +69,7 @@ pub enum DoubleTexting {
 pub struct ProcessInbound {
     delivery_lease: Option<std::time::Duration>,
     double_texting: DoubleTexting,
+    sender_limit: Option<Arc<dyn SenderLimit>>,
     messages: Arc<dyn Messages>,
     router: Router,
     whatsapp: Arc<dyn WhatsAppGateway>,
@@ -83,6 +88,7 @@ impl ProcessInbound {
         Self {
             delivery_lease: None,
             double_texting: DoubleTexting::Sequential,
+            sender_limit: None,
             messages,
             router: Router::new(classifier, agents, policy),
             whatsapp,
@@ -102,6 +108,14 @@ impl ProcessInbound {
     #[must_use]
     pub fn with_double_texting(mut self, mode: DoubleTexting) -> Self {
         self.double_texting = mode;
+        self
+    }
+
+    /// Each sender's turns are limited: messages over the limit wait, and are handed
+    /// over together once the sender has a turn again (ADR 0018).
+    #[must_use]
+    pub fn with_sender_limit(mut self, limit: Arc<dyn SenderLimit>) -> Self {
+        self.sender_limit = Some(limit);
         self
     }
 
@@ -128,6 +142,24 @@ impl ProcessInbound {
         }
         let message = &record.message;
 
+        // Only a first attempt takes a turn: a retry after a failure is our doing, not the
+        // sender's (a deferred job's attempt is not counted, so it comes back as a first).
+        if attempt.number == 1
+            && let Some(limit) = &self.sender_limit
+            && let Some(wait) = limit.admit(&message.from.key().as_storage_key())
+        {
+            let now = self.clock.now();
+            let held = self.messages.mark_throttled(record.conversation_id, now).await?;
+            metrics::counter!("switchboard_inbound_throttled_total").increment(held);
+            let until = now + wait;
+            tracing::info!(
+                held,
+                wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                "the sender is over the sender limit; holding the message until the sender has a turn"
+            );
+            return Ok(ProcessOutcome::Throttled { until });
+        }
+
         if attempt.number == 1
             && let Err(e) = self.whatsapp.mark_read(&message.business_number_id, wamid, &trace).await
         {
@@ -136,7 +168,15 @@ impl ProcessInbound {
 
         let mut request = workflow_request(&record, &trace);
         let mut also_answers = Vec::new();
-        if self.double_texting == DoubleTexting::Coalesce {
+        if record.throttled {
+            // Messages that arrived while this one was held were held back with it.
+            let held = self.messages.mark_throttled(record.conversation_id, self.clock.now()).await?;
+            metrics::counter!("switchboard_inbound_throttled_total").increment(held);
+            request.metadata.insert(String::from("sender_throttled"), serde_json::Value::Bool(true));
+        }
+        // A held message's turn always takes the messages that waited with it: handing
+        // them over one by one would spend the turns the limit is there to save.
+        if self.double_texting == DoubleTexting::Coalesce || record.throttled {
             // Messages that arrived while the agent worked on the last turn go together.
             let unanswered = self.messages.unanswered(record.conversation_id).await?;
             let later: Vec<&InboundMessage> = unanswered.iter().filter(|m| m.wamid != *wamid).collect();
@@ -230,7 +270,8 @@ mod tests {
     use super::*;
     use crate::ports::OpenTask;
     use crate::ports::{
-        ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages, MockWhatsAppGateway, SendError,
+        ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages, MockSenderLimit,
+        MockWhatsAppGateway, SendError,
     };
     use switchboard_domain::Classification;
     use switchboard_domain::a2a::TaskState;
@@ -255,6 +296,7 @@ mod tests {
             },
             conversation_id: Uuid::nil(),
             processed,
+            throttled: false,
             open_task: None,
         }
     }
@@ -427,6 +469,93 @@ mod tests {
 
         let process = ports.build().with_double_texting(DoubleTexting::Coalesce);
         process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
+    }
+
+    fn over_the_limit_for(wait: std::time::Duration) -> Arc<MockSenderLimit> {
+        let mut limit = MockSenderLimit::new();
+        limit.expect_admit().withf(|sender| sender == "+447700900123").returning(move |_| Some(wait));
+        Arc::new(limit)
+    }
+
+    fn under_the_limit() -> Arc<MockSenderLimit> {
+        let mut limit = MockSenderLimit::new();
+        limit.expect_admit().returning(|_| None);
+        Arc::new(limit)
+    }
+
+    #[tokio::test]
+    async fn a_message_over_the_sender_limit_is_held_without_any_agent_call_until_the_sender_has_a_turn() {
+        let mut ports = Ports::new();
+        ports.whatsapp = MockWhatsAppGateway::new();
+        ports.whatsapp.expect_mark_read().never();
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports
+            .messages
+            .expect_mark_throttled()
+            .withf(|conversation, at| conversation.is_nil() && *at == datetime!(2026-11-22 10:00 UTC))
+            .times(1)
+            .returning(|_, _| Ok(3));
+        ports.classifier.expect_classify().never();
+        ports.agents.expect_ask().never();
+        ports.messages.expect_record_reply().never();
+        let process = ports.build().with_sender_limit(over_the_limit_for(std::time::Duration::from_secs(3)));
+
+        let outcome = process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
+
+        assert_eq!(outcome, ProcessOutcome::Throttled { until: datetime!(2026-11-22 10:00:03 UTC) });
+    }
+
+    #[tokio::test]
+    async fn a_held_message_takes_every_message_that_waited_with_it_in_one_turn_even_in_sequential_mode() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| Ok(Some(InboundRecord { throttled: true, ..record(false) })));
+        ports.messages.expect_mark_throttled().times(1).returning(|_, _| Ok(1));
+        ports.messages.expect_unanswered().returning(|_| {
+            let later = |id: &str, body: &str| InboundMessage {
+                wamid: Wamid::parse(id).unwrap(),
+                content: InboundContent::Text { body: body.into() },
+                ..record(false).message
+            };
+            Ok(vec![record(false).message, later("wamid.B", "hello?"), later("wamid.C", "HELLO??")])
+        });
+        ports.classifier.expect_classify().times(1).returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports
+            .agents
+            .expect_ask()
+            .withf(|_, req, _| {
+                req.user_message == "hello\nhello?\nHELLO??"
+                    && req.metadata.get("sender_throttled") == Some(&serde_json::Value::Bool(true))
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(AgentReply::text("Hi!")));
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(|r| r.also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>() == ["wamid.B", "wamid.C"])
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
+        let process = ports.build().with_sender_limit(under_the_limit());
+
+        let outcome = process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
+
+        assert!(matches!(outcome, ProcessOutcome::Replied { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_retry_after_a_failure_takes_no_turn_of_the_sender() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+        ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply::text("Hi")));
+        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
+        let mut limit = MockSenderLimit::new();
+        limit.expect_admit().never();
+        let process = ports.build().with_sender_limit(Arc::new(limit));
+
+        let outcome =
+            process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await.unwrap();
+
+        assert!(matches!(outcome, ProcessOutcome::Replied { .. }));
     }
 
     #[tokio::test]

@@ -553,7 +553,7 @@ impl PgStore {
 impl Messages for PgStore {
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent
+            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent, m.throttled_at
              FROM messages m JOIN conversations v ON v.id = m.conversation_id
              WHERE m.wamid = $1 AND m.direction = 'inbound'",
         )
@@ -567,10 +567,12 @@ impl Messages for PgStore {
         let processed_at: Option<i64> = row.get("processed_at");
         let task_id: Option<String> = row.get("open_task_id");
         let agent: Option<String> = row.get("open_task_agent");
+        let throttled_at: Option<i64> = row.get("throttled_at");
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
             conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
             processed: processed_at.is_some(),
+            throttled: throttled_at.is_some(),
             open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
         }))
     }
@@ -586,6 +588,21 @@ impl Messages for PgStore {
         .await
         .map_err(unavailable)?;
         rows.iter().map(|c| serde_json::from_str(c).map_err(|e| corrupt("inbound message", e))).collect()
+    }
+
+    async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let marked = sqlx::query(
+            "UPDATE messages SET throttled_at = $2
+             WHERE conversation_id = $1 AND direction = 'inbound'
+               AND processed_at IS NULL AND throttled_at IS NULL",
+        )
+        .bind(conversation_id.to_string())
+        .bind(ms(at))
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(marked)
     }
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {

@@ -161,7 +161,7 @@ impl ManagementReads for PgStore {
         let (at, id) = after(&page);
         let rows = sqlx::query(
             "SELECT m.id, m.direction, COALESCE(m.wamid, d.provider_id) AS wamid, m.kind, m.processed_at,
-                    m.in_reply_to, m.intent, m.agent, d.id AS delivery_id, d.state AS delivery_state, m.trace_id,
+                    m.throttled_at, m.in_reply_to, m.intent, m.agent, d.id AS delivery_id, d.state AS delivery_state, m.trace_id,
                     m.sent_ts, m.created_at, m.content
              FROM messages m LEFT JOIN deliveries d ON d.message_id = m.id
              WHERE m.conversation_id = $1

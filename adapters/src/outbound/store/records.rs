@@ -194,6 +194,7 @@ pub(super) fn message(row: &impl Columns) -> Result<MessageRecord, StoreError> {
         wamid: row.opt_text("wamid"),
         kind: row.text("kind"),
         processed_at: processed_at.and_then(from_ms),
+        throttled_at: row.opt_int("throttled_at").and_then(from_ms),
         in_reply_to: row.opt_text("in_reply_to"),
         intent: row.opt_text("intent"),
         agent: row.opt_text("agent"),

@@ -503,7 +503,8 @@ impl Messages for SqliteStore {
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
         let row = self.readers.read(|conn| {
             conn.prepare_cached(
-                "SELECT m.content, m.conversation_id, m.processed_at IS NOT NULL, v.open_task_id, v.open_task_agent
+                "SELECT m.content, m.conversation_id, m.processed_at IS NOT NULL, v.open_task_id, v.open_task_agent,
+                        m.throttled_at IS NOT NULL
                  FROM messages m JOIN conversations v ON v.id = m.conversation_id
                  WHERE m.wamid = ?1 AND m.direction = 'inbound'",
             )
@@ -515,17 +516,19 @@ impl Messages for SqliteStore {
                         row.get::<_, bool>(2)?,
                         row.get::<_, Option<String>>(3)?,
                         row.get::<_, Option<String>>(4)?,
+                        row.get::<_, bool>(5)?,
                     ))
                 })
                 .optional()
             })
             .map_err(failed)
         })?;
-        let Some((content, conversation_id, processed, task_id, agent)) = row else { return Ok(None) };
+        let Some((content, conversation_id, processed, task_id, agent, throttled)) = row else { return Ok(None) };
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
             conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
             processed,
+            throttled,
             open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
         }))
     }
@@ -541,6 +544,23 @@ impl Messages for SqliteStore {
             .map_err(failed)
         })?;
         rows.iter().map(|c| serde_json::from_str(c).map_err(|e| corrupt("inbound message", e))).collect()
+    }
+
+    async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let (conversation_id, at) = (conversation_id.to_string(), ms(at));
+        let marked = self
+            .group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE messages SET throttled_at = ?2
+                     WHERE conversation_id = ?1 AND direction = 'inbound'
+                       AND processed_at IS NULL AND throttled_at IS NULL",
+                    params![conversation_id, at],
+                )
+            })
+            .await?;
+        Ok(u64::try_from(marked).unwrap_or(0))
     }
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {

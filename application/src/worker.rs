@@ -227,7 +227,8 @@ pub fn spawn_workers(
         let shutdown = shutdown.clone();
         set.spawn(
             async move { worker_loop(runner, queue, settings, shutdown).await }
-                .instrument(tracing::info_span!("worker", worker = n)),
+                // Log lines only: each job is a span of the trace it belongs to.
+                .instrument(tracing::info_span!(target: switchboard_shared::telemetry::LOG_ONLY, "worker", worker = n)),
         );
     }
     set

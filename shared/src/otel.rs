@@ -19,8 +19,8 @@ use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanExporter};
 use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::config::{OtelConfig, OtlpProtocol};
@@ -62,6 +62,7 @@ impl OtelExport {
             .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
             .build();
         let provider = SdkTracerProvider::builder()
+            .with_id_generator(RequestedTraceIds::default())
             .with_batch_exporter(RedactingExporter(exporter))
             .with_resource(resource)
             .build();
@@ -76,7 +77,12 @@ impl OtelExport {
     /// Exports each span as it ends through `exporter` (tests pass an in-memory one),
     /// behind the same redaction as [`OtelExport::start`].
     pub fn with_simple_exporter<E: SpanExporter + 'static>(exporter: E) -> Self {
-        Self { provider: SdkTracerProvider::builder().with_simple_exporter(RedactingExporter(exporter)).build() }
+        Self {
+            provider: SdkTracerProvider::builder()
+                .with_id_generator(RequestedTraceIds::default())
+                .with_simple_exporter(RedactingExporter(exporter))
+                .build(),
+        }
     }
 
     pub fn tracer(&self) -> SdkTracer {
@@ -171,19 +177,63 @@ pub fn context_of(span: &tracing::Span) -> Option<TraceContext> {
         trace_id: TraceId::from_u128(u128::from_be_bytes(sc.trace_id().to_bytes()))?,
         parent_span_id: SpanId::from_u64(u64::from_be_bytes(sc.span_id().to_bytes()))?,
         sampled: sc.is_sampled(),
+        has_parent: true,
     })
 }
 
-/// Makes `span` (not yet entered) a child of the span `ctx` names, and returns the
-/// context that work caused inside `span` should carry and store.
+/// Makes `span` (not yet entered) a child of the span `ctx` names — or, when `ctx` has
+/// no parent (a new trace), the root of the trace `ctx` names — and returns the context
+/// that work caused inside `span` should carry and store.
 pub fn continue_trace(span: &tracing::Span, ctx: &TraceContext) -> TraceContext {
-    if span.set_parent(Context::new().with_remote_span_context(remote_context(ctx))).is_err() {
+    continue_trace_with_state(span, ctx, None)
+}
+
+/// [`continue_trace`] for a caller's `traceparent` with its `tracestate`, which the span
+/// and every span under it in this process keep (W3C: vendors' entries pass through).
+pub fn continue_trace_with_state(span: &tracing::Span, ctx: &TraceContext, tracestate: Option<&str>) -> TraceContext {
+    if !ctx.has_parent {
+        return start_root(span, ctx);
+    }
+    let state = tracestate.and_then(|s| s.parse::<TraceState>().ok()).unwrap_or_default();
+    let parent = remote_context(ctx);
+    let parent = SpanContext::new(parent.trace_id(), parent.span_id(), parent.trace_flags(), true, state);
+    if span.set_parent(Context::new().with_remote_span_context(parent)).is_err() {
         return ctx.child();
     }
     match context_of(span) {
         Some(own) if own.trace_id == ctx.trace_id => own,
         _ => ctx.child(),
     }
+}
+
+thread_local! {
+    /// The trace id the next root span built on this thread should get ([`start_root`]).
+    static REQUESTED_TRACE_ID: std::cell::Cell<Option<opentelemetry::TraceId>> = const { std::cell::Cell::new(None) };
+}
+
+/// Random ids, except that a root span started by [`start_root`] gets the trace id asked
+/// for (a caller's `X-Trace-Id`, or the one already given to the request).
+#[derive(Debug, Default)]
+pub struct RequestedTraceIds(RandomIdGenerator);
+
+impl IdGenerator for RequestedTraceIds {
+    fn new_trace_id(&self) -> opentelemetry::TraceId {
+        REQUESTED_TRACE_ID.with(std::cell::Cell::take).unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> opentelemetry::SpanId {
+        self.0.new_span_id()
+    }
+}
+
+/// Builds `span` now, as the root of a new trace with `ctx`'s trace id, and returns its
+/// own context. Without an OpenTelemetry layer, a child context of the same trace.
+fn start_root(span: &tracing::Span, ctx: &TraceContext) -> TraceContext {
+    let wanted = opentelemetry::TraceId::from_bytes(ctx.trace_id.to_u128().to_be_bytes());
+    REQUESTED_TRACE_ID.with(|cell| cell.set(Some(wanted)));
+    let own = context_of(span);
+    REQUESTED_TRACE_ID.with(|cell| cell.set(None));
+    own.unwrap_or_else(|| ctx.child())
 }
 
 /// Records on `span` a link to the span `ctx` names (for work that belongs to one

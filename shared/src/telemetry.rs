@@ -123,6 +123,10 @@ where
     }
 }
 
+/// The target of spans that only give log lines their context and are not exported as
+/// traces (`tracing::info_span!(target: LOG_ONLY, "worker", ...)`).
+pub const LOG_ONLY: &str = "switchboard::log_only";
+
 /// Wraps every writer it makes in a [`RedactingWriter`].
 struct RedactingMakeWriter<M>(M);
 
@@ -152,7 +156,13 @@ where
     let env_filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // The safety net of ADR 0015: no line leaves with a registered secret in it.
     let writer = RedactingMakeWriter(writer);
-    let otel = tracer.map(|t| tracing_opentelemetry::layer().with_tracer(t));
+    // Spans of the log-only target (a worker's lifetime, say) give log lines their context
+    // but are no trace of their own: they would be exported as hour-long roots.
+    let otel = tracer.map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() != LOG_ONLY))
+    });
     match format {
         LogFormat::Json => Box::new(
             Registry::default()

@@ -126,48 +126,67 @@ pub struct TraceContext {
     pub trace_id: TraceId,
     pub parent_span_id: SpanId,
     pub sampled: bool,
+    /// Whether `parent_span_id` names a real span (a caller's, or one stored with the
+    /// work). `false` for a new trace: the next span is its root, and exporters must not
+    /// be told of a parent that never existed ("missing root" in Jaeger and Tempo).
+    pub has_parent: bool,
+}
+
+/// Lower-case hex of exactly `len` digits (W3C trace context allows no other case).
+fn lower_hex(text: &str, len: usize) -> bool {
+    text.len() == len && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl TraceContext {
-    /// A new trace, for work that arrived without one.
+    /// A new trace, for work that arrived without one: the next span is its root.
     pub fn new_root() -> Self {
-        Self { trace_id: TraceId::random(), parent_span_id: SpanId::random(), sampled: true }
+        Self::root_of(TraceId::random())
     }
 
-    /// Parses a W3C `traceparent` header (version 00; later versions are read by their
-    /// first four fields, as the spec asks).
+    /// A new trace with a chosen id (a caller's `X-Trace-Id`): the next span is its root.
+    pub fn root_of(trace_id: TraceId) -> Self {
+        Self { trace_id, parent_span_id: SpanId::random(), sampled: true, has_parent: false }
+    }
+
+    /// Parses a W3C `traceparent` header exactly as the Trace Context spec says: lower-case
+    /// hex; version `ff` invalid; version 00 is exactly `00-<32>-<16>-<2>`; a later version
+    /// is read by its first four fields and may only go on after a `-`; all-zero trace and
+    /// parent ids are invalid.
     pub fn from_traceparent(header: &str) -> Result<Self, TraceParseError> {
-        let mut parts = header.trim().split('-');
-        let (Some(version), Some(trace), Some(span), Some(flags)) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(TraceParseError::Traceparent);
-        };
-        let version_ok = version.len() == 2
-            && version.bytes().all(|b| b.is_ascii_hexdigit())
-            && version != "ff"
-            && (version != "00" || parts.next().is_none());
-        if !version_ok || trace.len() != 32 || span.len() != 16 || flags.len() != 2 {
-            return Err(TraceParseError::Traceparent);
+        let header = header.trim_matches([' ', '\t']);
+        let bad = TraceParseError::Traceparent;
+        let version = header.get(0..2).ok_or(bad.clone())?;
+        if !lower_hex(version, 2) || version == "ff" {
+            return Err(bad);
         }
-        let trace_id = TraceId::parse(trace).map_err(|_| TraceParseError::Traceparent)?;
-        let span = u64::from_str_radix(span, 16).map_err(|_| TraceParseError::Traceparent)?;
-        if span == 0 {
-            return Err(TraceParseError::Traceparent);
+        let fields = header.get(0..55).ok_or(bad.clone())?;
+        let rest = &header[55..];
+        if (version == "00" && !rest.is_empty()) || (!rest.is_empty() && !rest.starts_with('-')) {
+            return Err(bad);
         }
-        let flags = u8::from_str_radix(flags, 16).map_err(|_| TraceParseError::Traceparent)?;
-        Ok(Self { trace_id, parent_span_id: SpanId(span), sampled: flags & 1 == 1 })
+        let bytes = fields.as_bytes();
+        if bytes[2] != b'-' || bytes[35] != b'-' || bytes[52] != b'-' {
+            return Err(bad);
+        }
+        let (trace, span, flags) = (&fields[3..35], &fields[36..52], &fields[53..55]);
+        if !lower_hex(trace, 32) || !lower_hex(span, 16) || !lower_hex(flags, 2) {
+            return Err(bad);
+        }
+        let trace_id = u128::from_str_radix(trace, 16).ok().and_then(TraceId::from_u128).ok_or(bad.clone())?;
+        let span = u64::from_str_radix(span, 16).ok().and_then(SpanId::from_u64).ok_or(bad.clone())?;
+        let flags = u8::from_str_radix(flags, 16).map_err(|_| bad)?;
+        Ok(Self { trace_id, parent_span_id: span, sampled: flags & 1 == 1, has_parent: true })
     }
 
-    /// Reads the inbound headers' values: `traceparent` wins, then `X-Trace-Id`, else a
-    /// new root. Invalid values are ignored rather than refused: a bad header must never
-    /// cost a message.
+    /// Reads the inbound headers' values: `traceparent` wins (the caller's span is the
+    /// parent), then `X-Trace-Id` (a new root in that trace), else a new trace. Invalid
+    /// values are ignored rather than refused: a bad header must never cost a message.
     pub fn from_headers(traceparent: Option<&str>, x_trace_id: Option<&str>) -> Self {
         if let Some(ctx) = traceparent.and_then(|h| Self::from_traceparent(h).ok()) {
             return ctx;
         }
         if let Some(trace_id) = x_trace_id.and_then(|h| TraceId::parse(h).ok()) {
-            return Self { trace_id, parent_span_id: SpanId::random(), sampled: true };
+            return Self::root_of(trace_id);
         }
         Self::new_root()
     }
@@ -179,7 +198,7 @@ impl TraceContext {
 
     /// The same trace, with a new span as parent of what comes next.
     pub fn child(&self) -> Self {
-        Self { parent_span_id: SpanId::random(), ..*self }
+        Self { parent_span_id: SpanId::random(), has_parent: true, ..*self }
     }
 }
 
@@ -212,9 +231,37 @@ mod tests {
             "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00F067AA0BA902B7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-0A",
+            "0-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00_4bf92f3577b34da6a3ce929d0e0e4736_00f067aa0ba902b7_01",
+            "00-4bf92f35-77b3-4da6-a3ce-929d0e0e4736-00f067aa0ba902b7-01",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+            "zz-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
         ] {
             assert!(TraceContext::from_traceparent(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_later_version_is_read_by_its_first_four_fields() {
+        let ctx =
+            TraceContext::from_traceparent("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future")
+                .unwrap();
+        assert_eq!(ctx.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert!(ctx.has_parent);
+    }
+
+    #[test]
+    fn without_traceparent_the_next_span_is_a_root() {
+        assert!(!TraceContext::from_headers(None, None).has_parent);
+        assert!(!TraceContext::from_headers(Some("garbage"), Some("0af7651916cd43dd8448eb211c80319c")).has_parent);
+        assert!(
+            TraceContext::from_headers(Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00"), None)
+                .has_parent
+        );
     }
 
     #[test]

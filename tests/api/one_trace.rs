@@ -168,3 +168,83 @@ fn descends_from(span: &SpanData, ancestor: &SpanData, by_id: &HashMap<SpanId, &
     }
     false
 }
+
+#[tokio::test]
+async fn a_webhook_without_traceparent_is_the_root_of_its_trace_and_the_whole_journey_descends_from_it() {
+    let graph = FakeGraph::start().await;
+    let app = spawn_live_app(&graph, None, &[]).await;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+
+    // Meta sends no trace context.
+    let response = app.post_webhook(&text_messages("447700900124", &[("wamid.ROOTED.IN", now, "hello")])).await;
+    assert_eq!(response.status(), 200);
+    let trace_id = response.headers()["x-trace-id"].to_str().unwrap().to_owned();
+    let delivery = loop {
+        if let Some(send) = graph.sends().first() {
+            break send["biz_opaque_callback_data"].as_str().unwrap().to_owned();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let sent = app.wait_for_state(&delivery, "sent").await;
+    let wamid_out = sent["provider_id"].as_str().unwrap().to_owned();
+    let status_response = app.post_webhook(&status_webhook(&wamid_out, "delivered")).await;
+    let status_trace = status_response.headers()["x-trace-id"].to_str().unwrap().to_owned();
+    app.wait_for_state(&delivery, "delivered").await;
+    let spans =
+        wait_for_spans(&trace_id, |s| !named(s, "delivery_status").is_empty() && !named(s, "graph.send").is_empty())
+            .await;
+    let by_id: HashMap<SpanId, &SpanData> = spans.iter().map(|s| (s.span_context.span_id(), s)).collect();
+    let describe = tree(&spans);
+
+    // One root: the webhook's server span, with no parent at all.
+    let roots: Vec<&SpanData> = spans.iter().filter(|s| s.parent_span_id == SpanId::INVALID).collect();
+    assert_eq!(roots.len(), 1, "{describe}");
+    let root = roots[0];
+    assert_eq!(root.name, "POST /webhook/whatsapp", "{describe}");
+    assert_eq!(root.span_context.trace_id().to_string(), trace_id);
+    // Everything else descends from it: ingest, the jobs, classifier, agent, the Graph
+    // send with its HTTP client span, and the status that came back later.
+    for span in spans.iter().filter(|s| s.span_context.span_id() != root.span_context.span_id()) {
+        assert!(descends_from(span, root, &by_id), "{} does not descend from the root:\n{describe}", span.name);
+    }
+    for name in ["ingest_webhook", "job process_inbound", "job deliver_message", "graph.send", "delivery_status"] {
+        assert!(!named(&spans, name).is_empty(), "no {name} span:\n{describe}");
+    }
+    // The status webhook's own request is the root of its own trace too.
+    let status_spans = wait_for_spans(&status_trace, |s| !named(s, "POST /webhook/whatsapp").is_empty()).await;
+    let status_root = named(&status_spans, "POST /webhook/whatsapp")[0];
+    assert_eq!(status_root.parent_span_id, SpanId::INVALID, "{}", tree(&status_spans));
+    // Workers are not traces: their spans give log lines context and are never exported.
+    assert!(crate::helpers::all_spans().iter().all(|s| s.name != "worker"), "a worker span was exported");
+}
+
+#[tokio::test]
+async fn an_x_trace_id_without_traceparent_names_the_root_of_a_new_trace() {
+    let app = crate::helpers::spawn_app().await;
+    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+
+    let response =
+        app.client.get(format!("{}/health/live", app.address)).header("x-trace-id", trace_id).send().await.unwrap();
+
+    assert_eq!(response.headers()["x-trace-id"], trace_id);
+    let spans = wait_for_spans(trace_id, |s| !s.is_empty()).await;
+    assert_eq!(spans[0].parent_span_id, SpanId::INVALID, "{}", tree(&spans));
+}
+
+#[tokio::test]
+async fn a_callers_tracestate_is_kept_on_the_server_span() {
+    let app = crate::helpers::spawn_app().await;
+    let trace_id = "1af7651916cd43dd8448eb211c80319d";
+
+    app.client
+        .get(format!("{}/health/live", app.address))
+        .header("traceparent", format!("00-{trace_id}-b7ad6b7169203331-01"))
+        .header("tracestate", "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7")
+        .send()
+        .await
+        .unwrap();
+
+    let spans = wait_for_spans(trace_id, |s| !s.is_empty()).await;
+    assert_eq!(spans[0].span_context.trace_state().get("congo"), Some("t61rcWkgMzE"), "{}", tree(&spans));
+    assert_eq!(spans[0].parent_span_id.to_string(), "b7ad6b7169203331");
+}

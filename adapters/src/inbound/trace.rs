@@ -1,5 +1,6 @@
-//! Trace ids on every inbound route: W3C `traceparent` preferred, else `X-Trace-Id`,
-//! else a new one. The context goes into the request's extensions and a task-local (so
+//! Trace ids on every inbound route: W3C `traceparent` preferred (the server span is the
+//! caller's span's child), else `X-Trace-Id` (the server span is the root of a trace with
+//! that id), else a new trace whose root is the server span. The context goes into the request's extensions and a task-local (so
 //! error bodies can carry it), the request runs inside a span with `trace_id`, and the
 //! response echoes `X-Trace-Id`.
 
@@ -46,8 +47,11 @@ pub async fn trace_requests(
         otel.status_code = tracing::field::Empty,
         http.response.status_code = tracing::field::Empty,
     );
-    // This request's span becomes the parent of everything it stores for later.
-    let trace = switchboard_shared::otel::continue_trace(&span, &incoming);
+    // This request's span becomes the parent of everything it stores for later: the child
+    // of the caller's span when it sent `traceparent` (keeping its `tracestate`), else the
+    // root of a new trace (ADR 0008).
+    let tracestate = header("tracestate");
+    let trace = switchboard_shared::otel::continue_trace_with_state(&span, &incoming, tracestate.as_deref());
     req.extensions_mut().insert(trace);
     let started = Instant::now();
     let result = REQUEST_TRACE.scope(trace, next.call(req)).instrument(span.clone()).await;

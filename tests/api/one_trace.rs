@@ -221,7 +221,7 @@ async fn a_webhook_without_traceparent_is_the_root_of_its_trace_and_the_whole_jo
 #[tokio::test]
 async fn an_x_trace_id_without_traceparent_names_the_root_of_a_new_trace() {
     let app = crate::helpers::spawn_app().await;
-    let trace_id = "0af7651916cd43dd8448eb211c80319c";
+    let trace_id = "7e1f0c2d9a8b4c3d8e7f6a5b4c3d2e1f";
 
     let response =
         app.client.get(format!("{}/health/live", app.address)).header("x-trace-id", trace_id).send().await.unwrap();

@@ -23,7 +23,7 @@ use switchboard_adapters::outbound::a2a::{A2aAgents, A2aClassifier, A2aClient, A
 use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, KeywordClassifier};
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
-use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth};
+use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth, check_in_background};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
@@ -297,7 +297,11 @@ impl Application {
         let store_data = web::Data::from(store.clone());
         let readiness = web::Data::new(Readiness { workers_alive, workers_expected: config.workers.count });
         let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), store: store.clone() });
-        let whatsapp_health = web::Data::new(WhatsAppHealthState(whatsapp_health(&config)?.map(Arc::new)));
+        let health = whatsapp_health(&config)?.map(Arc::new);
+        if let (Some(health), Some(every)) = (&health, config.whatsapp.health_check_interval) {
+            check_in_background(health.clone(), every, worker_shutdown.stop.clone());
+        }
+        let whatsapp_health = web::Data::new(WhatsAppHealthState(health));
         let router = Arc::new(Router::new(classifier, agents, policy));
         let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()));
         let public_url = config.http.public_url.clone().unwrap_or_else(|| {

@@ -301,6 +301,11 @@ pub const KEYS: &[Key] = &[
         help: "how long a /health/whatsapp answer is reused before Meta is asked again",
     },
     Key {
+        name: "SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS",
+        default: "900",
+        help: "live mode: how often the WhatsApp account is checked in the background, so whatsapp_token_valid and whatsapp_token_expires_in_days stay current with nobody calling /health/whatsapp; 0 turns it off",
+    },
+    Key {
         name: "SWITCHBOARD_API_KEYS",
         default: "(sandbox: generated)",
         help: "comma-separated API keys for the REST and A2A APIs (X-API-Key or Authorization: Bearer); required in live mode",
@@ -465,6 +470,8 @@ pub struct WhatsAppConfig {
     /// `app_id|app_secret`, for `debug_token` in health checks.
     pub app_token: Option<SecretString>,
     pub health_cache: Duration,
+    /// How often the account is checked in the background; `None`: never.
+    pub health_check_interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -889,6 +896,10 @@ impl Config {
                 http_timeout: Duration::from_secs(src.parse("WHATSAPP_HTTP_TIMEOUT_SECS", 10u64, "seconds")?),
                 app_token: secret("WHATSAPP_APP_TOKEN"),
                 health_cache: Duration::from_secs(src.parse("SWITCHBOARD_HEALTH_CACHE_SECS", 60u64, "seconds")?),
+                health_check_interval: match src.parse("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", 900u64, "seconds")? {
+                    0 => None,
+                    secs => Some(Duration::from_secs(secs)),
+                },
             },
             workers,
             log,

@@ -55,12 +55,180 @@ pub async fn render(state: web::Data<MetricsState>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }
 
-/// `# HELP` text, and a zero for the counters an alert or a dashboard reads before they
-/// first move (a series that does not exist yet cannot be told from one that broke).
-fn describe() {
-    metrics::describe_counter!(
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+    Histogram,
+}
+
+/// One metric the service exports: its name, kind, `# HELP` text, and the label sets
+/// it is created with at zero before anything happens (a series that does not exist yet
+/// cannot be told from one that broke, and `rate(x{status="error"}[5m])` of a missing
+/// series is empty, not 0).
+pub struct MetricSpec {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub help: &'static str,
+    /// Label sets created at zero (counters only); empty means one unlabelled series.
+    pub zero: &'static [&'static [(&'static str, &'static str)]],
+}
+
+const fn metric(
+    name: &'static str,
+    kind: Kind,
+    help: &'static str,
+    zero: &'static [&'static [(&'static str, &'static str)]],
+) -> MetricSpec {
+    MetricSpec { name, kind, help, zero }
+}
+
+/// Every metric, once: docs/operations.md lists the same names, and a test checks that
+/// each series on `/metrics` is one of these and has its `# HELP`.
+pub const METRICS: &[MetricSpec] = &[
+    metric(
+        "whatsapp_messages_received_total",
+        Kind::Counter,
+        "Messages received in signed webhooks and stored (duplicates not counted)",
+        &[],
+    ),
+    metric(
+        "whatsapp_messages_sent_total",
+        Kind::Counter,
+        "Outbound messages by outcome: success (Graph accepted it), rerouted (WhatsApp could not deliver; sent by email instead), failed (the delivery failed)",
+        &[&[("status", "success")], &[("status", "rerouted")], &[("status", "failed")]],
+    ),
+    metric(
+        "whatsapp_api_calls_total",
+        Kind::Counter,
+        "Graph API calls (sends, media, health checks): status success or error; outcome says how an error failed (timeout, network, graph_error)",
+        &[
+            &[("status", "success"), ("outcome", "ok")],
+            &[("status", "error"), ("outcome", "timeout")],
+            &[("status", "error"), ("outcome", "network")],
+            &[("status", "error"), ("outcome", "graph_error")],
+        ],
+    ),
+    metric(
+        "whatsapp_api_errors_total",
+        Kind::Counter,
+        "Graph API errors by Meta's error code (known codes; other for the rest)",
+        &[],
+    ),
+    metric(
+        "whatsapp_webhook_duration_seconds",
+        Kind::Histogram,
+        "Time from a webhook's arrival to its answer, by outcome",
+        &[],
+    ),
+    metric(
+        "whatsapp_webhook_signature_failures_total",
+        Kind::Counter,
+        "Webhooks refused for their X-Hub-Signature-256, by reason (nothing stored)",
+        &[&[("reason", "missing")], &[("reason", "malformed")], &[("reason", "mismatch")]],
+    ),
+    metric(
+        "whatsapp_webhook_verifications_failed_total",
+        Kind::Counter,
+        "Verification handshakes refused (wrong mode or verify token)",
+        &[],
+    ),
+    metric(
+        "whatsapp_webhooks_rejected_total",
+        Kind::Counter,
+        "Webhook bodies refused before their signature was checked, by reason",
+        &[],
+    ),
+    metric(
+        "whatsapp_token_valid",
+        Kind::Gauge,
+        "1 while the access token is valid, 0 once Graph or debug_token says it is not",
+        &[],
+    ),
+    metric(
+        "whatsapp_token_expires_in_days",
+        Kind::Gauge,
+        "Days until the access token expires (from debug_token; needs WHATSAPP_APP_TOKEN)",
+        &[],
+    ),
+    metric("switchboard_build_info", Kind::Gauge, "Always 1; the labels say which build runs", &[]),
+    metric("switchboard_job_queue_depth", Kind::Gauge, "Jobs queued or running", &[]),
+    metric("switchboard_job_oldest_age_seconds", Kind::Gauge, "Age of the oldest queued job", &[]),
+    metric("switchboard_jobs_dead", Kind::Gauge, "Jobs that ran out of attempts and wait for an operator", &[]),
+    metric("switchboard_deliveries", Kind::Gauge, "Deliveries by state", &[]),
+    metric(
+        "switchboard_fallbacks_total",
+        Kind::Counter,
+        "Messages sent by email instead of WhatsApp, by reason",
+        &[&[("reason", "email_priority")], &[("reason", "outside_window")]],
+    ),
+    metric(
+        "switchboard_emails_sent_total",
+        Kind::Counter,
+        "Emails accepted by the SMTP server (or written as .eml files)",
+        &[],
+    ),
+    metric(
+        "switchboard_classifications_total",
+        Kind::Counter,
+        "Messages classified, by intent (unknown intents as other)",
+        &[],
+    ),
+    metric("switchboard_agent_call_duration_seconds", Kind::Histogram, "Agent calls by agent and outcome", &[]),
+    metric(
+        "switchboard_rate_limit_waits_total",
+        Kind::Counter,
+        "Sends that waited for Meta's pacing, by limiter (number or recipient)",
+        &[&[("limiter", "number")], &[("limiter", "recipient")]],
+    ),
+    metric(
         "switchboard_inbound_throttled_total",
-        "Inbound messages the sender limit held back: stored and acknowledged, handed to the agents later, together, in the sender's next turn"
-    );
-    metrics::counter!("switchboard_inbound_throttled_total").increment(0);
+        Kind::Counter,
+        "Inbound messages the sender limit held back: stored and acknowledged, handed to the agents later, together, in the sender's next turn",
+        &[&[]],
+    ),
+    metric(
+        "http_requests_refused_total",
+        Kind::Counter,
+        "Requests refused before their handler, by reason (unauthorized, payload_too_large, ...)",
+        &[&[("reason", "unauthorized")]],
+    ),
+    metric(
+        "switchboard_secrets_redacted_total",
+        Kind::Counter,
+        "Configured secrets replaced by [redacted KEY], by output: source (expected scrubbing of what peers send back), log, span, http (the safety net: a bug)",
+        &[&[("output", "source")], &[("output", "log")], &[("output", "span")], &[("output", "http")]],
+    ),
+    metric(
+        "switchboard_sqlite_commit_seconds",
+        Kind::Histogram,
+        "SQLite group commits, BEGIN to COMMIT with its fsync",
+        &[],
+    ),
+    metric("switchboard_sqlite_writes_total", Kind::Counter, "Writes committed by the SQLite writer", &[]),
+    metric("switchboard_sqlite_checkpoint_seconds", Kind::Histogram, "SQLite WAL checkpoints, by where they ran", &[]),
+];
+
+/// `# HELP` text for every metric, the counters' known series at zero, and the build.
+fn describe() {
+    for spec in METRICS {
+        match spec.kind {
+            Kind::Counter => {
+                metrics::describe_counter!(spec.name, spec.help);
+                for labels in spec.zero {
+                    let labels: Vec<metrics::Label> = labels.iter().map(|(k, v)| metrics::Label::new(*k, *v)).collect();
+                    metrics::counter!(spec.name, labels).increment(0);
+                }
+            }
+            Kind::Gauge => metrics::describe_gauge!(spec.name, spec.help),
+            Kind::Histogram => metrics::describe_histogram!(spec.name, spec.help),
+        }
+    }
+    metrics::gauge!(
+        "switchboard_build_info",
+        "version" => env!("CARGO_PKG_VERSION"),
+        "revision" => option_env!("SWITCHBOARD_REVISION").unwrap_or("unknown")
+    )
+    .set(1.0);
 }

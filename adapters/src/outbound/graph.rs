@@ -53,13 +53,13 @@ impl GraphWhatsApp {
     /// Sends the request and reads a JSON answer, classifying every failure.
     async fn call(&self, request: RequestBuilder) -> Result<Value, SendError> {
         let result = self.call_uncounted(request).await;
-        let status = match &result {
+        let outcome = match &result {
             Ok(_) => "ok",
             Err(SendError::Timeout(_)) => "timeout",
             Err(SendError::Network(_)) => "network",
-            Err(_) => "error",
+            Err(_) => "graph_error",
         };
-        metrics::counter!("whatsapp_api_calls_total", "status" => status).increment(1);
+        count_call(outcome);
         if let Err(SendError::Graph { code, failure, .. }) = &result {
             // Known codes only: a label set that Meta cannot grow.
             let code = if *failure == SendFailure::Unknown { String::from("other") } else { code.to_string() };
@@ -81,6 +81,14 @@ impl GraphWhatsApp {
         }
         Err(graph_error(status.as_u16(), body.as_ref()))
     }
+}
+
+/// One Graph call in `whatsapp_api_calls_total`: `status` success or error (every failure,
+/// timeouts and network errors included, as the runbook's queries expect) and the finer
+/// `outcome` (ok, timeout, network, graph_error).
+pub fn count_call(outcome: &'static str) {
+    let status = if outcome == "ok" { "success" } else { "error" };
+    metrics::counter!("whatsapp_api_calls_total", "status" => status, "outcome" => outcome).increment(1);
 }
 
 fn transport_error(e: reqwest_middleware::Error) -> SendError {

@@ -115,6 +115,31 @@ fn urlencode(value: &str) -> String {
         .collect()
 }
 
+/// Checks the account every `every` until `stop`, so the token gauges (and the alerts on
+/// them) stay current at night, when nobody calls `/health/whatsapp`.
+pub fn check_in_background(
+    health: std::sync::Arc<WhatsAppHealth>,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                _ = ticks.tick() => {
+                    let report = health.refresh().await;
+                    if report.status != HealthStatus::Healthy {
+                        let codes: Vec<&str> = report.reasons.iter().map(|r| r.code.as_str()).collect();
+                        tracing::warn!(status = ?report.status, reasons = ?codes, "background WhatsApp check");
+                    }
+                }
+            }
+        }
+    });
+}
+
 impl WhatsAppHealthReport {
     /// What anyone may see: the status and the reason codes.
     pub fn public_view(&self) -> serde_json::Value {
@@ -152,16 +177,24 @@ impl WhatsAppHealth {
         let request = self.http.get(url).bearer_auth(bearer.expose_secret());
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Call::Unreachable(http::describe(&e)),
+            Err(e) => {
+                super::graph::count_call(if e.is_timeout() { "timeout" } else { "network" });
+                return Call::Unreachable(http::describe(&e));
+            }
         };
         let status = response.status();
         let body: Value = match response.bytes().await {
             Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            Err(e) => return Call::Unreachable(http::describe_reqwest(&e)),
+            Err(e) => {
+                super::graph::count_call("timeout");
+                return Call::Unreachable(http::describe_reqwest(&e));
+            }
         };
         if status.is_success() {
+            super::graph::count_call("ok");
             return Call::Ok(body);
         }
+        super::graph::count_call("graph_error");
         let code = body.pointer("/error/code").and_then(Value::as_i64).unwrap_or(i64::from(status.as_u16()));
         let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("error");
         Call::Error(code, secrets::scrub(message))
@@ -174,6 +207,12 @@ impl WhatsAppHealth {
         {
             return report.clone();
         }
+        self.refresh().await
+    }
+
+    /// Asks Meta now, updates the cache and the token gauges, and returns the report.
+    #[tracing::instrument(name = "whatsapp.health_check", skip_all)]
+    pub async fn refresh(&self) -> WhatsAppHealthReport {
         let report = self.check_now().await;
         if let Some(days) = report.token_expires_in_days {
             metrics::gauge!("whatsapp_token_expires_in_days").set(days);

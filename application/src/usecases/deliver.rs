@@ -235,7 +235,7 @@ impl DeliverMessage {
                     self.deliveries
                         .mark_sent(delivery.id, route, Some(receipt.provider_id.clone()), "accepted", now)
                         .await?;
-                    metrics::counter!("whatsapp_messages_sent_total", "status" => "accepted").increment(1);
+                    metrics::counter!("whatsapp_messages_sent_total", "status" => "success").increment(1);
                     tracing::info!(%to, provider_id = %receipt.provider_id, route = route.as_str(), "accepted by WhatsApp");
                     return Ok(DeliverOutcome::Sent { route, provider_id: Some(receipt.provider_id.to_string()) });
                 }
@@ -316,6 +316,7 @@ impl DeliverMessage {
         }
         tracing::warn!(%reason, "WhatsApp cannot deliver; falling back to email");
         metrics::counter!("switchboard_fallbacks_total", "reason" => label).increment(1);
+        metrics::counter!("whatsapp_messages_sent_total", "status" => "rerouted").increment(1);
         self.deliveries.record_attempt(delivery.id, AttemptOutcome::Rerouted, reason, now).await?;
         self.send_email(delivery, trace, attempt, now).await
     }

@@ -237,7 +237,7 @@ async fn check(config: Config) -> ExitCode {
                 report.webhook_subscribed.map_or("unknown".into(), |v| v.to_string())
             );
             for reason in &report.reasons {
-                println!("  - {} ({})", reason.code.as_str(), secrets::scrub(&reason.detail));
+                println!("  - {} ({})", reason.code.as_str(), reason.detail);
             }
         }
         Err(e) => {

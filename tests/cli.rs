@@ -259,3 +259,78 @@ fn bench_in_quick_mode_prints_every_figure_with_its_target() {
         assert!(printed.contains(figure), "no {figure:?} in:\n{printed}");
     }
 }
+
+/// Starts a loopback peer that accepts connections and never answers.
+fn silent_peer() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+#[test]
+fn check_and_serve_never_print_a_secret_whatever_graph_or_the_database_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = [
+        ("WHATSAPP_ACCESS_TOKEN", "EAAGmarkerCLIaccess93f1"),
+        ("WHATSAPP_APP_SECRET", "marker-cli-app-secret-0b7"),
+        ("WHATSAPP_APP_TOKEN", "4242|marker-cli-app-token-6d2"),
+        ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "marker-cli-verify-55a"),
+        ("SWITCHBOARD_API_KEYS", "marker-cli-api-key-c81"),
+    ];
+    let markers = [
+        "EAAGmarkerCLIaccess93f1",
+        "marker-cli-app-secret-0b7",
+        "marker-cli-app-token-6d2",
+        "marker-cli-verify-55a",
+        "marker-cli-api-key-c81",
+        "marker-cli-db-pw-7e3",
+    ];
+    let unused = free_port();
+    let run = |args: &[&str], graph: &str, database: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .envs(secrets)
+            .env("SWITCHBOARD_MODE", "live")
+            .env("WHATSAPP_PHONE_NUMBER_ID", "109876543210987")
+            .env("WHATSAPP_BUSINESS_ACCOUNT_ID", "210987654321098")
+            .env("WHATSAPP_API_BASE_URL", graph)
+            .env("WHATSAPP_HTTP_TIMEOUT_SECS", "1")
+            .env("SWITCHBOARD_DATA_DIR", dir.path())
+            .env("DATABASE_URL", database)
+            .env("SWITCHBOARD_PORT", "0")
+            .env_remove("RUST_LOG")
+            .env("SWITCHBOARD_LOG", "debug")
+            .output()
+            .unwrap();
+        format!("{}\n{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr))
+    };
+    let sqlite = format!("sqlite://{}/switchboard.db", dir.path().display());
+    let postgres = format!("postgres://switchboard:marker-cli-db-pw-7e3@127.0.0.1:{unused}/switchboard");
+
+    let graph_down = run(&["check"], &format!("http://127.0.0.1:{unused}"), &sqlite);
+    let graph_silent = run(&["check"], &format!("http://127.0.0.1:{}", silent_peer()), &sqlite);
+    let database_down = run(&["check"], &format!("http://127.0.0.1:{unused}"), &postgres);
+    let serve_database_down = run(&["serve"], &format!("http://127.0.0.1:{unused}"), &postgres);
+
+    assert!(graph_down.contains("UNHEALTHY") && graph_down.contains("graph_unreachable"), "{graph_down}");
+    assert!(graph_silent.contains("graph_unreachable"), "{graph_silent}");
+    assert!(database_down.contains("database        UNHEALTHY"), "{database_down}");
+    assert!(!serve_database_down.is_empty());
+    for marker in markers {
+        for (what, output) in [
+            ("check with Graph down", &graph_down),
+            ("check with Graph silent", &graph_silent),
+            ("check with the database down", &database_down),
+            ("serve with the database down", &serve_database_down),
+        ] {
+            assert!(!output.contains(marker), "{what} printed {marker}:\n{output}");
+            assert!(!output.contains("[redacted "), "{what}: the safety net caught a secret:\n{output}");
+        }
+    }
+}

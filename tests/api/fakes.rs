@@ -235,15 +235,21 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> Self {
-        Self::start_with(false).await
+        Self::start_with(None).await
     }
 
     /// A server that offers AUTH and refuses it, quoting the client's AUTH line back.
     pub async fn start_refusing_auth() -> Self {
-        Self::start_with(true).await
+        Self::start_with(Some(false)).await
     }
 
-    async fn start_with(refuse_auth: bool) -> Self {
+    /// A server that offers AUTH and accepts any credentials.
+    pub async fn start_accepting_auth() -> Self {
+        Self::start_with(Some(true)).await
+    }
+
+    /// `auth`: None, no AUTH offered; Some(accept) offered, and accepted or refused.
+    async fn start_with(auth: Option<bool>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let messages = Arc::new(Mutex::new(Vec::new()));
@@ -270,13 +276,14 @@ impl SmtpSink {
                             continue;
                         }
                         let verb = line.split_whitespace().next().unwrap_or("").to_ascii_uppercase();
-                        if refuse_auth && verb == "AUTH" {
+                        if verb == "AUTH" && auth == Some(false) {
                             let _ =
                                 write.write_all(format!("535 5.7.8 credentials rejected: {line}\r\n").as_bytes()).await;
                             continue;
                         }
                         let reply: &[u8] = match verb.as_str() {
-                            "EHLO" if refuse_auth => b"250-sink.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+                            "AUTH" if auth == Some(true) => b"235 2.7.0 Authentication successful\r\n",
+                            "EHLO" if auth.is_some() => b"250-sink.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
                             "EHLO" => b"250-sink.test\r\n250 8BITMIME\r\n",
                             "HELO" | "MAIL" | "RCPT" | "RSET" | "NOOP" => b"250 OK\r\n",
                             "DATA" => {

@@ -349,12 +349,14 @@ async fn no_configured_secret_leaves_whatever_graph_smtp_the_database_or_an_agen
         stored.push_str(&database_text(&app).await);
     }
 
-    // 3. Graph and the agent accept the connection and never answer.
+    // 3. Graph and the agent accept the connection and never answer; the email fallback
+    //    goes out through an SMTP server that takes our credentials.
     {
         let silent = silent_peer().await;
+        let smtp = SmtpSink::start_accepting_auth().await;
         let config = secret_config(
             &format!("http://127.0.0.1:{silent}"),
-            closed_port(),
+            smtp.port,
             &format!("http://classifier:{CLASSIFIER_PASSWORD}@127.0.0.1:{}", silent_peer().await),
             &format!("silent=http://agent:{AGENT_PASSWORD}@127.0.0.1:{}|anything", silent_peer().await),
             "silent",
@@ -366,6 +368,7 @@ async fn no_configured_secret_leaves_whatever_graph_smtp_the_database_or_an_agen
         drain(&app, Duration::from_secs(20)).await;
         seen.read_everything(&app, &[id]).await;
         stored.push_str(&database_text(&app).await);
+        emails.extend(smtp.messages());
     }
 
     // Spans end, and log lines are written, a moment after the work they describe.
@@ -376,6 +379,7 @@ async fn no_configured_secret_leaves_whatever_graph_smtp_the_database_or_an_agen
     let emails = emails.join("\n");
     assert!(answers.contains("unhealthy") && answers.contains("graph_unreachable"), "the failures were driven");
     assert!(stored.contains("wamid.SECRETS.ECHO"), "the database was read");
+    assert!(emails.contains("Your order shipped"), "an email went out");
     for marker in MARKERS {
         assert!(!answers.contains(marker), "{marker} in an HTTP answer:\n{}", around(&answers, marker));
         assert!(!stored.contains(marker), "{marker} in a stored row:\n{}", around(&stored, marker));

@@ -488,8 +488,14 @@ pub trait JobQueue: Send + Sync {
     /// Errors: [`StoreError::Unavailable`].
     async fn release(&self, job: &LeasedJob) -> Result<(), StoreError>;
 
-    /// Waits until a job may be due (one was enqueued here) or `max` passed.
-    async fn wait_for_work(&self, max: Duration);
+    /// A count that moves each time this process commits work for the queue. Read it
+    /// before [`JobQueue::claim`] and pass it to [`JobQueue::wait_for_work`].
+    fn work_count(&self) -> u64;
+
+    /// Waits until a job may be due: work was committed here since `seen` was read (then
+    /// at once), the earliest queued job falls due, or `max` passed (jobs enqueued by
+    /// other replicas are found by this poll).
+    async fn wait_for_work(&self, seen: u64, max: Duration);
 }
 
 // ---------------------------------------------------------------- agents

@@ -237,6 +237,8 @@ pub fn spawn_workers(
 async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
     let _alive = Alive::new(&settings.alive);
     while !shutdown.stop.is_cancelled() {
+        // Read before the claim: work committed after it wakes the wait below at once.
+        let seen = queue.work_count();
         let jobs = match queue.claim(JOBS_PER_CLAIM, settings.lease).await {
             Ok(jobs) => jobs,
             Err(e) => {
@@ -250,7 +252,7 @@ async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings:
         if jobs.is_empty() {
             tokio::select! {
                 () = shutdown.stop.cancelled() => break,
-                () = queue.wait_for_work(settings.poll_interval) => continue,
+                () = queue.wait_for_work(seen, settings.poll_interval) => continue,
             }
         }
         // The jobs of one claim belong to different ordering keys (the claim never leases two

@@ -11,6 +11,7 @@ pub mod sqlite;
 mod sqlite_readers;
 mod sqlite_reads;
 mod sqlite_writer;
+mod wake;
 
 use std::sync::Arc;
 

@@ -25,13 +25,13 @@ use switchboard_domain::{
 };
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::records::{
     corrupt, from_ms, json, lease_until, leased_at_insert, leased_job, millis as ms, parse_trace, unavailable,
 };
+use super::wake::{WorkSignal, until_due};
 
 use super::{OperationalSnapshot, SandboxRecord};
 
@@ -47,7 +47,7 @@ const CONFLICT_TRIES: u32 = 4;
 pub struct PgStore {
     pool: PgPool,
     /// Wakes idle workers in this process when a job is enqueued; other replicas poll.
-    wake: Arc<Notify>,
+    wake: Arc<WorkSignal>,
     /// `channels.gmail.priority` until an operator sets it.
     email_priority_default: bool,
 }
@@ -97,7 +97,7 @@ impl PgStore {
             .connect_with(options)
             .await
             .with_context(|| "cannot connect to the PostgreSQL database")?;
-        Ok(Self { pool, wake: Arc::new(Notify::new()), email_priority_default: false })
+        Ok(Self { pool, wake: Arc::new(WorkSignal::default()), email_priority_default: false })
     }
 
     /// The email priority [`ChannelSettings`] answers until an operator sets one.
@@ -219,7 +219,7 @@ impl PgStore {
     }
 
     fn notify_workers(&self) {
-        self.wake.notify_waiters();
+        self.wake.signal();
     }
 }
 
@@ -1172,8 +1172,19 @@ impl JobQueue for PgStore {
         Ok(())
     }
 
-    async fn wait_for_work(&self, max: Duration) {
-        let _ = tokio::time::timeout(max, self.wake.notified()).await;
+    fn work_count(&self) -> u64 {
+        self.wake.count()
+    }
+
+    async fn wait_for_work(&self, seen: u64, max: Duration) {
+        let now = ms(OffsetDateTime::now_utc());
+        let due: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at > $1")
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(None);
+        self.wake.wait(seen, until_due(due, now, max)).await;
     }
 }
 

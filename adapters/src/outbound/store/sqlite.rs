@@ -22,7 +22,6 @@ use switchboard_domain::{
 };
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
-use tokio::sync::Notify;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -32,6 +31,7 @@ use super::records::{
 
 use super::sqlite_readers::Readers;
 use super::sqlite_writer::{GroupCommit, failed};
+use super::wake::{WorkSignal, until_due};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -40,7 +40,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 pub struct SqliteStore {
     pool: SqlitePool,
     /// Wakes idle workers in this process when a job is enqueued.
-    wake: Arc<Notify>,
+    wake: Arc<WorkSignal>,
     /// `channels.gmail.priority` until an operator sets it.
     email_priority_default: bool,
     /// The one writer of this process: a thread that commits concurrent writes together
@@ -109,7 +109,7 @@ impl SqliteStore {
         // The pool has created the file and set WAL mode; the writer opens its own connection.
         let group = GroupCommit::start(options.get_filename(), full_sync, busy_timeout)?;
         let readers = Arc::new(Readers::new(options.get_filename(), busy_timeout));
-        Ok(Self { pool, wake: Arc::new(Notify::new()), email_priority_default: false, group, readers })
+        Ok(Self { pool, wake: Arc::new(WorkSignal::default()), email_priority_default: false, group, readers })
     }
 
     /// The email priority [`ChannelSettings`] answers until an operator sets one.
@@ -244,7 +244,7 @@ impl SqliteStore {
     }
 
     fn notify_workers(&self) {
-        self.wake.notify_waiters();
+        self.wake.signal();
     }
 }
 
@@ -1174,8 +1174,21 @@ impl JobQueue for SqliteStore {
         Ok(())
     }
 
-    async fn wait_for_work(&self, max: Duration) {
-        let _ = tokio::time::timeout(max, self.wake.notified()).await;
+    fn work_count(&self) -> u64 {
+        self.wake.count()
+    }
+
+    async fn wait_for_work(&self, seen: u64, max: Duration) {
+        let now = ms(OffsetDateTime::now_utc());
+        let due = self
+            .readers
+            .read(|conn| {
+                conn.prepare_cached("SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at > ?1")
+                    .and_then(|mut next| next.query_row([now], |row| row.get::<_, Option<i64>>(0)))
+                    .map_err(failed)
+            })
+            .unwrap_or(None);
+        self.wake.wait(seen, until_due(due, now, max)).await;
     }
 }
 

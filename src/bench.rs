@@ -14,8 +14,8 @@
 //!    so a stalled service cannot hide its stalls (no coordinated omission);
 //! 5. memory: the child's VmRSS sampled throughout, VmHWM at the end, VmRSS when idle.
 
+use crate::process::ServiceProcess;
 use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -103,7 +103,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         let dir = std::env::temp_dir().join(format!("switchboard-bench-{}-{round}", std::process::id()));
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        let service = Service::start(&dir, &graph.uri(), &args)?;
+        let service = {
+            let (dir, uri, args) = (dir.clone(), graph.uri(), args.clone());
+            tokio::task::spawn_blocking(move || Service::start(&dir, &uri, &args)).await??
+        };
         let result = measure(&args, duration, connections, &graph, &service).await;
         drop(service);
         let _ = std::fs::remove_dir_all(&dir);
@@ -194,7 +197,6 @@ async fn measure(
     let load = Load { client, run: uuid::Uuid::now_v7().simple().to_string(), next: Arc::new(AtomicU64::new(0)) };
     let mut figures = Figures::default();
 
-    service.wait_ready(&load.client, Duration::from_secs(30)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     figures.idle_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
 
@@ -411,87 +413,51 @@ fn webhook_body(run: &str, n: u64, now: i64) -> String {
     )
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// The service under test: this binary's `serve`, as a child process.
-struct Service {
-    child: Child,
-    port: u16,
-}
+/// The service under test: this binary's `serve`, as a child process, through the one
+/// harness the tests use too ([`crate::process::ServiceProcess`]).
+struct Service(ServiceProcess);
 
 impl Service {
+    /// Starts it and waits until it is ready (blocking: run it off the async workers).
     fn start(dir: &std::path::Path, graph_uri: &str, args: &BenchArgs) -> anyhow::Result<Self> {
-        let port = free_port()?;
         let exe = std::env::current_exe().context("cannot find this binary")?;
-        let log = std::fs::File::create(dir.join("service.log"))?;
-        let mut command = Command::new(exe);
-        command.arg("serve");
-        // Only what is set here: nothing from the caller's environment configures the run.
-        for key in switchboard_shared::config::KEYS {
-            command.env_remove(key.name);
-        }
-        command.env_remove("SWITCHBOARD_CONFIG").env_remove("RUST_LOG");
-        command.envs([
-            ("SWITCHBOARD_MODE", "live"),
-            ("SWITCHBOARD_PORT", &port.to_string()),
-            ("SWITCHBOARD_DATA_DIR", &dir.display().to_string()),
-            ("SWITCHBOARD_LOG", "warn"),
-            ("SWITCHBOARD_SQLITE_SYNCHRONOUS", &args.synchronous),
-            ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false"),
+        let mut env: Vec<(String, String)> = [
+            ("SWITCHBOARD_MODE", "live".to_owned()),
+            ("SWITCHBOARD_DATA_DIR", dir.display().to_string()),
+            ("SWITCHBOARD_LOG", "warn".to_owned()),
+            ("SWITCHBOARD_SQLITE_SYNCHRONOUS", args.synchronous.clone()),
+            ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
             // Each bench sender writes far faster than any person: the limit would hold them.
-            ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0"),
-            ("WHATSAPP_ACCESS_TOKEN", "bench-token"),
-            ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID),
-            ("WHATSAPP_APP_SECRET", APP_SECRET),
-            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "bench-verify-token"),
-            ("WHATSAPP_API_BASE_URL", graph_uri),
-            ("WHATSAPP_API_VERSION", API_VERSION),
-            ("SWITCHBOARD_API_KEYS", "bench-api-key"),
-        ]);
+            ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0".to_owned()),
+            ("WHATSAPP_ACCESS_TOKEN", "bench-token".to_owned()),
+            ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID.to_owned()),
+            ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "bench-verify-token".to_owned()),
+            ("WHATSAPP_API_BASE_URL", graph_uri.to_owned()),
+            ("WHATSAPP_API_VERSION", API_VERSION.to_owned()),
+            ("SWITCHBOARD_API_KEYS", "bench-api-key".to_owned()),
+            // Its health checks would be Graph calls the bench did not make.
+            ("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", "0".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec();
         if let Some(workers) = args.workers {
-            command.env("SWITCHBOARD_WORKERS", workers.to_string());
+            env.push(("SWITCHBOARD_WORKERS".to_owned(), workers.to_string()));
         }
-        command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        let child = command.spawn().context("cannot start the service")?;
-        Ok(Self { child, port })
+        Ok(Self(ServiceProcess::start(exe, env, dir.join("service.log"), Duration::from_secs(30))?))
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.0.pid().unwrap_or(0)
     }
 
     fn webhook_url(&self) -> String {
-        format!("http://127.0.0.1:{}/webhook/whatsapp", self.port)
-    }
-
-    async fn wait_ready(&self, client: &reqwest::Client, within: Duration) -> anyhow::Result<()> {
-        let deadline = Instant::now() + within;
-        let url = format!("http://127.0.0.1:{}/health/ready", self.port);
-        loop {
-            if let Ok(r) = client.get(&url).send().await
-                && r.status().is_success()
-            {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                bail!("the service was not ready within {within:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        format!("{}/webhook/whatsapp", self.0.base_url())
     }
 
     /// A `kB` field of the child's /proc status (VmRSS, VmHWM).
     fn status_kb(&self, field: &str) -> Option<u64> {
         proc_status_kb(self.pid(), field)
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -9,10 +9,11 @@
 //! application/   use cases + ports
 //! adapters/      actix-web inbound; SQLite, sandbox WhatsApp, built-in agents outbound
 //! shared/        config, telemetry, trace context, retry policy
-//! src/           this crate: CLI (main.rs), startup, simulate, bench
+//! src/           this crate: CLI (main.rs), startup, simulate, bench, process (a child `serve`)
 //! ```
 
 pub mod bench;
+pub mod process;
 pub mod simulate;
 pub mod startup;
 

@@ -6,38 +6,30 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use std::time::Duration;
+use switchboard::process::ServiceProcess;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `switchboard serve` with `env`, ready, its output in `dir`.
+fn serve(env: &[(&str, &str)], dir: &std::path::Path) -> ServiceProcess {
+    let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    ServiceProcess::start(env!("CARGO_BIN_EXE_switchboard"), env, dir.join("service.log"), Duration::from_secs(20))
+        .unwrap()
 }
 
 #[test]
 fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
     // Arrange: the service, on embedded defaults, in its own data directory.
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().to_string();
-    let env = [
-        ("SWITCHBOARD_DATA_DIR", dir.path().to_str().unwrap()),
-        ("SWITCHBOARD_PORT", port.as_str()),
-        ("SWITCHBOARD_LOG", "info"),
-    ];
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    serve.arg("serve").envs(env).env_remove("RUST_LOG").stdout(Stdio::piped()).stderr(Stdio::null());
-    let mut server = serve.spawn().unwrap();
-    let stdout = server.stdout.take().unwrap();
-    let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines_tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let mut server = serve(&[("SWITCHBOARD_DATA_DIR", &data_dir), ("SWITCHBOARD_LOG", "info")], dir.path());
+    let port = server.port().to_string();
+    let env = [("SWITCHBOARD_DATA_DIR", data_dir.as_str()), ("SWITCHBOARD_PORT", port.as_str())];
 
     // Act
     let simulate = Command::new(env!("CARGO_BIN_EXE_switchboard"))
@@ -46,8 +38,8 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
         .output()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let exit = stop_gracefully(&mut server);
-    let logs: Vec<serde_json::Value> = lines_rx.try_iter().filter_map(|l| serde_json::from_str(&l).ok()).collect();
+    let exit = server.stop(Duration::from_secs(10));
+    let logs: Vec<serde_json::Value> = server.output().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
 
     // Assert: SIGTERM stopped it cleanly.
     assert!(exit.is_some_and(|s| s.success()), "serve did not stop cleanly on SIGTERM: {exit:?}");
@@ -88,19 +80,6 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
 
 /// SIGTERM, then waits for the exit status; kills it (and answers `None`) if it does
 /// not stop within 10 s.
-fn stop_gracefully(child: &mut std::process::Child) -> Option<std::process::ExitStatus> {
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    None
-}
-
 #[test]
 fn the_runbook_commands_run_against_a_fresh_data_directory() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,28 +158,17 @@ fn with_an_otlp_endpoint_the_journey_is_exported_as_spans_of_one_trace() {
     // Arrange: the service exporting to a loopback collector, as OTLP/HTTP JSON.
     let (collector, bodies) = otlp_receiver();
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port().to_string();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
     let endpoint = format!("http://127.0.0.1:{collector}");
-    let env = [
-        ("SWITCHBOARD_DATA_DIR", dir.path().to_str().unwrap()),
-        ("SWITCHBOARD_PORT", port.as_str()),
+    let otel = [
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
         ("OTEL_SERVICE_NAME", "switchboard-under-test"),
     ];
-    let mut server = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("serve")
-        .envs(env)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let mut server = serve(&[&[("SWITCHBOARD_DATA_DIR", data_dir.as_str())][..], &otel[..]].concat(), dir.path());
+    let port = server.port().to_string();
+    let mut env = vec![("SWITCHBOARD_DATA_DIR", data_dir.as_str()), ("SWITCHBOARD_PORT", port.as_str())];
+    env.extend(otel);
 
     // Act: one message, then a clean stop (which flushes the last batch).
     let simulate =
@@ -209,7 +177,7 @@ fn with_an_otlp_endpoint_the_journey_is_exported_as_spans_of_one_trace() {
     assert!(printed.contains("← Hello"), "{printed}");
     let trace_id = printed.split("trace_id ").nth(1).unwrap()[..32].to_owned();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(stop_gracefully(&mut server).is_some_and(|s| s.success()));
+    assert!(server.stop(Duration::from_secs(10)).is_some_and(|s| s.success()));
 
     // Assert: the collector received the message's spans, named, in its trace.
     let exported: Vec<serde_json::Value> = bodies.try_iter().map(|b| serde_json::from_str(&b).unwrap()).collect();

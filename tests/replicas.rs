@@ -9,10 +9,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+use switchboard::process::ServiceProcess;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -22,10 +22,6 @@ const NUMBER_ID: &str = "109876543210987";
 const REPLICAS: usize = 3;
 const WEBHOOKS: usize = 300;
 const USERS: usize = 20;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 fn sign(body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(APP_SECRET.as_bytes()).unwrap();
@@ -59,76 +55,48 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// One replica: the binary in sandbox mode on its own port and data directory.
 struct Replica {
+    service: ServiceProcess,
     port: u16,
-    child: Option<Child>,
     _dir: tempfile::TempDir,
 }
 
 impl Replica {
     fn start(database_url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let errors = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .envs([
-                ("SWITCHBOARD_MODE", "sandbox".to_owned()),
-                ("SWITCHBOARD_PORT", port.to_string()),
-                ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
-                ("DATABASE_URL", database_url.to_owned()),
-                ("SWITCHBOARD_DB_MAX_CONNECTIONS", "6".to_owned()),
-                ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
-                ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "replica-verify".to_owned()),
-                ("SWITCHBOARD_API_KEYS", "replica-api-key".to_owned()),
-                ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
-                // Each user writes 15 times in a burst: the sender limit would answer them
-                // together, and this test counts one reply per message.
-                ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0".to_owned()),
-                // Short leases, so the killed replica's jobs are taken over soon.
-                ("SWITCHBOARD_JOB_LEASE_SECS", "3".to_owned()),
-                ("SWITCHBOARD_AGENT_TIMEOUT_SECS", "1".to_owned()),
-                ("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", "2".to_owned()),
-                ("SWITCHBOARD_JOB_POLL_INTERVAL_MS", "50".to_owned()),
-                ("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", "50".to_owned()),
-                ("SWITCHBOARD_LOG", "warn".to_owned()),
-            ])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(errors.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(format!("127.0.0.1:{port}")).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("switchboard exited ({status}): {}", std::fs::read_to_string(errors.path()).unwrap());
-            }
-            assert!(Instant::now() < deadline, "switchboard did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Replica { port, child: Some(child), _dir: dir }
+        let env = [
+            ("SWITCHBOARD_MODE", "sandbox".to_owned()),
+            ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
+            ("DATABASE_URL", database_url.to_owned()),
+            ("SWITCHBOARD_DB_MAX_CONNECTIONS", "6".to_owned()),
+            ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "replica-verify".to_owned()),
+            ("SWITCHBOARD_API_KEYS", "replica-api-key".to_owned()),
+            ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
+            // Each user writes 15 times in a burst: the sender limit would answer them
+            // together, and this test counts one reply per message.
+            ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0".to_owned()),
+            // Short leases, so the killed replica's jobs are taken over soon.
+            ("SWITCHBOARD_JOB_LEASE_SECS", "3".to_owned()),
+            ("SWITCHBOARD_AGENT_TIMEOUT_SECS", "1".to_owned()),
+            ("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", "2".to_owned()),
+            ("SWITCHBOARD_JOB_POLL_INTERVAL_MS", "50".to_owned()),
+            ("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", "50".to_owned()),
+            ("SWITCHBOARD_LOG", "warn".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec();
+        let log = dir.path().join("service.log");
+        let service =
+            ServiceProcess::start(env!("CARGO_BIN_EXE_switchboard"), env, log, Duration::from_secs(30)).unwrap();
+        Replica { port: service.port(), service, _dir: dir }
     }
 
     fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-        }
+        self.service.kill();
     }
 
     fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.service.stop(Duration::from_secs(10));
     }
 }
 

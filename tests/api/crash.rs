@@ -3,11 +3,11 @@
 //! Like Meta, the load generator redelivers every webhook until it is answered 200.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use switchboard::process::ServiceProcess;
 use switchboard_adapters::inbound::whatsapp::signature;
 
 use crate::fakes::FakeGraph;
@@ -18,69 +18,16 @@ const SENDERS: usize = 6;
 const USERS: usize = 25;
 const KILLS: usize = 3;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Service {
-    port: u16,
-    env: Vec<(String, String)>,
-    child: Option<Child>,
-}
-
-impl Service {
-    /// Starts the binary and waits until it listens; a process that exits instead fails
-    /// the test with what it printed.
-    fn start(&mut self) {
-        let errors = tempfile::NamedTempFile::new().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .arg("serve")
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .stderr(errors.reopen().unwrap())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(format!("127.0.0.1:{}", self.port)).is_err() {
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("switchboard exited ({status}): {}", std::fs::read_to_string(errors.path()).unwrap());
-            }
-            assert!(Instant::now() < deadline, "switchboard did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-        }
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+/// The binary's `serve`, ready, with its output beside the database.
+fn start(env: Vec<(String, String)>, dir: &std::path::Path) -> ServiceProcess {
+    ServiceProcess::start(env!("CARGO_BIN_EXE_switchboard"), env, dir.join("service.log"), Duration::from_secs(20))
+        .unwrap()
 }
 
 /// The environment both crash tests share: short leases so a killed process's jobs are
 /// taken over quickly, and a short grace for sends a kill left uncertain.
-fn crash_env(port: u16, dir: &std::path::Path, db: &std::path::Path) -> Vec<(String, String)> {
+fn crash_env(dir: &std::path::Path, db: &std::path::Path) -> Vec<(String, String)> {
     [
-        ("SWITCHBOARD_PORT", port.to_string()),
         ("SWITCHBOARD_DATA_DIR", dir.display().to_string()),
         ("DATABASE_URL", format!("sqlite://{}", db.display())),
         ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
@@ -106,8 +53,8 @@ fn crash_env(port: u16, dir: &std::path::Path, db: &std::path::Path) -> Vec<(Str
 /// `SENDERS` connections at about 150 webhooks/s, each until it is answered 200, while
 /// the service is killed with SIGKILL `KILLS` times and restarted. Answers how many
 /// deliveries were refused and had to be made again.
-async fn deliver_while_killing(service: &Arc<Mutex<Service>>, prefix: &'static str) -> usize {
-    let port = service.lock().unwrap().port;
+async fn deliver_while_killing(service: &Arc<Mutex<ServiceProcess>>, prefix: &'static str) -> usize {
+    let port = service.lock().unwrap().port();
     let next = Arc::new(AtomicUsize::new(0));
     let redeliveries = Arc::new(AtomicUsize::new(0));
     let base_ts = time::OffsetDateTime::now_utc().unix_timestamp();
@@ -155,7 +102,7 @@ async fn deliver_while_killing(service: &Arc<Mutex<Service>>, prefix: &'static s
                 tokio::time::sleep(Duration::from_millis(900)).await;
                 service.lock().unwrap().kill();
                 tokio::time::sleep(Duration::from_millis(150)).await;
-                service.lock().unwrap().start();
+                service.lock().unwrap().restart(Duration::from_secs(20)).unwrap();
             }
         })
     };
@@ -175,9 +122,8 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
     // Arrange: the service in live mode against the fake Graph.
     let graph = FakeGraph::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let db = dir.path().join("switchboard.db");
-    let mut env = crash_env(port, dir.path(), &db);
+    let mut env = crash_env(dir.path(), &db);
     env.extend(
         [
             ("SWITCHBOARD_MODE", "live".to_owned()),
@@ -187,8 +133,7 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
         ]
         .map(|(k, v)| (k.to_owned(), v)),
     );
-    let service = Arc::new(Mutex::new(Service { port, env, child: None }));
-    service.lock().unwrap().start();
+    let service = Arc::new(Mutex::new(start(env, dir.path())));
 
     // Act: senders deliver every webhook until it is answered 200, while the process
     // is killed and restarted.
@@ -209,7 +154,7 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
         assert!(Instant::now() < deadline, "only {} of {WEBHOOKS} replies sent", replied(&graph.sends()).len());
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    service.lock().unwrap().stop();
+    service.lock().unwrap().stop(Duration::from_secs(10));
 
     // Assert: each webhook stored once, processed once, with exactly one reply; each
     // reply sent at least once (a send cut off by SIGKILL before it was recorded is
@@ -249,12 +194,10 @@ async fn killed_with_sigkill_under_load_nothing_acknowledged_is_lost_or_processe
 async fn killed_with_sigkill_under_load_in_sandbox_mode_every_message_is_replied_to_exactly_once() {
     // Arrange: the service in sandbox mode, which records each reply in its outbox.
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let db = dir.path().join("switchboard.db");
-    let mut env = crash_env(port, dir.path(), &db);
+    let mut env = crash_env(dir.path(), &db);
     env.push(("SWITCHBOARD_MODE".to_owned(), "sandbox".to_owned()));
-    let service = Arc::new(Mutex::new(Service { port, env, child: None }));
-    service.lock().unwrap().start();
+    let service = Arc::new(Mutex::new(start(env, dir.path())));
 
     // Act
     let redeliveries = deliver_while_killing(&service, "SANDBOXCRASH").await;
@@ -273,7 +216,7 @@ async fn killed_with_sigkill_under_load_in_sandbox_mode_every_message_is_replied
         assert!(Instant::now() < deadline, "only {} of {WEBHOOKS} replies read", scalar(&pool, read).await);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    service.lock().unwrap().stop();
+    service.lock().unwrap().stop(Duration::from_secs(10));
 
     // Assert: each webhook stored once and processed once, and the sandbox recorded
     // exactly one reply to each: no kill made a second send.

@@ -84,7 +84,15 @@ struct Figures {
     idle_after_rss_kb: u64,
     load_rss_kb: u64,
     hwm_kb: u64,
+    /// Lone messages (one at a time, each from a new user): webhook sent to reply at Graph.
+    lone_messages: u64,
+    lone_p50_ms: f64,
+    lone_p99_ms: f64,
 }
+
+/// The service's reorder window in the bench (its default): a lone message's job falls
+/// due this long after its webhook, so its reply cannot leave sooner.
+const REORDER_WINDOW_MS: f64 = 300.0;
 
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !matches!(args.synchronous.as_str(), "full" | "normal") {
@@ -157,6 +165,9 @@ impl Figures {
             idle_after_rss_kb: n(|r| r.idle_after_rss_kb),
             load_rss_kb: n(|r| r.load_rss_kb),
             hwm_kb: n(|r| r.hwm_kb),
+            lone_messages: n(|r| r.lone_messages),
+            lone_p50_ms: f(|r| r.lone_p50_ms),
+            lone_p99_ms: f(|r| r.lone_p99_ms),
         }
     }
 }
@@ -180,6 +191,7 @@ fn print_spread(rounds: &[Figures]) {
     println!("  generator late p99, ms        {}", list(|r| format!("{:.2}", r.open_late_p99_ms)));
     println!("  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)));
     println!("  peak RSS (VmHWM), MB          {}", list(|r| format!("{:.1}", kb_to_mb(r.hwm_kb))));
+    println!("  lone message p99, ms          {}", list(|r| format!("{:.1}", r.lone_p99_ms)));
 }
 
 async fn measure(
@@ -199,6 +211,20 @@ async fn measure(
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     figures.idle_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
+
+    // What one user feels on a quiet service: each message alone, from a user never seen.
+    let lone = (duration.as_secs() * 10).clamp(10, 100);
+    eprintln!("bench: service, {lone} lone messages one at a time");
+    let mut lone_us = Vec::with_capacity(usize::try_from(lone).unwrap_or(0));
+    for n in 0..lone {
+        if let Some(us) = load.lone_message(&service.webhook_url(), graph, n).await? {
+            lone_us.push(us);
+        }
+    }
+    lone_us.sort_unstable();
+    figures.lone_messages = lone_us.len() as u64;
+    figures.lone_p50_ms = percentile(&lone_us, 50.0);
+    figures.lone_p99_ms = percentile(&lone_us, 99.0);
 
     eprintln!("bench: bare actix-web handler, {connections} connections, {}s", duration.as_secs());
     let bare = BareHandler::start()?;
@@ -285,6 +311,41 @@ fn micros(elapsed: Duration) -> u64 {
 }
 
 impl Load {
+    /// Posts one webhook from a user never seen before and waits for its reply at Graph:
+    /// microseconds from sending the webhook to the reply's arrival (`None` if it did not
+    /// arrive within 10 s).
+    async fn lone_message(&self, url: &str, graph: &FakeGraph, n: u64) -> anyhow::Result<Option<u64>> {
+        let from = 447_800_000_000 + n;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let body = format!(
+            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"210987654321098","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550100200","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Lone User"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.LONE.{run}.{n}","timestamp":"{now}","type":"text","text":{{"body":"hello"}}}}]}}}}]}}]}}"#,
+            run = self.run
+        );
+        let signature = signature::sign(APP_SECRET.as_bytes(), body.as_bytes());
+        let before = graph.sends();
+        let sent_at = graph.now_ns();
+        let response = self
+            .client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", signature)
+            .body(body)
+            .send()
+            .await?;
+        if !response.status().is_success() {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while graph.sends() <= before {
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let arrived = graph.state.last_ns.load(Ordering::Relaxed);
+        Ok(Some(arrived.saturating_sub(sent_at) / 1_000))
+    }
+
     /// A signed text-message webhook with a wamid never used before.
     fn request(&self) -> (Vec<u8>, String) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
@@ -436,6 +497,8 @@ impl Service {
             ("WHATSAPP_API_BASE_URL", graph_uri.to_owned()),
             ("WHATSAPP_API_VERSION", API_VERSION.to_owned()),
             ("SWITCHBOARD_API_KEYS", "bench-api-key".to_owned()),
+            // Stated, as the lone-message verdict is judged against it.
+            ("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", format!("{REORDER_WINDOW_MS:.0}")),
             // Its health checks would be Graph calls the bench did not make.
             ("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", "0".to_owned()),
         ]
@@ -555,6 +618,11 @@ impl FakeGraph {
 
     fn sends(&self) -> u64 {
         self.state.sends.load(Ordering::Relaxed)
+    }
+
+    /// Nanoseconds since the fake's epoch, the clock `last_ns` is read on.
+    fn now_ns(&self) -> u64 {
+        self.state.epoch.get().map_or(0, |epoch| u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
     }
 
     /// Waits until `count` sends arrived (or `within` passed); answers how many arrived
@@ -688,6 +756,20 @@ fn print_table(args: &BenchArgs, connections: usize, f: &Figures) {
     row("peak RSS of the run (VmHWM)", mb(f.hwm_kb), "< 100 MB", verdict(kb_to_mb(f.hwm_kb) < 100.0));
     row("idle RSS after start", mb(f.idle_rss_kb), "< 30 MB", verdict(kb_to_mb(f.idle_rss_kb) < 30.0));
     row("idle RSS after the load", mb(f.idle_after_rss_kb), "", "");
+    let lone = format!("lone message, webhook to reply at Graph ({} messages)", f.lone_messages);
+    row(&format!("{lone}, p50"), format!("{:.1} ms", f.lone_p50_ms), "", "");
+    row(
+        &format!("{lone}, p99"),
+        format!("{:.1} ms", f.lone_p99_ms),
+        "< window+15",
+        verdict(f.lone_p99_ms < REORDER_WINDOW_MS + 15.0),
+    );
+    row(
+        "  (the reorder window: a lone message's job falls due after it)",
+        format!("{REORDER_WINDOW_MS:.0} ms"),
+        "",
+        "",
+    );
 }
 
 #[cfg(test)]

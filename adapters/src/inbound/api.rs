@@ -108,7 +108,7 @@ pub async fn send_message(
 }
 
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("api_key" = [])), params(("id" = String, Path, description = "delivery id")),
-    responses((status = 200, description = "state, route, provider id, every attempt", body = super::management::DeliveryBody), (status = 404, description = "no such delivery")))]
+    responses((status = 200, description = "state, route, provider id, every attempt", body = super::management::DeliveryBody), (status = 404, description = "no such delivery"), (status = 401, description = "no or wrong API key")))]
 pub async fn get_message(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::invalid("id", "not a delivery id"))?;
     match state.deliveries.view(id).await? {
@@ -123,13 +123,13 @@ pub struct PriorityBody {
     pub enabled: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "channels", security(("api_key" = [])), responses((status = 200, description = "{key, enabled}")))]
+#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "channels", security(("api_key" = [])), responses((status = 200, description = "{key, enabled}"), (status = 401, description = "no or wrong API key")))]
 pub async fn get_email_priority(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let enabled = state.settings.email_priority().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": enabled })))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "channels", request_body = PriorityBody, security(("api_key" = [])), responses((status = 200, description = "{key, enabled}")))]
+#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "channels", request_body = PriorityBody, security(("api_key" = [])), responses((status = 200, description = "{key, enabled}"), (status = 401, description = "no or wrong API key")))]
 pub async fn set_email_priority(
     state: web::Data<ApiState>,
     body: web::Json<PriorityBody>,
@@ -157,7 +157,7 @@ pub struct WorkflowBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/workflows", request_body = WorkflowBody, tag = "workflows", security(("api_key" = [])),
-    responses((status = 200, description = "reply, intent, confidence, agent, task_state, task_id, trace_id"), (status = 400, description = "invalid field, named"), (status = 502, description = "no agent could answer")))]
+    responses((status = 200, description = "reply, intent, confidence, agent, task_state, task_id, trace_id"), (status = 400, description = "invalid field, named"), (status = 502, description = "no agent could answer"), (status = 401, description = "no or wrong API key")))]
 pub async fn run_workflow(
     req: HttpRequest,
     state: web::Data<ApiState>,

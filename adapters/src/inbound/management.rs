@@ -473,7 +473,7 @@ pub async fn list_contacts(
 
 /// `GET /api/v1/contacts/{id}`
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "contact id")), security(("api_key" = [])),
-    responses((status = 200, description = "the contact", body = ContactBody), (status = 404, description = "no such contact")))]
+    responses((status = 200, description = "the contact", body = ContactBody), (status = 404, description = "no such contact"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.contact")]
 pub async fn get_contact(state: web::Data<ManagementState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id("contact", &id)?;
@@ -529,7 +529,7 @@ pub async fn list_conversations(
 
 /// `GET /api/v1/conversations/{id}`
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
-    responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation")))]
+    responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.conversation")]
 pub async fn get_conversation(
     state: web::Data<ManagementState>,
@@ -544,7 +544,7 @@ pub async fn get_conversation(
 
 /// `GET /api/v1/conversations/{id}/messages?limit=&cursor=`
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "conversation id"), PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation")))]
+    responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.conversation_messages")]
 pub async fn conversation_messages(
     state: web::Data<ManagementState>,
@@ -655,7 +655,7 @@ pub async fn list_events(
 
 /// `POST /api/v1/webhook-events/{id}/replay`
 #[utoipa::path(post, path = "/api/v1/webhook-events/{id}/replay", tag = "webhook events", params(("id" = String, Path, description = "event id")), security(("api_key" = [])),
-    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined"), (status = 404, description = "no such event")))]
+    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined"), (status = 404, description = "no such event"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.replay_one")]
 pub async fn replay_one(
     req: HttpRequest,
@@ -677,7 +677,7 @@ pub struct ReplayQuery {
 }
 
 /// `POST /api/v1/webhook-events/replay?status=quarantined&since=...`: every matching event.
-#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "webhook events", params(EventsQuery, TimeQuery, ReplayQuery), security(("api_key" = [])), responses((status = 200, description = "{replayed: [...]}, oldest first")))]
+#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "webhook events", params(EventsQuery, TimeQuery, ReplayQuery), security(("api_key" = [])), responses((status = 200, description = "{replayed: [...]}, oldest first"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.replay_many")]
 pub async fn replay_many(
     req: HttpRequest,
@@ -723,7 +723,7 @@ pub async fn dead_jobs(
 
 /// `POST /api/v1/jobs/{id}/requeue`
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/requeue", tag = "jobs", params(("id" = i64, Path, description = "job id")), security(("api_key" = [])),
-    responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id")))]
+    responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.requeue", fields(job_id = *id))]
 pub async fn requeue(state: web::Data<ManagementState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     if state.store.requeue(*id).await? {

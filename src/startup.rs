@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::auth::{self, ApiKeys};
-use switchboard_adapters::inbound::errors::{self, ApiError};
+use switchboard_adapters::inbound::errors::{self, ApiError, ErrorCode};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
 use switchboard_adapters::inbound::limits::{self, BodyBudget, HttpLimits};
 use switchboard_adapters::inbound::management::{ManagementState, StatusConfig};
@@ -358,8 +358,9 @@ impl Application {
                 .app_data(web::PayloadConfig::default().limit(http_limits.api_max_body_bytes))
                 .app_data(web::PathConfig::default().error_handler(limits::path_error))
                 .app_data(
-                    web::QueryConfig::default()
-                        .error_handler(|e, _| ApiError::bad_request(format!("invalid query: {e}")).into()),
+                    web::QueryConfig::default().error_handler(|e, _| {
+                        ApiError::new(ErrorCode::BadRequest, format!("invalid query: {e}")).into()
+                    }),
                 )
                 .configure(|cfg| inbound::configure(cfg, sandbox))
                 .default_service(web::to(errors::not_found))

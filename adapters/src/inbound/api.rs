@@ -3,19 +3,18 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use switchboard_application::ports::OpenTask;
-use switchboard_application::ports::{ChannelSettings, Deliveries, StoreError};
-use switchboard_application::usecases::{RequestedChannel, RunWorkflow, SendMessage, SendMessageError, SendRequest};
+use switchboard_application::ports::{ChannelSettings, Deliveries};
+use switchboard_application::usecases::{RequestedChannel, RunWorkflow, SendMessage, SendRequest};
 use switchboard_domain::{
     AgentName, Channel, EmailAddress, InboundContent, OutboundContent, PhoneNumber, ScopedUserId, TemplateComponent,
     WhatsAppUser, WorkflowRequest,
 };
 use uuid::Uuid;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::trace::request_trace;
 
 pub struct ApiState {
@@ -25,11 +24,6 @@ pub struct ApiState {
     pub settings: Arc<dyn ChannelSettings>,
     /// The number messages go from unless the request names one.
     pub default_number_id: String,
-}
-
-fn store_error(e: &StoreError) -> ApiError {
-    tracing::error!(error = %e, "store failed");
-    ApiError::store_unavailable()
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -63,32 +57,29 @@ pub struct SendBody {
     pub from_number_id: Option<String>,
 }
 
-fn invalid(field: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("{field}: {message}"))
-}
-
 impl SendBody {
     fn into_request(self, default_number_id: &str) -> Result<SendRequest, ApiError> {
         let to = match (self.to.as_deref(), self.to_user_id.as_deref()) {
             (Some(phone), None) => {
-                WhatsAppUser::new(None, Some(PhoneNumber::parse(phone).map_err(|e| invalid("to", e))?))
+                WhatsAppUser::new(None, Some(PhoneNumber::parse(phone).map_err(|e| ApiError::invalid("to", e))?))
             }
             (None, Some(id)) => {
-                WhatsAppUser::new(Some(ScopedUserId::parse(id).map_err(|e| invalid("to_user_id", e))?), None)
+                WhatsAppUser::new(Some(ScopedUserId::parse(id).map_err(|e| ApiError::invalid("to_user_id", e))?), None)
             }
-            (Some(_), Some(_)) => return Err(invalid("to", "give to or to_user_id, not both")),
-            (None, None) => return Err(invalid("to", "required (or to_user_id)")),
+            (Some(_), Some(_)) => return Err(ApiError::invalid("to", "give to or to_user_id, not both")),
+            (None, None) => return Err(ApiError::invalid("to", "required (or to_user_id)")),
         }
-        .map_err(|e| invalid("to", e))?;
+        .map_err(|e| ApiError::invalid("to", e))?;
         let content = match (self.text, self.template) {
             (Some(body), None) => OutboundContent::Text { body, preview_url: self.preview_url },
             (None, Some(t)) => {
                 OutboundContent::Template { name: t.name, language: t.language, components: t.components }
             }
-            (Some(_), Some(_)) => return Err(invalid("text", "give text or template, not both")),
-            (None, None) => return Err(invalid("text", "required (or template)")),
+            (Some(_), Some(_)) => return Err(ApiError::invalid("text", "give text or template, not both")),
+            (None, None) => return Err(ApiError::invalid("text", "required (or template)")),
         };
-        let email = self.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| invalid("email", e))?;
+        let email =
+            self.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| ApiError::invalid("email", e))?;
         Ok(SendRequest {
             to,
             email,
@@ -108,11 +99,7 @@ pub async fn send_message(
 ) -> Result<HttpResponse, ApiError> {
     let trace = request_trace(&req);
     let request = body.into_inner().into_request(&state.default_number_id)?;
-    let id = state.send.execute(request, trace).await.map_err(|e| match e {
-        SendMessageError::Invalid(e) => invalid("text", e),
-        SendMessageError::NoEmail(_) => invalid("email", "required when channel is email"),
-        SendMessageError::Store(e) => store_error(&e),
-    })?;
+    let id = state.send.execute(request, trace).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({
         "delivery_id": id,
         "state": "pending",
@@ -121,12 +108,12 @@ pub async fn send_message(
 }
 
 #[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("api_key" = [])), params(("id" = String, Path, description = "delivery id")),
-    responses((status = 200, description = "state, route, provider id, every attempt", body = super::management::DeliveryBody), (status = 404, description = "no such delivery")))]
+    responses((status = 200, description = "state, route, provider id, every attempt", body = super::management::DeliveryBody), (status = 404, description = "no such delivery"), (status = 401, description = "no or wrong API key")))]
 pub async fn get_message(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let id = Uuid::parse_str(&id).map_err(|_| invalid("id", "not a delivery id"))?;
-    match state.deliveries.view(id).await.map_err(|e| store_error(&e))? {
+    let id = Uuid::parse_str(&id).map_err(|_| ApiError::invalid("id", "not a delivery id"))?;
+    match state.deliveries.view(id).await? {
         Some(view) => Ok(HttpResponse::Ok().json(view)),
-        None => Err(ApiError::not_found(format!("no delivery {id}"))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no delivery {id}"))),
     }
 }
 
@@ -136,18 +123,18 @@ pub struct PriorityBody {
     pub enabled: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "channels", security(("api_key" = [])), responses((status = 200, description = "{key, enabled}")))]
+#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "channels", security(("api_key" = [])), responses((status = 200, description = "{key, enabled}"), (status = 401, description = "no or wrong API key")))]
 pub async fn get_email_priority(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
-    let enabled = state.settings.email_priority().await.map_err(|e| store_error(&e))?;
+    let enabled = state.settings.email_priority().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": enabled })))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "channels", request_body = PriorityBody, security(("api_key" = [])), responses((status = 200, description = "{key, enabled}")))]
+#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "channels", request_body = PriorityBody, security(("api_key" = [])), responses((status = 200, description = "{key, enabled}"), (status = 401, description = "no or wrong API key")))]
 pub async fn set_email_priority(
     state: web::Data<ApiState>,
     body: web::Json<PriorityBody>,
 ) -> Result<HttpResponse, ApiError> {
-    state.settings.set_email_priority(body.enabled).await.map_err(|e| store_error(&e))?;
+    state.settings.set_email_priority(body.enabled).await?;
     tracing::warn!(enabled = body.enabled, "email priority (channels.gmail.priority) switched");
     Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": body.enabled })))
 }
@@ -170,7 +157,7 @@ pub struct WorkflowBody {
 }
 
 #[utoipa::path(post, path = "/api/v1/workflows", request_body = WorkflowBody, tag = "workflows", security(("api_key" = [])),
-    responses((status = 200, description = "reply, intent, confidence, agent, task_state, task_id, trace_id"), (status = 400, description = "invalid field, named"), (status = 502, description = "no agent could answer")))]
+    responses((status = 200, description = "reply, intent, confidence, agent, task_state, task_id, trace_id"), (status = 400, description = "invalid field, named"), (status = 502, description = "no agent could answer"), (status = 401, description = "no or wrong API key")))]
 pub async fn run_workflow(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -180,19 +167,19 @@ pub async fn run_workflow(
     let body = body.into_inner();
     let text = body.user_message.trim();
     if text.is_empty() {
-        return Err(invalid("user_message", "must not be empty"));
+        return Err(ApiError::invalid("user_message", "must not be empty"));
     }
     if text.chars().count() > 4096 {
-        return Err(invalid("user_message", "longer than 4096 characters"));
+        return Err(ApiError::invalid("user_message", "longer than 4096 characters"));
     }
     if body.user_id.trim().is_empty() || body.user_id.len() > 256 {
-        return Err(invalid("user_id", "required, at most 256 characters"));
+        return Err(ApiError::invalid("user_id", "required, at most 256 characters"));
     }
     let open_task = match (body.task_id, body.agent) {
         (Some(task_id), Some(agent)) => Some(OpenTask { agent: AgentName::new(agent), task_id }),
         (None, None) => None,
-        (Some(_), None) => return Err(invalid("agent", "required with task_id")),
-        (None, Some(_)) => return Err(invalid("task_id", "required with agent")),
+        (Some(_), None) => return Err(ApiError::invalid("agent", "required with task_id")),
+        (None, Some(_)) => return Err(ApiError::invalid("task_id", "required with agent")),
     };
     let mut metadata = body.metadata;
     if let Some(channel) = body.channel {
@@ -209,9 +196,6 @@ pub async fn run_workflow(
         trace_id: trace.trace_id.to_string(),
         task_id: None,
     };
-    let outcome = state.workflows.execute(request, open_task, trace).await.map_err(|e| {
-        tracing::error!(error = %e, "workflow failed");
-        ApiError::new(StatusCode::BAD_GATEWAY, "agent_unavailable", "no agent could answer; try again later")
-    })?;
+    let outcome = state.workflows.execute(request, open_task, trace).await?;
     Ok(HttpResponse::Ok().json(outcome))
 }

@@ -9,7 +9,6 @@
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderMap;
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
@@ -17,7 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::whatsapp::WEBHOOK_PATHS;
 
 /// Routes anyone may call: Meta's webhook (it proves itself by signature), health and
@@ -76,7 +75,7 @@ pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn unauthorized(message: &'static str) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    ApiError::new(ErrorCode::Unauthorized, message)
 }
 
 /// The guard, for `App::wrap(from_fn(require_api_key))` between the trace middleware
@@ -98,7 +97,7 @@ pub async fn require_api_key(
     match admitted {
         Ok(()) => next.call(req).await.map(ServiceResponse::map_into_left_body),
         Err(refusal) => {
-            metrics::counter!("http_requests_refused_total", "reason" => refusal.code).increment(1);
+            metrics::counter!("http_requests_refused_total", "reason" => refusal.code.as_str()).increment(1);
             let mut response = refusal.error_response();
             response.headers_mut().insert(
                 actix_web::http::header::WWW_AUTHENTICATE,

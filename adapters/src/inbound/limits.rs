@@ -25,7 +25,7 @@ use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::a2a_server::RPC_PATH;
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::whatsapp::WEBHOOK_PATHS;
 
 /// Deeper JSON than this is refused on the JSON routes before any parser sees it
@@ -78,7 +78,12 @@ impl BodyBudget {
     fn reserve(&self, bytes: usize) -> Result<OwnedSemaphorePermit, ApiError> {
         let kib = bytes.div_ceil(1024).clamp(1, self.total_kib);
         let kib = u32::try_from(kib).unwrap_or(u32::MAX);
-        self.kib.clone().try_acquire_many_owned(kib).map_err(|_| ApiError::server_busy())
+        self.kib.clone().try_acquire_many_owned(kib).map_err(|_| {
+            ApiError::new(
+                ErrorCode::ServerBusy,
+                "too many request bodies are being received at once; send it again shortly",
+            )
+        })
     }
 }
 
@@ -98,12 +103,16 @@ pub async fn enforce_limits(
             response
         }
         Err(refusal) => {
-            metrics::counter!("http_requests_refused_total", "reason" => refusal.code).increment(1);
-            tracing::warn!(code = refusal.code, status = refusal.status.as_u16(), "request refused before its handler");
+            metrics::counter!("http_requests_refused_total", "reason" => refusal.code.as_str()).increment(1);
+            tracing::warn!(
+                code = refusal.code.as_str(),
+                status = refusal.status().as_u16(),
+                "request refused before its handler"
+            );
             let mut response = refusal.error_response();
             // The body may be partly unread: do not keep the connection for another request.
             response.head_mut().set_connection_type(ConnectionType::Close);
-            if refusal.status == StatusCode::SERVICE_UNAVAILABLE {
+            if refusal.status() == StatusCode::SERVICE_UNAVAILABLE {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Ok(req.into_response(response).map_into_right_body())
@@ -123,7 +132,10 @@ async fn admit(
     budget: Option<&BodyBudget>,
 ) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
     if header_bytes(req.headers()) > limits.max_header_bytes {
-        return Err(ApiError::headers_too_large(limits.max_header_bytes));
+        return Err(ApiError::new(
+            ErrorCode::HeadersTooLarge,
+            format!("the request headers exceed the limit of {} bytes", limits.max_header_bytes),
+        ));
     }
     let webhook = is_webhook(req.path());
     let limit = if webhook { limits.webhook_max_body_bytes } else { limits.api_max_body_bytes };
@@ -142,7 +154,12 @@ async fn admit(
     let payload = req.take_payload();
     let body = match tokio::time::timeout(limits.body_timeout, read_bounded(payload, declared, limit)).await {
         Ok(body) => body?,
-        Err(_) => return Err(ApiError::request_timeout(limits.body_timeout.as_millis())),
+        Err(_) => {
+            return Err(ApiError::new(
+                ErrorCode::RequestTimeout,
+                format!("the body did not arrive within {} ms; send it again", limits.body_timeout.as_millis()),
+            ));
+        }
     };
     if !webhook {
         check_json_text(&body)?;
@@ -177,7 +194,7 @@ pub fn is_json_media_type(value: &str) -> bool {
 async fn read_bounded(mut payload: Payload, declared: Option<usize>, limit: usize) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8 * 1024).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(ApiError::unreadable_body)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -189,7 +206,7 @@ async fn read_bounded(mut payload: Payload, declared: Option<usize>, limit: usiz
 /// UTF-8 and nesting depth, for the JSON routes.
 pub fn check_json_text(body: &[u8]) -> Result<(), ApiError> {
     if std::str::from_utf8(body).is_err() {
-        return Err(ApiError::invalid_utf8());
+        return Err(ApiError::new(ErrorCode::InvalidUtf8, "the body is not valid UTF-8"));
     }
     if json_depth_exceeds(body, MAX_JSON_DEPTH) {
         return Err(ApiError::json_too_deep(MAX_JSON_DEPTH));
@@ -236,14 +253,14 @@ pub fn json_error(error: JsonPayloadError, _req: &HttpRequest) -> Error {
         JsonPayloadError::Deserialize(e) if e.to_string().contains("recursion limit") => {
             ApiError::json_too_deep(MAX_JSON_DEPTH)
         }
-        other => ApiError::bad_request(format!("invalid JSON body: {other}")),
+        other => ApiError::new(ErrorCode::BadRequest, format!("invalid JSON body: {other}")),
     };
     api.into()
 }
 
 /// `PathConfig::error_handler`: a path segment that does not parse names no resource.
 pub fn path_error(error: PathError, _req: &HttpRequest) -> Error {
-    ApiError::not_found(format!("no such resource: {error}")).into()
+    ApiError::new(ErrorCode::NotFound, format!("no such resource: {error}")).into()
 }
 
 #[cfg(test)]
@@ -254,7 +271,7 @@ mod tests {
     fn the_body_budget_refuses_what_it_cannot_hold_and_frees_it_on_drop() {
         let budget = BodyBudget::new(4 * 1024);
         let first = budget.reserve(3 * 1024).unwrap();
-        assert_eq!(budget.reserve(2 * 1024).unwrap_err().code, "server_busy");
+        assert_eq!(budget.reserve(2 * 1024).unwrap_err().code, ErrorCode::ServerBusy);
         let small = budget.reserve(1).unwrap();
         drop((first, small));
         assert!(budget.reserve(10 * 1024 * 1024).is_ok(), "a reservation is capped at the whole budget");
@@ -280,9 +297,9 @@ mod tests {
 
     #[test]
     fn invalid_utf8_and_deep_nesting_are_refused_with_their_codes() {
-        assert_eq!(check_json_text(b"{\"a\":\"\xff\"}").unwrap_err().code, "invalid_utf8");
+        assert_eq!(check_json_text(b"{\"a\":\"\xff\"}").unwrap_err().code, ErrorCode::InvalidUtf8);
         let deep = "[".repeat(MAX_JSON_DEPTH + 1);
-        assert_eq!(check_json_text(deep.as_bytes()).unwrap_err().code, "json_too_deep");
+        assert_eq!(check_json_text(deep.as_bytes()).unwrap_err().code, ErrorCode::JsonTooDeep);
         assert_eq!(check_json_text(br#"{"ok":[1,2,3]}"#), Ok(()));
     }
 }

@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use switchboard_application::ports::{
@@ -25,7 +24,7 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::api::ApiState;
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::health::{Readiness, WhatsAppHealthState, readiness_report};
 use super::trace::request_trace;
 use super::whatsapp::replay::replay_event;
@@ -37,15 +36,6 @@ pub struct ManagementState {
     pub reads: Arc<dyn ManagementReads>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,
-}
-
-fn store_error(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "management request failed");
-    ApiError::store_unavailable()
-}
-
-fn invalid(parameter: &str, message: impl std::fmt::Display) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", format!("{parameter}: {message}"))
 }
 
 // ---------------------------------------------------------------- paging
@@ -84,8 +74,7 @@ fn encode_cursor(list: List, cursor: &PageCursor) -> String {
 fn decode_cursor(list: List, text: &str) -> Result<PageCursor, ApiError> {
     let refused = || {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_cursor",
+            ErrorCode::InvalidCursor,
             format!("cursor: not one this list gave; start again without it ({})", list.as_str()),
         )
     };
@@ -105,7 +94,10 @@ fn page_request(list: List, limit: Option<&str>, cursor: Option<&str>) -> Result
         None => DEFAULT_LIMIT,
         Some(text) => match text.parse::<u64>() {
             Ok(0) | Err(_) => {
-                return Err(invalid("limit", format!("{text:?} is not a whole number from 1 to {MAX_LIMIT}")));
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!("{text:?} is not a whole number from 1 to {MAX_LIMIT}"),
+                ));
             }
             Ok(n) => u32::try_from(n.min(u64::from(MAX_LIMIT))).unwrap_or(MAX_LIMIT),
         },
@@ -119,7 +111,7 @@ fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> 
         .map(|text| {
             OffsetDateTime::parse(text, &Rfc3339)
                 .map(|t| i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(0))
-                .map_err(|_| invalid(name, format!("{text:?} is not an RFC 3339 time")))
+                .map_err(|_| ApiError::invalid(name, format!("{text:?} is not an RFC 3339 time")))
         })
         .transpose()
 }
@@ -129,13 +121,13 @@ fn time_range(since: Option<&str>, until: Option<&str>) -> Result<TimeRange, Api
     if let (Some(since), Some(until)) = (range.since, range.until)
         && since > until
     {
-        return Err(invalid("until", "is before since"));
+        return Err(ApiError::invalid("until", "is before since"));
     }
     Ok(range)
 }
 
 fn path_id(what: &str, text: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(text).map_err(|_| invalid("id", format!("not a {what} id")))
+    Uuid::parse_str(text).map_err(|_| ApiError::invalid("id", format!("not a {what} id")))
 }
 
 fn page_body<T, U: From<T>>(list: List, page: Page<T>) -> PageBody<U> {
@@ -475,19 +467,19 @@ pub async fn list_contacts(
 ) -> Result<HttpResponse, ApiError> {
     let range = time_range(time.since.as_deref(), time.until.as_deref())?;
     let page = page_request(List::Contacts, page.limit.as_deref(), page.cursor.as_deref())?;
-    let found = state.reads.contacts(range, page).await.map_err(store_error)?;
+    let found = state.reads.contacts(range, page).await?;
     Ok(HttpResponse::Ok().json(page_body::<_, ContactBody>(List::Contacts, found)))
 }
 
 /// `GET /api/v1/contacts/{id}`
 #[utoipa::path(get, path = "/api/v1/contacts/{id}", tag = "contacts", params(("id" = String, Path, description = "contact id")), security(("api_key" = [])),
-    responses((status = 200, description = "the contact", body = ContactBody), (status = 404, description = "no such contact")))]
+    responses((status = 200, description = "the contact", body = ContactBody), (status = 404, description = "no such contact"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.contact")]
 pub async fn get_contact(state: web::Data<ManagementState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = path_id("contact", &id)?;
-    match state.reads.contact(id).await.map_err(store_error)? {
+    match state.reads.contact(id).await? {
         Some(contact) => Ok(HttpResponse::Ok().json(ContactBody::from(contact))),
-        None => Err(ApiError::not_found(format!("no contact {id}"))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no contact {id}"))),
     }
 }
 
@@ -520,39 +512,39 @@ pub async fn list_conversations(
             .as_deref()
             .map(|s| {
                 ConversationState::parse(s)
-                    .ok_or_else(|| invalid("state", format!("{s:?} is not input_required or idle")))
+                    .ok_or_else(|| ApiError::invalid("state", format!("{s:?} is not input_required or idle")))
             })
             .transpose()?,
         agent: filter.agent.clone(),
         contact_id: filter
             .contact_id
             .as_deref()
-            .map(|c| Uuid::parse_str(c).map_err(|_| invalid("contact_id", "not a contact id")))
+            .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::invalid("contact_id", "not a contact id")))
             .transpose()?,
     };
     let page = page_request(List::Conversations, page.limit.as_deref(), page.cursor.as_deref())?;
-    let found = state.reads.conversations(filter, page).await.map_err(store_error)?;
+    let found = state.reads.conversations(filter, page).await?;
     Ok(HttpResponse::Ok().json(page_body::<_, ConversationBody>(List::Conversations, found)))
 }
 
 /// `GET /api/v1/conversations/{id}`
 #[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
-    responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation")))]
+    responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.conversation")]
 pub async fn get_conversation(
     state: web::Data<ManagementState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id("conversation", &id)?;
-    match state.reads.conversation(id).await.map_err(store_error)? {
+    match state.reads.conversation(id).await? {
         Some(conversation) => Ok(HttpResponse::Ok().json(ConversationBody::from(conversation))),
-        None => Err(ApiError::not_found(format!("no conversation {id}"))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no conversation {id}"))),
     }
 }
 
 /// `GET /api/v1/conversations/{id}/messages?limit=&cursor=`
 #[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "conversation id"), PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation")))]
+    responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.conversation_messages")]
 pub async fn conversation_messages(
     state: web::Data<ManagementState>,
@@ -561,9 +553,9 @@ pub async fn conversation_messages(
 ) -> Result<HttpResponse, ApiError> {
     let id = path_id("conversation", &id)?;
     let page = page_request(List::Messages, page.limit.as_deref(), page.cursor.as_deref())?;
-    match state.reads.conversation_messages(id, page).await.map_err(store_error)? {
+    match state.reads.conversation_messages(id, page).await? {
         Some(found) => Ok(HttpResponse::Ok().json(page_body::<_, MessageBody>(List::Messages, found))),
-        None => Err(ApiError::not_found(format!("no conversation {id}"))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no conversation {id}"))),
     }
 }
 
@@ -583,8 +575,8 @@ pub struct DeliveryQuery {
 
 fn delivery_state(text: &str) -> Result<DeliveryState, ApiError> {
     match text {
-        "pending" | "sent" | "delivered" | "read" | "failed" => text.parse().map_err(|e| invalid("state", e)),
-        other => Err(invalid("state", format!("{other:?} is not pending, sent, delivered, read or failed"))),
+        "pending" | "sent" | "delivered" | "read" | "failed" => text.parse().map_err(|e| ApiError::invalid("state", e)),
+        other => Err(ApiError::invalid("state", format!("{other:?} is not pending, sent, delivered, read or failed"))),
     }
 }
 
@@ -601,7 +593,7 @@ pub async fn list_deliveries(
     let channel = match filter.channel.as_deref() {
         None => None,
         Some(c @ ("whatsapp" | "email")) => Some(c.to_owned()),
-        Some(other) => return Err(invalid("channel", format!("{other:?} is not whatsapp or email"))),
+        Some(other) => return Err(ApiError::invalid("channel", format!("{other:?} is not whatsapp or email"))),
     };
     let filter = DeliveryFilter {
         created: time_range(time.since.as_deref(), time.until.as_deref())?,
@@ -610,19 +602,20 @@ pub async fn list_deliveries(
             .route
             .as_deref()
             .map(|r| {
-                Route::parse(r)
-                    .ok_or_else(|| invalid("route", format!("{r:?} is not whatsapp, whatsapp_template or email")))
+                Route::parse(r).ok_or_else(|| {
+                    ApiError::invalid("route", format!("{r:?} is not whatsapp, whatsapp_template or email"))
+                })
             })
             .transpose()?,
         channel,
         conversation_id: filter
             .conversation_id
             .as_deref()
-            .map(|c| Uuid::parse_str(c).map_err(|_| invalid("conversation_id", "not a conversation id")))
+            .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::invalid("conversation_id", "not a conversation id")))
             .transpose()?,
     };
     let page = page_request(List::Deliveries, page.limit.as_deref(), page.cursor.as_deref())?;
-    let found = state.reads.deliveries(filter, page).await.map_err(store_error)?;
+    let found = state.reads.deliveries(filter, page).await?;
     Ok(HttpResponse::Ok().json(page_body::<_, DeliveryBody>(List::Deliveries, found)))
 }
 
@@ -639,7 +632,7 @@ fn event_filter(status: Option<&str>, time: &TimeQuery) -> Result<EventFilter, A
     let status = match status {
         None => None,
         Some(s @ ("accepted" | "quarantined")) => Some(s.to_owned()),
-        Some(other) => return Err(invalid("status", format!("{other:?} is not accepted or quarantined"))),
+        Some(other) => return Err(ApiError::invalid("status", format!("{other:?} is not accepted or quarantined"))),
     };
     Ok(EventFilter { status, received: time_range(time.since.as_deref(), time.until.as_deref())? })
 }
@@ -656,22 +649,22 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let filter = event_filter(query.status.as_deref(), &time)?;
     let page = page_request(List::WebhookEvents, page.limit.as_deref(), page.cursor.as_deref())?;
-    let found = state.reads.webhook_events(filter, page).await.map_err(store_error)?;
+    let found = state.reads.webhook_events(filter, page).await?;
     Ok(HttpResponse::Ok().json(page_body::<_, WebhookEventBody>(List::WebhookEvents, found)))
 }
 
 /// `POST /api/v1/webhook-events/{id}/replay`
 #[utoipa::path(post, path = "/api/v1/webhook-events/{id}/replay", tag = "webhook events", params(("id" = String, Path, description = "event id")), security(("api_key" = [])),
-    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined"), (status = 404, description = "no such event")))]
+    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined"), (status = 404, description = "no such event"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.replay_one")]
 pub async fn replay_one(
     req: HttpRequest,
     state: web::Data<ManagementState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    match replay_event(state.store.as_ref(), &state.ingest, &id, request_trace(&req)).await.map_err(store_error)? {
+    match replay_event(state.store.as_ref(), &state.ingest, &id, request_trace(&req)).await? {
         Some(outcome) => Ok(HttpResponse::Ok().json(outcome)),
-        None => Err(ApiError::not_found(format!("no webhook event {id}"))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no webhook event {id}"))),
     }
 }
 
@@ -684,7 +677,7 @@ pub struct ReplayQuery {
 }
 
 /// `POST /api/v1/webhook-events/replay?status=quarantined&since=...`: every matching event.
-#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "webhook events", params(EventsQuery, TimeQuery, ReplayQuery), security(("api_key" = [])), responses((status = 200, description = "{replayed: [...]}, oldest first")))]
+#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "webhook events", params(EventsQuery, TimeQuery, ReplayQuery), security(("api_key" = [])), responses((status = 200, description = "{replayed: [...]}, oldest first"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.replay_many")]
 pub async fn replay_many(
     req: HttpRequest,
@@ -698,16 +691,14 @@ pub async fn replay_many(
         None => 1000,
         Some(text) => match text.parse::<u32>() {
             Ok(n @ 1..) => n.min(10_000),
-            _ => return Err(invalid("limit", format!("{text:?} is not a whole number from 1 to 10000"))),
+            _ => return Err(ApiError::invalid("limit", format!("{text:?} is not a whole number from 1 to 10000"))),
         },
     };
-    let events = state.reads.webhook_events(filter, PageRequest { limit, after: None }).await.map_err(store_error)?;
+    let events = state.reads.webhook_events(filter, PageRequest { limit, after: None }).await?;
     let mut outcomes = Vec::with_capacity(events.items.len());
     // Oldest first, as Meta sent them.
     for event in events.items.iter().rev() {
-        if let Some(outcome) = replay_event(state.store.as_ref(), &state.ingest, &event.id, request_trace(&req))
-            .await
-            .map_err(store_error)?
+        if let Some(outcome) = replay_event(state.store.as_ref(), &state.ingest, &event.id, request_trace(&req)).await?
         {
             outcomes.push(outcome);
         }
@@ -726,20 +717,20 @@ pub async fn dead_jobs(
     page: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = page_request(List::DeadJobs, page.limit.as_deref(), page.cursor.as_deref())?;
-    let found = state.reads.dead_jobs(page).await.map_err(store_error)?;
+    let found = state.reads.dead_jobs(page).await?;
     Ok(HttpResponse::Ok().json(page_body::<_, DeadJobBody>(List::DeadJobs, found)))
 }
 
 /// `POST /api/v1/jobs/{id}/requeue`
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/requeue", tag = "jobs", params(("id" = i64, Path, description = "job id")), security(("api_key" = [])),
-    responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id")))]
+    responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.requeue", fields(job_id = *id))]
 pub async fn requeue(state: web::Data<ManagementState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
-    if state.store.requeue(*id).await.map_err(store_error)? {
+    if state.store.requeue(*id).await? {
         tracing::warn!(job_id = *id, "dead job requeued by an operator");
         Ok(HttpResponse::Ok().json(serde_json::json!({ "id": *id, "state": "queued" })))
     } else {
-        Err(ApiError::not_found(format!("no dead job {id}")))
+        Err(ApiError::new(ErrorCode::NotFound, format!("no dead job {id}")))
     }
 }
 
@@ -978,9 +969,12 @@ mod tests {
         let text = encode_cursor(List::Deliveries, &cursor);
 
         assert_eq!(decode_cursor(List::Deliveries, &text).unwrap(), cursor);
-        assert_eq!(decode_cursor(List::Contacts, &text).unwrap_err().code, "invalid_cursor");
-        assert_eq!(decode_cursor(List::Deliveries, "zz").unwrap_err().code, "invalid_cursor");
-        assert_eq!(decode_cursor(List::Deliveries, &hex::encode("deliveries:x:1")).unwrap_err().code, "invalid_cursor");
+        assert_eq!(decode_cursor(List::Contacts, &text).unwrap_err().code, ErrorCode::InvalidCursor);
+        assert_eq!(decode_cursor(List::Deliveries, "zz").unwrap_err().code, ErrorCode::InvalidCursor);
+        assert_eq!(
+            decode_cursor(List::Deliveries, &hex::encode("deliveries:x:1")).unwrap_err().code,
+            ErrorCode::InvalidCursor
+        );
     }
 
     #[test]

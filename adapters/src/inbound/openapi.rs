@@ -76,3 +76,28 @@ pub async fn page() -> HttpResponse {
     html.push_str("</ul></body></html>");
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::auth::is_public;
+
+    #[test]
+    fn every_operation_behind_the_key_documents_its_401() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+
+        let paths = doc["paths"].as_object().unwrap();
+        for (path, item) in paths {
+            for (verb, operation) in item.as_object().unwrap() {
+                let secured = operation["security"].as_array().is_some_and(|s| !s.is_empty());
+                let documents_401 = operation["responses"].get("401").is_some();
+                assert_eq!(secured, !is_public(path), "{verb} {path}: security does not match the guard");
+                assert_eq!(
+                    documents_401,
+                    !is_public(path),
+                    "{verb} {path}: the guard answers 401 exactly off the public list"
+                );
+            }
+        }
+    }
+}

@@ -16,9 +16,6 @@ pub struct OutboxQuery {
 
 pub async fn outbox(store: web::Data<dyn Store>, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let records = store.sandbox_outbox(query.reply_to.as_deref(), limit).await.map_err(|e| {
-        tracing::error!(error = %e, "sandbox outbox unreadable");
-        ApiError::store_unavailable()
-    })?;
+    let records = store.sandbox_outbox(query.reply_to.as_deref(), limit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "messages": records })))
 }

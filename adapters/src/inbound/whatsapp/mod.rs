@@ -15,7 +15,7 @@ use serde::Deserialize;
 use switchboard_application::usecases::{IngestWebhook, WebhookContent};
 
 use super::auth::secret_eq;
-use super::errors::ApiError;
+use super::errors::{ApiError, ErrorCode};
 use super::trace::request_trace;
 
 /// The path Meta is configured with, and the alias older deployments use.
@@ -67,7 +67,7 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(limit));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(format!("could not read the body: {e}")))?;
+        let chunk = chunk.map_err(ApiError::unreadable_body)?;
         if body.len() + chunk.len() > limit {
             return Err(ApiError::payload_too_large(limit));
         }
@@ -87,7 +87,7 @@ pub async fn receive(
     let result = receive_inner(req, payload, state).await;
     let outcome = match &result {
         Ok(_) => "ok",
-        Err(e) => e.code,
+        Err(e) => e.code.as_str(),
     };
     metrics::histogram!("whatsapp_webhook_duration_seconds", "outcome" => outcome)
         .record(started.elapsed().as_secs_f64());
@@ -103,8 +103,8 @@ async fn receive_inner(
     let body = match read_body(&req, payload, state.max_body_bytes).await {
         Ok(body) => body,
         Err(e) => {
-            metrics::counter!("whatsapp_webhooks_rejected_total", "reason" => e.code).increment(1);
-            tracing::warn!(code = e.code, "webhook body refused");
+            metrics::counter!("whatsapp_webhooks_rejected_total", "reason" => e.code.as_str()).increment(1);
+            tracing::warn!(code = e.code.as_str(), "webhook body refused");
             return Err(e);
         }
     };
@@ -113,13 +113,12 @@ async fn receive_inner(
     if let Err(e) = signature::verify(state.app_secret.expose_secret().as_bytes(), header, &body) {
         metrics::counter!("whatsapp_webhook_signature_failures_total", "reason" => e.reason()).increment(1);
         tracing::warn!(reason = e.reason(), bytes = body.len(), "webhook refused: bad signature; nothing stored");
-        return Err(ApiError::invalid_signature(e.to_string()));
+        return Err(ApiError::new(ErrorCode::InvalidSignature, e.to_string()));
     }
 
     let content = envelope::parse(&body);
     let quarantined = matches!(content, WebhookContent::Quarantine { .. });
-    let receipt =
-        state.ingest.execute(trace, body.to_vec(), content).await.map_err(|_| ApiError::store_unavailable())?;
+    let receipt = state.ingest.execute(trace, body.to_vec(), content).await?;
     metrics::counter!("whatsapp_messages_received_total").increment(receipt.new_messages as u64);
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": if quarantined { "quarantined" } else { "accepted" },

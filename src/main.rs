@@ -339,7 +339,8 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log.filter, config.log.format, &Default::default())?;
+    // Migrations export no spans.
+    telemetry::init(&config.log.filter, config.log.format, &switchboard_shared::OtelConfig::off()?)?;
     startup::open_store(&config).await?;
     println!("migrations applied");
     Ok(())

@@ -102,14 +102,15 @@ fn stop_gracefully(child: &mut std::process::Child) -> Option<std::process::Exit
 }
 
 #[test]
-fn help_lists_every_key_with_its_default() {
+fn help_lists_every_key_with_its_default_and_marks_the_secret_ones() {
     let output = Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--help").output().unwrap();
     // Clap wraps long lines; compare with runs of whitespace collapsed.
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let help = words(&String::from_utf8_lossy(&output.stdout));
 
     for key in switchboard_shared::config::KEYS {
-        let entry = words(&format!("{} {} default: {}", key.name, key.help, key.default));
+        let secret = if key.secret { "; secret" } else { "" };
+        let entry = words(&format!("{} {} default: {}{secret}", key.name, key.help, key.default));
         assert!(help.contains(&format!("{entry} ")) || help.ends_with(&entry), "--help lacks: {entry}");
     }
 }

@@ -17,10 +17,12 @@ fn long_about() -> String {
          durably, classifies it, routes it to an agent and delivers the reply.\n\n\
          With no WhatsApp credentials it runs in sandbox mode (SQLite, built-in agents, replies \
          recorded instead of sent). Configuration comes from environment variables and an optional \
-         TOML file (--config); every key, with its default:\n",
+         TOML file (--config); every key, with its default. Keys marked secret are never logged \
+         (a URL key: the password inside it):\n",
     );
     for key in KEYS {
-        text.push_str(&format!("\n  {:<38} {}\n  {:<38} default: {}\n", key.name, key.help, "", key.default));
+        let secret = if key.secret { "; secret" } else { "" };
+        text.push_str(&format!("\n  {:<38} {}\n  {:<38} default: {}{secret}\n", key.name, key.help, "", key.default));
     }
     text
 }
@@ -339,7 +341,8 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
-    telemetry::init(&config.log.filter, config.log.format, &Default::default())?;
+    // Migrations export no spans.
+    telemetry::init(&config.log.filter, config.log.format, &switchboard_shared::OtelConfig::off()?)?;
     startup::open_store(&config).await?;
     println!("migrations applied");
     Ok(())

@@ -81,6 +81,20 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
 /// SIGTERM, then waits for the exit status; kills it (and answers `None`) if it does
 /// not stop within 10 s.
 #[test]
+fn help_lists_every_key_with_its_default_and_marks_the_secret_ones() {
+    let output = Command::new(env!("CARGO_BIN_EXE_switchboard")).arg("--help").output().unwrap();
+    // Clap wraps long lines; compare with runs of whitespace collapsed.
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let help = words(&String::from_utf8_lossy(&output.stdout));
+
+    for key in switchboard_shared::config::KEYS {
+        let secret = if key.secret { "; secret" } else { "" };
+        let entry = words(&format!("{} {} default: {}{secret}", key.name, key.help, key.default));
+        assert!(help.contains(&format!("{entry} ")) || help.ends_with(&entry), "--help lacks: {entry}");
+    }
+}
+
+#[test]
 fn the_runbook_commands_run_against_a_fresh_data_directory() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {

@@ -7,7 +7,9 @@
 //! key in the file, or a value that does not parse, stops start-up with a message naming
 //! the key; so does a missing secret outside sandbox mode.
 //!
-//! [`KEYS`] lists every key with its default; `docs/configuration.md` mirrors it.
+//! [`KEYS`] declares every key once: its name, its default, whether it is secret and its
+//! help. Parsing falls back to the declared default, `--help` prints the table, and a test
+//! holds `docs/configuration.md` to it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -21,293 +23,469 @@ use serde::{Deserialize, Serialize};
 use crate::retry::RetryPolicy;
 use crate::telemetry::LogFormat;
 
-/// A configuration key: its name, its default (as written in the docs) and what it does.
+/// A configuration key: its name, what it means when unset, whether it holds a secret,
+/// and what it does. `--help` and `docs/configuration.md` show the same default text.
 #[derive(Debug, Clone, Copy)]
 pub struct Key {
     pub name: &'static str,
-    pub default: &'static str,
+    pub default: KeyDefault,
+    /// Held as a secret and registered with the redactor (ADR 0015): the whole value, or
+    /// for URL keys the password inside.
+    pub secret: bool,
     pub help: &'static str,
+}
+
+/// What an unset key means. Only [`KeyDefault::Value`] is parsed; the others describe a
+/// rule written once, where the key is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDefault {
+    /// This text, parsed exactly as a configured value would be.
+    Value(&'static str),
+    /// No value: the feature is off, or the text says what happens instead.
+    Absent(&'static str),
+    /// In sandbox mode this value; live mode requires the key.
+    Sandbox(&'static str),
+    /// Generated in sandbox mode and kept in the data directory; live mode requires the key.
+    Generated,
+    /// Computed from other keys, as the text says.
+    Derived(&'static str),
+}
+
+impl std::fmt::Display for KeyDefault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Value(text) | Self::Derived(text) => f.write_str(text),
+            Self::Absent("") => f.write_str("none"),
+            Self::Absent(instead) => write!(f, "none: {instead}"),
+            Self::Sandbox(value) => write!(f, "sandbox: {value}"),
+            Self::Generated => f.write_str("sandbox: generated"),
+        }
+    }
+}
+
+impl Key {
+    /// The declaration of the key named `name`.
+    pub fn named(name: &str) -> Option<&'static Key> {
+        KEYS.iter().find(|k| k.name == name)
+    }
 }
 
 /// Every key Switchboard reads.
 pub const KEYS: &[Key] = &[
     Key {
         name: "SWITCHBOARD_MODE",
-        default: "auto",
+        default: KeyDefault::Value("auto"),
+        secret: false,
         help: "sandbox or live; auto = live when any WhatsApp credential is set",
     },
-    Key { name: "SWITCHBOARD_HOST", default: "127.0.0.1", help: "address the HTTP server binds" },
-    Key { name: "SWITCHBOARD_PORT", default: "8080", help: "port the HTTP server binds (0 = any free port)" },
+    Key {
+        name: "SWITCHBOARD_HOST",
+        default: KeyDefault::Value("127.0.0.1"),
+        secret: false,
+        help: "address the HTTP server binds",
+    },
+    Key {
+        name: "SWITCHBOARD_PORT",
+        default: KeyDefault::Value("8080"),
+        secret: false,
+        help: "port the HTTP server binds (0 = any free port)",
+    },
     Key {
         name: "SWITCHBOARD_PUBLIC_URL",
-        default: "http://{host}:{port}",
+        default: KeyDefault::Derived("http://{host}:{port}"),
+        secret: false,
         help: "URL clients use to reach this service (simulate posts here)",
     },
-    Key { name: "SWITCHBOARD_DATA_DIR", default: "./data", help: "where the SQLite file and sandbox secrets live" },
+    Key {
+        name: "SWITCHBOARD_DATA_DIR",
+        default: KeyDefault::Value("./data"),
+        secret: false,
+        help: "where the SQLite file and sandbox secrets live",
+    },
     Key {
         name: "DATABASE_URL",
-        default: "sqlite://{data_dir}/switchboard.db",
+        default: KeyDefault::Derived("sqlite://{data_dir}/switchboard.db"),
+        secret: true,
         help: "database: sqlite://FILE (one process) or postgres://USER@HOST/DB (shared by several replicas)",
     },
     Key {
         name: "SWITCHBOARD_DB_MAX_CONNECTIONS",
-        default: "8",
+        default: KeyDefault::Value("8"),
+        secret: false,
         help: "database connection pool size, per process (PostgreSQL: replicas x this must stay under the server's max_connections)",
     },
     Key {
         name: "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
-        default: "5000",
+        default: KeyDefault::Value("5000"),
+        secret: false,
         help: "how long a write waits for a locked database (PostgreSQL: for a pooled connection) before failing (then webhooks get 503)",
     },
     Key {
         name: "SWITCHBOARD_SQLITE_SYNCHRONOUS",
-        default: "full",
+        default: KeyDefault::Value("full"),
+        secret: false,
         help: "full: every commit reaches the disk before a webhook is acknowledged (survives power loss); normal: survives a process crash, not a power cut",
     },
     Key {
         name: "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",
-        default: "3145728",
+        default: KeyDefault::Value("3145728"),
+        secret: false,
         help: "largest webhook body accepted (Meta sends at most 3 MB); larger gets 413",
     },
     Key {
         name: "SWITCHBOARD_API_MAX_BODY_BYTES",
-        default: "262144",
+        default: KeyDefault::Value("262144"),
+        secret: false,
         help: "largest body on every route but the webhook (API, management, A2A); larger gets 413",
     },
     Key {
         name: "SWITCHBOARD_HTTP_BODY_BUDGET_BYTES",
-        default: "67108864",
+        default: KeyDefault::Value("67108864"),
+        secret: false,
         help: "request body bytes all clients together may have in flight; beyond it a new upload gets 503 at once",
     },
     Key {
         name: "SWITCHBOARD_HTTP_BODY_TIMEOUT_MS",
-        default: "10000",
+        default: KeyDefault::Value("10000"),
+        secret: false,
         help: "the whole request body must arrive within this; a slower client gets 408",
     },
     Key {
         name: "SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS",
-        default: "5000",
+        default: KeyDefault::Value("5000"),
+        secret: false,
         help: "the request line and headers must arrive within this, else 408 and the connection is closed",
     },
     Key {
         name: "SWITCHBOARD_HTTP_MAX_HEADER_BYTES",
-        default: "16384",
+        default: KeyDefault::Value("16384"),
+        secret: false,
         help: "largest total size of a request's headers; larger gets 431",
     },
-    Key { name: "SWITCHBOARD_WORKERS", default: "4", help: "concurrent job workers" },
+    Key { name: "SWITCHBOARD_WORKERS", default: KeyDefault::Value("4"), secret: false, help: "concurrent job workers" },
     Key {
         name: "SWITCHBOARD_JOB_LEASE_SECS",
-        default: "60",
+        default: KeyDefault::Value("60"),
+        secret: false,
         help: "visibility timeout: a leased job not finished by then is leased again",
     },
-    Key { name: "SWITCHBOARD_JOB_MAX_ATTEMPTS", default: "8", help: "attempts before a job is dead" },
+    Key {
+        name: "SWITCHBOARD_JOB_MAX_ATTEMPTS",
+        default: KeyDefault::Value("8"),
+        secret: false,
+        help: "attempts before a job is dead",
+    },
     Key {
         name: "SWITCHBOARD_JOB_RETRY_BASE_MS",
-        default: "500",
+        default: KeyDefault::Value("500"),
+        secret: false,
         help: "first retry delay (doubles each attempt, with jitter)",
     },
-    Key { name: "SWITCHBOARD_JOB_RETRY_MAX_SECS", default: "300", help: "longest retry delay" },
+    Key {
+        name: "SWITCHBOARD_JOB_RETRY_MAX_SECS",
+        default: KeyDefault::Value("300"),
+        secret: false,
+        help: "longest retry delay",
+    },
     Key {
         name: "SWITCHBOARD_JOB_POLL_INTERVAL_MS",
-        default: "250",
+        default: KeyDefault::Value("250"),
+        secret: false,
         help: "how often idle workers look for due jobs (new jobs wake them at once)",
     },
     Key {
         name: "SWITCHBOARD_INBOUND_REORDER_WINDOW_MS",
-        default: "300",
+        default: KeyDefault::Value("300"),
+        secret: false,
         help: "how long an inbound message waits for earlier ones delivered late, so a conversation is processed in Meta's timestamp order",
     },
     Key {
         name: "SWITCHBOARD_SHUTDOWN_GRACE_SECS",
-        default: "20",
+        default: KeyDefault::Value("20"),
+        secret: false,
         help: "on SIGINT/SIGTERM, how long running jobs may finish before their leases are returned",
     },
-    Key { name: "SWITCHBOARD_LOG", default: "info (or RUST_LOG)", help: "log filter, RUST_LOG syntax" },
-    Key { name: "SWITCHBOARD_LOG_FORMAT", default: "json", help: "json (one object per line) or pretty" },
+    Key {
+        name: "SWITCHBOARD_LOG",
+        default: KeyDefault::Value("info"),
+        secret: false,
+        help: "log filter, RUST_LOG syntax; when unset, RUST_LOG is read",
+    },
+    Key {
+        name: "SWITCHBOARD_LOG_FORMAT",
+        default: KeyDefault::Value("json"),
+        secret: false,
+        help: "json (one object per line) or pretty",
+    },
     Key {
         name: "OTEL_EXPORTER_OTLP_ENDPOINT",
-        default: "(none: no export)",
+        default: KeyDefault::Absent("no export"),
+        secret: true,
         help: "OTLP/HTTP collector base URL (spans go to {URL}/v1/traces); unset, no spans are exported and tracing costs nothing extra",
     },
     Key {
         name: "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        default: "(none)",
+        default: KeyDefault::Absent(""),
+        secret: true,
         help: "full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT",
     },
     Key {
         name: "OTEL_EXPORTER_OTLP_PROTOCOL",
-        default: "http/protobuf",
+        default: KeyDefault::Value("http/protobuf"),
+        secret: false,
         help: "http/protobuf or http/json (gRPC is not built in)",
     },
-    Key { name: "OTEL_SERVICE_NAME", default: "switchboard", help: "service.name on exported spans" },
-    Key { name: "WHATSAPP_ACCESS_TOKEN", default: "(none: sandbox)", help: "Graph API token; required in live mode" },
+    Key {
+        name: "OTEL_SERVICE_NAME",
+        default: KeyDefault::Value("switchboard"),
+        secret: false,
+        help: "service.name on exported spans",
+    },
+    Key {
+        name: "WHATSAPP_ACCESS_TOKEN",
+        default: KeyDefault::Absent("sandbox mode"),
+        secret: true,
+        help: "Graph API token; required in live mode",
+    },
     Key {
         name: "WHATSAPP_PHONE_NUMBER_ID",
-        default: "(sandbox: 100000000000001)",
+        default: KeyDefault::Sandbox(SANDBOX_PHONE_NUMBER_ID),
+        secret: false,
         help: "the business number's id; required in live mode",
     },
     Key {
         name: "WHATSAPP_BUSINESS_ACCOUNT_ID",
-        default: "(sandbox: 200000000000001)",
+        default: KeyDefault::Sandbox(SANDBOX_BUSINESS_ACCOUNT_ID),
+        secret: false,
         help: "the WABA id (health checks, subscriptions)",
     },
     Key {
         name: "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
-        default: "(sandbox: generated)",
+        default: KeyDefault::Generated,
+        secret: true,
         help: "token Meta echoes in the GET handshake; required in live mode",
     },
     Key {
         name: "WHATSAPP_APP_SECRET",
-        default: "(sandbox: generated)",
+        default: KeyDefault::Generated,
+        secret: true,
         help: "app secret that signs webhooks (X-Hub-Signature-256); required in live mode",
     },
-    Key { name: "WHATSAPP_API_VERSION", default: "v25.0", help: "Graph API version" },
+    Key { name: "WHATSAPP_API_VERSION", default: KeyDefault::Value("v25.0"), secret: false, help: "Graph API version" },
     Key {
         name: "WHATSAPP_API_BASE_URL",
-        default: "https://graph.facebook.com",
+        default: KeyDefault::Value("https://graph.facebook.com"),
+        secret: false,
         help: "Graph API base URL (tests point it at a fake)",
     },
     Key {
         name: "WHATSAPP_HTTP_TIMEOUT_SECS",
-        default: "10",
+        default: KeyDefault::Value("10"),
+        secret: false,
         help: "timeout of one Graph API call; a send that times out may have reached Meta and is recorded as uncertain",
     },
     Key {
         name: "WHATSAPP_RATE_LIMIT_PER_SECOND",
-        default: "80",
+        default: KeyDefault::Value("80"),
+        secret: false,
         help: "messages per second per sending number (Meta's default throughput)",
     },
-    Key { name: "WHATSAPP_RATE_LIMITS", default: "(none)", help: "per-number overrides, e.g. 1098765=1000,1098766=20" },
+    Key {
+        name: "WHATSAPP_RATE_LIMITS",
+        default: KeyDefault::Absent(""),
+        secret: false,
+        help: "per-number overrides, e.g. 1098765=1000,1098766=20",
+    },
     Key {
         name: "SWITCHBOARD_RATE_LIMITS_ENABLED",
-        default: "true",
+        default: KeyDefault::Value("true"),
+        secret: false,
         help: "false turns off both rate limiters (benchmarks against a fake)",
     },
     Key {
         name: "SWITCHBOARD_RECIPIENT_BURST",
-        default: "3",
+        default: KeyDefault::Value("3"),
+        secret: false,
         help: "messages to one user sent at once before pacing starts",
     },
     Key {
         name: "SWITCHBOARD_RECIPIENT_INTERVAL_MS",
-        default: "6000",
+        default: KeyDefault::Value("6000"),
+        secret: false,
         help: "after the burst, one message to the same user per this interval (Meta's pair limit)",
     },
     Key {
         name: "WHATSAPP_REENGAGEMENT_TEMPLATE",
-        default: "(none)",
+        default: KeyDefault::Absent(""),
+        secret: false,
         help: "approved template sent instead of a free-form reply outside the 24-hour window",
     },
-    Key { name: "WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE", default: "en_US", help: "the template's language code" },
+    Key {
+        name: "WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE",
+        default: KeyDefault::Value("en_US"),
+        secret: false,
+        help: "the template's language code",
+    },
     Key {
         name: "WHATSAPP_REENGAGEMENT_TEMPLATE_NAME_PARAM",
-        default: "true",
+        default: KeyDefault::Value("true"),
+        secret: false,
         help: "pass the user's name as the template's first body parameter",
     },
     Key {
         name: "SWITCHBOARD_OUTSIDE_WINDOW",
-        default: "template (email when no template)",
+        default: KeyDefault::Derived("template when one is configured, else email"),
+        secret: false,
         help: "outside the 24-hour window: template or email",
     },
     Key {
         name: "SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS",
-        default: "30",
+        default: KeyDefault::Value("30"),
+        secret: false,
         help: "after a send timed out, wait this long for a status webhook proving it arrived before sending again",
     },
     Key {
         name: "SWITCHBOARD_SANDBOX_STATUSES",
-        default: "true",
+        default: KeyDefault::Value("true"),
+        secret: false,
         help: "sandbox mode: after each send, post the status webhooks Meta would (sent, delivered, read), signed, to our own webhook",
     },
     Key {
         name: "SWITCHBOARD_SANDBOX_STATUS_DELAY_MS",
-        default: "300",
+        default: KeyDefault::Value("300"),
+        secret: false,
         help: "sandbox mode: time from a send to its sent status, and between each status and the next",
     },
     Key {
         name: "CHANNELS_GMAIL_PRIORITY",
-        default: "false",
+        default: KeyDefault::Value("false"),
+        secret: false,
         help: "email first: replies go by email instead of WhatsApp (also switchable at run time by the API)",
     },
     Key {
         name: "SMTP_HOST",
-        default: "(none: .eml files in {data_dir}/mail)",
+        default: KeyDefault::Absent(".eml files in {data_dir}/mail"),
+        secret: false,
         help: "SMTP server for the email fallback",
     },
-    Key { name: "SMTP_PORT", default: "587 (465 with SMTP_TLS=tls)", help: "SMTP port" },
+    Key {
+        name: "SMTP_PORT",
+        default: KeyDefault::Derived("587 (465 with SMTP_TLS=tls)"),
+        secret: false,
+        help: "SMTP port",
+    },
     Key {
         name: "SMTP_TLS",
-        default: "starttls",
+        default: KeyDefault::Value("starttls"),
+        secret: false,
         help: "starttls, tls (implicit) or none (loopback test servers only)",
     },
-    Key { name: "SMTP_USERNAME", default: "(none)", help: "SMTP user; with SMTP_PASSWORD turns on authentication" },
-    Key { name: "SMTP_PASSWORD", default: "(none)", help: "SMTP password; required when SMTP_USERNAME is set" },
-    Key { name: "SMTP_FROM", default: "(required with SMTP_HOST)", help: "sender address of fallback emails" },
-    Key { name: "SMTP_SUBJECT", default: "A message for you", help: "subject of fallback emails" },
-    Key { name: "SMTP_TIMEOUT_SECS", default: "10", help: "timeout of one SMTP delivery" },
+    Key {
+        name: "SMTP_USERNAME",
+        default: KeyDefault::Absent(""),
+        secret: false,
+        help: "SMTP user; with SMTP_PASSWORD turns on authentication",
+    },
+    Key {
+        name: "SMTP_PASSWORD",
+        default: KeyDefault::Absent(""),
+        secret: true,
+        help: "SMTP password; required when SMTP_USERNAME is set",
+    },
+    Key {
+        name: "SMTP_FROM",
+        default: KeyDefault::Absent("required with SMTP_HOST"),
+        secret: false,
+        help: "sender address of fallback emails",
+    },
+    Key {
+        name: "SMTP_SUBJECT",
+        default: KeyDefault::Value("A message for you"),
+        secret: false,
+        help: "subject of fallback emails",
+    },
+    Key {
+        name: "SMTP_TIMEOUT_SECS",
+        default: KeyDefault::Value("10"),
+        secret: false,
+        help: "timeout of one SMTP delivery",
+    },
     Key {
         name: "SWITCHBOARD_CLASSIFIER_URL",
-        default: "(none: built-in keyword classifier)",
+        default: KeyDefault::Absent("built-in keyword classifier"),
+        secret: true,
         help: "base URL of an A2A classifier agent answering {intent, confidence} as a data part",
     },
     Key {
         name: "SWITCHBOARD_AGENTS",
-        default: "(none: built-in agents only)",
+        default: KeyDefault::Absent("built-in agents only"),
+        secret: true,
         help: "A2A specialist agents: name=URL|intent,intent;name2=URL|intent",
     },
     Key {
         name: "SWITCHBOARD_DEFAULT_AGENT",
-        default: "fallback",
+        default: KeyDefault::Value("fallback"),
+        secret: false,
         help: "agent for unknown intents, low confidence, and agents that fail",
     },
     Key {
         name: "SWITCHBOARD_CONFIDENCE_THRESHOLD",
-        default: "0.5",
+        default: KeyDefault::Value("0.5"),
+        secret: false,
         help: "below this classification confidence the default agent answers",
     },
     Key {
         name: "SWITCHBOARD_AGENT_TIMEOUT_SECS",
-        default: "30",
+        default: KeyDefault::Value("30"),
+        secret: false,
         help: "timeout of one A2A call; must be shorter than SWITCHBOARD_JOB_LEASE_SECS",
     },
     Key {
         name: "SWITCHBOARD_A2A_CARD_TTL_SECS",
-        default: "300",
+        default: KeyDefault::Value("300"),
+        secret: false,
         help: "how long an agent card is cached before it is fetched again",
     },
     Key {
         name: "SWITCHBOARD_DOUBLE_TEXTING",
-        default: "sequential",
+        default: KeyDefault::Value("sequential"),
+        secret: false,
         help: "messages that arrive while an agent works on the conversation: sequential (each its own turn) or coalesce (handed over together, one reply)",
     },
     Key {
         name: "SWITCHBOARD_SENDER_BURST",
-        default: "10",
+        default: KeyDefault::Value("10"),
+        secret: false,
         help: "turns one sender may have at once (a turn hands messages to the classifier and an agent) before the sender limit holds the rest",
     },
     Key {
         name: "SWITCHBOARD_SENDER_RATE_PER_MINUTE",
-        default: "20",
+        default: KeyDefault::Value("20"),
+        secret: false,
         help: "after the burst, turns per minute per sender; messages over it are stored and acknowledged, then handed over together in the sender's next turn (0 = no limit)",
     },
     Key {
         name: "WHATSAPP_APP_TOKEN",
-        default: "(none: a cheap authenticated call checks the token)",
+        default: KeyDefault::Absent("a cheap authenticated call checks the token"),
+        secret: true,
         help: "app access token (app_id|app_secret) so health checks can ask debug_token for the token's expiry",
     },
     Key {
         name: "SWITCHBOARD_HEALTH_CACHE_SECS",
-        default: "60",
+        default: KeyDefault::Value("60"),
+        secret: false,
         help: "how long a /health/whatsapp answer is reused before Meta is asked again",
     },
     Key {
         name: "SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS",
-        default: "900",
+        default: KeyDefault::Value("900"),
+        secret: false,
         help: "live mode: how often the WhatsApp account is checked in the background, so whatsapp_token_valid and whatsapp_token_expires_in_days stay current with nobody calling /health/whatsapp; 0 turns it off",
     },
     Key {
         name: "SWITCHBOARD_API_KEYS",
-        default: "(sandbox: generated)",
+        default: KeyDefault::Generated,
+        secret: true,
         help: "comma-separated API keys for the REST and A2A APIs (X-API-Key or Authorization: Bearer); required in live mode",
     },
 ];
@@ -328,6 +506,9 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default)]
 pub struct ConfigSource {
     values: BTreeMap<String, String>,
+    /// Every key read, so a test can hold the reads against [`KEYS`].
+    #[cfg(test)]
+    read: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl ConfigSource {
@@ -357,7 +538,9 @@ impl ConfigSource {
         K: Into<String>,
         V: Into<String>,
     {
-        Self { values: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
+        let mut source = Self::default();
+        source.values.extend(pairs.into_iter().map(|(k, v)| (k.into(), v.into())));
+        source
     }
 
     pub fn set(&mut self, key: &str, value: impl Into<String>) {
@@ -386,7 +569,7 @@ impl ConfigSource {
     }
 
     fn insert_known(&mut self, key: &str, value: toml::Value) -> Result<(), String> {
-        if !KEYS.iter().any(|k| k.name == key) {
+        if Key::named(key).is_none() {
             return Err(format!("unknown key {key} (see docs/configuration.md)"));
         }
         let text = match value {
@@ -402,21 +585,50 @@ impl ConfigSource {
         Ok(())
     }
 
-    /// The value, with empty strings treated as absent.
+    /// The configured value, with empty strings treated as absent.
     fn get(&self, key: &str) -> Option<&str> {
         // A key read here but missing from KEYS would be ignored in the environment and
         // refused in the file: every test that loads a configuration catches it.
-        debug_assert!(KEYS.iter().any(|k| k.name == key), "configuration key {key} is missing from KEYS");
+        debug_assert!(Key::named(key).is_some(), "configuration key {key} is missing from KEYS");
+        #[cfg(test)]
+        self.read.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key.to_owned());
         self.values.get(key).map(|s| s.trim()).filter(|s| !s.is_empty())
     }
 
-    fn parse<T: std::str::FromStr>(&self, key: &'static str, default: T, what: &str) -> Result<T, ConfigError> {
-        match self.get(key) {
-            None => Ok(default),
-            Some(raw) => {
-                raw.parse().map_err(|_| ConfigError::Invalid { key, message: format!("expected {what}, got {raw:?}") })
-            }
+    /// The configured value, or else the key's [`KeyDefault::Value`].
+    fn text(&self, key: &'static str) -> Result<&str, ConfigError> {
+        if let Some(value) = self.get(key) {
+            return Ok(value);
         }
+        match Key::named(key).map(|k| k.default) {
+            Some(KeyDefault::Value(text)) => Ok(text),
+            _ => Err(ConfigError::Invalid { key, message: String::from("has no default value in KEYS (a bug)") }),
+        }
+    }
+
+    /// The value (configured, or else the key's default) parsed as `T`.
+    fn parse<T: std::str::FromStr>(&self, key: &'static str, what: &str) -> Result<T, ConfigError> {
+        let raw = self.text(key)?;
+        raw.parse().map_err(|_| ConfigError::Invalid { key, message: format!("expected {what}, got {raw:?}") })
+    }
+
+    /// As [`Self::parse`], refusing zero.
+    fn positive<T: std::str::FromStr + PartialEq + From<u8>>(
+        &self,
+        key: &'static str,
+        what: &str,
+    ) -> Result<T, ConfigError> {
+        let value: T = self.parse(key, what)?;
+        if value == T::from(0) {
+            return Err(ConfigError::Invalid { key, message: String::from("must be greater than 0") });
+        }
+        Ok(value)
+    }
+
+    /// The value (configured, or else the key's default) in lower case, for keys that
+    /// name one of a few choices.
+    fn choice(&self, key: &'static str) -> Result<String, ConfigError> {
+        Ok(self.text(key)?.to_ascii_lowercase())
     }
 }
 
@@ -569,9 +781,8 @@ pub struct LogConfig {
 }
 
 /// How the wire format of exported spans is chosen (`OTEL_EXPORTER_OTLP_PROTOCOL`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OtlpProtocol {
-    #[default]
     HttpProtobuf,
     HttpJson,
 }
@@ -585,13 +796,12 @@ pub struct OtelConfig {
     pub service_name: String,
 }
 
-impl Default for OtelConfig {
-    fn default() -> Self {
-        Self { traces_endpoint: None, protocol: OtlpProtocol::default(), service_name: "switchboard".to_owned() }
-    }
-}
-
 impl OtelConfig {
+    /// Every OpenTelemetry key at its default: no export.
+    pub fn off() -> Result<Self, ConfigError> {
+        Self::from_source(&ConfigSource::default())
+    }
+
     fn from_source(src: &ConfigSource) -> Result<Self, ConfigError> {
         let non_empty = |key: &str| src.get(key).map(str::trim).filter(|v| !v.is_empty());
         let url = |key: &'static str, value: &str| -> Result<String, ConfigError> {
@@ -614,17 +824,17 @@ impl OtelConfig {
         } else {
             None
         };
-        let protocol = match non_empty("OTEL_EXPORTER_OTLP_PROTOCOL").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
-            Some("http/json") => OtlpProtocol::HttpJson,
-            Some(other) => {
+        let protocol = match src.choice("OTEL_EXPORTER_OTLP_PROTOCOL")?.as_str() {
+            "http/protobuf" => OtlpProtocol::HttpProtobuf,
+            "http/json" => OtlpProtocol::HttpJson,
+            other => {
                 return Err(ConfigError::Invalid {
                     key: "OTEL_EXPORTER_OTLP_PROTOCOL",
                     message: format!("expected http/protobuf or http/json (gRPC is not built in), got {other:?}"),
                 });
             }
         };
-        let service_name = non_empty("OTEL_SERVICE_NAME").unwrap_or("switchboard").to_owned();
+        let service_name = src.text("OTEL_SERVICE_NAME")?.to_owned();
         Ok(Self { traces_endpoint, protocol, service_name })
     }
 }
@@ -672,17 +882,17 @@ impl Config {
     }
 
     pub fn from_source(src: &ConfigSource) -> Result<Self, ConfigError> {
-        let mode = match src.get("SWITCHBOARD_MODE").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("auto") => {
+        let mode = match src.choice("SWITCHBOARD_MODE")?.as_str() {
+            "auto" => {
                 if CREDENTIAL_KEYS.iter().any(|k| src.get(k).is_some()) {
                     Mode::Live
                 } else {
                     Mode::Sandbox
                 }
             }
-            Some("sandbox") => Mode::Sandbox,
-            Some("live") => Mode::Live,
-            Some(other) => {
+            "sandbox" => Mode::Sandbox,
+            "live" => Mode::Live,
+            other => {
                 return Err(ConfigError::Invalid {
                     key: "SWITCHBOARD_MODE",
                     message: format!("expected sandbox, live or auto, got {other:?}"),
@@ -690,9 +900,9 @@ impl Config {
             }
         };
 
-        let host = src.get("SWITCHBOARD_HOST").unwrap_or("127.0.0.1").to_owned();
-        let port = src.parse("SWITCHBOARD_PORT", 8080u16, "a port number 0-65535")?;
-        let data_dir = PathBuf::from(src.get("SWITCHBOARD_DATA_DIR").unwrap_or("./data"));
+        let host = src.text("SWITCHBOARD_HOST")?.to_owned();
+        let port: u16 = src.parse("SWITCHBOARD_PORT", "a port number 0-65535")?;
+        let data_dir = PathBuf::from(src.text("SWITCHBOARD_DATA_DIR")?);
         let database_url = match src.get("DATABASE_URL") {
             Some(url) => url.to_owned(),
             None => format!("sqlite://{}/switchboard.db", data_dir.display()),
@@ -704,39 +914,25 @@ impl Config {
             });
         }
 
-        let positive = |key: &'static str, default: u64, what: &str| -> Result<u64, ConfigError> {
-            let v = src.parse(key, default, what)?;
-            if v == 0 {
-                return Err(ConfigError::Invalid { key, message: String::from("must be greater than 0") });
-            }
-            Ok(v)
-        };
-
-        let max_attempts = u32::try_from(positive("SWITCHBOARD_JOB_MAX_ATTEMPTS", 8, "a whole number")?)
-            .map_err(|_| ConfigError::Invalid { key: "SWITCHBOARD_JOB_MAX_ATTEMPTS", message: "too large".into() })?;
         let workers = WorkerConfig {
-            count: usize::try_from(positive("SWITCHBOARD_WORKERS", 4, "a whole number")?).unwrap_or(4),
-            lease: Duration::from_secs(positive("SWITCHBOARD_JOB_LEASE_SECS", 60, "seconds")?),
+            count: src.positive("SWITCHBOARD_WORKERS", "a whole number")?,
+            lease: Duration::from_secs(src.positive("SWITCHBOARD_JOB_LEASE_SECS", "seconds")?),
             retry: RetryPolicy {
-                base: Duration::from_millis(positive("SWITCHBOARD_JOB_RETRY_BASE_MS", 500, "milliseconds")?),
-                max_delay: Duration::from_secs(positive("SWITCHBOARD_JOB_RETRY_MAX_SECS", 300, "seconds")?),
-                max_attempts,
+                base: Duration::from_millis(src.positive("SWITCHBOARD_JOB_RETRY_BASE_MS", "milliseconds")?),
+                max_delay: Duration::from_secs(src.positive("SWITCHBOARD_JOB_RETRY_MAX_SECS", "seconds")?),
+                max_attempts: src.positive("SWITCHBOARD_JOB_MAX_ATTEMPTS", "a whole number")?,
             },
-            poll_interval: Duration::from_millis(positive("SWITCHBOARD_JOB_POLL_INTERVAL_MS", 250, "milliseconds")?),
-            reorder_window: Duration::from_millis(src.parse(
-                "SWITCHBOARD_INBOUND_REORDER_WINDOW_MS",
-                300u64,
-                "milliseconds",
-            )?),
-            shutdown_grace: Duration::from_secs(src.parse("SWITCHBOARD_SHUTDOWN_GRACE_SECS", 20u64, "seconds")?),
+            poll_interval: Duration::from_millis(src.positive("SWITCHBOARD_JOB_POLL_INTERVAL_MS", "milliseconds")?),
+            reorder_window: Duration::from_millis(src.parse("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", "milliseconds")?),
+            shutdown_grace: Duration::from_secs(src.parse("SWITCHBOARD_SHUTDOWN_GRACE_SECS", "seconds")?),
         };
 
         let log = LogConfig {
-            filter: src.get("SWITCHBOARD_LOG").unwrap_or("info").to_owned(),
-            format: match src.get("SWITCHBOARD_LOG_FORMAT").map(str::to_ascii_lowercase).as_deref() {
-                None | Some("json") => LogFormat::Json,
-                Some("pretty") | Some("text") => LogFormat::Pretty,
-                Some(other) => {
+            filter: src.text("SWITCHBOARD_LOG")?.to_owned(),
+            format: match src.choice("SWITCHBOARD_LOG_FORMAT")?.as_str() {
+                "json" => LogFormat::Json,
+                "pretty" | "text" => LogFormat::Pretty,
+                other => {
                     return Err(ConfigError::Invalid {
                         key: "SWITCHBOARD_LOG_FORMAT",
                         message: format!("expected json or pretty, got {other:?}"),
@@ -821,58 +1017,23 @@ impl Config {
                 host,
                 port,
                 public_url: src.get("SWITCHBOARD_PUBLIC_URL").map(|s| s.trim_end_matches('/').to_owned()),
-                webhook_max_body_bytes: usize::try_from(positive(
-                    "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",
-                    3 * 1024 * 1024,
-                    "a size in bytes",
-                )?)
-                .unwrap_or(3 * 1024 * 1024),
-                api_max_body_bytes: usize::try_from(positive(
-                    "SWITCHBOARD_API_MAX_BODY_BYTES",
-                    256 * 1024,
-                    "a size in bytes",
-                )?)
-                .unwrap_or(256 * 1024),
-                body_timeout: Duration::from_millis(positive(
-                    "SWITCHBOARD_HTTP_BODY_TIMEOUT_MS",
-                    10_000,
-                    "milliseconds",
-                )?),
-                header_timeout: Duration::from_millis(positive(
-                    "SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS",
-                    5_000,
-                    "milliseconds",
-                )?),
-                max_header_bytes: usize::try_from(positive(
-                    "SWITCHBOARD_HTTP_MAX_HEADER_BYTES",
-                    16 * 1024,
-                    "a size in bytes",
-                )?)
-                .unwrap_or(16 * 1024),
-                body_budget_bytes: usize::try_from(positive(
-                    "SWITCHBOARD_HTTP_BODY_BUDGET_BYTES",
-                    64 * 1024 * 1024,
-                    "a size in bytes",
-                )?)
-                .unwrap_or(64 * 1024 * 1024),
+                webhook_max_body_bytes: src.positive("SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES", "a size in bytes")?,
+                api_max_body_bytes: src.positive("SWITCHBOARD_API_MAX_BODY_BYTES", "a size in bytes")?,
+                body_timeout: Duration::from_millis(src.positive("SWITCHBOARD_HTTP_BODY_TIMEOUT_MS", "milliseconds")?),
+                header_timeout: Duration::from_millis(
+                    src.positive("SWITCHBOARD_HTTP_HEADER_TIMEOUT_MS", "milliseconds")?,
+                ),
+                max_header_bytes: src.positive("SWITCHBOARD_HTTP_MAX_HEADER_BYTES", "a size in bytes")?,
+                body_budget_bytes: src.positive("SWITCHBOARD_HTTP_BODY_BUDGET_BYTES", "a size in bytes")?,
             },
             database: DatabaseConfig {
                 url: SecretString::from(database_url),
-                max_connections: u32::try_from(positive("SWITCHBOARD_DB_MAX_CONNECTIONS", 8, "a whole number")?)
-                    .unwrap_or(8),
-                busy_timeout: Duration::from_millis(src.parse(
-                    "SWITCHBOARD_DB_BUSY_TIMEOUT_MS",
-                    5000u64,
-                    "milliseconds",
-                )?),
-                sqlite_full_sync: match src
-                    .get("SWITCHBOARD_SQLITE_SYNCHRONOUS")
-                    .map(str::to_ascii_lowercase)
-                    .as_deref()
-                {
-                    None | Some("full") => true,
-                    Some("normal") => false,
-                    Some(other) => {
+                max_connections: src.positive("SWITCHBOARD_DB_MAX_CONNECTIONS", "a whole number")?,
+                busy_timeout: Duration::from_millis(src.parse("SWITCHBOARD_DB_BUSY_TIMEOUT_MS", "milliseconds")?),
+                sqlite_full_sync: match src.choice("SWITCHBOARD_SQLITE_SYNCHRONOUS")?.as_str() {
+                    "full" => true,
+                    "normal" => false,
+                    other => {
                         return Err(ConfigError::Invalid {
                             key: "SWITCHBOARD_SQLITE_SYNCHRONOUS",
                             message: format!("expected full or normal, got {other:?}"),
@@ -887,16 +1048,12 @@ impl Config {
                 business_account_id,
                 verify_token,
                 app_secret,
-                api_version: src.get("WHATSAPP_API_VERSION").unwrap_or("v25.0").to_owned(),
-                api_base_url: src
-                    .get("WHATSAPP_API_BASE_URL")
-                    .unwrap_or("https://graph.facebook.com")
-                    .trim_end_matches('/')
-                    .to_owned(),
-                http_timeout: Duration::from_secs(src.parse("WHATSAPP_HTTP_TIMEOUT_SECS", 10u64, "seconds")?),
+                api_version: src.text("WHATSAPP_API_VERSION")?.to_owned(),
+                api_base_url: src.text("WHATSAPP_API_BASE_URL")?.trim_end_matches('/').to_owned(),
+                http_timeout: Duration::from_secs(src.parse("WHATSAPP_HTTP_TIMEOUT_SECS", "seconds")?),
                 app_token: secret("WHATSAPP_APP_TOKEN"),
-                health_cache: Duration::from_secs(src.parse("SWITCHBOARD_HEALTH_CACHE_SECS", 60u64, "seconds")?),
-                health_check_interval: match src.parse("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", 900u64, "seconds")? {
+                health_cache: Duration::from_secs(src.parse("SWITCHBOARD_HEALTH_CACHE_SECS", "seconds")?),
+                health_check_interval: match src.parse("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", "seconds")? {
                     0 => None,
                     secs => Some(Duration::from_secs(secs)),
                 },
@@ -941,17 +1098,16 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-fn flag(src: &ConfigSource, key: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match src.get(key).map(str::to_ascii_lowercase).as_deref() {
-        None => Ok(default),
-        Some("true" | "1" | "yes" | "on") => Ok(true),
-        Some("false" | "0" | "no" | "off") => Ok(false),
-        Some(other) => Err(ConfigError::Invalid { key, message: format!("expected true or false, got {other:?}") }),
+fn flag(src: &ConfigSource, key: &'static str) -> Result<bool, ConfigError> {
+    match src.choice(key)?.as_str() {
+        "true" | "1" | "yes" | "on" => Ok(true),
+        "false" | "0" | "no" | "off" => Ok(false),
+        other => Err(ConfigError::Invalid { key, message: format!("expected true or false, got {other:?}") }),
     }
 }
 
 fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {
-    let per_number_rate: u32 = src.parse("WHATSAPP_RATE_LIMIT_PER_SECOND", 80, "messages per second")?;
+    let per_number_rate: u32 = src.parse("WHATSAPP_RATE_LIMIT_PER_SECOND", "messages per second")?;
     let mut per_number_overrides = BTreeMap::new();
     if let Some(list) = src.get("WHATSAPP_RATE_LIMITS") {
         for pair in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -977,15 +1133,12 @@ fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {
             message: "must be greater than 0".into(),
         });
     }
-    let reengagement_template = src.get("WHATSAPP_REENGAGEMENT_TEMPLATE").map(|name| TemplateConfig {
-        name: name.to_owned(),
-        language: src.get("WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE").unwrap_or("en_US").to_owned(),
-        name_param: true,
-    });
-    let reengagement_template = match reengagement_template {
-        Some(t) => {
-            Some(TemplateConfig { name_param: flag(src, "WHATSAPP_REENGAGEMENT_TEMPLATE_NAME_PARAM", true)?, ..t })
-        }
+    let reengagement_template = match src.get("WHATSAPP_REENGAGEMENT_TEMPLATE") {
+        Some(name) => Some(TemplateConfig {
+            name: name.to_owned(),
+            language: src.text("WHATSAPP_REENGAGEMENT_TEMPLATE_LANGUAGE")?.to_owned(),
+            name_param: flag(src, "WHATSAPP_REENGAGEMENT_TEMPLATE_NAME_PARAM")?,
+        }),
         None => None,
     };
     let outside_window = match src.get("SWITCHBOARD_OUTSIDE_WINDOW").map(str::to_ascii_lowercase).as_deref() {
@@ -1012,21 +1165,21 @@ fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {
         }
     };
     Ok(DeliveryConfig {
-        rate_limits_enabled: flag(src, "SWITCHBOARD_RATE_LIMITS_ENABLED", true)?,
+        rate_limits_enabled: flag(src, "SWITCHBOARD_RATE_LIMITS_ENABLED")?,
         per_number_rate,
         per_number_overrides,
-        recipient_burst: src.parse("SWITCHBOARD_RECIPIENT_BURST", 3u32, "a whole number")?.max(1),
+        recipient_burst: src.parse::<u32>("SWITCHBOARD_RECIPIENT_BURST", "a whole number")?.max(1),
         recipient_interval: Duration::from_millis(
-            src.parse("SWITCHBOARD_RECIPIENT_INTERVAL_MS", 6000u64, "milliseconds")?.max(1),
+            src.parse::<u64>("SWITCHBOARD_RECIPIENT_INTERVAL_MS", "milliseconds")?.max(1),
         ),
         reengagement_template,
         outside_window,
-        uncertain_grace: Duration::from_secs(src.parse("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", 30u64, "seconds")?),
-        sandbox_status_delay: flag(src, "SWITCHBOARD_SANDBOX_STATUSES", true)?
-            .then(|| src.parse("SWITCHBOARD_SANDBOX_STATUS_DELAY_MS", 300u64, "milliseconds"))
+        uncertain_grace: Duration::from_secs(src.parse("SWITCHBOARD_UNCERTAIN_SEND_GRACE_SECS", "seconds")?),
+        sandbox_status_delay: flag(src, "SWITCHBOARD_SANDBOX_STATUSES")?
+            .then(|| src.parse("SWITCHBOARD_SANDBOX_STATUS_DELAY_MS", "milliseconds"))
             .transpose()?
             .map(Duration::from_millis),
-        email_priority: flag(src, "CHANNELS_GMAIL_PRIORITY", false)?,
+        email_priority: flag(src, "CHANNELS_GMAIL_PRIORITY")?,
     })
 }
 
@@ -1065,14 +1218,14 @@ fn agents_config(src: &ConfigSource, lease: Duration) -> Result<AgentsConfig, Co
             intents: intents.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_ascii_lowercase).collect(),
         });
     }
-    let threshold: f32 = src.parse("SWITCHBOARD_CONFIDENCE_THRESHOLD", 0.5, "a number between 0 and 1")?;
+    let threshold: f32 = src.parse("SWITCHBOARD_CONFIDENCE_THRESHOLD", "a number between 0 and 1")?;
     if !(0.0..=1.0).contains(&threshold) {
         return Err(ConfigError::Invalid {
             key: "SWITCHBOARD_CONFIDENCE_THRESHOLD",
             message: format!("{threshold} is not between 0 and 1"),
         });
     }
-    let timeout = Duration::from_secs(src.parse("SWITCHBOARD_AGENT_TIMEOUT_SECS", 30u64, "seconds")?.max(1));
+    let timeout = Duration::from_secs(src.parse::<u64>("SWITCHBOARD_AGENT_TIMEOUT_SECS", "seconds")?.max(1));
     if timeout >= lease {
         return Err(ConfigError::Invalid {
             key: "SWITCHBOARD_AGENT_TIMEOUT_SECS",
@@ -1083,28 +1236,28 @@ fn agents_config(src: &ConfigSource, lease: Duration) -> Result<AgentsConfig, Co
             ),
         });
     }
-    let sender_burst: u32 = src.parse("SWITCHBOARD_SENDER_BURST", 10, "a whole number")?;
+    let sender_burst: u32 = src.parse("SWITCHBOARD_SENDER_BURST", "a whole number")?;
     if sender_burst == 0 {
         return Err(ConfigError::Invalid {
             key: "SWITCHBOARD_SENDER_BURST",
             message: String::from("must be greater than 0 (SWITCHBOARD_SENDER_RATE_PER_MINUTE=0 turns the limit off)"),
         });
     }
-    let sender_per_minute: u32 = src.parse("SWITCHBOARD_SENDER_RATE_PER_MINUTE", 20, "a whole number")?;
+    let sender_per_minute: u32 = src.parse("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "a whole number")?;
     let sender_limit =
         (sender_per_minute > 0).then_some(SenderLimitConfig { burst: sender_burst, per_minute: sender_per_minute });
     Ok(AgentsConfig {
         sender_limit,
         classifier_url,
         agents,
-        default_agent: src.get("SWITCHBOARD_DEFAULT_AGENT").unwrap_or("fallback").to_owned(),
+        default_agent: src.text("SWITCHBOARD_DEFAULT_AGENT")?.to_owned(),
         threshold,
         timeout,
-        card_ttl: Duration::from_secs(src.parse("SWITCHBOARD_A2A_CARD_TTL_SECS", 300u64, "seconds")?),
-        coalesce: match src.get("SWITCHBOARD_DOUBLE_TEXTING").map(str::to_ascii_lowercase).as_deref() {
-            None | Some("sequential") => false,
-            Some("coalesce") => true,
-            Some(other) => {
+        card_ttl: Duration::from_secs(src.parse("SWITCHBOARD_A2A_CARD_TTL_SECS", "seconds")?),
+        coalesce: match src.choice("SWITCHBOARD_DOUBLE_TEXTING")?.as_str() {
+            "sequential" => false,
+            "coalesce" => true,
+            other => {
                 return Err(ConfigError::Invalid {
                     key: "SWITCHBOARD_DOUBLE_TEXTING",
                     message: format!("expected sequential or coalesce, got {other:?}"),
@@ -1118,17 +1271,18 @@ fn smtp_config(src: &ConfigSource) -> Result<Option<SmtpConfig>, ConfigError> {
     let Some(host) = src.get("SMTP_HOST") else {
         return Ok(None);
     };
-    let tls = match src.get("SMTP_TLS").map(str::to_ascii_lowercase).as_deref() {
-        None | Some("starttls") => SmtpTls::StartTls,
-        Some("tls") => SmtpTls::Implicit,
-        Some("none") => SmtpTls::None,
-        Some(other) => {
+    let tls = match src.choice("SMTP_TLS")?.as_str() {
+        "starttls" => SmtpTls::StartTls,
+        "tls" => SmtpTls::Implicit,
+        "none" => SmtpTls::None,
+        other => {
             return Err(ConfigError::Invalid {
                 key: "SMTP_TLS",
                 message: format!("expected starttls, tls or none, got {other:?}"),
             });
         }
     };
+    // KeyDefault::Derived: the port follows the TLS mode.
     let default_port = if tls == SmtpTls::Implicit { 465 } else { 587 };
     let Some(from) = src.get("SMTP_FROM") else {
         return Err(ConfigError::Missing { keys: vec!["SMTP_FROM"], why: String::from("SMTP_HOST is set") });
@@ -1151,12 +1305,15 @@ fn smtp_config(src: &ConfigSource) -> Result<Option<SmtpConfig>, ConfigError> {
     };
     Ok(Some(SmtpConfig {
         host: host.to_owned(),
-        port: src.parse("SMTP_PORT", default_port, "a port number")?,
+        port: match src.get("SMTP_PORT") {
+            None => default_port,
+            Some(_) => src.parse("SMTP_PORT", "a port number")?,
+        },
         tls,
         credentials,
         from: from.to_owned(),
-        subject: src.get("SMTP_SUBJECT").unwrap_or("A message for you").to_owned(),
-        timeout: Duration::from_secs(src.parse("SMTP_TIMEOUT_SECS", 10u64, "seconds")?.max(1)),
+        subject: src.text("SMTP_SUBJECT")?.to_owned(),
+        timeout: Duration::from_secs(src.parse::<u64>("SMTP_TIMEOUT_SECS", "seconds")?.max(1)),
     }))
 }
 
@@ -1394,6 +1551,100 @@ mod tests {
         assert_eq!(postgres.database.url.expose_secret(), "postgres://switchboard@db:5432/switchboard");
         assert!(postgresql.is_ok());
         assert!(mysql.contains("DATABASE_URL"), "{mysql}");
+    }
+
+    /// The `| `KEY` | default | help |` rows of the key table in docs/configuration.md.
+    fn documented_defaults() -> BTreeMap<String, String> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let docs = fs::read_to_string(path).unwrap();
+        docs.lines()
+            .filter(|line| line.starts_with("| `"))
+            .map(|line| {
+                // `\|` is a bar inside a cell.
+                let cells: Vec<String> = line
+                    .replace("\\|", "\u{0}")
+                    .split('|')
+                    .map(|c| c.replace('\u{0}', "|").trim().to_owned())
+                    .collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2].replace('`', ""))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_docs_list_every_key_with_its_default_and_nothing_else() {
+        let documented = documented_defaults();
+        for key in KEYS {
+            assert_eq!(
+                documented.get(key.name).map(String::as_str),
+                Some(key.default.to_string().as_str()),
+                "{}: docs/configuration.md disagrees with KEYS",
+                key.name
+            );
+        }
+        for name in documented.keys() {
+            assert!(Key::named(name).is_some(), "docs/configuration.md lists {name}, which KEYS does not declare");
+        }
+    }
+
+    #[test]
+    fn the_configuration_docs_name_every_secret_key() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/configuration.md");
+        let docs = fs::read_to_string(path).unwrap();
+        let paragraph = docs.split("\n\n").find(|p| p.starts_with("Secrets (")).unwrap();
+        let listed = |name: &str| paragraph.contains(&format!("`{name}`"));
+        for key in KEYS {
+            assert_eq!(listed(key.name), key.secret, "{}: the Secrets paragraph and KEYS disagree", key.name);
+        }
+    }
+
+    #[test]
+    fn every_key_read_is_declared_and_every_declared_key_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = sandbox_source(dir.path());
+        let mut everything = sandbox_source(dir.path());
+        for (key, value) in [
+            ("SMTP_HOST", "mail.example.com"),
+            ("SMTP_FROM", "bot@example.com"),
+            ("WHATSAPP_REENGAGEMENT_TEMPLATE", "hello_again"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces"),
+            ("SWITCHBOARD_SANDBOX_STATUSES", "true"),
+        ] {
+            everything.set(key, value);
+        }
+        let mut otel_base = sandbox_source(dir.path());
+        otel_base.set("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318");
+
+        for src in [&sandbox, &everything, &otel_base] {
+            Config::from_source(src).unwrap();
+        }
+
+        let read: std::collections::BTreeSet<String> =
+            [&sandbox, &everything, &otel_base].iter().flat_map(|src| src.read.lock().unwrap().clone()).collect();
+        for name in &read {
+            assert!(Key::named(name).is_some(), "{name} is read but not declared in KEYS");
+        }
+        for key in KEYS {
+            assert!(read.contains(key.name), "{} is declared in KEYS but never read", key.name);
+        }
+    }
+
+    #[test]
+    fn a_key_left_unset_behaves_as_its_default_value_written_out() {
+        // Catches a key whose documented default the code ignores for a rule of its own.
+        let dir = tempfile::tempdir().unwrap();
+        let mut written_out = sandbox_source(dir.path());
+        for key in KEYS {
+            if let KeyDefault::Value(text) = key.default
+                && !written_out.values.contains_key(key.name)
+            {
+                written_out.set(key.name, text);
+            }
+        }
+        let unset = Config::from_source(&sandbox_source(dir.path())).unwrap();
+        let written = Config::from_source(&written_out).unwrap();
+        assert_eq!(format!("{written:?}"), format!("{unset:?}"));
+        assert_eq!((unset.http.port, unset.workers.count, unset.otel.service_name.as_str()), (8080, 4, "switchboard"));
     }
 
     #[test]

@@ -292,6 +292,6 @@ mod tests {
 
     #[test]
     fn no_endpoint_means_no_export() {
-        assert!(OtelExport::start(&OtelConfig::default()).unwrap().is_none());
+        assert!(OtelExport::start(&OtelConfig::off().unwrap()).unwrap().is_none());
     }
 }

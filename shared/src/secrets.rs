@@ -177,6 +177,8 @@ fn percent_decoded(text: &str) -> Option<String> {
 
 /// Registers every secret the configuration holds: WhatsApp credentials, API keys, the
 /// SMTP password, and passwords inside the database, classifier, agent and OTLP URLs.
+/// These are the keys marked `secret` in [`crate::config::KEYS`], each in the forms it
+/// travels in; a test fails when a key is marked secret and not registered here.
 pub fn register_config(config: &Config) {
     let w = &config.whatsapp;
     if let Some(token) = &w.access_token {
@@ -318,6 +320,54 @@ mod tests {
     fn short_values_are_not_matched() {
         register("SWITCHBOARD_API_KEYS", "abc");
         assert!(!contains_secret("abc def"));
+    }
+
+    #[test]
+    fn every_key_marked_secret_is_registered_when_configured() {
+        use crate::config::{ConfigSource, KEYS, Key};
+        // (key, a value, the part of it that must never be shown)
+        let cases = [
+            ("WHATSAPP_ACCESS_TOKEN", "access-token-UNIT-k01", "access-token-UNIT-k01"),
+            ("WHATSAPP_APP_SECRET", "app-secret-UNIT-k02", "app-secret-UNIT-k02"),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "verify-token-UNIT-k03", "verify-token-UNIT-k03"),
+            ("WHATSAPP_APP_TOKEN", "1234567|app-token-UNIT-k04", "app-token-UNIT-k04"),
+            ("DATABASE_URL", "postgres://app:db-pw-UNIT-k05@db:5432/switchboard", "db-pw-UNIT-k05"),
+            ("SMTP_PASSWORD", "smtp-pw-UNIT-k06", "smtp-pw-UNIT-k06"),
+            ("SWITCHBOARD_API_KEYS", "api-key-UNIT-k07a, api-key-UNIT-k07b", "api-key-UNIT-k07b"),
+            ("SWITCHBOARD_CLASSIFIER_URL", "http://u:classifier-pw-UNIT-k08@c.example", "classifier-pw-UNIT-k08"),
+            ("SWITCHBOARD_AGENTS", "billing=http://u:agent-pw-UNIT-k09@a.example|billing", "agent-pw-UNIT-k09"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:otlp-pw-UNIT-k10@collector:4318", "otlp-pw-UNIT-k10"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://u:otlp-pw-UNIT-k11@collector:4318/v1/traces",
+                "otlp-pw-UNIT-k11",
+            ),
+        ];
+        for key in KEYS.iter().filter(|k| k.secret) {
+            assert!(cases.iter().any(|(name, ..)| *name == key.name), "{}: add a case", key.name);
+        }
+        for (key, value, hidden) in cases {
+            assert!(Key::named(key).is_some_and(|k| k.secret), "{key} is not marked secret in KEYS");
+            let dir = tempfile::tempdir().unwrap();
+            let mut src = ConfigSource::from_pairs([
+                ("SWITCHBOARD_MODE", "sandbox".to_owned()),
+                ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
+                (key, value.to_owned()),
+            ]);
+            if key == "SMTP_PASSWORD" {
+                for (companion, v) in
+                    [("SMTP_HOST", "mail.example.com"), ("SMTP_FROM", "b@example.com"), ("SMTP_USERNAME", "bot")]
+                {
+                    src.set(companion, v);
+                }
+            }
+            let config = Config::from_source(&src).unwrap();
+            assert!(!contains_secret(hidden), "{key}: registered before its configuration");
+
+            register_config(&config);
+
+            assert!(contains_secret(hidden), "{key}: {hidden} is not registered");
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! # switchboard
 //!
-//! The composition root: builds the adapters from [`switchboard_shared::Config`],
+//! The composition root: builds the adapters from [`switchboard_runtime::Config`],
 //! injects them into the use cases, and starts the HTTP server and the job workers.
 //! Wiring only; behaviour lives in the crates it wires.
 //!

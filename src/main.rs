@@ -8,8 +8,9 @@ use clap::{Parser, Subcommand};
 use switchboard::simulate::{self, SimulateArgs};
 use switchboard::{Application, startup};
 use switchboard_application::ports::{EventFilter, PageRequest, TimeRange};
-use switchboard_shared::config::KEYS;
-use switchboard_shared::{Config, Mode, secrets, telemetry};
+use switchboard_runtime::config::KEYS;
+use switchboard_runtime::{Config, Mode, telemetry};
+use switchboard_shared::secrets;
 
 fn long_about() -> String {
     let mut text = String::from(
@@ -150,7 +151,7 @@ async fn run(cli: Cli) -> ExitCode {
         }
     };
     // Before anything can fail with a secret in its words (ADR 0015).
-    secrets::register_config(&config);
+    switchboard_runtime::register_secrets(&config);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Migrate => migrate(config).await,
@@ -204,7 +205,7 @@ async fn check(config: Config) -> ExitCode {
         Ok(store) => match store.ready().await {
             Ok(()) => println!(
                 "database        ok ({})",
-                switchboard_shared::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url))
+                switchboard_runtime::config::redact_url(secrecy::ExposeSecret::expose_secret(&config.database.url))
             ),
             Err(reason) => {
                 unhealthy = true;
@@ -342,7 +343,7 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
 
 async fn migrate(config: Config) -> anyhow::Result<()> {
     // Migrations export no spans.
-    telemetry::init(&config.log.filter, config.log.format, &switchboard_shared::OtelConfig::off()?)?;
+    telemetry::init(&config.log.filter, config.log.format, &switchboard_runtime::OtelConfig::off()?)?;
     startup::open_store(&config).await?;
     println!("migrations applied");
     Ok(())

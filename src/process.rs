@@ -102,7 +102,7 @@ impl ServiceProcess {
         let already = log.metadata().map(|m| m.len()).unwrap_or(0);
         let mut command = Command::new(&self.binary);
         command.arg("serve");
-        for key in switchboard_shared::config::KEYS {
+        for key in switchboard_runtime::config::KEYS {
             command.env_remove(key.name);
         }
         command.env_remove("SWITCHBOARD_CONFIG").env_remove("RUST_LOG");

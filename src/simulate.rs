@@ -10,7 +10,8 @@ use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use switchboard_adapters::inbound::whatsapp::signature;
 use switchboard_domain::PhoneNumber;
-use switchboard_shared::{Config, Mode, TraceContext};
+use switchboard_runtime::{Config, Mode};
+use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use uuid::Uuid;
 

@@ -39,7 +39,8 @@ use switchboard_application::usecases::{
     SendMessage,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
-use switchboard_shared::{Config, Mode, RetryPolicy};
+use switchboard_runtime::{Config, Mode};
+use switchboard_shared::RetryPolicy;
 use tokio::task::JoinSet;
 
 /// Opens the database and applies pending migrations.
@@ -150,7 +151,7 @@ impl Application {
     /// Builds every adapter, binds the listener (port 0 = any free port) and starts the
     /// workers. The server runs once [`Application::run_until_stopped`] is awaited.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        switchboard_shared::secrets::register_config(&config);
+        switchboard_runtime::register_secrets(&config);
         let store = open_store(&config).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // Bound before the workers start: the sandbox's status webhooks come back to it.

@@ -87,7 +87,7 @@ fn help_lists_every_key_with_its_default_and_marks_the_secret_ones() {
     let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
     let help = words(&String::from_utf8_lossy(&output.stdout));
 
-    for key in switchboard_shared::config::KEYS {
+    for key in switchboard_runtime::config::KEYS {
         let secret = if key.secret { "; secret" } else { "" };
         let entry = words(&format!("{} {} default: {}{secret}", key.name, key.help, key.default));
         assert!(help.contains(&format!("{entry} ")) || help.ends_with(&entry), "--help lacks: {entry}");

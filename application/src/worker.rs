@@ -228,7 +228,7 @@ pub fn spawn_workers(
         set.spawn(
             async move { worker_loop(runner, queue, settings, shutdown).await }
                 // Log lines only: each job is a span of the trace it belongs to.
-                .instrument(tracing::info_span!(target: switchboard_shared::telemetry::LOG_ONLY, "worker", worker = n)),
+                .instrument(tracing::info_span!(target: switchboard_shared::otel::LOG_ONLY, "worker", worker = n)),
         );
     }
     set
@@ -280,9 +280,9 @@ mod tests {
         MockJobQueue, MockMessages, MockSandboxStatusWebhooks, MockSendPacing, MockWhatsAppGateway,
     };
     use crate::usecases::DeliveryPolicy;
+    use crate::usecases::OutsideWindow;
     use switchboard_domain::{AgentName, RoutingPolicy, Wamid};
     use switchboard_shared::TraceContext;
-    use switchboard_shared::config::OutsideWindow;
     use time::macros::datetime;
     use uuid::Uuid;
 

@@ -14,88 +14,19 @@
 
 use std::borrow::Cow;
 
-use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TraceFlags, TraceState, TracerProvider as _};
-use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TraceFlags, TraceState};
+use opentelemetry::{Context, Value};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator, SpanData, SpanExporter};
-use opentelemetry_sdk::trace::{SdkTracer, SdkTracerProvider};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::config::{OtelConfig, OtlpProtocol};
 use crate::secrets::{self, Output};
 use crate::trace::{SpanId, TraceContext, TraceId};
 
-#[derive(Debug, thiserror::Error)]
-pub enum OtelError {
-    #[error("OTLP exporter for {endpoint}: {message}")]
-    Exporter { endpoint: String, message: String },
-}
-
-/// A running span export pipeline. Call [`OtelExport::shutdown`] before exiting so the
-/// last batch is sent.
-#[derive(Debug, Clone)]
-pub struct OtelExport {
-    provider: SdkTracerProvider,
-}
-
-impl OtelExport {
-    /// Starts the OTLP/HTTP exporter (batching on its own thread), or returns `None`
-    /// when no endpoint is configured.
-    pub fn start(config: &OtelConfig) -> Result<Option<Self>, OtelError> {
-        let Some(endpoint) = config.traces_endpoint.as_deref() else {
-            return Ok(None);
-        };
-        let protocol = match config.protocol {
-            OtlpProtocol::HttpProtobuf => Protocol::HttpBinary,
-            OtlpProtocol::HttpJson => Protocol::HttpJson,
-        };
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_protocol(protocol)
-            .with_endpoint(endpoint)
-            .build()
-            .map_err(|e| OtelError::Exporter { endpoint: endpoint.to_owned(), message: e.to_string() })?;
-        let resource = Resource::builder()
-            .with_service_name(config.service_name.clone())
-            .with_attribute(KeyValue::new("service.version", env!("CARGO_PKG_VERSION")))
-            .build();
-        let provider = SdkTracerProvider::builder()
-            .with_id_generator(RequestedTraceIds::default())
-            .with_batch_exporter(RedactingExporter(exporter))
-            .with_resource(resource)
-            .build();
-        Ok(Some(Self { provider }))
-    }
-
-    /// Wraps a provider built elsewhere.
-    pub fn from_provider(provider: SdkTracerProvider) -> Self {
-        Self { provider }
-    }
-
-    /// Exports each span as it ends through `exporter` (tests pass an in-memory one),
-    /// behind the same redaction as [`OtelExport::start`].
-    pub fn with_simple_exporter<E: SpanExporter + 'static>(exporter: E) -> Self {
-        Self {
-            provider: SdkTracerProvider::builder()
-                .with_id_generator(RequestedTraceIds::default())
-                .with_simple_exporter(RedactingExporter(exporter))
-                .build(),
-        }
-    }
-
-    pub fn tracer(&self) -> SdkTracer {
-        self.provider.tracer("switchboard")
-    }
-
-    /// Sends what is still batched and stops the exporter.
-    pub fn shutdown(&self) {
-        if let Err(e) = self.provider.shutdown() {
-            tracing::warn!(error = %e, "span exporter did not shut down cleanly");
-        }
-    }
-}
+/// The target of spans that only give log lines their context and are not exported as
+/// traces (`tracing::info_span!(target: LOG_ONLY, "worker", ...)`).
+pub const LOG_ONLY: &str = "switchboard::log_only";
 
 /// The safety net of ADR 0015 for spans: every string a span carries (name, attributes,
 /// events, status) is passed through [`secrets::redact`] before it leaves.
@@ -246,20 +177,22 @@ pub fn link(span: &tracing::Span, ctx: &TraceContext) {
 mod tests {
     use super::*;
     use opentelemetry::trace::SpanKind;
-    use opentelemetry_sdk::trace::InMemorySpanExporter;
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracer, SdkTracerProvider};
     use tracing_subscriber::layer::SubscriberExt;
 
-    fn recording() -> (InMemorySpanExporter, OtelExport) {
+    /// The exporter, a tracer, and the provider that must live while spans end (dropping
+    /// it shuts the pipeline down).
+    fn recording() -> (InMemorySpanExporter, SdkTracer, SdkTracerProvider) {
         let exporter = InMemorySpanExporter::default();
         let provider = SdkTracerProvider::builder().with_simple_exporter(exporter.clone()).build();
-        (exporter, OtelExport::from_provider(provider))
+        (exporter, provider.tracer("test"), provider)
     }
 
     #[test]
     fn a_continued_span_is_the_child_of_the_stored_context_and_the_parent_of_what_it_causes() {
-        let (exporter, export) = recording();
-        let subscriber =
-            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(export.tracer()));
+        let (exporter, tracer, _provider) = recording();
+        let subscriber = tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer));
         let stored = TraceContext::from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").unwrap();
         let caused = tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("job");
@@ -288,10 +221,5 @@ mod tests {
         assert_eq!(caused.trace_id, stored.trace_id);
         assert_ne!(caused.parent_span_id, stored.parent_span_id);
         assert!(context_of(&span).is_none());
-    }
-
-    #[test]
-    fn no_endpoint_means_no_export() {
-        assert!(OtelExport::start(&OtelConfig::off().unwrap()).unwrap().is_none());
     }
 }

@@ -1,6 +1,6 @@
 //! Nothing secret leaves the process (ADR 0015).
 //!
-//! Every configured secret is registered here at start-up ([`register_config`]). Text
+//! Every configured secret is registered here at start-up (`switchboard_runtime::register_secrets`). Text
 //! that came from outside — a transport error, Graph's or an agent's error message,
 //! lettre's or sqlx's failure — is passed through [`scrub`] by the adapter that received
 //! it, before it becomes an error, a stored row or an answer. That is the rule.
@@ -19,10 +19,6 @@ use std::borrow::Cow;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
-
-use secrecy::ExposeSecret;
-
-use crate::Config;
 
 /// Secrets shorter than this are not matched: they would redact ordinary words. Keys
 /// that short are refused outside sandbox mode anyway (see the configuration docs).
@@ -79,7 +75,8 @@ fn percent_encoded(value: &str) -> String {
         .collect()
 }
 
-fn base64(bytes: &[u8]) -> String {
+/// Standard base64 with padding (how HTTP Basic and SMTP AUTH carry credentials).
+pub fn base64(bytes: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
@@ -128,7 +125,7 @@ pub fn register(key: &'static str, value: &str) {
 }
 
 /// Adds `form` as one more way `value` (registered under `key`) may appear.
-fn register_encoded(key: &'static str, value: &str, form: &str) {
+pub fn register_encoded(key: &'static str, value: &str, form: &str) {
     register(key, value);
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
     if let Some(entry) = registry.iter_mut().find(|e| e.value == value.trim())
@@ -173,48 +170,6 @@ fn percent_decoded(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
-}
-
-/// Registers every secret the configuration holds: WhatsApp credentials, API keys, the
-/// SMTP password, and passwords inside the database, classifier, agent and OTLP URLs.
-/// These are the keys marked `secret` in [`crate::config::KEYS`], each in the forms it
-/// travels in; a test fails when a key is marked secret and not registered here.
-pub fn register_config(config: &Config) {
-    let w = &config.whatsapp;
-    if let Some(token) = &w.access_token {
-        register("WHATSAPP_ACCESS_TOKEN", token.expose_secret());
-    }
-    register("WHATSAPP_APP_SECRET", w.app_secret.expose_secret());
-    register("WHATSAPP_WEBHOOK_VERIFY_TOKEN", w.verify_token.expose_secret());
-    if let Some(app_token) = &w.app_token {
-        let app_token = app_token.expose_secret();
-        register("WHATSAPP_APP_TOKEN", app_token);
-        // `app_id|app_secret`: the part after the bar is a secret on its own.
-        if let Some((_, secret)) = app_token.split_once('|') {
-            register("WHATSAPP_APP_TOKEN", secret);
-        }
-    }
-    for key in &config.api_keys {
-        register("SWITCHBOARD_API_KEYS", key.expose_secret());
-    }
-    if let Some(smtp) = &config.smtp
-        && let Some((user, password)) = &smtp.credentials
-    {
-        let password = password.expose_secret();
-        register("SMTP_PASSWORD", password);
-        // SMTP AUTH PLAIN sends base64("\0user\0password"); a server may quote it back.
-        register_encoded("SMTP_PASSWORD", password, &base64(format!("\0{user}\0{password}").as_bytes()));
-    }
-    register_url_credentials("DATABASE_URL", config.database.url.expose_secret());
-    if let Some(url) = &config.agents.classifier_url {
-        register_url_credentials("SWITCHBOARD_CLASSIFIER_URL", url);
-    }
-    for agent in &config.agents.agents {
-        register_url_credentials("SWITCHBOARD_AGENTS", &agent.url);
-    }
-    if let Some(endpoint) = &config.otel.traces_endpoint {
-        register_url_credentials("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
-    }
 }
 
 /// A URL as it may be shown: without user info (credentials), query or fragment.
@@ -320,54 +275,6 @@ mod tests {
     fn short_values_are_not_matched() {
         register("SWITCHBOARD_API_KEYS", "abc");
         assert!(!contains_secret("abc def"));
-    }
-
-    #[test]
-    fn every_key_marked_secret_is_registered_when_configured() {
-        use crate::config::{ConfigSource, KEYS, Key};
-        // (key, a value, the part of it that must never be shown)
-        let cases = [
-            ("WHATSAPP_ACCESS_TOKEN", "access-token-UNIT-k01", "access-token-UNIT-k01"),
-            ("WHATSAPP_APP_SECRET", "app-secret-UNIT-k02", "app-secret-UNIT-k02"),
-            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "verify-token-UNIT-k03", "verify-token-UNIT-k03"),
-            ("WHATSAPP_APP_TOKEN", "1234567|app-token-UNIT-k04", "app-token-UNIT-k04"),
-            ("DATABASE_URL", "postgres://app:db-pw-UNIT-k05@db:5432/switchboard", "db-pw-UNIT-k05"),
-            ("SMTP_PASSWORD", "smtp-pw-UNIT-k06", "smtp-pw-UNIT-k06"),
-            ("SWITCHBOARD_API_KEYS", "api-key-UNIT-k07a, api-key-UNIT-k07b", "api-key-UNIT-k07b"),
-            ("SWITCHBOARD_CLASSIFIER_URL", "http://u:classifier-pw-UNIT-k08@c.example", "classifier-pw-UNIT-k08"),
-            ("SWITCHBOARD_AGENTS", "billing=http://u:agent-pw-UNIT-k09@a.example|billing", "agent-pw-UNIT-k09"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://u:otlp-pw-UNIT-k10@collector:4318", "otlp-pw-UNIT-k10"),
-            (
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                "http://u:otlp-pw-UNIT-k11@collector:4318/v1/traces",
-                "otlp-pw-UNIT-k11",
-            ),
-        ];
-        for key in KEYS.iter().filter(|k| k.secret) {
-            assert!(cases.iter().any(|(name, ..)| *name == key.name), "{}: add a case", key.name);
-        }
-        for (key, value, hidden) in cases {
-            assert!(Key::named(key).is_some_and(|k| k.secret), "{key} is not marked secret in KEYS");
-            let dir = tempfile::tempdir().unwrap();
-            let mut src = ConfigSource::from_pairs([
-                ("SWITCHBOARD_MODE", "sandbox".to_owned()),
-                ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
-                (key, value.to_owned()),
-            ]);
-            if key == "SMTP_PASSWORD" {
-                for (companion, v) in
-                    [("SMTP_HOST", "mail.example.com"), ("SMTP_FROM", "b@example.com"), ("SMTP_USERNAME", "bot")]
-                {
-                    src.set(companion, v);
-                }
-            }
-            let config = Config::from_source(&src).unwrap();
-            assert!(!contains_secret(hidden), "{key}: registered before its configuration");
-
-            register_config(&config);
-
-            assert!(contains_secret(hidden), "{key}: {hidden} is not registered");
-        }
     }
 
     #[test]

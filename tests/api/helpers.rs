@@ -7,10 +7,10 @@ use serde_json::{Value, json};
 use switchboard::{Application, ShutdownHandle};
 use switchboard_adapters::inbound::whatsapp::signature;
 use switchboard_adapters::outbound::store::Store;
-use switchboard_shared::Config;
-use switchboard_shared::config::ConfigSource;
-use switchboard_shared::otel::OtelExport;
-use switchboard_shared::telemetry::{LogFormat, build_subscriber};
+use switchboard_runtime::Config;
+use switchboard_runtime::OtelExport;
+use switchboard_runtime::config::ConfigSource;
+use switchboard_runtime::telemetry::{LogFormat, build_subscriber};
 use tempfile::TempDir;
 
 use crate::fakes::{FakeGraph, SmtpSink};

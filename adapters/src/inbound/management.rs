@@ -18,7 +18,7 @@ use switchboard_application::ports::{
 };
 use switchboard_application::usecases::IngestWebhook;
 use switchboard_domain::DeliveryState;
-use switchboard_shared::{Config, Mode};
+use switchboard_runtime::{Config, Mode};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -843,8 +843,8 @@ impl StatusConfig {
             },
             fallback: FallbackSummary {
                 outside_window: String::from(match config.delivery.outside_window {
-                    switchboard_shared::config::OutsideWindow::Template => "template",
-                    switchboard_shared::config::OutsideWindow::Email => "email",
+                    switchboard_runtime::config::OutsideWindow::Template => "template",
+                    switchboard_runtime::config::OutsideWindow::Email => "email",
                 }),
                 reengagement_template: config.delivery.reengagement_template.as_ref().map(|t| t.name.clone()),
                 smtp_configured: config.smtp.is_some(),
@@ -853,8 +853,8 @@ impl StatusConfig {
             otel: OtelSummary {
                 enabled: config.otel.traces_endpoint.is_some(),
                 protocol: String::from(match config.otel.protocol {
-                    switchboard_shared::config::OtlpProtocol::HttpProtobuf => "http/protobuf",
-                    switchboard_shared::config::OtlpProtocol::HttpJson => "http/json",
+                    switchboard_runtime::config::OtlpProtocol::HttpProtobuf => "http/protobuf",
+                    switchboard_runtime::config::OtlpProtocol::HttpJson => "http/json",
                 }),
                 service_name: config.otel.service_name.clone(),
             },

@@ -11,7 +11,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
 use switchboard_application::ports::{EmailError, EmailGateway, OutboundEmail};
-use switchboard_shared::config::{SmtpConfig, SmtpTls};
+use switchboard_runtime::config::{SmtpConfig, SmtpTls};
 use switchboard_shared::{TraceContext, secrets};
 
 /// Builds the message both mailers send or write.

@@ -4,7 +4,6 @@ use std::time::Duration;
 use switchboard_domain::{
     DeliveryState, OutboundContent, OutboundMessage, ServiceWindow, TemplateComponent, TemplateParameter,
 };
-use switchboard_shared::config::{OutsideWindow, TemplateConfig};
 use switchboard_shared::retry::PAIR_RATE_BACKOFF;
 use switchboard_shared::{RetryPolicy, SendAction, TraceContext};
 use time::OffsetDateTime;
@@ -57,6 +56,22 @@ impl DeliverError {
             Self::Store(StoreError::Unavailable(_)) | Self::Send(_) | Self::Email(_) => true,
         }
     }
+}
+
+/// The re-engagement template sent when the 24-hour window has closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateConfig {
+    pub name: String,
+    pub language: String,
+    /// Pass the user's name as the first body parameter.
+    pub name_param: bool,
+}
+
+/// What to do when the 24-hour window has closed: a template, or email.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutsideWindow {
+    Template,
+    Email,
 }
 
 /// How deliveries choose their channel.

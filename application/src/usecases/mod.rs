@@ -9,7 +9,7 @@ mod send;
 mod status;
 mod workflow;
 
-pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy};
+pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use process::{DoubleTexting, ProcessInbound, ProcessInboundError, ProcessOutcome};
 pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};

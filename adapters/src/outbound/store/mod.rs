@@ -22,7 +22,8 @@ use switchboard_application::ports::{
     A2aTasks, ChannelSettings, Deliveries, Inbox, JobQueue, ManagementReads, Messages, StoreError,
 };
 use switchboard_domain::OutboundMessage;
-use switchboard_shared::{Config, TraceContext};
+use switchboard_runtime::Config;
+use switchboard_shared::TraceContext;
 use uuid::Uuid;
 
 pub use postgres::PgStore;

@@ -22,9 +22,10 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
 use crate::config::OtelConfig;
-use crate::otel::{OtelError, OtelExport};
-use crate::secrets::RedactingWriter;
+use crate::otel_export::{OtelError, OtelExport};
 use opentelemetry_sdk::trace::SdkTracer;
+use switchboard_shared::otel::LOG_ONLY;
+use switchboard_shared::secrets::RedactingWriter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
@@ -123,10 +124,6 @@ where
     }
 }
 
-/// The target of spans that only give log lines their context and are not exported as
-/// traces (`tracing::info_span!(target: LOG_ONLY, "worker", ...)`).
-pub const LOG_ONLY: &str = "switchboard::log_only";
-
 /// Wraps every writer it makes in a [`RedactingWriter`].
 struct RedactingMakeWriter<M>(M);
 
@@ -143,7 +140,7 @@ impl<'a, M: MakeWriter<'a>> MakeWriter<'a> for RedactingMakeWriter<M> {
 }
 
 /// Builds (does not install) the subscriber. `filter` uses `RUST_LOG` syntax. With a
-/// `tracer`, spans are also exported through OpenTelemetry (see [`crate::otel`]).
+/// `tracer`, spans are also exported through OpenTelemetry (see [`crate::otel_export`]).
 pub fn build_subscriber<W>(
     filter: &str,
     format: LogFormat,

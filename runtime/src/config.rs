@@ -20,8 +20,8 @@ use rand::Rng;
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 
-use crate::retry::RetryPolicy;
 use crate::telemetry::LogFormat;
+use switchboard_shared::retry::RetryPolicy;
 
 /// A configuration key: its name, what it means when unset, whether it holds a secret,
 /// and what it does. `--help` and `docs/configuration.md` show the same default text.
@@ -686,19 +686,7 @@ pub struct WhatsAppConfig {
     pub health_check_interval: Option<Duration>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TemplateConfig {
-    pub name: String,
-    pub language: String,
-    /// Pass the user's name as the first body parameter.
-    pub name_param: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutsideWindow {
-    Template,
-    Email,
-}
+pub use switchboard_application::usecases::{OutsideWindow, TemplateConfig};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {

@@ -13,7 +13,8 @@ use switchboard_domain::{
     AgentName, AgentReply, ChannelError, Classification, ContentError, DeliveryState, EmailAddress, InboundMessage,
     Intent, OutboundMessage, StatusUpdate, Wamid, WorkflowRequest,
 };
-use switchboard_shared::{SendAction, SendFailure, TraceContext};
+use switchboard_domain::{SendAction, SendFailure};
+use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use uuid::Uuid;
 

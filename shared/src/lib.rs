@@ -12,5 +12,5 @@ pub mod retry;
 pub mod secrets;
 pub mod trace;
 
-pub use retry::{RetryPolicy, SendAction, SendFailure};
+pub use retry::RetryPolicy;
 pub use trace::{SpanId, TraceContext, TraceId};

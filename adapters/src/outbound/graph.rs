@@ -1,7 +1,7 @@
 //! The WhatsApp Cloud API (Graph) gateway: a small typed client on reqwest with tracing
 //! middleware. Every outbound call carries `traceparent` and `X-Trace-Id`. Failures are
 //! classified once, by Meta's error `code`, through the shared policy
-//! ([`switchboard_shared::SendFailure`]); a timeout after the request left is reported
+//! ([`switchboard_domain::SendFailure`]); a timeout after the request left is reported
 //! as such, because Meta may have accepted the message.
 
 use std::time::Duration;
@@ -11,8 +11,9 @@ use reqwest_middleware::{ClientWithMiddleware, RequestBuilder};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value, json};
 use switchboard_application::ports::{MediaFile, SendError, SendReceipt, WhatsAppGateway, WhatsAppMedia};
+use switchboard_domain::SendFailure;
 use switchboard_domain::{MediaKind, MediaSource, OutboundContent, OutboundMessage, TemplateParameter, Wamid};
-use switchboard_shared::{SendFailure, TraceContext, secrets};
+use switchboard_shared::{TraceContext, secrets};
 
 use super::http;
 
@@ -568,7 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_graph_error_code_is_classified_by_the_shared_policy() {
-        use switchboard_shared::SendAction::*;
+        use switchboard_domain::SendAction::*;
         let cases = [
             (130429, 400, RetryWithBackoff),
             (80007, 400, RetryWithBackoff),

@@ -1,11 +1,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchboard_domain::SendAction;
 use switchboard_domain::{
     DeliveryState, OutboundContent, OutboundMessage, ServiceWindow, TemplateComponent, TemplateParameter,
 };
 use switchboard_shared::retry::PAIR_RATE_BACKOFF;
-use switchboard_shared::{RetryPolicy, SendAction, TraceContext};
+use switchboard_shared::{RetryPolicy, TraceContext};
 use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -387,8 +388,8 @@ mod tests {
         SendReceipt,
     };
     use crate::usecases::fixtures::delivery;
+    use switchboard_domain::SendFailure;
     use switchboard_domain::{EmailAddress, Wamid};
-    use switchboard_shared::SendFailure;
     use time::macros::datetime;
 
     const NOW: OffsetDateTime = datetime!(2026-11-22 10:00 UTC);

@@ -2,7 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_domain::{ChannelError, InboundMessage, StatusUpdate};
-use switchboard_shared::{SendAction, SendFailure, TraceContext};
+use switchboard_domain::{SendAction, SendFailure};
+use switchboard_shared::TraceContext;
 use tracing::Instrument;
 use uuid::Uuid;
 

@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use switchboard_domain::{DeliveryState, TransitionOutcome, Wamid};
-use switchboard_shared::{SendAction, SendFailure, TraceContext};
+use switchboard_domain::{SendAction, SendFailure};
+use switchboard_shared::TraceContext;
 use tracing::Instrument;
 use uuid::Uuid;
 

@@ -315,12 +315,8 @@ impl Load {
     /// microseconds from sending the webhook to the reply's arrival (`None` if it did not
     /// arrive within 10 s).
     async fn lone_message(&self, url: &str, graph: &FakeGraph, n: u64) -> anyhow::Result<Option<u64>> {
-        let from = 447_800_000_000 + n;
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let body = format!(
-            r#"{{"object":"whatsapp_business_account","entry":[{{"id":"210987654321098","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550100200","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Lone User"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.LONE.{run}.{n}","timestamp":"{now}","type":"text","text":{{"body":"hello"}}}}]}}}}]}}]}}"#,
-            run = self.run
-        );
+        let body = webhook_body(447_800_000_000 + n, &format!("LONE.{}.{n}", self.run), now);
         let signature = signature::sign(APP_SECRET.as_bytes(), body.as_bytes());
         let before = graph.sends();
         let sent_at = graph.now_ns();
@@ -349,7 +345,8 @@ impl Load {
     /// A signed text-message webhook with a wamid never used before.
     fn request(&self) -> (Vec<u8>, String) {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let body = webhook_body(&self.run, n, time::OffsetDateTime::now_utc().unix_timestamp()).into_bytes();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let body = webhook_body(447_700_900_000 + (n % SENDERS), &format!("BENCH.{}.{n}", self.run), now).into_bytes();
         let signature = signature::sign(APP_SECRET.as_bytes(), &body);
         (body, signature)
     }
@@ -466,11 +463,11 @@ impl Load {
     }
 }
 
-/// The shape of `text_message` in the WhatsApp fixtures, for one of [`SENDERS`] senders.
-fn webhook_body(run: &str, n: u64, now: i64) -> String {
-    let from = 447_700_900_000 + (n % SENDERS);
+/// The shape of `text_message` in the WhatsApp fixtures: one text from `from`, with the
+/// wamid `wamid.<wamid>`.
+fn webhook_body(from: u64, wamid: &str, now: i64) -> String {
     format!(
-        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"210987654321098","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550100200","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Bench User"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.BENCH.{run}.{n}","timestamp":"{now}","type":"text","text":{{"body":"hello"}}}}]}}}}]}}]}}"#
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"210987654321098","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550100200","phone_number_id":"{PHONE_NUMBER_ID}"}},"contacts":[{{"profile":{{"name":"Bench User"}},"wa_id":"{from}"}}],"messages":[{{"from":"{from}","id":"wamid.{wamid}","timestamp":"{now}","type":"text","text":{{"body":"hello"}}}}]}}}}]}}]}}"#
     )
 }
 
@@ -807,7 +804,7 @@ mod tests {
 
     #[test]
     fn the_bench_body_parses_as_a_text_message_webhook_with_its_own_wamid() {
-        let body = webhook_body("run", 7, 1_795_600_000);
+        let body = webhook_body(447_700_900_007, "BENCH.run.7", 1_795_600_000);
 
         let value: serde_json::Value = serde_json::from_str(&body).unwrap();
 

@@ -18,17 +18,7 @@ fn now() -> i64 {
 impl TestApp {
     /// Replies the sandbox recorded to one user, read with the API key.
     async fn replies_to(&self, user: &str) -> Vec<Value> {
-        let body: Value = self
-            .client
-            .get(format!("{}/sandbox/outbox?limit=1000", self.address))
-            .header("x-api-key", API_KEY)
-            .send()
-            .await
-            .expect("outbox reachable")
-            .json()
-            .await
-            .expect("outbox json");
-        let messages = body["messages"].as_array().cloned().unwrap_or_default();
+        let messages = self.outbox().await;
         messages.into_iter().filter(|m| m["recipient"].as_str().is_some_and(|r| r.ends_with(user))).collect()
     }
 

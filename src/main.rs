@@ -5,9 +5,13 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use std::sync::Arc;
 use switchboard::simulate::{self, SimulateArgs};
 use switchboard::{Application, startup};
-use switchboard_application::ports::{EventFilter, PageRequest, TimeRange};
+
+use switchboard_adapters::inbound::whatsapp::envelope;
+use switchboard_application::ports::{Clock, EventFilter, SystemClock, TimeRange};
+use switchboard_application::usecases::{DeadLetters, IngestWebhook, ReplayEvents};
 use switchboard_runtime::config::KEYS;
 use switchboard_runtime::{Config, Mode, telemetry};
 use switchboard_shared::secrets;
@@ -198,7 +202,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 async fn check(config: Config) -> ExitCode {
-    use switchboard_adapters::outbound::graph_health::HealthStatus;
+    use switchboard_application::ports::{AccountHealth as _, HealthStatus};
     let mut unhealthy = false;
     println!("configuration   ok ({} mode)", if config.mode == Mode::Sandbox { "sandbox" } else { "live" });
     match startup::open_store(&config).await {
@@ -251,16 +255,33 @@ async fn check(config: Config) -> ExitCode {
     if unhealthy { ExitCode::FAILURE } else { ExitCode::SUCCESS }
 }
 
+/// The operators' use cases over the configured database.
+struct Operator {
+    replay: ReplayEvents,
+    dead_letters: DeadLetters,
+}
+
+async fn operator(config: &Config) -> anyhow::Result<Operator> {
+    let store = startup::open_store(config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ingest = Arc::new(IngestWebhook::new(store.clone(), clock.clone(), config.workers.reorder_window));
+    Ok(Operator {
+        replay: ReplayEvents::new(store.clone(), store.clone(), ingest, envelope::parse, clock.clone()),
+        dead_letters: DeadLetters::new(store.clone(), store, clock),
+    })
+}
+
 async fn replay(config: Config, since: Option<String>, status: String, id: Option<String>) -> anyhow::Result<()> {
-    use switchboard_adapters::inbound::whatsapp::replay::replay_event;
-    let store = startup::open_store(&config).await?;
-    let ingest = switchboard_application::usecases::IngestWebhook::new(
-        store.clone(),
-        std::sync::Arc::new(switchboard_application::ports::SystemClock),
-        config.workers.reorder_window,
-    );
-    let ids = match id {
-        Some(id) => vec![id],
+    let operator = operator(&config).await?;
+    let trace = switchboard_shared::TraceContext::new_root();
+    let outcomes = match id {
+        Some(id) => match operator.replay.one(&id, trace).await? {
+            Some(outcome) => vec![outcome],
+            None => {
+                println!("{id}: no such event");
+                Vec::new()
+            }
+        },
         None => {
             let since = match since.as_deref() {
                 None => 0,
@@ -271,31 +292,16 @@ async fn replay(config: Config, since: Option<String>, status: String, id: Optio
                 }
             };
             let filter = EventFilter { status: Some(status), received: TimeRange { since: Some(since), until: None } };
-            let mut ids = Vec::new();
-            let mut page = PageRequest { limit: 500, after: None };
-            loop {
-                let found = store.webhook_events(filter.clone(), page.clone()).await?;
-                ids.extend(found.items.into_iter().map(|e| e.id));
-                match found.next {
-                    Some(next) => page.after = Some(next),
-                    None => break,
-                }
-            }
-            // Oldest first, as Meta sent them.
-            ids.reverse();
-            ids
+            operator.replay.matching(filter, None, trace).await?
         }
     };
-    for id in ids {
-        match replay_event(store.as_ref(), &ingest, &id, switchboard_shared::TraceContext::new_root()).await? {
-            None => println!("{id}: no such event"),
-            Some(o) => match o.still_quarantined {
-                Some(reason) => println!("{id}: still quarantined ({reason})"),
-                None => println!(
-                    "{id}: {} new messages, {} already stored, {} new statuses",
-                    o.new_messages, o.duplicate_messages, o.new_statuses
-                ),
-            },
+    for o in outcomes {
+        match o.still_quarantined {
+            Some(reason) => println!("{}: still quarantined ({reason})", o.event_id),
+            None => println!(
+                "{}: {} new messages, {} already stored, {} new statuses",
+                o.event_id, o.new_messages, o.duplicate_messages, o.new_statuses
+            ),
         }
     }
     println!("queued work is picked up by the running service's workers");
@@ -303,19 +309,10 @@ async fn replay(config: Config, since: Option<String>, status: String, id: Optio
 }
 
 async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
-    let store = startup::open_store(&config).await?;
+    let operator = operator(&config).await?;
     match command {
         JobsCommand::Dead => {
-            let mut jobs = Vec::new();
-            let mut page = PageRequest { limit: 500, after: None };
-            loop {
-                let found = store.dead_jobs(page.clone()).await?;
-                jobs.extend(found.items);
-                match found.next {
-                    Some(next) => page.after = Some(next),
-                    None => break,
-                }
-            }
+            let jobs = operator.dead_letters.all().await?;
             if jobs.is_empty() {
                 println!("no dead jobs");
             }
@@ -331,7 +328,7 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
             }
         }
         JobsCommand::Requeue { id } => {
-            if store.requeue(id).await? {
+            if operator.dead_letters.requeue(id).await? {
                 println!("job {id} requeued");
             } else {
                 anyhow::bail!("no dead job {id}");

@@ -18,6 +18,7 @@ use switchboard_adapters::inbound::management::{ManagementState, StatusConfig};
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
+use switchboard_adapters::inbound::whatsapp::envelope;
 use switchboard_adapters::inbound::{self};
 use switchboard_adapters::outbound::a2a::{A2aAgents, A2aClassifier, A2aClient, AgentEntry, registry_policy};
 use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, KeywordClassifier};
@@ -29,14 +30,14 @@ use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWha
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SandboxStatusWebhooks, SendPacing, SystemClock,
-    WhatsAppGateway,
+    AccountHealth, ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SandboxOutbox, SandboxStatusWebhooks,
+    SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
-    DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus, RunWorkflow,
-    SendMessage,
+    DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus,
+    ReplayEvents, RunWorkflow, SendMessage,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_runtime::{Config, Mode};
@@ -284,9 +285,16 @@ impl Application {
         sweep_idle_limiter_keys(sweeps, worker_shutdown.stop.clone());
 
         let management = web::Data::new(ManagementState {
-            store: store.clone(),
-            ingest: ingest.clone(),
             reads: store_arc.clone(),
+            replay: Arc::new(ReplayEvents::new(
+                store_arc.clone(),
+                store_arc.clone(),
+                ingest.clone(),
+                envelope::parse,
+                clock.clone(),
+            )),
+            dead_letters: Arc::new(DeadLetters::new(store_arc.clone(), store_arc.clone(), clock.clone())),
+            store_health: store_arc.clone(),
             status: StatusConfig::from_config(&config),
         });
         let webhook = web::Data::new(WebhookState {
@@ -295,14 +303,15 @@ impl Application {
             verify_token: config.whatsapp.verify_token.clone(),
             max_body_bytes: config.http.webhook_max_body_bytes,
         });
-        let store_data = web::Data::from(store.clone());
+        let store_health: web::Data<dyn StoreHealth> = web::Data::from(store.clone() as Arc<dyn StoreHealth>);
+        let sandbox_outbox: web::Data<dyn SandboxOutbox> = web::Data::from(store.clone() as Arc<dyn SandboxOutbox>);
         let readiness = web::Data::new(Readiness { workers_alive, workers_expected: config.workers.count });
-        let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), store: store.clone() });
+        let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), gauges: store.clone() });
         let health = whatsapp_health(&config)?.map(Arc::new);
         if let (Some(health), Some(every)) = (&health, config.whatsapp.health_check_interval) {
             check_in_background(health.clone(), every, worker_shutdown.stop.clone());
         }
-        let whatsapp_health = web::Data::new(WhatsAppHealthState(health));
+        let whatsapp_health = web::Data::new(WhatsAppHealthState(health.map(|h| h as Arc<dyn AccountHealth>)));
         let router = Arc::new(Router::new(classifier, agents, policy));
         let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()));
         let public_url = config.http.public_url.clone().unwrap_or_else(|| {
@@ -346,7 +355,8 @@ impl Application {
                 .app_data(http_limits)
                 .app_data(body_budget.clone())
                 .app_data(webhook.clone())
-                .app_data(store_data.clone())
+                .app_data(store_health.clone())
+                .app_data(sandbox_outbox.clone())
                 .app_data(readiness.clone())
                 .app_data(management.clone())
                 .app_data(api.clone())

@@ -390,9 +390,9 @@ async fn a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finis
     tokio::time::sleep(Duration::from_millis(20)).await;
     let taken_over = other_replica.claim(1, LEASE).await.unwrap().remove(0);
     crashed_replica.complete(&crashed).await.unwrap();
-    let still_queued = other_replica.operational_snapshot().await.unwrap().queued;
+    let still_queued = other_replica.gauges(OffsetDateTime::now_utc()).await.unwrap().queued;
     other_replica.complete(&taken_over).await.unwrap();
-    let after = other_replica.operational_snapshot().await.unwrap().queued;
+    let after = other_replica.gauges(OffsetDateTime::now_utc()).await.unwrap().queued;
 
     assert_eq!(taken_over.id, crashed.id);
     assert_eq!(taken_over.attempts, 2);
@@ -445,8 +445,8 @@ async fn a_requeued_dead_job_runs_again_with_fresh_attempts(db: &Db) {
     let job = claim_all(store.as_ref()).await.remove(0);
     store.bury(&job, "gave up").await.unwrap();
 
-    let requeued = store.requeue(job.id).await.unwrap();
-    let not_dead = store.requeue(job.id).await.unwrap();
+    let requeued = store.requeue(job.id, OffsetDateTime::now_utc()).await.unwrap();
+    let not_dead = store.requeue(job.id, OffsetDateTime::now_utc()).await.unwrap();
     let again = claim_all(store.as_ref()).await;
 
     assert!(requeued);
@@ -748,11 +748,11 @@ async fn the_sandbox_outbox_and_replay_bookkeeping_round_trip(db: &Db) {
         .await
         .unwrap();
     store.record_sandbox_send(None, "wamid.SANDBOX.2", &outbound(3, None), Vec::new(), &trace).await.unwrap();
-    let replies = store.sandbox_outbox(Some("wamid.Q1"), 10).await.unwrap();
+    let replies = store.sandbox_outbox(Some(String::from("wamid.Q1")), 10).await.unwrap();
     let all = store.sandbox_outbox(None, 10).await.unwrap();
     let body = store.event_body(&event_id).await.unwrap();
     let missing = store.event_body("no-such-event").await.unwrap();
-    store.mark_replayed(&event_id).await.unwrap();
+    store.mark_replayed(&event_id, OffsetDateTime::now_utc()).await.unwrap();
     let events = store.webhook_events(EventFilter::default(), PageRequest { limit: 10, after: None }).await.unwrap();
 
     assert_eq!(replies.len(), 1);
@@ -794,7 +794,7 @@ async fn a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs(db: &Db)
         .unwrap();
     let other =
         store.record_sandbox_send(Some(Uuid::now_v7()), "wamid.SANDBOX.C", &message, Vec::new(), &trace).await.unwrap();
-    let recorded = store.sandbox_outbox(Some("wamid.Q1"), 10).await.unwrap();
+    let recorded = store.sandbox_outbox(Some(String::from("wamid.Q1")), 10).await.unwrap();
     let jobs = claim_all(store.as_ref()).await;
 
     assert_eq!(

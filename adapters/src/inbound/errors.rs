@@ -15,7 +15,7 @@ use switchboard_application::usecases::{IngestError, SendMessageError, WorkflowE
 use switchboard_shared::secrets::{self, Output};
 
 use super::trace::current_trace_id;
-use super::whatsapp::replay::ReplayError;
+use switchboard_application::usecases::ReplayError;
 
 /// Declares [`ErrorCode`] from one table: `Variant => "wire_name", STATUS, "meaning";`.
 macro_rules! error_codes {

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::auth::ApiKeys;
-use crate::outbound::store::Store;
+use switchboard_application::ports::{AccountHealth, HealthStatus, StoreHealth};
 
 /// The process is up and serving HTTP.
 #[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "the process serves HTTP")))]
@@ -25,7 +25,7 @@ pub struct ReadinessReport {
 }
 
 /// The database answers, its migrations are applied, and the job workers run.
-pub async fn readiness_report(store: &dyn Store, readiness: &Readiness) -> ReadinessReport {
+pub async fn readiness_report(store: &dyn StoreHealth, readiness: &Readiness) -> ReadinessReport {
     let mut reasons = Vec::new();
     let database = match store.ready().await {
         Ok(()) => "ok",
@@ -46,7 +46,7 @@ pub async fn readiness_report(store: &dyn Store, readiness: &Readiness) -> Readi
 
 /// The database answers, its migrations are applied, and the job workers run.
 #[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "database, migrations and workers ok"), (status = 503, description = "not ready, with reasons")))]
-pub async fn ready(store: web::Data<dyn Store>, readiness: web::Data<Readiness>) -> HttpResponse {
+pub async fn ready(store: web::Data<dyn StoreHealth>, readiness: web::Data<Readiness>) -> HttpResponse {
     let ReadinessReport { checks, reasons } = readiness_report(store.get_ref(), &readiness).await;
     if reasons.is_empty() {
         HttpResponse::Ok().json(json!({"status": "ready", "checks": checks}))
@@ -57,7 +57,7 @@ pub async fn ready(store: web::Data<dyn Store>, readiness: web::Data<Readiness>)
 }
 
 /// The WhatsApp account's health; `None` in sandbox mode.
-pub struct WhatsAppHealthState(pub Option<std::sync::Arc<crate::outbound::graph_health::WhatsAppHealth>>);
+pub struct WhatsAppHealthState(pub Option<std::sync::Arc<dyn AccountHealth>>);
 
 /// `GET /health/whatsapp`: 200 healthy or degraded, 503 unhealthy. Anyone sees the
 /// status and the stable reason codes; the details (days to expiry, quality rating,
@@ -68,7 +68,6 @@ pub async fn whatsapp(
     state: web::Data<WhatsAppHealthState>,
     keys: web::Data<ApiKeys>,
 ) -> HttpResponse {
-    use crate::outbound::graph_health::HealthStatus;
     let Some(health) = &state.0 else {
         return HttpResponse::Ok().json(json!({"status": "healthy", "mode": "sandbox", "reasons": ["sandbox"]}));
     };

@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::outbound::store::Store;
+use switchboard_application::ports::Gauges;
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -34,12 +34,12 @@ pub fn install() -> Option<PrometheusHandle> {
 
 pub struct MetricsState {
     pub handle: Option<PrometheusHandle>,
-    pub store: std::sync::Arc<dyn Store>,
+    pub gauges: std::sync::Arc<dyn Gauges>,
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
 pub async fn render(state: web::Data<MetricsState>) -> HttpResponse {
-    match state.store.operational_snapshot().await {
+    match state.gauges.gauges(time::OffsetDateTime::now_utc()).await {
         Ok(snapshot) => {
             metrics::gauge!("switchboard_job_queue_depth").set(snapshot.queued as f64);
             metrics::gauge!("switchboard_job_oldest_age_seconds").set(snapshot.oldest_age_seconds);

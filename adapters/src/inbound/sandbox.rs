@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::errors::ApiError;
-use crate::outbound::store::Store;
+use switchboard_application::ports::SandboxOutbox;
 
 #[derive(Debug, Deserialize)]
 pub struct OutboxQuery {
@@ -14,8 +14,11 @@ pub struct OutboxQuery {
     pub limit: Option<i64>,
 }
 
-pub async fn outbox(store: web::Data<dyn Store>, query: web::Query<OutboxQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn outbox(
+    store: web::Data<dyn SandboxOutbox>,
+    query: web::Query<OutboxQuery>,
+) -> Result<HttpResponse, ApiError> {
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let records = store.sandbox_outbox(query.reply_to.as_deref(), limit).await?;
+    let records = store.sandbox_outbox(query.reply_to.clone(), limit).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "messages": records })))
 }

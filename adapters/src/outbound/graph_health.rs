@@ -9,87 +9,12 @@ use std::time::{Duration, Instant};
 
 use reqwest_middleware::ClientWithMiddleware;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde_json::Value;
 use switchboard_shared::secrets;
 use time::OffsetDateTime;
 
 use super::http;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthStatus {
-    Healthy,
-    Degraded,
-    Unhealthy,
-}
-
-/// Why the account is not healthy: a stable `code` that anyone may see, and a `detail`
-/// (scrubbed of secrets, but still the operator's business) that needs the API key.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct HealthReason {
-    pub code: ReasonCode,
-    pub detail: String,
-}
-
-/// The stable reason codes of `/health/whatsapp` (docs/operations.md lists them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReasonCode {
-    /// No answer from Graph (refused, timed out, reset).
-    GraphUnreachable,
-    /// The access token has expired.
-    TokenExpired,
-    /// The access token is invalid or revoked (Graph error 190, `debug_token` says so).
-    TokenInvalid,
-    /// The access token expires within 7 days.
-    TokenExpiring,
-    /// `debug_token` failed for another reason (the app token may be wrong).
-    TokenCheckFailed,
-    /// The phone number's quality rating is YELLOW or RED.
-    QualityRatingLow,
-    /// The phone number is banned, deleted or disconnected.
-    PhoneNumberUnavailable,
-    /// The phone number is in another state than CONNECTED (flagged, pending, ...).
-    PhoneNumberNotConnected,
-    /// Graph refused the phone number lookup for another reason.
-    PhoneNumberLookupFailed,
-    /// No app is subscribed to the account's webhooks: messages will not arrive.
-    WebhookNotSubscribed,
-    /// The webhook subscription could not be checked.
-    SubscriptionCheckFailed,
-}
-
-impl ReasonCode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::GraphUnreachable => "graph_unreachable",
-            Self::TokenExpired => "token_expired",
-            Self::TokenInvalid => "token_invalid",
-            Self::TokenExpiring => "token_expiring",
-            Self::TokenCheckFailed => "token_check_failed",
-            Self::QualityRatingLow => "quality_rating_low",
-            Self::PhoneNumberUnavailable => "phone_number_unavailable",
-            Self::PhoneNumberNotConnected => "phone_number_not_connected",
-            Self::PhoneNumberLookupFailed => "phone_number_lookup_failed",
-            Self::WebhookNotSubscribed => "webhook_not_subscribed",
-            Self::SubscriptionCheckFailed => "subscription_check_failed",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct WhatsAppHealthReport {
-    pub status: HealthStatus,
-    pub reasons: Vec<HealthReason>,
-    pub graph_reachable: bool,
-    pub token_valid: Option<bool>,
-    pub token_expires_in_days: Option<f64>,
-    pub phone_number_status: Option<String>,
-    pub quality_rating: Option<String>,
-    pub webhook_subscribed: Option<bool>,
-    pub checked_at: String,
-}
+pub use switchboard_application::ports::{AccountHealth, HealthReason, HealthStatus, ReasonCode, WhatsAppHealthReport};
 
 #[derive(Debug, Clone)]
 pub struct HealthSettings {
@@ -140,14 +65,6 @@ pub fn check_in_background(
     });
 }
 
-impl WhatsAppHealthReport {
-    /// What anyone may see: the status and the reason codes.
-    pub fn public_view(&self) -> serde_json::Value {
-        let codes: Vec<&str> = self.reasons.iter().map(|r| r.code.as_str()).collect();
-        serde_json::json!({"status": self.status, "reasons": codes, "checked_at": self.checked_at})
-    }
-}
-
 pub struct WhatsAppHealth {
     http: ClientWithMiddleware,
     settings: HealthSettings,
@@ -159,6 +76,19 @@ enum Call {
     /// Graph answered with an error code.
     Error(i64, String),
     Unreachable(String),
+}
+
+#[async_trait::async_trait]
+impl AccountHealth for WhatsAppHealth {
+    /// The report, from cache when fresh.
+    async fn check(&self) -> WhatsAppHealthReport {
+        if let Some((at, report)) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
+            && at.elapsed() < self.settings.cache_for
+        {
+            return report.clone();
+        }
+        self.refresh().await
+    }
 }
 
 impl WhatsAppHealth {
@@ -198,16 +128,6 @@ impl WhatsAppHealth {
         let code = body.pointer("/error/code").and_then(Value::as_i64).unwrap_or(i64::from(status.as_u16()));
         let message = body.pointer("/error/message").and_then(Value::as_str).unwrap_or("error");
         Call::Error(code, secrets::scrub(message))
-    }
-
-    /// The report, from cache when fresh.
-    pub async fn check(&self) -> WhatsAppHealthReport {
-        if let Some((at, report)) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).as_ref()
-            && at.elapsed() < self.settings.cache_for
-        {
-            return report.clone();
-        }
-        self.refresh().await
     }
 
     /// Asks Meta now, updates the cache and the token gauges, and returns the report.

@@ -26,13 +26,13 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::inbound::whatsapp::signature;
-use crate::outbound::store::Store;
+use crate::outbound::store::SandboxRecorder;
 
 /// The statuses Meta reports about a message that reaches a phone and is read, in order.
 pub const STATUSES: [&str; 3] = ["sent", "delivered", "read"];
 
 pub struct SandboxWhatsApp {
-    store: Arc<dyn Store>,
+    store: Arc<dyn SandboxRecorder>,
     /// Time between a send and its `sent` status, and between each status and the
     /// next; `None`: no status webhooks.
     status_delay: Option<Duration>,
@@ -40,7 +40,7 @@ pub struct SandboxWhatsApp {
 
 impl SandboxWhatsApp {
     /// A sandbox that records sends and posts no status webhooks.
-    pub fn new(store: Arc<dyn Store>) -> Self {
+    pub fn new(store: Arc<dyn SandboxRecorder>) -> Self {
         Self { store, status_delay: None }
     }
 

@@ -3,6 +3,7 @@
 pub mod a2a_server;
 mod deliver;
 mod ingest;
+mod operate;
 mod process;
 pub mod route;
 mod send;
@@ -11,6 +12,7 @@ mod workflow;
 
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
+pub use operate::{DeadLetters, ParseWebhook, ReplayError, ReplayEvents, ReplayOutcome};
 pub use process::{DoubleTexting, ProcessInbound, ProcessInboundError, ProcessOutcome};
 pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};

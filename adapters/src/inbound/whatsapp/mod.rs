@@ -2,7 +2,6 @@
 //! that are stored durably before they are acknowledged.
 
 pub mod envelope;
-pub mod replay;
 pub mod signature;
 
 use std::sync::Arc;

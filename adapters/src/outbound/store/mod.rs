@@ -1,16 +1,16 @@
-//! Store adapters: the SQL behind the `Inbox`, `Messages`, `Deliveries`, `ChannelSettings`,
-//! `JobQueue`, `A2aTasks` and `ManagementReads` ports. SQLite is the embedded default for
-//! one process; PostgreSQL lets several replicas share one database (ADR 0007). Both
-//! implement [`Store`], so the rest of the service holds an `Arc<dyn Store>` and never
-//! names a database.
+//! Store adapters: the SQL behind every store port of the application. SQLite is the
+//! embedded default for one process; PostgreSQL lets several replicas share one database
+//! (ADR 0007). Both are a [`SqlStore`] over an engine (`engine.rs`, ADR 0019): what the
+//! two dialects agree on is written once (`management.rs`, `operations.rs`), the rest
+//! lives in one folder per database with one file per port. Both implement [`Store`],
+//! so the rest of the service holds an `Arc<dyn Store>` and never names a database.
 
+mod engine;
+mod management;
+mod operations;
 pub mod postgres;
-mod postgres_reads;
 mod records;
 pub mod sqlite;
-mod sqlite_readers;
-mod sqlite_reads;
-mod sqlite_writer;
 mod wake;
 
 use std::sync::Arc;
@@ -19,31 +19,23 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
-    A2aTasks, ChannelSettings, Deliveries, Inbox, JobQueue, ManagementReads, Messages, StoreError,
+    A2aTasks, ChannelSettings, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads, Messages,
+    SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
 use switchboard_shared::TraceContext;
 use uuid::Uuid;
 
-pub use postgres::PgStore;
-pub use sqlite::{OperationalSnapshot, SandboxRecord, SqliteStore};
-/// The operators' views moved to the `ManagementReads` port; kept reachable here.
-pub use switchboard_application::ports::{DeadJob, EventSummary};
+pub use engine::{Arg, Engine, SqlStore};
+pub use postgres::{PgEngine, PgStore};
+pub use records::Columns;
+pub use sqlite::{SqliteEngine, SqliteStore};
 
-/// What the service needs of its database beyond the application's ports: schema,
-/// health, the sandbox outbox, replay and requeue bookkeeping, gauges and shutdown.
-/// Inbound adapters and the binary call these; use cases never do, hence not a port.
+/// The sandbox gateway's side of the store: what it records instead of sending. Only the
+/// sandbox gateway (an outbound adapter) calls it.
 #[async_trait]
-pub trait StoreOperations: Send + Sync {
-    /// Applies the embedded migrations that are not applied yet. Errors when the
-    /// database is unreachable or a migration fails (nothing of that migration stays).
-    async fn migrate(&self) -> anyhow::Result<()>;
-
-    /// Readiness: the database answers and every embedded migration is applied; else
-    /// why not, in words an operator can act on.
-    async fn ready(&self) -> Result<(), String>;
-
+pub trait SandboxRecorder: Send + Sync {
     /// Records what the sandbox gateway would have sent for `delivery_id`, and enqueues
     /// `statuses` (the jobs that post its status webhooks), in one transaction. Answers
     /// the wamid recorded: `provider_id`, or the one this delivery's message of the same
@@ -58,35 +50,66 @@ pub trait StoreOperations: Send + Sync {
         statuses: Vec<NewJob>,
         trace: &TraceContext,
     ) -> Result<String, StoreError>;
+}
 
-    /// What the sandbox recorded, oldest first; only replies to `reply_to` when given.
-    async fn sandbox_outbox(&self, reply_to: Option<&str>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError>;
+/// The schema and the pools: the binary's business only.
+#[async_trait]
+pub trait Lifecycle: Send + Sync {
+    /// Applies the embedded migrations that are not applied yet. Errors when the
+    /// database is unreachable or a migration fails (nothing of that migration stays).
+    async fn migrate(&self) -> anyhow::Result<()>;
 
-    /// The raw body of a stored webhook event, or `None` when no event has this id.
-    async fn event_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
-
-    /// Notes that an operator replayed the event now.
-    async fn mark_replayed(&self, id: &str) -> Result<(), StoreError>;
-
-    /// Puts a dead job back in the queue with fresh attempts; answers whether it was dead.
-    async fn requeue(&self, id: i64) -> Result<bool, StoreError>;
-
-    /// Queue depth, oldest job age, dead jobs and deliveries by state, for the gauges.
-    async fn operational_snapshot(&self) -> Result<OperationalSnapshot, StoreError>;
-
-    /// Closes the connection pool; calls after this fail with `Unavailable`.
+    /// Closes the connection pools; calls after this fail with `Unavailable`.
     async fn close(&self);
 }
 
+#[async_trait]
+impl<E: engine::Engine> Lifecycle for SqlStore<E> {
+    async fn migrate(&self) -> anyhow::Result<()> {
+        self.engine.migrate().await
+    }
+
+    async fn close(&self) {
+        self.engine.close().await;
+    }
+}
+
 /// Everything the service keeps in its database, as one object-safe trait so the binary
-/// wires a single `Arc<dyn Store>` whichever database `DATABASE_URL` names.
+/// wires a single `Arc<dyn Store>` whichever database `DATABASE_URL` names, and hands each
+/// use case and inbound adapter the ports it needs.
 pub trait Store:
-    Inbox + Messages + Deliveries + ChannelSettings + JobQueue + A2aTasks + ManagementReads + StoreOperations
+    Inbox
+    + Messages
+    + Deliveries
+    + ChannelSettings
+    + JobQueue
+    + A2aTasks
+    + ManagementReads
+    + EventArchive
+    + DeadJobs
+    + SandboxOutbox
+    + Gauges
+    + StoreHealth
+    + SandboxRecorder
+    + Lifecycle
 {
 }
 
 impl<T> Store for T where
-    T: Inbox + Messages + Deliveries + ChannelSettings + JobQueue + A2aTasks + ManagementReads + StoreOperations
+    T: Inbox
+        + Messages
+        + Deliveries
+        + ChannelSettings
+        + JobQueue
+        + A2aTasks
+        + ManagementReads
+        + EventArchive
+        + DeadJobs
+        + SandboxOutbox
+        + Gauges
+        + StoreHealth
+        + SandboxRecorder
+        + Lifecycle
 {
 }
 

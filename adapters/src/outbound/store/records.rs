@@ -1,7 +1,7 @@
 //! What both databases' stores share: error mapping, time and JSON helpers, the
-//! management row-to-record mappings, the dialect-free SELECTs and the paging helpers. Each adapter only says how to read a
-//! column ([`Columns`]), so the records operators see cannot drift between SQLite and
-//! PostgreSQL.
+//! management row-to-record mappings, the dialect-free SELECTs and the paging helpers.
+//! Each engine only says how to read a column ([`Columns`]), so the records operators see
+//! cannot drift between SQLite and PostgreSQL.
 
 use sqlx::Row;
 use sqlx::postgres::PgRow;
@@ -74,11 +74,12 @@ pub(super) fn from_ms(value: i64) -> Option<OffsetDateTime> {
 
 /// The columns a management record is read from: text and 64-bit integers, either of
 /// them nullable. Like `Row::get`, a column of another type is a programming error.
-pub(super) trait Columns {
+pub trait Columns {
     fn text(&self, column: &str) -> String;
     fn opt_text(&self, column: &str) -> Option<String>;
     fn int(&self, column: &str) -> i64;
     fn opt_int(&self, column: &str) -> Option<i64>;
+    fn bytes(&self, column: &str) -> Vec<u8>;
 }
 
 macro_rules! columns_of {
@@ -94,6 +95,9 @@ macro_rules! columns_of {
                 self.get(column)
             }
             fn opt_int(&self, column: &str) -> Option<i64> {
+                self.get(column)
+            }
+            fn bytes(&self, column: &str) -> Vec<u8> {
                 self.get(column)
             }
         }

@@ -20,6 +20,11 @@ use uuid::Uuid;
 
 use crate::jobs::{LeasedJob, NewJob, SandboxStatus};
 
+mod account;
+mod operations;
+pub use account::*;
+pub use operations::*;
+
 /// Failures of any store port.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 use switchboard_application::ports::StoreError;
 
-use super::sqlite_writer::failed;
+use super::writer::failed;
 
 /// Idle connections kept; more may be open at once (one per thread reading).
 const KEEP_IDLE: usize = 8;
@@ -61,7 +61,7 @@ impl Readers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::outbound::store::sqlite_writer::{GroupCommit, database_with_table_t};
+    use crate::outbound::store::sqlite::writer::{GroupCommit, database_with_table_t};
 
     fn count(conn: &Connection) -> Result<i64, StoreError> {
         conn.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0)).map_err(failed)

@@ -1,0 +1,77 @@
+//! Conversations and their messages.
+
+use super::*;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationQuery {
+    /// `input_required` (an agent waits for the user) or `idle`.
+    pub state: Option<String>,
+    /// The assigned agent's name.
+    pub agent: Option<String>,
+    pub contact_id: Option<String>,
+}
+
+/// `GET /api/v1/conversations?state=&agent=&contact_id=&since=&until=&limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery, TimeQuery, PageQuery), security(("api_key" = [])),
+    responses((status = 200, description = "conversations with their assigned agent and open task, newest first", body = ConversationPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
+#[tracing::instrument(skip_all, name = "management.conversations")]
+pub async fn list_conversations(
+    state: web::Data<ManagementState>,
+    filter: web::Query<ConversationQuery>,
+    time: web::Query<TimeQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let filter = ConversationFilter {
+        created: time_range(time.since.as_deref(), time.until.as_deref())?,
+        state: filter
+            .state
+            .as_deref()
+            .map(|s| {
+                ConversationState::parse(s)
+                    .ok_or_else(|| ApiError::invalid("state", format!("{s:?} is not input_required or idle")))
+            })
+            .transpose()?,
+        agent: filter.agent.clone(),
+        contact_id: filter
+            .contact_id
+            .as_deref()
+            .map(|c| Uuid::parse_str(c).map_err(|_| ApiError::invalid("contact_id", "not a contact id")))
+            .transpose()?,
+    };
+    let page = page_request(List::Conversations, page.limit.as_deref(), page.cursor.as_deref())?;
+    let found = state.reads.conversations(filter, page).await?;
+    Ok(HttpResponse::Ok().json(page_body::<_, ConversationBody>(List::Conversations, found)))
+}
+
+/// `GET /api/v1/conversations/{id}`
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
+#[tracing::instrument(skip_all, name = "management.conversation")]
+pub async fn get_conversation(
+    state: web::Data<ManagementState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id("conversation", &id)?;
+    match state.reads.conversation(id).await? {
+        Some(conversation) => Ok(HttpResponse::Ok().json(ConversationBody::from(conversation))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no conversation {id}"))),
+    }
+}
+
+/// `GET /api/v1/conversations/{id}/messages?limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "conversation id"), PageQuery), security(("api_key" = [])),
+    responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
+#[tracing::instrument(skip_all, name = "management.conversation_messages")]
+pub async fn conversation_messages(
+    state: web::Data<ManagementState>,
+    id: web::Path<String>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path_id("conversation", &id)?;
+    let page = page_request(List::Messages, page.limit.as_deref(), page.cursor.as_deref())?;
+    match state.reads.conversation_messages(id, page).await? {
+        Some(found) => Ok(HttpResponse::Ok().json(page_body::<_, MessageBody>(List::Messages, found))),
+        None => Err(ApiError::new(ErrorCode::NotFound, format!("no conversation {id}"))),
+    }
+}

@@ -1,0 +1,60 @@
+//! The management API (API key): contacts, conversations and their messages,
+//! deliveries, stored webhook events and their replay, dead jobs and their requeue, and
+//! a status page.
+//!
+//! Every list answers `{items, next_cursor}`, newest first (a conversation's messages:
+//! oldest first), `limit` 1..=500 (default 50; more is cut to 500), and `cursor` from
+//! the previous page. A cursor is opaque to clients: the hex of `list:time:id`, so one
+//! list's cursor is refused by another.
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+use switchboard_application::ports::StoreHealth;
+use switchboard_application::ports::{
+    AttemptRecord, ContactRecord, ConversationFilter, ConversationRecord, ConversationState, DeadJob, DeliveryFilter,
+    DeliveryView, EventFilter, EventSummary, ManagementReads, MessageRecord, OperationalCounters, Page, PageCursor,
+    PageRequest, Route, StoreError, TimeRange,
+};
+use switchboard_application::usecases::{DeadLetters, ReplayEvents};
+use switchboard_domain::DeliveryState;
+use switchboard_runtime::{Config, Mode};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::api::ApiState;
+use super::errors::{ApiError, ErrorCode};
+use super::health::{Readiness, WhatsAppHealthState, readiness_report};
+use super::trace::request_trace;
+
+/// What the management handlers use: the application's ports and use cases only.
+pub struct ManagementState {
+    pub reads: Arc<dyn ManagementReads>,
+    pub replay: Arc<ReplayEvents>,
+    pub dead_letters: Arc<DeadLetters>,
+    pub store_health: Arc<dyn StoreHealth>,
+    /// The configuration as `GET /api/v1/status` shows it (no secrets).
+    pub status: StatusConfig,
+}
+
+mod bodies;
+mod contacts;
+mod conversations;
+mod deliveries;
+mod events;
+mod jobs;
+mod paging;
+mod status;
+#[cfg(test)]
+mod tests;
+
+pub use bodies::*;
+pub use contacts::*;
+pub use conversations::*;
+pub use deliveries::*;
+pub use events::*;
+pub use jobs::*;
+pub use paging::*;
+pub use status::*;

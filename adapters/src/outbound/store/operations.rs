@@ -1,0 +1,190 @@
+//! The operators' ports and Switchboard's own A2A tasks, written once for both
+//! databases over the [`Engine`]: the event archive, dead jobs, the sandbox outbox, the
+//! queue gauges, readiness and the A2A task store.
+
+use async_trait::async_trait;
+use switchboard_application::ports::{
+    A2aTasks, DeadJobs, EventArchive, Gauges, QueueGauges, SandboxOutbox, SandboxRecord, StoreError, StoreHealth,
+    StoredTask,
+};
+use time::OffsetDateTime;
+
+use super::engine::{Engine, SqlStore, args};
+use super::records::{Columns, corrupt, json, millis};
+
+#[async_trait]
+impl<E: Engine> EventArchive for SqlStore<E> {
+    #[tracing::instrument(name = "store.event_body", skip_all)]
+    async fn event_body(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let rows = self.engine.scan("SELECT body FROM webhook_events WHERE id = $1", args![id]).await?;
+        Ok(rows.first().map(|row| row.bytes("body")))
+    }
+
+    #[tracing::instrument(name = "store.mark_replayed", skip_all)]
+    async fn mark_replayed(&self, id: &str, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.engine.write("UPDATE webhook_events SET replayed_at = $2 WHERE id = $1", args![id, millis(at)]).await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl<E: Engine> DeadJobs for SqlStore<E> {
+    #[tracing::instrument(name = "store.requeue", skip_all, fields(job_id = id))]
+    async fn requeue(&self, id: i64, at: OffsetDateTime) -> Result<bool, StoreError> {
+        let moved = self
+            .engine
+            .write(
+                "UPDATE jobs SET state = 'queued', attempts = 0, run_at = $2, updated_at = $2
+                 WHERE id = $1 AND state = 'dead'",
+                args![id, millis(at)],
+            )
+            .await?;
+        if moved == 1 {
+            self.notify_workers();
+        }
+        Ok(moved == 1)
+    }
+}
+
+#[async_trait]
+impl<E: Engine> SandboxOutbox for SqlStore<E> {
+    #[tracing::instrument(name = "store.sandbox_outbox", skip_all, fields(limit))]
+    async fn sandbox_outbox(&self, reply_to: Option<String>, limit: i64) -> Result<Vec<SandboxRecord>, StoreError> {
+        let rows = self
+            .engine
+            .scan(
+                "SELECT provider_id, delivery_id, recipient, reply_to, message, trace_id, created_at FROM sandbox_outbox
+                 WHERE ($1 IS NULL OR reply_to = $1) ORDER BY created_at, id LIMIT $2",
+                args![reply_to, limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SandboxRecord {
+                    provider_id: row.text("provider_id"),
+                    delivery_id: row.opt_text("delivery_id"),
+                    recipient: row.text("recipient"),
+                    reply_to: row.opt_text("reply_to"),
+                    message: serde_json::from_str(&row.text("message")).map_err(|e| corrupt("sandbox message", e))?,
+                    trace_id: row.text("trace_id"),
+                    created_at: row.int("created_at"),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl<E: Engine> Gauges for SqlStore<E> {
+    #[tracing::instrument(name = "store.gauges", skip_all)]
+    async fn gauges(&self, now: OffsetDateTime) -> Result<QueueGauges, StoreError> {
+        let jobs = self
+            .engine
+            .scan(
+                "SELECT COUNT(CASE WHEN state IN ('queued', 'leased') THEN 1 END) AS queued,
+                        MIN(CASE WHEN state IN ('queued', 'leased') THEN created_at END) AS oldest,
+                        COUNT(CASE WHEN state = 'dead' THEN 1 END) AS dead
+                 FROM jobs",
+                args![],
+            )
+            .await?;
+        let deliveries = self
+            .engine
+            .scan("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state ORDER BY state", args![])
+            .await?;
+        let (queued, oldest, dead) =
+            jobs.first().map_or((0, None, 0), |r| (r.int("queued"), r.opt_int("oldest"), r.int("dead")));
+        #[expect(clippy::cast_precision_loss, reason = "an age in seconds needs no more than f64")]
+        let oldest_age_seconds = oldest.map_or(0.0, |at| (millis(now) - at).max(0) as f64 / 1000.0);
+        Ok(QueueGauges {
+            queued,
+            oldest_age_seconds,
+            dead,
+            deliveries: deliveries.iter().map(|r| (r.text("state"), r.int("n"))).collect(),
+        })
+    }
+}
+
+#[async_trait]
+impl<E: Engine> StoreHealth for SqlStore<E> {
+    async fn ready(&self) -> Result<(), String> {
+        let rows = self
+            .engine
+            .scan("SELECT COUNT(*) AS applied FROM _sqlx_migrations WHERE success = TRUE", args![])
+            .await
+            .map_err(|e| match e {
+                StoreError::Unavailable(cause) => format!("database unreachable: {cause}"),
+                other => other.to_string(),
+            })?;
+        let applied = rows.first().map_or(0, |r| r.int("applied"));
+        let expected = i64::try_from(self.engine.migrations()).unwrap_or(i64::MAX);
+        if applied < expected {
+            return Err(format!("{applied} of {expected} migrations applied; run `switchboard migrate`"));
+        }
+        Ok(())
+    }
+}
+
+const TASK_COLUMNS: &str = "SELECT task, agent, agent_task_id, trace_id, created_at FROM a2a_tasks";
+
+fn stored_task(row: &impl Columns) -> Result<StoredTask, StoreError> {
+    Ok(StoredTask {
+        task: serde_json::from_str(&row.text("task")).map_err(|e| corrupt("a2a task", e))?,
+        agent: row.opt_text("agent"),
+        agent_task_id: row.opt_text("agent_task_id"),
+        trace_id: row.text("trace_id"),
+        created_at: row.int("created_at"),
+    })
+}
+
+#[async_trait]
+impl<E: Engine> A2aTasks for SqlStore<E> {
+    #[tracing::instrument(name = "store.a2a_task_save", skip_all)]
+    async fn save(&self, task: &StoredTask) -> Result<(), StoreError> {
+        self.engine
+            .write(
+                "INSERT INTO a2a_tasks (id, context_id, state, task, agent, agent_task_id, trace_id, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, task = excluded.task, agent = excluded.agent,
+                     agent_task_id = excluded.agent_task_id, updated_at = excluded.updated_at",
+                args![
+                    task.task.id.clone(),
+                    task.task.context_id.clone().unwrap_or_default(),
+                    task.task.status.state.as_str(),
+                    json(&task.task)?,
+                    task.agent.clone(),
+                    task.agent_task_id.clone(),
+                    task.trace_id.clone(),
+                    task.created_at,
+                    self.now_ms()
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store.a2a_task_get", skip_all)]
+    async fn get(&self, id: &str) -> Result<Option<StoredTask>, StoreError> {
+        let sql = format!("{TASK_COLUMNS} WHERE id = $1");
+        let rows = self.engine.scan(&sql, args![id]).await?;
+        rows.first().map(stored_task).transpose()
+    }
+
+    #[tracing::instrument(name = "store.a2a_task_list", skip_all, fields(limit))]
+    async fn list(
+        &self,
+        context_id: Option<String>,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<StoredTask>, StoreError> {
+        let (at, id) = after.unwrap_or((i64::MAX, String::new()));
+        let sql = format!(
+            "{TASK_COLUMNS}
+             WHERE ($1 IS NULL OR context_id = $1)
+               AND (created_at < $2 OR (created_at = $2 AND id < $3))
+             ORDER BY created_at DESC, id DESC LIMIT $4"
+        );
+        let rows = self.engine.scan(&sql, args![context_id, at, id, i64::from(limit)]).await?;
+        rows.iter().map(stored_task).collect()
+    }
+}

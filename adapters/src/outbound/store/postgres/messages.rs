@@ -1,0 +1,144 @@
+//! The PostgreSQL side of [`Messages`].
+
+use async_trait::async_trait;
+use sqlx::Row;
+use switchboard_application::ports::{InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
+use switchboard_domain::{AgentName, InboundMessage, Wamid};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::super::records::{corrupt, json, millis as ms, unavailable};
+use super::*;
+
+#[async_trait]
+impl Messages for PgStore {
+    async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent, m.throttled_at
+             FROM messages m JOIN conversations v ON v.id = m.conversation_id
+             WHERE m.wamid = $1 AND m.direction = 'inbound'",
+        )
+        .bind(wamid.as_str())
+        .fetch_optional(&self.engine.pool)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = row else { return Ok(None) };
+        let content: String = row.get("content");
+        let conversation_id: String = row.get("conversation_id");
+        let processed_at: Option<i64> = row.get("processed_at");
+        let task_id: Option<String> = row.get("open_task_id");
+        let agent: Option<String> = row.get("open_task_agent");
+        let throttled_at: Option<i64> = row.get("throttled_at");
+        Ok(Some(InboundRecord {
+            message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
+            conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
+            processed: processed_at.is_some(),
+            throttled: throttled_at.is_some(),
+            open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
+        }))
+    }
+
+    async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT content FROM messages
+             WHERE conversation_id = $1 AND direction = 'inbound' AND processed_at IS NULL
+             ORDER BY sent_ts, created_at, id",
+        )
+        .bind(conversation_id.to_string())
+        .fetch_all(&self.engine.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(|c| serde_json::from_str(c).map_err(|e| corrupt("inbound message", e))).collect()
+    }
+
+    async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let marked = sqlx::query(
+            "UPDATE messages SET throttled_at = $2
+             WHERE conversation_id = $1 AND direction = 'inbound'
+               AND processed_at IS NULL AND throttled_at IS NULL",
+        )
+        .bind(conversation_id.to_string())
+        .bind(ms(at))
+        .execute(&self.engine.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(marked)
+    }
+
+    async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
+        let now = self.now_ms();
+        let mut tx = self.begin().await?;
+        let claimed = sqlx::query(
+            "UPDATE messages SET processed_at = $2 WHERE wamid = $1 AND direction = 'inbound' AND processed_at IS NULL",
+        )
+        .bind(reply.inbound.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(integrity)?
+        .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await.map_err(integrity)?;
+            return Ok(ReplyRecorded::AlreadyProcessed);
+        }
+        for other in &reply.also_answers {
+            sqlx::query(
+                "UPDATE messages SET processed_at = $2 WHERE wamid = $1 AND direction = 'inbound' AND processed_at IS NULL",
+            )
+            .bind(other.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(integrity)?;
+        }
+        let message_id = Uuid::now_v7().to_string();
+        let conversation_id = reply.conversation_id.to_string();
+        let trace_id = reply.trace.trace_id.to_string();
+        sqlx::query("UPDATE conversations SET open_task_id = $2, open_task_agent = $3, updated_at = $4 WHERE id = $1")
+            .bind(&conversation_id)
+            .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
+            .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(integrity)?;
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+             VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&message_id)
+        .bind(&conversation_id)
+        .bind(reply.message.content.kind_name())
+        .bind(json(&reply.message)?)
+        .bind(now / 1000)
+        .bind(&trace_id)
+        .bind(reply.inbound.as_str())
+        .bind(reply.intent.as_str())
+        .bind(f64::from(reply.confidence))
+        .bind(reply.agent.as_str())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(integrity)?;
+        sqlx::query(
+            "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6)",
+        )
+        .bind(reply.delivery_id.to_string())
+        .bind(&message_id)
+        .bind(&conversation_id)
+        .bind(&trace_id)
+        .bind(reply.trace.to_traceparent())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(integrity)?;
+        let leased = insert_delivery_job(&mut tx, &reply.job, now, reply.lease_delivery).await?;
+        tx.commit().await.map_err(integrity)?;
+        if leased.is_none() {
+            self.notify_workers();
+        }
+        Ok(ReplyRecorded::Recorded(leased))
+    }
+}

@@ -1,0 +1,192 @@
+//! The SQLite side of [`JobQueue`]: claims and lease changes through the writer; the wait
+//! for work reads the next due time in place.
+
+use std::time::Duration;
+
+use switchboard_application::jobs::LeasedJob;
+use switchboard_application::ports::JobQueue;
+
+use super::super::wake::until_due;
+use async_trait::async_trait;
+use rusqlite::params;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::super::records::{lease_until, leased_job, millis as ms};
+use super::writer::failed;
+use super::*;
+
+/// Leases up to ?4 due jobs, each the head of its ordering key (?1 lease token, ?2 lease
+/// until, ?3 now). Due queued jobs and expired leases are looked up apart: each walks
+/// `jobs_due` in (run_at, id) order and stops at the limit. One `OR` over both made SQLite
+/// collect and sort every due job on each claim, which grew with the backlog, inside the
+/// single writer that webhooks wait on.
+const CLAIM: &str =
+    "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
+     WHERE id IN (
+         SELECT id FROM (
+             SELECT * FROM (
+                 SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.state = 'queued' AND j.run_at <= ?3 AND NOT EXISTS (
+                     SELECT 1 FROM jobs o
+                     WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                       AND ((o.state = 'leased' AND o.lease_until > ?3)
+                            OR (o.state IN ('queued', 'leased')
+                                AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                 ORDER BY j.run_at, j.id LIMIT ?4)
+             UNION ALL
+             SELECT * FROM (
+                 SELECT j.id, j.run_at FROM jobs j
+                 WHERE j.state = 'leased' AND j.lease_until <= ?3 AND NOT EXISTS (
+                     SELECT 1 FROM jobs o
+                     WHERE o.ordering_key = j.ordering_key AND o.id <> j.id
+                       AND ((o.state = 'leased' AND o.lease_until > ?3)
+                            OR (o.state IN ('queued', 'leased')
+                                AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
+                 ORDER BY j.run_at, j.id LIMIT ?4))
+         ORDER BY run_at, id
+         LIMIT ?4)
+     RETURNING id, payload, trace_context, attempts";
+
+#[async_trait]
+impl JobQueue for SqliteStore {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
+        let now = self.now_ms();
+        let lease_until = lease_until(now, lease);
+        let token = Uuid::new_v4();
+        let limit = i64::try_from(limit).unwrap_or(1);
+        let rows = self
+            .engine
+            .group
+            .write(move |conn| {
+                let leased = conn
+                    .prepare_cached(CLAIM)
+                    .and_then(|mut claim| {
+                        claim
+                            .query_map(params![token.to_string(), lease_until, now, limit], |row| {
+                                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get::<_, i64>(3)?))
+                            })?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(failed)?;
+                let mut jobs = Vec::with_capacity(leased.len());
+                for (id, payload, trace, attempts) in leased {
+                    match leased_job(id, &payload, &trace, attempts, token) {
+                        Ok(job) => jobs.push(job),
+                        Err(reason) => {
+                            run(
+                                conn,
+                                "UPDATE jobs SET state = 'dead', last_error = ?2, lease_token = NULL, lease_until = NULL WHERE id = ?1",
+                                params![id, reason],
+                            )?;
+                        }
+                    }
+                }
+                Ok(jobs)
+            })
+            .await?;
+        Ok(rows)
+    }
+
+    async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        let (id, token) = (job.id, job.lease_token.to_string());
+        let done = self
+            .engine
+            .group
+            .write(move |conn| run(conn, "DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2", params![id, token]))
+            .await?;
+        if done == 0 {
+            tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
+        }
+        // A finished job may unblock the next one of its ordering key.
+        self.notify_workers();
+        Ok(())
+    }
+
+    async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
+        self.engine.group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', run_at = ?3, last_error = ?4, lease_token = NULL, lease_until = NULL,
+                            updated_at = ?5
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, ms(run_at), error, now],
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());
+        self.engine.group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'dead', last_error = ?3, lease_token = NULL, lease_until = NULL, updated_at = ?4
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, error, now],
+                )
+            })
+            .await?;
+        self.notify_workers();
+        Ok(())
+    }
+
+    async fn defer(&self, job: &LeasedJob, run_at: OffsetDateTime) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let (id, token) = (job.id, job.lease_token.to_string());
+        self.engine
+            .group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', run_at = ?3, attempts = MAX(attempts - 1, 0), lease_token = NULL,
+                            lease_until = NULL, updated_at = ?4
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, ms(run_at), now],
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let (id, token) = (job.id, job.lease_token.to_string());
+        self.engine.group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE jobs SET state = 'queued', attempts = MAX(attempts - 1, 0), lease_token = NULL, lease_until = NULL,
+                            updated_at = ?3
+                     WHERE id = ?1 AND lease_token = ?2",
+                    params![id, token, now],
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    fn work_count(&self) -> u64 {
+        self.wake.count()
+    }
+
+    async fn wait_for_work(&self, seen: u64, max: Duration) {
+        let now = self.now_ms();
+        let due = self
+            .engine
+            .readers
+            .read(|conn| {
+                conn.prepare_cached("SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at > ?1")
+                    .and_then(|mut next| next.query_row([now], |row| row.get::<_, Option<i64>>(0)))
+                    .map_err(failed)
+            })
+            .unwrap_or(None);
+        self.wake.wait(seen, until_due(due, now, max)).await;
+    }
+}

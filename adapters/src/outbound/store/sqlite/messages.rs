@@ -1,0 +1,180 @@
+//! The SQLite side of [`Messages`]: the workers' reads of an inbound message (in place)
+//! and the reply with its delivery and job (one write).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension as _, params};
+use switchboard_application::jobs::LeasedJob;
+use switchboard_application::ports::{InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
+use switchboard_domain::{AgentName, InboundMessage, Wamid};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::super::records::{corrupt, json, lease_until, leased_at_insert, millis as ms};
+use super::writer::failed;
+use super::*;
+
+#[async_trait]
+impl Messages for SqliteStore {
+    async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
+        let row = self.engine.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT m.content, m.conversation_id, m.processed_at IS NOT NULL, v.open_task_id, v.open_task_agent,
+                        m.throttled_at IS NOT NULL
+                 FROM messages m JOIN conversations v ON v.id = m.conversation_id
+                 WHERE m.wamid = ?1 AND m.direction = 'inbound'",
+            )
+            .and_then(|mut find| {
+                find.query_row([wamid.as_str()], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, bool>(2)?,
+                        row.get::<_, Option<String>>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                        row.get::<_, bool>(5)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(failed)
+        })?;
+        let Some((content, conversation_id, processed, task_id, agent, throttled)) = row else { return Ok(None) };
+        Ok(Some(InboundRecord {
+            message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
+            conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
+            processed,
+            throttled,
+            open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
+        }))
+    }
+
+    async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError> {
+        let rows: Vec<String> = self.engine.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT content FROM messages
+                 WHERE conversation_id = ?1 AND direction = 'inbound' AND processed_at IS NULL
+                 ORDER BY sent_ts, created_at, rowid",
+            )
+            .and_then(|mut find| find.query_map([conversation_id.to_string()], |row| row.get(0))?.collect())
+            .map_err(failed)
+        })?;
+        rows.iter().map(|c| serde_json::from_str(c).map_err(|e| corrupt("inbound message", e))).collect()
+    }
+
+    async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError> {
+        let (conversation_id, at) = (conversation_id.to_string(), ms(at));
+        let marked = self
+            .engine
+            .group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE messages SET throttled_at = ?2
+                     WHERE conversation_id = ?1 AND direction = 'inbound'
+                       AND processed_at IS NULL AND throttled_at IS NULL",
+                    params![conversation_id, at],
+                )
+            })
+            .await?;
+        Ok(u64::try_from(marked).unwrap_or(0))
+    }
+
+    async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
+        let now = self.now_ms();
+        let recorded = self.engine.group.write(move |conn| record_reply_in(conn, &reply, now)).await?;
+        // A delivery job leased to the caller needs no worker.
+        if recorded == ReplyRecorded::Recorded(None) {
+            self.notify_workers();
+        }
+        Ok(recorded)
+    }
+}
+
+/// The reply, its delivery and job, and the inbound messages it answers marked processed.
+/// The claim of the inbound message decides whether anything is stored.
+fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<ReplyRecorded, StoreError> {
+    let claimed = run(
+        conn,
+        "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
+        params![reply.inbound.as_str(), now],
+    )?;
+    if claimed == 0 {
+        return Ok(ReplyRecorded::AlreadyProcessed);
+    }
+    if !reply.also_answers.is_empty() {
+        let also_answers: Vec<&str> = reply.also_answers.iter().map(Wamid::as_str).collect();
+        run(
+            conn,
+            "UPDATE messages SET processed_at = ?2
+             WHERE wamid IN (SELECT value FROM json_each(?1)) AND direction = 'inbound' AND processed_at IS NULL",
+            params![json(&also_answers)?, now],
+        )?;
+    }
+    let conversation_id = reply.conversation_id.to_string();
+    run(
+        conn,
+        "UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1",
+        params![
+            conversation_id,
+            reply.open_task.as_ref().map(|t| t.task_id.as_str()),
+            reply.open_task.as_ref().map(|t| t.agent.as_str()),
+            now
+        ],
+    )?;
+    let message_id = Uuid::now_v7().to_string();
+    let trace_id = reply.trace.trace_id.to_string();
+    run(
+        conn,
+        "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            message_id,
+            conversation_id,
+            reply.message.content.kind_name(),
+            json(&reply.message)?,
+            now / 1000,
+            trace_id,
+            reply.inbound.as_str(),
+            reply.intent.as_str(),
+            f64::from(reply.confidence),
+            reply.agent.as_str(),
+            now
+        ],
+    )?;
+    run(
+        conn,
+        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
+        params![reply.delivery_id.to_string(), message_id, conversation_id, trace_id, reply.trace.to_traceparent(), now],
+    )?;
+    Ok(ReplyRecorded::Recorded(insert_delivery_job(conn, &reply.job, now, reply.lease_delivery)?))
+}
+
+/// A reply's delivery job: leased to the caller for `lease` when no other job of its
+/// ordering key waits (it runs it at once), else queued for the workers.
+fn insert_delivery_job(
+    conn: &Connection,
+    job: &NewJob,
+    now: i64,
+    lease: Option<Duration>,
+) -> Result<Option<LeasedJob>, StoreError> {
+    let waiting = || {
+        conn.prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = ?1 AND state IN ('queued', 'leased'))",
+        )
+        .and_then(|mut find| find.query_row([&job.ordering_key], |row| row.get::<_, bool>(0)))
+        .map_err(failed)
+    };
+    let lease = match lease {
+        Some(lease) if !waiting()? => lease,
+        _ => {
+            insert_job(conn, job, now)?;
+            return Ok(None);
+        }
+    };
+    let token = Uuid::new_v4();
+    insert_job_leased(conn, job, now, Some((token, lease_until(now, lease))))?;
+    Ok(Some(leased_at_insert(conn.last_insert_rowid(), job, token)))
+}

@@ -1,0 +1,144 @@
+//! The SQLite store's own rules: the in-memory refusal and the job queue's leases.
+
+use super::*;
+use crate::outbound::store::Lifecycle as _;
+use switchboard_application::jobs::{JobKind, LeasedJob, NewJob};
+use switchboard_application::ports::{EventFilter, JobQueue as _, ManagementReads as _, PageRequest};
+use switchboard_domain::Wamid;
+use switchboard_shared::TraceContext;
+use time::OffsetDateTime;
+
+#[tokio::test]
+async fn an_in_memory_database_is_refused_with_a_message_naming_the_key() {
+    let refused = SqliteStore::connect("sqlite::memory:", 2, Duration::from_secs(1), true).await;
+
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("DATABASE_URL") && message.contains("in-memory"), "{message}");
+}
+
+async fn store() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let store = SqliteStore::connect(&url, 4, Duration::from_secs(1), true).await.unwrap();
+    store.migrate().await.unwrap();
+    (dir, store)
+}
+
+async fn enqueue(store: &SqliteStore, key: &str, wamid: &str, order_at: i64) {
+    let job = NewJob {
+        kind: JobKind::ProcessInbound { wamid: Wamid::parse(wamid).unwrap() },
+        ordering_key: key.to_owned(),
+        order_at: OffsetDateTime::from_unix_timestamp(order_at).unwrap(),
+        run_at: OffsetDateTime::UNIX_EPOCH,
+        trace: TraceContext::new_root(),
+    };
+    store.engine.group.write(move |conn| insert_job(conn, &job, 0)).await.unwrap();
+}
+
+fn wamid_of(job: &LeasedJob) -> &str {
+    match &job.kind {
+        JobKind::ProcessInbound { wamid } => wamid.as_str(),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs() {
+    let (_dir, store) = store().await;
+    enqueue(&store, "user-a", "wamid.A2", 20).await;
+    enqueue(&store, "user-a", "wamid.A1", 10).await;
+    enqueue(&store, "user-b", "wamid.B1", 30).await;
+
+    let first = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    let mut leased: Vec<&str> = first.iter().map(wamid_of).collect();
+    leased.sort_unstable();
+    let while_running = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    let a1 = first.iter().find(|j| wamid_of(j) == "wamid.A1").unwrap();
+    store.complete(a1).await.unwrap();
+    let next = store.claim(10, Duration::from_secs(60)).await.unwrap();
+
+    assert_eq!(leased, ["wamid.A1", "wamid.B1"]);
+    assert!(while_running.is_empty());
+    assert_eq!(next.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.A2"]);
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_expired_is_leased_again_and_the_old_holder_cannot_finish_it() {
+    let (_dir, store) = store().await;
+    enqueue(&store, "k", "wamid.X", 1).await;
+
+    let crashed = store.claim(1, Duration::from_millis(1)).await.unwrap().remove(0);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let taken_over = store.claim(1, Duration::from_secs(60)).await.unwrap().remove(0);
+    store.complete(&crashed).await.unwrap();
+    let still_there: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await.unwrap();
+    store.complete(&taken_over).await.unwrap();
+    let gone: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs").fetch_one(store.pool()).await.unwrap();
+
+    assert_eq!(taken_over.id, crashed.id);
+    assert_eq!(taken_over.attempts, 2);
+    assert_eq!(still_there, 1, "the stale lease holder did not remove it");
+    assert_eq!(gone, 0);
+}
+
+#[tokio::test]
+async fn a_retried_job_waits_for_its_time_and_a_buried_one_stays_dead_with_its_error() {
+    let (_dir, store) = store().await;
+    enqueue(&store, "k1", "wamid.R", 1).await;
+    enqueue(&store, "k2", "wamid.D", 1).await;
+    let jobs = store.claim(2, Duration::from_secs(60)).await.unwrap();
+    let retried = jobs.iter().find(|j| wamid_of(j) == "wamid.R").unwrap();
+    let buried = jobs.iter().find(|j| wamid_of(j) == "wamid.D").unwrap();
+
+    store.retry(retried, OffsetDateTime::now_utc() + Duration::from_secs(3600), "agent down").await.unwrap();
+    store.bury(buried, "no such message").await.unwrap();
+    let due_now = store.claim(10, Duration::from_secs(60)).await.unwrap();
+    let dead: (String, String) = sqlx::query_as("SELECT state, last_error FROM jobs WHERE id = ?1")
+        .bind(buried.id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+
+    assert!(due_now.is_empty());
+    assert_eq!(dead, ("dead".to_owned(), "no such message".to_owned()));
+}
+
+#[tokio::test]
+async fn a_returned_lease_does_not_count_as_an_attempt() {
+    let (_dir, store) = store().await;
+    enqueue(&store, "k", "wamid.S", 1).await;
+
+    let job = store.claim(1, Duration::from_secs(60)).await.unwrap().remove(0);
+    store.release(&job).await.unwrap();
+    let again = store.claim(1, Duration::from_secs(60)).await.unwrap().remove(0);
+
+    assert_eq!(again.attempts, 1);
+}
+
+#[tokio::test]
+async fn events_sharing_a_timestamp_are_paged_by_id_without_repeats_or_gaps() {
+    let (_dir, store) = store().await;
+    for id in ["e1", "e2", "e3", "e4", "e5"] {
+        sqlx::query(
+            "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, summary, body)
+             VALUES (?1, 1000, 't', 't', 'accepted', '{}', x'00')",
+        )
+        .bind(id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut page = PageRequest { limit: 2, after: None };
+
+    loop {
+        let found = store.webhook_events(EventFilter::default(), page.clone()).await.unwrap();
+        seen.extend(found.items.into_iter().map(|e| e.id));
+        match found.next {
+            Some(next) => page.after = Some(next),
+            None => break,
+        }
+    }
+
+    assert_eq!(seen, ["e5", "e4", "e3", "e2", "e1"]);
+}

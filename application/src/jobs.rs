@@ -98,3 +98,64 @@ pub struct LeasedJob {
     /// Proves this worker still holds the lease when it reports back.
     pub lease_token: Uuid,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn wamid() -> Wamid {
+        Wamid::parse("wamid.A").unwrap()
+    }
+
+    fn sandbox_status() -> SandboxStatus {
+        SandboxStatus {
+            wamid: Wamid::parse("wamid.SANDBOX.1").unwrap(),
+            status: String::from("read"),
+            from_number_id: String::from("100"),
+            recipient_phone: None,
+            recipient_user_id: Some(String::from("US.1")),
+            callback: None,
+        }
+    }
+
+    #[test]
+    fn each_kind_is_stored_under_the_type_its_label_names() {
+        let kinds = [
+            JobKind::ProcessInbound { wamid: wamid() },
+            JobKind::DeliverMessage { delivery_id: Uuid::nil() },
+            JobKind::RecordStatus {
+                wamid: wamid(),
+                status: String::from("failed"),
+                error: Some(String::from("131026: Message undeliverable")),
+                error_code: Some(131026),
+                callback: None,
+            },
+            JobKind::SandboxStatus(Box::new(sandbox_status())),
+        ];
+
+        for kind in kinds {
+            let stored = serde_json::to_value(&kind).unwrap();
+            assert_eq!(stored["type"], json!(kind.name()));
+            assert_eq!(serde_json::from_value::<JobKind>(stored).unwrap(), kind);
+        }
+    }
+
+    #[test]
+    fn a_status_job_stored_before_error_codes_and_callbacks_still_reads() {
+        let stored = json!({"type": "record_status", "wamid": "wamid.A", "status": "sent", "error": null});
+
+        let kind: JobKind = serde_json::from_value(stored).unwrap();
+
+        assert!(matches!(kind, JobKind::RecordStatus { error_code: None, callback: None, .. }));
+    }
+
+    #[test]
+    fn one_messages_sandbox_statuses_share_an_ordering_key() {
+        let read = sandbox_status();
+        let delivered = SandboxStatus { status: String::from("delivered"), ..sandbox_status() };
+
+        assert_eq!(read.ordering_key(), "sandbox_status:wamid.SANDBOX.1");
+        assert_eq!(read.ordering_key(), delivered.ordering_key());
+    }
+}

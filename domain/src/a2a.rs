@@ -426,6 +426,108 @@ mod tests {
         assert_eq!(old.jsonrpc_endpoint(), Some(Endpoint { url: "http://old/".into(), v03: true }));
     }
 
+    #[test]
+    fn the_card_endpoint_takes_a_v03_interface_when_there_is_no_v1_one() {
+        let card: AgentCard =
+            serde_json::from_value(json!({"name": "x", "url": "http://fallback/", "supportedInterfaces": [
+            {"url": "http://a/grpc", "protocolBinding": "GRPC", "protocolVersion": "1.0"},
+            {"url": "http://a/03", "protocolBinding": "jsonrpc", "protocolVersion": "0.3"}]}))
+            .unwrap();
+
+        assert_eq!(card.jsonrpc_endpoint(), Some(Endpoint { url: "http://a/03".into(), v03: true }));
+    }
+
+    #[test]
+    fn a_card_without_a_json_rpc_interface_or_url_has_no_endpoint() {
+        let card: AgentCard = serde_json::from_value(json!({"name": "x", "supportedInterfaces": [
+            {"url": "http://a/rest", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"}]}))
+        .unwrap();
+
+        assert_eq!(card.jsonrpc_endpoint(), None);
+    }
+
+    #[test]
+    fn the_part_builders_fill_exactly_their_kind() {
+        assert_eq!(Part::text("hi"), Part { text: Some("hi".into()), ..Part::default() });
+        assert_eq!(
+            Part::data(json!({"a": 1})),
+            Part { data: Some(json!({"a": 1})), media_type: Some("application/json".into()), ..Part::default() }
+        );
+        let file = Part::file_url("https://x/a.pdf", Some("application/pdf".into()), Some("a.pdf".into()));
+        assert_eq!(file.url.as_deref(), Some("https://x/a.pdf"));
+        assert_eq!(file.describe().as_deref(), Some("a.pdf: https://x/a.pdf"));
+        assert_eq!(Part::default().describe(), None);
+    }
+
+    #[test]
+    fn a_blank_text_part_is_described_by_its_other_content() {
+        let part = Part { text: Some("  ".into()), raw: Some("aGk=".into()), ..Part::default() };
+
+        assert_eq!(part.describe().as_deref(), Some("[file (binary)]"));
+        assert_eq!(Part::text(" ok ").describe().as_deref(), Some(" ok "));
+    }
+
+    #[test]
+    fn a_task_with_artifacts_replies_with_each_artifacts_text_not_its_status_message() {
+        let task: Task = serde_json::from_value(json!({
+            "id": "t", "status": {"state": "TASK_STATE_COMPLETED",
+                "message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "status"}]}},
+            "artifacts": [
+                {"artifactId": "a1", "parts": [{"text": "First"}]},
+                {"artifactId": "a2", "parts": []},
+                {"artifactId": "a3", "parts": [{"text": "Second"}, {"data": {"ignored": true}}]}
+            ]
+        }))
+        .unwrap();
+
+        assert_eq!(task.reply_text(), "First\nSecond");
+        assert_eq!(task.data_parts().count(), 1);
+    }
+
+    #[test]
+    fn a_task_with_neither_artifacts_nor_a_status_message_says_nothing() {
+        let task: Task = serde_json::from_value(json!({"id": "t", "status": {"state": "TASK_STATE_WORKING"}})).unwrap();
+
+        assert_eq!(task.reply_text(), "");
+    }
+
+    #[test]
+    fn only_completed_failed_canceled_and_rejected_tasks_are_over() {
+        let states = [
+            (TaskState::Submitted, false, false),
+            (TaskState::Working, false, false),
+            (TaskState::Completed, true, false),
+            (TaskState::Failed, true, false),
+            (TaskState::Canceled, true, false),
+            (TaskState::InputRequired, false, true),
+            (TaskState::Rejected, true, false),
+            (TaskState::AuthRequired, false, true),
+            (TaskState::Unspecified, false, false),
+        ];
+
+        for (state, terminal, interrupted) in states {
+            assert_eq!(state.is_terminal(), terminal, "{state:?}");
+            assert_eq!(state.is_interrupted(), interrupted, "{state:?}");
+        }
+    }
+
+    #[test]
+    fn a_task_states_name_is_its_v1_wire_name() {
+        for state in [
+            TaskState::Submitted,
+            TaskState::Working,
+            TaskState::Completed,
+            TaskState::Failed,
+            TaskState::Canceled,
+            TaskState::InputRequired,
+            TaskState::Rejected,
+            TaskState::AuthRequired,
+            TaskState::Unspecified,
+        ] {
+            assert_eq!(serde_json::to_value(state).unwrap(), json!(state.as_str()));
+        }
+    }
+
     // ---------------------------------------------------------------- round trips
 
     /// JSON values without floats (serde_json reads some floats back one ulp off unless

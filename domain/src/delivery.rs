@@ -156,6 +156,34 @@ mod tests {
         assert!("warming".parse::<DeliveryState>().is_err());
     }
 
+    #[test]
+    fn a_states_name_reads_back_as_the_same_state() {
+        for state in [Pending, Sent, Delivered, Read, Failed] {
+            assert_eq!(state.to_string().parse::<DeliveryState>(), Ok(state));
+        }
+        assert_eq!(Delivered.to_string(), "delivered");
+    }
+
+    #[test]
+    fn an_unknown_state_name_is_refused_naming_it() {
+        assert_eq!("warming".parse::<DeliveryState>().unwrap_err().to_string(), "unknown delivery state \"warming\"");
+    }
+
+    #[test]
+    fn a_status_update_moves_to_the_state_it_names_or_to_none_when_unknown() {
+        let update = |status: &str| StatusUpdate {
+            wamid: Wamid::parse("wamid.out").unwrap(),
+            status: status.into(),
+            occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            recipient: None,
+            errors: vec![],
+            callback_data: None,
+        };
+
+        assert_eq!(update("played").state(), Some(Read));
+        assert_eq!(update("deleted").state(), None);
+    }
+
     fn any_state() -> impl Strategy<Value = DeliveryState> {
         prop_oneof![Just(Pending), Just(Sent), Just(Delivered), Just(Read), Just(Failed)]
     }

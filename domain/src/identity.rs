@@ -363,6 +363,81 @@ mod tests {
         assert_eq!(WhatsAppUser::from_webhook(Some(""), Some(" ")), Err(IdentityError::NoIdentity));
     }
 
+    #[test]
+    fn bad_scoped_ids_are_rejected_with_a_reason() {
+        assert_eq!(ScopedUserId::parse(" "), Err(IdentityError::EmptyScopedId));
+        assert_eq!(ScopedUserId::parse(&"U".repeat(129)), Err(IdentityError::ScopedIdTooLong));
+        assert_eq!(ScopedUserId::parse("US.1 2"), Err(IdentityError::ScopedIdInvalidCharacter));
+        assert_eq!(ScopedUserId::parse("US.1\u{7}"), Err(IdentityError::ScopedIdInvalidCharacter));
+        assert_eq!(ScopedUserId::parse(" US.1 ").unwrap().as_str(), "US.1");
+    }
+
+    #[test]
+    fn ids_are_stored_as_plain_strings_and_read_back_through_their_rules() {
+        let phone = PhoneNumber::parse("+44 7700 900123").unwrap();
+        let scoped = ScopedUserId::parse("US.1").unwrap();
+        let email = EmailAddress::parse("amelia@example.com").unwrap();
+
+        assert_eq!(serde_json::to_string(&phone).unwrap(), "\"+447700900123\"");
+        assert_eq!(serde_json::from_str::<PhoneNumber>("\"447700900123\"").unwrap(), phone);
+        assert_eq!(serde_json::from_str::<ScopedUserId>(&serde_json::to_string(&scoped).unwrap()).unwrap(), scoped);
+        assert_eq!(serde_json::from_str::<EmailAddress>(&serde_json::to_string(&email).unwrap()).unwrap(), email);
+        assert!(serde_json::from_str::<PhoneNumber>("\"12\"").is_err());
+        assert!(serde_json::from_str::<ScopedUserId>("\"\"").is_err());
+        assert!(serde_json::from_str::<EmailAddress>("\"amelia\"").is_err());
+    }
+
+    #[test]
+    fn display_gives_the_whole_id_for_sending() {
+        assert_eq!(PhoneNumber::parse("447700900123").unwrap().to_string(), "+447700900123");
+        assert_eq!(ScopedUserId::parse("US.1").unwrap().to_string(), "US.1");
+    }
+
+    #[test]
+    fn an_email_address_may_not_be_longer_than_254_characters() {
+        let local = "a".repeat(250);
+
+        assert!(EmailAddress::parse(&format!("{local}@x.io")).is_err());
+        assert!(EmailAddress::parse(&format!("{}@x.io", &local[..248])).is_ok());
+    }
+
+    #[test]
+    fn a_user_known_only_by_scoped_id_is_sent_to_and_logged_by_that_id() {
+        let user = WhatsAppUser::from_webhook(Some("US.7"), None).unwrap();
+
+        assert_eq!(user.phone(), None);
+        assert_eq!(user.scoped_id().map(ScopedUserId::as_str), Some("US.7"));
+        assert_eq!(user.send_address(), "US.7");
+        assert_eq!(user.key().masked(), "bsuid:US.7");
+    }
+
+    #[test]
+    fn a_user_known_only_by_phone_is_logged_masked() {
+        let user = WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap();
+
+        assert_eq!(user.scoped_id(), None);
+        assert_eq!(user.phone().map(PhoneNumber::as_e164), Some("+447700900123"));
+        assert_eq!(user.key().masked(), "+********0123");
+    }
+
+    #[test]
+    fn a_bad_id_in_a_webhook_is_an_error_not_an_absent_id() {
+        assert_eq!(
+            WhatsAppUser::from_webhook(Some("US 1"), Some("16505550142")),
+            Err(IdentityError::ScopedIdInvalidCharacter)
+        );
+        assert_eq!(WhatsAppUser::from_webhook(Some("US.1"), Some("12")), Err(IdentityError::PhoneLength(2)));
+    }
+
+    #[test]
+    fn a_stored_user_without_any_id_still_has_a_key_and_an_empty_address() {
+        // `new` refuses such a user, but a stored row is read back without it.
+        let user: WhatsAppUser = serde_json::from_str(r#"{"scoped_id": null, "phone": null}"#).unwrap();
+
+        assert_eq!(user.key().as_storage_key(), "bsuid:unknown");
+        assert_eq!(user.send_address(), "");
+    }
+
     proptest! {
         #[test]
         fn parsing_never_panics_and_valid_output_reparses(input in "\\PC{0,40}") {

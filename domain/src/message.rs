@@ -263,6 +263,123 @@ mod tests {
     }
 
     #[test]
+    fn a_wamid_is_trimmed_and_may_not_exceed_512_characters() {
+        assert_eq!(Wamid::parse("  wamid.abc \n").unwrap().as_str(), "wamid.abc");
+        assert!(Wamid::parse(&"w".repeat(512)).is_ok());
+        assert_eq!(Wamid::parse(&"w".repeat(513)), Err(WamidError::TooLong));
+    }
+
+    #[test]
+    fn a_wamid_is_stored_as_a_plain_string_and_read_back_through_its_rules() {
+        let wamid = Wamid::parse("wamid.abc").unwrap();
+
+        let json = serde_json::to_string(&wamid).unwrap();
+
+        assert_eq!(json, "\"wamid.abc\"");
+        assert_eq!(serde_json::from_str::<Wamid>(&json).unwrap(), wamid);
+        assert_eq!(wamid.to_string(), "wamid.abc");
+        assert!(serde_json::from_str::<Wamid>("\" \"").is_err());
+    }
+
+    fn media(media: MediaKind, caption: Option<&str>, filename: Option<&str>) -> InboundContent {
+        InboundContent::Media {
+            media,
+            media_id: "1".into(),
+            mime_type: None,
+            sha256: None,
+            caption: caption.map(str::to_owned),
+            filename: filename.map(str::to_owned),
+            voice: false,
+            animated: false,
+        }
+    }
+
+    #[test]
+    fn media_reads_as_its_caption_else_its_file_name_else_its_kind() {
+        assert_eq!(media(MediaKind::Image, Some("my cat"), Some("cat.jpg")).as_agent_text(), "[image] my cat");
+        assert_eq!(
+            media(MediaKind::Document, Some(""), Some("invoice.pdf")).as_agent_text(),
+            "[document: invoice.pdf]"
+        );
+        assert_eq!(media(MediaKind::Video, None, Some("")).as_agent_text(), "[video]");
+        assert_eq!(media(MediaKind::Sticker, None, None).as_agent_text(), "[sticker]");
+    }
+
+    #[test]
+    fn each_media_kind_has_its_own_name() {
+        let kinds = [MediaKind::Image, MediaKind::Audio, MediaKind::Video, MediaKind::Document, MediaKind::Sticker];
+
+        let names: Vec<&str> = kinds.iter().map(|kind| media(*kind, None, None).kind_name()).collect();
+
+        assert_eq!(names, ["image", "audio", "video", "document", "sticker"]);
+    }
+
+    #[test]
+    fn a_location_reads_as_its_name_and_address_else_its_coordinates() {
+        let location = |name: Option<&str>, address: Option<&str>| InboundContent::Location {
+            latitude: 51.5,
+            longitude: -0.12,
+            name: name.map(str::to_owned),
+            address: address.map(str::to_owned),
+            url: None,
+        };
+
+        assert_eq!(
+            location(Some("Big Ben"), Some("London SW1A 0AA")).as_agent_text(),
+            "[location] Big Ben, London SW1A 0AA"
+        );
+        assert_eq!(location(None, Some("London")).as_agent_text(), "[location] London");
+        assert_eq!(location(None, None).as_agent_text(), "[location 51.50000,-0.12000]");
+        assert_eq!(location(None, None).kind_name(), "location");
+    }
+
+    #[test]
+    fn every_other_kind_reads_as_a_plain_description_under_its_own_name() {
+        let raw = serde_json::json!({"x": 1});
+        let cases = [
+            (InboundContent::Text { body: "hello".into() }, "text", "hello"),
+            (InboundContent::Contacts { raw: raw.clone() }, "contacts", "[contact card]"),
+            (
+                InboundContent::InteractiveReply {
+                    reply_kind: "button_reply".into(),
+                    id: "yes".into(),
+                    title: "Yes please".into(),
+                    description: None,
+                },
+                "interactive_reply",
+                "Yes please",
+            ),
+            (
+                InboundContent::Reaction { message_id: "w".into(), emoji: Some("👍".into()) },
+                "reaction",
+                "[reaction 👍]",
+            ),
+            (
+                InboundContent::Order { catalog_id: None, text: Some("Two please".into()), raw: raw.clone() },
+                "order",
+                "Two please",
+            ),
+            (InboundContent::Order { catalog_id: None, text: None, raw: raw.clone() }, "order", "[order]"),
+            (
+                InboundContent::System { body: Some("User changed number".into()), raw: raw.clone() },
+                "system",
+                "User changed number",
+            ),
+            (InboundContent::System { body: None, raw: raw.clone() }, "system", "[system notice]"),
+            (
+                InboundContent::Unsupported { type_name: "poll".into(), raw },
+                "unsupported",
+                "[unsupported message: poll]",
+            ),
+        ];
+
+        for (content, kind, text) in cases {
+            assert_eq!(content.kind_name(), kind, "{content:?}");
+            assert_eq!(content.as_agent_text(), text, "{content:?}");
+        }
+    }
+
+    #[test]
     fn content_round_trips_through_json() {
         let content = InboundContent::Location {
             latitude: 51.5,

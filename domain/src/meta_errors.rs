@@ -132,4 +132,36 @@ mod tests {
             assert_eq!(SendFailure::from_code(code).action(), action, "code {code}");
         }
     }
+
+    #[test]
+    fn each_failure_has_its_own_label_and_a_code_that_maps_to_it() {
+        let cases = [
+            (4, "throttled"),
+            (131056, "pair_rate_limited"),
+            (2, "transient"),
+            (0, "auth_failed"),
+            (131047, "outside_window"),
+            (131026, "undeliverable"),
+            (131048, "quality_hold"),
+            (131050, "opted_out"),
+            (131051, "unsupported_type"),
+            (132016, "template_problem"),
+            (131009, "bad_parameter"),
+            (131031, "blocked"),
+            (-1, "unknown"),
+        ];
+
+        let mut labels = std::collections::BTreeSet::new();
+        for (code, label) in cases {
+            assert_eq!(SendFailure::from_code(code).label(), label, "code {code}");
+            labels.insert(label);
+        }
+        assert_eq!(labels.len(), cases.len());
+    }
+
+    #[test]
+    fn an_unsupported_message_type_is_never_retried() {
+        assert_eq!(SendFailure::from_code(131051), SendFailure::UnsupportedType);
+        assert_eq!(SendFailure::UnsupportedType.action(), SendAction::NeverRetry);
+    }
 }

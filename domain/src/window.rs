@@ -53,6 +53,17 @@ mod tests {
     }
 
     #[test]
+    fn a_later_message_reopens_the_window_for_24_hours_from_it() {
+        let window = ServiceWindow::new(None).record_inbound(datetime!(2026-11-01 10:00 UTC));
+
+        let reopened = window.record_inbound(datetime!(2026-11-03 08:00 UTC));
+
+        assert_eq!(window.closes_at(), Some(datetime!(2026-11-02 10:00 UTC)));
+        assert_eq!(reopened.closes_at(), Some(datetime!(2026-11-04 08:00 UTC)));
+        assert!(reopened.is_open(datetime!(2026-11-03 20:00 UTC)));
+    }
+
+    #[test]
     fn an_older_message_arriving_late_does_not_shorten_the_window() {
         let window =
             ServiceWindow::new(Some(datetime!(2026-11-01 10:00 UTC))).record_inbound(datetime!(2026-11-01 09:00 UTC));

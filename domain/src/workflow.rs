@@ -235,6 +235,57 @@ mod tests {
     }
 
     #[test]
+    fn an_intent_is_stored_as_its_label_and_read_back_as_the_same_intent() {
+        for intent in
+            [Intent::Greeting, Intent::Help, Intent::Acknowledgement, Intent::Unknown, Intent::Other("billing".into())]
+        {
+            let label = serde_json::to_value(&intent).unwrap();
+            assert_eq!(label, serde_json::json!(intent.to_string()));
+            assert_eq!(serde_json::from_value::<Intent>(label).unwrap(), intent);
+        }
+        assert_eq!(Intent::from(String::from("  ")), Intent::Unknown);
+    }
+
+    #[test]
+    fn channels_are_named_as_stored() {
+        for channel in [Channel::Whatsapp, Channel::Rest, Channel::A2a] {
+            assert_eq!(serde_json::to_value(channel).unwrap(), serde_json::json!(channel.as_str()));
+        }
+    }
+
+    #[test]
+    fn routes_are_known_per_intent_and_the_threshold_is_clamped() {
+        let policy =
+            RoutingPolicy::new(AgentName::new("fallback"), 3.0).route(Intent::Help, AgentName::new("helpdesk"));
+
+        assert!(policy.routes_intent(&Intent::Help));
+        assert!(!policy.routes_intent(&Intent::Greeting));
+        assert_eq!(policy.default_agent().to_string(), "fallback");
+        assert_eq!(policy.agent_for(&Classification::new(Intent::Help, 1.0)).as_str(), "helpdesk");
+    }
+
+    fn reply(state: TaskState) -> AgentReply {
+        AgentReply { text: "…".into(), task: Some(AgentTask { id: "t".into(), state }) }
+    }
+
+    #[test]
+    fn a_reply_whose_task_asks_for_input_keeps_the_task_open() {
+        assert_eq!(reply(TaskState::InputRequired).open_task().map(|t| t.id.as_str()), Some("t"));
+        assert_eq!(reply(TaskState::Completed).open_task(), None);
+        assert_eq!(AgentReply::text("hi").open_task(), None);
+    }
+
+    #[test]
+    fn a_task_that_failed_was_rejected_canceled_or_needs_auth_is_a_failed_reply() {
+        for state in [TaskState::Failed, TaskState::Rejected, TaskState::AuthRequired, TaskState::Canceled] {
+            assert!(reply(state).is_failure(), "{state:?}");
+        }
+        assert!(!reply(TaskState::Completed).is_failure());
+        assert!(!reply(TaskState::InputRequired).is_failure());
+        assert!(!AgentReply::text("hi").is_failure());
+    }
+
+    #[test]
     fn confidence_is_clamped() {
         assert_eq!(Classification::new(Intent::Unknown, 7.0).confidence, 1.0);
         assert_eq!(Classification::new(Intent::Unknown, f32::NAN).confidence, 0.0);

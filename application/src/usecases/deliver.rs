@@ -723,4 +723,135 @@ mod tests {
 
         assert!(matches!(run(ports, Attempt::first()).await.unwrap(), DeliverOutcome::Failed { .. }));
     }
+
+    fn reengagement() -> Option<TemplateConfig> {
+        Some(TemplateConfig { name: String::from("reengage"), language: String::from("en"), name_param: true })
+    }
+
+    #[tokio::test]
+    async fn outside_the_window_with_no_template_or_email_the_delivery_fails_saying_so() {
+        let mut ports = Ports::new(Delivery { last_inbound_at: None, email: None, ..pending() });
+        ports.whatsapp.expect_send().never();
+        ports
+            .deliveries
+            .expect_record_failure()
+            .withf(|_, reason, last, _| reason.contains("outside the 24-hour window") && *last)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+
+        let outcome = run(ports, Attempt::first()).await.unwrap();
+
+        assert!(matches!(outcome, DeliverOutcome::Failed { reason } if reason.contains("no template or email")));
+    }
+
+    #[tokio::test]
+    async fn when_meta_says_the_window_closed_the_reengagement_template_goes_instead() {
+        let mut ports = Ports::new(Delivery { profile_name: Some(String::from("Amelia")), ..pending() });
+        ports.template = reengagement();
+        ports
+            .whatsapp
+            .expect_send()
+            .withf(|message, _, _| !message.content.is_template())
+            .times(1)
+            .returning(|_, _, _| Err(graph(131047)));
+        ports
+            .deliveries
+            .expect_record_attempt()
+            .withf(|_, outcome, _, _| *outcome == AttemptOutcome::Rerouted)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+        ports
+            .whatsapp
+            .expect_send()
+            .withf(|message, _, _| message.content.as_plain_text() == "[template reengage] Amelia")
+            .times(1)
+            .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.T").unwrap() }));
+        ports
+            .deliveries
+            .expect_mark_sent()
+            .withf(|_, route, _, _, _| *route == Route::WhatsappTemplate)
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(true));
+
+        let outcome = run(ports, Attempt::first()).await.unwrap();
+
+        assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::WhatsappTemplate, .. }));
+    }
+
+    #[tokio::test]
+    async fn a_delivery_routed_to_the_template_without_one_configured_falls_back_to_email() {
+        let mut ports = Ports::new(Delivery { route: Route::WhatsappTemplate, ..pending() });
+        ports.whatsapp.expect_send().never();
+        ports.deliveries.expect_record_attempt().times(1).returning(|_, _, _, _| Ok(()));
+        ports.email.expect_send().times(1).returning(|_, _| Ok(String::from("<1@mail>")));
+        ports
+            .deliveries
+            .expect_mark_sent()
+            .withf(|_, route, _, _, _| *route == Route::Email)
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(true));
+
+        let outcome = run(ports, Attempt::first()).await.unwrap();
+
+        assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::Email, .. }));
+    }
+
+    #[tokio::test]
+    async fn a_transient_email_failure_is_retried_until_the_last_attempt_fails_it() {
+        let email_route = || Delivery { route: Route::Email, ..pending() };
+        let mut ports = Ports::new(email_route());
+        ports.email.expect_send().returning(|_, _| Err(EmailError::Transient(String::from("421 try later"))));
+        ports.deliveries.expect_record_failure().withf(|_, _, last, _| !*last).times(1).returning(|_, _, _, _| Ok(()));
+
+        let retried = run(ports, Attempt::first()).await;
+
+        let mut ports = Ports::new(email_route());
+        ports.email.expect_send().returning(|_, _| Err(EmailError::Transient(String::from("421 try later"))));
+        ports
+            .deliveries
+            .expect_record_failure()
+            .withf(|_, reason, last, _| *last && reason.contains("421"))
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+
+        let failed = run(ports, Attempt { number: 8, is_last: true }).await.unwrap();
+
+        assert!(matches!(retried, Err(e) if e.is_retriable()));
+        assert!(matches!(failed, DeliverOutcome::Failed { .. }));
+    }
+
+    #[tokio::test]
+    async fn an_email_route_without_an_address_fails_the_delivery() {
+        let mut ports = Ports::new(Delivery { route: Route::Email, email: None, ..pending() });
+        ports.email.expect_send().never();
+        ports.deliveries.expect_record_failure().times(1).returning(|_, _, _, _| Ok(()));
+
+        let outcome = run(ports, Attempt::first()).await.unwrap();
+
+        assert!(matches!(outcome, DeliverOutcome::Failed { reason } if reason.contains("no email address")));
+    }
+
+    #[tokio::test]
+    async fn a_message_that_breaks_a_limit_is_failed_without_being_sent() {
+        let mut over = pending();
+        over.message.content = OutboundContent::text("x".repeat(5000));
+        let mut ports = Ports::new(over);
+        ports.whatsapp.expect_send().never();
+        ports.deliveries.expect_record_failure().times(1).returning(|_, _, _, _| Ok(()));
+
+        let outcome = run(ports, Attempt::first()).await.unwrap();
+
+        assert!(matches!(outcome, DeliverOutcome::Failed { reason } if reason.starts_with("not sent: text body")));
+    }
+
+    #[tokio::test]
+    async fn a_delivery_whose_stored_data_is_corrupt_is_not_retried() {
+        let mut ports = Ports::new(pending());
+        ports.deliveries = MockDeliveries::new();
+        ports.deliveries.expect_get().returning(|_| Err(StoreError::Corrupt(String::from("bad route"))));
+
+        let result = run(ports, Attempt::first()).await;
+
+        assert!(matches!(result, Err(e) if !e.is_retriable()));
+    }
 }

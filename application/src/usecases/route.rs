@@ -126,3 +126,145 @@ impl Router {
         Ok(Routed { classification, agent, reply, text, open_task })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::{ClassifierError, MockAgentGateway, MockClassifier};
+    use switchboard_domain::a2a::TaskState;
+    use switchboard_domain::{AgentTask, Channel, InboundContent};
+
+    fn router(classifier: MockClassifier, agents: MockAgentGateway) -> Router {
+        let policy =
+            RoutingPolicy::new(AgentName::new("fallback"), 0.5).route(Intent::Help, AgentName::new("helpdesk"));
+        Router::new(Arc::new(classifier), Arc::new(agents), policy)
+    }
+
+    fn request() -> WorkflowRequest {
+        WorkflowRequest {
+            user_message: String::from("my parcel is late"),
+            content: InboundContent::Text { body: String::from("my parcel is late") },
+            user_id: String::from("+447700900123"),
+            session_id: String::from("s1"),
+            channel: Channel::Rest,
+            user_name: None,
+            metadata: Default::default(),
+            trace_id: String::from("0af7651916cd43dd8448eb211c80319c"),
+            task_id: Some(String::from("stale")),
+        }
+    }
+
+    fn classified(intent: Intent, confidence: f32) -> MockClassifier {
+        let mut classifier = MockClassifier::new();
+        classifier.expect_classify().returning(move |_, _| Ok(Classification::new(intent.clone(), confidence)));
+        classifier
+    }
+
+    fn unavailable(agent: &AgentName) -> AgentError {
+        AgentError::Unavailable { agent: agent.clone(), message: String::from("connection refused") }
+    }
+
+    #[tokio::test]
+    async fn when_the_classifier_fails_the_default_agent_answers() {
+        let mut classifier = MockClassifier::new();
+        classifier.expect_classify().returning(|_, _| Err(ClassifierError::Unavailable(String::from("timeout"))));
+        let mut agents = MockAgentGateway::new();
+        agents
+            .expect_ask()
+            .withf(|agent, _, _| agent.as_str() == "fallback")
+            .times(1)
+            .returning(|_, _, _| Ok(AgentReply::text("A person will look into it")));
+
+        let routed =
+            router(classifier, agents).route(&mut request(), None, false, &TraceContext::new_root()).await.unwrap();
+
+        assert_eq!(routed.classification, Classification::new(Intent::Unknown, 0.0));
+        assert_eq!(routed.agent.as_str(), "fallback");
+        assert_eq!(routed.text, "A person will look into it");
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_answers_no_text_still_gets_the_user_an_acknowledgement() {
+        let mut agents = MockAgentGateway::new();
+        agents.expect_ask().returning(|_, _, _| Ok(AgentReply::text("  ")));
+
+        let routed = router(classified(Intent::Other(String::from("billing")), 0.9), agents)
+            .route(&mut request(), None, false, &TraceContext::new_root())
+            .await
+            .unwrap();
+
+        assert_eq!(routed.text, "Thanks, that's noted.");
+        assert_eq!(routed.agent.as_str(), "fallback");
+        assert_eq!(routed.open_task, None);
+    }
+
+    #[tokio::test]
+    async fn an_agent_that_refuses_for_good_gives_way_to_the_default_agent_at_once() {
+        let mut agents = MockAgentGateway::new();
+        agents.expect_ask().withf(|agent, _, _| agent.as_str() == "helpdesk").times(1).returning(|agent, _, _| {
+            Err(AgentError::Failed { agent: agent.clone(), message: String::from("bad request") })
+        });
+        agents
+            .expect_ask()
+            .withf(|agent, request, _| agent.as_str() == "fallback" && request.task_id.is_none())
+            .times(1)
+            .returning(|_, _, _| Ok(AgentReply::text("Let me help instead")));
+        let mut request = request();
+
+        let routed = router(classified(Intent::Help, 0.9), agents)
+            .route(&mut request, None, false, &TraceContext::new_root())
+            .await
+            .unwrap();
+
+        assert_eq!(routed.agent.as_str(), "fallback");
+        assert_eq!(routed.text, "Let me help instead");
+        assert_eq!(routed.classification.intent, Intent::Help);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_agent_is_an_error_to_retry_when_it_is_not_the_last_chance() {
+        let mut agents = MockAgentGateway::new();
+        agents
+            .expect_ask()
+            .withf(|agent, _, _| agent.as_str() == "helpdesk")
+            .times(1)
+            .returning(|a, _, _| Err(unavailable(a)));
+
+        let result = router(classified(Intent::Help, 0.9), agents)
+            .route(&mut request(), None, false, &TraceContext::new_root())
+            .await;
+
+        assert!(matches!(result, Err(e) if e.is_retriable()));
+    }
+
+    #[tokio::test]
+    async fn the_default_agent_failing_is_the_error_whatever_the_chance() {
+        let mut agents = MockAgentGateway::new();
+        agents.expect_ask().times(1).returning(|a, _, _| Err(unavailable(a)));
+
+        let result = router(classified(Intent::Greeting, 0.9), agents)
+            .route(&mut request(), None, true, &TraceContext::new_root())
+            .await;
+
+        assert!(matches!(result, Err(AgentError::Unavailable { agent, .. }) if agent.as_str() == "fallback"));
+    }
+
+    #[tokio::test]
+    async fn an_agent_task_that_ended_without_an_answer_is_an_apology_to_the_user() {
+        let mut agents = MockAgentGateway::new();
+        agents.expect_ask().returning(|_, _, _| {
+            Ok(AgentReply {
+                text: String::from("internal: tool crashed"),
+                task: Some(AgentTask { id: String::from("t"), state: TaskState::Rejected }),
+            })
+        });
+
+        let routed = router(classified(Intent::Help, 0.9), agents)
+            .route(&mut request(), None, true, &TraceContext::new_root())
+            .await
+            .unwrap();
+
+        assert_eq!(routed.text, APOLOGY);
+        assert!(routed.reply.is_failure());
+    }
+}

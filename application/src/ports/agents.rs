@@ -1,0 +1,59 @@
+//! The classifier and the agents, over A2A or built in.
+
+use super::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClassifierError {
+    #[error("classifier unavailable: {0}")]
+    Unavailable(String),
+    #[error("classifier answered something unusable: {0}")]
+    BadAnswer(String),
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Classifier: Send + Sync {
+    /// The intent of the request, with a confidence.
+    ///
+    /// Errors: [`ClassifierError::Unavailable`] when it cannot be reached (the caller
+    /// routes to the default agent); [`ClassifierError::BadAnswer`] when its answer has
+    /// no usable intent.
+    async fn classify(
+        &self,
+        request: &WorkflowRequest,
+        trace: &TraceContext,
+    ) -> Result<Classification, ClassifierError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("no agent named {0}")]
+    UnknownAgent(AgentName),
+    #[error("agent {agent} unavailable: {message}")]
+    Unavailable { agent: AgentName, message: String },
+    #[error("agent {agent} failed: {message}")]
+    Failed { agent: AgentName, message: String },
+}
+
+impl AgentError {
+    /// Whether asking again later may succeed.
+    pub fn is_retriable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AgentGateway: Send + Sync {
+    /// The named agent's reply to the request.
+    ///
+    /// Errors: [`AgentError::UnknownAgent`] when the registry has no such agent;
+    /// [`AgentError::Unavailable`] when it cannot be reached now (retriable);
+    /// [`AgentError::Failed`] when it answered with a failure.
+    async fn ask(
+        &self,
+        agent: &AgentName,
+        request: &WorkflowRequest,
+        trace: &TraceContext,
+    ) -> Result<AgentReply, AgentError>;
+}

@@ -1,0 +1,87 @@
+//! Inbound messages and the replies planned for them.
+
+use super::*;
+
+/// A stored inbound message and where it belongs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundRecord {
+    pub message: InboundMessage,
+    pub conversation_id: Uuid,
+    /// A reply was already planned for it (a job ran twice).
+    pub processed: bool,
+    /// The sender limit held it back: its turn takes every message that waited with it.
+    pub throttled: bool,
+    /// The conversation's agent task waiting for the user's answer, if any.
+    pub open_task: Option<OpenTask>,
+}
+
+/// An agent task waiting for the user (INPUT_REQUIRED): the next message goes to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenTask {
+    pub agent: AgentName,
+    pub task_id: String,
+}
+
+/// A reply planned for one inbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewReply {
+    pub inbound: Wamid,
+    /// Later messages of the same conversation answered together with it (double
+    /// texting, coalesced); they are marked processed too.
+    pub also_answers: Vec<Wamid>,
+    pub conversation_id: Uuid,
+    pub intent: Intent,
+    pub confidence: f32,
+    pub agent: AgentName,
+    pub delivery_id: Uuid,
+    pub message: OutboundMessage,
+    pub trace: TraceContext,
+    pub job: NewJob,
+    /// The conversation's open task after this reply (`None` closes any).
+    pub open_task: Option<OpenTask>,
+    /// Lease the delivery job to the caller for this long when no other job of its
+    /// ordering key waits: the caller runs it at once, and no worker has to claim it.
+    /// `None` queues it for the workers.
+    pub lease_delivery: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyRecorded {
+    /// Stored; with the delivery job when it was leased to the caller.
+    Recorded(Option<crate::jobs::LeasedJob>),
+    /// The inbound message already had its reply; nothing was stored.
+    AlreadyProcessed,
+}
+
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Messages: Send + Sync {
+    /// The inbound message with this wamid, or `None` when none is stored.
+    ///
+    /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`] when the stored row
+    /// no longer parses.
+    async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError>;
+
+    /// The conversation's inbound messages that have no reply yet, in Meta's timestamp
+    /// order (then arrival).
+    ///
+    /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
+    async fn unanswered(&self, conversation_id: Uuid) -> Result<Vec<InboundMessage>, StoreError>;
+
+    /// Marks the conversation's inbound messages that have no reply yet, and are not
+    /// marked already, as held back by the sender limit at `at`; answers how many it
+    /// marked (0 when all were marked before, so each message is counted once).
+    ///
+    /// Errors: [`StoreError::Unavailable`]; nothing is marked then.
+    async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError>;
+
+    /// In one transaction: marks the inbound message processed, stores the outbound
+    /// message and its pending delivery, sets or clears the conversation's open task,
+    /// and enqueues the delivery job (leased to the caller, see
+    /// [`NewReply::lease_delivery`]). Idempotent: if
+    /// the inbound message was already processed, stores nothing and answers
+    /// [`ReplyRecorded::AlreadyProcessed`].
+    ///
+    /// Errors: [`StoreError::Unavailable`]; nothing is stored then.
+    async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError>;
+}

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use switchboard_application::ports::{Clock, StoreError, SystemClock};
 
+use super::handoff::Handoff;
 use super::records::Columns;
 use super::wake::WorkSignal;
 
@@ -139,6 +140,8 @@ pub struct SqlStore<E> {
     pub(super) wake: Arc<WorkSignal>,
     /// `channels.gmail.priority` until an operator sets it.
     pub(super) email_priority_default: bool,
+    /// Jobs ingested by this process, handed to its workers after the commit (ADR 0021).
+    pub(super) handoff: Arc<Handoff>,
 }
 
 impl<E> SqlStore<E> {
@@ -148,6 +151,7 @@ impl<E> SqlStore<E> {
             clock: Arc::new(SystemClock),
             wake: Arc::new(WorkSignal::default()),
             email_priority_default: false,
+            handoff: Arc::new(Handoff::default()),
         }
     }
 
@@ -163,6 +167,15 @@ impl<E> SqlStore<E> {
     #[must_use]
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Hands the jobs this process ingests to its own workers after the commit, leased
+    /// until their due time plus `lease` (the workers' lease), instead of leaving them to
+    /// a claim (ADR 0021; the SQLite engine).
+    #[must_use]
+    pub fn with_handoff(mut self, lease: std::time::Duration) -> Self {
+        self.handoff = Arc::new(Handoff::with_lease(lease));
         self
     }
 

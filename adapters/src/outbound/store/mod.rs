@@ -6,6 +6,7 @@
 //! so the rest of the service holds an `Arc<dyn Store>` and never names a database.
 
 mod engine;
+mod handoff;
 mod management;
 mod operations;
 pub mod postgres;
@@ -146,7 +147,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 config.database.sqlite_full_sync,
             )
             .await?
-            .with_email_priority_default(email_priority),
+            .with_email_priority_default(email_priority)
+            .with_handoff(config.workers.lease),
         )),
         Some(Backend::Postgres) => Ok(Arc::new(
             PgStore::connect(url, config.database.max_connections, config.database.busy_timeout)

@@ -3,9 +3,13 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
+use std::time::Duration;
 use switchboard_application::ports::{EventDisposition, Inbox, IngestBatch, IngestReceipt};
 use tracing::Instrument;
+
 use uuid::Uuid;
+
+use super::super::handoff::Handed;
 
 use super::super::records::{json, millis as ms};
 use super::writer::failed;
@@ -18,7 +22,10 @@ impl Inbox for SqliteStore {
             tracing::debug_span!("sqlite.ingest", messages = batch.messages.len(), statuses = batch.statuses.len());
         async {
             // Committed with whatever other writes are waiting; answered after the commit.
-            let receipt = self.engine.group.write_urgent(move |conn| ingest_in(conn, &batch)).await?;
+            let lease = self.handoff.lease();
+            let (receipt, handed) = self.engine.group.write_urgent(move |conn| ingest_in(conn, &batch, lease)).await?;
+            // Committed: this process's workers may run the new messages without a claim.
+            self.handoff.push(handed);
             if receipt.new_messages + receipt.new_statuses > 0 {
                 self.notify_workers();
             }
@@ -29,8 +36,13 @@ impl Inbox for SqliteStore {
     }
 }
 
-/// Stores one webhook's event, messages, statuses and their jobs.
-fn ingest_in(conn: &Connection, batch: &IngestBatch) -> Result<IngestReceipt, StoreError> {
+/// Stores one webhook's event, messages, statuses and their jobs; answers the messages'
+/// jobs leased to this process for the hand-off (with `lease`).
+fn ingest_in(
+    conn: &Connection,
+    batch: &IngestBatch,
+    lease: Option<Duration>,
+) -> Result<(IngestReceipt, Vec<Handed>), StoreError> {
     let now = ms(batch.event.received_at);
     let event_id = batch.event.id.to_string();
     let trace_id = batch.event.trace.trace_id.to_string();
@@ -63,12 +75,15 @@ fn ingest_in(conn: &Connection, batch: &IngestBatch) -> Result<IngestReceipt, St
     }
 
     let mut receipt = IngestReceipt::default();
+    let mut handed = Vec::new();
     for item in &batch.messages {
-        if !ingest_message(conn, item, &event_id, &trace_id, now)? {
-            receipt.duplicate_messages += 1;
-            continue;
+        match ingest_message(conn, item, &event_id, &trace_id, now, lease)? {
+            None => receipt.duplicate_messages += 1,
+            Some(job) => {
+                receipt.new_messages += 1;
+                handed.extend(job);
+            }
         }
-        receipt.new_messages += 1;
     }
 
     for item in &batch.statuses {
@@ -97,25 +112,26 @@ fn ingest_in(conn: &Connection, batch: &IngestBatch) -> Result<IngestReceipt, St
         insert_job(conn, &item.job, now)?;
         receipt.new_statuses += 1;
     }
-    Ok(receipt)
+    Ok((receipt, handed))
 }
 
-/// Stores one inbound message with its contact, conversation and job. Answers false for a
-/// duplicate, which writes nothing.
+/// Stores one inbound message with its contact, conversation and job. Answers `None` for
+/// a duplicate, which writes nothing, else the job when it was leased for the hand-off.
 fn ingest_message(
     conn: &Connection,
     item: &switchboard_application::ports::NewInbound,
     event_id: &str,
     trace_id: &str,
     now: i64,
-) -> Result<bool, StoreError> {
+    lease: Option<Duration>,
+) -> Result<Option<Option<Handed>>, StoreError> {
     let message = &item.message;
     let known = conn
         .prepare_cached("SELECT 1 FROM messages WHERE wamid = ?1")
         .and_then(|mut find| find.exists([message.wamid.as_str()]))
         .map_err(failed)?;
     if known {
-        return Ok(false);
+        return Ok(None);
     }
     let contact_id = resolve_contact(conn, &message.from, message.profile_name.as_deref(), now)?;
     run(
@@ -152,6 +168,5 @@ fn ingest_message(
             now
         ],
     )?;
-    insert_job(conn, &item.job, now)?;
-    Ok(true)
+    Ok(Some(insert_job_leased_if_first(conn, &item.job, now, lease)?))
 }

@@ -8,7 +8,7 @@ use switchboard_application::ports::JobQueue;
 
 use super::super::wake::until_due;
 use async_trait::async_trait;
-use rusqlite::params;
+use rusqlite::{OptionalExtension as _, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -48,10 +48,70 @@ const CLAIM: &str =
          LIMIT ?4)
      RETURNING id, payload, trace_context, attempts";
 
+/// Whether a handed job (?1) is still leased with our token (?2), and still the earliest
+/// waiting job of its ordering key.
+const STILL_OURS: &str = "SELECT j.lease_token = ?2,
+        NOT EXISTS (SELECT 1 FROM jobs o
+                    WHERE o.ordering_key = j.ordering_key AND o.id <> j.id AND o.state IN ('queued', 'leased')
+                      AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))
+ FROM jobs j WHERE j.id = ?1 AND j.state = 'leased'";
+
+impl SqliteStore {
+    /// Due jobs handed over after their ingest, each checked in place to be still ours
+    /// and the next of its ordering key. One that is no longer the next (a late delivery
+    /// of an earlier message came inside the reorder window) has its lease returned, so
+    /// the claim runs them in order; one that is no longer ours is left to its holder. A
+    /// job lost here (a failed read) is claimed again when its lease ends.
+    async fn take_handed(&self, now: i64, limit: usize) -> Result<(Vec<LeasedJob>, bool), StoreError> {
+        let mut jobs = Vec::new();
+        let mut released = false;
+        for handed in self.handoff.take_due(now, limit) {
+            let token = handed.job.lease_token.to_string();
+            let found: Option<(bool, bool)> = self.engine.readers.read(|conn| {
+                conn.prepare_cached(STILL_OURS)
+                    .and_then(|mut check| {
+                        check.query_row(params![handed.job.id, token], |row| Ok((row.get(0)?, row.get(1)?))).optional()
+                    })
+                    .map_err(failed)
+            })?;
+            match found {
+                Some((true, true)) => jobs.push(handed.job),
+                Some((true, false)) => {
+                    self.release(&handed.job).await?;
+                    released = true;
+                }
+                _ => tracing::debug!(job_id = handed.job.id, "a handed job is no longer ours"),
+            }
+        }
+        Ok((jobs, released))
+    }
+
+    /// Whether the claim's SQL would find anything at `now`: a due queued job or an
+    /// expired lease (a point read in place, no write).
+    fn claimable(&self, now: i64) -> Result<bool, StoreError> {
+        self.engine.readers.read(|conn| {
+            conn.prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_at <= ?1)
+                     OR EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_until <= ?1)",
+            )
+            .and_then(|mut find| find.query_row([now], |row| row.get::<_, bool>(0)))
+            .map_err(failed)
+        })
+    }
+}
+
 #[async_trait]
 impl JobQueue for SqliteStore {
     async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
         let now = self.now_ms();
+        // Jobs this process ingested come from memory, without a write (ADR 0021); the
+        // claim's SQL (a write) runs only for what memory cannot give: when a handed job
+        // had to wait for an earlier one, or a queued job is due or a lease expired.
+        let (mut jobs, released) = self.take_handed(now, limit).await?;
+        if jobs.len() >= limit || (!released && !self.claimable(now)?) {
+            return Ok(jobs);
+        }
+        let limit = limit - jobs.len();
         let lease_until = lease_until(now, lease);
         let token = Uuid::new_v4();
         let limit = i64::try_from(limit).unwrap_or(1);
@@ -85,7 +145,8 @@ impl JobQueue for SqliteStore {
                 Ok(jobs)
             })
             .await?;
-        Ok(rows)
+        jobs.extend(rows);
+        Ok(jobs)
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
@@ -187,6 +248,15 @@ impl JobQueue for SqliteStore {
                     .map_err(failed)
             })
             .unwrap_or(None);
+        // A handed job is leased, not queued: its due time comes from memory.
+        let handed = self.handoff.next_due();
+        if handed.is_some_and(|at| at <= now) {
+            return;
+        }
+        let due = match (due, handed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.wake.wait(seen, until_due(due, now, max)).await;
     }
 }

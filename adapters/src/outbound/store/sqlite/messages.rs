@@ -11,7 +11,7 @@ use switchboard_domain::{AgentName, InboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::super::records::{corrupt, json, lease_until, leased_at_insert, millis as ms};
+use super::super::records::{corrupt, json, millis as ms};
 use super::writer::failed;
 use super::*;
 
@@ -160,21 +160,5 @@ fn insert_delivery_job(
     now: i64,
     lease: Option<Duration>,
 ) -> Result<Option<LeasedJob>, StoreError> {
-    let waiting = || {
-        conn.prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = ?1 AND state IN ('queued', 'leased'))",
-        )
-        .and_then(|mut find| find.query_row([&job.ordering_key], |row| row.get::<_, bool>(0)))
-        .map_err(failed)
-    };
-    let lease = match lease {
-        Some(lease) if !waiting()? => lease,
-        _ => {
-            insert_job(conn, job, now)?;
-            return Ok(None);
-        }
-    };
-    let token = Uuid::new_v4();
-    insert_job_leased(conn, job, now, Some((token, lease_until(now, lease))))?;
-    Ok(Some(leased_at_insert(conn.last_insert_rowid(), job, token)))
+    Ok(insert_job_leased_if_first(conn, job, now, lease)?.map(|handed| handed.job))
 }

@@ -36,7 +36,8 @@ use switchboard_domain::WhatsAppUser;
 use uuid::Uuid;
 
 use super::engine::{Arg, Engine, SqlStore, numbered};
-use super::records::{json, millis as ms, unavailable};
+use super::handoff::Handed;
+use super::records::{json, lease_until, leased_at_insert, millis as ms, unavailable};
 use readers::Readers;
 use writer::{GroupCommit, failed};
 
@@ -198,6 +199,34 @@ fn insert_job_leased(conn: &Connection, job: &NewJob, now: i64, lease: Option<(U
     })
     .map_err(failed)?;
     Ok(())
+}
+
+/// A job leased at its insert to the caller, until its due time plus `lease`, when no
+/// other job of its ordering key waits (so it is the next of its key, and runs without a
+/// claim); else queued for a claim. `None` also when `lease` is.
+fn insert_job_leased_if_first(
+    conn: &Connection,
+    job: &NewJob,
+    now: i64,
+    lease: Option<Duration>,
+) -> Result<Option<Handed>, StoreError> {
+    let Some(lease) = lease else {
+        insert_job(conn, job, now)?;
+        return Ok(None);
+    };
+    let waiting = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = ?1 AND state IN ('queued', 'leased'))")
+        .and_then(|mut find| find.query_row([&job.ordering_key], |row| row.get::<_, bool>(0)))
+        .map_err(failed)?;
+    if waiting {
+        insert_job(conn, job, now)?;
+        return Ok(None);
+    }
+    let token = Uuid::new_v4();
+    let run_at = ms(job.run_at);
+    let until = lease_until(run_at.max(now), lease);
+    insert_job_leased(conn, job, now, Some((token, until)))?;
+    Ok(Some(Handed { job: leased_at_insert(conn.last_insert_rowid(), job, token), run_at, lease_until: until }))
 }
 
 /// One row of a delivery's history.

@@ -1,0 +1,132 @@
+//! The hand-off after commit (ADR 0021): a message this process ingests is handed to
+//! its workers in memory instead of being claimed back from the database.
+//!
+//! The ingest inserts the message's job already leased, to this process, until its due
+//! time plus the workers' lease, when no other job of its ordering key waits; after the
+//! commit the job goes on this list. A worker's claim takes due jobs from here first and
+//! makes sure, with a point read, that each is still leased to us and still the earliest
+//! job of its ordering key (a late delivery inside the reorder window may have arrived
+//! since; then the job's lease is returned and the claim orders them as usual). The
+//! database stays the truth: if the process dies, the leases expire and another claim
+//! takes the jobs, as after any crash.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use switchboard_application::jobs::LeasedJob;
+
+/// A job handed over after its commit, with what the claim checks before running it.
+#[derive(Debug, Clone)]
+pub(super) struct Handed {
+    pub job: LeasedJob,
+    /// Unix milliseconds: when it is due (the reorder window's end).
+    pub run_at: i64,
+    /// Unix milliseconds: when its lease ends; past it, the claim may lease it again.
+    pub lease_until: i64,
+}
+
+/// The jobs handed over and not taken yet. Off (no lease) unless the store is told the
+/// workers' lease: then nothing is handed over and every job is claimed.
+#[derive(Debug, Default)]
+pub(super) struct Handoff {
+    lease: Option<Duration>,
+    waiting: Mutex<Vec<Handed>>,
+}
+
+/// A handed job this close to its lease's end (or a quarter of the lease, when shorter)
+/// is left to the claim, so that it never runs twice (once from here and once leased
+/// again).
+const LEASE_MARGIN_MS: i64 = 5_000;
+
+impl Handoff {
+    pub(super) fn with_lease(lease: Duration) -> Self {
+        Self { lease: Some(lease), waiting: Mutex::new(Vec::new()) }
+    }
+
+    /// The lease a handed job gets beyond its due time; `None` when hand-off is off.
+    pub(super) fn lease(&self) -> Option<Duration> {
+        self.lease
+    }
+
+    pub(super) fn push(&self, jobs: Vec<Handed>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.extend(jobs);
+    }
+
+    /// Up to `limit` jobs due at `now`, earliest first; a job whose lease is about to end
+    /// is dropped here (the claim takes it from the database).
+    pub(super) fn take_due(&self, now: i64, limit: usize) -> Vec<Handed> {
+        let quarter = self.lease.map_or(0, |l| i64::try_from(l.as_millis() / 4).unwrap_or(LEASE_MARGIN_MS));
+        let margin = LEASE_MARGIN_MS.min(quarter);
+        let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.retain(|h| h.lease_until - margin > now);
+        if !waiting.iter().any(|h| h.run_at <= now) {
+            return Vec::new();
+        }
+        waiting.sort_by_key(|h| (h.run_at, h.job.id));
+        let due = waiting.iter().take_while(|h| h.run_at <= now).count().min(limit);
+        waiting.drain(..due).collect()
+    }
+
+    /// When the earliest waiting job is due, if any waits.
+    pub(super) fn next_due(&self) -> Option<i64> {
+        let waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        waiting.iter().map(|h| h.run_at).min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_application::jobs::JobKind;
+    use switchboard_domain::Wamid;
+    use switchboard_shared::TraceContext;
+    use uuid::Uuid;
+
+    use super::*;
+
+    fn handed(id: i64, run_at: i64, lease_until: i64) -> Handed {
+        Handed {
+            job: LeasedJob {
+                id,
+                kind: JobKind::ProcessInbound { wamid: Wamid::parse("wamid.A").unwrap() },
+                trace: TraceContext::new_root(),
+                attempts: 1,
+                lease_token: Uuid::new_v4(),
+            },
+            run_at,
+            lease_until,
+        }
+    }
+
+    fn ids(jobs: &[Handed]) -> Vec<i64> {
+        jobs.iter().map(|h| h.job.id).collect()
+    }
+
+    #[test]
+    fn only_due_jobs_are_taken_earliest_first_and_at_most_the_limit() {
+        let handoff = Handoff::with_lease(Duration::from_secs(60));
+        handoff.push(vec![handed(3, 300, 60_300), handed(1, 100, 60_100), handed(2, 200, 60_200)]);
+
+        assert!(handoff.take_due(50, 10).is_empty());
+        assert_eq!(ids(&handoff.take_due(250, 1)), [1]);
+        assert_eq!(ids(&handoff.take_due(250, 10)), [2]);
+        assert_eq!(handoff.next_due(), Some(300));
+    }
+
+    #[test]
+    fn a_job_near_the_end_of_its_lease_is_left_to_the_claim() {
+        let handoff = Handoff::with_lease(Duration::from_secs(60));
+        handoff.push(vec![handed(1, 100, 10_000)]);
+
+        assert!(handoff.take_due(9_000, 10).is_empty());
+        assert_eq!(handoff.next_due(), None);
+    }
+
+    #[test]
+    fn without_a_lease_the_hand_off_is_off() {
+        assert_eq!(Handoff::default().lease(), None);
+    }
+}

@@ -9,11 +9,7 @@ use std::net::TcpListener;
 use std::process::Command;
 
 use std::time::Duration;
-use switchboard::process::ServiceProcess;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use switchboard_testkit::{ServiceProcess, free_port};
 
 /// `switchboard serve` with `env`, ready, its output in `dir`.
 fn serve(env: &[(&str, &str)], dir: &std::path::Path) -> ServiceProcess {

@@ -4,7 +4,7 @@
 //! runs the `switchboard` binary as a child process ([`ServiceProcess`]: port 0 read back
 //! from its start-up line, ready on `/health/ready`, output captured, restart on the same
 //! port, SIGKILL for crash tests), and [`free_port`]. The black-box tests of the root
-//! package use it instead of copies of their own.
+//! package and `switchboard-bench` use it instead of copies of their own.
 
 mod process;
 

@@ -7,7 +7,7 @@ of the time from sending the request to reading the 200. Standard library only.
 
     python3 scripts/webhook_latency.py --secret "$(jq -r .app_secret data/sandbox-secrets.json)" -n 2000
 
-The proper benchmark (throughput, end-to-end, RSS) is `switchboard bench` (issue 7).
+The proper benchmark (throughput, end-to-end, RSS) is `switchboard-bench` (issue 7).
 """
 import argparse
 import hashlib

@@ -9,11 +9,11 @@
 //! application/   use cases + ports
 //! adapters/      actix-web inbound; SQLite, sandbox WhatsApp, built-in agents outbound
 //! shared/        config, telemetry, trace context, retry policy
-//! src/           this crate: CLI (main.rs), startup, simulate, bench, process (a child `serve`)
+//! src/           this crate: CLI (main.rs), startup, simulate
+//! testkit/       test support: the binary as a child process, free ports
+//! bench/         switchboard-bench: load generator and fake Graph against the binary
 //! ```
 
-pub mod bench;
-pub mod process;
 pub mod simulate;
 pub mod startup;
 

@@ -87,10 +87,6 @@ enum Command {
         #[arg(long, default_value_t = 15)]
         timeout: u64,
     },
-    /// Measure throughput, latency and memory of the real service on this machine
-    /// (a child `serve` on a temporary SQLite database, a loopback fake Graph) against a
-    /// bare actix-web handler answering the same signed webhooks.
-    Bench(switchboard::bench::BenchArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,16 +133,6 @@ fn background_priority() {
 const BACKGROUND_PRIORITY: u8 = 23;
 
 async fn run(cli: Cli) -> ExitCode {
-    if let Some(Command::Bench(args)) = cli.command {
-        // Configures its own service; the caller's configuration plays no part.
-        return match switchboard::bench::run(args).await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("switchboard bench: {e:#}");
-                ExitCode::FAILURE
-            }
-        };
-    }
     let config = match Config::load(cli.config.as_deref()) {
         Ok(config) => config,
         Err(e) => {
@@ -165,7 +151,6 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Simulate { text, from, name, url, timeout } => {
             simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
-        Command::Bench(_) => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use switchboard::process::ServiceProcess;
+use switchboard_testkit::ServiceProcess;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;

@@ -94,7 +94,7 @@ fn fallback_text(replies: &[Value]) -> &str {
 
 #[tokio::test]
 async fn an_agent_that_is_down_is_retried_and_then_the_default_agent_answers() {
-    let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let unused = switchboard_testkit::free_port();
 
     let (replies, dead) = answered_by_the_fallback(&format!("http://127.0.0.1:{unused}"), &[]).await;
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use switchboard::process::ServiceProcess;
 use switchboard_adapters::inbound::whatsapp::signature;
+use switchboard_testkit::ServiceProcess;
 
 use crate::fakes::FakeGraph;
 use crate::helpers::{API_KEY, APP_SECRET, BUSINESS_NUMBER_ID, VERIFY_TOKEN, text_messages};

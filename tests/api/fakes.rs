@@ -454,7 +454,7 @@ impl SdkClassifier {
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|_| root.join(".venv-a2a/bin/python"));
         assert!(python.exists(), "{} is missing: run scripts/test (it sets up the A2A peer's venv)", python.display());
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = switchboard_testkit::free_port();
         let child = std::process::Command::new(python)
             .arg(root.join("../shared/tools/a2a-peer/classifier_server.py"))
             .args(["--port", &port.to_string(), "--mode", mode])

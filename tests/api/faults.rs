@@ -61,7 +61,7 @@ async fn under_graph_database_and_agent_faults_every_message_ends_delivered_or_f
     let graph = FakeGraph::start().await;
     graph.script(flaky_script());
     let smtp = SmtpSink::start().await;
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let down = switchboard_testkit::free_port();
     let agents = format!("concierge=http://127.0.0.1:{down}|greeting");
     let app = spawn_live_app(
         &graph,

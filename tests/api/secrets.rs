@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use sqlx::{Column, Row};
 use switchboard_shared::secrets;
+use switchboard_testkit::free_port;
 
 use crate::fakes::{AgentMode, Answer, FakeAgent, FakeGraph, SmtpSink};
 use crate::helpers::{TestApp, all_logs, all_spans, spawn_app_with, text_messages};
@@ -39,10 +40,6 @@ const MARKERS: [&str; 9] = [
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A peer that accepts connections and never answers.
@@ -323,10 +320,10 @@ async fn no_configured_secret_leaves_whatever_graph_smtp_the_database_or_an_agen
     //    database is locked while a webhook arrives.
     {
         let config = secret_config(
-            &format!("http://127.0.0.1:{}", closed_port()),
-            closed_port(),
-            &format!("http://classifier:{CLASSIFIER_PASSWORD}@127.0.0.1:{}", closed_port()),
-            &format!("down=http://agent:{AGENT_PASSWORD}@127.0.0.1:{}|anything", closed_port()),
+            &format!("http://127.0.0.1:{}", free_port()),
+            free_port(),
+            &format!("http://classifier:{CLASSIFIER_PASSWORD}@127.0.0.1:{}", free_port()),
+            &format!("down=http://agent:{AGENT_PASSWORD}@127.0.0.1:{}|anything", free_port()),
             "down",
         );
         let app = spawn(&config).await;

@@ -1,0 +1,134 @@
+//! The rounds, and the phases of one round: lone messages, the bare handler, the closed
+//! loop and its end-to-end drain, the open loop, memory.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use crate::BenchArgs;
+use crate::fake_graph::{BareHandler, FakeGraph};
+use crate::load::Load;
+use crate::memory::RssSampler;
+use crate::report::{self, Figures, per_sec, percentile};
+use crate::service::Service;
+
+/// Measures the binary `args` name (or the one beside this executable) `args.rounds`
+/// times, each with a fresh service and database, and answers the table of the medians
+/// (and of several rounds, each round's targeted figures). Progress goes to stderr.
+///
+/// # Errors
+///
+/// A bad option, no binary to measure, a service that does not start, or a loopback
+/// server of the bench's own that cannot.
+pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
+    if !matches!(args.synchronous.as_str(), "full" | "normal") {
+        bail!("--synchronous must be full or normal, got {:?}", args.synchronous);
+    }
+    let binary = args.service_binary()?;
+    let duration = Duration::from_secs(args.duration.max(1));
+    let connections = args.connections.max(1);
+
+    let rounds = args.rounds.max(1);
+
+    let graph = FakeGraph::start()?;
+    let mut measured = Vec::with_capacity(rounds);
+    for round in 1..=rounds {
+        if rounds > 1 {
+            eprintln!("bench: round {round} of {rounds}");
+        }
+        let dir = std::env::temp_dir().join(format!("switchboard-bench-{}-{round}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let service = {
+            let (binary, dir, uri, args) = (binary.clone(), dir.clone(), graph.uri(), args.clone());
+            tokio::task::spawn_blocking(move || Service::start(&binary, &dir, &uri, &args)).await??
+        };
+        let result = measure(&args, duration, connections, &graph, &service).await;
+        drop(service);
+        let _ = std::fs::remove_dir_all(&dir);
+        let figures = result?;
+        if rounds > 1 {
+            eprintln!(
+                "bench: round {round}: {:.0} acknowledged/s, p99 {:.2} ms, {:.0} messages/s end to end",
+                figures.acked_per_sec, figures.open_p99_ms, figures.e2e_per_sec
+            );
+        }
+        measured.push(figures);
+    }
+    let mut printed = report::table(&args, &binary, connections, &Figures::median(&measured))?;
+    if rounds > 1 {
+        printed.push_str(&report::spread(&measured)?);
+    }
+    Ok(printed)
+}
+
+/// One round against a service just started.
+async fn measure(
+    args: &BenchArgs,
+    duration: Duration,
+    connections: usize,
+    graph: &FakeGraph,
+    service: &Service,
+) -> anyhow::Result<Figures> {
+    let load = Load::new(connections)?;
+    let mut figures = Figures::default();
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    figures.idle_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
+
+    // What one user feels on a quiet service: each message alone, from a user never seen.
+    let lone = (duration.as_secs() * 10).clamp(10, 100);
+    eprintln!("bench: service, {lone} lone messages one at a time");
+    let mut lone_us = Vec::with_capacity(usize::try_from(lone).unwrap_or(0));
+    for n in 0..lone {
+        if let Some(us) = load.lone_message(&service.webhook_url(), graph, n).await? {
+            lone_us.push(us);
+        }
+    }
+    lone_us.sort_unstable();
+    figures.lone_messages = lone_us.len() as u64;
+    figures.lone_p50_ms = percentile(&lone_us, 50.0);
+    figures.lone_p99_ms = percentile(&lone_us, 99.0);
+
+    eprintln!("bench: bare actix-web handler, {connections} connections, {}s", duration.as_secs());
+    let bare = BareHandler::start()?;
+    let (ok, _) = load.closed_loop(&bare.url(), connections, duration).await;
+    figures.bare_per_sec = per_sec(ok, duration);
+    drop(bare);
+
+    let sampler = RssSampler::start(service.pid());
+    eprintln!("bench: service, closed loop, {connections} connections, {}s", duration.as_secs());
+    let sent_before = graph.sends();
+    let started = Instant::now();
+    let (ok, errors) = load.closed_loop(&service.webhook_url(), connections, duration).await;
+    figures.acked_per_sec = per_sec(ok, duration);
+    figures.closed_errors = errors;
+    figures.e2e_messages = ok;
+    eprintln!("bench: waiting for {ok} replies to reach Graph");
+    let drain = Duration::from_secs(args.drain_timeout);
+    let (arrived, last) = graph.wait_for(sent_before + ok, drain).await;
+    let replies = arrived.saturating_sub(sent_before);
+    figures.e2e_drained = replies >= ok;
+    figures.e2e_per_sec = per_sec(replies, last.unwrap_or_else(Instant::now).duration_since(started));
+
+    eprintln!("bench: service, open loop, {}/s offered, {}s", args.rate, duration.as_secs());
+    let sent_before = graph.sends();
+    let started = Instant::now();
+    let open = load.open_loop(&service.webhook_url(), args.rate, duration).await;
+    figures.open_offered = open.offered;
+    figures.open_acked = open.acked;
+    figures.open_errors = open.errors;
+    figures.open_p50_ms = percentile(&open.latencies_us, 50.0);
+    figures.open_p99_ms = percentile(&open.latencies_us, 99.0);
+    figures.open_max_ms = percentile(&open.latencies_us, 100.0);
+    figures.open_late_p99_ms = percentile(&open.late_us, 99.0);
+    figures.open_from_start_p99_ms = percentile(&open.from_start_us, 99.0);
+    let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
+    figures.open_e2e_per_sec =
+        per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
+    figures.load_rss_kb = sampler.stop();
+    figures.hwm_kb = service.status_kb("VmHWM").unwrap_or(0);
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    figures.idle_after_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
+    Ok(figures)
+}

@@ -1,0 +1,262 @@
+//! What a round measured, the median of the rounds, and the printed table with each
+//! target and whether it was met.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{BenchArgs, REORDER_WINDOW_MS};
+
+/// What one run measured.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Figures {
+    pub(crate) bare_per_sec: f64,
+    pub(crate) acked_per_sec: f64,
+    pub(crate) closed_errors: u64,
+    pub(crate) e2e_per_sec: f64,
+    pub(crate) e2e_drained: bool,
+    pub(crate) e2e_messages: u64,
+    pub(crate) open_offered: u64,
+    pub(crate) open_acked: u64,
+    pub(crate) open_errors: u64,
+    pub(crate) open_p50_ms: f64,
+    pub(crate) open_p99_ms: f64,
+    pub(crate) open_max_ms: f64,
+    pub(crate) open_late_p99_ms: f64,
+    pub(crate) open_from_start_p99_ms: f64,
+    pub(crate) open_e2e_per_sec: f64,
+    pub(crate) idle_rss_kb: u64,
+    pub(crate) idle_after_rss_kb: u64,
+    pub(crate) load_rss_kb: u64,
+    pub(crate) hwm_kb: u64,
+    /// Lone messages (one at a time, each from a new user): webhook sent to reply at Graph.
+    pub(crate) lone_messages: u64,
+    pub(crate) lone_p50_ms: f64,
+    pub(crate) lone_p99_ms: f64,
+}
+
+impl Figures {
+    /// Each figure's median over the rounds (of an even count, the mean of the middle two).
+    pub(crate) fn median(rounds: &[Self]) -> Self {
+        let f = |pick: fn(&Self) -> f64| median(rounds.iter().map(pick).collect());
+        #[expect(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss,
+            reason = "a median of counts far below 2^52"
+        )]
+        let n = |pick: fn(&Self) -> u64| median(rounds.iter().map(|r| pick(r) as f64).collect()).round() as u64;
+        Self {
+            bare_per_sec: f(|r| r.bare_per_sec),
+            acked_per_sec: f(|r| r.acked_per_sec),
+            closed_errors: n(|r| r.closed_errors),
+            e2e_per_sec: f(|r| r.e2e_per_sec),
+            e2e_drained: rounds.iter().all(|r| r.e2e_drained),
+            e2e_messages: n(|r| r.e2e_messages),
+            open_offered: n(|r| r.open_offered),
+            open_acked: n(|r| r.open_acked),
+            open_errors: n(|r| r.open_errors),
+            open_p50_ms: f(|r| r.open_p50_ms),
+            open_p99_ms: f(|r| r.open_p99_ms),
+            open_max_ms: f(|r| r.open_max_ms),
+            open_late_p99_ms: f(|r| r.open_late_p99_ms),
+            open_from_start_p99_ms: f(|r| r.open_from_start_p99_ms),
+            open_e2e_per_sec: f(|r| r.open_e2e_per_sec),
+            idle_rss_kb: n(|r| r.idle_rss_kb),
+            idle_after_rss_kb: n(|r| r.idle_after_rss_kb),
+            load_rss_kb: n(|r| r.load_rss_kb),
+            hwm_kb: n(|r| r.hwm_kb),
+            lone_messages: n(|r| r.lone_messages),
+            lone_p50_ms: f(|r| r.lone_p50_ms),
+            lone_p99_ms: f(|r| r.lone_p99_ms),
+        }
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        len if len % 2 == 1 => values[len / 2],
+        len => (values[len / 2 - 1] + values[len / 2]) / 2.0,
+    }
+}
+
+#[expect(clippy::cast_precision_loss, reason = "request counts are far below 2^52")]
+pub(crate) fn per_sec(count: u64, over: Duration) -> f64 {
+    let secs = over.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+/// The value at percentile `p` of latencies in microseconds, in milliseconds.
+#[expect(clippy::cast_precision_loss, reason = "latencies in microseconds are far below 2^52")]
+#[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "an index within the slice")]
+pub(crate) fn percentile(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    let index = ((p / 100.0) * (sorted_us.len() - 1) as f64).round() as usize;
+    sorted_us[index.min(sorted_us.len() - 1)] as f64 / 1000.0
+}
+
+fn mb(kb: u64) -> String {
+    format!("{:.1} MB", kb_to_mb(kb))
+}
+
+#[expect(clippy::cast_precision_loss, reason = "kilobytes of a process are far below 2^52")]
+fn kb_to_mb(kb: u64) -> f64 {
+    kb as f64 / 1024.0
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+/// The table of figures (the medians, of several rounds), each with its target and
+/// verdict, under a line saying what was measured and how.
+pub(crate) fn table(
+    args: &BenchArgs,
+    binary: &Path,
+    connections: usize,
+    f: &Figures,
+) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    let build = if crate::args::is_debug_build(binary) { "DEBUG build (not representative)" } else { "release build" };
+    writeln!(out)?;
+    let rounds = args.rounds.max(1);
+    let of_rounds = if rounds > 1 { format!(", median of {rounds} rounds") } else { String::new() };
+    writeln!(
+        out,
+        "switchboard-bench: {build}, SQLite WAL synchronous={}, rate limits off, {connections} connections, {}s phases, {} cores{of_rounds}",
+        args.synchronous,
+        args.duration.max(1),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+    )?;
+    writeln!(out, "binary: {}", binary.display())?;
+    if let Some(note) = &args.release_note {
+        writeln!(out, "note: {note}")?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{:<56} {:>16}  {:<12} verdict", "figure", "value", "target")?;
+    writeln!(out, "{}", "-".repeat(96))?;
+    let mut row = |name: &str, value: String, target: &str, verdict: &str| {
+        writeln!(out, "{name:<56} {value:>16}  {target:<12} {verdict}")
+    };
+    row("bare actix-web handler, same requests (the limit)", format!("{:.0}/s", f.bare_per_sec), "", "")?;
+    row(
+        "webhooks acknowledged durably (closed loop)",
+        format!("{:.0}/s", f.acked_per_sec),
+        ">= 5000/s",
+        verdict(f.acked_per_sec >= 5000.0),
+    )?;
+    let share = if f.bare_per_sec > 0.0 { 100.0 * f.acked_per_sec / f.bare_per_sec } else { 0.0 };
+    row("  as a share of the bare handler", format!("{share:.1} %"), "", "")?;
+    if f.closed_errors > 0 {
+        row("  requests not answered 200", f.closed_errors.to_string(), "", "")?;
+    }
+    let open = format!("ack latency at {}/s offered (open loop)", args.rate);
+    row(&format!("{open}, p50"), format!("{:.2} ms", f.open_p50_ms), "", "")?;
+    row(&format!("{open}, p99"), format!("{:.2} ms", f.open_p99_ms), "< 10 ms", verdict(f.open_p99_ms < 10.0))?;
+    row(&format!("{open}, max"), format!("{:.2} ms", f.open_max_ms), "", "")?;
+    row("  of which the generator started late, p99", format!("{:.2} ms", f.open_late_p99_ms), "", "")?;
+    row("  from when each request was started, p99", format!("{:.2} ms", f.open_from_start_p99_ms), "", "")?;
+    row(
+        "  acknowledged / offered (errors)",
+        format!("{}/{} ({})", f.open_acked, f.open_offered, f.open_errors),
+        "",
+        "",
+    )?;
+    row(
+        "end to end, webhook to Graph send (closed loop)",
+        format!("{:.0}/s", f.e2e_per_sec),
+        ">= 2000/s",
+        verdict(f.e2e_per_sec >= 2000.0),
+    )?;
+    if !f.e2e_drained {
+        row("  (not every reply arrived within the drain timeout)", String::new(), "", "")?;
+    }
+    row(&format!("  of {} messages", f.e2e_messages), String::new(), "", "")?;
+    row("end to end during the open loop", format!("{:.0}/s", f.open_e2e_per_sec), "", "")?;
+    row(
+        "peak RSS under load (VmRSS sampled)",
+        mb(f.load_rss_kb),
+        "< 100 MB",
+        verdict(kb_to_mb(f.load_rss_kb) < 100.0),
+    )?;
+    row("peak RSS of the run (VmHWM)", mb(f.hwm_kb), "< 100 MB", verdict(kb_to_mb(f.hwm_kb) < 100.0))?;
+    row("idle RSS after start", mb(f.idle_rss_kb), "< 30 MB", verdict(kb_to_mb(f.idle_rss_kb) < 30.0))?;
+    row("idle RSS after the load", mb(f.idle_after_rss_kb), "", "")?;
+    let lone = format!("lone message, webhook to reply at Graph ({} messages)", f.lone_messages);
+    row(&format!("{lone}, p50"), format!("{:.1} ms", f.lone_p50_ms), "", "")?;
+    row(
+        &format!("{lone}, p99"),
+        format!("{:.1} ms", f.lone_p99_ms),
+        "< window+15",
+        verdict(f.lone_p99_ms < REORDER_WINDOW_MS + 15.0),
+    )?;
+    row(
+        "  (the reorder window: a lone message's job falls due after it)",
+        format!("{REORDER_WINDOW_MS:.0} ms"),
+        "",
+        "",
+    )?;
+    Ok(out)
+}
+
+/// The targeted figures of every round, so that a verdict on the median can be weighed.
+pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
+    let mut out = String::new();
+    let list = |pick: fn(&Figures) -> String| rounds.iter().map(pick).collect::<Vec<_>>().join(", ");
+    writeln!(out)?;
+    writeln!(out, "each of {} rounds (the table above shows their medians):", rounds.len())?;
+    writeln!(out, "  acknowledged/s (closed loop)  {}", list(|r| format!("{:.0}", r.acked_per_sec)))?;
+    writeln!(out, "  p99 at the offered rate, ms   {}", list(|r| format!("{:.2}", r.open_p99_ms)))?;
+    writeln!(out, "  generator late p99, ms        {}", list(|r| format!("{:.2}", r.open_late_p99_ms)))?;
+    writeln!(out, "  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)))?;
+    writeln!(out, "  peak RSS (VmHWM), MB          {}", list(|r| format!("{:.1}", kb_to_mb(r.hwm_kb))))?;
+    writeln!(out, "  lone message p99, ms          {}", list(|r| format!("{:.1}", r.lone_p99_ms)))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_of_rounds_is_the_middle_value_or_the_mean_of_the_middle_two() {
+        assert!((median(vec![5.0, 1.0, 3.0]) - 3.0).abs() < f64::EPSILON);
+        assert!((median(vec![4.0, 1.0, 3.0, 10.0]) - 3.5).abs() < f64::EPSILON);
+        assert!(median(Vec::new()).abs() < f64::EPSILON);
+    }
+
+    #[test]
+    fn every_figure_of_the_rounds_is_judged_on_its_own_median() {
+        let round = |acked: f64, p99: f64, hwm_kb: u64, drained: bool| Figures {
+            acked_per_sec: acked,
+            open_p99_ms: p99,
+            hwm_kb,
+            e2e_drained: drained,
+            ..Figures::default()
+        };
+
+        let median = Figures::median(&[
+            round(4000.0, 30.0, 1000, true),
+            round(6000.0, 5.0, 3000, true),
+            round(5000.0, 7.0, 2000, false),
+        ]);
+
+        assert!((median.acked_per_sec - 5000.0).abs() < f64::EPSILON);
+        assert!((median.open_p99_ms - 7.0).abs() < f64::EPSILON);
+        assert_eq!(median.hwm_kb, 2000);
+        assert!(!median.e2e_drained, "one round that did not drain is reported");
+    }
+
+    #[test]
+    fn percentiles_pick_from_the_sorted_latencies() {
+        let sorted: Vec<u64> = (1..=100).map(|n| n * 1000).collect();
+
+        assert!((percentile(&sorted, 50.0) - 51.0).abs() < 1e-9 || (percentile(&sorted, 50.0) - 50.0).abs() < 1e-9);
+        assert!((percentile(&sorted, 100.0) - 100.0).abs() < 1e-9);
+        assert!((percentile(&[], 99.0)).abs() < 1e-9);
+    }
+}

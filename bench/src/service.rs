@@ -1,0 +1,57 @@
+//! The service under test: the `switchboard` binary's `serve` as a child process, through
+//! the one harness the tests use too ([`switchboard_testkit::ServiceProcess`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use switchboard_testkit::ServiceProcess;
+
+use crate::{API_VERSION, APP_SECRET, BenchArgs, PHONE_NUMBER_ID, REORDER_WINDOW_MS};
+
+pub(crate) struct Service(ServiceProcess);
+
+impl Service {
+    /// Starts `binary` on a fresh database in `dir` and waits until it is ready
+    /// (blocking: run it off the async workers).
+    pub(crate) fn start(binary: &Path, dir: &Path, graph_uri: &str, args: &BenchArgs) -> anyhow::Result<Self> {
+        let mut env: Vec<(String, String)> = [
+            ("SWITCHBOARD_MODE", "live".to_owned()),
+            ("SWITCHBOARD_DATA_DIR", dir.display().to_string()),
+            ("SWITCHBOARD_LOG", "warn".to_owned()),
+            ("SWITCHBOARD_SQLITE_SYNCHRONOUS", args.synchronous.clone()),
+            ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
+            // Each bench sender writes far faster than any person: the limit would hold them.
+            ("SWITCHBOARD_SENDER_RATE_PER_MINUTE", "0".to_owned()),
+            ("WHATSAPP_ACCESS_TOKEN", "bench-token".to_owned()),
+            ("WHATSAPP_PHONE_NUMBER_ID", PHONE_NUMBER_ID.to_owned()),
+            ("WHATSAPP_APP_SECRET", APP_SECRET.to_owned()),
+            ("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "bench-verify-token".to_owned()),
+            ("WHATSAPP_API_BASE_URL", graph_uri.to_owned()),
+            ("WHATSAPP_API_VERSION", API_VERSION.to_owned()),
+            ("SWITCHBOARD_API_KEYS", "bench-api-key".to_owned()),
+            // Stated, as the lone-message verdict is judged against it.
+            ("SWITCHBOARD_INBOUND_REORDER_WINDOW_MS", format!("{REORDER_WINDOW_MS:.0}")),
+            // Its health checks would be Graph calls the bench did not make.
+            ("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", "0".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v))
+        .to_vec();
+        if let Some(workers) = args.workers {
+            env.push(("SWITCHBOARD_WORKERS".to_owned(), workers.to_string()));
+        }
+        Ok(Self(ServiceProcess::start(binary, env, dir.join("service.log"), Duration::from_secs(30))?))
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.0.pid().unwrap_or(0)
+    }
+
+    pub(crate) fn webhook_url(&self) -> String {
+        format!("{}/webhook/whatsapp", self.0.base_url())
+    }
+
+    /// A `kB` field of the child's /proc status (VmRSS, VmHWM).
+    pub(crate) fn status_kb(&self, field: &str) -> Option<u64> {
+        crate::memory::proc_status_kb(self.pid(), field)
+    }
+}

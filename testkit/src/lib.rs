@@ -1,0 +1,27 @@
+//! # switchboard-testkit
+//!
+//! Test support, outside the hexagon and never part of the product: the one harness that
+//! runs the `switchboard` binary as a child process ([`ServiceProcess`]: port 0 read back
+//! from its start-up line, ready on `/health/ready`, output captured, restart on the same
+//! port, SIGKILL for crash tests), and [`free_port`]. The black-box tests of the root
+//! package and `switchboard-bench` use it instead of copies of their own.
+
+mod process;
+
+pub use process::ServiceProcess;
+
+/// A loopback port nothing listens on right now: for a peer that is down, or a child
+/// process that must be told its port in advance. Another process may take it before it
+/// is used, so a service under test asks for port 0 instead ([`ServiceProcess`]).
+///
+/// # Panics
+///
+/// When no loopback port can be bound: then no test of this kind can run.
+#[must_use]
+#[expect(clippy::expect_used, reason = "test support: without a loopback port no test can run")]
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free loopback port")
+        .port()
+}

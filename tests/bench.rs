@@ -1,0 +1,52 @@
+//! `switchboard-bench` against this package's `switchboard` binary, which cargo builds
+//! for this test (a test of the bench's own package could only find a binary built
+//! earlier, maybe stale). Speed is not asserted, only that every figure is measured.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use clap::Parser as _;
+use switchboard_bench::BenchArgs;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_in_quick_mode_prints_every_figure_with_its_target() {
+    // Arrange: two short rounds at a low rate.
+    let args = BenchArgs::parse_from([
+        "switchboard-bench",
+        "--binary",
+        env!("CARGO_BIN_EXE_switchboard"),
+        "--duration",
+        "1",
+        "--connections",
+        "4",
+        "--rate",
+        "50",
+        "--drain-timeout",
+        "60",
+        "--rounds",
+        "2",
+    ]);
+
+    // Act
+    let printed = switchboard_bench::run(args).await.unwrap();
+
+    // Assert
+    for figure in [
+        "bare actix-web handler",
+        "webhooks acknowledged durably",
+        "as a share of the bare handler",
+        "p50",
+        "p99",
+        "max",
+        "the generator started late",
+        "end to end, webhook to Graph send",
+        "peak RSS of the run (VmHWM)",
+        "idle RSS after start",
+        "lone message, webhook to reply at Graph",
+        "median of 2 rounds",
+        "each of 2 rounds",
+        "end to end messages/s",
+        "lone message p99, ms",
+    ] {
+        assert!(printed.contains(figure), "no {figure:?} in:\n{printed}");
+    }
+}

@@ -7,8 +7,9 @@
 //! ```text
 //! domain/        pure model and rules
 //! application/   use cases + ports
-//! adapters/      actix-web inbound; SQLite, sandbox WhatsApp, built-in agents outbound
-//! shared/        config, telemetry, trace context, retry policy
+//! adapters/      actix-web inbound; SQL store, Graph, A2A, SMTP, sandbox outbound
+//! shared/        trace context, retry timing, the secret redactor
+//! runtime/       configuration, logging, OTLP export
 //! src/           this crate: CLI (main.rs), startup, simulate
 //! testkit/       test support: the binary as a child process, free ports
 //! bench/         switchboard-bench: load generator and fake Graph against the binary

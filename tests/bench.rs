@@ -24,6 +24,8 @@ async fn bench_in_quick_mode_prints_every_figure_with_its_target() {
         "60",
         "--rounds",
         "2",
+        "--sustained",
+        "2",
     ]);
 
     // Act
@@ -46,6 +48,9 @@ async fn bench_in_quick_mode_prints_every_figure_with_its_target() {
         "each of 2 rounds",
         "end to end messages/s",
         "lone message p99, ms",
+        "sustained 2s at the end-to-end rate: end to end",
+        "as a share of the acknowledged rate",
+        "backlog peak, first third / last third",
     ] {
         assert!(printed.contains(figure), "no {figure:?} in:\n{printed}");
     }

@@ -41,6 +41,11 @@ pub struct BenchArgs {
     /// from minute to minute one round proves little.
     #[arg(long, default_value_t = 1)]
     pub rounds: usize,
+    /// Length of the sustained phase, in seconds: the service is offered its own end-to-end
+    /// rate (measured in the closed loop) for this long, and the backlog of messages not
+    /// yet answered is watched; 0 skips it.
+    #[arg(long, default_value_t = 60)]
+    pub sustained: u64,
 }
 
 impl BenchArgs {

@@ -125,10 +125,59 @@ async fn measure(
     let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
     figures.open_e2e_per_sec =
         per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
+    if args.sustained > 0 {
+        sustained(args, figures.e2e_per_sec, &load, graph, service, &mut figures).await;
+    }
     figures.load_rss_kb = sampler.stop();
     figures.hwm_kb = service.status_kb("VmHWM").unwrap_or(0);
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     figures.idle_after_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
     Ok(figures)
+}
+
+/// The sustained phase: the service is offered, open loop, the end-to-end rate it reached
+/// in the closed loop, for `--sustained` seconds. Every second the backlog (messages
+/// offered and not yet answered at Graph) is sampled; the end-to-end rate is the replies
+/// over the time from the first request to the last reply.
+async fn sustained(
+    args: &BenchArgs,
+    e2e: f64,
+    load: &Load,
+    graph: &FakeGraph,
+    service: &Service,
+    figures: &mut Figures,
+) {
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a rate far below 2^53")]
+    let rate = (e2e.round() as u64).max(1);
+    let duration = Duration::from_secs(args.sustained);
+    eprintln!("bench: service, sustained, {rate}/s offered (its end-to-end rate), {}s", duration.as_secs());
+    let sent_before = graph.sends();
+    let started = Instant::now();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let watch = async {
+        let mut backlog = Vec::new();
+        while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "counts far below 2^53")]
+            let offered = ((started.elapsed().as_secs_f64() * rate as f64) as u64).min(rate * duration.as_secs());
+            backlog.push(offered.saturating_sub(graph.sends().saturating_sub(sent_before)));
+        }
+        backlog
+    };
+    let offer = async {
+        let open = load.open_loop(&service.webhook_url(), rate, duration).await;
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        open
+    };
+    let (open, backlog) = tokio::join!(offer, watch);
+    let drain = Duration::from_secs(args.drain_timeout);
+    let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
+    figures.sustained_offered_per_sec = rate as f64;
+    figures.sustained_e2e_per_sec =
+        per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
+    let third = backlog.len() / 3;
+    figures.sustained_backlog_first_third = backlog.iter().take(third.max(1)).copied().max().unwrap_or(0);
+    figures.sustained_backlog_last_third = backlog.iter().rev().take(third.max(1)).copied().max().unwrap_or(0);
+    figures.sustained_errors = open.errors;
 }

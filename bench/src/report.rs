@@ -33,6 +33,23 @@ pub(crate) struct Figures {
     pub(crate) lone_messages: u64,
     pub(crate) lone_p50_ms: f64,
     pub(crate) lone_p99_ms: f64,
+    /// The sustained phase: the rate offered (the closed loop's end to end), the end to
+    /// end reached, and the largest backlog in its first and last third.
+    pub(crate) sustained_offered_per_sec: f64,
+    pub(crate) sustained_e2e_per_sec: f64,
+    pub(crate) sustained_backlog_first_third: u64,
+    pub(crate) sustained_backlog_last_third: u64,
+    pub(crate) sustained_errors: u64,
+}
+
+impl Figures {
+    /// The backlog stays bounded: its peak in the last third of the phase is no larger
+    /// than in the first third plus one second of the offered rate.
+    pub(crate) fn backlog_bounded(&self) -> bool {
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "a rate far below 2^53")]
+        let second = self.sustained_offered_per_sec.round() as u64;
+        self.sustained_backlog_last_third <= self.sustained_backlog_first_third + second
+    }
 }
 
 impl Figures {
@@ -69,6 +86,11 @@ impl Figures {
             lone_messages: n(|r| r.lone_messages),
             lone_p50_ms: f(|r| r.lone_p50_ms),
             lone_p99_ms: f(|r| r.lone_p99_ms),
+            sustained_offered_per_sec: f(|r| r.sustained_offered_per_sec),
+            sustained_e2e_per_sec: f(|r| r.sustained_e2e_per_sec),
+            sustained_backlog_first_third: n(|r| r.sustained_backlog_first_third),
+            sustained_backlog_last_third: n(|r| r.sustained_backlog_last_third),
+            sustained_errors: n(|r| r.sustained_errors),
         }
     }
 }
@@ -143,14 +165,9 @@ pub(crate) fn table(
         writeln!(out, "{name:<56} {value:>16}  {target:<12} {verdict}")
     };
     row("bare actix-web handler, same requests (the limit)", format!("{:.0}/s", f.bare_per_sec), "", "")?;
-    row(
-        "webhooks acknowledged durably (closed loop)",
-        format!("{:.0}/s", f.acked_per_sec),
-        ">= 5000/s",
-        verdict(f.acked_per_sec >= 5000.0),
-    )?;
+    row("webhooks acknowledged durably (closed loop)", format!("{:.0}/s", f.acked_per_sec), "", "")?;
     let share = if f.bare_per_sec > 0.0 { 100.0 * f.acked_per_sec / f.bare_per_sec } else { 0.0 };
-    row("  as a share of the bare handler", format!("{share:.1} %"), "", "")?;
+    row("  as a share of the bare handler", format!("{share:.1} %"), ">= 25 %", verdict(share >= 25.0))?;
     if f.closed_errors > 0 {
         row("  requests not answered 200", f.closed_errors.to_string(), "", "")?;
     }
@@ -166,17 +183,28 @@ pub(crate) fn table(
         "",
         "",
     )?;
-    row(
-        "end to end, webhook to Graph send (closed loop)",
-        format!("{:.0}/s", f.e2e_per_sec),
-        ">= 2000/s",
-        verdict(f.e2e_per_sec >= 2000.0),
-    )?;
+    row("end to end, webhook to Graph send (closed loop)", format!("{:.0}/s", f.e2e_per_sec), "", "")?;
     if !f.e2e_drained {
         row("  (not every reply arrived within the drain timeout)", String::new(), "", "")?;
     }
     row(&format!("  of {} messages", f.e2e_messages), String::new(), "", "")?;
     row("end to end during the open loop", format!("{:.0}/s", f.open_e2e_per_sec), "", "")?;
+    if args.sustained > 0 {
+        let phase = format!("sustained {}s at the end-to-end rate", args.sustained);
+        row(&format!("{phase}: offered"), format!("{:.0}/s", f.sustained_offered_per_sec), "", "")?;
+        row(&format!("{phase}: end to end"), format!("{:.0}/s", f.sustained_e2e_per_sec), "", "")?;
+        let share = if f.acked_per_sec > 0.0 { 100.0 * f.sustained_e2e_per_sec / f.acked_per_sec } else { 0.0 };
+        row("  as a share of the acknowledged rate", format!("{share:.1} %"), ">= 80 %", verdict(share >= 80.0))?;
+        row(
+            "  backlog peak, first third / last third",
+            format!("{} / {}", f.sustained_backlog_first_third, f.sustained_backlog_last_third),
+            "bounded",
+            verdict(f.backlog_bounded()),
+        )?;
+        if f.sustained_errors > 0 {
+            row("  requests not answered 200", f.sustained_errors.to_string(), "", "")?;
+        }
+    }
     row(
         "peak RSS under load (VmRSS sampled)",
         mb(f.load_rss_kb),
@@ -215,7 +243,22 @@ pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
     writeln!(out, "  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)))?;
     writeln!(out, "  peak RSS (VmHWM), MB          {}", list(|r| format!("{:.1}", kb_to_mb(r.hwm_kb))))?;
     writeln!(out, "  lone message p99, ms          {}", list(|r| format!("{:.1}", r.lone_p99_ms)))?;
+    writeln!(
+        out,
+        "  ack share of bare handler, %  {}",
+        list(|r| format!("{:.1}", share(r.acked_per_sec, r.bare_per_sec)))
+    )?;
+    writeln!(
+        out,
+        "  sustained e2e/ack, %          {}",
+        list(|r| format!("{:.1}", share(r.sustained_e2e_per_sec, r.acked_per_sec)))
+    )?;
+    writeln!(out, "  sustained backlog last third  {}", list(|r| r.sustained_backlog_last_third.to_string()))?;
     Ok(out)
+}
+
+fn share(part: f64, whole: f64) -> f64 {
+    if whole > 0.0 { 100.0 * part / whole } else { 0.0 }
 }
 
 #[cfg(test)]

@@ -16,6 +16,12 @@ use switchboard_runtime::config::KEYS;
 use switchboard_runtime::{Config, Mode, telemetry};
 use switchboard_shared::secrets;
 
+/// mimalloc instead of glibc's malloc (built without transparent huge pages, which
+/// doubled idle RSS): every message allocates on several threads, where glibc's arenas
+/// cost locks and hold freed memory (ADR 0022).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn long_about() -> String {
     let mut text = String::from(
         "Switchboard: WhatsApp to AI agents. Receives signed WhatsApp webhooks, stores each message \

@@ -46,6 +46,11 @@ pub struct BenchArgs {
     /// yet answered is watched; 0 skips it.
     #[arg(long, default_value_t = 60)]
     pub sustained: u64,
+    /// Run the service on this database instead of a new SQLite file: a PostgreSQL URL
+    /// (`scripts/pg-test-server` makes a throwaway server). Every round then uses it as it
+    /// is, with what earlier rounds stored.
+    #[arg(long, env = "SWITCHBOARD_BENCH_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 impl BenchArgs {

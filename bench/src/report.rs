@@ -147,10 +147,14 @@ pub(crate) fn table(
     writeln!(out)?;
     let rounds = args.rounds.max(1);
     let of_rounds = if rounds > 1 { format!(", median of {rounds} rounds") } else { String::new() };
+    let database = if args.database_url.is_some() {
+        String::from("PostgreSQL (--database-url)")
+    } else {
+        format!("SQLite WAL synchronous={}", args.synchronous)
+    };
     writeln!(
         out,
-        "switchboard-bench: {build}, SQLite WAL synchronous={}, rate limits off, {connections} connections, {}s phases, {} cores{of_rounds}",
-        args.synchronous,
+        "switchboard-bench: {build}, {database}, rate limits off, {connections} connections, {}s phases, {} cores{of_rounds}",
         args.duration.max(1),
         std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
     )?;

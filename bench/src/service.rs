@@ -36,6 +36,9 @@ impl Service {
         ]
         .map(|(k, v)| (k.to_owned(), v))
         .to_vec();
+        if let Some(url) = &args.database_url {
+            env.push(("DATABASE_URL".to_owned(), url.clone()));
+        }
         if let Some(workers) = args.workers {
             env.push(("SWITCHBOARD_WORKERS".to_owned(), workers.to_string()));
         }

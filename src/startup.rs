@@ -21,6 +21,7 @@ use switchboard_adapters::inbound::whatsapp::WebhookState;
 use switchboard_adapters::inbound::whatsapp::envelope;
 use switchboard_adapters::inbound::{self};
 use switchboard_adapters::outbound::a2a::{A2aAgents, A2aClassifier, A2aClient, AgentEntry, registry_policy};
+use switchboard_adapters::outbound::announce::Announcer;
 use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, KeywordClassifier};
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
@@ -30,16 +31,17 @@ use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWha
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    AccountHealth, ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, SandboxOutbox, SandboxStatusWebhooks,
-    SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
+    AccountHealth, ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, People, SandboxOutbox,
+    SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
-    DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, IngestWebhook, ProcessInbound, RecordStatus,
-    ReplayEvents, RunWorkflow, SendMessage,
+    AnnounceHandoff, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, HandoffRules, IngestWebhook,
+    PeopleInTheLoop, ProcessInbound, RecordStatus, ReplayEvents, RunWorkflow, SendMessage,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
+use switchboard_domain::FallbackPolicy;
 use switchboard_runtime::{Config, Mode};
 use switchboard_shared::RetryPolicy;
 use tokio::task::JoinSet;
@@ -243,6 +245,25 @@ impl Application {
         if let Some(limit) = sender_limit {
             process = process.with_sender_limit(limit);
         }
+        let mut announcer = Announcer::new();
+        if let Some(to) = &config.handoff.notify_email {
+            announcer = announcer.with_email(email.clone(), to.clone());
+        }
+        if let Some((url, secret)) = &config.handoff.webhook {
+            let url = secrecy::ExposeSecret::expose_secret(url).to_owned();
+            announcer = announcer.with_webhook(url, secret.clone(), config.agents.timeout)?;
+        }
+        let people: Arc<dyn People> = store_arc.clone();
+        process = process.with_people(
+            people.clone(),
+            HandoffRules {
+                keywords: config.handoff.keywords.clone(),
+                fallback: FallbackPolicy { after: config.handoff.after_fallbacks },
+                acknowledgement: config.handoff.acknowledgement.clone(),
+                announce: announcer.channels(),
+            },
+        );
+        let announce = AnnounceHandoff::new(people.clone(), Arc::new(announcer), config.http.public_url.clone());
         let runner = JobRunner::new(
             queue.clone(),
             process,
@@ -265,6 +286,7 @@ impl Application {
             config.workers.retry,
             clock.clone(),
         );
+        let runner = runner.with_announcements(announce);
         let runner = Arc::new(match sandbox_statuses {
             Some(webhooks) => runner.with_sandbox_statuses(webhooks),
             None => runner,
@@ -295,6 +317,9 @@ impl Application {
             )),
             dead_letters: Arc::new(DeadLetters::new(store_arc.clone(), store_arc.clone(), clock.clone())),
             store_health: store_arc.clone(),
+            people: people.clone(),
+            handoff: Arc::new(PeopleInTheLoop::new(people.clone(), store_arc.clone(), clock.clone())),
+            clock: clock.clone(),
             status: StatusConfig::from_config(&config),
         });
         let webhook = web::Data::new(WebhookState {
@@ -306,7 +331,8 @@ impl Application {
         let store_health: web::Data<dyn StoreHealth> = web::Data::from(store.clone() as Arc<dyn StoreHealth>);
         let sandbox_outbox: web::Data<dyn SandboxOutbox> = web::Data::from(store.clone() as Arc<dyn SandboxOutbox>);
         let readiness = web::Data::new(Readiness { workers_alive, workers_expected: config.workers.count });
-        let metrics_state = web::Data::new(MetricsState { handle: metrics::install(), gauges: store.clone() });
+        let metrics_state =
+            web::Data::new(MetricsState { handle: metrics::install(), gauges: store.clone(), people: people.clone() });
         let health = whatsapp_health(&config)?.map(Arc::new);
         if let (Some(health), Some(every)) = (&health, config.whatsapp.health_check_interval) {
             check_in_background(health.clone(), every, worker_shutdown.stop.clone());

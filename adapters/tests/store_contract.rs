@@ -16,11 +16,13 @@ use switchboard_application::ports::{
     AttemptOutcome, ConversationFilter, DeliveryFilter, EventDisposition, EventFilter, IngestBatch, NewInbound,
     NewOutbound, NewReply, NewStatus, OpenTask, PageRequest, RawEvent, ReplyRecorded, Route, StoredTask, TimeRange,
 };
+use switchboard_application::ports::{HandlingChange, HandoffStart, People};
 use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
 use switchboard_domain::{
     AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, StatusUpdate,
     Wamid, WhatsAppUser,
 };
+use switchboard_domain::{Handler, HandoffReason};
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -139,6 +141,9 @@ macro_rules! contract {
 // (ADR 0021), where a job's lease is the store's, not the claim's: there the take-over of
 // an expired lease has its own case.
 contract!(sqlite, super::Db::sqlite;
+    a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
+    operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
@@ -161,6 +166,9 @@ contract!(sqlite, super::Db::sqlite;
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(postgres, super::Db::postgres;
+    a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
+    operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
@@ -183,6 +191,9 @@ contract!(postgres, super::Db::postgres;
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(sqlite_handoff, super::Db::sqlite_handoff;
+    a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
+    operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
@@ -291,6 +302,7 @@ fn new_outbound(to: u32) -> NewOutbound {
         fallback_allowed: true,
         trace: TraceContext::new_root(),
         job: job(JobKind::DeliverMessage { delivery_id }, &format!("deliver:{to}"), 1),
+        operator: None,
     }
 }
 
@@ -556,6 +568,8 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
         job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
         open_task: Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".to_owned() }),
         lease_delivery: None,
+        handoff: None,
+        fallback_streak: 0,
     };
     let delivery_id = Uuid::now_v7();
 
@@ -614,6 +628,8 @@ async fn reply_to(store: &dyn Store, wamid: &str, lease: Option<Duration>) -> (U
             job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
             open_task: None,
             lease_delivery: lease,
+            handoff: None,
+            fallback_streak: 0,
         })
         .await
         .unwrap();
@@ -888,4 +904,130 @@ async fn a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs(db: &Db)
     assert_eq!(recorded[0].delivery_id.as_deref(), Some(&delivery.to_string()[..]));
     assert_eq!(jobs.len(), 1, "the status jobs of the first record only");
     assert!(matches!(&jobs[0].kind, JobKind::SandboxStatus(s) if s.wamid.as_str() == "wamid.SANDBOX.A"));
+}
+
+// ---------------------------------------------------------------- people in the loop
+
+/// A reply for `wamid` that hands the conversation to people, with one announcement job.
+async fn hand_off_with_reply(store: &dyn Store, wamid: &str) -> (Uuid, ReplyRecorded) {
+    let record = store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap();
+    let delivery_id = Uuid::now_v7();
+    let conversation_id = record.conversation_id;
+    let announce = job(
+        JobKind::AnnounceHandoff { conversation_id, channel: switchboard_application::jobs::AnnounceChannel::Webhook },
+        &format!("announce:webhook:{conversation_id}"),
+        10,
+    );
+    let recorded = store
+        .record_reply(NewReply {
+            inbound: Wamid::parse(wamid).unwrap(),
+            also_answers: Vec::new(),
+            conversation_id,
+            intent: Intent::Handoff,
+            confidence: 1.0,
+            agent: AgentName::new("switchboard"),
+            delivery_id,
+            message: outbound(1, Some(wamid)),
+            trace: TraceContext::new_root(),
+            job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
+            open_task: None,
+            lease_delivery: None,
+            handoff: Some(HandoffStart { reason: HandoffReason::UserAsked, notify: vec![announce] }),
+            fallback_streak: 0,
+        })
+        .await
+        .unwrap();
+    (conversation_id, recorded)
+}
+
+async fn a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    let (conversation, recorded) = hand_off_with_reply(store.as_ref(), "wamid.IN1").await;
+    enqueue(store.as_ref(), "u1", "wamid.IN2", 11).await;
+
+    let handling = store.handling(conversation).await.unwrap().unwrap();
+    let history = store.history(conversation).await.unwrap();
+    let waiting = store.waiting().await.unwrap();
+    let next = store.inbound(&Wamid::parse("wamid.IN2").unwrap()).await.unwrap().unwrap();
+    let (_, bots_answer) = reply_to(store.as_ref(), "wamid.IN2", None).await;
+    let held = store.hold_for_people(conversation, at(1_800_000_000)).await.unwrap();
+    let jobs: Vec<&'static str> = claim_all(store.as_ref()).await.iter().map(|j| j.kind.name()).collect();
+
+    assert_eq!(recorded, ReplyRecorded::Recorded(None));
+    assert_eq!(handling.handler, Handler::People);
+    assert_eq!(handling.reason, Some(HandoffReason::UserAsked));
+    assert!(handling.waits_for_a_person() && handling.operator.is_none());
+    assert_eq!(waiting.count, 1);
+    assert!(waiting.oldest_since.is_some());
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].actor.as_str(), history[0].action.as_str()), ("user", "handoff"));
+    assert_eq!(next.handling.handler, Handler::People, "the next message sees who handles it");
+    assert_eq!(bots_answer, ReplyRecorded::TakenOver, "the bot stores no answer for people's conversation");
+    assert_eq!(held, 1);
+    assert!(store.unanswered(conversation).await.unwrap().is_empty());
+    assert!(jobs.contains(&"announce_handoff"), "{jobs:?}");
+}
+
+async fn operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    let conversation = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap().conversation_id;
+    let all = [Handler::Bot, Handler::People, Handler::Closed];
+    let take = |name: &str| HandlingChange::TakeOver { operator: name.to_owned() };
+
+    let amelia = store.change(conversation, &take("amelia"), &all, at(1_800_000_000)).await.unwrap();
+    let bob = store.change(conversation, &take("bob"), &all, at(1_800_000_001)).await.unwrap();
+    let taken = store.handling(conversation).await.unwrap().unwrap();
+    store.create(NewOutbound { operator: Some("amelia".to_owned()), ..new_outbound(1) }).await.unwrap();
+    let answered = store.handling(conversation).await.unwrap().unwrap();
+    let waiting_after_answer = store.waiting().await.unwrap().count;
+    let back = HandlingChange::HandBack { operator: "amelia".to_owned(), note: Some("refund issued".to_owned()) };
+    let handed_back =
+        store.change(conversation, &back, &[Handler::People, Handler::Closed], at(1_800_000_002)).await.unwrap();
+    enqueue(store.as_ref(), "u1", "wamid.IN2", 12).await;
+    let next_turn = store.inbound(&Wamid::parse("wamid.IN2").unwrap()).await.unwrap().unwrap();
+    let close = HandlingChange::Close { operator: "amelia".to_owned() };
+    let closed = store.change(conversation, &close, &[Handler::Bot, Handler::People], at(1_800_000_003)).await.unwrap();
+    let closed_again =
+        store.change(conversation, &close, &[Handler::Bot, Handler::People], at(1_800_000_004)).await.unwrap();
+    let after_close = store.handling(conversation).await.unwrap().unwrap();
+    let history = store.history(conversation).await.unwrap();
+
+    assert!(amelia && !bob, "a conversation one operator holds is not taken by another");
+    assert_eq!((taken.handler, taken.operator.as_deref()), (Handler::People, Some("amelia")));
+    assert_eq!(taken.reason, Some(HandoffReason::Operator { name: "amelia".to_owned() }));
+    assert!(answered.first_human_reply_at.is_some() && !answered.waits_for_a_person());
+    assert_eq!(waiting_after_answer, 0);
+    assert!(handed_back);
+    assert_eq!(next_turn.handling.handler, Handler::Bot);
+    assert_eq!(next_turn.handling.handback_note.as_deref(), Some("refund issued"));
+    assert!(closed && !closed_again, "a closed conversation is not closed twice");
+    assert_eq!(after_close.handler, Handler::Closed);
+    let steps: Vec<(&str, &str)> = history.iter().map(|e| (e.actor.as_str(), e.action.as_str())).collect();
+    assert_eq!(steps, [("amelia", "take_over"), ("amelia", "reply"), ("amelia", "hand_back"), ("amelia", "close")]);
+    assert_eq!(history[2].detail.as_deref(), Some("refund issued"));
+}
+
+async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first(db: &Db) {
+    let store = db.open().await;
+    let mut conversations = Vec::new();
+    for (n, wamid) in [(1u32, "wamid.A"), (2, "wamid.B"), (3, "wamid.C")] {
+        let receipt = store.ingest(batch(vec![inbound(wamid, n, 10, &format!("u{n}"))], Vec::new())).await.unwrap();
+        assert_eq!(receipt.new_messages, 1);
+        conversations.push(store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap().conversation_id);
+    }
+    let all = [Handler::Bot, Handler::People, Handler::Closed];
+    let take = |name: &str| HandlingChange::TakeOver { operator: name.to_owned() };
+    // C waits since 1,800,000,000 and B since 1,800,000,100: C first; A stays with the bot.
+    store.change(conversations[2], &take("amelia"), &all, at(1_800_000_000)).await.unwrap();
+    store.change(conversations[1], &take("bob"), &all, at(1_800_000_100)).await.unwrap();
+
+    let everyone = People::inbox(store.as_ref(), None, 10).await.unwrap();
+    let bots = People::inbox(store.as_ref(), Some(Handler::Bot), 10).await.unwrap();
+
+    let order: Vec<Uuid> = everyone.iter().map(|c| c.conversation_id).collect();
+    assert_eq!(order, [conversations[2], conversations[1], conversations[0]]);
+    assert_eq!(bots.iter().map(|c| c.conversation_id).collect::<Vec<_>>(), [conversations[0]]);
+    assert_eq!(everyone[0].user, user(3));
 }

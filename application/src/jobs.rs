@@ -31,6 +31,50 @@ pub enum JobKind {
     /// Sandbox mode: a status webhook Meta would send about a message the sandbox
     /// recorded instead of sending, still to be posted to our own webhook (ADR 0017).
     SandboxStatus(Box<SandboxStatus>),
+    /// Tells operators that a conversation waits for a person, on one channel.
+    AnnounceHandoff {
+        conversation_id: Uuid,
+        channel: AnnounceChannel,
+    },
+}
+
+/// Where operators are told that a conversation waits for a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnounceChannel {
+    /// An email through the mailer to the operators' address.
+    Email,
+    /// A signed POST to the operators' webhook (Slack-style integrations).
+    Webhook,
+}
+
+impl AnnounceChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Email => "email",
+            Self::Webhook => "webhook",
+        }
+    }
+}
+
+/// The jobs that announce a conversation's handoff on each channel; each runs on its own
+/// (one failing channel does not hold the other back).
+pub fn announce_jobs(
+    channels: &[AnnounceChannel],
+    conversation_id: Uuid,
+    trace: TraceContext,
+    now: OffsetDateTime,
+) -> Vec<NewJob> {
+    channels
+        .iter()
+        .map(|&channel| NewJob {
+            kind: JobKind::AnnounceHandoff { conversation_id, channel },
+            ordering_key: format!("announce:{}:{conversation_id}", channel.as_str()),
+            order_at: now,
+            run_at: now,
+            trace,
+        })
+        .collect()
 }
 
 impl JobKind {
@@ -41,6 +85,7 @@ impl JobKind {
             Self::DeliverMessage { .. } => "deliver_message",
             Self::RecordStatus { .. } => "record_status",
             Self::SandboxStatus(_) => "sandbox_status",
+            Self::AnnounceHandoff { .. } => "announce_handoff",
         }
     }
 }

@@ -20,7 +20,8 @@ use tracing::Instrument;
 use crate::jobs::{JobKind, LeasedJob};
 use crate::ports::{Clock, JobQueue, SandboxStatusWebhooks};
 use crate::usecases::{
-    Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, ProcessOutcome, RecordStatus, StatusReport,
+    AnnounceHandoff, Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, ProcessOutcome, RecordStatus,
+    StatusReport,
 };
 
 /// How a job attempt ended.
@@ -43,6 +44,8 @@ pub struct JobRunner {
     clock: Arc<dyn Clock>,
     /// Sandbox mode only: posts the status webhooks the sandbox owes (ADR 0017).
     sandbox_statuses: Option<Arc<dyn SandboxStatusWebhooks>>,
+    /// Tells operators that a conversation waits for a person.
+    announce: Option<AnnounceHandoff>,
 }
 
 impl JobRunner {
@@ -54,13 +57,20 @@ impl JobRunner {
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { queue, process, deliver, status, retry, clock, sandbox_statuses: None }
+        Self { queue, process, deliver, status, retry, clock, sandbox_statuses: None, announce: None }
     }
 
     /// Runs the sandbox's status webhooks with `webhooks` (sandbox mode).
     #[must_use]
     pub fn with_sandbox_statuses(mut self, webhooks: Arc<dyn SandboxStatusWebhooks>) -> Self {
         self.sandbox_statuses = Some(webhooks);
+        self
+    }
+
+    /// Runs the handoff announcements with `announce`.
+    #[must_use]
+    pub fn with_announcements(mut self, announce: AnnounceHandoff) -> Self {
+        self.announce = Some(announce);
         self
     }
 
@@ -166,6 +176,17 @@ impl JobRunner {
                 // SWITCHBOARD_SANDBOX_STATUSES=false).
                 None => {
                     tracing::warn!(status = %status.status, "the sandbox's status webhooks are off; this one is not posted");
+                    JobResult::Done
+                }
+            },
+            JobKind::AnnounceHandoff { conversation_id, channel } => match &self.announce {
+                Some(announce) => match announce.execute(*conversation_id, *channel, trace).await {
+                    Ok(_) => JobResult::Done,
+                    Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
+                    Err(e) => JobResult::Dead(e.to_string()),
+                },
+                None => {
+                    tracing::warn!(channel = channel.as_str(), "handoff announcements are off; this one is not sent");
                     JobResult::Done
                 }
             },

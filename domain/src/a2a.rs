@@ -81,6 +81,23 @@ impl Message {
     pub fn reply_text(&self) -> String {
         parts_reply_text(&self.parts)
     }
+
+    /// The agent asked for a person (the handoff convention): in any of its data parts.
+    pub fn handoff(&self) -> Option<crate::workflow::AgentHandoff> {
+        self.parts.iter().filter_map(|p| p.data.as_ref()).find_map(handoff_in)
+    }
+}
+
+/// The A2A extension by which an agent asks for a person: a data part whose object has a
+/// `handoff` member, itself an object with an optional `reason` string, e.g.
+/// `{"handoff": {"reason": "refund over the limit"}}`. Switchboard's agent card lists it.
+pub const HANDOFF_EXTENSION: &str = "urn:switchboard:a2a:handoff:v1";
+
+/// The handoff request in one data part, if it is one.
+pub fn handoff_in(data: &Value) -> Option<crate::workflow::AgentHandoff> {
+    let request = data.get("handoff")?.as_object()?;
+    let reason = request.get("reason").and_then(Value::as_str).map(str::trim).filter(|r| !r.is_empty());
+    Some(crate::workflow::AgentHandoff { reason: reason.map(|r| r.chars().take(200).collect()) })
 }
 
 /// The text of some parts, joined by newlines.
@@ -212,6 +229,12 @@ impl Task {
             return artifacts.join("\n");
         }
         self.status.message.as_ref().map(Message::reply_text).unwrap_or_default()
+    }
+
+    /// The agent asked for a person (the handoff convention): in any data part of its
+    /// artifacts or status message.
+    pub fn handoff(&self) -> Option<crate::workflow::AgentHandoff> {
+        self.data_parts().find_map(handoff_in)
     }
 
     /// Every data part, from artifacts first, then the status message.

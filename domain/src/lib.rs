@@ -11,10 +11,12 @@
 //! - [`window`]: the 24-hour customer-service window.
 //! - [`workflow`]: one unit of work for the orchestrator, intents and routing policy.
 //! - [`outbound`]: what Switchboard sends back.
+//! - [`handoff`]: who handles a conversation (bot or people) and why people were called.
 //! - [`meta_errors`]: Meta's error codes for a send, and what to do about each.
 
 pub mod a2a;
 pub mod delivery;
+pub mod handoff;
 pub mod identity;
 pub mod message;
 pub mod meta_errors;
@@ -23,6 +25,7 @@ pub mod window;
 pub mod workflow;
 
 pub use delivery::{DeliveryState, StatusUpdate, TransitionOutcome};
+pub use handoff::{FallbackPolicy, Handler, Handoff, HandoffKeywords, HandoffReason};
 pub use identity::{EmailAddress, EmailAddressError, IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};
 pub use message::{ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, Wamid};
 pub use meta_errors::{SendAction, SendFailure};
@@ -31,4 +34,6 @@ pub use outbound::{
     TemplateParameter,
 };
 pub use window::ServiceWindow;
-pub use workflow::{AgentName, AgentReply, AgentTask, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest};
+pub use workflow::{
+    AgentHandoff, AgentName, AgentReply, AgentTask, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest,
+};

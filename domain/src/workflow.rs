@@ -56,6 +56,8 @@ pub enum Intent {
     Help,
     /// Non-text input that needs acknowledging (media, location, reaction, …).
     Acknowledgement,
+    /// The user asks for a person: people take the conversation over.
+    Handoff,
     Unknown,
     Other(String),
 }
@@ -66,6 +68,7 @@ impl Intent {
             Self::Greeting => "greeting",
             Self::Help => "help",
             Self::Acknowledgement => "acknowledgement",
+            Self::Handoff => "handoff",
             Self::Unknown => "unknown",
             Self::Other(s) => s,
         }
@@ -78,6 +81,7 @@ impl From<String> for Intent {
             "greeting" => Self::Greeting,
             "help" | "faq" => Self::Help,
             "acknowledgement" => Self::Acknowledgement,
+            "handoff" | "human" => Self::Handoff,
             "unknown" | "" => Self::Unknown,
             other => Self::Other(other.to_owned()),
         }
@@ -143,11 +147,21 @@ pub struct AgentReply {
     /// `None` when the agent answered with a plain message.
     #[serde(default)]
     pub task: Option<AgentTask>,
+    /// The agent asked for a person to take the conversation over (the handoff
+    /// convention, docs/a2a-conventions.md), with its reason when it gave one.
+    #[serde(default)]
+    pub handoff: Option<AgentHandoff>,
+}
+
+/// An agent's request that people take the conversation over.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct AgentHandoff {
+    pub reason: Option<String>,
 }
 
 impl AgentReply {
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), task: None }
+        Self { text: text.into(), task: None, handoff: None }
     }
 
     /// The agent asked the user something: the conversation's next message goes back
@@ -188,6 +202,12 @@ impl RoutingPolicy {
             return &self.default_agent;
         }
         self.routes.get(&classification.intent).unwrap_or(&self.default_agent)
+    }
+
+    /// No route took this classification (an intent nobody handles, or too little
+    /// confidence): the default agent answers because nobody else could.
+    pub fn falls_back(&self, classification: &Classification) -> bool {
+        classification.confidence < self.threshold || !self.routes.contains_key(&classification.intent)
     }
 
     /// Whether some agent is configured for this intent.
@@ -265,7 +285,7 @@ mod tests {
     }
 
     fn reply(state: TaskState) -> AgentReply {
-        AgentReply { text: "…".into(), task: Some(AgentTask { id: "t".into(), state }) }
+        AgentReply { text: "…".into(), task: Some(AgentTask { id: "t".into(), state }), handoff: None }
     }
 
     #[test]

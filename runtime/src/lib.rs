@@ -46,6 +46,15 @@ pub fn register_secrets(config: &Config) {
         register_encoded("SMTP_PASSWORD", password, &base64(format!("\0{user}\0{password}").as_bytes()));
     }
     register_url_credentials("DATABASE_URL", config.database.url.expose_secret());
+    if let Some((url, secret)) = &config.handoff.webhook {
+        let url = url.expose_secret();
+        register("SWITCHBOARD_HANDOFF_WEBHOOK_URL", url);
+        // Without its scheme and host (as a span's path would show it) the token is as secret.
+        if let Some(path) = url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..])) {
+            register("SWITCHBOARD_HANDOFF_WEBHOOK_URL", path);
+        }
+        register("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", secret.expose_secret());
+    }
     if let Some(url) = &config.agents.classifier_url {
         register_url_credentials("SWITCHBOARD_CLASSIFIER_URL", url);
     }
@@ -73,6 +82,12 @@ mod tests {
             ("WHATSAPP_APP_TOKEN", "1234567|app-token-UNIT-k04", "app-token-UNIT-k04"),
             ("DATABASE_URL", "postgres://app:db-pw-UNIT-k05@db:5432/switchboard", "db-pw-UNIT-k05"),
             ("SMTP_PASSWORD", "smtp-pw-UNIT-k06", "smtp-pw-UNIT-k06"),
+            ("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", "hook-secret-UNIT-k12", "hook-secret-UNIT-k12"),
+            (
+                "SWITCHBOARD_HANDOFF_WEBHOOK_URL",
+                "https://hooks.example/services/T0/B0/hook-token-UNIT-k13",
+                "/services/T0/B0/hook-token-UNIT-k13",
+            ),
             ("SWITCHBOARD_API_KEYS", "api-key-UNIT-k07a, api-key-UNIT-k07b", "api-key-UNIT-k07b"),
             ("SWITCHBOARD_CLASSIFIER_URL", "http://u:classifier-pw-UNIT-k08@c.example", "classifier-pw-UNIT-k08"),
             ("SWITCHBOARD_AGENTS", "billing=http://u:agent-pw-UNIT-k09@a.example|billing", "agent-pw-UNIT-k09"),
@@ -94,6 +109,12 @@ mod tests {
                 ("SWITCHBOARD_DATA_DIR", dir.path().display().to_string()),
                 (key, value.to_owned()),
             ]);
+            if key == "SWITCHBOARD_HANDOFF_WEBHOOK_SECRET" {
+                src.set("SWITCHBOARD_HANDOFF_WEBHOOK_URL", "https://hooks.example/services/T0/B0/other-UNIT");
+            }
+            if key == "SWITCHBOARD_HANDOFF_WEBHOOK_URL" {
+                src.set("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", "hook-secret-UNIT-k14");
+            }
             if key == "SMTP_PASSWORD" {
                 for (companion, v) in
                     [("SMTP_HOST", "mail.example.com"), ("SMTP_FROM", "b@example.com"), ("SMTP_USERNAME", "bot")]

@@ -450,26 +450,42 @@ pub struct SdkClassifier {
 impl SdkClassifier {
     pub async fn start(mode: &str) -> Self {
         let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let python = std::env::var("A2A_PEER_PYTHON")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|_| root.join(".venv-a2a/bin/python"));
-        assert!(python.exists(), "{} is missing: run scripts/test (it sets up the A2A peer's venv)", python.display());
-        let port = switchboard_testkit::free_port();
-        let child = std::process::Command::new(python)
-            .arg(root.join("../shared/tools/a2a-peer/classifier_server.py"))
-            .args(["--port", &port.to_string(), "--mode", mode])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("classifier starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("{url}/.well-known/agent-card.json")).await.is_err() {
-            assert!(Instant::now() < deadline, "the SDK classifier did not start");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let script = root.join("../shared/tools/a2a-peer/classifier_server.py");
+        let (child, url) = start_sdk_agent(&script, &["--mode", mode]).await;
         Self { child, url }
     }
+
+    /// Another agent built on the official SDK: a script under `tests/a2a/`.
+    pub async fn start_script(name: &str) -> Self {
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let (child, url) = start_sdk_agent(&root.join("tests/a2a").join(name), &[]).await;
+        Self { child, url }
+    }
+}
+
+/// Runs an SDK agent script with `--port` on a free port; waits for its card.
+async fn start_sdk_agent(script: &std::path::Path, args: &[&str]) -> (std::process::Child, String) {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let python = std::env::var("A2A_PEER_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| root.join(".venv-a2a/bin/python"));
+    assert!(python.exists(), "{} is missing: run scripts/test (it sets up the A2A peer's venv)", python.display());
+    let port = switchboard_testkit::free_port();
+    let child = std::process::Command::new(python)
+        .arg(script)
+        .args(["--port", &port.to_string()])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the SDK agent starts");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{url}/.well-known/agent-card.json")).await.is_err() {
+        assert!(Instant::now() < deadline, "the SDK agent {} did not start", script.display());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    (child, url)
 }
 
 impl Drop for SdkClassifier {

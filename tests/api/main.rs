@@ -10,6 +10,7 @@ mod crash;
 mod delivery;
 mod fakes;
 mod faults;
+mod handoff;
 mod helpers;
 mod hostile;
 mod management;

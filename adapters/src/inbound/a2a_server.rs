@@ -22,6 +22,8 @@ pub struct A2aState {
 
 pub const RPC_PATH: &str = "/a2a";
 
+use switchboard_domain::a2a::HANDOFF_EXTENSION;
+
 /// `GET /.well-known/agent-card.json`: v1.0 fields, plus the v0.3 ones.
 pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
     let url = format!("{}{RPC_PATH}", state.public_url);
@@ -33,7 +35,9 @@ pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
             {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
             {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
         ],
-        "capabilities": {"streaming": true, "pushNotifications": false, "extendedAgentCard": false},
+        "capabilities": {"streaming": true, "pushNotifications": false, "extendedAgentCard": false,
+            "extensions": [{"uri": HANDOFF_EXTENSION, "required": false,
+                "description": "Agents Switchboard routes to may ask for a person: a data part {\"handoff\": {\"reason\": \"...\"}} beside their answer. The answer goes to the user, then people take the conversation over; no agent is asked again until an operator hands it back (with an optional note, passed as message metadata handback_note). See docs/a2a-conventions.md."}]},
         "defaultInputModes": ["text/plain", "application/json"],
         "defaultOutputModes": ["text/plain", "application/json"],
         "skills": [

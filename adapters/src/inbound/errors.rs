@@ -10,7 +10,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_application::ports::StoreError;
-use switchboard_application::usecases::{IngestError, SendMessageError, WorkflowError};
+use switchboard_application::usecases::{IngestError, PeopleError, SendMessageError, WorkflowError};
 
 use switchboard_shared::secrets::{self, Output};
 
@@ -68,6 +68,8 @@ error_codes! {
         "no such route, or no such resource behind it";
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED,
         "the route exists but does not take this method";
+    Conflict => "conflict", CONFLICT,
+        "the resource is not in a state that allows this (another operator holds the conversation, say); the message says why";
     RequestTimeout => "request_timeout", REQUEST_TIMEOUT,
         "the body did not arrive within the body deadline";
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE,
@@ -161,6 +163,17 @@ impl From<SendMessageError> for ApiError {
             SendMessageError::Invalid(e) => Self::invalid("text", e),
             SendMessageError::NoEmail(_) => Self::invalid("email", "required when channel is email"),
             SendMessageError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<PeopleError> for ApiError {
+    fn from(e: PeopleError) -> Self {
+        match e {
+            PeopleError::NotFound(id) => Self::new(ErrorCode::NotFound, format!("no conversation {id}")),
+            PeopleError::Conflict(why) => Self::new(ErrorCode::Conflict, why),
+            PeopleError::Invalid(e) => Self::invalid("text", e),
+            PeopleError::Store(e) => e.into(),
         }
     }
 }

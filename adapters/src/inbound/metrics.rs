@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 use actix_web::{HttpResponse, web};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use switchboard_application::ports::Gauges;
+use switchboard_application::ports::{Gauges, People};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -16,8 +16,11 @@ pub fn install() -> Option<PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
-            let builder =
-                PrometheusBuilder::new().set_buckets_for_metric(Matcher::Suffix(String::from("_seconds")), &buckets);
+            // A person's first reply takes minutes to hours, not milliseconds.
+            let human = [10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Full(String::from("switchboard_handoff_first_reply_seconds")), &human)
+                .and_then(|b| b.set_buckets_for_metric(Matcher::Suffix(String::from("_seconds")), &buckets));
             match builder.and_then(PrometheusBuilder::install_recorder) {
                 Ok(handle) => {
                     describe();
@@ -35,6 +38,8 @@ pub fn install() -> Option<PrometheusHandle> {
 pub struct MetricsState {
     pub handle: Option<PrometheusHandle>,
     pub gauges: std::sync::Arc<dyn Gauges>,
+    /// Conversations waiting for a person.
+    pub people: std::sync::Arc<dyn People>,
 }
 
 #[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
@@ -50,6 +55,15 @@ pub async fn render(state: web::Data<MetricsState>) -> HttpResponse {
             }
         }
         Err(e) => tracing::warn!(error = %e, "metrics: database gauges unavailable"),
+    }
+    match state.people.waiting().await {
+        Ok(waiting) => {
+            let now = time::OffsetDateTime::now_utc();
+            let oldest = waiting.oldest_since.map_or(0.0, |since| (now - since).as_seconds_f64().max(0.0));
+            metrics::gauge!("switchboard_handoff_waiting").set(waiting.count as f64);
+            metrics::gauge!("switchboard_handoff_oldest_wait_seconds").set(oldest);
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: handoff gauges unavailable"),
     }
     let body = state.handle.as_ref().map(PrometheusHandle::render).unwrap_or_default();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
@@ -187,6 +201,36 @@ pub const METRICS: &[MetricSpec] = &[
         Kind::Counter,
         "Inbound messages the sender limit held back: stored and acknowledged, handed to the agents later, together, in the sender's next turn",
         &[&[]],
+    ),
+    metric(
+        "switchboard_handoffs_total",
+        Kind::Counter,
+        "Conversations that went to people, by reason: user_asked, agent_asked, repeated_fallback",
+        &[&[("reason", "user_asked")], &[("reason", "agent_asked")], &[("reason", "repeated_fallback")]],
+    ),
+    metric(
+        "switchboard_handoff_actions_total",
+        Kind::Counter,
+        "Operators' actions on conversations, by action: take_over, hand_back, close",
+        &[&[("action", "take_over")], &[("action", "hand_back")], &[("action", "close")]],
+    ),
+    metric(
+        "switchboard_handoff_waiting",
+        Kind::Gauge,
+        "Conversations waiting for a person now (no operator answered since the handoff)",
+        &[],
+    ),
+    metric(
+        "switchboard_handoff_oldest_wait_seconds",
+        Kind::Gauge,
+        "How long the conversation that has waited longest for a person has waited (0 when none waits)",
+        &[],
+    ),
+    metric(
+        "switchboard_handoff_first_reply_seconds",
+        Kind::Histogram,
+        "Time from a handoff to the first operator reply",
+        &[],
     ),
     metric(
         "http_requests_refused_total",

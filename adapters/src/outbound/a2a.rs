@@ -395,10 +395,13 @@ impl AgentGateway for A2aAgents {
             })?;
         Ok(match result {
             // What an agent says goes to a person: it must not carry what we sent it.
-            SendMessageResult::Message(m) => AgentReply::text(secrets::scrub(m.reply_text())),
+            SendMessageResult::Message(m) => {
+                AgentReply { handoff: m.handoff(), ..AgentReply::text(secrets::scrub(m.reply_text())) }
+            }
             SendMessageResult::Task(t) => AgentReply {
                 text: secrets::scrub(t.reply_text()),
                 task: Some(AgentTask { id: t.id.clone(), state: t.status.state }),
+                handoff: t.handoff(),
             },
         })
     }

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
 use switchboard_domain::{
-    AgentName, AgentReply, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest,
+    AgentHandoff, AgentName, AgentReply, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest,
 };
 use switchboard_shared::TraceContext;
 
@@ -124,6 +124,8 @@ impl Classifier for KeywordClassifier {
     }
 }
 
+const PASS_TO_A_PERSON: &str = "I'll pass this conversation to a person on our team";
+
 /// The built-in agents: `greeter`, `helpdesk` and `fallback`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct BuiltinAgents;
@@ -139,9 +141,7 @@ impl BuiltinAgents {
     fn helpdesk(request: &WorkflowRequest) -> String {
         let norm = normalise(&request.user_message);
         if ["human", "agent", "person"].iter().any(|w| contains_phrase(&norm, w)) {
-            return String::from(
-                "I'll pass this conversation to a person on our team; they usually answer within one working day.",
-            );
+            return format!("{PASS_TO_A_PERSON}; they usually answer within one working day.");
         }
         if ["hours", "open", "when"].iter().any(|w| contains_phrase(&norm, w)) {
             return String::from(
@@ -157,7 +157,9 @@ impl BuiltinAgents {
         match &request.content {
             InboundContent::Media { media, voice, .. } => {
                 let what = if *voice { "voice note" } else { media.as_str() };
-                format!("Thanks, I received your {what}. A person on our team will look at it.")
+                format!(
+                    "Thanks, I received your {what}. I can only read text for now: tell me in words what you need, or type *human* to talk to a person."
+                )
             }
             InboundContent::Location { .. } => String::from("Thanks for sharing your location."),
             InboundContent::Contacts { .. } => String::from("Thanks, I received the contact card."),
@@ -193,7 +195,10 @@ impl AgentGateway for BuiltinAgents {
             FALLBACK => Self::fallback(request),
             _ => return Err(AgentError::UnknownAgent(agent.clone())),
         };
-        Ok(AgentReply::text(text))
+        // What promises a person asks for one (the handoff convention).
+        let handoff = (agent.as_str() == HELPDESK && text.starts_with(PASS_TO_A_PERSON))
+            .then(|| AgentHandoff { reason: Some(String::from("the user asked the helpdesk for a person")) });
+        Ok(AgentReply { handoff, ..AgentReply::text(text) })
     }
 }
 

@@ -1,6 +1,7 @@
 //! Adapters that implement the application's driven ports.
 
 pub mod a2a;
+pub mod announce;
 pub mod builtin;
 pub mod email;
 pub mod graph;

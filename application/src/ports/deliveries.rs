@@ -131,6 +131,9 @@ pub struct NewOutbound {
     pub fallback_allowed: bool,
     pub trace: TraceContext,
     pub job: NewJob,
+    /// An operator's reply: recorded in the conversation's history, and its first reply
+    /// since the handoff ends the wait.
+    pub operator: Option<String>,
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]

@@ -13,6 +13,8 @@ pub struct InboundRecord {
     pub throttled: bool,
     /// The conversation's agent task waiting for the user's answer, if any.
     pub open_task: Option<OpenTask>,
+    /// Who answers the conversation, and the bot's state in it.
+    pub handling: Handling,
 }
 
 /// An agent task waiting for the user (INPUT_REQUIRED): the next message goes to it.
@@ -43,6 +45,10 @@ pub struct NewReply {
     /// ordering key waits: the caller runs it at once, and no worker has to claim it.
     /// `None` queues it for the workers.
     pub lease_delivery: Option<std::time::Duration>,
+    /// The conversation goes to people with this reply.
+    pub handoff: Option<HandoffStart>,
+    /// The default agent's answers in a row after this reply (the fallback policy).
+    pub fallback_streak: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -51,6 +57,9 @@ pub enum ReplyRecorded {
     Recorded(Option<crate::jobs::LeasedJob>),
     /// The inbound message already had its reply; nothing was stored.
     AlreadyProcessed,
+    /// People took the conversation over while the bot worked: nothing was stored, the
+    /// message is theirs.
+    TakenOver,
 }
 
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
@@ -75,9 +84,12 @@ pub trait Messages: Send + Sync {
     /// Errors: [`StoreError::Unavailable`]; nothing is marked then.
     async fn mark_throttled(&self, conversation_id: Uuid, at: OffsetDateTime) -> Result<u64, StoreError>;
 
-    /// In one transaction: marks the inbound message processed, stores the outbound
-    /// message and its pending delivery, sets or clears the conversation's open task,
-    /// and enqueues the delivery job (leased to the caller, see
+    /// In one transaction, unless people handle the conversation (then nothing is stored
+    /// and it answers [`ReplyRecorded::TakenOver`]): marks the inbound message processed,
+    /// stores the outbound message and its pending delivery, sets or clears the
+    /// conversation's open task, stores its handling (a closed conversation opens again;
+    /// a handoff goes to people with its history entry and notification jobs; the
+    /// fallback streak; the hand-back note is cleared), and enqueues the delivery job (leased to the caller, see
     /// [`NewReply::lease_delivery`]). Idempotent: if
     /// the inbound message was already processed, stores nothing and answers
     /// [`ReplyRecorded::AlreadyProcessed`].

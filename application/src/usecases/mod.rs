@@ -4,6 +4,7 @@ pub mod a2a_server;
 mod deliver;
 mod ingest;
 mod operate;
+mod people;
 mod process;
 pub mod route;
 mod send;
@@ -13,7 +14,11 @@ mod workflow;
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use operate::{DeadLetters, ParseWebhook, ReplayError, ReplayEvents, ReplayOutcome};
-pub use process::{DoubleTexting, ProcessInbound, ProcessInboundError, ProcessOutcome};
+pub use people::{AnnounceFailure, AnnounceHandoff, AnnounceOutcome, PeopleError, PeopleInTheLoop};
+pub use process::{
+    DEFAULT_HANDOFF_ACKNOWLEDGEMENT, DoubleTexting, HandoffRules, ProcessInbound, ProcessInboundError, ProcessOutcome,
+    SWITCHBOARD_AGENT,
+};
 pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
 pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};

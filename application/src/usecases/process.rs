@@ -2,7 +2,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use switchboard_domain::{
-    AgentName, Channel, InboundMessage, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid, WorkflowRequest,
+    AgentName, Channel, Classification, FallbackPolicy, HandoffKeywords, HandoffReason, InboundMessage, Intent,
+    OutboundContent, OutboundMessage, RoutingPolicy, Wamid, WorkflowRequest,
 };
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
@@ -10,8 +11,8 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, LeasedJob, NewJob};
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, InboundRecord, Messages, NewReply, ReplyRecorded, SenderLimit,
-    StoreError, WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, HandoffStart, InboundRecord, Messages, NewReply, OpenTask, People,
+    ReplyRecorded, SenderLimit, StoreError, WhatsAppGateway,
 };
 use crate::usecases::Attempt;
 use crate::usecases::route::Router;
@@ -31,6 +32,9 @@ pub enum ProcessOutcome {
     /// handed to any agent) and its job is due again at `until`, when the sender has a
     /// turn; that turn takes every message that waited with it.
     Throttled { until: time::OffsetDateTime },
+    /// People handle the conversation: the message is theirs (no classifier or agent was
+    /// asked); `held` messages were marked for them.
+    ForPeople { held: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,8 +70,40 @@ pub enum DoubleTexting {
     Coalesce,
 }
 
+/// When people are called, and how the user is told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HandoffRules {
+    /// The words with which a user asks for a person.
+    pub keywords: HandoffKeywords,
+    /// People are called after this many answers in a row by the default agent.
+    pub fallback: FallbackPolicy,
+    /// What the user is told when they asked for a person.
+    pub acknowledgement: String,
+    /// The jobs that announce a handoff to operators, for a conversation.
+    pub announce: Vec<crate::jobs::AnnounceChannel>,
+}
+
+impl Default for HandoffRules {
+    fn default() -> Self {
+        Self {
+            keywords: HandoffKeywords::default(),
+            fallback: FallbackPolicy { after: 3 },
+            acknowledgement: String::from(DEFAULT_HANDOFF_ACKNOWLEDGEMENT),
+            announce: Vec::new(),
+        }
+    }
+}
+
+pub const DEFAULT_HANDOFF_ACKNOWLEDGEMENT: &str =
+    "I'm passing this conversation to a person on our team. They will answer you here.";
+
+/// The name under which Switchboard itself answers (a handoff's acknowledgement).
+pub const SWITCHBOARD_AGENT: &str = "switchboard";
+
 pub struct ProcessInbound {
     delivery_lease: Option<std::time::Duration>,
+    handoff: HandoffRules,
+    people: Option<Arc<dyn People>>,
     double_texting: DoubleTexting,
     sender_limit: Option<Arc<dyn SenderLimit>>,
     messages: Arc<dyn Messages>,
@@ -87,6 +123,8 @@ impl ProcessInbound {
     ) -> Self {
         Self {
             delivery_lease: None,
+            handoff: HandoffRules::default(),
+            people: None,
             double_texting: DoubleTexting::Sequential,
             sender_limit: None,
             messages,
@@ -101,6 +139,15 @@ impl ProcessInbound {
     #[must_use]
     pub fn with_delivery_lease(mut self, lease: std::time::Duration) -> Self {
         self.delivery_lease = Some(lease);
+        self
+    }
+
+    /// People can be called into conversations (and messages of conversations they
+    /// handle are kept for them): by these rules.
+    #[must_use]
+    pub fn with_people(mut self, people: Arc<dyn People>, rules: HandoffRules) -> Self {
+        self.people = Some(people);
+        self.handoff = rules;
         self
     }
 
@@ -141,6 +188,10 @@ impl ProcessInbound {
             return Ok(ProcessOutcome::AlreadyProcessed);
         }
         let message = &record.message;
+
+        if !record.handling.handler.bot_answers() {
+            return self.keep_for_people(record.conversation_id).await;
+        }
 
         // Only a first attempt takes a turn: a retry after a failure is our doing, not the
         // sender's (a deferred job's attempt is not counted, so it comes back as a first).
@@ -192,9 +243,11 @@ impl ProcessInbound {
                 tracing::info!(coalesced = also_answers.len(), "handing over the messages that waited, together");
             }
         }
-        let routed = self.router.route(&mut request, record.open_task.as_ref(), attempt.is_last, &trace).await?;
-        let (classification, agent, text, open_task) =
-            (routed.classification, routed.agent, routed.text, routed.open_task);
+        if let Some(note) = &record.handling.handback_note {
+            request.metadata.insert(String::from("handback_note"), serde_json::Value::from(note.as_str()));
+        }
+        let turn = self.turn(&mut request, &record, attempt, &trace).await?;
+        let (classification, agent, text, open_task) = (turn.classification, turn.agent, turn.text, turn.open_task);
 
         let delivery_id = Uuid::now_v7();
         let now = self.clock.now();
@@ -225,6 +278,11 @@ impl ProcessInbound {
                 },
                 open_task,
                 lease_delivery: self.delivery_lease,
+                handoff: turn.handoff.clone().map(|reason| HandoffStart {
+                    reason,
+                    notify: crate::jobs::announce_jobs(&self.handoff.announce, record.conversation_id, trace, now),
+                }),
+                fallback_streak: turn.fallback_streak,
             })
             .await?;
         Ok(match outcome {
@@ -238,8 +296,90 @@ impl ProcessInbound {
                 }
             }
             ReplyRecorded::AlreadyProcessed => ProcessOutcome::AlreadyProcessed,
+            ReplyRecorded::TakenOver => {
+                tracing::info!("people took the conversation over meanwhile; the bot's answer is dropped");
+                return self.keep_for_people(record.conversation_id).await;
+            }
+        })
+        .inspect(|_| {
+            if let Some(reason) = &turn.handoff {
+                tracing::info!(reason = reason.kind(), "the conversation goes to people");
+                metrics::counter!("switchboard_handoffs_total", "reason" => reason.kind()).increment(1);
+            }
         })
     }
+
+    /// The message is left for the people who handle its conversation.
+    async fn keep_for_people(&self, conversation_id: Uuid) -> Result<ProcessOutcome, ProcessInboundError> {
+        let held = match &self.people {
+            Some(people) => people.hold_for_people(conversation_id, self.clock.now()).await?,
+            None => 0,
+        };
+        tracing::info!(held, "people handle this conversation; the message is kept for them");
+        Ok(ProcessOutcome::ForPeople { held })
+    }
+
+    /// The bot's turn: the user asked for a person (acknowledged without any agent), or
+    /// the routed agent answers, perhaps asking for a person itself; the fallback policy
+    /// calls people after the default agent answered too often in a row.
+    async fn turn(
+        &self,
+        request: &mut WorkflowRequest,
+        record: &InboundRecord,
+        attempt: Attempt,
+        trace: &TraceContext,
+    ) -> Result<Turn, ProcessInboundError> {
+        if self.people.is_some() && self.handoff.keywords.asks_for_a_person(&request.user_message) {
+            tracing::info!("the user asks for a person");
+            return Ok(Turn {
+                classification: Classification::new(Intent::Handoff, 1.0),
+                agent: AgentName::new(SWITCHBOARD_AGENT),
+                text: self.handoff.acknowledgement.clone(),
+                open_task: None,
+                handoff: Some(HandoffReason::UserAsked),
+                fallback_streak: 0,
+            });
+        }
+        let routed = self.router.route(request, record.open_task.as_ref(), attempt.is_last, trace).await?;
+        let mut fallback_streak = 0;
+        let handoff = if self.people.is_none() {
+            None
+        } else if let Some(asked) = &routed.reply.handoff {
+            Some(HandoffReason::AgentAsked { agent: routed.agent.to_string(), reason: asked.reason.clone() })
+        } else if routed.classification.intent == Intent::Handoff {
+            Some(HandoffReason::UserAsked)
+        } else {
+            let (streak, call) = self.handoff.fallback.next(record.handling.fallback_streak, routed.fell_back);
+            fallback_streak = streak;
+            call.then_some(HandoffReason::RepeatedFallback { count: self.handoff.fallback.after })
+        };
+        // The task stays open only while the bot answers.
+        let open_task = if handoff.is_some() { None } else { routed.open_task };
+        // A classifier that heard a request for a person: the user is told what happens.
+        let text = if routed.classification.intent == Intent::Handoff && routed.reply.handoff.is_none() {
+            self.handoff.acknowledgement.clone()
+        } else {
+            routed.text
+        };
+        Ok(Turn {
+            classification: routed.classification,
+            agent: routed.agent,
+            text,
+            open_task,
+            handoff,
+            fallback_streak,
+        })
+    }
+}
+
+/// What one turn of the bot gave.
+struct Turn {
+    classification: Classification,
+    agent: AgentName,
+    text: String,
+    open_task: Option<OpenTask>,
+    handoff: Option<HandoffReason>,
+    fallback_streak: u32,
 }
 
 fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowRequest {
@@ -266,372 +406,4 @@ fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowReq
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ports::OpenTask;
-    use crate::ports::{
-        ClassifierError, MockAgentGateway, MockClassifier, MockClock, MockMessages, MockSenderLimit,
-        MockWhatsAppGateway, SendError,
-    };
-    use switchboard_domain::Classification;
-    use switchboard_domain::a2a::TaskState;
-    use switchboard_domain::{AgentReply, AgentTask, InboundContent, InboundMessage, WhatsAppUser};
-    use time::macros::datetime;
-
-    fn policy() -> RoutingPolicy {
-        RoutingPolicy::new(AgentName::new("fallback"), 0.5).route(Intent::Greeting, AgentName::new("greeter"))
-    }
-
-    fn record(processed: bool) -> InboundRecord {
-        InboundRecord {
-            message: InboundMessage {
-                wamid: Wamid::parse("wamid.A").unwrap(),
-                from: WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap(),
-                profile_name: Some("Amelia".into()),
-                business_number_id: "109876543210987".into(),
-                sent_at: datetime!(2026-11-22 09:59 UTC),
-                content: InboundContent::Text { body: "hello".into() },
-                context: None,
-                errors: vec![],
-            },
-            conversation_id: Uuid::nil(),
-            processed,
-            throttled: false,
-            open_task: None,
-        }
-    }
-
-    struct Ports {
-        messages: MockMessages,
-        classifier: MockClassifier,
-        agents: MockAgentGateway,
-        whatsapp: MockWhatsAppGateway,
-    }
-
-    impl Ports {
-        fn new() -> Self {
-            let mut whatsapp = MockWhatsAppGateway::new();
-            whatsapp.expect_mark_read().returning(|_, _, _| Ok(()));
-            Self {
-                messages: MockMessages::new(),
-                classifier: MockClassifier::new(),
-                agents: MockAgentGateway::new(),
-                whatsapp,
-            }
-        }
-
-        fn build(self) -> ProcessInbound {
-            let mut clock = MockClock::new();
-            clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
-            ProcessInbound::new(
-                Arc::new(self.messages),
-                Arc::new(self.classifier),
-                Arc::new(self.agents),
-                Arc::new(self.whatsapp),
-                Arc::new(clock),
-                policy(),
-            )
-        }
-    }
-
-    fn wamid() -> Wamid {
-        Wamid::parse("wamid.A").unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_greeting_is_answered_by_the_greeter_quoting_the_users_message() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports
-            .agents
-            .expect_ask()
-            .withf(|agent, req, _| {
-                agent.as_str() == "greeter" && req.user_message == "hello" && req.user_name.as_deref() == Some("Amelia")
-            })
-            .returning(|_, _, _| Ok(AgentReply::text("Hi Amelia!")));
-        ports
-            .messages
-            .expect_record_reply()
-            .withf(|reply| {
-                reply.message.reply_to.as_ref().map(Wamid::as_str) == Some("wamid.A")
-                    && reply.message.content == OutboundContent::Text { body: "Hi Amelia!".into(), preview_url: false }
-                    && reply.job.ordering_key == "deliver:109876543210987:+447700900123"
-            })
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-
-        assert!(matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "greeter"));
-    }
-
-    #[tokio::test]
-    async fn an_agents_question_keeps_its_task_open_for_the_users_next_message() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports.agents.expect_ask().returning(|_, _, _| {
-            Ok(AgentReply {
-                text: "Which order number?".into(),
-                task: Some(AgentTask { id: "task-1".into(), state: TaskState::InputRequired }),
-            })
-        });
-        ports
-            .messages
-            .expect_record_reply()
-            .withf(|r| r.open_task == Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".into() }))
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn the_answer_to_an_open_task_goes_back_to_it_without_classification() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| {
-            Ok(Some(InboundRecord {
-                open_task: Some(OpenTask { agent: AgentName::new("billing"), task_id: "task-1".into() }),
-                ..record(false)
-            }))
-        });
-        ports.classifier.expect_classify().never();
-        ports
-            .agents
-            .expect_ask()
-            .withf(|agent, req, _| agent.as_str() == "billing" && req.task_id.as_deref() == Some("task-1"))
-            .returning(|_, _, _| {
-                Ok(AgentReply {
-                    text: "Refunded.".into(),
-                    task: Some(AgentTask { id: "task-1".into(), state: TaskState::Completed }),
-                })
-            });
-        ports
-            .messages
-            .expect_record_reply()
-            .withf(|r| r.open_task.is_none())
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn a_failed_task_gives_the_user_a_polite_answer() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports.agents.expect_ask().returning(|_, _, _| {
-            Ok(AgentReply {
-                text: "stack trace".into(),
-                task: Some(AgentTask { id: "t".into(), state: TaskState::Failed }),
-            })
-        });
-        ports
-            .messages
-            .expect_record_reply()
-            .withf(|r| matches!(&r.message.content, OutboundContent::Text { body, .. } if body.starts_with("Sorry")))
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-    }
-
-    #[tokio::test]
-    async fn messages_that_waited_are_handed_over_together_when_coalescing() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.messages.expect_unanswered().returning(|_| {
-            let later = |id: &str, body: &str| InboundMessage {
-                wamid: Wamid::parse(id).unwrap(),
-                content: InboundContent::Text { body: body.into() },
-                ..record(false).message
-            };
-            Ok(vec![record(false).message, later("wamid.B", "are you there?"), later("wamid.C", "hello??")])
-        });
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports
-            .agents
-            .expect_ask()
-            .withf(|_, req, _| req.user_message == "hello\nare you there?\nhello??")
-            .times(1)
-            .returning(|_, _, _| Ok(AgentReply::text("Yes, here!")));
-        ports
-            .messages
-            .expect_record_reply()
-            .withf(|r| {
-                r.also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>() == ["wamid.B", "wamid.C"]
-                    && r.message.reply_to.as_ref().map(Wamid::as_str) == Some("wamid.C")
-            })
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        let process = ports.build().with_double_texting(DoubleTexting::Coalesce);
-        process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-    }
-
-    fn over_the_limit_for(wait: std::time::Duration) -> Arc<MockSenderLimit> {
-        let mut limit = MockSenderLimit::new();
-        limit.expect_admit().withf(|sender| sender == "+447700900123").returning(move |_| Some(wait));
-        Arc::new(limit)
-    }
-
-    fn under_the_limit() -> Arc<MockSenderLimit> {
-        let mut limit = MockSenderLimit::new();
-        limit.expect_admit().returning(|_| None);
-        Arc::new(limit)
-    }
-
-    #[tokio::test]
-    async fn a_message_over_the_sender_limit_is_held_without_any_agent_call_until_the_sender_has_a_turn() {
-        let mut ports = Ports::new();
-        ports.whatsapp = MockWhatsAppGateway::new();
-        ports.whatsapp.expect_mark_read().never();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports
-            .messages
-            .expect_mark_throttled()
-            .withf(|conversation, at| conversation.is_nil() && *at == datetime!(2026-11-22 10:00 UTC))
-            .times(1)
-            .returning(|_, _| Ok(3));
-        ports.classifier.expect_classify().never();
-        ports.agents.expect_ask().never();
-        ports.messages.expect_record_reply().never();
-        let process = ports.build().with_sender_limit(over_the_limit_for(std::time::Duration::from_secs(3)));
-
-        let outcome = process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-
-        assert_eq!(outcome, ProcessOutcome::Throttled { until: datetime!(2026-11-22 10:00:03 UTC) });
-    }
-
-    #[tokio::test]
-    async fn a_held_message_takes_every_message_that_waited_with_it_in_one_turn_even_in_sequential_mode() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(InboundRecord { throttled: true, ..record(false) })));
-        ports.messages.expect_mark_throttled().times(1).returning(|_, _| Ok(1));
-        ports.messages.expect_unanswered().returning(|_| {
-            let later = |id: &str, body: &str| InboundMessage {
-                wamid: Wamid::parse(id).unwrap(),
-                content: InboundContent::Text { body: body.into() },
-                ..record(false).message
-            };
-            Ok(vec![record(false).message, later("wamid.B", "hello?"), later("wamid.C", "HELLO??")])
-        });
-        ports.classifier.expect_classify().times(1).returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports
-            .agents
-            .expect_ask()
-            .withf(|_, req, _| {
-                req.user_message == "hello\nhello?\nHELLO??"
-                    && req.metadata.get("sender_throttled") == Some(&serde_json::Value::Bool(true))
-            })
-            .times(1)
-            .returning(|_, _, _| Ok(AgentReply::text("Hi!")));
-        ports
-            .messages
-            .expect_record_reply()
-            .withf(|r| r.also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>() == ["wamid.B", "wamid.C"])
-            .times(1)
-            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
-        let process = ports.build().with_sender_limit(under_the_limit());
-
-        let outcome = process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-
-        assert!(matches!(outcome, ProcessOutcome::Replied { .. }));
-    }
-
-    #[tokio::test]
-    async fn a_retry_after_a_failure_takes_no_turn_of_the_sender() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply::text("Hi")));
-        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
-        let mut limit = MockSenderLimit::new();
-        limit.expect_admit().never();
-        let process = ports.build().with_sender_limit(Arc::new(limit));
-
-        let outcome =
-            process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await.unwrap();
-
-        assert!(matches!(outcome, ProcessOutcome::Replied { .. }));
-    }
-
-    #[tokio::test]
-    async fn a_message_already_processed_is_not_answered_twice() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(true))));
-        ports.classifier.expect_classify().never();
-        ports.messages.expect_record_reply().never();
-
-        let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-
-        assert_eq!(outcome, ProcessOutcome::AlreadyProcessed);
-    }
-
-    #[tokio::test]
-    async fn a_classifier_failure_routes_to_the_default_agent() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Err(ClassifierError::Unavailable("down".into())));
-        ports
-            .agents
-            .expect_ask()
-            .withf(|agent, _, _| agent.as_str() == "fallback")
-            .returning(|_, _, _| Ok(AgentReply::text("Sorry?")));
-        ports.messages.expect_record_reply().returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
-
-        assert!(matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "fallback"));
-    }
-
-    #[tokio::test]
-    async fn a_failure_to_mark_read_never_blocks_the_reply() {
-        let mut ports = Ports::new();
-        ports.whatsapp = MockWhatsAppGateway::new();
-        ports.whatsapp.expect_mark_read().returning(|_, _, _| Err(SendError::Timeout("timeout".into())));
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports.agents.expect_ask().returning(|_, _, _| Ok(AgentReply::text("Hi")));
-        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
-
-        let result = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await;
-
-        assert!(result.is_ok());
-    }
-
-    #[tokio::test]
-    async fn an_unreachable_agent_is_retried_and_on_the_last_attempt_the_default_agent_answers() {
-        let unavailable =
-            || AgentError::Unavailable { agent: AgentName::new("greeter"), message: "connection refused".into() };
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
-        ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
-        ports.agents.expect_ask().withf(|a, _, _| a.as_str() == "greeter").returning(move |_, _, _| Err(unavailable()));
-        ports
-            .agents
-            .expect_ask()
-            .withf(|a, _, _| a.as_str() == "fallback")
-            .returning(|_, _, _| Ok(AgentReply::text("Sorry")));
-        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
-        let process = ports.build();
-
-        let early = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await;
-        let last = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 8, is_last: true }).await;
-
-        assert!(matches!(early, Err(ref e) if e.is_retriable()));
-        assert!(matches!(last, Ok(ProcessOutcome::Replied { agent, .. }) if agent.as_str() == "fallback"));
-    }
-
-    #[tokio::test]
-    async fn a_missing_message_is_a_permanent_error() {
-        let mut ports = Ports::new();
-        ports.messages.expect_inbound().returning(|_| Ok(None));
-
-        let result = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await;
-
-        assert!(matches!(result, Err(ref e) if !e.is_retriable()));
-    }
-}
+mod tests;

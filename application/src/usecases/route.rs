@@ -19,6 +19,9 @@ pub struct Routed {
     pub text: String,
     /// The agent asked the user something: their next message goes to this task.
     pub open_task: Option<OpenTask>,
+    /// The default agent answered because nobody else could: no route took the
+    /// classification, or the routed agent failed.
+    pub fell_back: bool,
 }
 
 pub struct Router {
@@ -66,6 +69,7 @@ impl Router {
         last_chance: bool,
         trace: &TraceContext,
     ) -> Result<Routed, AgentError> {
+        let mut fell_back = false;
         let (classification, mut agent) = match open_task {
             Some(open) => {
                 request.task_id = Some(open.task_id.clone());
@@ -81,6 +85,7 @@ impl Router {
                     }
                 };
                 let agent = self.policy.agent_for(&classification).clone();
+                fell_back = self.policy.falls_back(&classification);
                 tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
                 // Intents a classifier agent invents are counted as "other": a bounded label set.
                 let label = if self.policy.routes_intent(&classification.intent)
@@ -102,6 +107,7 @@ impl Router {
             Err(e) if (last_chance || !e.is_retriable()) && &agent != self.policy.default_agent() => {
                 tracing::warn!(error = %e, "agent failed; the default agent answers");
                 agent = self.policy.default_agent().clone();
+                fell_back = true;
                 request.task_id = None;
                 self.ask(&agent, request, trace).await?
             }
@@ -123,7 +129,7 @@ impl Router {
         } else {
             reply.text.clone()
         };
-        Ok(Routed { classification, agent, reply, text, open_task })
+        Ok(Routed { classification, agent, reply, text, open_task, fell_back })
     }
 }
 
@@ -256,6 +262,7 @@ mod tests {
             Ok(AgentReply {
                 text: String::from("internal: tool crashed"),
                 task: Some(AgentTask { id: String::from("t"), state: TaskState::Rejected }),
+                handoff: None,
             })
         });
 

@@ -83,6 +83,7 @@ impl SendMessage {
                     fallback_allowed: request.channel == RequestedChannel::Auto,
                     trace,
                     job,
+                    operator: None,
                 })
                 .await?;
             tracing::info!(%delivery_id, route = route.as_str(), "message accepted for delivery");

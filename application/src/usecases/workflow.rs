@@ -126,6 +126,7 @@ mod tests {
             Ok(AgentReply {
                 text: String::from("Which account?"),
                 task: Some(AgentTask { id: String::from("task-7"), state: TaskState::InputRequired }),
+                handoff: None,
             })
         });
 

@@ -133,6 +133,7 @@ async fn a_message_held_by_the_sender_limit_is_deferred_without_spending_an_atte
             processed: false,
             throttled: false,
             open_task: None,
+            handling: Default::default(),
         }))
     });
     messages.expect_mark_throttled().returning(|_, _| Ok(1));
@@ -228,6 +229,7 @@ fn unprocessed() -> crate::ports::InboundRecord {
         processed: false,
         throttled: false,
         open_task: None,
+        handling: Default::default(),
     }
 }
 

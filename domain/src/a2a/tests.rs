@@ -389,3 +389,27 @@ fn a_null_data_part_reads_back_as_absent() {
     let back: Part = serde_json::from_str(&serde_json::to_string(&part).unwrap()).unwrap();
     assert_eq!(back.data, None);
 }
+
+#[test]
+fn an_agent_asks_for_a_person_with_a_handoff_data_part_and_its_reason() {
+    let task: Task = serde_json::from_value(serde_json::json!({
+        "id": "t1",
+        "status": {"state": "TASK_STATE_COMPLETED", "message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [
+            {"text": "A colleague will take over."},
+            {"data": {"handoff": {"reason": "refund over the limit"}}}
+        ]}}
+    }))
+    .unwrap();
+
+    let handoff = task.handoff().unwrap();
+
+    assert_eq!(handoff.reason.as_deref(), Some("refund over the limit"));
+    assert_eq!(task.reply_text(), "A colleague will take over.");
+}
+
+#[test]
+fn a_data_part_without_a_handoff_object_asks_for_nobody() {
+    assert_eq!(handoff_in(&serde_json::json!({"handoff": true})), None);
+    assert_eq!(handoff_in(&serde_json::json!({"order": 42})), None);
+    assert_eq!(handoff_in(&serde_json::json!({"handoff": {}})).unwrap().reason, None);
+}

@@ -432,6 +432,42 @@ pub const KEYS: &[Key] = &[
         help: "messages that arrive while an agent works on the conversation: sequential (each its own turn) or coalesce (handed over together, one reply)",
     },
     Key {
+        name: "SWITCHBOARD_HANDOFF_KEYWORDS",
+        default: KeyDefault::Value(switchboard_domain::HandoffKeywords::DEFAULT),
+        secret: false,
+        help: "comma-separated words and phrases with which a user asks for a person (matched as whole words, case and accents aside); none turns keyword handoff off",
+    },
+    Key {
+        name: "SWITCHBOARD_HANDOFF_AFTER_FALLBACKS",
+        default: KeyDefault::Value("3"),
+        secret: false,
+        help: "people take a conversation over after this many answers in a row by the default agent; 0 turns it off",
+    },
+    Key {
+        name: "SWITCHBOARD_HANDOFF_ACKNOWLEDGEMENT",
+        default: KeyDefault::Value(switchboard_application::usecases::DEFAULT_HANDOFF_ACKNOWLEDGEMENT),
+        secret: false,
+        help: "what a user who asked for a person is told",
+    },
+    Key {
+        name: "SWITCHBOARD_HANDOFF_NOTIFY_EMAIL",
+        default: KeyDefault::Absent(""),
+        secret: false,
+        help: "operators' address: each conversation that starts waiting for a person is announced there, through the mailer",
+    },
+    Key {
+        name: "SWITCHBOARD_HANDOFF_WEBHOOK_URL",
+        default: KeyDefault::Absent(""),
+        secret: true,
+        help: "each conversation that starts waiting for a person is POSTed there as JSON, signed (X-Switchboard-Signature), for Slack-style integrations; a secret (such URLs carry a token)",
+    },
+    Key {
+        name: "SWITCHBOARD_HANDOFF_WEBHOOK_SECRET",
+        default: KeyDefault::Absent("required when SWITCHBOARD_HANDOFF_WEBHOOK_URL is set"),
+        secret: true,
+        help: "the HMAC-SHA256 key that signs the handoff webhook's body",
+    },
+    Key {
         name: "SWITCHBOARD_SENDER_BURST",
         default: KeyDefault::Value("10"),
         secret: false,

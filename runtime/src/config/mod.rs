@@ -163,6 +163,17 @@ pub struct AgentsConfig {
     pub sender_limit: Option<SenderLimitConfig>,
 }
 
+/// People in the loop: when they are called, and how they are told.
+#[derive(Debug, Clone)]
+pub struct HandoffConfig {
+    pub keywords: switchboard_domain::HandoffKeywords,
+    pub after_fallbacks: u32,
+    pub acknowledgement: String,
+    pub notify_email: Option<switchboard_domain::EmailAddress>,
+    /// The operators' webhook and the key that signs it.
+    pub webhook: Option<(SecretString, SecretString)>,
+}
+
 /// The inbound limit per sender: `burst` turns at once, then `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderLimitConfig {
@@ -214,6 +225,7 @@ pub struct Config {
     pub agents: AgentsConfig,
     /// `None`: fallback emails are written as .eml files under `{data_dir}/mail`.
     pub smtp: Option<SmtpConfig>,
+    pub handoff: HandoffConfig,
     /// Keys accepted by the REST API.
     pub api_keys: Vec<SecretString>,
     pub log: LogConfig,

@@ -6,8 +6,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::{
-    AgentConfig, AgentsConfig, ConfigError, ConfigSource, DeliveryConfig, OtelConfig, OtlpProtocol, OutsideWindow,
-    SenderLimitConfig, SmtpConfig, SmtpTls, TemplateConfig,
+    AgentConfig, AgentsConfig, ConfigError, ConfigSource, DeliveryConfig, HandoffConfig, OtelConfig, OtlpProtocol,
+    OutsideWindow, SenderLimitConfig, SmtpConfig, SmtpTls, TemplateConfig,
 };
 
 impl OtelConfig {
@@ -219,6 +219,46 @@ pub(super) fn agents_config(src: &ConfigSource, lease: Duration) -> Result<Agent
                 });
             }
         },
+    })
+}
+
+pub(super) fn handoff_config(src: &ConfigSource) -> Result<HandoffConfig, ConfigError> {
+    let notify_email = src
+        .get("SWITCHBOARD_HANDOFF_NOTIFY_EMAIL")
+        .map(|a| {
+            switchboard_domain::EmailAddress::parse(a.trim())
+                .map_err(|e| ConfigError::Invalid { key: "SWITCHBOARD_HANDOFF_NOTIFY_EMAIL", message: e.to_string() })
+        })
+        .transpose()?;
+    let webhook = match (src.get("SWITCHBOARD_HANDOFF_WEBHOOK_URL"), src.get("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET")) {
+        (Some(url), Some(secret)) => Some((
+            SecretString::from(http_url("SWITCHBOARD_HANDOFF_WEBHOOK_URL", url.trim())?),
+            SecretString::from(secret.to_owned()),
+        )),
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                keys: vec!["SWITCHBOARD_HANDOFF_WEBHOOK_SECRET"],
+                why: String::from("SWITCHBOARD_HANDOFF_WEBHOOK_URL is set: its announcements are signed"),
+            });
+        }
+        (None, _) => None,
+    };
+    let acknowledgement = src.text("SWITCHBOARD_HANDOFF_ACKNOWLEDGEMENT")?.trim().to_owned();
+    if acknowledgement.is_empty() {
+        return Err(ConfigError::Invalid {
+            key: "SWITCHBOARD_HANDOFF_ACKNOWLEDGEMENT",
+            message: String::from("must not be empty: the user who asked for a person is told something"),
+        });
+    }
+    Ok(HandoffConfig {
+        keywords: match src.text("SWITCHBOARD_HANDOFF_KEYWORDS")?.trim() {
+            "none" => switchboard_domain::HandoffKeywords::parse(""),
+            list => switchboard_domain::HandoffKeywords::parse(list),
+        },
+        after_fallbacks: src.parse("SWITCHBOARD_HANDOFF_AFTER_FALLBACKS", "a whole number")?,
+        acknowledgement,
+        notify_email,
+        webhook,
     })
 }
 

@@ -17,7 +17,8 @@ use switchboard_application::ports::{
     DeliveryView, EventFilter, EventSummary, ManagementReads, MessageRecord, OperationalCounters, Page, PageCursor,
     PageRequest, Route, StoreError, TimeRange,
 };
-use switchboard_application::usecases::{DeadLetters, ReplayEvents};
+use switchboard_application::ports::{Clock, People};
+use switchboard_application::usecases::{DeadLetters, PeopleInTheLoop, ReplayEvents};
 use switchboard_domain::DeliveryState;
 use switchboard_runtime::{Config, Mode};
 use time::OffsetDateTime;
@@ -35,6 +36,11 @@ pub struct ManagementState {
     pub replay: Arc<ReplayEvents>,
     pub dead_letters: Arc<DeadLetters>,
     pub store_health: Arc<dyn StoreHealth>,
+    /// Conversations as operators see them.
+    pub people: Arc<dyn People>,
+    /// The operators' actions.
+    pub handoff: Arc<PeopleInTheLoop>,
+    pub clock: Arc<dyn Clock>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,
 }
@@ -44,6 +50,7 @@ mod contacts;
 mod conversations;
 mod deliveries;
 mod events;
+mod handoff;
 mod jobs;
 mod paging;
 mod status;
@@ -55,6 +62,7 @@ pub use contacts::*;
 pub use conversations::*;
 pub use deliveries::*;
 pub use events::*;
+pub use handoff::*;
 pub use jobs::*;
 pub use paging::*;
 pub use status::*;

@@ -83,6 +83,9 @@ macro_rules! args {
 }
 pub(crate) use args;
 
+/// One statement and its values, for [`Engine::transact`].
+pub type Statement = (&'static str, Vec<Arg>);
+
 /// How SQL reaches one database.
 #[async_trait]
 pub trait Engine: Send + Sync + 'static {
@@ -94,6 +97,11 @@ pub trait Engine: Send + Sync + 'static {
     /// One statement that writes, through this engine's write path; answers the rows it
     /// changed. `Unavailable` when it fails (nothing of it is stored).
     async fn write(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64, StoreError>;
+
+    /// In one transaction through the write path: `guard`, then, only when the guard
+    /// changed a row, each of `then`. Answers whether the guard changed a row (when it
+    /// did not, nothing is written). `Unavailable` when any fails (nothing is stored).
+    async fn transact(&self, guard: Statement, then: Vec<Statement>) -> Result<bool, StoreError>;
 
     /// Applies the embedded migrations that are not applied yet.
     async fn migrate(&self) -> anyhow::Result<()>;

@@ -9,6 +9,7 @@ mod engine;
 mod handoff;
 mod management;
 mod operations;
+mod people;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -21,7 +22,7 @@ use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads, Messages,
-    SandboxOutbox, StoreError, StoreHealth,
+    People, SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -90,6 +91,7 @@ pub trait Store:
     + DeadJobs
     + SandboxOutbox
     + Gauges
+    + People
     + StoreHealth
     + SandboxRecorder
     + Lifecycle
@@ -108,6 +110,7 @@ impl<T> Store for T where
         + DeadJobs
         + SandboxOutbox
         + Gauges
+        + People
         + StoreHealth
         + SandboxRecorder
         + Lifecycle

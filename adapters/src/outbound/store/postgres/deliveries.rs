@@ -7,6 +7,7 @@ use switchboard_domain::{DeliveryState, EmailAddress, OutboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::super::people;
 use super::super::records::{corrupt, from_ms, json, millis as ms, parse_trace, unavailable};
 use super::*;
 
@@ -302,6 +303,27 @@ impl PgStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        if let Some(operator) = &outbound.operator {
+            sqlx::query("UPDATE messages SET agent = $2 WHERE id = $1")
+                .bind(&message_id)
+                .bind(format!("operator:{operator}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            bind_all(sqlx::query(people::OPERATOR_REPLIED), vec![Arg::from(conversation_id.as_str()), Arg::from(now)])
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            sqlx::query(people::INSERT_EVENT)
+                .bind(&conversation_id)
+                .bind(now)
+                .bind(operator)
+                .bind("reply")
+                .bind(Option::<String>::None)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         insert_job(&mut tx, &outbound.job, now).await?;
         tx.commit().await.map_err(unavailable)?;
         self.notify_workers();

@@ -2,11 +2,12 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
-use switchboard_application::ports::{InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
-use switchboard_domain::{AgentName, InboundMessage, Wamid};
+use switchboard_application::ports::{Handling, InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
+use switchboard_domain::{AgentName, Handler, InboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::super::people;
 use super::super::records::{corrupt, json, millis as ms, unavailable};
 use super::*;
 
@@ -14,7 +15,8 @@ use super::*;
 impl Messages for PgStore {
     async fn inbound(&self, wamid: &Wamid) -> Result<Option<InboundRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent, m.throttled_at
+            "SELECT m.content, m.conversation_id, m.processed_at, v.open_task_id, v.open_task_agent, m.throttled_at,
+                    v.handler, v.fallback_streak, v.handback_note
              FROM messages m JOIN conversations v ON v.id = m.conversation_id
              WHERE m.wamid = $1 AND m.direction = 'inbound'",
         )
@@ -29,12 +31,19 @@ impl Messages for PgStore {
         let task_id: Option<String> = row.get("open_task_id");
         let agent: Option<String> = row.get("open_task_agent");
         let throttled_at: Option<i64> = row.get("throttled_at");
+        let handler: String = row.get("handler");
+        let streak: i64 = row.get("fallback_streak");
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
             conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
             processed: processed_at.is_some(),
             throttled: throttled_at.is_some(),
             open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
+            handling: Handling {
+                handler: Handler::parse(&handler).map_err(|e| corrupt("handler", e))?,
+                fallback_streak: u32::try_from(streak).unwrap_or(u32::MAX),
+                handback_note: row.get("handback_note"),
+            },
         }))
     }
 
@@ -69,6 +78,17 @@ impl Messages for PgStore {
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
         let now = self.now_ms();
         let mut tx = self.begin().await?;
+        // The conversation's row is locked until commit: an operator's take-over waits for
+        // this reply, or this reply sees the take-over and stores nothing.
+        let handler: Option<String> = sqlx::query_scalar("SELECT handler FROM conversations WHERE id = $1 FOR UPDATE")
+            .bind(reply.conversation_id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(integrity)?;
+        if handler.as_deref() == Some(Handler::People.as_str()) {
+            tx.rollback().await.map_err(integrity)?;
+            return Ok(ReplyRecorded::TakenOver);
+        }
         let claimed = sqlx::query(
             "UPDATE messages SET processed_at = $2 WHERE wamid = $1 AND direction = 'inbound' AND processed_at IS NULL",
         )
@@ -95,14 +115,25 @@ impl Messages for PgStore {
         let message_id = Uuid::now_v7().to_string();
         let conversation_id = reply.conversation_id.to_string();
         let trace_id = reply.trace.trace_id.to_string();
-        sqlx::query("UPDATE conversations SET open_task_id = $2, open_task_agent = $3, updated_at = $4 WHERE id = $1")
-            .bind(&conversation_id)
-            .bind(reply.open_task.as_ref().map(|t| t.task_id.as_str()))
-            .bind(reply.open_task.as_ref().map(|t| t.agent.as_str()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(integrity)?;
+        let handoff = reply.handoff.as_ref().map(|h| &h.reason);
+        let open_task = reply.open_task.as_ref().map(|t| (t.task_id.as_str(), t.agent.as_str()));
+        let values = people::handling_after_turn(&conversation_id, open_task, now, handoff, reply.fallback_streak)?;
+        bind_all(sqlx::query(people::HANDLING_AFTER_TURN), values).execute(&mut *tx).await.map_err(integrity)?;
+        if let Some(handoff) = &reply.handoff {
+            let actor = people::handoff_actor(&handoff.reason);
+            sqlx::query(people::INSERT_EVENT)
+                .bind(&conversation_id)
+                .bind(now)
+                .bind(actor)
+                .bind("handoff")
+                .bind(handoff.reason.describe())
+                .execute(&mut *tx)
+                .await
+                .map_err(integrity)?;
+            for job in &handoff.notify {
+                insert_job(&mut tx, job, now).await?;
+            }
+        }
         sqlx::query(
             "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
              VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -136,7 +167,7 @@ impl Messages for PgStore {
         .map_err(integrity)?;
         let leased = insert_delivery_job(&mut tx, &reply.job, now, reply.lease_delivery).await?;
         tx.commit().await.map_err(integrity)?;
-        if leased.is_none() {
+        if leased.is_none() || reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty()) {
             self.notify_workers();
         }
         Ok(ReplyRecorded::Recorded(leased))

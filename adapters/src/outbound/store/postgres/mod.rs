@@ -29,7 +29,7 @@ use switchboard_application::ports::StoreError;
 use switchboard_domain::{InboundMessage, WhatsAppUser};
 use uuid::Uuid;
 
-use super::engine::{Arg, Engine, SqlStore};
+use super::engine::{Arg, Engine, SqlStore, Statement};
 use super::records::{json, lease_until, leased_at_insert, millis as ms, unavailable};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -130,6 +130,20 @@ impl Engine for PgEngine {
 
     async fn write(&self, sql: &'static str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(bind_all(sqlx::query(sql), args).execute(&self.pool).await.map_err(integrity)?.rows_affected())
+    }
+
+    async fn transact(&self, guard: Statement, then: Vec<Statement>) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(unavailable)?;
+        let (sql, args) = guard;
+        if bind_all(sqlx::query(sql), args).execute(&mut *tx).await.map_err(integrity)?.rows_affected() == 0 {
+            tx.rollback().await.map_err(integrity)?;
+            return Ok(false);
+        }
+        for (sql, args) in then {
+            bind_all(sqlx::query(sql), args).execute(&mut *tx).await.map_err(integrity)?;
+        }
+        tx.commit().await.map_err(integrity)?;
+        Ok(true)
     }
 
     /// Replicas starting together are safe: the migrator holds an advisory lock while it

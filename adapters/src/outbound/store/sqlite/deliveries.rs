@@ -8,6 +8,8 @@ use switchboard_domain::{DeliveryState, EmailAddress, OutboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::super::engine::numbered;
+use super::super::people;
 use super::super::records::{corrupt, from_ms, json, millis as ms, parse_trace};
 use super::writer::failed;
 use super::*;
@@ -349,5 +351,14 @@ fn create_in(conn: &Connection, outbound: &NewOutbound, now: i64) -> Result<(), 
             now
         ],
     )?;
+    if let Some(operator) = &outbound.operator {
+        run(conn, "UPDATE messages SET agent = ?2 WHERE id = ?1", params![message_id, format!("operator:{operator}")])?;
+        run(conn, &numbered(people::OPERATOR_REPLIED), params![conversation_id, now])?;
+        run(
+            conn,
+            &numbered(people::INSERT_EVENT),
+            params![conversation_id, now, operator, "reply", Option::<&str>::None],
+        )?;
+    }
     insert_job(conn, &outbound.job, now)
 }

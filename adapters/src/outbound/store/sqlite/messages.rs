@@ -6,11 +6,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use switchboard_application::jobs::LeasedJob;
-use switchboard_application::ports::{InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
-use switchboard_domain::{AgentName, InboundMessage, Wamid};
+use switchboard_application::ports::{Handling, InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
+use switchboard_domain::{AgentName, Handler, InboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::super::engine::numbered;
+use super::super::people;
 use super::super::records::{corrupt, json, millis as ms};
 use super::writer::failed;
 use super::*;
@@ -21,7 +23,7 @@ impl Messages for SqliteStore {
         let row = self.engine.readers.read(|conn| {
             conn.prepare_cached(
                 "SELECT m.content, m.conversation_id, m.processed_at IS NOT NULL, v.open_task_id, v.open_task_agent,
-                        m.throttled_at IS NOT NULL
+                        m.throttled_at IS NOT NULL, v.handler, v.fallback_streak, v.handback_note
                  FROM messages m JOIN conversations v ON v.id = m.conversation_id
                  WHERE m.wamid = ?1 AND m.direction = 'inbound'",
             )
@@ -34,19 +36,28 @@ impl Messages for SqliteStore {
                         row.get::<_, Option<String>>(3)?,
                         row.get::<_, Option<String>>(4)?,
                         row.get::<_, bool>(5)?,
+                        (row.get::<_, String>(6)?, row.get::<_, i64>(7)?, row.get::<_, Option<String>>(8)?),
                     ))
                 })
                 .optional()
             })
             .map_err(failed)
         })?;
-        let Some((content, conversation_id, processed, task_id, agent, throttled)) = row else { return Ok(None) };
+        let Some((content, conversation_id, processed, task_id, agent, throttled, (handler, streak, note))) = row
+        else {
+            return Ok(None);
+        };
         Ok(Some(InboundRecord {
             message: serde_json::from_str(&content).map_err(|e| corrupt("inbound message", e))?,
             conversation_id: Uuid::parse_str(&conversation_id).map_err(|e| corrupt("conversation id", e))?,
             processed,
             throttled,
             open_task: task_id.zip(agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id }),
+            handling: Handling {
+                handler: Handler::parse(&handler).map_err(|e| corrupt("handler", e))?,
+                fallback_streak: u32::try_from(streak).unwrap_or(u32::MAX),
+                handback_note: note,
+            },
         }))
     }
 
@@ -83,9 +94,10 @@ impl Messages for SqliteStore {
 
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
         let now = self.now_ms();
+        let announces = reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty());
         let recorded = self.engine.group.write(move |conn| record_reply_in(conn, &reply, now)).await?;
-        // A delivery job leased to the caller needs no worker.
-        if recorded == ReplyRecorded::Recorded(None) {
+        // A delivery job leased to the caller needs no worker; announcements do.
+        if recorded == ReplyRecorded::Recorded(None) || (announces && matches!(recorded, ReplyRecorded::Recorded(_))) {
             self.notify_workers();
         }
         Ok(recorded)
@@ -95,6 +107,14 @@ impl Messages for SqliteStore {
 /// The reply, its delivery and job, and the inbound messages it answers marked processed.
 /// The claim of the inbound message decides whether anything is stored.
 fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<ReplyRecorded, StoreError> {
+    let conversation_id = reply.conversation_id.to_string();
+    let handler: Option<String> = conn
+        .prepare_cached("SELECT handler FROM conversations WHERE id = ?1")
+        .and_then(|mut find| find.query_row([&conversation_id], |row| row.get(0)).optional())
+        .map_err(failed)?;
+    if handler.as_deref() == Some(Handler::People.as_str()) {
+        return Ok(ReplyRecorded::TakenOver);
+    }
     let claimed = run(
         conn,
         "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
@@ -112,17 +132,26 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
             params![json(&also_answers)?, now],
         )?;
     }
-    let conversation_id = reply.conversation_id.to_string();
-    run(
-        conn,
-        "UPDATE conversations SET open_task_id = ?2, open_task_agent = ?3, updated_at = ?4 WHERE id = ?1",
-        params![
-            conversation_id,
-            reply.open_task.as_ref().map(|t| t.task_id.as_str()),
-            reply.open_task.as_ref().map(|t| t.agent.as_str()),
-            now
-        ],
-    )?;
+    let handoff = reply.handoff.as_ref().map(|h| &h.reason);
+    let open_task = reply.open_task.as_ref().map(|t| (t.task_id.as_str(), t.agent.as_str()));
+    let values = people::handling_after_turn(&conversation_id, open_task, now, handoff, reply.fallback_streak)?;
+    conn.prepare_cached(&numbered(people::HANDLING_AFTER_TURN))
+        .and_then(|mut update| {
+            bind_all(&mut update, &values)?;
+            update.raw_execute()
+        })
+        .map_err(failed)?;
+    if let Some(handoff) = &reply.handoff {
+        let actor = people::handoff_actor(&handoff.reason);
+        run(
+            conn,
+            &numbered(people::INSERT_EVENT),
+            params![conversation_id, now, actor, "handoff", handoff.reason.describe()],
+        )?;
+        for job in &handoff.notify {
+            insert_job(conn, job, now)?;
+        }
+    }
     let message_id = Uuid::now_v7().to_string();
     let trace_id = reply.trace.trace_id.to_string();
     run(

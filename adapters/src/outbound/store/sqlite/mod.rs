@@ -35,7 +35,7 @@ use switchboard_application::ports::StoreError;
 use switchboard_domain::WhatsAppUser;
 use uuid::Uuid;
 
-use super::engine::{Arg, Engine, SqlStore, numbered};
+use super::engine::{Arg, Engine, SqlStore, Statement, numbered};
 use super::handoff::Handed;
 use super::records::{json, lease_until, leased_at_insert, millis as ms, unavailable};
 use readers::Readers;
@@ -149,6 +149,29 @@ impl Engine for SqliteEngine {
             })
             .await?;
         Ok(u64::try_from(changed).unwrap_or(0))
+    }
+
+    async fn transact(&self, guard: Statement, then: Vec<Statement>) -> Result<bool, StoreError> {
+        let execute = |conn: &Connection, (sql, args): &Statement| {
+            conn.prepare_cached(&numbered(sql))
+                .and_then(|mut statement| {
+                    bind_all(&mut statement, args)?;
+                    statement.raw_execute()
+                })
+                .map_err(failed)
+        };
+        // The guard writes first: when it changes nothing, nothing was written.
+        self.group
+            .write(move |conn| {
+                if execute(conn, &guard)? == 0 {
+                    return Ok(false);
+                }
+                for statement in &then {
+                    execute(conn, statement)?;
+                }
+                Ok(true)
+            })
+            .await
     }
 
     async fn migrate(&self) -> anyhow::Result<()> {

@@ -1,0 +1,266 @@
+//! People in the loop, from outside: a user who asks for a person, an agent that asks for
+//! one (the official SDK), the fallback policy, and an operator who takes over; each
+//! through the real service with nothing lost or answered twice.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::fakes::{SdkClassifier, SmtpSink};
+use crate::helpers::{API_KEY, TestApp, spawn_app_with, text_messages};
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+impl TestApp {
+    async fn api_get(&self, path: &str) -> (u16, Value) {
+        let response =
+            self.client.get(format!("{}{path}", self.address)).header("x-api-key", API_KEY).send().await.unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn api_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.address))
+            .header("x-api-key", API_KEY)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The conversations people handle, longest wait first.
+    async fn waiting_for_people(&self) -> Vec<Value> {
+        self.api_get("/api/v1/inbox?handler=people").await.1["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits until one conversation is with people, and answers it.
+    async fn wait_for_handoff(&self) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(first) = self.waiting_for_people().await.into_iter().next() {
+                return first;
+            }
+            assert!(Instant::now() < deadline, "no conversation went to people");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until every inbound message is processed (answered, or kept for people).
+    async fn wait_until_all_processed(&self, inbound: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let done = self
+                .count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND processed_at IS NOT NULL")
+                .await;
+            if done >= inbound {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{done} of {inbound} inbound messages processed");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn history_actions(&self, conversation: &str) -> Vec<(String, String)> {
+        let (_, handling) = self.api_get(&format!("/api/v1/conversations/{conversation}/handling")).await;
+        handling["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["actor"].as_str().unwrap().to_owned(), e["action"].as_str().unwrap().to_owned()))
+            .collect()
+    }
+}
+
+fn bodies(replies: &[Value]) -> Vec<String> {
+    replies.iter().map(|r| r["message"]["content"]["body"].as_str().unwrap_or("").to_owned()).collect()
+}
+
+fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect()
+}
+
+#[tokio::test]
+async fn a_user_who_asks_for_a_person_gets_one_and_then_the_bot_again_with_nothing_lost_or_answered_twice() {
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/handoff")).respond_with(ResponseTemplate::new(200)).mount(&receiver).await;
+    let smtp = SmtpSink::start().await;
+    let hook = format!("{}/handoff", receiver.uri());
+    let smtp_port = smtp.port.to_string();
+    let app = spawn_app_with(&[
+        ("SWITCHBOARD_HANDOFF_WEBHOOK_URL", &hook),
+        ("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", "hook-secret-for-tests"),
+        ("SWITCHBOARD_HANDOFF_NOTIFY_EMAIL", "operators@switchboard.test"),
+        ("SMTP_HOST", "127.0.0.1"),
+        ("SMTP_PORT", &smtp_port),
+        ("SMTP_TLS", "none"),
+        ("SMTP_FROM", "bot@switchboard.test"),
+    ])
+    .await;
+    let user = "447700900501";
+
+    app.post_webhook(&text_messages(user, &[("wamid.H1", now(), "can I talk to a person?")])).await;
+    let acknowledged = app.wait_for_replies(1).await;
+    let waiting = app.wait_for_handoff().await;
+    let conversation = waiting["conversation_id"].as_str().unwrap().to_owned();
+    app.post_webhook(&text_messages(user, &[("wamid.H2", now() + 1, "hello??")])).await;
+    app.wait_until_all_processed(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let while_waiting = app.outbox().await;
+    let (status, reply) = app
+        .api_post(
+            &format!("/api/v1/conversations/{conversation}/reply"),
+            json!({"operator": "amelia", "text": "Hi, Amelia here. How can I help?"}),
+        )
+        .await;
+    let answered = app.wait_for_replies(2).await;
+    let taken = app.api_get(&format!("/api/v1/conversations/{conversation}/handling")).await.1;
+    let (back_status, _) = app
+        .api_post(
+            &format!("/api/v1/conversations/{conversation}/hand-back"),
+            json!({"operator": "amelia", "note": "address updated"}),
+        )
+        .await;
+    app.post_webhook(&text_messages(user, &[("wamid.H3", now() + 2, "hi")])).await;
+    let all = app.wait_for_replies(3).await;
+    let announced = smtp.wait_for(1).await;
+    let hooks = receiver.received_requests().await.unwrap();
+
+    assert_eq!(
+        bodies(&acknowledged),
+        ["I'm passing this conversation to a person on our team. They will answer you here."]
+    );
+    assert_eq!(waiting["reason"], "user_asked");
+    assert_eq!(waiting["waiting"], true);
+    assert!(!waiting["user"].as_str().unwrap().contains("7700900501"), "operators' lists mask the number");
+    assert_eq!(while_waiting.len(), 1, "nobody answers for people: {while_waiting:?}");
+    assert_eq!(status, 202, "{reply}");
+    assert_eq!(bodies(&answered)[1], "Hi, Amelia here. How can I help?");
+    assert_eq!(taken["operator"], "amelia");
+    assert_eq!(taken["waiting"], false);
+    assert_eq!(back_status, 200);
+    assert_eq!(all.len(), 3, "one answer per turn: {:?}", bodies(&all));
+    assert!(bodies(&all)[2].starts_with("Hello"), "the bot greets again: {:?}", bodies(&all));
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM messages WHERE direction = 'inbound' AND processed_at IS NULL").await,
+        0,
+        "every message was answered or kept for people"
+    );
+    assert_eq!(
+        app.history_actions(&conversation).await,
+        pairs(&[("user", "handoff"), ("amelia", "take_over"), ("amelia", "reply"), ("amelia", "hand_back")])
+    );
+    assert_eq!(hooks.len(), 1, "one webhook announcement");
+    let signed = hooks[0].headers.get("x-switchboard-signature").unwrap().to_str().unwrap().to_owned();
+    let timestamp: i64 = hooks[0].headers.get("x-switchboard-timestamp").unwrap().to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        signed,
+        switchboard_adapters::outbound::announce::signature(b"hook-secret-for-tests", timestamp, &hooks[0].body)
+    );
+    let notice: Value = serde_json::from_slice(&hooks[0].body).unwrap();
+    assert_eq!(notice["conversation_id"], conversation);
+    assert_eq!(notice["reason"], "user_asked");
+    assert!(!String::from_utf8_lossy(&hooks[0].body).contains("talk to a person"), "no message text in a notice");
+    assert!(announced[0].contains("A conversation waits for a person"), "{}", announced[0]);
+}
+
+#[tokio::test]
+async fn an_official_sdk_agent_that_asks_for_a_person_hands_the_conversation_over_with_its_reason() {
+    let agent = SdkClassifier::start_script("handoff_agent.py").await;
+    let agents = format!("support={}|help", agent.url);
+    let app = spawn_app_with(&[("SWITCHBOARD_AGENTS", &agents)]).await;
+    let user = "447700900502";
+
+    app.post_webhook(&text_messages(user, &[("wamid.A1", now(), "help me with a refund please")])).await;
+    let replies = app.wait_for_replies(1).await;
+    let waiting = app.wait_for_handoff().await;
+    app.post_webhook(&text_messages(user, &[("wamid.A2", now() + 1, "help, still there?")])).await;
+    app.wait_until_all_processed(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert_eq!(bodies(&replies), ["A colleague will take this over."]);
+    assert_eq!(waiting["reason"], "agent_asked");
+    assert_eq!(waiting["reason_text"], "agent support asked for a person: refund over the limit");
+    assert_eq!(app.outbox().await.len(), 1, "the agent is not asked again while people handle it");
+}
+
+#[tokio::test]
+async fn after_too_many_answers_in_a_row_by_the_default_agent_people_are_called() {
+    let app = spawn_app_with(&[("SWITCHBOARD_HANDOFF_AFTER_FALLBACKS", "2")]).await;
+    let user = "447700900503";
+
+    app.post_webhook(&text_messages(user, &[("wamid.F1", now(), "blorp")])).await;
+    app.wait_for_replies(1).await;
+    let before = app.waiting_for_people().await;
+    app.post_webhook(&text_messages(user, &[("wamid.F2", now() + 1, "qwzx vvv")])).await;
+    app.wait_for_replies(2).await;
+    let waiting = app.wait_for_handoff().await;
+    app.post_webhook(&text_messages(user, &[("wamid.F3", now() + 2, "zzz")])).await;
+    app.wait_until_all_processed(3).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    assert!(before.is_empty(), "one fallback answer calls nobody");
+    assert_eq!(waiting["reason"], "repeated_fallback");
+    assert_eq!(waiting["reason_text"], "the bot could not help 2 times in a row");
+    assert_eq!(app.outbox().await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_operator_takes_over_a_bot_conversation_and_the_bot_stays_silent_until_it_is_closed() {
+    let app = spawn_app_with(&[]).await;
+    let user = "447700900504";
+    app.post_webhook(&text_messages(user, &[("wamid.O1", now(), "hi")])).await;
+    app.wait_for_replies(1).await;
+    let (_, listed) = app.api_get("/api/v1/inbox?handler=bot").await;
+    let conversation = listed["items"][0]["conversation_id"].as_str().unwrap().to_owned();
+    let at = |action: &str| format!("/api/v1/conversations/{conversation}/{action}");
+
+    let (taken, body) = app.api_post(&at("take-over"), json!({"operator": "amelia"})).await;
+    let (stolen, conflict) = app.api_post(&at("take-over"), json!({"operator": "bob"})).await;
+    let (bot_reply_refused, _) = app.api_post(&at("reply"), json!({"operator": "bob", "text": "me too"})).await;
+    app.post_webhook(&text_messages(user, &[("wamid.O2", now() + 1, "hello? anyone?")])).await;
+    app.wait_until_all_processed(2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let silent = app.outbox().await.len();
+    let (closed, _) = app.api_post(&at("close"), json!({"operator": "amelia"})).await;
+    let (closed_again, _) = app.api_post(&at("close"), json!({"operator": "amelia"})).await;
+    app.post_webhook(&text_messages(user, &[("wamid.O3", now() + 2, "hi again")])).await;
+    let replies = app.wait_for_replies(2).await;
+
+    assert_eq!(taken, 200, "{body}");
+    assert_eq!(body["handler"], "people");
+    assert_eq!(body["reason"], "operator");
+    assert_eq!(stolen, 409);
+    assert_eq!(conflict["code"], "conflict");
+    assert!(conflict["message"].as_str().unwrap().contains("amelia"), "{conflict}");
+    assert_eq!(bot_reply_refused, 409, "only the operator who holds it answers");
+    assert_eq!(silent, 1, "the bot does not answer a conversation people took over");
+    assert_eq!((closed, closed_again), (200, 409));
+    assert_eq!(replies.len(), 2, "a closed conversation opens again for the bot");
+    assert_eq!(app.history_actions(&conversation).await, pairs(&[("amelia", "take_over"), ("amelia", "close")]));
+}
+
+#[tokio::test]
+async fn operator_actions_name_what_is_wrong_and_need_the_api_key() {
+    let app = spawn_app_with(&[]).await;
+    let unknown = "0190d5a8-0000-7000-8000-000000000000";
+
+    let (bad_operator, bad) =
+        app.api_post(&format!("/api/v1/conversations/{unknown}/take-over"), json!({"operator": "a b"})).await;
+    let (missing, not_found) =
+        app.api_post(&format!("/api/v1/conversations/{unknown}/take-over"), json!({"operator": "amelia"})).await;
+    let (bad_handler, handler) = app.api_get("/api/v1/inbox?handler=robots").await;
+    let anonymous = app.client.get(format!("{}/api/v1/inbox", app.address)).send().await.unwrap().status();
+
+    assert_eq!((bad_operator, bad["code"].as_str()), (400, Some("invalid_request")));
+    assert!(bad["message"].as_str().unwrap().starts_with("operator:"), "{bad}");
+    assert_eq!((missing, not_found["code"].as_str()), (404, Some("not_found")));
+    assert_eq!(bad_handler, 400);
+    assert!(handler["message"].as_str().unwrap().starts_with("handler:"), "{handler}");
+    assert_eq!(anonymous, 401);
+}

@@ -1,6 +1,7 @@
 //! Schemas for the OpenAPI document only: the bodies handlers build with `json!`, the
 //! one error shape, and the A2A JSON-RPC envelope. Nothing serialises these types; each
-//! mirrors what its handler answers, and the black-box tests compare the two.
+//! mirrors what its handler answers, so a change to such a body is made here too (only
+//! the error codes and the A2A method names are checked against the code by tests).
 
 use serde_json::json;
 use utoipa::ToSchema;

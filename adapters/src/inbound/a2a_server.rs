@@ -25,6 +25,10 @@ pub const RPC_PATH: &str = "/a2a";
 use switchboard_domain::a2a::HANDOFF_EXTENSION;
 
 /// `GET /.well-known/agent-card.json`: v1.0 fields, plus the v0.3 ones.
+#[utoipa::path(get, path = "/.well-known/agent-card.json", tag = "A2A",
+    summary = "Get Switchboard's A2A agent card",
+    description = "How A2A clients reach Switchboard: the JSON-RPC interface (A2A 1.0 and 0.3), streaming, the skills `route` and `deliver`, and the API-key scheme. Public.",
+    responses((status = 200, description = "the agent card", body = crate::inbound::openapi::schemas::AgentCard)))]
 pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
     let url = format!("{}{RPC_PATH}", state.public_url);
     HttpResponse::Ok().json(json!({
@@ -205,6 +209,25 @@ fn json_response(status: StatusCode, body: Value) -> HttpResponse {
 }
 
 /// `POST /a2a`: one JSON-RPC 2.0 request.
+#[utoipa::path(post, path = "/a2a", tag = "A2A", security(("api_key" = [])),
+    summary = "Call an A2A method (JSON-RPC 2.0)",
+    description = "One JSON-RPC 2.0 request per POST: the A2A v1.0 methods, and the v0.3 names for older peers (which get v0.3-shaped objects back). `SendStreamingMessage` and `SubscribeToTask` answer a `text/event-stream`, each `data:` line a complete JSON-RPC response. Protocol errors are JSON-RPC errors in a 200 answer; only the API-key guard and the body limits answer HTTP errors.",
+    params(("A2A-Version" = Option<String>, Header, description = "`1.0` or `0.3`; without it the request is taken as 0.3. Any other version answers -32009.")),
+    request_body(content = crate::inbound::openapi::schemas::JsonRpcRequest, description = "A JSON-RPC 2.0 request (`Content-Type: application/json`, or none)", examples(
+        ("SendMessage" = (summary = "Send a user's message and wait for the answer", value = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "what are your opening hours?"}]}}}))),
+        ("SendMessage, deliver" = (summary = "Deliver a message to a WhatsApp user", value = json!({"jsonrpc": "2.0", "id": 2, "method": "SendMessage", "params": {"message": {"messageId": "m-2", "role": "ROLE_USER", "parts": [{"data": {"to": "+447700900123", "text": "Your order shipped"}}]}}}))),
+        ("GetTask" = (summary = "Read a task", value = json!({"jsonrpc": "2.0", "id": 3, "method": "GetTask", "params": {"id": "TASK_ID", "historyLength": 10}}))),
+        ("ListTasks" = (summary = "List tasks, newest first", value = json!({"jsonrpc": "2.0", "id": 4, "method": "ListTasks", "params": {"pageSize": 20}}))),
+        ("CancelTask" = (summary = "Cancel a task", value = json!({"jsonrpc": "2.0", "id": 5, "method": "CancelTask", "params": {"id": "TASK_ID"}}))),
+        ("message/send (v0.3)" = (summary = "The v0.3 name and shapes", value = json!({"jsonrpc": "2.0", "id": 6, "method": "message/send", "params": {"message": {"kind": "message", "messageId": "m-3", "role": "user", "parts": [{"kind": "text", "text": "hello"}]}}})))
+    )),
+    responses(
+        (status = 200, description = "a JSON-RPC response (`result` or `error`), or for the streaming methods an SSE stream of them", content(
+            (crate::inbound::openapi::schemas::JsonRpcResponse = "application/json"),
+            (String = "text/event-stream")
+        )),
+        (status = 401, description = "no or wrong API key")
+    ))]
 pub async fn jsonrpc(req: HttpRequest, state: web::Data<A2aState>, body: web::Bytes) -> HttpResponse {
     // The API key was checked before the request got here (inbound::auth).
     let null = Value::Null;

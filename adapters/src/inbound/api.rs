@@ -90,8 +90,10 @@ impl SendBody {
     }
 }
 
-#[utoipa::path(post, path = "/api/v1/messages", request_body = SendBody, tag = "messages", security(("api_key" = [])),
-    responses((status = 202, description = "accepted: {delivery_id, state, trace_id}"), (status = 400, description = "invalid field, named"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(post, path = "/api/v1/messages", request_body = SendBody, tag = "Messages", security(("api_key" = [])),
+    summary = "Send a message to a WhatsApp user",
+    description = "Queues a text or a template for a user named by phone number (`to`) or business-scoped user id (`to_user_id`). `channel` `auto` (the default) tries WhatsApp, then email; outside the 24-hour window a text needs a template. Answers once the delivery is stored; follow it with `GET /api/v1/messages/{id}`.",
+    responses((status = 202, description = "stored; delivery runs in the background", body = crate::inbound::openapi::schemas::SendAccepted), (status = 400, description = "`invalid_request`: a field is invalid; the message starts with its name"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the message could not be stored")))]
 pub async fn send_message(
     req: HttpRequest,
     state: web::Data<ApiState>,
@@ -107,8 +109,10 @@ pub async fn send_message(
     })))
 }
 
-#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", security(("api_key" = [])), params(("id" = String, Path, description = "delivery id")),
-    responses((status = 200, description = "state, route, provider id, every attempt", body = super::management::DeliveryBody), (status = 404, description = "no such delivery"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "Messages", security(("api_key" = [])), params(("id" = String, Path, description = "delivery id (from `POST /api/v1/messages`)")),
+    summary = "Follow a message's delivery",
+    description = "The delivery's state (`pending`, `sent`, `delivered`, `read`, `failed`), its route, Meta's message id and every attempt.",
+    responses((status = 200, description = "the delivery with every attempt", body = super::management::DeliveryBody), (status = 400, description = "`invalid_request`: not a delivery id"), (status = 404, description = "`not_found`: no such delivery"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 pub async fn get_message(state: web::Data<ApiState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let id = Uuid::parse_str(&id).map_err(|_| ApiError::invalid("id", "not a delivery id"))?;
     match state.deliveries.view(id).await? {
@@ -123,13 +127,19 @@ pub struct PriorityBody {
     pub enabled: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "channels", security(("api_key" = [])), responses((status = 200, description = "{key, enabled}"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/channels/email/priority", tag = "Operations", security(("api_key" = [])),
+    summary = "Read the email-priority switch",
+    description = "Whether `auto` deliveries try email before WhatsApp (`channels.gmail.priority`).",
+    responses((status = 200, description = "the switch", body = crate::inbound::openapi::schemas::EmailPriority), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 pub async fn get_email_priority(state: web::Data<ApiState>) -> Result<HttpResponse, ApiError> {
     let enabled = state.settings.email_priority().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "key": "channels.gmail.priority", "enabled": enabled })))
 }
 
-#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "channels", request_body = PriorityBody, security(("api_key" = [])), responses((status = 200, description = "{key, enabled}"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(put, path = "/api/v1/channels/email/priority", tag = "Operations", request_body = PriorityBody, security(("api_key" = [])),
+    summary = "Switch email priority on or off",
+    description = "Takes effect at once for every replica; logged as a warning.",
+    responses((status = 200, description = "the switch as now set", body = crate::inbound::openapi::schemas::EmailPriority), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be written")))]
 pub async fn set_email_priority(
     state: web::Data<ApiState>,
     body: web::Json<PriorityBody>,
@@ -156,8 +166,10 @@ pub struct WorkflowBody {
     pub agent: Option<String>,
 }
 
-#[utoipa::path(post, path = "/api/v1/workflows", request_body = WorkflowBody, tag = "workflows", security(("api_key" = [])),
-    responses((status = 200, description = "reply, intent, confidence, agent, task_state, task_id, trace_id"), (status = 400, description = "invalid field, named"), (status = 502, description = "no agent could answer"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(post, path = "/api/v1/workflows", request_body = WorkflowBody, tag = "Messages", security(("api_key" = [])),
+    summary = "Run a workflow and wait for the agent's answer",
+    description = "Classifies `user_message`, routes it to an agent over A2A and answers with the agent's reply, without WhatsApp. An agent that asks a question answers `TASK_STATE_INPUT_REQUIRED` with a `task_id`: send the next message with `task_id` and `agent` to continue that task.",
+    responses((status = 200, description = "the agent's answer", body = crate::inbound::openapi::schemas::WorkflowOutcome), (status = 400, description = "`invalid_request`: a field is invalid; the message starts with its name"), (status = 502, description = "`agent_unavailable`: no agent could answer"), (status = 401, description = "no or wrong API key")))]
 pub async fn run_workflow(
     req: HttpRequest,
     state: web::Data<ApiState>,

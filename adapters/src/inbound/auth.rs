@@ -32,9 +32,10 @@ pub const PUBLIC_PATHS: &[&str] = &[
     "/api/docs",
 ];
 
-/// Whether `path` may be called without a key.
+/// Whether `path` may be called without a key. The files `/api/docs` loads are public
+/// as the page is, each by its exact path.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || WEBHOOK_PATHS.contains(&path)
+    PUBLIC_PATHS.contains(&path) || WEBHOOK_PATHS.contains(&path) || super::openapi::is_asset(path)
 }
 
 /// The accepted API keys, as `App::app_data(web::Data<ApiKeys>)`.

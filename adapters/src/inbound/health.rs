@@ -7,7 +7,10 @@ use super::auth::ApiKeys;
 use switchboard_application::ports::{AccountHealth, HealthStatus, StoreHealth};
 
 /// The process is up and serving HTTP.
-#[utoipa::path(get, path = "/health/live", tag = "health", responses((status = 200, description = "the process serves HTTP")))]
+#[utoipa::path(get, path = "/health/live", tag = "Health",
+    summary = "Liveness probe",
+    description = "Answers while the process serves HTTP; checks nothing else.",
+    responses((status = 200, description = "the process serves HTTP", body = crate::inbound::openapi::schemas::Liveness)))]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
@@ -45,7 +48,10 @@ pub async fn readiness_report(store: &dyn StoreHealth, readiness: &Readiness) ->
 }
 
 /// The database answers, its migrations are applied, and the job workers run.
-#[utoipa::path(get, path = "/health/ready", tag = "health", responses((status = 200, description = "database, migrations and workers ok"), (status = 503, description = "not ready, with reasons")))]
+#[utoipa::path(get, path = "/health/ready", tag = "Health",
+    summary = "Readiness probe",
+    description = "Ready when the database answers, its migrations are applied and the job workers run.",
+    responses((status = 200, description = "ready", body = crate::inbound::openapi::schemas::Readiness), (status = 503, description = "not ready: the checks and the reasons", body = crate::inbound::openapi::schemas::Readiness)))]
 pub async fn ready(store: web::Data<dyn StoreHealth>, readiness: web::Data<Readiness>) -> HttpResponse {
     let ReadinessReport { checks, reasons } = readiness_report(store.get_ref(), &readiness).await;
     if reasons.is_empty() {
@@ -62,7 +68,10 @@ pub struct WhatsAppHealthState(pub Option<std::sync::Arc<dyn AccountHealth>>);
 /// `GET /health/whatsapp`: 200 healthy or degraded, 503 unhealthy. Anyone sees the
 /// status and the stable reason codes; the details (days to expiry, quality rating,
 /// phone status, each reason's scrubbed text) need the API key, as `/api/v1/status`.
-#[utoipa::path(get, path = "/health/whatsapp", tag = "health", responses((status = 200, description = "healthy or degraded: status and reason codes; the full report with an API key"), (status = 503, description = "unhealthy, with reason codes")))]
+#[utoipa::path(get, path = "/health/whatsapp", tag = "Health",
+    summary = "Health of the WhatsApp account",
+    description = "Anyone sees the status and the stable reason codes. With an API key: the details too (days until the token expires, quality rating, phone status, each reason's scrubbed text), as in `/api/v1/status`.",
+    responses((status = 200, description = "healthy or degraded", body = crate::inbound::openapi::schemas::WhatsAppHealth), (status = 503, description = "unhealthy, with its reason codes", body = crate::inbound::openapi::schemas::WhatsAppHealth)))]
 pub async fn whatsapp(
     req: HttpRequest,
     state: web::Data<WhatsAppHealthState>,

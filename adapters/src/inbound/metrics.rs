@@ -42,7 +42,10 @@ pub struct MetricsState {
     pub people: std::sync::Arc<dyn People>,
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "health", responses((status = 200, description = "Prometheus text format")))]
+#[utoipa::path(get, path = "/metrics", tag = "Health",
+    summary = "Prometheus metrics",
+    description = "Counters and histograms of this replica; queue and delivery gauges read from the database at scrape time, so every replica reports the shared truth.",
+    responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")))]
 pub async fn render(state: web::Data<MetricsState>) -> HttpResponse {
     match state.gauges.gauges(time::OffsetDateTime::now_utc()).await {
         Ok(snapshot) => {

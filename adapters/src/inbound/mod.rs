@@ -76,6 +76,9 @@ pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
         route!("/health/whatsapp", GET, health::whatsapp),
         route!("/metrics", GET, metrics::render),
     ]);
+    for asset in openapi::viewer::ASSETS {
+        routes.push(route!(asset.path, GET, openapi::asset));
+    }
     if sandbox {
         routes.push(route!("/sandbox/outbox", GET, sandbox::outbox));
     }

@@ -13,8 +13,10 @@ pub struct ConversationQuery {
 }
 
 /// `GET /api/v1/conversations?state=&agent=&contact_id=&since=&until=&limit=&cursor=`
-#[utoipa::path(get, path = "/api/v1/conversations", tag = "conversations", params(ConversationQuery, TimeQuery, PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "conversations with their assigned agent and open task, newest first", body = ConversationPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/conversations", tag = "Management", params(ConversationQuery, TimeQuery, PageQuery), security(("api_key" = [])),
+    summary = "List conversations",
+    description = "Newest first, with their assigned agent and the agent's open task; filtered by state, agent, contact and creation time; pages by cursor.",
+    responses((status = 200, description = "conversations, newest first", body = ConversationPage), (status = 400, description = "`invalid_request` or `invalid_cursor`: a filter or the cursor, named"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.conversations")]
 pub async fn list_conversations(
     state: web::Data<ManagementState>,
@@ -45,8 +47,10 @@ pub async fn list_conversations(
 }
 
 /// `GET /api/v1/conversations/{id}`
-#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "conversations", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
-    responses((status = 200, description = "the conversation, its assigned agent and open task", body = ConversationBody), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/conversations/{id}", tag = "Management", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    summary = "Get a conversation",
+    description = "Its contact, channel, assigned agent and open A2A task.",
+    responses((status = 200, description = "the conversation", body = ConversationBody), (status = 400, description = "`invalid_request`: not a conversation id"), (status = 404, description = "`not_found`: no such conversation"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.conversation")]
 pub async fn get_conversation(
     state: web::Data<ManagementState>,
@@ -60,8 +64,10 @@ pub async fn get_conversation(
 }
 
 /// `GET /api/v1/conversations/{id}/messages?limit=&cursor=`
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "conversations", params(("id" = String, Path, description = "conversation id"), PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "inbound messages and replies, oldest first", body = MessagePage), (status = 400, description = "bad cursor"), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/messages", tag = "Management", params(("id" = String, Path, description = "conversation id"), PageQuery), security(("api_key" = [])),
+    summary = "List a conversation's messages",
+    description = "Inbound messages and replies, oldest first, with their delivery state and trace id; pages by cursor.",
+    responses((status = 200, description = "messages, oldest first", body = MessagePage), (status = 400, description = "`invalid_request` or `invalid_cursor`: the id, the limit or the cursor"), (status = 404, description = "`not_found`: no such conversation"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.conversation_messages")]
 pub async fn conversation_messages(
     state: web::Data<ManagementState>,

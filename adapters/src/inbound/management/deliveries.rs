@@ -22,8 +22,10 @@ pub(super) fn delivery_state(text: &str) -> Result<DeliveryState, ApiError> {
 }
 
 /// `GET /api/v1/deliveries?state=&route=&channel=&conversation_id=&since=&until=&limit=&cursor=`
-#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries", params(DeliveryQuery, TimeQuery, PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "deliveries with every attempt, newest first", body = DeliveryPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "Management", params(DeliveryQuery, TimeQuery, PageQuery), security(("api_key" = [])),
+    summary = "List deliveries",
+    description = "Newest first, with every attempt; filtered by state, route, channel, conversation and creation time; pages by cursor.",
+    responses((status = 200, description = "deliveries, newest first", body = DeliveryPage), (status = 400, description = "`invalid_request` or `invalid_cursor`: a filter or the cursor, named"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.deliveries")]
 pub async fn list_deliveries(
     state: web::Data<ManagementState>,

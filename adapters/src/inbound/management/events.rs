@@ -19,8 +19,10 @@ pub(super) fn event_filter(status: Option<&str>, time: &TimeQuery) -> Result<Eve
 }
 
 /// `GET /api/v1/webhook-events?status=quarantined&since=...&until=...&limit=...&cursor=...`
-#[utoipa::path(get, path = "/api/v1/webhook-events", tag = "webhook events", params(EventsQuery, TimeQuery, PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "stored webhook events, newest first", body = WebhookEventPage), (status = 400, description = "bad filter or cursor, named"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/webhook-events", tag = "Management", params(EventsQuery, TimeQuery, PageQuery), security(("api_key" = [])),
+    summary = "List stored webhook events",
+    description = "Every webhook delivery is stored before it is acknowledged; quarantined ones were not WhatsApp envelopes. Newest first; pages by cursor.",
+    responses((status = 200, description = "stored webhook events, newest first", body = WebhookEventPage), (status = 400, description = "`invalid_request` or `invalid_cursor`: a filter or the cursor, named"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.webhook_events")]
 pub async fn list_events(
     state: web::Data<ManagementState>,
@@ -35,8 +37,10 @@ pub async fn list_events(
 }
 
 /// `POST /api/v1/webhook-events/{id}/replay`
-#[utoipa::path(post, path = "/api/v1/webhook-events/{id}/replay", tag = "webhook events", params(("id" = String, Path, description = "event id")), security(("api_key" = [])),
-    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined"), (status = 404, description = "no such event"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(post, path = "/api/v1/webhook-events/{id}/replay", tag = "Management", params(("id" = String, Path, description = "event id")), security(("api_key" = [])),
+    summary = "Replay one stored webhook event",
+    description = "Parses the stored raw body again and ingests it. Messages are deduplicated on their wamid, so a replay processes each message once however often it runs.",
+    responses((status = 200, description = "new and duplicate messages, or why it is still quarantined", body = crate::inbound::openapi::schemas::ReplayOutcome), (status = 404, description = "`not_found`: no such event"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read or written")))]
 #[tracing::instrument(skip_all, name = "management.replay_one")]
 pub async fn replay_one(
     req: HttpRequest,
@@ -58,7 +62,10 @@ pub struct ReplayQuery {
 }
 
 /// `POST /api/v1/webhook-events/replay?status=quarantined&since=...`: every matching event.
-#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "webhook events", params(EventsQuery, TimeQuery, ReplayQuery), security(("api_key" = [])), responses((status = 200, description = "{replayed: [...]}, oldest first"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(post, path = "/api/v1/webhook-events/replay", tag = "Management", params(EventsQuery, TimeQuery, ReplayQuery), security(("api_key" = [])),
+    summary = "Replay every matching webhook event",
+    description = "Replays the stored events the filters match, oldest first, as the one-event replay does (for example every quarantined event after the bug that quarantined them is fixed).",
+    responses((status = 200, description = "each event's outcome, oldest first", body = crate::inbound::openapi::schemas::ReplayedEvents), (status = 400, description = "`invalid_request`: a filter or the limit, named"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read or written")))]
 #[tracing::instrument(skip_all, name = "management.replay_many")]
 pub async fn replay_many(
     req: HttpRequest,

@@ -3,8 +3,10 @@
 use super::*;
 
 /// `GET /api/v1/jobs/dead?limit=&cursor=`
-#[utoipa::path(get, path = "/api/v1/jobs/dead", tag = "jobs", params(PageQuery), security(("api_key" = [])),
-    responses((status = 200, description = "dead jobs with their last error, most recently dead first", body = DeadJobPage), (status = 400, description = "bad limit or cursor"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(get, path = "/api/v1/jobs/dead", tag = "Management", params(PageQuery), security(("api_key" = [])),
+    summary = "List dead jobs",
+    description = "Jobs that failed every attempt, with their last error, most recently dead first; pages by cursor.",
+    responses((status = 200, description = "dead jobs, most recently dead first", body = DeadJobPage), (status = 400, description = "`invalid_request` or `invalid_cursor`: the limit or the cursor"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.dead_jobs")]
 pub async fn dead_jobs(
     state: web::Data<ManagementState>,
@@ -16,8 +18,10 @@ pub async fn dead_jobs(
 }
 
 /// `POST /api/v1/jobs/{id}/requeue`
-#[utoipa::path(post, path = "/api/v1/jobs/{id}/requeue", tag = "jobs", params(("id" = i64, Path, description = "job id")), security(("api_key" = [])),
-    responses((status = 200, description = "queued again"), (status = 404, description = "no dead job with this id"), (status = 401, description = "no or wrong API key")))]
+#[utoipa::path(post, path = "/api/v1/jobs/{id}/requeue", tag = "Management", params(("id" = i64, Path, description = "job id")), security(("api_key" = [])),
+    summary = "Requeue a dead job",
+    description = "Queues a dead job again with its attempts reset; only a dead job can be requeued.",
+    responses((status = 200, description = "queued again", body = crate::inbound::openapi::schemas::Requeued), (status = 404, description = "`not_found`: no dead job with this id"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be written")))]
 #[tracing::instrument(skip_all, name = "management.requeue", fields(job_id = *id))]
 pub async fn requeue(state: web::Data<ManagementState>, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     if state.dead_letters.requeue(*id).await? {

@@ -184,7 +184,9 @@ pub struct StatusBody {
 /// `GET /api/v1/status`: configuration (no secrets), counters and health.
 ///
 /// The OTLP endpoint itself is left out: collectors often take a key in its query.
-#[utoipa::path(get, path = "/api/v1/status", tag = "status", security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/status", tag = "Operations", security(("api_key" = [])),
+    summary = "Show configuration, counters and health",
+    description = "The configuration without secrets (the OTLP endpoint is left out: collectors often take a key in its query), message, delivery and queue counters, readiness and the WhatsApp account's health. Counters are `null` when the database cannot be read.",
     responses((status = 200, description = "configuration summary without secrets, counters, readiness and WhatsApp health", body = StatusBody), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.status")]
 pub async fn status(

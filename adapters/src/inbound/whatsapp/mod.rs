@@ -40,6 +40,15 @@ pub struct VerifyQuery {
 
 /// `GET`: answers `hub.challenge` verbatim as text/plain when the mode is `subscribe`
 /// and the token matches; 403 otherwise.
+#[utoipa::path(get, path = "/webhook/whatsapp", tag = "WhatsApp webhook",
+    summary = "Answer Meta's webhook verification handshake",
+    description = "Meta calls this once when the webhook is configured. Public: the verify token proves the caller.",
+    params(
+        ("hub.mode" = String, Query, description = "`subscribe`"),
+        ("hub.verify_token" = String, Query, description = "the configured verify token"),
+        ("hub.challenge" = String, Query, description = "answered back verbatim")
+    ),
+    responses((status = 200, description = "`hub.challenge`, verbatim", body = String, content_type = "text/plain"), (status = 403, description = "`verification_failed`: wrong mode or verify token")))]
 pub async fn verify(req: HttpRequest, state: web::Data<WebhookState>) -> Result<HttpResponse, ApiError> {
     let query =
         web::Query::<VerifyQuery>::from_query(req.query_string()).map_err(|_| ApiError::verification_failed())?;
@@ -77,6 +86,12 @@ async fn read_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) -
 
 /// `POST`: size limit, signature over the raw bytes, tolerant parse, durable store;
 /// 200 only once the data is committed, 503 when it could not be.
+#[utoipa::path(post, path = "/webhook/whatsapp", tag = "WhatsApp webhook",
+    summary = "Receive a signed webhook delivery from Meta",
+    description = "Checks the size, then the `X-Hub-Signature-256` HMAC over the raw body, parses tolerantly and stores the delivery durably: 200 only once it is committed (a body that is not a WhatsApp envelope is stored as quarantined), so Meta delivers again whatever got no 200. Public: the signature proves the caller.",
+    params(("X-Hub-Signature-256" = String, Header, description = "`sha256=` and the hex HMAC-SHA256 of the raw body under the app secret")),
+    request_body(content = crate::inbound::openapi::schemas::WhatsAppWebhook, description = "Meta's webhook payload, exactly as signed"),
+    responses((status = 200, description = "stored: what it held", body = crate::inbound::openapi::schemas::WebhookReceipt), (status = 400, description = "`bad_request`: the body could not be read"), (status = 401, description = "`invalid_signature`: no valid signature over the raw body; nothing was stored"), (status = 503, description = "`store_unavailable`: it could not be stored; Meta delivers it again")))]
 pub async fn receive(
     req: HttpRequest,
     payload: web::Payload,

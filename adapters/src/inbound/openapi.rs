@@ -141,6 +141,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
     tags(
         (name = "Messages", description = "Send messages to WhatsApp users, follow their delivery, and run a workflow now."),
         (name = "Management", description = "Contacts, conversations, deliveries, stored webhook events and dead jobs."),
+        (name = "People", description = "People in the loop: the inbox of conversations waiting for a person, and operators' take-over, reply, hand-back and close."),
         (name = "Operations", description = "Status, run-time switches, the sandbox outbox and this document."),
         (name = "Health", description = "Probes and Prometheus metrics; public."),
         (name = "A2A", description = "Switchboard as an A2A agent: its card and its JSON-RPC endpoint."),

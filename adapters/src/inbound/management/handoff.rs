@@ -157,7 +157,9 @@ impl OperatorReplyBody {
 }
 
 /// `GET /api/v1/inbox?handler=&limit=`
-#[utoipa::path(get, path = "/api/v1/inbox", tag = "handoff", params(InboxQuery), security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "People", params(InboxQuery), security(("api_key" = [])),
+    summary = "List the operators' inbox",
+    description = "Conversations waiting for a person first, longest wait first, then the others by latest activity; of one handler when asked.",
     responses((status = 200, description = "conversations waiting for a person first (longest wait first), then the others (latest activity first)", body = InboxBody), (status = 400, description = "bad handler or limit, named"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.inbox")]
 pub async fn inbox(state: web::Data<ManagementState>, query: web::Query<InboxQuery>) -> Result<HttpResponse, ApiError> {
@@ -177,7 +179,9 @@ pub async fn inbox(state: web::Data<ManagementState>, query: web::Query<InboxQue
 }
 
 /// `GET /api/v1/conversations/{id}/handling`
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/handling", tag = "handoff", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/handling", tag = "People", params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    summary = "Show a conversation's handling",
+    description = "Who handles the conversation (bot, people or closed), why people were called, who holds it, the 24-hour window, and its history: who did what, when.",
     responses((status = 200, description = "who handles the conversation, why, and its history (who did what, when)", body = HandlingWithHistory), (status = 404, description = "no such conversation"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.handling")]
 pub async fn handling(state: web::Data<ManagementState>, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
@@ -193,7 +197,9 @@ pub async fn handling(state: web::Data<ManagementState>, id: web::Path<String>) 
 }
 
 /// `POST /api/v1/conversations/{id}/take-over`
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/take-over", tag = "handoff", request_body = OperatorBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/take-over", tag = "People", request_body = OperatorBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    summary = "Take a conversation over",
+    description = "People handle the conversation from now on, this operator in charge: no classifier or agent is called for it until it is handed back.",
     responses((status = 200, description = "people handle it now, this operator in charge", body = HandlingBody), (status = 404, description = "no such conversation"), (status = 409, description = "another operator holds it"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.take_over")]
 pub async fn take_over(
@@ -208,7 +214,9 @@ pub async fn take_over(
 }
 
 /// `POST /api/v1/conversations/{id}/hand-back`
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/hand-back", tag = "handoff", request_body = HandBackBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/hand-back", tag = "People", request_body = HandBackBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    summary = "Hand a conversation back to the bot",
+    description = "The bot answers again; an optional note reaches the agent with the user's next message (metadata handback_note).",
     responses((status = 200, description = "the bot answers again; the note reaches the agent with the next message", body = HandlingBody), (status = 404, description = "no such conversation"), (status = 409, description = "the bot handles it already"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.hand_back")]
 pub async fn hand_back(
@@ -224,7 +232,9 @@ pub async fn hand_back(
 }
 
 /// `POST /api/v1/conversations/{id}/close`
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "handoff", request_body = OperatorBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/close", tag = "People", request_body = OperatorBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    summary = "Close a conversation",
+    description = "Nobody answers until the user writes again; then the bot does.",
     responses((status = 200, description = "closed: nobody answers until the user writes again (then the bot does)", body = HandlingBody), (status = 404, description = "no such conversation"), (status = 409, description = "closed already"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.close")]
 pub async fn close(
@@ -239,7 +249,9 @@ pub async fn close(
 }
 
 /// `POST /api/v1/conversations/{id}/reply`
-#[utoipa::path(post, path = "/api/v1/conversations/{id}/reply", tag = "handoff", request_body = OperatorReplyBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/reply", tag = "People", request_body = OperatorReplyBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
+    summary = "Answer as an operator",
+    description = "Sends the operator's text (or an approved template outside the 24-hour window) through the agents' delivery path; the first operator to answer a waiting conversation takes it over.",
     responses((status = 202, description = "accepted for delivery through the agents' path (window, template, pacing, email fallback): {delivery_id, state, trace_id}"), (status = 400, description = "invalid field, named"), (status = 404, description = "no such conversation"), (status = 409, description = "the bot handles it (take it over first), or another operator does"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.operator_reply")]
 pub async fn reply(

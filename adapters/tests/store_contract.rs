@@ -144,6 +144,7 @@ contract!(sqlite, super::Db::sqlite;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
@@ -169,6 +170,7 @@ contract!(postgres, super::Db::postgres;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
@@ -194,6 +196,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
@@ -1030,4 +1033,21 @@ async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_f
     assert_eq!(order, [conversations[2], conversations[1], conversations[0]]);
     assert_eq!(bots.iter().map(|c| c.conversation_id).collect::<Vec<_>>(), [conversations[0]]);
     assert_eq!(everyone[0].user, user(3));
+}
+
+async fn the_activity_mark_moves_with_every_message_handoff_and_delivery_change(db: &Db) {
+    let store = db.open().await;
+    let empty = store.activity().await.unwrap();
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    let after_message = store.activity().await.unwrap();
+    let conversation = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap().conversation_id;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let take = HandlingChange::TakeOver { operator: "amelia".to_owned() };
+    store.change(conversation, &take, &[Handler::Bot], OffsetDateTime::now_utc()).await.unwrap();
+    let after_take_over = store.activity().await.unwrap();
+    let unchanged = store.activity().await.unwrap();
+
+    assert_ne!(empty, after_message);
+    assert_ne!(after_message, after_take_over);
+    assert_eq!(after_take_over, unchanged, "nothing changed, nothing moves");
 }

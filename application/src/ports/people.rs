@@ -138,6 +138,13 @@ pub trait People: Send + Sync {
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
     async fn history(&self, conversation_id: Uuid) -> Result<Vec<ConversationEvent>, StoreError>;
 
+    /// A number that changes whenever a conversation, a message or a delivery does (a new
+    /// message, a handoff, a delivery tick): the console's live views poll it and
+    /// refresh when it moves. Cheap: three index look-ups.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn activity(&self) -> Result<String, StoreError>;
+
     /// The conversations waiting for a person now.
     ///
     /// Errors: [`StoreError::Unavailable`].

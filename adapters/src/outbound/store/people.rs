@@ -184,6 +184,27 @@ impl<E: Engine> People for SqlStore<E> {
             .collect())
     }
 
+    #[tracing::instrument(name = "store.activity", skip_all)]
+    async fn activity(&self) -> Result<String, StoreError> {
+        let rows = self
+            .engine
+            .scan(
+                "SELECT (SELECT MAX(updated_at) FROM conversations) AS conversations,
+                        (SELECT MAX(updated_at) FROM deliveries) AS deliveries,
+                        (SELECT MAX(id) FROM messages) AS messages",
+                args![],
+            )
+            .await?;
+        Ok(rows.first().map_or_else(String::new, |row| {
+            format!(
+                "{}.{}.{}",
+                row.opt_int("conversations").unwrap_or(0),
+                row.opt_int("deliveries").unwrap_or(0),
+                row.opt_text("messages").unwrap_or_default()
+            )
+        }))
+    }
+
     #[tracing::instrument(name = "store.waiting", skip_all)]
     async fn waiting(&self) -> Result<WaitingSummary, StoreError> {
         let rows = self

@@ -12,12 +12,14 @@
 //! - [`workflow`]: one unit of work for the orchestrator, intents and routing policy.
 //! - [`outbound`]: what Switchboard sends back.
 //! - [`meta_errors`]: Meta's error codes for a send, and what to do about each.
+//! - [`operator`]: the people in the console: operator names and roles.
 
 pub mod a2a;
 pub mod delivery;
 pub mod identity;
 pub mod message;
 pub mod meta_errors;
+pub mod operator;
 pub mod outbound;
 pub mod window;
 pub mod workflow;
@@ -26,6 +28,7 @@ pub use delivery::{DeliveryState, StatusUpdate, TransitionOutcome};
 pub use identity::{EmailAddress, EmailAddressError, IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};
 pub use message::{ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, Wamid};
 pub use meta_errors::{SendAction, SendFailure};
+pub use operator::{OperatorName, OperatorNameError, Role, UnknownRole};
 pub use outbound::{
     ContentError, ListRow, ListSection, MediaSource, OutboundContent, OutboundMessage, ReplyButton, TemplateComponent,
     TemplateParameter,

@@ -45,6 +45,7 @@ mod inbox;
 mod jobs;
 mod management;
 mod messages;
+mod operators;
 mod tasks;
 mod whatsapp;
 
@@ -56,6 +57,7 @@ pub use inbox::*;
 pub use jobs::*;
 pub use management::*;
 pub use messages::*;
+pub use operators::*;
 pub use tasks::*;
 pub use whatsapp::*;
 

@@ -1,7 +1,8 @@
 //! Store adapters: the SQL behind every store port of the application. SQLite is the
 //! embedded default for one process; PostgreSQL lets several replicas share one database
 //! (ADR 0007). Both are a [`SqlStore`] over an engine (`engine.rs`, ADR 0019): what the
-//! two dialects agree on is written once (`management.rs`, `operations.rs`), the rest
+//! two dialects agree on is written once (`management.rs`, `operations.rs`,
+//! `operators.rs`), the rest
 //! lives in one folder per database with one file per port. Both implement [`Store`],
 //! so the rest of the service holds an `Arc<dyn Store>` and never names a database.
 
@@ -9,6 +10,7 @@ mod engine;
 mod handoff;
 mod management;
 mod operations;
+mod operators;
 pub mod postgres;
 mod records;
 pub mod sqlite;
@@ -21,7 +23,7 @@ use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads, Messages,
-    SandboxOutbox, StoreError, StoreHealth,
+    Operators, SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -91,6 +93,7 @@ pub trait Store:
     + SandboxOutbox
     + Gauges
     + StoreHealth
+    + Operators
     + SandboxRecorder
     + Lifecycle
 {
@@ -109,6 +112,7 @@ impl<T> Store for T where
         + SandboxOutbox
         + Gauges
         + StoreHealth
+        + Operators
         + SandboxRecorder
         + Lifecycle
 {

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::console::is_console_path;
 use super::errors::{ApiError, ErrorCode};
 use super::whatsapp::WEBHOOK_PATHS;
 
@@ -32,9 +33,10 @@ pub const PUBLIC_PATHS: &[&str] = &[
     "/api/docs",
 ];
 
-/// Whether `path` may be called without a key.
+/// Whether `path` may be called without a key. The console is: it admits operators by
+/// their session, and an API key does not open it.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || WEBHOOK_PATHS.contains(&path)
+    PUBLIC_PATHS.contains(&path) || WEBHOOK_PATHS.contains(&path) || is_console_path(path)
 }
 
 /// The accepted API keys, as `App::app_data(web::Data<ApiKeys>)`.
@@ -137,5 +139,7 @@ mod tests {
         assert!(!is_public("/a2a"));
         assert!(!is_public("/sandbox/outbox"));
         assert!(!is_public("/health/whatsapp/"));
+        assert!(is_public("/console/sign-in"), "the console checks sessions, not keys");
+        assert!(!is_public("/consoles"));
     }
 }

@@ -92,7 +92,7 @@ impl SignIn {
         let keys: Vec<&str> = std::iter::once(name_key.as_str()).chain(address_key.as_deref()).collect();
         let now = self.clock.now();
         if let Some(retry_after) = self.throttle.locked(&keys, now) {
-            metrics::counter!("console_sign_ins_total", "outcome" => "throttled").increment(1);
+            metrics::counter!("switchboard_console_sign_ins_total", "outcome" => "throttled").increment(1);
             tracing::warn!(retry_after_secs = retry_after.as_secs(), "sign-in throttled");
             return Err(SignInError::Throttled { retry_after });
         }
@@ -103,7 +103,7 @@ impl SignIn {
         let matches = self.hasher.verify(attempt.password, credentials.as_ref().map(|c| c.password_hash.clone())).await;
         let Some(credentials) = credentials.filter(|_| matches) else {
             self.throttle.failed(&keys, now);
-            metrics::counter!("console_sign_ins_total", "outcome" => "refused").increment(1);
+            metrics::counter!("switchboard_console_sign_ins_total", "outcome" => "refused").increment(1);
             tracing::warn!("sign-in refused");
             return Err(SignInError::Refused);
         };
@@ -121,7 +121,7 @@ impl SignIn {
         if let Err(e) = self.operators.delete_expired_sessions(now).await {
             tracing::warn!(error = %e, "could not delete expired sessions");
         }
-        metrics::counter!("console_sign_ins_total", "outcome" => "signed_in").increment(1);
+        metrics::counter!("switchboard_console_sign_ins_total", "outcome" => "signed_in").increment(1);
         tracing::info!(operator = %credentials.name, "signed in");
         Ok(SignedInSession {
             session_id: SecretString::from(session_id),

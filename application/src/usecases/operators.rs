@@ -210,6 +210,23 @@ mod tests {
         sessions.end("abc").await.unwrap();
     }
 
+    #[tokio::test]
+    async fn removing_an_operator_that_exists_answers_true() {
+        let mut operators = MockOperators::new();
+        operators.expect_remove_operator().returning(|_| Ok(true));
+        let manage = ManageOperators::new(Arc::new(operators), Arc::new(MockPasswordHasher::new()), clock());
+
+        assert!(manage.remove(&name("ana")).await.unwrap());
+    }
+
+    #[test]
+    fn a_password_hash_never_prints_itself() {
+        let hash = PasswordHash::new("$argon2id$v=19$secret-part");
+
+        assert_eq!(format!("{hash:?}"), "PasswordHash(..)");
+        assert_eq!(hash.as_str(), "$argon2id$v=19$secret-part");
+    }
+
     #[test]
     fn session_ids_hash_to_64_hex_characters_and_tokens_are_random() {
         assert_eq!(session_id_hash("x").len(), 64);

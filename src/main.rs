@@ -9,9 +9,12 @@ use std::sync::Arc;
 use switchboard::simulate::{self, SimulateArgs};
 use switchboard::{Application, startup};
 
+use secrecy::SecretString;
 use switchboard_adapters::inbound::whatsapp::envelope;
+use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_application::ports::{Clock, EventFilter, SystemClock, TimeRange};
-use switchboard_application::usecases::{DeadLetters, IngestWebhook, ReplayEvents};
+use switchboard_application::usecases::{DeadLetters, IngestWebhook, ManageOperators, ReplayEvents};
+use switchboard_domain::{OperatorName, Role};
 use switchboard_runtime::config::KEYS;
 use switchboard_runtime::{Config, Mode, telemetry};
 use switchboard_shared::secrets;
@@ -73,6 +76,11 @@ enum Command {
         #[command(subcommand)]
         command: JobsCommand,
     },
+    /// Operator accounts for the console at /console: add, list, remove.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorsCommand,
+    },
     /// Check configuration, database and the WhatsApp account (token, Graph, phone
     /// number, webhook subscription); exit 0 when nothing is unhealthy, 1 otherwise.
     Check,
@@ -101,6 +109,23 @@ enum JobsCommand {
     Dead,
     /// Put a dead job back in the queue with fresh attempts.
     Requeue { id: i64 },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorsCommand {
+    /// Add an operator. The password (12 characters or more) is read from standard input,
+    /// or prompted for twice, without echo, when standard input is a terminal.
+    Add {
+        /// Login name: 1-64 characters of a-z, 0-9, '.', '_' and '-'.
+        name: String,
+        /// operator (works conversations) or admin (also the service's admin views).
+        #[arg(long, default_value = "operator", value_parser = ["operator", "admin"])]
+        role: String,
+    },
+    /// List operators and their roles.
+    List,
+    /// Remove an operator; their console sessions end at once.
+    Remove { name: String },
 }
 
 fn main() -> ExitCode {
@@ -154,6 +179,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Check => return check(config).await,
         Command::Replay { since, status, id } => replay(config, since, status, id).await,
         Command::Jobs { command } => jobs(config, command).await,
+        Command::Operators { command } => operators(config, command).await,
         Command::Simulate { text, from, name, url, timeout } => {
             simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
@@ -327,6 +353,63 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+async fn operators(config: Config, command: OperatorsCommand) -> anyhow::Result<()> {
+    let name = |text: &str| OperatorName::parse(text).map_err(|e| anyhow::anyhow!("{text:?}: {e}"));
+    // The name is checked, and the password read, before the database is opened.
+    let password = match &command {
+        OperatorsCommand::Add { name: text, .. } => {
+            name(text)?;
+            Some(read_new_password()?)
+        }
+        _ => None,
+    };
+    let store = startup::open_store(&config).await?;
+    let manage = ManageOperators::new(store, Arc::new(Argon2Passwords::new()), Arc::new(SystemClock));
+    match command {
+        OperatorsCommand::Add { name: text, role } => {
+            let role = Role::parse(&role)?;
+            let password = password.unwrap_or_else(|| SecretString::from(String::new()));
+            manage.add(&name(&text)?, role, &password).await?;
+            println!("operator {text} added ({role}); they sign in at {}/console", config.public_url());
+        }
+        OperatorsCommand::List => {
+            let operators = manage.list().await?;
+            if operators.is_empty() {
+                println!("no operators yet: switchboard operators add NAME --role admin");
+            }
+            for operator in operators {
+                println!("{:<32} {:<8} added {}", operator.name, operator.role, operator.created_at.date());
+            }
+        }
+        OperatorsCommand::Remove { name: text } => {
+            if !manage.remove(&name(&text)?).await? {
+                anyhow::bail!("no operator named {text}");
+            }
+            println!("operator {text} removed; their sessions have ended");
+        }
+    }
+    Ok(())
+}
+
+/// The new operator's password: prompted twice without echo on a terminal, else the
+/// first line of standard input. Never echoed, logged or put in an error.
+fn read_new_password() -> anyhow::Result<SecretString> {
+    use std::io::{BufRead as _, IsTerminal as _};
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password (12 characters or more): ")?;
+        let again = rpassword::prompt_password("The same password again: ")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ; nothing was changed");
+        }
+        return Ok(SecretString::from(first));
+    }
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Ok(SecretString::from(password.to_owned()))
 }
 
 async fn migrate(config: Config) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use switchboard_adapters::inbound::a2a_server::A2aState;
 use switchboard_adapters::inbound::api::ApiState;
 use switchboard_adapters::inbound::auth::{self, ApiKeys};
+use switchboard_adapters::inbound::console::ConsoleState;
 use switchboard_adapters::inbound::errors::{self, ApiError, ErrorCode};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
 use switchboard_adapters::inbound::limits::{self, BodyBudget, HttpLimits};
@@ -27,18 +28,20 @@ use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth, check_in_background};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
+use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    AccountHealth, ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, People, SandboxOutbox,
+    AccountHealth, ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, Operators, People, SandboxOutbox,
     SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
     AnnounceHandoff, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, HandoffRules, IngestWebhook,
-    PeopleInTheLoop, ProcessInbound, RecordStatus, ReplayEvents, RunWorkflow, SendMessage,
+    OperatorSessions, PeopleInTheLoop, ProcessInbound, RecordStatus, ReplayEvents, RunWorkflow, SendMessage, SignIn,
+    ThrottleSettings,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
@@ -68,6 +71,25 @@ pub fn whatsapp_health(config: &Config) -> anyhow::Result<Option<WhatsAppHealth>
         cache_for: config.whatsapp.health_cache,
         timeout: config.whatsapp.http_timeout,
     })?))
+}
+
+/// The operator console's use cases: sign-in (argon2id, throttled) and sessions.
+fn console_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> ConsoleState {
+    let operators: Arc<dyn Operators> = store;
+    let throttle =
+        ThrottleSettings { max_failures: config.console.sign_in_attempts, window: config.console.sign_in_window };
+    ConsoleState {
+        sign_in: Arc::new(SignIn::new(
+            operators.clone(),
+            Arc::new(Argon2Passwords::new()),
+            clock.clone(),
+            config.console.session_ttl,
+            throttle,
+        )),
+        sessions: Arc::new(OperatorSessions::new(operators, clock)),
+        secure_cookies: config.console.secure_cookies,
+        session_ttl: config.console.session_ttl,
+    }
 }
 
 /// The address this process reaches its own listener at, given the host it binds.
@@ -361,6 +383,7 @@ impl Application {
             settings,
             default_number_id: config.whatsapp.phone_number_id.clone(),
         });
+        let console = web::Data::new(console_state(&config, store_arc.clone(), clock.clone()));
         let sandbox = config.mode == Mode::Sandbox;
         let api_keys = web::Data::new(ApiKeys::new(&config.api_keys));
         let http_limits = HttpLimits {
@@ -389,6 +412,7 @@ impl Application {
                 .app_data(a2a_server.clone())
                 .app_data(metrics_state.clone())
                 .app_data(whatsapp_health.clone())
+                .app_data(console.clone())
                 .app_data(
                     web::JsonConfig::default().limit(http_limits.api_max_body_bytes).error_handler(limits::json_error),
                 )

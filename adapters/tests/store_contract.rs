@@ -14,13 +14,14 @@ use switchboard_adapters::outbound::store::{PgStore, SqliteStore, Store};
 use switchboard_application::jobs::{JobKind, LeasedJob, NewJob, SandboxStatus};
 use switchboard_application::ports::{
     AttemptOutcome, ConversationFilter, DeliveryFilter, EventDisposition, EventFilter, IngestBatch, NewInbound,
-    NewOutbound, NewReply, NewStatus, OpenTask, PageRequest, RawEvent, ReplyRecorded, Route, StoredTask, TimeRange,
+    NewOutbound, NewReply, NewSession, NewStatus, OpenTask, PageRequest, PasswordHash, RawEvent, ReplyRecorded, Route,
+    StoredTask, TimeRange,
 };
 use switchboard_application::ports::{HandlingChange, HandoffStart, People};
 use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
 use switchboard_domain::{
-    AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, StatusUpdate,
-    Wamid, WhatsAppUser,
+    AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, Role,
+    StatusUpdate, Wamid, WhatsAppUser,
 };
 use switchboard_domain::{Handler, HandoffReason};
 use switchboard_shared::TraceContext;
@@ -164,6 +165,8 @@ contract!(sqlite, super::Db::sqlite;
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
+    operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
+    a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(postgres, super::Db::postgres;
@@ -190,6 +193,8 @@ contract!(postgres, super::Db::postgres;
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
+    operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
+    a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(sqlite_handoff, super::Db::sqlite_handoff;
@@ -216,6 +221,8 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
+    operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
+    a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
     a_handed_job_of_a_dead_process_is_claimed_when_its_lease_ends_and_the_old_holder_cannot_finish_it,
 );
 
@@ -1050,4 +1057,77 @@ async fn the_activity_mark_moves_with_every_message_handoff_and_delivery_change(
     assert_ne!(empty, after_message);
     assert_ne!(after_message, after_take_over);
     assert_eq!(after_take_over, unchanged, "nothing changed, nothing moves");
+}
+
+fn operator(name: &str) -> switchboard_domain::OperatorName {
+    switchboard_domain::OperatorName::parse(name).unwrap()
+}
+
+fn session(id_hash: &str, name: &str, expires_at: i64) -> NewSession {
+    NewSession {
+        id_hash: id_hash.to_owned(),
+        operator: operator(name),
+        csrf_token: format!("csrf-of-{id_hash}"),
+        created_at: at(0),
+        expires_at: at(expires_at),
+    }
+}
+
+async fn operators_are_added_once_listed_by_name_found_with_their_hash_and_removed(db: &Db) {
+    let store = db.open().await;
+    let hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA");
+
+    let added = store.add_operator(&operator("zoe"), Role::Operator, &hash, at(10)).await.unwrap();
+    let again = store.add_operator(&operator("zoe"), Role::Admin, &PasswordHash::new("other"), at(11)).await.unwrap();
+    store.add_operator(&operator("ana"), Role::Admin, &hash, at(12)).await.unwrap();
+    let listed = store.list_operators().await.unwrap();
+    let zoe = store.find_operator(&operator("zoe")).await.unwrap().unwrap();
+    let nobody = store.find_operator(&operator("nobody")).await.unwrap();
+    let removed = store.remove_operator(&operator("zoe")).await.unwrap();
+    let removed_again = store.remove_operator(&operator("zoe")).await.unwrap();
+
+    assert!(added);
+    assert!(!again, "a second operator of the same name is not added");
+    let names: Vec<(&str, Role)> = listed.iter().map(|o| (o.name.as_str(), o.role)).collect();
+    assert_eq!(names, [("ana", Role::Admin), ("zoe", Role::Operator)]);
+    assert_eq!(listed[1].created_at, at(10));
+    assert_eq!((zoe.role, zoe.password_hash), (Role::Operator, hash));
+    assert!(nobody.is_none());
+    assert!(removed);
+    assert!(!removed_again);
+    assert_eq!(store.list_operators().await.unwrap().len(), 1);
+}
+
+async fn a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed(db: &Db) {
+    let store = db.open().await;
+    let hash = PasswordHash::new("$argon2id$fake");
+    store.add_operator(&operator("ana"), Role::Admin, &hash, at(0)).await.unwrap();
+    store.add_operator(&operator("bo"), Role::Operator, &hash, at(0)).await.unwrap();
+    store.create_session(&session("live", "ana", 100)).await.unwrap();
+    store.create_session(&session("expired", "ana", 50)).await.unwrap();
+    store.create_session(&session("bos", "bo", 100)).await.unwrap();
+    store.create_session(&session("ghost", "nobody", 100)).await.unwrap();
+
+    let live = store.find_session("live", at(60)).await.unwrap().unwrap();
+    let expired = store.find_session("expired", at(60)).await.unwrap();
+    let ghost = store.find_session("ghost", at(60)).await.unwrap();
+    let swept = store.delete_expired_sessions(at(60)).await.unwrap();
+    let ended = store.delete_session("live").await.unwrap();
+    let ended_again = store.delete_session("live").await.unwrap();
+    let after_sign_out = store.find_session("live", at(60)).await.unwrap();
+    assert!(store.find_session("bos", at(60)).await.unwrap().is_some());
+    store.remove_operator(&operator("bo")).await.unwrap();
+    let after_removal = store.find_session("bos", at(60)).await.unwrap();
+
+    assert_eq!(live.operator.as_str(), "ana");
+    assert_eq!(live.role, Role::Admin);
+    assert_eq!(live.csrf_token, "csrf-of-live");
+    assert_eq!(live.expires_at, at(100));
+    assert!(expired.is_none(), "an expired session opens nothing");
+    assert!(ghost.is_none(), "no session is stored for an operator that does not exist");
+    assert_eq!(swept, 1);
+    assert!(ended);
+    assert!(!ended_again);
+    assert!(after_sign_out.is_none());
+    assert!(after_removal.is_none(), "removing an operator ends their sessions");
 }

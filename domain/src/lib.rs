@@ -13,6 +13,7 @@
 //! - [`outbound`]: what Switchboard sends back.
 //! - [`handoff`]: who handles a conversation (bot or people) and why people were called.
 //! - [`meta_errors`]: Meta's error codes for a send, and what to do about each.
+//! - [`operator`]: the people in the console: operator names and roles.
 
 pub mod a2a;
 pub mod delivery;
@@ -20,6 +21,7 @@ pub mod handoff;
 pub mod identity;
 pub mod message;
 pub mod meta_errors;
+pub mod operator;
 pub mod outbound;
 pub mod window;
 pub mod workflow;
@@ -29,6 +31,7 @@ pub use handoff::{FallbackPolicy, Handler, Handoff, HandoffKeywords, HandoffReas
 pub use identity::{EmailAddress, EmailAddressError, IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};
 pub use message::{ChannelError, InboundContent, InboundMessage, MediaKind, ReplyContext, Wamid};
 pub use meta_errors::{SendAction, SendFailure};
+pub use operator::{OperatorName, OperatorNameError, Role, UnknownRole};
 pub use outbound::{
     ContentError, ListRow, ListSection, MediaSource, OutboundContent, OutboundMessage, ReplyButton, TemplateComponent,
     TemplateParameter,

@@ -6,6 +6,7 @@
 mod a2a_server;
 mod agents;
 mod auth;
+mod console;
 mod crash;
 mod delivery;
 mod fakes;

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::console::is_console_path;
 use super::errors::{ApiError, ErrorCode};
 use super::whatsapp::WEBHOOK_PATHS;
 
@@ -33,9 +34,13 @@ pub const PUBLIC_PATHS: &[&str] = &[
 ];
 
 /// Whether `path` may be called without a key. The files `/api/docs` loads are public
-/// as the page is, each by its exact path.
+/// as the page is, each by its exact path. The console is: it admits operators by their
+/// session, and an API key does not open it.
 pub fn is_public(path: &str) -> bool {
-    PUBLIC_PATHS.contains(&path) || WEBHOOK_PATHS.contains(&path) || super::openapi::is_asset(path)
+    PUBLIC_PATHS.contains(&path)
+        || WEBHOOK_PATHS.contains(&path)
+        || super::openapi::is_asset(path)
+        || is_console_path(path)
 }
 
 /// The accepted API keys, as `App::app_data(web::Data<ApiKeys>)`.
@@ -138,5 +143,7 @@ mod tests {
         assert!(!is_public("/a2a"));
         assert!(!is_public("/sandbox/outbox"));
         assert!(!is_public("/health/whatsapp/"));
+        assert!(is_public("/console/sign-in"), "the console checks sessions, not keys");
+        assert!(!is_public("/consoles"));
     }
 }

@@ -62,8 +62,16 @@ error_codes! {
         "no API key, or not a valid one, on a route that is not public";
     InvalidSignature => "invalid_signature", UNAUTHORIZED,
         "a webhook POST without a valid X-Hub-Signature-256 over its raw body; nothing was stored";
+    SignInRequired => "sign_in_required", UNAUTHORIZED,
+        "a console route without a valid operator session (a browser is sent to /console/sign-in instead)";
+    InvalidCredentials => "invalid_credentials", UNAUTHORIZED,
+        "a console sign-in whose name and password do not match an operator";
     VerificationFailed => "verification_failed", FORBIDDEN,
         "the webhook verification handshake had the wrong mode or verify token";
+    Forbidden => "forbidden", FORBIDDEN,
+        "the signed-in operator's role does not allow this console page or action (admin only)";
+    CsrfRejected => "csrf_rejected", FORBIDDEN,
+        "a console form or POST without the session's CSRF token, or with another one; nothing was changed";
     NotFound => "not_found", NOT_FOUND,
         "no such route, or no such resource behind it";
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED,
@@ -76,6 +84,8 @@ error_codes! {
         "the body exceeds the route's size limit";
     UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE,
         "a JSON route got a body not declared as JSON";
+    TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS,
+        "too many failed console sign-ins for this name or address; try again after Retry-After";
     HeadersTooLarge => "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE,
         "the request headers exceed the header size limit";
     AgentUnavailable => "agent_unavailable", BAD_GATEWAY,

@@ -25,6 +25,7 @@ use futures_util::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::a2a_server::RPC_PATH;
+use super::console::is_console_path;
 use super::errors::{ApiError, ErrorCode};
 use super::whatsapp::WEBHOOK_PATHS;
 
@@ -178,12 +179,19 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
 }
 
 /// `application/json` or any `+json` type. The A2A endpoint also takes a body without a
-/// content type (JSON-RPC clients often send none); a declared non-JSON type is refused.
+/// content type (JSON-RPC clients often send none), and the console its HTML forms
+/// (`application/x-www-form-urlencoded`); any other declared type is refused.
 fn content_type_allowed(headers: &HeaderMap, path: &str) -> bool {
     match headers.get(CONTENT_TYPE) {
         None => path == RPC_PATH,
-        Some(value) => value.to_str().is_ok_and(is_json_media_type),
+        Some(value) => value
+            .to_str()
+            .is_ok_and(|value| is_json_media_type(value) || (is_console_path(path) && is_form_media_type(value))),
     }
+}
+
+fn is_form_media_type(value: &str) -> bool {
+    value.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
 pub fn is_json_media_type(value: &str) -> bool {

@@ -248,6 +248,12 @@ pub const METRICS: &[MetricSpec] = &[
         &[&[("output", "source")], &[("output", "log")], &[("output", "span")], &[("output", "http")]],
     ),
     metric(
+        "switchboard_console_sign_ins_total",
+        Kind::Counter,
+        "Console sign-ins by outcome: signed_in, refused (wrong name or password), throttled (too many failures for the name or address)",
+        &[&[("outcome", "signed_in")], &[("outcome", "refused")], &[("outcome", "throttled")]],
+    ),
+    metric(
         "switchboard_sqlite_commit_seconds",
         Kind::Histogram,
         "SQLite group commits, BEGIN to COMMIT with its fsync",

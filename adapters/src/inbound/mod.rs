@@ -6,6 +6,7 @@
 pub mod a2a_server;
 pub mod api;
 pub mod auth;
+pub mod console;
 pub mod errors;
 pub mod health;
 pub mod limits;
@@ -35,7 +36,8 @@ macro_rules! route {
 }
 
 /// Every route the service serves; [`configure`] mounts exactly these, and the tests walk
-/// them (each one off [`auth::PUBLIC_PATHS`] must answer 401 without a key).
+/// them (each one off [`auth::PUBLIC_PATHS`] must answer 401 without a key; the console's,
+/// under `/console`, check operator sessions instead of keys).
 /// `sandbox` adds the sandbox outbox (never served in live mode).
 pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
     let mut routes = Vec::new();
@@ -69,6 +71,12 @@ pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
         route!("/api/v1/webhook-events/{id}/replay", POST, management::replay_one),
         route!("/api/v1/jobs/dead", GET, management::dead_jobs),
         route!("/api/v1/jobs/{id}/requeue", POST, management::requeue),
+        route!(console::CONSOLE_PATH, GET, console::inbox),
+        route!(console::SIGN_IN_PATH, GET, console::auth::sign_in_page),
+        route!(console::SIGN_IN_PATH, POST, console::auth::sign_in),
+        route!("/console/sign-out", POST, console::auth::sign_out),
+        route!("/console/admin", GET, console::admin),
+        route!("/console/assets/{name}", GET, console::assets::serve),
         route!("/api/openapi.json", GET, openapi::document),
         route!("/api/docs", GET, openapi::page),
         route!("/health/live", GET, health::live),

@@ -8,6 +8,7 @@ pub mod graph;
 pub mod graph_health;
 pub mod http;
 pub mod pacing;
+pub mod passwords;
 pub mod sandbox;
 pub mod sender_limit;
 pub mod store;

@@ -4,22 +4,26 @@ pub mod a2a_server;
 mod deliver;
 mod ingest;
 mod operate;
+mod operators;
 mod people;
 mod process;
 pub mod route;
 mod send;
+mod sign_in;
 mod status;
 mod workflow;
 
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use operate::{DeadLetters, ParseWebhook, ReplayError, ReplayEvents, ReplayOutcome};
+pub use operators::{AddOperatorError, MIN_PASSWORD_CHARS, ManageOperators, OperatorSessions, session_id_hash};
 pub use people::{AnnounceFailure, AnnounceHandoff, AnnounceOutcome, PeopleError, PeopleInTheLoop};
 pub use process::{
     DEFAULT_HANDOFF_ACKNOWLEDGEMENT, DoubleTexting, HandoffRules, ProcessInbound, ProcessInboundError, ProcessOutcome,
     SWITCHBOARD_AGENT,
 };
 pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
+pub use sign_in::{SignIn, SignInAttempt, SignInError, SignedInSession, ThrottleSettings};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
 pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};
 

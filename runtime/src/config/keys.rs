@@ -503,4 +503,28 @@ pub const KEYS: &[Key] = &[
         secret: true,
         help: "comma-separated API keys for the REST and A2A APIs (X-API-Key or Authorization: Bearer); required in live mode",
     },
+    Key {
+        name: "SWITCHBOARD_CONSOLE_SESSION_TTL_SECS",
+        default: KeyDefault::Value("43200"),
+        secret: false,
+        help: "how long an operator's console session lasts after sign-in (12 h)",
+    },
+    Key {
+        name: "SWITCHBOARD_CONSOLE_SECURE_COOKIES",
+        default: KeyDefault::Value("false"),
+        secret: false,
+        help: "true: the console's cookies are always Secure; false: Secure when the request came over https (X-Forwarded-Proto is honoured)",
+    },
+    Key {
+        name: "SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS",
+        default: KeyDefault::Value("5"),
+        secret: false,
+        help: "failed console sign-ins for one name, or from one address, within the window before sign-in for it is refused for a window",
+    },
+    Key {
+        name: "SWITCHBOARD_CONSOLE_SIGN_IN_WINDOW_SECS",
+        default: KeyDefault::Value("900"),
+        secret: false,
+        help: "the window failed sign-ins are counted in, and how long a throttled name or address waits",
+    },
 ];

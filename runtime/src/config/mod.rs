@@ -191,6 +191,18 @@ pub struct WorkerConfig {
     pub shutdown_grace: Duration,
 }
 
+/// The operator console: sessions and sign-in throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsoleConfig {
+    pub session_ttl: Duration,
+    /// Always mark the console's cookies Secure (else only over https).
+    pub secure_cookies: bool,
+    /// Failed sign-ins for one name or address within `sign_in_window` before it is
+    /// refused for a window.
+    pub sign_in_attempts: u32,
+    pub sign_in_window: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct LogConfig {
     pub filter: String,
@@ -228,6 +240,7 @@ pub struct Config {
     pub handoff: HandoffConfig,
     /// Keys accepted by the REST API.
     pub api_keys: Vec<SecretString>,
+    pub console: ConsoleConfig,
     pub log: LogConfig,
     pub otel: OtelConfig,
     /// Set when the sandbox app secret and verify token came from the data directory

@@ -6,8 +6,8 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use super::{
-    AgentConfig, AgentsConfig, ConfigError, ConfigSource, DeliveryConfig, HandoffConfig, OtelConfig, OtlpProtocol,
-    OutsideWindow, SenderLimitConfig, SmtpConfig, SmtpTls, TemplateConfig,
+    AgentConfig, AgentsConfig, ConfigError, ConfigSource, ConsoleConfig, DeliveryConfig, HandoffConfig, OtelConfig,
+    OtlpProtocol, OutsideWindow, SenderLimitConfig, SmtpConfig, SmtpTls, TemplateConfig,
 };
 
 impl OtelConfig {
@@ -59,6 +59,15 @@ fn flag(src: &ConfigSource, key: &'static str) -> Result<bool, ConfigError> {
         "false" | "0" | "no" | "off" => Ok(false),
         other => Err(ConfigError::Invalid { key, message: format!("expected true or false, got {other:?}") }),
     }
+}
+
+pub(super) fn console_config(src: &ConfigSource) -> Result<ConsoleConfig, ConfigError> {
+    Ok(ConsoleConfig {
+        session_ttl: Duration::from_secs(src.positive("SWITCHBOARD_CONSOLE_SESSION_TTL_SECS", "seconds")?),
+        secure_cookies: flag(src, "SWITCHBOARD_CONSOLE_SECURE_COOKIES")?,
+        sign_in_attempts: src.positive("SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS", "a whole number")?,
+        sign_in_window: Duration::from_secs(src.positive("SWITCHBOARD_CONSOLE_SIGN_IN_WINDOW_SECS", "seconds")?),
+    })
 }
 
 pub(super) fn delivery_config(src: &ConfigSource) -> Result<DeliveryConfig, ConfigError> {

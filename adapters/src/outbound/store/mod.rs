@@ -1,7 +1,8 @@
 //! Store adapters: the SQL behind every store port of the application. SQLite is the
 //! embedded default for one process; PostgreSQL lets several replicas share one database
 //! (ADR 0007). Both are a [`SqlStore`] over an engine (`engine.rs`, ADR 0019): what the
-//! two dialects agree on is written once (`management.rs`, `operations.rs`), the rest
+//! two dialects agree on is written once (`management.rs`, `operations.rs`,
+//! `operators.rs`), the rest
 //! lives in one folder per database with one file per port. Both implement [`Store`],
 //! so the rest of the service holds an `Arc<dyn Store>` and never names a database.
 
@@ -9,6 +10,7 @@ mod engine;
 mod handoff;
 mod management;
 mod operations;
+mod operators;
 mod people;
 pub mod postgres;
 mod records;
@@ -22,7 +24,7 @@ use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads, Messages,
-    People, SandboxOutbox, StoreError, StoreHealth,
+    Operators, People, SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -93,6 +95,7 @@ pub trait Store:
     + Gauges
     + People
     + StoreHealth
+    + Operators
     + SandboxRecorder
     + Lifecycle
 {
@@ -112,6 +115,7 @@ impl<T> Store for T where
         + Gauges
         + People
         + StoreHealth
+        + Operators
         + SandboxRecorder
         + Lifecycle
 {

@@ -1,0 +1,132 @@
+//! The console over plain HTTP (the browser tests in `tests/browser.rs` drive it in
+//! Chromium): not opened by an API key, cookies Secure behind an https proxy, assets
+//! embedded and cached, errors in the one shape for a JSON client.
+
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use secrecy::SecretString;
+use serde_json::Value;
+use switchboard_adapters::outbound::passwords::Argon2Passwords;
+use switchboard_application::ports::PasswordHasher as _;
+use switchboard_domain::{OperatorName, Role};
+
+use crate::helpers::{API_KEY, TestApp, spawn_app};
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+async fn add_operator(app: &TestApp, name: &str, password: &str) {
+    let hash = Argon2Passwords::new().hash(&SecretString::from(password)).await.unwrap();
+    let name = OperatorName::parse(name).unwrap();
+    assert!(app.store.add_operator(&name, Role::Operator, &hash, time::OffsetDateTime::now_utc()).await.unwrap());
+}
+
+/// The value of the cookie `name` among the response's Set-Cookie headers, with its attributes.
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+fn cookie_value(set_cookie: &str) -> &str {
+    set_cookie.split(';').next().unwrap().split_once('=').unwrap().1
+}
+
+#[tokio::test]
+async fn an_api_key_does_not_open_the_console() {
+    let app = spawn_app().await;
+
+    let browser = client().get(format!("{}/console", app.address)).header("x-api-key", API_KEY).send().await.unwrap();
+    let json_client = client()
+        .get(format!("{}/console/admin", app.address))
+        .bearer_auth(API_KEY)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(browser.status(), 303);
+    assert_eq!(browser.headers().get(LOCATION).unwrap(), "/console/sign-in");
+    assert_eq!(json_client.status(), 401);
+    let trace_id = json_client.headers().get("x-trace-id").unwrap().to_str().unwrap().to_owned();
+    let body: Value = json_client.json().await.unwrap();
+    assert_eq!(body["code"], "sign_in_required");
+    assert_eq!(body["trace_id"], trace_id);
+}
+
+#[tokio::test]
+async fn the_console_assets_are_embedded_and_may_be_cached() {
+    let app = spawn_app().await;
+
+    let css = client().get(format!("{}/console/assets/console.css", app.address)).send().await.unwrap();
+    let js = client().get(format!("{}/console/assets/console.js", app.address)).send().await.unwrap();
+    let missing = client().get(format!("{}/console/assets/nothing.js", app.address)).send().await.unwrap();
+
+    assert_eq!(css.status(), 200);
+    assert_eq!(css.headers().get(CONTENT_TYPE).unwrap(), "text/css; charset=utf-8");
+    assert!(css.headers().get(CACHE_CONTROL).unwrap().to_str().unwrap().contains("max-age="));
+    assert_eq!(js.headers().get(CONTENT_TYPE).unwrap(), "text/javascript; charset=utf-8");
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test]
+async fn behind_an_https_proxy_the_session_cookie_is_secure_and_a_wrong_password_gets_the_error_shape() {
+    let app = spawn_app().await;
+    add_operator(&app, "ana", "a long enough password").await;
+    let page = client()
+        .get(format!("{}/console/sign-in", app.address))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    let form_cookie = set_cookie(&page, "switchboard_sign_in").unwrap();
+    let token = cookie_value(&form_cookie).to_owned();
+    let sign_in = |password: &'static str, accept: &'static str| {
+        client()
+            .post(format!("{}/console/sign-in", app.address))
+            .header("x-forwarded-proto", "https")
+            .header("cookie", format!("switchboard_sign_in={token}"))
+            .header("accept", accept)
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("name=ana&password={}&csrf={token}", password.replace(' ', "+")))
+            .send()
+    };
+
+    let wrong = sign_in("not the password", "application/json").await.unwrap();
+    let right = sign_in("a long enough password", "text/html").await.unwrap();
+
+    assert!(form_cookie.contains("Secure") && form_cookie.contains("HttpOnly"), "{form_cookie}");
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["code"], "invalid_credentials");
+    assert!(!body.to_string().contains("not the password"));
+    assert_eq!(right.status(), 303);
+    let session = set_cookie(&right, "switchboard_session").unwrap();
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(session.contains(attribute), "{attribute} missing: {session}");
+    }
+    let inbox = client()
+        .get(format!("{}/console", app.address))
+        .header("cookie", format!("switchboard_session={}", cookie_value(&session)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(inbox.status(), 200);
+    assert!(inbox.text().await.unwrap().contains("ana"));
+}
+
+#[tokio::test]
+async fn over_plain_http_the_cookies_are_not_marked_secure() {
+    let app = spawn_app().await;
+
+    let page = client().get(format!("{}/console/sign-in", app.address)).send().await.unwrap();
+
+    let form_cookie = set_cookie(&page, "switchboard_sign_in").unwrap();
+    assert!(!form_cookie.contains("Secure"), "{form_cookie}");
+    assert!(form_cookie.contains("SameSite=Strict"), "{form_cookie}");
+}

@@ -16,6 +16,9 @@ use std::time::Duration;
 use switchboard_testkit::ServiceProcess;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+const APP_SECRET: &str = "browser-test-app-secret";
+const API_KEY: &str = "browser-test-api-key";
+const PHONE_NUMBER_ID: &str = "100000000000001";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// The accounts the Python tests sign in with: (env prefix, name, role, password).
@@ -80,6 +83,11 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
         ("SWITCHBOARD_DATA_DIR".into(), dir.path().display().to_string()),
         ("DATABASE_URL".into(), format!("sqlite://{}/console.db", dir.path().display())),
         ("SWITCHBOARD_LOG".into(), "warn".into()),
+        // The handoff test plays the user: it signs webhooks and reads the sandbox outbox.
+        ("SWITCHBOARD_MODE".into(), "sandbox".into()),
+        ("WHATSAPP_APP_SECRET".into(), APP_SECRET.into()),
+        ("WHATSAPP_PHONE_NUMBER_ID".into(), PHONE_NUMBER_ID.into()),
+        ("SWITCHBOARD_API_KEYS".into(), API_KEY.into()),
     ];
     let service = ServiceProcess::start(
         env!("CARGO_BIN_EXE_switchboard"),
@@ -97,12 +105,16 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
     // Act
     let mut pytest = Command::new(&python);
     pytest
+        // Files run in name order; test_zz_throttling.py last, as it locks this client out.
         .args(["-m", "pytest", "-v", "-p", "no:cacheprovider", "tests/browser"])
         .current_dir(root())
         .env("SWITCHBOARD_URL", service.base_url())
         .env("SCREENSHOTS_DIR", &screenshots)
         // Selenium must use Debian's driver, never download one.
-        .env("SE_OFFLINE", "true");
+        .env("SE_OFFLINE", "true")
+        .env("APP_SECRET", APP_SECRET)
+        .env("API_KEY", API_KEY)
+        .env("PHONE_NUMBER_ID", PHONE_NUMBER_ID);
     for (prefix, name, _, password) in ACCOUNTS {
         pytest.env(format!("{prefix}_NAME"), name).env(format!("{prefix}_PASSWORD"), password);
     }
@@ -115,7 +127,15 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
     for (_, _, _, password) in ACCOUNTS {
         assert!(!service.output().contains(password), "a password reached the service's log");
     }
-    for shot in ["console-sign-in-1280", "console-sign-in-390", "console-inbox-1280", "console-inbox-390"] {
+    for shot in [
+        "console-sign-in-1280",
+        "console-sign-in-390",
+        "console-inbox-1280",
+        "console-inbox-390",
+        "console-inbox-waiting-1280",
+        "console-conversation-1280",
+        "console-conversation-390",
+    ] {
         assert!(screenshots.join(format!("{shot}.png")).exists(), "{shot}.png was not saved");
     }
 }

@@ -166,24 +166,3 @@ def test_after_sign_out_the_old_session_cookie_no_longer_opens_the_console(brows
 
     wait(browser).until(EC.url_contains("/console/sign-in"))
     assert heading(browser) == "Sign in to Switchboard"
-
-
-def test_zz_a_wrong_password_is_refused_and_after_five_failures_even_the_right_one_is_throttled(
-    browser, base_url, account, screenshots
-):
-    name, password = account("throttled")
-    open_sign_in(browser, base_url)
-
-    refusals = []
-    for _ in range(5):
-        submit_sign_in(browser, name, "not the password at all")
-        refusals.append(browser.find_element(By.ID, "sign-in-error").text)
-    submit_sign_in(browser, name, password)
-    throttled = browser.find_element(By.ID, "sign-in-error").text
-    shoot(browser, screenshots, "console-sign-in-throttled", 1280)
-
-    assert refusals == ["That name and password do not match an operator."] * 5
-    assert throttled.startswith("Too many attempts, try again in "), throttled
-    assert browser.find_element(By.ID, "name").get_attribute("value") == name
-    browser.get(f"{base_url}/console")
-    wait(browser).until(EC.url_contains("/console/sign-in"))

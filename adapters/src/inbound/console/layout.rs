@@ -46,8 +46,8 @@ pub fn page(title: &str, who: &SignedIn, body: Markup) -> Markup {
                     }
                 }
                 div.who {
-                    span aria-label="Signed in as" { (who.name) }
-                    span.role { (who.role) }
+                    span aria-label="Signed in as" data-testid="operator-name" { (who.name) }
+                    span.role data-testid="operator-role" { (who.role) }
                     form.inline method="post" action="/console/sign-out" {
                         input type="hidden" name="csrf" value=(who.csrf);
                         button.quiet type="submit" { "Sign out" }

@@ -12,6 +12,9 @@
 
 pub mod assets;
 pub mod auth;
+pub mod conversation;
+pub mod events;
+pub mod inbox;
 pub mod layout;
 
 use std::sync::Arc;
@@ -128,16 +131,6 @@ pub fn html_response(status: StatusCode, markup: &Markup) -> HttpResponse {
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
         .body(markup.clone().into_string())
-}
-
-/// `GET /console`: the inbox (a placeholder until the conversation views land).
-pub async fn inbox(who: SignedIn) -> HttpResponse {
-    let body = html! {
-        h1 { "Inbox" }
-        p { "Signed in as " strong data-testid="operator-name" { (who.name) } " (" span data-testid="operator-role" { (who.role) } ")." }
-        p.muted { "Conversations waiting for a person will be listed here." }
-    };
-    html_response(StatusCode::OK, &layout::page("Inbox", &who, body))
 }
 
 /// `GET /console/admin`: admins only (a placeholder until the admin views land).

@@ -16,10 +16,42 @@ document.addEventListener("submit", (event) => {
 });
 
 // Times are rendered in UTC by the server; show them in the reader's own time zone.
-for (const time of document.querySelectorAll("time[datetime]")) {
-  const when = new Date(time.getAttribute("datetime"));
-  if (!Number.isNaN(when.getTime())) {
-    time.title = time.textContent;
-    time.textContent = when.toLocaleString();
+function localTimes(root) {
+  for (const time of root.querySelectorAll("time[datetime]")) {
+    const when = new Date(time.getAttribute("datetime"));
+    if (!Number.isNaN(when.getTime()) && !time.title) {
+      time.title = time.textContent;
+      time.textContent = when.toLocaleString();
+    }
   }
+}
+localTimes(document);
+
+// Live regions (data-live="URL"): when the server says something changed
+// (server-sent events from /console/events), each region fetches its fragment again.
+// Without EventSource or script, the page still works: reload it.
+const regions = document.querySelectorAll("[data-live]");
+if (regions.length > 0 && "EventSource" in window) {
+  let busy = false;
+  const refresh = async () => {
+    if (busy) return;
+    busy = true;
+    try {
+      for (const region of document.querySelectorAll("[data-live]")) {
+        const response = await fetch(region.dataset.live, {
+          credentials: "same-origin",
+          headers: { accept: "text/html" },
+        });
+        if (response.redirected || !response.ok) continue;
+        region.innerHTML = await response.text();
+        localTimes(region);
+        region.dataset.refreshed = String(Date.now());
+      }
+    } finally {
+      busy = false;
+    }
+  };
+  const events = new EventSource("/console/events");
+  events.addEventListener("change", refresh);
+  document.documentElement.dataset.live = "on";
 }

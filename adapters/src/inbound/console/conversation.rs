@@ -1,0 +1,376 @@
+//! One conversation: its messages both ways in order with delivery ticks, who handles it
+//! and why, the agent and its task, the trace id, the 24-hour window with the time left,
+//! the history of who did what, and the operator's actions (take over, reply, hand back,
+//! close). The messages and the status refresh by themselves (`/console/events`).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use maud::{Markup, html};
+use serde::Deserialize;
+use switchboard_application::ports::{
+    ConversationHandling, ConversationRecord, MessageRecord, PageRequest, StoreError,
+};
+use switchboard_domain::{DeliveryState, Handler, InboundMessage, OutboundContent, OutboundMessage};
+use uuid::Uuid;
+
+use super::inbox::{ago, handler_badge, when, who as who_is, window_left};
+use super::{ConsoleError, SignedIn, html_response, layout};
+use crate::inbound::api::ApiState;
+use crate::inbound::errors::ErrorCode;
+use crate::inbound::management::ManagementState;
+use crate::inbound::trace::request_trace;
+
+/// At most this many of the latest messages are shown.
+const SHOWN: usize = 200;
+
+fn parse_id(id: &str, json: bool) -> Result<Uuid, ConsoleError> {
+    Uuid::parse_str(id).map_err(|_| ConsoleError::new(ErrorCode::NotFound, "no such conversation", json))
+}
+
+struct Loaded {
+    handling: ConversationHandling,
+    record: Option<ConversationRecord>,
+    messages: Vec<MessageRecord>,
+}
+
+async fn load(state: &ManagementState, id: Uuid, json: bool) -> Result<Loaded, ConsoleError> {
+    let store = |e: StoreError| ConsoleError::store(&e, json);
+    let Some(handling) = state.people.handling(id).await.map_err(store)? else {
+        return Err(ConsoleError::new(ErrorCode::NotFound, format!("no conversation {id}"), json));
+    };
+    let record = state.reads.conversation(id).await.map_err(store)?;
+    let mut messages = Vec::new();
+    let mut after = None;
+    // Oldest first, a page at a time; the latest SHOWN are kept.
+    loop {
+        let page = state.reads.conversation_messages(id, PageRequest { limit: 500, after }).await.map_err(store)?;
+        let Some(page) = page else { break };
+        messages.extend(page.items);
+        if messages.len() > SHOWN {
+            messages.drain(..messages.len() - SHOWN);
+        }
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    Ok(Loaded { handling, record, messages })
+}
+
+/// `GET /console/conversations/{id}`.
+pub async fn page(
+    who: SignedIn,
+    id: web::Path<String>,
+    state: web::Data<ManagementState>,
+    api: web::Data<ApiState>,
+    query: web::Query<Done>,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = parse_id(&id, who.json)?;
+    let loaded = load(&state, id, who.json).await?;
+    let history = state.people.history(id).await.map_err(|e| ConsoleError::store(&e, who.json))?;
+    let now = state.clock.now();
+    let c = &loaded.handling;
+    let title = who_is(c);
+    let live = format!("/console/conversations/{id}/live");
+    let action = |what: &str| format!("/console/conversations/{id}/{what}");
+    let body = html! {
+        p { a href="/console" { "← Inbox" } }
+        h1 { (title) }
+        @if let Some(done) = query.done.as_deref() {
+            p.flash role="status" { (done_text(done)) }
+        }
+        div #conversation-live data-live=(live) aria-live="polite" {
+            (live_part(&loaded, &api, now).await)
+        }
+        section aria-labelledby="actions-title" {
+            h2 #actions-title { "Actions" }
+            (actions(&who, c, &action, now))
+        }
+        section aria-labelledby="history-title" {
+            h2 #history-title { "History" }
+            @if history.is_empty() {
+                p.muted { "Nobody has stepped in yet." }
+            } @else {
+                ol.history {
+                    @for event in &history {
+                        li { (when(event.at)) " · " strong { (event.actor) } " " (action_text(&event.action))
+                            @if let Some(detail) = &event.detail { ": " (detail) } }
+                    }
+                }
+            }
+        }
+        details {
+            summary { "Show the whole number" }
+            p { "Only to reach the user another way; the console masks it everywhere else: "
+                code data-testid="whole-number" { (c.user.send_address()) } }
+        }
+    };
+    Ok(html_response(StatusCode::OK, &layout::page(&title, &who, body)))
+}
+
+/// `GET /console/conversations/{id}/live`: the status and messages alone.
+pub async fn live(
+    who: SignedIn,
+    id: web::Path<String>,
+    state: web::Data<ManagementState>,
+    api: web::Data<ApiState>,
+) -> Result<HttpResponse, ConsoleError> {
+    let id = parse_id(&id, who.json)?;
+    let loaded = load(&state, id, who.json).await?;
+    Ok(html_response(StatusCode::OK, &live_part(&loaded, &api, state.clock.now()).await))
+}
+
+async fn live_part(loaded: &Loaded, api: &ApiState, now: time::OffsetDateTime) -> Markup {
+    let c = &loaded.handling;
+    let waiting = c.waits_for_a_person();
+    let trace = loaded.messages.last().map(|m| m.trace_id.clone()).unwrap_or_default();
+    let mut failures = Vec::new();
+    for m in loaded.messages.iter().filter(|m| m.delivery_state == Some(DeliveryState::Failed)) {
+        if let Some(id) = m.delivery_id
+            && let Ok(Some(view)) = api.deliveries.view(id).await
+        {
+            failures.push((id, view.last_error.unwrap_or_default()));
+        }
+    }
+    html! {
+        section aria-labelledby="status-title" {
+            h2 #status-title { "Status" }
+            dl.status {
+                dt { "Handled by" } dd data-testid="handler" { (handler_badge(c.handler, waiting)) }
+                @if let Some(reason) = &c.reason { dt { "Why" } dd { (reason.describe()) } }
+                @if let (true, Some(since)) = (waiting, c.handoff_at) { dt { "Waiting for" } dd { (ago(now - since)) } }
+                @if let Some(operator) = &c.operator { dt { "Operator" } dd data-testid="operator" { (operator) } }
+                dt { "Agent" } dd {
+                    @match loaded.record.as_ref().and_then(|r| r.assigned_agent.as_deref()) {
+                        Some(agent) => @match agent.strip_prefix("operator:") {
+                            Some(operator) => { (operator) " (operator, answered last)" }
+                            None => (agent),
+                        },
+                        None => span.muted { "none yet" },
+                    }
+                    @if let Some(task) = loaded.record.as_ref().and_then(|r| r.open_task.as_ref()) {
+                        " · task " code { (task.task_id) } " waits for the user (INPUT_REQUIRED)"
+                    }
+                }
+                dt { "24-hour window" } dd data-testid="window" {
+                    @match window_left(c, now) {
+                        Some(left) => { "open, " (ago(left)) " left" }
+                        None => "closed: only an approved template can be sent",
+                    }
+                }
+                dt { "Trace id" } dd { code { (trace) } }
+            }
+        }
+        section aria-labelledby="messages-title" {
+            h2 #messages-title { "Messages" }
+            ol.messages {
+                @for m in &loaded.messages {
+                    (message(m, &failures))
+                }
+            }
+        }
+    }
+}
+
+fn message(m: &MessageRecord, failures: &[(Uuid, String)]) -> Markup {
+    let inbound = m.direction == "inbound";
+    let (author, text) = if inbound {
+        let text = serde_json::from_value::<InboundMessage>(m.content.clone())
+            .map(|i| i.content.as_agent_text())
+            .unwrap_or_else(|_| format!("[{}]", m.kind));
+        (String::from("User"), text)
+    } else {
+        let text = serde_json::from_value::<OutboundMessage>(m.content.clone())
+            .map(|o| describe(&o.content))
+            .unwrap_or_else(|_| format!("[{}]", m.kind));
+        let author = match m.agent.as_deref() {
+            Some(agent) => match agent.strip_prefix("operator:") {
+                Some(operator) => format!("{operator} (operator)"),
+                None => format!("{agent} (agent)"),
+            },
+            None => String::from("Switchboard"),
+        };
+        (author, text)
+    };
+    let failure = m.delivery_id.and_then(|id| failures.iter().find(|(f, _)| *f == id)).map(|(_, why)| why.as_str());
+    html! {
+        li class=(if inbound { "message inbound" } else { "message outbound" }) {
+            div.meta { strong { (author) } " · " (when(m.sent_at))
+                @if !inbound { " " (ticks(m.delivery_state, failure)) } }
+            p.text { (text) }
+        }
+    }
+}
+
+fn describe(content: &OutboundContent) -> String {
+    match content {
+        OutboundContent::Text { body, .. } => body.clone(),
+        OutboundContent::Template { name, language, .. } => format!("[template {name} ({language})]"),
+        OutboundContent::Buttons { body, .. } | OutboundContent::List { body, .. } => body.clone(),
+        OutboundContent::Media { media, caption, .. } => {
+            format!("[{}]{}", media.as_str(), caption.as_deref().map(|c| format!(" {c}")).unwrap_or_default())
+        }
+        OutboundContent::Reaction { emoji, .. } => format!("[reaction {emoji}]"),
+    }
+}
+
+/// WhatsApp's ticks: one for sent, two for delivered, two blue for read; a cross with
+/// Meta's reason for failed.
+fn ticks(state: Option<DeliveryState>, failure: Option<&str>) -> Markup {
+    let (class, mark, label) = match state {
+        None | Some(DeliveryState::Pending) => ("tick pending", "🕓", String::from("Pending")),
+        Some(DeliveryState::Sent) => ("tick sent", "✓", String::from("Sent")),
+        Some(DeliveryState::Delivered) => ("tick delivered", "✓✓", String::from("Delivered")),
+        Some(DeliveryState::Read) => ("tick read", "✓✓", String::from("Read")),
+        Some(DeliveryState::Failed) => (
+            "tick failed",
+            "✗",
+            format!("Failed{}", failure.filter(|f| !f.is_empty()).map(|f| format!(": {f}")).unwrap_or_default()),
+        ),
+    };
+    html! { span class=(class) role="img" aria-label=(label) title=(label) data-state=(state.map_or("pending", DeliveryState::as_str)) { (mark) }
+    @if state == Some(DeliveryState::Failed) { " " span.failure { (label) } } }
+}
+
+fn actions(
+    who: &SignedIn,
+    c: &ConversationHandling,
+    action: &dyn Fn(&str) -> String,
+    now: time::OffsetDateTime,
+) -> Markup {
+    let mine = c.operator.as_deref() == Some(who.name.as_str());
+    let held_by_other = c.handler == Handler::People && c.operator.is_some() && !mine;
+    html! {
+        @if held_by_other {
+            p { "Handled by " strong { (c.operator.as_deref().unwrap_or("")) } "." }
+        }
+        div.actions {
+            @if c.handler != Handler::People || c.operator.is_none() {
+                form method="post" action=(action("take-over")) {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    button type="submit" { "Take over" }
+                }
+            }
+            @if c.handler != Handler::Bot {
+                form method="post" action=(action("hand-back")) {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    label for="note" { "Note for the agent (optional)" }
+                    input #note type="text" name="note" maxlength="1000" autocomplete="off";
+                    button type="submit" { "Hand back to the bot" }
+                }
+            }
+            @if c.handler != Handler::Closed {
+                form method="post" action=(action("close")) data-confirm="Close this conversation?" {
+                    input type="hidden" name="csrf" value=(who.csrf);
+                    button.quiet type="submit" { "Close" }
+                }
+            }
+        }
+        @if c.handler == Handler::People && !held_by_other {
+            form.reply method="post" action=(action("reply")) {
+                input type="hidden" name="csrf" value=(who.csrf);
+                @if window_left(c, now).is_some() {
+                    label for="reply-text" { "Reply to the user" }
+                    textarea #reply-text name="text" rows="3" required maxlength="4096" {}
+                } @else {
+                    p { "The 24-hour window is closed: WhatsApp only takes an approved template now." }
+                    label for="template-name" { "Template name" }
+                    input #template-name type="text" name="template_name" required;
+                    label for="template-language" { "Language" }
+                    input #template-language type="text" name="template_language" value="en" required;
+                }
+                button type="submit" { "Send" }
+            }
+        }
+    }
+}
+
+fn action_text(action: &str) -> &str {
+    match action {
+        "handoff" => "called people",
+        "take_over" => "took the conversation over",
+        "reply" => "answered",
+        "hand_back" => "handed it back to the bot",
+        "close" => "closed it",
+        other => other,
+    }
+}
+
+fn done_text(done: &str) -> &'static str {
+    match done {
+        "taken" => "You handle this conversation now.",
+        "sent" => "Your reply is on its way.",
+        "handed-back" => "The bot answers this conversation again.",
+        "closed" => "The conversation is closed.",
+        _ => "Done.",
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// Every action's form: the CSRF token, and what the action takes.
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    text: Option<String>,
+    note: Option<String>,
+    template_name: Option<String>,
+    template_language: Option<String>,
+}
+
+fn back(id: Uuid, done: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("/console/conversations/{id}?done={done}")))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// `POST /console/conversations/{id}/{action}`: take-over, reply, hand-back, close.
+pub async fn act(
+    req: actix_web::HttpRequest,
+    who: SignedIn,
+    path: web::Path<(String, String)>,
+    state: web::Data<ManagementState>,
+    form: web::Form<ActionForm>,
+) -> Result<HttpResponse, ConsoleError> {
+    who.check_csrf(&form.csrf)?;
+    let (id, action) = path.into_inner();
+    let id = parse_id(&id, who.json)?;
+    let operator = who.name.as_str();
+    let json = who.json;
+    let form = form.into_inner();
+    match action.as_str() {
+        "take-over" => {
+            state.handoff.take_over(id, operator).await.map_err(|e| ConsoleError::from((e, json)))?;
+            Ok(back(id, "taken"))
+        }
+        "hand-back" => {
+            state.handoff.hand_back(id, operator, form.note).await.map_err(|e| ConsoleError::from((e, json)))?;
+            Ok(back(id, "handed-back"))
+        }
+        "close" => {
+            state.handoff.close(id, operator).await.map_err(|e| ConsoleError::from((e, json)))?;
+            Ok(back(id, "closed"))
+        }
+        "reply" => {
+            let content = match (form.text.filter(|t| !t.trim().is_empty()), form.template_name) {
+                (Some(body), _) => OutboundContent::Text { body, preview_url: false },
+                (None, Some(name)) if !name.trim().is_empty() => OutboundContent::Template {
+                    name: name.trim().to_owned(),
+                    language: form.template_language.unwrap_or_else(|| String::from("en")).trim().to_owned(),
+                    components: Vec::new(),
+                },
+                _ => return Err(ConsoleError::new(ErrorCode::InvalidRequest, "text: write a reply first", json)),
+            };
+            let trace = request_trace(&req);
+            state.handoff.reply(id, operator, content, trace).await.map_err(|e| ConsoleError::from((e, json)))?;
+            Ok(back(id, "sent"))
+        }
+        _ => Err(ConsoleError::new(ErrorCode::NotFound, "no such action", json)),
+    }
+}

@@ -16,6 +16,7 @@ use std::time::Duration;
 use switchboard_testkit::ServiceProcess;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const APP_SECRET: &str = "browser-test-app-secret";
 const API_KEY: &str = "browser-test-api-key";
 const PHONE_NUMBER_ID: &str = "100000000000001";
@@ -64,6 +65,53 @@ fn add_operator(env: &[(String, String)], name: &str, role: &str, password: &str
 
 #[test]
 fn the_console_passes_its_browser_tests_in_headless_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/console.db", dir.path().display());
+    run_browser_tests(&url, "sqlite");
+}
+
+/// The same tests with the service on PostgreSQL (`SWITCHBOARD_TEST_DATABASE_URL`, which
+/// `scripts/test` starts), on a database of their own.
+#[test]
+fn the_console_passes_its_browser_tests_on_postgresql() {
+    let Ok(admin) = std::env::var("SWITCHBOARD_TEST_DATABASE_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "SWITCHBOARD_TEST_DATABASE_URL is not set: CI must run the console on PostgreSQL (scripts/test starts a server)"
+        );
+        eprintln!("skipped the console on PostgreSQL: SWITCHBOARD_TEST_DATABASE_URL is not set");
+        return;
+    };
+    let name = format!("sb_console_{}", uuid::Uuid::new_v4().simple());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+    run_browser_tests(&with_database(&admin, &name), "postgres");
+    runtime.block_on(async {
+        let pool = sqlx::PgPool::connect(&admin).await.unwrap();
+        let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await.unwrap();
+        pool.close().await;
+    });
+}
+
+/// `url` with its database name replaced by `name`.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    match query {
+        Some(query) => format!("{}/{name}?{query}", &base[..host_end]),
+        None => format!("{}/{name}", &base[..host_end]),
+    }
+}
+
+/// Starts the binary on `database_url`, adds the operators through the CLI and runs the
+/// Selenium tests; screenshots are named with `store` after the SQLite run's.
+fn run_browser_tests(database_url: &str, store: &str) {
     let python =
         std::env::var("A2A_PEER_PYTHON").map(PathBuf::from).unwrap_or_else(|_| root().join(".venv-a2a/bin/python"));
     if let Some(missing) = missing_tools(&python) {
@@ -77,11 +125,13 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
         return;
     }
 
-    // Arrange: the service on a fresh SQLite database, and three operators added through the CLI.
+    // Arrange: the service on a fresh database, and three operators added through the CLI.
+    // One suite at a time: two Chromiums at once on a small CI machine only make both slow.
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
     let env: Vec<(String, String)> = vec![
         ("SWITCHBOARD_DATA_DIR".into(), dir.path().display().to_string()),
-        ("DATABASE_URL".into(), format!("sqlite://{}/console.db", dir.path().display())),
+        ("DATABASE_URL".into(), database_url.to_owned()),
         ("SWITCHBOARD_LOG".into(), "warn".into()),
         // The handoff test plays the user: it signs webhooks and reads the sandbox outbox.
         ("SWITCHBOARD_MODE".into(), "sandbox".into()),
@@ -99,7 +149,10 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
     for (_, name, role, password) in ACCOUNTS {
         add_operator(&env, name, role, password);
     }
-    let screenshots = root().join("target/screenshots");
+    let screenshots = match store {
+        "sqlite" => root().join("target/screenshots"),
+        other => root().join("target/screenshots").join(other),
+    };
     std::fs::create_dir_all(&screenshots).unwrap();
 
     // Act

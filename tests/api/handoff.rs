@@ -264,3 +264,27 @@ async fn operator_actions_name_what_is_wrong_and_need_the_api_key() {
     assert!(handler["message"].as_str().unwrap().starts_with("handler:"), "{handler}");
     assert_eq!(anonymous, 401);
 }
+
+#[tokio::test]
+async fn an_operators_hand_back_note_reaches_the_agent_with_the_users_next_message() {
+    let agent = crate::fakes::FakeAgent::start(crate::fakes::AgentMode::Helpful).await;
+    let agents = format!("support={}|help", agent.uri());
+    let app = spawn_app_with(&[("SWITCHBOARD_AGENTS", &agents)]).await;
+    let user = "447700900505";
+
+    app.post_webhook(&text_messages(user, &[("wamid.N1", now(), "human please")])).await;
+    let conversation = app.wait_for_handoff().await["conversation_id"].as_str().unwrap().to_owned();
+    let (status, _) = app
+        .api_post(
+            &format!("/api/v1/conversations/{conversation}/hand-back"),
+            json!({"operator": "amelia", "note": "refund 1042 issued"}),
+        )
+        .await;
+    app.post_webhook(&text_messages(user, &[("wamid.N2", now() + 1, "help with my order")])).await;
+    app.wait_for_replies(2).await;
+
+    assert_eq!(status, 200);
+    let received = agent.received();
+    assert_eq!(received.len(), 1, "the agent was not asked while people had the conversation");
+    assert_eq!(received[0].0["params"]["message"]["metadata"]["handback_note"], "refund 1042 issued");
+}

@@ -288,3 +288,108 @@ async fn an_operators_hand_back_note_reaches_the_agent_with_the_users_next_messa
     assert_eq!(received.len(), 1, "the agent was not asked while people had the conversation");
     assert_eq!(received[0].0["params"]["message"]["metadata"]["handback_note"], "refund 1042 issued");
 }
+
+/// Signs `name` in through the sign-in form; answers the session cookie and the page's
+/// CSRF token is read from each page later.
+async fn console_session(app: &TestApp, name: &str, password: &str) -> String {
+    use secrecy::SecretString;
+    use switchboard_adapters::outbound::passwords::Argon2Passwords;
+    use switchboard_application::ports::PasswordHasher as _;
+    let hash = Argon2Passwords::new().hash(&SecretString::from(password)).await.unwrap();
+    let operator = switchboard_domain::OperatorName::parse(name).unwrap();
+    app.store
+        .add_operator(&operator, switchboard_domain::Role::Operator, &hash, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = client.get(format!("{}/console/sign-in", app.address)).send().await.unwrap();
+    let token = cookie(&page, "switchboard_sign_in");
+    let signed_in = client
+        .post(format!("{}/console/sign-in", app.address))
+        .header("cookie", format!("switchboard_sign_in={token}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("name", name), ("password", password), ("csrf", token.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    cookie(&signed_in, "switchboard_session")
+}
+
+fn cookie(response: &reqwest::Response, name: &str) -> String {
+    let header = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .unwrap()
+        .to_owned();
+    header.split(';').next().unwrap().split_once('=').unwrap().1.to_owned()
+}
+
+#[tokio::test]
+async fn outside_the_24_hour_window_the_console_offers_the_approved_template_and_sends_it() {
+    let app = spawn_app_with(&[
+        ("WHATSAPP_REENGAGEMENT_TEMPLATE", "welcome_back"),
+        ("SWITCHBOARD_OUTSIDE_WINDOW", "template"),
+    ])
+    .await;
+    let session = console_session(&app, "olga", "a long enough password").await;
+    let user = "447700900506";
+    // A day and more ago: the window is closed.
+    app.post_webhook(&text_messages(user, &[("wamid.W1", now() - 90_000, "human")])).await;
+    let conversation = app.wait_for_handoff().await["conversation_id"].as_str().unwrap().to_owned();
+    let page_url = format!("{}/console/conversations/{conversation}", app.address);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let get = |url: String| client.get(url).header("cookie", format!("switchboard_session={session}")).send();
+
+    let page = get(page_url.clone()).await.unwrap().text().await.unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let take = client
+        .post(format!("{page_url}/take-over"))
+        .header("cookie", format!("switchboard_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", csrf.as_str())]))
+        .send()
+        .await
+        .unwrap();
+    let taken = get(page_url.clone()).await.unwrap().text().await.unwrap();
+    let send = client
+        .post(format!("{page_url}/reply"))
+        .header("cookie", format!("switchboard_session={session}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[("csrf", csrf.as_str()), ("template_name", "welcome_back"), ("template_language", "en")]))
+        .send()
+        .await
+        .unwrap();
+    // The acknowledgement went as the re-engagement template (the window policy), then the operator's.
+    let replies = app.wait_for_replies(2).await;
+
+    assert!(page.contains("closed: only an approved template can be sent"), "{page}");
+    assert_eq!(take.status(), 303);
+    assert!(taken.contains("Approved template") && taken.contains("value=\"welcome_back\""), "{taken}");
+    assert_eq!(send.status(), 303);
+    assert_eq!(send.headers().get("location").unwrap(), &format!("/console/conversations/{conversation}?done=sent"));
+    assert_eq!(replies.len(), 2, "{replies:?}");
+    for reply in &replies {
+        assert_eq!(
+            reply["message"]["content"]["name"], "welcome_back",
+            "only templates go outside the window: {reply}"
+        );
+    }
+}
+
+/// An `application/x-www-form-urlencoded` body.
+fn form(pairs: &[(&str, &str)]) -> String {
+    let encode = |s: &str| {
+        s.bytes()
+            .map(|b| match b {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+                b' ' => String::from("+"),
+                other => format!("%{other:02X}"),
+            })
+            .collect::<String>()
+    };
+    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+}

@@ -85,7 +85,7 @@ pub async fn page(
         }
         section aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
-            (actions(&who, c, &action, now))
+            (actions(&who, c, &action, now, state.status.fallback.reengagement_template.as_deref()))
         }
         section aria-labelledby="history-title" {
             h2 #history-title { "History" }
@@ -233,11 +233,14 @@ fn ticks(state: Option<DeliveryState>, failure: Option<&str>) -> Markup {
     @if state == Some(DeliveryState::Failed) { " " span.failure { (label) } } }
 }
 
+/// `template`: the approved template configured for re-engagement, offered when the
+/// window is closed.
 fn actions(
     who: &SignedIn,
     c: &ConversationHandling,
     action: &dyn Fn(&str) -> String,
     now: time::OffsetDateTime,
+    template: Option<&str>,
 ) -> Markup {
     let mine = c.operator.as_deref() == Some(who.name.as_str());
     let held_by_other = c.handler == Handler::People && c.operator.is_some() && !mine;
@@ -275,8 +278,10 @@ fn actions(
                     textarea #reply-text name="text" rows="3" required maxlength="4096" {}
                 } @else {
                     p { "The 24-hour window is closed: WhatsApp only takes an approved template now." }
-                    label for="template-name" { "Template name" }
-                    input #template-name type="text" name="template_name" required;
+                    label for="template-name" { "Approved template" }
+                    input #template-name type="text" name="template_name" list="approved-templates"
+                        value=(template.unwrap_or("")) required;
+                    datalist #approved-templates { @if let Some(t) = template { option value=(t) {} } }
                     label for="template-language" { "Language" }
                     input #template-language type="text" name="template_language" value="en" required;
                 }

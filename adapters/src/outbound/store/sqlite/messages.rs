@@ -108,19 +108,28 @@ impl Messages for SqliteStore {
 /// The claim of the inbound message decides whether anything is stored.
 fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<ReplyRecorded, StoreError> {
     let conversation_id = reply.conversation_id.to_string();
-    let handler: Option<String> = conn
-        .prepare_cached("SELECT handler FROM conversations WHERE id = ?1")
-        .and_then(|mut find| find.query_row([&conversation_id], |row| row.get(0)).optional())
-        .map_err(failed)?;
-    if handler.as_deref() == Some(Handler::People.as_str()) {
-        return Ok(ReplyRecorded::TakenOver);
-    }
+    // The claim holds only while the bot has the conversation; when it fails, one more
+    // look tells a take-over from a job that ran twice.
     let claimed = run(
         conn,
-        "UPDATE messages SET processed_at = ?2 WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL",
-        params![reply.inbound.as_str(), now],
+        "UPDATE messages SET processed_at = ?2
+         WHERE wamid = ?1 AND direction = 'inbound' AND processed_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM conversations WHERE id = ?3 AND handler = 'people')",
+        params![reply.inbound.as_str(), now, conversation_id],
     )?;
     if claimed == 0 {
+        let handler: Option<String> = conn
+            .prepare_cached("SELECT handler FROM conversations WHERE id = ?1")
+            .and_then(|mut find| find.query_row([&conversation_id], |row| row.get(0)).optional())
+            .map_err(failed)?;
+        let processed: bool = conn
+            .prepare_cached("SELECT processed_at IS NOT NULL FROM messages WHERE wamid = ?1 AND direction = 'inbound'")
+            .and_then(|mut find| find.query_row([reply.inbound.as_str()], |row| row.get(0)).optional())
+            .map_err(failed)?
+            .unwrap_or(true);
+        if handler.as_deref() == Some(Handler::People.as_str()) && !processed {
+            return Ok(ReplyRecorded::TakenOver);
+        }
         return Ok(ReplyRecorded::AlreadyProcessed);
     }
     if !reply.also_answers.is_empty() {

@@ -4,12 +4,14 @@
 //! - `auth`: operator sessions: sign-in, sign-out, the [`SignedIn`] extractor, CSRF.
 //! - `layout`: the page shell every view renders into ([`layout::page`]).
 //! - `assets`: the embedded CSS and JS, served with a long cache lifetime.
+//! - `admin`: the Admin view (health, deliveries, dead jobs, quarantined webhooks, email priority).
 //!
 //! The console is not behind the API key (an API key is not an operator login, and does
 //! not open the console): every page but sign-in needs a session, and every POST the
 //! session's CSRF token. Errors are the one error shape for a client that asks for JSON,
 //! and a readable page for a browser.
 
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod layout;
@@ -138,16 +140,6 @@ pub async fn inbox(who: SignedIn) -> HttpResponse {
         p.muted { "Conversations waiting for a person will be listed here." }
     };
     html_response(StatusCode::OK, &layout::page("Inbox", &who, body))
-}
-
-/// `GET /console/admin`: admins only (a placeholder until the admin views land).
-pub async fn admin(who: SignedIn) -> Result<HttpResponse, ConsoleError> {
-    who.require_admin()?;
-    let body = html! {
-        h1 { "Admin" }
-        p.muted { "Deliveries, dead jobs, quarantined webhooks and health will be shown here." }
-    };
-    Ok(html_response(StatusCode::OK, &layout::page("Admin", &who, body)))
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ use switchboard_testkit::ServiceProcess;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The service's API key, for the tests that check a console action through the API.
+const API_KEY: &str = "browser-test-api-key";
 
 /// The accounts the Python tests sign in with: (env prefix, name, role, password).
 const ACCOUNTS: &[(&str, &str, &str, &str)] = &[
@@ -80,6 +82,8 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
         ("SWITCHBOARD_DATA_DIR".into(), dir.path().display().to_string()),
         ("DATABASE_URL".into(), format!("sqlite://{}/console.db", dir.path().display())),
         ("SWITCHBOARD_LOG".into(), "warn".into()),
+        // The admin tests read the email-priority switch through the API.
+        ("SWITCHBOARD_API_KEYS".into(), API_KEY.into()),
     ];
     let service = ServiceProcess::start(
         env!("CARGO_BIN_EXE_switchboard"),
@@ -101,6 +105,7 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
         .current_dir(root())
         .env("SWITCHBOARD_URL", service.base_url())
         .env("SCREENSHOTS_DIR", &screenshots)
+        .env("API_KEY", API_KEY)
         // Selenium must use Debian's driver, never download one.
         .env("SE_OFFLINE", "true");
     for (prefix, name, _, password) in ACCOUNTS {
@@ -115,7 +120,9 @@ fn the_console_passes_its_browser_tests_in_headless_chromium() {
     for (_, _, _, password) in ACCOUNTS {
         assert!(!service.output().contains(password), "a password reached the service's log");
     }
-    for shot in ["console-sign-in-1280", "console-sign-in-390", "console-inbox-1280", "console-inbox-390"] {
+    for shot in
+        ["console-sign-in-1280", "console-sign-in-390", "console-inbox-1280", "console-inbox-390", "console-admin-1280"]
+    {
         assert!(screenshots.join(format!("{shot}.png")).exists(), "{shot}.png was not saved");
     }
 }

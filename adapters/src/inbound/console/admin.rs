@@ -215,14 +215,22 @@ pub async fn set_email_priority(
     Ok(back(if enabled { "email-priority-on" } else { "email-priority-off" }))
 }
 
-/// The sentence `?done=` stands for; `None` for a code this page does not know.
+/// The sentence `?done=` stands for; `None` for a code this page does not know. Ids must
+/// look like ids, so a crafted link cannot make the page say something of its own.
 fn flash(done: &str) -> Option<String> {
-    let done: String = done.chars().take(200).collect();
-    let with = |prefix: &str| done.strip_prefix(prefix).map(str::to_owned);
-    if let Some(id) = with("requeued-") {
+    let id_like = |id: &str, job: bool| {
+        !id.is_empty()
+            && id.len() <= 100
+            && id
+                .chars()
+                .all(|c| if job { c.is_ascii_digit() } else { c.is_ascii_alphanumeric() || "-_.:".contains(c) })
+    };
+    let job = |prefix: &str| done.strip_prefix(prefix).filter(|id| id_like(id, true));
+    let with = |prefix: &str| done.strip_prefix(prefix).filter(|id| id_like(id, false));
+    if let Some(id) = job("requeued-") {
         return Some(format!("Job {id} is queued again."));
     }
-    if let Some(id) = with("no-dead-job-") {
+    if let Some(id) = job("no-dead-job-") {
         return Some(format!("Job {id} is not a dead job (any more): nothing was changed."));
     }
     if let Some(id) = with("replayed-") {
@@ -236,7 +244,7 @@ fn flash(done: &str) -> Option<String> {
     if let Some(id) = with("no-event-") {
         return Some(format!("There is no webhook event {id}: nothing was changed."));
     }
-    match done.as_str() {
+    match done {
         "email-priority-on" => Some(String::from("Email priority is on: auto deliveries try email first.")),
         "email-priority-off" => Some(String::from("Email priority is off: auto deliveries try WhatsApp first.")),
         _ => None,
@@ -566,6 +574,8 @@ mod tests {
         assert!(flash("email-priority-on").unwrap().starts_with("Email priority is on"));
         assert!(flash("still-quarantined-evt-1").unwrap().contains("evt-1"));
         assert_eq!(flash("<script>alert(1)</script>"), None);
+        assert_eq!(flash("requeued-42 failed, call us on +44 7700 900123"), None);
+        assert_eq!(flash("replayed-evt 1"), None);
     }
 
     #[test]

@@ -188,6 +188,7 @@ fn run_browser_tests(database_url: &str, store: &str) {
         "console-inbox-waiting-1280",
         "console-conversation-1280",
         "console-conversation-390",
+        "console-admin-1280",
     ] {
         assert!(screenshots.join(format!("{shot}.png")).exists(), "{shot}.png was not saved");
     }

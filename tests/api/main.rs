@@ -7,6 +7,7 @@ mod a2a_server;
 mod agents;
 mod auth;
 mod console;
+mod console_admin;
 mod crash;
 mod delivery;
 mod fakes;

@@ -7,6 +7,7 @@ Environment (set by tests/browser.rs):
   ADMIN_NAME/_PASSWORD     an operator with the `admin` role
   THROTTLED_NAME/_PASSWORD an operator the throttling test locks out
   SCREENSHOTS_DIR        where screenshots go
+  API_KEY                the service's API key (to check a console action through the API)
 """
 
 import os

@@ -1,10 +1,12 @@
-"""The operator console in a real browser: sign-in, CSRF, roles, sign-out, throttling.
+"""The operator console in a real browser: sign-in, CSRF, roles, sign-out, the Admin view, throttling.
 
 The throttling test runs last: it locks out the test client's address (127.0.0.1) for
 the rest of the run, as it should.
 """
 
+import json
 import os
+import urllib.request
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -166,3 +168,64 @@ def test_after_sign_out_the_old_session_cookie_no_longer_opens_the_console(brows
 
     wait(browser).until(EC.url_contains("/console/sign-in"))
     assert heading(browser) == "Sign in to Switchboard"
+
+
+def api_get(base_url, path):
+    """GET an API route with the API key (not a console session): its JSON body."""
+    request = urllib.request.Request(f"{base_url}{path}", headers={"X-Api-Key": os.environ["API_KEY"]})
+    with urllib.request.urlopen(request, timeout=WAIT) as response:
+        return json.load(response)
+
+
+def test_an_admin_sees_the_admin_sections_and_switches_email_priority_by_clicking(
+    browser, base_url, account, screenshots
+):
+    sign_in(browser, base_url, *account("admin"))
+    browser.find_element(By.LINK_TEXT, "Admin").click()
+    wait(browser).until(EC.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Admin"))
+    sections = [h.text for h in browser.find_elements(By.CSS_SELECTOR, "main h2")]
+    whatsapp = browser.find_element(By.CSS_SELECTOR, "[data-testid=whatsapp-status]").text
+    before = api_get(base_url, "/api/v1/channels/email/priority")["enabled"]
+    for width in (1280, 390):
+        shoot(browser, screenshots, "console-admin", width)
+    browser.set_window_size(1280, 900)
+
+    toggle = browser.find_element(By.CSS_SELECTOR, "[data-testid=email-priority-toggle]")
+    toggle.send_keys(Keys.ENTER)  # by keyboard: the button has the focus, Enter submits
+    wait(browser).until(EC.staleness_of(toggle))
+    flash = wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "[role=status]"))).text
+    after = api_get(base_url, "/api/v1/channels/email/priority")["enabled"]
+    state = browser.find_element(By.CSS_SELECTOR, "[data-testid=email-priority-state]").text
+    # And back, by clicking, so the run leaves the switch as it found it.
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=email-priority-toggle]").click()
+    wait(browser).until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, "[role=status]"), "Email priority is"))
+
+    assert sections == ["Health", "Email priority", "Dead jobs", "Quarantined webhooks", "Deliveries"]
+    assert whatsapp.startswith("Sandbox")
+    assert after is (not before)
+    assert flash.startswith(f"Email priority is {'on' if after else 'off'}"), flash
+    assert state.startswith(f"Email priority is {'on' if after else 'off'}"), state
+    assert browser.current_url.startswith(f"{base_url}/console/admin?done=email-priority-")
+    assert api_get(base_url, "/api/v1/channels/email/priority")["enabled"] is before
+
+
+def test_an_operator_without_the_admin_role_cannot_requeue_or_replay(browser, base_url, account):
+    sign_in(browser, base_url, *account("operator"))
+    token = browser.find_element(By.CSS_SELECTOR, "form[action='/console/sign-out'] input[name=csrf]")
+    token = token.get_attribute("value")
+    before = api_get(base_url, "/api/v1/channels/email/priority")["enabled"]
+    buttons_in_inbox = browser.find_elements(By.CSS_SELECTOR, "form[action^='/console/admin']")
+    browser.get(f"{base_url}/console/admin")
+    refused = heading(browser)
+    buttons_on_refusal = browser.find_elements(By.CSS_SELECTOR, "form[action^='/console/admin']")
+
+    # Forged from the page, with the session's own valid CSRF token: the role decides.
+    browser.get(f"{base_url}/console")
+    requeue = status_of(browser, "POST", "/console/admin/jobs/1/requeue", {"csrf": token})
+    replay = status_of(browser, "POST", "/console/admin/events/evt-1/replay", {"csrf": token})
+    priority = status_of(browser, "POST", "/console/admin/email-priority", {"csrf": token, "enabled": "on"})
+
+    assert buttons_in_inbox == [] and buttons_on_refusal == []
+    assert refused == "Not allowed"
+    assert (requeue, replay, priority) == (403, 403, 403)
+    assert api_get(base_url, "/api/v1/channels/email/priority")["enabled"] is before, "nothing was changed"

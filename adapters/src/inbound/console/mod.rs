@@ -4,12 +4,14 @@
 //! - `auth`: operator sessions: sign-in, sign-out, the [`SignedIn`] extractor, CSRF.
 //! - `layout`: the page shell every view renders into ([`layout::page`]).
 //! - `assets`: the embedded CSS and JS, served with a long cache lifetime.
+//! - `admin`: the Admin view (health, deliveries, dead jobs, quarantined webhooks, email priority).
 //!
 //! The console is not behind the API key (an API key is not an operator login, and does
 //! not open the console): every page but sign-in needs a session, and every POST the
 //! session's CSRF token. Errors are the one error shape for a client that asks for JSON,
 //! and a readable page for a browser.
 
+pub mod admin;
 pub mod assets;
 pub mod auth;
 pub mod conversation;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use maud::{Markup, html};
+use maud::Markup;
 use switchboard_application::ports::StoreError;
 use switchboard_application::usecases::{OperatorSessions, SignIn};
 
@@ -131,16 +133,6 @@ pub fn html_response(status: StatusCode, markup: &Markup) -> HttpResponse {
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::REFERRER_POLICY, "same-origin"))
         .body(markup.clone().into_string())
-}
-
-/// `GET /console/admin`: admins only (a placeholder until the admin views land).
-pub async fn admin(who: SignedIn) -> Result<HttpResponse, ConsoleError> {
-    who.require_admin()?;
-    let body = html! {
-        h1 { "Admin" }
-        p.muted { "Deliveries, dead jobs, quarantined webhooks and health will be shown here." }
-    };
-    Ok(html_response(StatusCode::OK, &layout::page("Admin", &who, body)))
 }
 
 #[cfg(test)]

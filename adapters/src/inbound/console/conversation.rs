@@ -80,7 +80,8 @@ pub async fn page(
         @if let Some(done) = query.done.as_deref() {
             p.flash role="status" { (done_text(done)) }
         }
-        div #conversation-live data-live=(live) aria-live="polite" {
+        p #conversation-announce .visually-hidden aria-live="polite" {}
+        div #conversation-live data-live=(live) data-announce="conversation-announce" {
             (live_part(&loaded, &api, now).await)
         }
         section aria-labelledby="actions-title" {
@@ -164,6 +165,10 @@ async fn live_part(loaded: &Loaded, api: &ApiState, now: time::OffsetDateTime) -
         }
         section aria-labelledby="messages-title" {
             h2 #messages-title { "Messages" }
+            p.visually-hidden data-summary {
+                (loaded.messages.len()) " messages; the latest: "
+                (loaded.messages.last().map(|m| if m.direction == "inbound" { "from the user" } else { "to the user" }).unwrap_or("none"))
+            }
             ol.messages {
                 @for m in &loaded.messages {
                     (message(m, &failures))

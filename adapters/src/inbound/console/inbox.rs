@@ -29,7 +29,9 @@ pub async fn page(who: SignedIn, state: web::Data<ManagementState>) -> Result<Ht
         p.muted { "Conversations waiting for a person come first, longest wait first. The list updates by itself." }
         section aria-labelledby="inbox-title" {
             h2 #inbox-title .visually-hidden { "Conversations" }
-            div #inbox data-live=(ROWS_PATH) aria-live="polite" { (rows) }
+            // The list is replaced on each change; screen readers hear only its summary.
+            p #inbox-announce .visually-hidden aria-live="polite" {}
+            div #inbox data-live=(ROWS_PATH) data-announce="inbox-announce" { (rows) }
         }
     };
     Ok(html_response(StatusCode::OK, &layout::page("Inbox", &who, body)))
@@ -45,7 +47,7 @@ async fn rows(who: &SignedIn, state: &ManagementState) -> Result<Markup, Console
     let found = state.people.inbox(None, SHOWN).await.map_err(|e| ConsoleError::store(&e, who.json))?;
     let waiting = found.iter().filter(|c| c.waits_for_a_person()).count();
     Ok(html! {
-        p #inbox-summary data-waiting=(waiting) {
+        p #inbox-summary data-waiting=(waiting) data-summary {
             @match waiting {
                 0 => "Nobody is waiting for a person.",
                 1 => strong { "1 conversation waits for a person." },

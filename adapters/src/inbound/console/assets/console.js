@@ -45,6 +45,10 @@ if (regions.length > 0 && "EventSource" in window) {
         if (response.redirected || !response.ok) continue;
         region.innerHTML = await response.text();
         localTimes(region);
+        // A region's summary is read out by its persistent live element, not the whole region.
+        const summary = region.querySelector("[data-summary]");
+        const announce = region.dataset.announce && document.getElementById(region.dataset.announce);
+        if (summary && announce) announce.textContent = summary.textContent;
         region.dataset.refreshed = String(Date.now());
       }
     } finally {

@@ -165,6 +165,11 @@ async fn a_user_who_asks_for_a_person_gets_one_and_then_the_bot_again_with_nothi
     let notice: Value = serde_json::from_slice(&hooks[0].body).unwrap();
     assert_eq!(notice["conversation_id"], conversation);
     assert_eq!(notice["reason"], "user_asked");
+    assert_eq!(
+        notice["text"].as_str().unwrap(),
+        "A conversation waits for a person: Test User (+********0501), the user asked for a person.",
+        "a Slack incoming webhook takes the body as it is"
+    );
     assert!(!String::from_utf8_lossy(&hooks[0].body).contains("talk to a person"), "no message text in a notice");
     assert!(announced[0].contains("A conversation waits for a person"), "{}", announced[0]);
 }

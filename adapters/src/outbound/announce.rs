@@ -90,6 +90,15 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// One line for a chat room.
+fn chat_text(notice: &HandoffNotice) -> String {
+    let who = notice.profile_name.as_deref().map_or_else(|| notice.user.clone(), |n| format!("{n} ({})", notice.user));
+    match &notice.console_url {
+        Some(url) => format!("A conversation waits for a person: {who}, {}. {url}", notice.description),
+        None => format!("A conversation waits for a person: {who}, {}.", notice.description),
+    }
+}
+
 fn email_text(notice: &HandoffNotice) -> String {
     let who = notice.profile_name.as_deref().map_or_else(|| notice.user.clone(), |n| format!("{n} ({})", notice.user));
     let mut text = format!(
@@ -134,7 +143,11 @@ impl OperatorAlerts for Announcer {
 
 #[tracing::instrument(name = "announce.webhook", skip_all, fields(otel.kind = "client", http.response.status_code))]
 async fn post(webhook: &Webhook, notice: &HandoffNotice, trace: &TraceContext) -> Result<(), AnnounceError> {
-    let body = serde_json::to_vec(notice).map_err(|e| AnnounceError::Rejected(e.to_string()))?;
+    // `text` makes the body a Slack incoming-webhook message as it is; the other fields
+    // are there for any receiver that reads JSON.
+    let mut body = serde_json::to_value(notice).map_err(|e| AnnounceError::Rejected(e.to_string()))?;
+    body["text"] = serde_json::Value::from(chat_text(notice));
+    let body = serde_json::to_vec(&body).map_err(|e| AnnounceError::Rejected(e.to_string()))?;
     let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
     let signed = signature(webhook.secret.expose_secret().as_bytes(), timestamp, &body);
     let response = webhook

@@ -33,15 +33,15 @@ use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWha
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    AccountHealth, ChannelSettings, Classifier, Clock, EmailGateway, JobQueue, Operators, People, SandboxOutbox,
-    SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
+    AccountHealth, ChannelSettings, Classifier, Clock, Consents, EmailGateway, JobQueue, Operators, People,
+    SandboxOutbox, SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
-    AnnounceHandoff, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, HandoffRules, IngestWebhook,
-    OperatorSessions, PeopleInTheLoop, ProcessInbound, RecordStatus, ReplayEvents, RunWorkflow, SendMessage, SignIn,
-    ThrottleSettings,
+    AnnounceHandoff, ChangeConsent, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, HandoffRules,
+    IngestWebhook, OperatorSessions, PeopleInTheLoop, ProcessInbound, RecordStatus, ReplayEvents, RunWorkflow,
+    SendMessage, SignIn, ThrottleSettings,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
@@ -276,6 +276,8 @@ impl Application {
             announcer = announcer.with_webhook(url, secret.clone(), config.agents.timeout)?;
         }
         let people: Arc<dyn People> = store_arc.clone();
+        let consents: Arc<dyn Consents> = store_arc.clone();
+        process = process.with_consent(consents.clone(), config.consent.clone());
         process = process.with_people(
             people.clone(),
             HandoffRules {
@@ -303,8 +305,10 @@ impl Application {
                     // A hold lasts until an operator acts: it never runs out of attempts.
                     hold: RetryPolicy { max_attempts: u32::MAX, ..config.workers.retry },
                 },
-            ),
-            RecordStatus::new(store_arc.clone(), clock.clone(), config.delivery.reengagement_template.is_some()),
+            )
+            .with_consents(consents.clone()),
+            RecordStatus::new(store_arc.clone(), clock.clone(), config.delivery.reengagement_template.is_some())
+                .with_consents(consents.clone()),
             config.workers.retry,
             clock.clone(),
         );
@@ -340,7 +344,10 @@ impl Application {
             dead_letters: Arc::new(DeadLetters::new(store_arc.clone(), store_arc.clone(), clock.clone())),
             store_health: store_arc.clone(),
             people: people.clone(),
-            handoff: Arc::new(PeopleInTheLoop::new(people.clone(), store_arc.clone(), clock.clone())),
+            handoff: Arc::new(
+                PeopleInTheLoop::new(people.clone(), store_arc.clone(), clock.clone()).with_consents(consents.clone()),
+            ),
+            consent: Arc::new(ChangeConsent::new(consents.clone(), clock.clone())),
             clock: clock.clone(),
             status: StatusConfig::from_config(&config),
         });
@@ -361,7 +368,7 @@ impl Application {
         }
         let whatsapp_health = web::Data::new(WhatsAppHealthState(health.map(|h| h as Arc<dyn AccountHealth>)));
         let router = Arc::new(Router::new(classifier, agents, policy));
-        let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()));
+        let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()).with_consents(consents.clone()));
         let public_url = config.http.public_url.clone().unwrap_or_else(|| {
             let host = if config.http.host == "0.0.0.0" { "127.0.0.1" } else { &config.http.host };
             format!("http://{host}:{port}")

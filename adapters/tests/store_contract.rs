@@ -17,12 +17,13 @@ use switchboard_application::ports::{
     NewOutbound, NewReply, NewSession, NewStatus, OpenTask, PageRequest, PasswordHash, RawEvent, ReplyRecorded, Route,
     StoredTask, TimeRange,
 };
-use switchboard_application::ports::{HandlingChange, HandoffStart, People};
+use switchboard_application::ports::{ContactRef, HandlingChange, HandoffStart, People};
 use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
 use switchboard_domain::{
     AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, Role,
     StatusUpdate, Wamid, WhatsAppUser,
 };
+use switchboard_domain::{Consent, ConsentChange, ConsentScope, ConsentSource, OptOut};
 use switchboard_domain::{Handler, HandoffReason};
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
@@ -161,6 +162,7 @@ contract!(sqlite, super::Db::sqlite;
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
+    a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
@@ -189,6 +191,7 @@ contract!(postgres, super::Db::postgres;
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
+    a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
@@ -217,6 +220,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
+    a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
@@ -1130,4 +1134,46 @@ async fn a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed(
     assert!(!ended_again);
     assert!(after_sign_out.is_none());
     assert!(after_removal.is_none(), "removing an operator ends their sessions");
+}
+
+async fn a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both(db: &Db) {
+    let store = db.open().await;
+    store.create(new_outbound(1)).await.unwrap();
+    let contact = |n| ContactRef::User(user(n));
+    let stop = |seconds| ConsentChange::OptOut {
+        scope: ConsentScope::BusinessInitiated,
+        source: ConsentSource::UserKeyword,
+        at: at(seconds),
+    };
+    let marketing = ConsentChange::OptOut {
+        scope: ConsentScope::Marketing,
+        source: ConsentSource::Meta131050,
+        at: at(1_800_000_005),
+    };
+
+    let before = store.consent(contact(1)).await.unwrap();
+    let unknown = store.consent(contact(9)).await.unwrap();
+    let first = store.change_consent(contact(1), stop(1_800_000_000)).await.unwrap();
+    let again = store.change_consent(contact(1), stop(1_800_000_001)).await.unwrap();
+    let of_marketing = store.change_consent(contact(1), marketing).await.unwrap();
+    let nobody = store.change_consent(contact(9), stop(1_800_000_000)).await.unwrap();
+    let listed = store.contacts(TimeRange::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+    let id = listed.items[0].id;
+    let by_id = store.consent(ContactRef::Id(id)).await.unwrap();
+    let opt_in = ConsentChange::OptIn { source: ConsentSource::Operator, at: at(1_800_000_010) };
+    let cleared = store.change_consent(ContactRef::Id(id), opt_in).await.unwrap();
+    let cleared_again = store.change_consent(ContactRef::Id(id), opt_in).await.unwrap();
+    let after = store.consent(contact(1)).await.unwrap();
+
+    let expected = Consent {
+        business_initiated: Some(OptOut { at: at(1_800_000_000), source: ConsentSource::UserKeyword }),
+        marketing: Some(OptOut { at: at(1_800_000_005), source: ConsentSource::Meta131050 }),
+    };
+    assert_eq!(before, Some(Consent::default()));
+    assert_eq!(unknown, None, "a user never stored has no consent row");
+    assert!(first && !again && of_marketing && !nobody);
+    assert_eq!(by_id, Some(expected), "the first opt-out of each kind stands");
+    assert_eq!(listed.items[0].consent, expected, "the management read shows consent");
+    assert!(cleared && !cleared_again);
+    assert_eq!(after, Some(Consent::default()));
 }

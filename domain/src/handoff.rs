@@ -135,7 +135,7 @@ impl Default for HandoffKeywords {
 }
 
 /// The text as lower-case words without accents.
-fn words(text: &str) -> Vec<String> {
+pub(crate) fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| w.chars().flat_map(char::to_lowercase).map(fold_accent).collect())

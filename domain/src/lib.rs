@@ -11,11 +11,14 @@
 //! - [`window`]: the 24-hour customer-service window.
 //! - [`workflow`]: one unit of work for the orchestrator, intents and routing policy.
 //! - [`outbound`]: what Switchboard sends back.
+//! - [`consent`]: who opted out of business-initiated or marketing messages, and the
+//!   stop and start words.
 //! - [`handoff`]: who handles a conversation (bot or people) and why people were called.
 //! - [`meta_errors`]: Meta's error codes for a send, and what to do about each.
 //! - [`operator`]: the people in the console: operator names and roles.
 
 pub mod a2a;
+pub mod consent;
 pub mod delivery;
 pub mod handoff;
 pub mod identity;
@@ -26,6 +29,9 @@ pub mod outbound;
 pub mod window;
 pub mod workflow;
 
+pub use consent::{
+    Consent, ConsentChange, ConsentKeywords, ConsentRefusal, ConsentScope, ConsentSource, ConsentWord, OptOut, SendKind,
+};
 pub use delivery::{DeliveryState, StatusUpdate, TransitionOutcome};
 pub use handoff::{FallbackPolicy, Handler, Handoff, HandoffKeywords, HandoffReason};
 pub use identity::{EmailAddress, EmailAddressError, IdentityError, PhoneNumber, ScopedUserId, UserKey, WhatsAppUser};

@@ -6,6 +6,7 @@
 mod a2a_server;
 mod agents;
 mod auth;
+mod consent;
 mod console;
 mod console_admin;
 mod crash;

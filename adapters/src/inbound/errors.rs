@@ -10,7 +10,9 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_application::ports::StoreError;
-use switchboard_application::usecases::{IngestError, PeopleError, SendMessageError, WorkflowError};
+use switchboard_application::usecases::{
+    ChangeConsentError, IngestError, PeopleError, SendMessageError, WorkflowError,
+};
 
 use switchboard_shared::secrets::{self, Output};
 
@@ -78,6 +80,8 @@ error_codes! {
         "the route exists but does not take this method";
     Conflict => "conflict", CONFLICT,
         "the resource is not in a state that allows this (another operator holds the conversation, say); the message says why";
+    OptedOut => "opted_out", CONFLICT,
+        "the contact opted out of business-initiated (or marketing) messages: a proactive send or a template is refused; the message says since when and by whom, and replies inside a conversation the user started still go";
     RequestTimeout => "request_timeout", REQUEST_TIMEOUT,
         "the body did not arrive within the body deadline";
     PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE,
@@ -172,7 +176,17 @@ impl From<SendMessageError> for ApiError {
         match e {
             SendMessageError::Invalid(e) => Self::invalid("text", e),
             SendMessageError::NoEmail(_) => Self::invalid("email", "required when channel is email"),
+            SendMessageError::OptedOut(refusal) => Self::new(ErrorCode::OptedOut, refusal.to_string()),
             SendMessageError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ChangeConsentError> for ApiError {
+    fn from(e: ChangeConsentError) -> Self {
+        match e {
+            ChangeConsentError::NotFound(id) => Self::new(ErrorCode::NotFound, format!("no contact {id}")),
+            ChangeConsentError::Store(e) => e.into(),
         }
     }
 }
@@ -182,6 +196,7 @@ impl From<PeopleError> for ApiError {
         match e {
             PeopleError::NotFound(id) => Self::new(ErrorCode::NotFound, format!("no conversation {id}")),
             PeopleError::Conflict(why) => Self::new(ErrorCode::Conflict, why),
+            PeopleError::OptedOut(refusal) => Self::new(ErrorCode::OptedOut, refusal.to_string()),
             PeopleError::Invalid(e) => Self::invalid("text", e),
             PeopleError::Store(e) => e.into(),
         }

@@ -212,6 +212,26 @@ pub const METRICS: &[MetricSpec] = &[
         &[&[("reason", "user_asked")], &[("reason", "agent_asked")], &[("reason", "repeated_fallback")]],
     ),
     metric(
+        "switchboard_consent_changes_total",
+        Kind::Counter,
+        "Consent changes, by change (opted_out, opted_out_marketing, opted_in) and source (user_keyword, operator, api, meta_131050)",
+        &[
+            &[("change", "opted_out"), ("source", "user_keyword")],
+            &[("change", "opted_in"), ("source", "user_keyword")],
+            &[("change", "opted_out"), ("source", "operator")],
+            &[("change", "opted_in"), ("source", "operator")],
+            &[("change", "opted_out"), ("source", "api")],
+            &[("change", "opted_in"), ("source", "api")],
+            &[("change", "opted_out_marketing"), ("source", "meta_131050")],
+        ],
+    ),
+    metric(
+        "switchboard_consent_refusals_total",
+        Kind::Counter,
+        "Sends refused because the contact opted out, by scope: business_initiated, marketing",
+        &[&[("scope", "business_initiated")], &[("scope", "marketing")]],
+    ),
+    metric(
         "switchboard_handoff_actions_total",
         Kind::Counter,
         "Operators' actions on conversations, by action: take_over, hand_back, close",

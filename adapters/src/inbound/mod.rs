@@ -55,6 +55,7 @@ pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
         route!(a2a_server::RPC_PATH, POST, a2a_server::jsonrpc),
         route!("/api/v1/contacts", GET, management::list_contacts),
         route!("/api/v1/contacts/{id}", GET, management::get_contact),
+        route!("/api/v1/contacts/{id}/consent", PUT, management::change_consent),
         route!("/api/v1/conversations", GET, management::list_conversations),
         route!("/api/v1/conversations/{id}", GET, management::get_conversation),
         route!("/api/v1/conversations/{id}/messages", GET, management::conversation_messages),

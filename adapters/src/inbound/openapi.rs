@@ -155,6 +155,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         api::set_email_priority,
         management::list_contacts,
         management::get_contact,
+        management::change_consent,
         management::list_conversations,
         management::get_conversation,
         management::conversation_messages,

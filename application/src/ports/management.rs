@@ -59,6 +59,8 @@ pub struct ContactRecord {
     pub profile_name: Option<String>,
     pub email: Option<String>,
     pub conversations: i64,
+    /// What the contact opted out of, when and by whom.
+    pub consent: switchboard_domain::Consent,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

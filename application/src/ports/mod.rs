@@ -39,6 +39,7 @@ pub enum StoreError {
 
 mod agents;
 mod clock;
+mod consent;
 mod deliveries;
 mod email;
 mod inbox;
@@ -52,6 +53,7 @@ mod whatsapp;
 
 pub use agents::*;
 pub use clock::*;
+pub use consent::*;
 pub use deliveries::*;
 pub use email::*;
 pub use inbox::*;

@@ -1,10 +1,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use switchboard_domain::SendAction;
 use switchboard_domain::{
     DeliveryState, OutboundContent, OutboundMessage, ServiceWindow, TemplateComponent, TemplateParameter,
 };
+use switchboard_domain::{SendAction, SendFailure, SendKind};
 use switchboard_shared::retry::PAIR_RATE_BACKOFF;
 use switchboard_shared::{RetryPolicy, TraceContext};
 use time::OffsetDateTime;
@@ -12,10 +12,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::ports::{
-    AttemptOutcome, ChannelSettings, Clock, Deliveries, Delivery, EmailError, EmailGateway, OutboundEmail, Route,
-    SendError, SendPacing, StoreError, WhatsAppGateway,
+    AttemptOutcome, ChannelSettings, Clock, Consents, Deliveries, Delivery, EmailError, EmailGateway, OutboundEmail,
+    Route, SendError, SendPacing, StoreError, WhatsAppGateway,
 };
-use crate::usecases::Attempt;
+use crate::usecases::{Attempt, consent};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeliverOutcome {
@@ -95,6 +95,7 @@ pub struct DeliverMessage {
     email: Arc<dyn EmailGateway>,
     pacing: Arc<dyn SendPacing>,
     settings: Arc<dyn ChannelSettings>,
+    consents: Option<Arc<dyn Consents>>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
 }
@@ -109,7 +110,17 @@ impl DeliverMessage {
         clock: Arc<dyn Clock>,
         policy: DeliveryPolicy,
     ) -> Self {
-        Self { deliveries, whatsapp, email, pacing, settings, clock, policy }
+        Self { deliveries, whatsapp, email, pacing, settings, consents: None, clock, policy }
+    }
+
+    /// No template goes to a contact who opted out (of business-initiated messages or of
+    /// marketing): the delivery ends failed with the reason, without an email fallback
+    /// (the user said no to messages they did not ask for). Meta's 131050 opts the
+    /// contact out of marketing.
+    #[must_use]
+    pub fn with_consents(mut self, consents: Arc<dyn Consents>) -> Self {
+        self.consents = Some(consents);
+        self
     }
 
     pub async fn execute(
@@ -241,6 +252,14 @@ impl DeliverMessage {
             if let Err(e) = message.content.validate() {
                 return self.fail(delivery, &format!("not sent: {e}"), now).await;
             }
+            if message.content.is_template()
+                && let Some(consents) = &self.consents
+                && let Some(refused) =
+                    consent::refusal(consents.as_ref(), &message.to, SendKind { proactive: false, template: true })
+                        .await?
+            {
+                return self.fail(delivery, &format!("not sent: {refused}"), now).await;
+            }
             if let Some(wait) = self.pacing.reserve(&message.from_number_id, &message.to.send_address()) {
                 tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "rate limit: waiting");
                 return Ok(DeliverOutcome::Deferred { until: now + wait });
@@ -258,6 +277,10 @@ impl DeliverMessage {
                 Err(e) => e,
             };
             let reason = error.to_string();
+            if let (SendError::Graph { failure: SendFailure::OptedOut, .. }, Some(consents)) = (&error, &self.consents)
+            {
+                consent::opted_out_of_marketing(consents.as_ref(), &delivery.message.to, now).await?;
+            }
             match error.action() {
                 SendAction::RetryWithBackoff => {
                     if matches!(error, SendError::Timeout(_)) {

@@ -1,6 +1,7 @@
 //! One struct per use case, holding its ports; one error enum each.
 
 pub mod a2a_server;
+mod consent;
 mod deliver;
 mod ingest;
 mod operate;
@@ -13,6 +14,9 @@ mod sign_in;
 mod status;
 mod workflow;
 
+pub use consent::{
+    ChangeConsent, ChangeConsentError, ConsentRules, DEFAULT_START_CONFIRMATION, DEFAULT_STOP_CONFIRMATION,
+};
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use operate::{DeadLetters, ParseWebhook, ReplayError, ReplayEvents, ReplayOutcome};

@@ -3,16 +3,19 @@
 
 use std::sync::Arc;
 
-use switchboard_domain::{ContentError, Handler, OutboundContent, OutboundMessage};
+use switchboard_domain::{
+    ConsentRefusal, ContentError, Handler, OutboundContent, OutboundMessage, SendKind, ServiceWindow,
+};
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::jobs::{AnnounceChannel, JobKind, NewJob, delivery_ordering_key};
 use crate::ports::{
-    AnnounceError, Clock, ConversationHandling, Deliveries, HandlingChange, HandoffNotice, NewOutbound, OperatorAlerts,
-    People, Route, StoreError,
+    AnnounceError, Clock, Consents, ConversationHandling, Deliveries, HandlingChange, HandoffNotice, NewOutbound,
+    OperatorAlerts, People, Route, StoreError,
 };
+use crate::usecases::consent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeopleError {
@@ -23,6 +26,9 @@ pub enum PeopleError {
     Conflict(String),
     #[error(transparent)]
     Invalid(#[from] ContentError),
+    /// The contact opted out, and the answer would be a template (outside the window).
+    #[error(transparent)]
+    OptedOut(#[from] ConsentRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -31,12 +37,21 @@ pub enum PeopleError {
 pub struct PeopleInTheLoop {
     people: Arc<dyn People>,
     deliveries: Arc<dyn Deliveries>,
+    consents: Option<Arc<dyn Consents>>,
     clock: Arc<dyn Clock>,
 }
 
 impl PeopleInTheLoop {
     pub fn new(people: Arc<dyn People>, deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>) -> Self {
-        Self { people, deliveries, clock }
+        Self { people, deliveries, consents: None, clock }
+    }
+
+    /// An operator's answer that would be a template (one, or anything outside the
+    /// 24-hour window) is refused when the contact opted out; inside the window it goes.
+    #[must_use]
+    pub fn with_consents(mut self, consents: Arc<dyn Consents>) -> Self {
+        self.consents = Some(consents);
+        self
     }
 
     async fn found(&self, conversation_id: Uuid) -> Result<ConversationHandling, PeopleError> {
@@ -117,6 +132,13 @@ impl PeopleInTheLoop {
                     "the conversation is handled by {}: take it over before answering",
                     handling.handler
                 )));
+            }
+            if let Some(consents) = &self.consents {
+                let outside = !ServiceWindow::new(handling.last_inbound_at).is_open(self.clock.now());
+                let send = SendKind { proactive: false, template: content.is_template() || outside };
+                if let Some(refused) = consent::refusal(consents.as_ref(), &handling.user, send).await? {
+                    return Err(refused.into());
+                }
             }
             match handling.operator.as_deref() {
                 Some(holder) if holder != operator => {

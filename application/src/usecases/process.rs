@@ -11,10 +11,11 @@ use uuid::Uuid;
 
 use crate::jobs::{JobKind, LeasedJob, NewJob};
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, HandoffStart, InboundRecord, Messages, NewReply, OpenTask, People,
-    ReplyRecorded, SenderLimit, StoreError, WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, Consents, HandoffStart, InboundRecord, Messages, NewReply, OpenTask,
+    People, ReplyRecorded, SenderLimit, StoreError, WhatsAppGateway,
 };
 use crate::usecases::Attempt;
+use crate::usecases::consent::ConsentRules;
 use crate::usecases::route::Router;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -104,6 +105,7 @@ pub struct ProcessInbound {
     delivery_lease: Option<std::time::Duration>,
     handoff: HandoffRules,
     people: Option<Arc<dyn People>>,
+    consent: Option<(Arc<dyn Consents>, ConsentRules)>,
     double_texting: DoubleTexting,
     sender_limit: Option<Arc<dyn SenderLimit>>,
     messages: Arc<dyn Messages>,
@@ -125,6 +127,7 @@ impl ProcessInbound {
             delivery_lease: None,
             handoff: HandoffRules::default(),
             people: None,
+            consent: None,
             double_texting: DoubleTexting::Sequential,
             sender_limit: None,
             messages,
@@ -148,6 +151,14 @@ impl ProcessInbound {
     pub fn with_people(mut self, people: Arc<dyn People>, rules: HandoffRules) -> Self {
         self.people = Some(people);
         self.handoff = rules;
+        self
+    }
+
+    /// A message that is a stop or start word changes the user's consent (docs/operators.md,
+    /// Consent) and is answered with its confirmation, by no agent.
+    #[must_use]
+    pub fn with_consent(mut self, consents: Arc<dyn Consents>, rules: ConsentRules) -> Self {
+        self.consent = Some((consents, rules));
         self
     }
 
@@ -190,6 +201,8 @@ impl ProcessInbound {
         let message = &record.message;
 
         if !record.handling.handler.bot_answers() {
+            // Consent holds whoever answers; the operators see the word and answer it.
+            self.consent_word(&record).await?;
             return self.keep_for_people(record.conversation_id).await;
         }
 
@@ -329,6 +342,16 @@ impl ProcessInbound {
         attempt: Attempt,
         trace: &TraceContext,
     ) -> Result<Turn, ProcessInboundError> {
+        if let Some(confirmation) = self.consent_word(record).await? {
+            return Ok(Turn {
+                classification: Classification::new(Intent::Other(String::from("consent")), 1.0),
+                agent: AgentName::new(SWITCHBOARD_AGENT),
+                text: confirmation,
+                open_task: None,
+                handoff: None,
+                fallback_streak: 0,
+            });
+        }
         if self.people.is_some() && self.handoff.keywords.asks_for_a_person(&request.user_message) {
             tracing::info!("the user asks for a person");
             return Ok(Turn {
@@ -369,6 +392,19 @@ impl ProcessInbound {
             handoff,
             fallback_streak,
         })
+    }
+}
+
+impl ProcessInbound {
+    /// When the message is a stop or start word: the user's consent changes, and the
+    /// confirmation to answer comes back.
+    async fn consent_word(&self, record: &InboundRecord) -> Result<Option<String>, ProcessInboundError> {
+        let Some((consents, rules)) = &self.consent else {
+            return Ok(None);
+        };
+        let message = &record.message;
+        let text = message.content.as_agent_text();
+        Ok(rules.apply_word(consents.as_ref(), &message.from, &text, message.sent_at).await?)
     }
 }
 

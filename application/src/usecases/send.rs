@@ -1,12 +1,15 @@
 use std::sync::Arc;
 
-use switchboard_domain::{ContentError, EmailAddress, OutboundContent, OutboundMessage, WhatsAppUser};
+use switchboard_domain::{
+    ConsentRefusal, ContentError, EmailAddress, OutboundContent, OutboundMessage, SendKind, WhatsAppUser,
+};
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob, delivery_ordering_key};
-use crate::ports::{Clock, Deliveries, NewOutbound, Route, StoreError};
+use crate::ports::{Clock, Consents, Deliveries, NewOutbound, Route, StoreError};
+use crate::usecases::consent;
 
 /// Where the caller wants the message to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -35,6 +38,9 @@ pub enum SendMessageError {
     Invalid(#[from] ContentError),
     #[error("channel {0} needs an email address")]
     NoEmail(&'static str),
+    /// The contact opted out of what this send is (a proactive message, a template).
+    #[error(transparent)]
+    OptedOut(#[from] ConsentRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -43,12 +49,20 @@ pub enum SendMessageError {
 /// itself is `DeliverMessage`'s work.
 pub struct SendMessage {
     deliveries: Arc<dyn Deliveries>,
+    consents: Option<Arc<dyn Consents>>,
     clock: Arc<dyn Clock>,
 }
 
 impl SendMessage {
     pub fn new(deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>) -> Self {
-        Self { deliveries, clock }
+        Self { deliveries, consents: None, clock }
+    }
+
+    /// Every send is business-initiated: one to a contact who opted out is refused.
+    #[must_use]
+    pub fn with_consents(mut self, consents: Arc<dyn Consents>) -> Self {
+        self.consents = Some(consents);
+        self
     }
 
     pub async fn execute(&self, request: SendRequest, trace: TraceContext) -> Result<Uuid, SendMessageError> {
@@ -57,6 +71,12 @@ impl SendMessage {
             request.content.validate()?;
             if request.channel == RequestedChannel::Email && request.email.is_none() {
                 return Err(SendMessageError::NoEmail("email"));
+            }
+            if let Some(consents) = &self.consents {
+                let send = SendKind { proactive: true, template: request.content.is_template() };
+                if let Some(refused) = consent::refusal(consents.as_ref(), &request.to, send).await? {
+                    return Err(refused.into());
+                }
             }
             let delivery_id = Uuid::now_v7();
             let now = self.clock.now();
@@ -97,7 +117,8 @@ impl SendMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockClock, MockDeliveries};
+    use crate::ports::{MockClock, MockConsents, MockDeliveries};
+    use switchboard_domain::{Consent, ConsentScope, ConsentSource, OptOut};
     use time::macros::datetime;
 
     fn build(deliveries: MockDeliveries) -> SendMessage {
@@ -156,5 +177,46 @@ mod tests {
             .await;
 
         assert!(matches!(result, Err(SendMessageError::Invalid(ContentError::TooLong { .. }))));
+    }
+
+    #[tokio::test]
+    async fn a_send_to_a_contact_who_opted_out_is_refused_and_nothing_is_stored() {
+        let mut consents = MockConsents::new();
+        consents.expect_consent().returning(|_| {
+            Ok(Some(Consent {
+                business_initiated: Some(OptOut {
+                    at: datetime!(2026-11-21 10:00 UTC),
+                    source: ConsentSource::UserKeyword,
+                }),
+                marketing: None,
+            }))
+        });
+
+        let result = build(MockDeliveries::new())
+            .with_consents(Arc::new(consents))
+            .execute(request(RequestedChannel::Whatsapp, None, OutboundContent::text("Hi")), TraceContext::new_root())
+            .await;
+
+        assert!(matches!(result, Err(SendMessageError::OptedOut(r)) if r.scope == ConsentScope::BusinessInitiated));
+    }
+
+    #[tokio::test]
+    async fn a_text_to_a_contact_opted_out_of_marketing_only_is_stored() {
+        let mut consents = MockConsents::new();
+        consents.expect_consent().returning(|_| {
+            Ok(Some(Consent {
+                business_initiated: None,
+                marketing: Some(OptOut { at: datetime!(2026-11-21 10:00 UTC), source: ConsentSource::Meta131050 }),
+            }))
+        });
+        let mut deliveries = MockDeliveries::new();
+        deliveries.expect_create().times(1).returning(|_| Ok(()));
+
+        let result = build(deliveries)
+            .with_consents(Arc::new(consents))
+            .execute(request(RequestedChannel::Whatsapp, None, OutboundContent::text("Hi")), TraceContext::new_root())
+            .await;
+
+        assert!(result.is_ok());
     }
 }

@@ -7,7 +7,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob, delivery_ordering_key};
-use crate::ports::{Clock, Deliveries, Delivery, Route, StoreError};
+use crate::ports::{Clock, Consents, Deliveries, Delivery, Route, StoreError};
+use crate::usecases::consent;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StatusOutcome {
@@ -51,13 +52,21 @@ pub struct StatusReport {
 /// later goes through the same policy as one it reports at once.
 pub struct RecordStatus {
     deliveries: Arc<dyn Deliveries>,
+    consents: Option<Arc<dyn Consents>>,
     clock: Arc<dyn Clock>,
     template_configured: bool,
 }
 
 impl RecordStatus {
     pub fn new(deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>, template_configured: bool) -> Self {
-        Self { deliveries, clock, template_configured }
+        Self { deliveries, consents: None, clock, template_configured }
+    }
+
+    /// A failed status with Meta's 131050 opts the contact out of marketing.
+    #[must_use]
+    pub fn with_consents(mut self, consents: Arc<dyn Consents>) -> Self {
+        self.consents = Some(consents);
+        self
     }
 
     pub async fn execute(
@@ -136,6 +145,13 @@ impl RecordStatus {
         trace: TraceContext,
     ) -> Result<StatusOutcome, RecordStatusError> {
         if next == DeliveryState::Failed
+            && let Some(code) = report.error_code
+            && SendFailure::from_code(code) == SendFailure::OptedOut
+            && let Some(consents) = &self.consents
+        {
+            consent::opted_out_of_marketing(consents.as_ref(), &delivery.message.to, self.clock.now()).await?;
+        }
+        if next == DeliveryState::Failed
             && !delivery.state.is_final()
             && let Some(route) = self.reroute_target(&delivery, report.error_code)
         {
@@ -198,7 +214,7 @@ impl RecordStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ports::{MockClock, MockDeliveries};
+    use crate::ports::{MockClock, MockConsents, MockDeliveries};
     use crate::usecases::fixtures::delivery;
     use switchboard_domain::EmailAddress;
     use time::macros::datetime;
@@ -328,5 +344,35 @@ mod tests {
         let outcome = run(deliveries, status).await;
 
         assert_eq!(outcome, StatusOutcome::Advanced { from: DeliveryState::Sent, to: DeliveryState::Delivered });
+    }
+
+    #[tokio::test]
+    async fn a_failed_status_with_131050_opts_the_contact_out_of_marketing() {
+        let mut deliveries = MockDeliveries::new();
+        deliveries.expect_find_by_provider_id().returning(|_| Ok(Some(delivery(DeliveryState::Sent))));
+        deliveries.expect_transition().returning(|_, _, _, _, _| Ok(true));
+        let mut consents = MockConsents::new();
+        consents
+            .expect_change_consent()
+            .withf(|_, change| {
+                matches!(
+                    change,
+                    switchboard_domain::ConsentChange::OptOut {
+                        scope: switchboard_domain::ConsentScope::Marketing,
+                        source: switchboard_domain::ConsentSource::Meta131050,
+                        ..
+                    }
+                )
+            })
+            .times(1)
+            .returning(|_, _| Ok(true));
+
+        let outcome = build(deliveries, false)
+            .with_consents(Arc::new(consents))
+            .execute(&report("failed", Some(131050)), TraceContext::new_root())
+            .await
+            .unwrap();
+
+        assert_eq!(outcome, StatusOutcome::Advanced { from: DeliveryState::Sent, to: DeliveryState::Failed });
     }
 }

@@ -468,6 +468,30 @@ pub const KEYS: &[Key] = &[
         help: "the HMAC-SHA256 key that signs the handoff webhook's body",
     },
     Key {
+        name: "SWITCHBOARD_CONSENT_STOP_KEYWORDS",
+        default: KeyDefault::Value(switchboard_domain::ConsentKeywords::DEFAULT_STOP),
+        secret: false,
+        help: "comma-separated words and phrases with which a user opts out of business-initiated messages (the whole message, case, accents and punctuation aside); none turns stop words off",
+    },
+    Key {
+        name: "SWITCHBOARD_CONSENT_START_KEYWORDS",
+        default: KeyDefault::Value(switchboard_domain::ConsentKeywords::DEFAULT_START),
+        secret: false,
+        help: "comma-separated words and phrases with which a user opts in again (the whole message); none turns start words off",
+    },
+    Key {
+        name: "SWITCHBOARD_CONSENT_STOP_CONFIRMATION",
+        default: KeyDefault::Value(switchboard_application::usecases::DEFAULT_STOP_CONFIRMATION),
+        secret: false,
+        help: "what a user who wrote a stop word is told",
+    },
+    Key {
+        name: "SWITCHBOARD_CONSENT_START_CONFIRMATION",
+        default: KeyDefault::Value(switchboard_application::usecases::DEFAULT_START_CONFIRMATION),
+        secret: false,
+        help: "what a user who wrote a start word is told",
+    },
+    Key {
         name: "SWITCHBOARD_SENDER_BURST",
         default: KeyDefault::Value("10"),
         secret: false,

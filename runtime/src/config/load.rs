@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::sandbox::load_or_create_sandbox_secrets;
-use super::sections::{agents_config, console_config, delivery_config, handoff_config, smtp_config};
+use super::sections::{agents_config, consent_config, console_config, delivery_config, handoff_config, smtp_config};
 use super::{
     Config, ConfigError, ConfigSource, DatabaseConfig, HttpConfig, LogConfig, Mode, OtelConfig,
     SANDBOX_BUSINESS_ACCOUNT_ID, SANDBOX_PHONE_NUMBER_ID, WhatsAppConfig, WorkerConfig,
@@ -149,11 +149,13 @@ impl Config {
         let agents = agents_config(src, workers.lease)?;
         let smtp = smtp_config(src)?;
         let handoff = handoff_config(src)?;
+        let consent = consent_config(src)?;
         let console = console_config(src)?;
 
         Ok(Self {
             mode,
             handoff,
+            consent,
             delivery,
             agents,
             smtp,

@@ -238,6 +238,8 @@ pub struct Config {
     /// `None`: fallback emails are written as .eml files under `{data_dir}/mail`.
     pub smtp: Option<SmtpConfig>,
     pub handoff: HandoffConfig,
+    /// The stop and start words and what the user is told.
+    pub consent: switchboard_application::usecases::ConsentRules,
     /// Keys accepted by the REST API.
     pub api_keys: Vec<SecretString>,
     pub console: ConsoleConfig,

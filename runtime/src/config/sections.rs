@@ -231,6 +231,35 @@ pub(super) fn agents_config(src: &ConfigSource, lease: Duration) -> Result<Agent
     })
 }
 
+pub(super) fn consent_config(
+    src: &ConfigSource,
+) -> Result<switchboard_application::usecases::ConsentRules, ConfigError> {
+    let list = |key: &'static str| -> Result<String, ConfigError> {
+        Ok(match src.text(key)?.trim() {
+            "none" => String::new(),
+            list => list.to_owned(),
+        })
+    };
+    let confirmation = |key: &'static str| -> Result<String, ConfigError> {
+        let text = src.text(key)?.trim().to_owned();
+        if text.is_empty() {
+            return Err(ConfigError::Invalid {
+                key,
+                message: String::from("must not be empty: the user is told their choice was heard"),
+            });
+        }
+        Ok(text)
+    };
+    Ok(switchboard_application::usecases::ConsentRules {
+        keywords: switchboard_domain::ConsentKeywords::parse(
+            &list("SWITCHBOARD_CONSENT_STOP_KEYWORDS")?,
+            &list("SWITCHBOARD_CONSENT_START_KEYWORDS")?,
+        ),
+        stop_confirmation: confirmation("SWITCHBOARD_CONSENT_STOP_CONFIRMATION")?,
+        start_confirmation: confirmation("SWITCHBOARD_CONSENT_START_CONFIRMATION")?,
+    })
+}
+
 pub(super) fn handoff_config(src: &ConfigSource) -> Result<HandoffConfig, ConfigError> {
     let notify_email = src
         .get("SWITCHBOARD_HANDOFF_NOTIFY_EMAIL")

@@ -32,6 +32,7 @@ struct Loaded {
     handling: ConversationHandling,
     record: Option<ConversationRecord>,
     messages: Vec<MessageRecord>,
+    consent: switchboard_domain::Consent,
 }
 
 async fn load(state: &ManagementState, id: Uuid, json: bool) -> Result<Loaded, ConsoleError> {
@@ -40,6 +41,10 @@ async fn load(state: &ManagementState, id: Uuid, json: bool) -> Result<Loaded, C
         return Err(ConsoleError::new(ErrorCode::NotFound, format!("no conversation {id}"), json));
     };
     let record = state.reads.conversation(id).await.map_err(store)?;
+    let consent = match &record {
+        Some(r) => state.reads.contact(r.contact_id).await.map_err(store)?.map(|c| c.consent).unwrap_or_default(),
+        None => switchboard_domain::Consent::default(),
+    };
     let mut messages = Vec::new();
     let mut after = None;
     // Oldest first, a page at a time; the latest SHOWN are kept.
@@ -55,7 +60,7 @@ async fn load(state: &ManagementState, id: Uuid, json: bool) -> Result<Loaded, C
             None => break,
         }
     }
-    Ok(Loaded { handling, record, messages })
+    Ok(Loaded { handling, record, messages, consent })
 }
 
 /// `GET /console/conversations/{id}`.
@@ -152,6 +157,13 @@ async fn live_part(loaded: &Loaded, api: &ApiState, now: time::OffsetDateTime) -
                     }
                     @if let Some(task) = loaded.record.as_ref().and_then(|r| r.open_task.as_ref()) {
                         " · task " code { (task.task_id) } " waits for the user (INPUT_REQUIRED)"
+                    }
+                }
+                dt { "Consent" } dd data-testid="consent" {
+                    @match (loaded.consent.business_initiated, loaded.consent.marketing) {
+                        (Some(o), _) => { "opted out (" (o.source) ", " (ago(now - o.at)) " ago): no template or proactive message; your replies inside the 24-hour window still go" }
+                        (None, Some(o)) => { "opted out of marketing (" (o.source) "): no template" }
+                        (None, None) => "subscribed",
                     }
                 }
                 dt { "24-hour window" } dd data-testid="window" {

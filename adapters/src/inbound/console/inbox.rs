@@ -140,6 +140,7 @@ impl From<(PeopleError, bool)> for ConsoleError {
         match e {
             PeopleError::NotFound(id) => ConsoleError::new(ErrorCode::NotFound, format!("no conversation {id}"), json),
             PeopleError::Conflict(why) => ConsoleError::new(ErrorCode::Conflict, why, json),
+            PeopleError::OptedOut(refusal) => ConsoleError::new(ErrorCode::OptedOut, refusal.to_string(), json),
             PeopleError::Invalid(e) => ConsoleError::new(ErrorCode::InvalidRequest, format!("text: {e}"), json),
             PeopleError::Store(e) => ConsoleError::store(&e, json),
         }

@@ -14,6 +14,8 @@ pub struct ContactBody {
     pub profile_name: Option<String>,
     pub email: Option<String>,
     pub conversations: i64,
+    /// What the contact opted out of, when and by whom.
+    pub consent: ConsentBody,
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
@@ -31,6 +33,7 @@ impl From<ContactRecord> for ContactBody {
             profile_name: c.profile_name,
             email: c.email,
             conversations: c.conversations,
+            consent: ConsentBody::from(c.consent),
             created_at: c.created_at,
             updated_at: c.updated_at,
         }

@@ -18,7 +18,7 @@ use switchboard_application::ports::{
     PageRequest, Route, StoreError, TimeRange,
 };
 use switchboard_application::ports::{Clock, People};
-use switchboard_application::usecases::{DeadLetters, PeopleInTheLoop, ReplayEvents};
+use switchboard_application::usecases::{ChangeConsent, DeadLetters, PeopleInTheLoop, ReplayEvents};
 use switchboard_domain::DeliveryState;
 use switchboard_runtime::{Config, Mode};
 use time::OffsetDateTime;
@@ -40,6 +40,8 @@ pub struct ManagementState {
     pub people: Arc<dyn People>,
     /// The operators' actions.
     pub handoff: Arc<PeopleInTheLoop>,
+    /// Operators' and API clients' changes of a contact's consent.
+    pub consent: Arc<ChangeConsent>,
     pub clock: Arc<dyn Clock>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,

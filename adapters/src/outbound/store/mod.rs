@@ -2,10 +2,11 @@
 //! embedded default for one process; PostgreSQL lets several replicas share one database
 //! (ADR 0007). Both are a [`SqlStore`] over an engine (`engine.rs`, ADR 0019): what the
 //! two dialects agree on is written once (`management.rs`, `operations.rs`,
-//! `operators.rs`), the rest
+//! `operators.rs`, `people.rs`, `consent.rs`), the rest
 //! lives in one folder per database with one file per port. Both implement [`Store`],
 //! so the rest of the service holds an `Arc<dyn Store>` and never names a database.
 
+mod consent;
 mod engine;
 mod handoff;
 mod management;
@@ -23,8 +24,8 @@ use async_trait::async_trait;
 use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
-    A2aTasks, ChannelSettings, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads, Messages,
-    Operators, People, SandboxOutbox, StoreError, StoreHealth,
+    A2aTasks, ChannelSettings, Consents, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads,
+    Messages, Operators, People, SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -94,6 +95,7 @@ pub trait Store:
     + SandboxOutbox
     + Gauges
     + People
+    + Consents
     + StoreHealth
     + Operators
     + SandboxRecorder
@@ -114,6 +116,7 @@ impl<T> Store for T where
         + SandboxOutbox
         + Gauges
         + People
+        + Consents
         + StoreHealth
         + Operators
         + SandboxRecorder

@@ -138,6 +138,7 @@ pub(super) fn bounds(range: TimeRange) -> (Option<i64>, Option<i64>) {
 
 pub(super) const CONTACT_SELECT: &str =
     "SELECT c.id, c.phone, c.scoped_id, c.profile_name, c.email, c.created_at, c.updated_at,
+        c.opted_out_at, c.opted_out_source, c.marketing_opted_out_at, c.marketing_opted_out_source,
         (SELECT COUNT(*) FROM conversations v WHERE v.contact_id = c.id) AS conversations
  FROM contacts c";
 
@@ -149,6 +150,7 @@ pub(super) fn contact(row: &impl Columns) -> Result<ContactRecord, StoreError> {
         profile_name: row.opt_text("profile_name"),
         email: row.opt_text("email"),
         conversations: row.int("conversations"),
+        consent: super::consent::consent(row)?,
         created_at: time_ms(row, "created_at"),
         updated_at: time_ms(row, "updated_at"),
     })

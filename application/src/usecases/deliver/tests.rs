@@ -1,6 +1,7 @@
 use super::*;
 use crate::ports::{
-    MockChannelSettings, MockClock, MockDeliveries, MockEmailGateway, MockSendPacing, MockWhatsAppGateway, SendReceipt,
+    ContactRef, MockChannelSettings, MockClock, MockConsents, MockDeliveries, MockEmailGateway, MockSendPacing,
+    MockWhatsAppGateway, SendReceipt,
 };
 use crate::usecases::fixtures::delivery;
 use switchboard_domain::SendFailure;
@@ -16,6 +17,7 @@ struct Ports {
     pacing: MockSendPacing,
     settings: MockChannelSettings,
     template: Option<TemplateConfig>,
+    consents: Option<MockConsents>,
 }
 
 impl Ports {
@@ -34,6 +36,7 @@ impl Ports {
             pacing,
             settings,
             template: None,
+            consents: None,
         }
     }
 
@@ -41,7 +44,8 @@ impl Ports {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(NOW);
         let outside_window = if self.template.is_some() { OutsideWindow::Template } else { OutsideWindow::Email };
-        DeliverMessage::new(
+        let consents = self.consents;
+        let deliver = DeliverMessage::new(
             Arc::new(self.deliveries),
             Arc::new(self.whatsapp),
             Arc::new(self.email),
@@ -54,7 +58,11 @@ impl Ports {
                 uncertain_grace: Duration::from_secs(30),
                 hold: RetryPolicy { base: Duration::from_secs(1), max_delay: Duration::from_secs(60), max_attempts: 8 },
             },
-        )
+        );
+        match consents {
+            Some(consents) => deliver.with_consents(Arc::new(consents)),
+            None => deliver,
+        }
     }
 }
 
@@ -458,4 +466,79 @@ async fn a_delivery_whose_stored_data_is_corrupt_is_not_retried() {
     let result = run(ports, Attempt::first()).await;
 
     assert!(matches!(result, Err(e) if !e.is_retriable()));
+}
+
+mod consent {
+    use super::*;
+    use switchboard_domain::{Consent, ConsentChange, ConsentScope, ConsentSource, OptOut};
+
+    fn opted_out(scope: ConsentScope) -> MockConsents {
+        let opt_out = OptOut { at: NOW - time::Duration::days(1), source: ConsentSource::UserKeyword };
+        let consent = match scope {
+            ConsentScope::BusinessInitiated => Consent { business_initiated: Some(opt_out), marketing: None },
+            ConsentScope::Marketing => Consent { business_initiated: None, marketing: Some(opt_out) },
+        };
+        let mut consents = MockConsents::new();
+        consents.expect_consent().returning(move |_| Ok(Some(consent)));
+        consents
+    }
+
+    #[tokio::test]
+    async fn outside_the_window_no_template_goes_to_a_contact_who_opted_out_and_no_email_either() {
+        let mut ports = Ports::new(Delivery { last_inbound_at: Some(NOW - time::Duration::hours(25)), ..pending() });
+        ports.template =
+            Some(TemplateConfig { name: "hello_again".into(), language: "en_US".into(), name_param: false });
+        ports.consents = Some(opted_out(ConsentScope::BusinessInitiated));
+        ports.whatsapp.expect_send().never();
+        ports.email.expect_send().never();
+        ports
+            .deliveries
+            .expect_record_failure()
+            .withf(|_, reason, is_final, _| *is_final && reason.contains("opted out of business-initiated messages"))
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+
+        assert!(matches!(run(ports, Attempt::first()).await.unwrap(), DeliverOutcome::Failed { .. }));
+    }
+
+    #[tokio::test]
+    async fn inside_the_window_a_reply_to_a_contact_who_opted_out_still_goes() {
+        let mut ports = Ports::new(pending());
+        ports.consents = Some(opted_out(ConsentScope::BusinessInitiated));
+        ports
+            .whatsapp
+            .expect_send()
+            .times(1)
+            .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.R").unwrap() }));
+        ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _| Ok(true));
+
+        assert!(matches!(run(ports, Attempt::first()).await.unwrap(), DeliverOutcome::Sent { .. }));
+    }
+
+    #[tokio::test]
+    async fn metas_131050_opts_the_contact_out_of_marketing_and_the_delivery_fails() {
+        let mut ports = Ports::new(pending());
+        let mut consents = MockConsents::new();
+        consents
+            .expect_change_consent()
+            .withf(|contact, change| {
+                matches!(contact, ContactRef::User(_))
+                    && matches!(
+                        change,
+                        ConsentChange::OptOut { scope: ConsentScope::Marketing, source: ConsentSource::Meta131050, .. }
+                    )
+            })
+            .times(1)
+            .returning(|_, _| Ok(true));
+        ports.consents = Some(consents);
+        ports.whatsapp.expect_send().returning(|_, _, _| Err(graph(131050)));
+        ports
+            .deliveries
+            .expect_record_failure()
+            .withf(|_, _, is_final, _| *is_final)
+            .times(1)
+            .returning(|_, _, _, _| Ok(()));
+
+        assert!(matches!(run(ports, Attempt::first()).await.unwrap(), DeliverOutcome::Failed { .. }));
+    }
 }

@@ -594,3 +594,100 @@ async fn a_classifier_that_hears_a_request_for_a_person_sends_the_conversation_t
     let process = ports.build().with_people(Arc::new(MockPeople::new()), HandoffRules::default());
     process.execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 }
+
+mod consent {
+    use super::*;
+    use crate::ports::{ContactRef, MockConsents};
+    use crate::usecases::{ConsentRules, DEFAULT_START_CONFIRMATION, DEFAULT_STOP_CONFIRMATION};
+    use switchboard_domain::{ConsentChange, ConsentScope, ConsentSource};
+
+    fn saying(body: &'static str) -> impl Fn(&Wamid) -> Result<Option<InboundRecord>, StoreError> {
+        move |_| {
+            let mut r = record(false);
+            r.message.content = InboundContent::Text { body: body.into() };
+            Ok(Some(r))
+        }
+    }
+
+    fn answers_with(ports: &mut Ports, text: &'static str) {
+        ports.classifier.expect_classify().never();
+        ports.agents.expect_ask().never();
+        ports
+            .messages
+            .expect_record_reply()
+            .withf(move |r| {
+                r.agent.as_str() == SWITCHBOARD_AGENT
+                    && r.handoff.is_none()
+                    && matches!(&r.message.content, OutboundContent::Text { body, .. } if body == text)
+            })
+            .times(1)
+            .returning(|_| Ok(ReplyRecorded::Recorded(None)));
+    }
+
+    #[tokio::test]
+    async fn stop_opts_the_user_out_when_they_wrote_it_and_answers_one_confirmation_without_any_agent() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(saying("STOP"));
+        answers_with(&mut ports, DEFAULT_STOP_CONFIRMATION);
+        let mut consents = MockConsents::new();
+        consents
+            .expect_change_consent()
+            .withf(|contact, change| {
+                *contact == ContactRef::User(WhatsAppUser::from_webhook(None, Some("447700900123")).unwrap())
+                    && *change
+                        == ConsentChange::OptOut {
+                            scope: ConsentScope::BusinessInitiated,
+                            source: ConsentSource::UserKeyword,
+                            at: datetime!(2026-11-22 09:59 UTC),
+                        }
+            })
+            .times(1)
+            .returning(|_, _| Ok(true));
+
+        let outcome = ports
+            .build()
+            .with_consent(Arc::new(consents), ConsentRules::default())
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await;
+
+        assert!(matches!(outcome.unwrap(), ProcessOutcome::Replied { .. }));
+    }
+
+    #[tokio::test]
+    async fn start_opts_the_user_in_again_and_confirms() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(saying("Start"));
+        answers_with(&mut ports, DEFAULT_START_CONFIRMATION);
+        let mut consents = MockConsents::new();
+        consents
+            .expect_change_consent()
+            .withf(|_, change| matches!(change, ConsentChange::OptIn { source: ConsentSource::UserKeyword, .. }))
+            .times(1)
+            .returning(|_, _| Ok(true));
+
+        let outcome = ports
+            .build()
+            .with_consent(Arc::new(consents), ConsentRules::default())
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await;
+
+        assert!(matches!(outcome.unwrap(), ProcessOutcome::Replied { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_sentence_with_stop_in_it_goes_to_the_agents_as_usual() {
+        let mut ports = Ports::new();
+        ports.messages.expect_inbound().returning(saying("please stop the delivery"));
+        ports.classifier.expect_classify().times(1).returning(|_, _| Ok(Classification::new(Intent::Unknown, 0.9)));
+        ports.agents.expect_ask().times(1).returning(|_, _, _| Ok(AgentReply::text("Sure.")));
+        ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
+
+        let outcome = ports
+            .build()
+            .with_consent(Arc::new(MockConsents::new()), ConsentRules::default())
+            .execute(&wamid(), TraceContext::new_root(), Attempt::first())
+            .await;
+
+        assert!(matches!(outcome.unwrap(), ProcessOutcome::Replied { .. }));
+    }
+}

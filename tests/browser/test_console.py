@@ -8,6 +8,7 @@ import json
 import os
 import urllib.request
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -19,6 +20,21 @@ WAIT = 15
 
 def wait(driver):
     return WebDriverWait(driver, WAIT)
+
+
+def gone(element):
+    """A wait condition: `element` left the document (the page moved on). Chromium may
+    report a node of a page being replaced with an inspector error rather than a stale
+    element; both mean it is gone."""
+
+    def check(_driver):
+        try:
+            element.is_enabled()
+            return False
+        except WebDriverException:  # StaleElementReferenceException is one
+            return True
+
+    return check
 
 
 def heading(driver):
@@ -38,7 +54,7 @@ def submit_sign_in(driver, name, password):
     field.send_keys(name)
     driver.find_element(By.ID, "password").send_keys(password)
     form.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    wait(driver).until(EC.staleness_of(form))
+    wait(driver).until(gone(form))
 
 
 def sign_in(driver, base_url, name, password):
@@ -192,7 +208,7 @@ def test_an_admin_sees_the_admin_sections_and_switches_email_priority_by_clickin
 
     toggle = browser.find_element(By.CSS_SELECTOR, "[data-testid=email-priority-toggle]")
     toggle.send_keys(Keys.ENTER)  # by keyboard: the button has the focus, Enter submits
-    wait(browser).until(EC.staleness_of(toggle))
+    wait(browser).until(gone(toggle))
     flash = wait(browser).until(EC.visibility_of_element_located((By.CSS_SELECTOR, "[role=status]"))).text
     after = api_get(base_url, "/api/v1/channels/email/priority")["enabled"]
     state = browser.find_element(By.CSS_SELECTOR, "[data-testid=email-priority-state]").text

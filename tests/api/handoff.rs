@@ -398,3 +398,48 @@ fn form(pairs: &[(&str, &str)]) -> String {
     };
     pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
+
+#[tokio::test]
+async fn an_operator_opts_a_contact_out_and_in_again_from_the_console_and_the_send_api_follows() {
+    let app = spawn_app_with(&[]).await;
+    let session = console_session(&app, "olga", "a long enough password").await;
+    let user = "447700900507";
+    app.post_webhook(&text_messages(user, &[("wamid.C1", now(), "hi")])).await;
+    app.wait_for_replies(1).await;
+    let (_, listed) = app.api_get("/api/v1/conversations").await;
+    let conversation = listed["items"][0]["id"].as_str().unwrap().to_owned();
+    let contact = listed["items"][0]["contact_id"].as_str().unwrap().to_owned();
+    let page_url = format!("{}/console/conversations/{conversation}", app.address);
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cookie = format!("switchboard_session={session}");
+    let page = client.get(&page_url).header("cookie", &cookie).send().await.unwrap().text().await.unwrap();
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let consent = |opted_out: &'static str| {
+        client
+            .post(format!("{page_url}/consent"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[("csrf", csrf.as_str()), ("opted_out", opted_out)]))
+            .send()
+    };
+
+    let out = consent("true").await.unwrap();
+    let (_, opted_out) = app.api_get(&format!("/api/v1/contacts/{contact}")).await;
+    let refused = app.send_message(json!({"to": format!("+{user}"), "text": "Our sale starts today"})).await.status();
+    let back_in = consent("false").await.unwrap();
+    let (_, opted_in) = app.api_get(&format!("/api/v1/contacts/{contact}")).await;
+    let accepted = app.send_message(json!({"to": format!("+{user}"), "text": "Our sale starts today"})).await.status();
+
+    assert!(page.contains("Opt out of business messages"), "{page}");
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        out.headers().get("location").unwrap(),
+        &format!("/console/conversations/{conversation}?done=opted-out")
+    );
+    assert_eq!(opted_out["consent"]["opted_out"], true);
+    assert_eq!(opted_out["consent"]["opted_out_source"], "operator");
+    assert_eq!(refused, 409);
+    assert_eq!(back_in.status(), 303);
+    assert_eq!(opted_in["consent"]["opted_out"], false);
+    assert_eq!(accepted, 202);
+}

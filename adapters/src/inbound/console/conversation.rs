@@ -20,6 +20,7 @@ use crate::inbound::api::ApiState;
 use crate::inbound::errors::ErrorCode;
 use crate::inbound::management::ManagementState;
 use crate::inbound::trace::request_trace;
+use switchboard_application::usecases::ChangeConsentError;
 
 /// At most this many of the latest messages are shown.
 const SHOWN: usize = 200;
@@ -92,6 +93,7 @@ pub async fn page(
         section aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
             (actions(&who, c, &action, now, state.status.fallback.reengagement_template.as_deref()))
+            (consent_form(&who, &action, loaded.consent.business_initiated.is_some()))
         }
         section aria-labelledby="history-title" {
             h2 #history-title { "History" }
@@ -308,6 +310,20 @@ fn actions(
     }
 }
 
+/// Opts the contact out of business-initiated messages, or in again (source `operator`).
+fn consent_form(who: &SignedIn, action: &dyn Fn(&str) -> String, opted_out: bool) -> Markup {
+    html! {
+        form.consent method="post" action=(action("consent"))
+            data-confirm=(if opted_out { "Opt this contact in to business-initiated messages again?" } else { "Opt this contact out of business-initiated messages?" }) {
+            input type="hidden" name="csrf" value=(who.csrf);
+            input type="hidden" name="opted_out" value=(if opted_out { "false" } else { "true" });
+            button.quiet type="submit" data-testid="consent-toggle" {
+                @if opted_out { "Opt in to business messages again" } @else { "Opt out of business messages" }
+            }
+        }
+    }
+}
+
 fn action_text(action: &str) -> &str {
     match action {
         "handoff" => "called people",
@@ -325,6 +341,8 @@ fn done_text(done: &str) -> &'static str {
         "sent" => "Your reply is on its way.",
         "handed-back" => "The bot answers this conversation again.",
         "closed" => "The conversation is closed.",
+        "opted-out" => "The contact is opted out of business-initiated messages.",
+        "opted-in" => "The contact is opted in to business-initiated messages again.",
         _ => "Done.",
     }
 }
@@ -343,6 +361,8 @@ pub struct ActionForm {
     note: Option<String>,
     template_name: Option<String>,
     template_language: Option<String>,
+    /// The consent form: `true` opts the contact out, `false` in.
+    opted_out: Option<String>,
 }
 
 fn back(id: Uuid, done: &str) -> HttpResponse {
@@ -392,6 +412,24 @@ pub async fn act(
             let trace = request_trace(&req);
             state.handoff.reply(id, operator, content, trace).await.map_err(|e| ConsoleError::from((e, json)))?;
             Ok(back(id, "sent"))
+        }
+        "consent" => {
+            let opted_out = match form.opted_out.as_deref() {
+                Some("true") => true,
+                Some("false") => false,
+                _ => return Err(ConsoleError::new(ErrorCode::InvalidRequest, "opted_out: true or false", json)),
+            };
+            let store = |e: StoreError| ConsoleError::store(&e, json);
+            let Some(record) = state.reads.conversation(id).await.map_err(store)? else {
+                return Err(ConsoleError::new(ErrorCode::NotFound, format!("no conversation {id}"), json));
+            };
+            state.consent.execute(record.contact_id, opted_out, Some(operator)).await.map_err(|e| match e {
+                ChangeConsentError::NotFound(contact) => {
+                    ConsoleError::new(ErrorCode::NotFound, format!("no contact {contact}"), json)
+                }
+                ChangeConsentError::Store(e) => ConsoleError::store(&e, json),
+            })?;
+            Ok(back(id, if opted_out { "opted-out" } else { "opted-in" }))
         }
         _ => Err(ConsoleError::new(ErrorCode::NotFound, "no such action", json)),
     }

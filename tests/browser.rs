@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use switchboard_testkit::ServiceProcess;
+use switchboard_testkit::{ServiceProcess, with_database};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -96,17 +96,6 @@ fn the_console_passes_its_browser_tests_on_postgresql() {
         sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&pool).await.unwrap();
         pool.close().await;
     });
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    match query {
-        Some(query) => format!("{}/{name}?{query}", &base[..host_end]),
-        None => format!("{}/{name}", &base[..host_end]),
-    }
 }
 
 /// Starts the binary on `database_url`, adds the operators through the CLI and runs the

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use switchboard_testkit::ServiceProcess;
+use switchboard_testkit::{ServiceProcess, with_database};
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
@@ -40,17 +40,6 @@ fn webhook(from: &str, wamid: &str, ts: i64) -> Vec<u8> {
         }}]}],
     }))
     .unwrap()
-}
-
-/// `url` with its database name replaced by `name`.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
-    match query {
-        Some(query) => format!("{}/{name}?{query}", &base[..host_end]),
-        None => format!("{}/{name}", &base[..host_end]),
-    }
 }
 
 /// One replica: the binary in sandbox mode on its own port and data directory.

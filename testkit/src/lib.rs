@@ -25,3 +25,16 @@ pub fn free_port() -> u16 {
         .expect("a free loopback port")
         .port()
 }
+
+/// `url` (a PostgreSQL URL) with its database name replaced by `name`, its query kept:
+/// the tests that make a database of their own on the test server.
+#[must_use]
+pub fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    match query {
+        Some(query) => format!("{}/{name}?{query}", &base[..host_end]),
+        None => format!("{}/{name}", &base[..host_end]),
+    }
+}

@@ -83,14 +83,6 @@ impl HandlingChange {
             Self::Close { .. } => "close",
         }
     }
-
-    pub fn handler(&self) -> Handler {
-        match self {
-            Self::TakeOver { .. } => Handler::People,
-            Self::HandBack { .. } => Handler::Bot,
-            Self::Close { .. } => Handler::Closed,
-        }
-    }
 }
 
 /// How many conversations wait for a person, and since when the oldest.

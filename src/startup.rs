@@ -16,6 +16,7 @@ use switchboard_adapters::inbound::errors::{self, ApiError, ErrorCode};
 use switchboard_adapters::inbound::health::{Readiness, WhatsAppHealthState};
 use switchboard_adapters::inbound::limits::{self, BodyBudget, HttpLimits};
 use switchboard_adapters::inbound::management::{ManagementState, StatusConfig};
+use switchboard_adapters::inbound::media::MediaState;
 use switchboard_adapters::inbound::metrics::{self, MetricsState};
 use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
@@ -27,21 +28,22 @@ use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, Keywo
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth, check_in_background};
+use switchboard_adapters::outbound::media_store::{FolderMediaStore, SandboxMedia};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
-    AccountHealth, ChannelSettings, Classifier, Clock, Consents, EmailGateway, JobQueue, Operators, People,
-    SandboxOutbox, SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway,
+    AccountHealth, ChannelSettings, Classifier, Clock, Consents, EmailGateway, JobQueue, MediaStore, Operators, People,
+    SandboxOutbox, SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway, WhatsAppMedia,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
     AnnounceHandoff, ChangeConsent, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, HandoffRules,
-    IngestWebhook, OperatorSessions, PeopleInTheLoop, ProcessInbound, RecordStatus, ReplayEvents, RunWorkflow,
-    SendMessage, SignIn, ThrottleSettings,
+    IngestWebhook, MediaIntake, MediaLinks, OperatorSessions, PeopleInTheLoop, ProcessInbound, RecordStatus,
+    ReplayEvents, ReplyMedia, RunWorkflow, SendMessage, ServeMedia, SignIn, ThrottleSettings, UploadMedia,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
@@ -101,6 +103,15 @@ fn loopback_host(host: &str) -> String {
         other => other.to_owned(),
     }
 }
+
+/// The WhatsApp side: the gateway, the sandbox's status webhooks (sandbox mode), the media
+/// endpoints (Graph's or the sandbox's), and the sandbox's again for its upload route.
+type Channel = (
+    Arc<dyn WhatsAppGateway>,
+    Option<Arc<dyn SandboxStatusWebhooks>>,
+    Arc<dyn WhatsAppMedia>,
+    Option<Arc<dyn WhatsAppMedia>>,
+);
 
 /// The WhatsApp gateway, and in sandbox mode what posts the sandbox's status webhooks.
 type WhatsAppSide = (Arc<dyn WhatsAppGateway>, Option<Arc<dyn SandboxStatusWebhooks>>);
@@ -183,19 +194,34 @@ impl Application {
         let address = format!("{}:{}", config.http.host, config.http.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr().context("listener has no address")?.port();
-        let (whatsapp, sandbox_statuses): WhatsAppSide = match (config.mode, &config.whatsapp.access_token) {
-            (Mode::Live, Some(token)) => (
-                Arc::new(GraphWhatsApp::new(GraphSettings {
-                    base_url: config.whatsapp.api_base_url.clone(),
-                    api_version: config.whatsapp.api_version.clone(),
-                    access_token: token.clone(),
-                    timeout: config.whatsapp.http_timeout,
-                })?),
-                None,
-            ),
-            // Live mode always has a token (configuration refuses to start without one).
-            _ => sandbox_gateway(&config, store.clone(), port)?,
-        };
+        let media_store: Arc<dyn MediaStore> = Arc::new(FolderMediaStore::new(config.media.dir.clone())?);
+        let (whatsapp, sandbox_statuses, media_api, sandbox_media): Channel =
+            match (config.mode, &config.whatsapp.access_token) {
+                (Mode::Live, Some(token)) => {
+                    let graph = Arc::new(GraphWhatsApp::new(GraphSettings {
+                        base_url: config.whatsapp.api_base_url.clone(),
+                        api_version: config.whatsapp.api_version.clone(),
+                        access_token: token.clone(),
+                        timeout: config.whatsapp.http_timeout,
+                    })?);
+                    (graph.clone(), None, graph, None)
+                }
+                // Live mode always has a token (configuration refuses to start without one).
+                _ => {
+                    let (gateway, statuses) = sandbox_gateway(&config, store.clone(), port)?;
+                    let media: Arc<dyn WhatsAppMedia> = Arc::new(SandboxMedia::new(media_store.clone()));
+                    (gateway, statuses, media.clone(), Some(media))
+                }
+            };
+        let public_url = config.http.public_url.clone().unwrap_or_else(|| {
+            let host = if config.http.host == "0.0.0.0" { "127.0.0.1" } else { &config.http.host };
+            format!("http://{host}:{port}")
+        });
+        let media_links = MediaLinks::new(
+            &public_url,
+            secrecy::ExposeSecret::expose_secret(&config.media.link_key).as_bytes(),
+            config.media.link_ttl,
+        );
         let email: Arc<dyn EmailGateway> = match &config.smtp {
             Some(smtp) => Arc::new(SmtpMailer::new(smtp).context("SMTP configuration")?),
             None => Arc::new(FileMailer::new(config.data_dir.join("mail"))?),
@@ -278,6 +304,16 @@ impl Application {
         let people: Arc<dyn People> = store_arc.clone();
         let consents: Arc<dyn Consents> = store_arc.clone();
         process = process.with_consent(consents.clone(), config.consent.clone());
+        process = process.with_media(
+            MediaIntake::new(
+                media_api.clone(),
+                media_store.clone(),
+                config.media.policy.clone(),
+                media_links.clone(),
+                config.media.inline_max_bytes,
+            ),
+            ReplyMedia::new(media_store.clone()),
+        );
         process = process.with_people(
             people.clone(),
             HandoffRules {
@@ -306,7 +342,8 @@ impl Application {
                     hold: RetryPolicy { max_attempts: u32::MAX, ..config.workers.retry },
                 },
             )
-            .with_consents(consents.clone()),
+            .with_consents(consents.clone())
+            .with_media(UploadMedia::new(media_store.clone(), media_api.clone())),
             RecordStatus::new(store_arc.clone(), clock.clone(), config.delivery.reengagement_template.is_some())
                 .with_consents(consents.clone()),
             config.workers.retry,
@@ -369,9 +406,10 @@ impl Application {
         let whatsapp_health = web::Data::new(WhatsAppHealthState(health.map(|h| h as Arc<dyn AccountHealth>)));
         let router = Arc::new(Router::new(classifier, agents, policy));
         let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()).with_consents(consents.clone()));
-        let public_url = config.http.public_url.clone().unwrap_or_else(|| {
-            let host = if config.http.host == "0.0.0.0" { "127.0.0.1" } else { &config.http.host };
-            format!("http://{host}:{port}")
+        let media = web::Data::new(MediaState {
+            serve: ServeMedia::new(media_store.clone(), media_links.clone()),
+            clock: clock.clone(),
+            sandbox: sandbox_media,
         });
         let a2a_server = web::Data::new(A2aState {
             handler: Arc::new(HandleA2a::new(
@@ -420,6 +458,7 @@ impl Application {
                 .app_data(metrics_state.clone())
                 .app_data(whatsapp_health.clone())
                 .app_data(console.clone())
+                .app_data(media.clone())
                 .app_data(
                     web::JsonConfig::default().limit(http_limits.api_max_body_bytes).error_handler(limits::json_error),
                 )

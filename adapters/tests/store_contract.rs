@@ -584,6 +584,7 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
         lease_delivery: None,
         handoff: None,
         fallback_streak: 0,
+        follow_ups: Vec::new(),
     };
     let delivery_id = Uuid::now_v7();
 
@@ -644,6 +645,7 @@ async fn reply_to(store: &dyn Store, wamid: &str, lease: Option<Duration>) -> (U
             lease_delivery: lease,
             handoff: None,
             fallback_streak: 0,
+            follow_ups: Vec::new(),
         })
         .await
         .unwrap();
@@ -948,6 +950,7 @@ async fn hand_off_with_reply(store: &dyn Store, wamid: &str) -> (Uuid, ReplyReco
             lease_delivery: None,
             handoff: Some(HandoffStart { reason: HandoffReason::UserAsked, notify: vec![announce] }),
             fallback_streak: 0,
+            follow_ups: Vec::new(),
         })
         .await
         .unwrap();

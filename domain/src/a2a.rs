@@ -237,6 +237,14 @@ impl Task {
         self.data_parts().find_map(handoff_in)
     }
 
+    /// Every part, from artifacts first, then the status message.
+    pub fn parts(&self) -> impl Iterator<Item = &Part> {
+        self.artifacts
+            .iter()
+            .flat_map(|a| a.parts.iter())
+            .chain(self.status.message.iter().flat_map(|m| m.parts.iter()))
+    }
+
     /// Every data part, from artifacts first, then the status message.
     pub fn data_parts(&self) -> impl Iterator<Item = &Value> {
         self.artifacts

@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::identity::WhatsAppUser;
+use crate::media::MediaKey;
 use crate::message::{MediaKind, Wamid};
 
 /// Limits of the Cloud API (checked in [`OutboundContent::validate`]).
@@ -39,6 +40,16 @@ pub enum ContentError {
     DuplicateId(String),
     #[error("media link must be an https URL")]
     InsecureLink,
+    #[error("a reply-button header may be an image, a video or a document, not {0}")]
+    HeaderKind(&'static str),
+}
+
+fn source_ok(source: &MediaSource) -> Result<(), ContentError> {
+    match source {
+        MediaSource::Id(id) => non_empty("media id", id),
+        MediaSource::Link(link) if !link.starts_with("https://") => Err(ContentError::InsecureLink),
+        MediaSource::Link(_) | MediaSource::Stored { .. } => Ok(()),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +78,16 @@ pub enum MediaSource {
     Id(String),
     /// A public https URL Meta fetches.
     Link(String),
+    /// A file in Switchboard's media store, uploaded to Meta when the message is sent.
+    Stored { key: MediaKey, mime_type: String },
+}
+
+/// A file shown at the top of a reply-button message (an image, a video or a document).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaHeader {
+    pub media: MediaKind,
+    pub source: MediaSource,
+    pub filename: Option<String>,
 }
 
 /// One template parameter. Text is the common case; other kinds pass through as Meta
@@ -107,6 +128,9 @@ pub enum OutboundContent {
         body: String,
         footer: Option<String>,
         buttons: Vec<ReplyButton>,
+        /// A file instead of a text header.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        media_header: Option<MediaHeader>,
     },
     List {
         header: Option<String>,
@@ -199,8 +223,17 @@ impl OutboundContent {
                 at_most("template name", name, TEMPLATE_NAME)?;
                 non_empty("template language", language)
             }
-            Self::Buttons { header, body, footer, buttons } => {
+            Self::Buttons { header, body, footer, buttons, media_header } => {
                 non_empty("interactive body", body)?;
+                if let Some(media) = media_header {
+                    if header.is_some() {
+                        return Err(ContentError::TooMany { what: "headers (text and file)", actual: 2, limit: 1 });
+                    }
+                    if !matches!(media.media, MediaKind::Image | MediaKind::Video | MediaKind::Document) {
+                        return Err(ContentError::HeaderKind(media.media.as_str()));
+                    }
+                    source_ok(&media.source)?;
+                }
                 at_most("interactive body", body, INTERACTIVE_BODY)?;
                 optional("header", header, HEADER_FOOTER)?;
                 optional("footer", footer, HEADER_FOOTER)?;
@@ -235,13 +268,7 @@ impl OutboundContent {
                 unique(sections.iter().flat_map(|s| s.rows.iter().map(|r| r.id.as_str())))
             }
             Self::Media { media, source, caption, .. } => {
-                match source {
-                    MediaSource::Id(id) => non_empty("media id", id)?,
-                    MediaSource::Link(link) if !link.starts_with("https://") => {
-                        return Err(ContentError::InsecureLink);
-                    }
-                    MediaSource::Link(_) => {}
-                }
+                source_ok(source)?;
                 if matches!(media, MediaKind::Audio | MediaKind::Sticker) && caption.is_some() {
                     return Err(ContentError::TooMany { what: "captions on audio or sticker", actual: 1, limit: 0 });
                 }
@@ -271,9 +298,14 @@ impl OutboundContent {
                     format!("[template {name}] {}", params.join(" · "))
                 }
             }
-            Self::Buttons { header, body, footer, buttons } => {
+            Self::Buttons { header, body, footer, buttons, media_header } => {
                 let mut out = vec![];
                 out.extend(header.clone());
+                out.extend(media_header.as_ref().map(|m| {
+                    format!("[{}] {}", m.media.as_str(), m.filename.as_deref().unwrap_or_default())
+                        .trim_end()
+                        .to_owned()
+                }));
                 out.push(body.clone());
                 out.extend(buttons.iter().map(|b| format!("• {}", b.title)));
                 out.extend(footer.clone());
@@ -298,7 +330,7 @@ impl OutboundContent {
             Self::Media { media, source, caption, filename } => {
                 let link = match source {
                     MediaSource::Link(link) => format!(" {link}"),
-                    MediaSource::Id(_) => String::new(),
+                    MediaSource::Id(_) | MediaSource::Stored { .. } => String::new(),
                 };
                 let label = caption.clone().or_else(|| filename.clone()).unwrap_or_default();
                 format!("[{}]{link} {label}", media.as_str()).trim_end().to_owned()
@@ -338,6 +370,7 @@ mod tests {
                 .enumerate()
                 .map(|(i, t)| ReplyButton { id: format!("b{i}"), title: (*t).into() })
                 .collect(),
+            media_header: None,
         }
     }
 
@@ -418,6 +451,7 @@ mod tests {
                 ReplyButton { id: "x".into(), title: "A".into() },
                 ReplyButton { id: "x".into(), title: "B".into() },
             ],
+            media_header: None,
         };
         assert_eq!(content.validate(), Err(ContentError::DuplicateId("x".into())));
     }
@@ -492,6 +526,7 @@ mod tests {
             body: body.into(),
             footer: None,
             buttons,
+            media_header: None,
         };
         let yes = || vec![ReplyButton { id: "y".into(), title: "Yes".into() }];
 

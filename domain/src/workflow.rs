@@ -45,6 +45,12 @@ pub struct WorkflowRequest {
     /// The agent's open task this message answers (it asked the user a question).
     #[serde(default)]
     pub task_id: Option<String>,
+    /// The user's files: stored (with where the agent opens them) or refused (why).
+    #[serde(default)]
+    pub attachments: Vec<crate::media::Attachment>,
+    /// The option of the agent's choices that the user tapped (a reply button or list row).
+    #[serde(default)]
+    pub choice: Option<crate::choices::ChoiceOption>,
 }
 
 /// What a message is about. Built-in intents have names; classifier agents may return
@@ -151,6 +157,12 @@ pub struct AgentReply {
     /// convention, docs/a2a-conventions.md), with its reason when it gave one.
     #[serde(default)]
     pub handoff: Option<AgentHandoff>,
+    /// Files the agent sends (the file parts of its answer).
+    #[serde(default)]
+    pub files: Vec<crate::media::AgentFile>,
+    /// Choices the agent offers (the choices convention).
+    #[serde(default)]
+    pub choices: Option<crate::choices::Choices>,
 }
 
 /// An agent's request that people take the conversation over.
@@ -161,7 +173,7 @@ pub struct AgentHandoff {
 
 impl AgentReply {
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), task: None, handoff: None }
+        Self { text: text.into(), task: None, handoff: None, files: Vec::new(), choices: None }
     }
 
     /// The agent asked the user something: the conversation's next message goes back
@@ -285,7 +297,7 @@ mod tests {
     }
 
     fn reply(state: TaskState) -> AgentReply {
-        AgentReply { text: "…".into(), task: Some(AgentTask { id: "t".into(), state }), handoff: None }
+        AgentReply { task: Some(AgentTask { id: "t".into(), state }), ..AgentReply::text("…") }
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub fn register_secrets(config: &Config) {
         register_encoded("SMTP_PASSWORD", password, &base64(format!("\0{user}\0{password}").as_bytes()));
     }
     register_url_credentials("DATABASE_URL", config.database.url.expose_secret());
+    register("SWITCHBOARD_MEDIA_LINK_KEY", config.media.link_key.expose_secret());
     if let Some((url, secret)) = &config.handoff.webhook {
         let url = url.expose_secret();
         register("SWITCHBOARD_HANDOFF_WEBHOOK_URL", url);
@@ -83,6 +84,7 @@ mod tests {
             ("DATABASE_URL", "postgres://app:db-pw-UNIT-k05@db:5432/switchboard", "db-pw-UNIT-k05"),
             ("SMTP_PASSWORD", "smtp-pw-UNIT-k06", "smtp-pw-UNIT-k06"),
             ("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", "hook-secret-UNIT-k12", "hook-secret-UNIT-k12"),
+            ("SWITCHBOARD_MEDIA_LINK_KEY", "media-link-key-UNIT-k14", "media-link-key-UNIT-k14"),
             (
                 "SWITCHBOARD_HANDOFF_WEBHOOK_URL",
                 "https://hooks.example/services/T0/B0/hook-token-UNIT-k13",

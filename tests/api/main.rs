@@ -17,6 +17,7 @@ mod handoff;
 mod helpers;
 mod hostile;
 mod management;
+mod media;
 mod one_trace;
 mod operations;
 mod sandbox;

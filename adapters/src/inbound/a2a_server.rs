@@ -23,6 +23,8 @@ pub struct A2aState {
 pub const RPC_PATH: &str = "/a2a";
 
 use switchboard_domain::a2a::HANDOFF_EXTENSION;
+use switchboard_domain::choices::CHOICES_EXTENSION;
+use switchboard_domain::media::FILES_EXTENSION;
 
 /// `GET /.well-known/agent-card.json`: v1.0 fields, plus the v0.3 ones.
 #[utoipa::path(get, path = "/.well-known/agent-card.json", tag = "A2A",
@@ -41,7 +43,11 @@ pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
         ],
         "capabilities": {"streaming": true, "pushNotifications": false, "extendedAgentCard": false,
             "extensions": [{"uri": HANDOFF_EXTENSION, "required": false,
-                "description": "Agents Switchboard routes to may ask for a person: a data part {\"handoff\": {\"reason\": \"...\"}} beside their answer. The answer goes to the user, then people take the conversation over; no agent is asked again until an operator hands it back (with an optional note, passed as message metadata handback_note). See docs/a2a-conventions.md."}]},
+                "description": "Agents Switchboard routes to may ask for a person: a data part {\"handoff\": {\"reason\": \"...\"}} beside their answer. The answer goes to the user, then people take the conversation over; no agent is asked again until an operator hands it back (with an optional note, passed as message metadata handback_note). See docs/a2a-conventions.md."},
+                {"uri": FILES_EXTENSION, "required": false,
+                "description": "Users' photos, voice notes, videos and documents reach agents as file parts (bytes inline when small, else a signed expiring link), with size and sha256 in the part's metadata; a file not kept comes as a data part {\"media_refused\": {kind, code, reason}}. Agents' file parts (bytes or URL) are checked against Meta's limits, uploaded and sent; by email they are attached. See docs/a2a-conventions.md."},
+                {"uri": CHOICES_EXTENSION, "required": false,
+                "description": "Agents offer choices with a data part {\"choices\": {\"options\": [{id, title, description?, section?}], style?}} (schema docs/schemas/choices.v1.json): shown as reply buttons, a list, or numbered text where WhatsApp's limits allow neither. The user's pick returns to the same task as a data part {\"choice\": {id, title}}."}]},
         "defaultInputModes": ["text/plain", "application/json"],
         "defaultOutputModes": ["text/plain", "application/json"],
         "skills": [

@@ -207,6 +207,8 @@ pub async fn run_workflow(
         metadata,
         trace_id: trace.trace_id.to_string(),
         task_id: None,
+        attachments: Vec::new(),
+        choice: None,
     };
     let outcome = state.workflows.execute(request, open_task, trace).await?;
     Ok(HttpResponse::Ok().json(outcome))

@@ -39,6 +39,8 @@ pub const PUBLIC_PATHS: &[&str] = &[
 pub fn is_public(path: &str) -> bool {
     PUBLIC_PATHS.contains(&path)
         || WEBHOOK_PATHS.contains(&path)
+        // A signed link is its own credential (the handler checks it).
+        || path.starts_with("/media/")
         || super::openapi::is_asset(path)
         || is_console_path(path)
 }

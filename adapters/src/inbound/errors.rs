@@ -11,7 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_application::ports::StoreError;
 use switchboard_application::usecases::{
-    ChangeConsentError, IngestError, PeopleError, SendMessageError, WorkflowError,
+    ChangeConsentError, IngestError, LinkError, PeopleError, SendMessageError, ServeMediaError, WorkflowError,
 };
 
 use switchboard_shared::secrets::{self, Output};
@@ -74,8 +74,12 @@ error_codes! {
         "the signed-in operator's role does not allow this console page or action (admin only)";
     CsrfRejected => "csrf_rejected", FORBIDDEN,
         "a console form or POST without the session's CSRF token, or with another one; nothing was changed";
+    LinkInvalid => "link_invalid", FORBIDDEN,
+        "a media link whose signature is not this service's (or was altered); nothing was read";
     NotFound => "not_found", NOT_FOUND,
         "no such route, or no such resource behind it";
+    LinkExpired => "link_expired", GONE,
+        "a media link past its expiry; ask again for the message (its links are signed afresh)";
     MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED,
         "the route exists but does not take this method";
     Conflict => "conflict", CONFLICT,
@@ -168,6 +172,20 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "store failed");
         Self::store_unavailable()
+    }
+}
+
+impl From<ServeMediaError> for ApiError {
+    fn from(e: ServeMediaError) -> Self {
+        match e {
+            ServeMediaError::Link(LinkError::BadSignature) => Self::new(ErrorCode::LinkInvalid, e.to_string()),
+            ServeMediaError::Link(LinkError::Expired) => Self::new(ErrorCode::LinkExpired, e.to_string()),
+            ServeMediaError::NotFound => Self::new(ErrorCode::NotFound, "no such file"),
+            ServeMediaError::Store(e) => {
+                tracing::error!(error = %e, "media store failed");
+                Self::new(ErrorCode::StoreUnavailable, "the file could not be read; try again later")
+            }
+        }
     }
 }
 

@@ -162,7 +162,7 @@ async fn admit(
             ));
         }
     };
-    if !webhook {
+    if !webhook && req.path() != SANDBOX_MEDIA_PATH {
         check_json_text(&body)?;
     }
     req.set_payload(Payload::from(body.freeze()));
@@ -178,10 +178,17 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
     headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
 }
 
+/// The one route whose body is a file of any type (sandbox mode only).
+pub const SANDBOX_MEDIA_PATH: &str = "/sandbox/media";
+
 /// `application/json` or any `+json` type. The A2A endpoint also takes a body without a
-/// content type (JSON-RPC clients often send none), and the console its HTML forms
-/// (`application/x-www-form-urlencoded`); any other declared type is refused.
+/// content type (JSON-RPC clients often send none), the console its HTML forms
+/// (`application/x-www-form-urlencoded`), and the sandbox's upload any file; any other
+/// declared type is refused.
 fn content_type_allowed(headers: &HeaderMap, path: &str) -> bool {
+    if path == SANDBOX_MEDIA_PATH {
+        return true;
+    }
     match headers.get(CONTENT_TYPE) {
         None => path == RPC_PATH,
         Some(value) => value

@@ -226,6 +226,24 @@ pub const METRICS: &[MetricSpec] = &[
         ],
     ),
     metric(
+        "switchboard_media_stored_total",
+        Kind::Counter,
+        "Files kept in the media store, by direction: inbound (a user's, for the agent) or outbound (an agent's, until sent)",
+        &[&[("direction", "inbound")], &[("direction", "outbound")]],
+    ),
+    metric(
+        "switchboard_media_refused_total",
+        Kind::Counter,
+        "Files not kept, by reason: too_large, type_not_allowed, hash_mismatch, unavailable (users' files), meta_limit (agents' files)",
+        &[
+            &[("reason", "too_large")],
+            &[("reason", "type_not_allowed")],
+            &[("reason", "hash_mismatch")],
+            &[("reason", "unavailable")],
+            &[("reason", "meta_limit")],
+        ],
+    ),
+    metric(
         "switchboard_consent_refusals_total",
         Kind::Counter,
         "Sends refused because the contact opted out, by scope: business_initiated, marketing",

@@ -11,6 +11,7 @@ pub mod errors;
 pub mod health;
 pub mod limits;
 pub mod management;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod sandbox;
@@ -92,12 +93,14 @@ pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
         route!("/health/ready", GET, health::ready),
         route!("/health/whatsapp", GET, health::whatsapp),
         route!("/metrics", GET, metrics::render),
+        route!("/media/{key:.+}", GET, media::serve),
     ]);
     for asset in openapi::viewer::ASSETS {
         routes.push(route!(asset.path, GET, openapi::asset));
     }
     if sandbox {
         routes.push(route!("/sandbox/outbox", GET, sandbox::outbox));
+        routes.push(route!(limits::SANDBOX_MEDIA_PATH, POST, media::sandbox_upload));
     }
     routes
 }

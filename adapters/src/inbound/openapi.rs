@@ -16,7 +16,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::errors::ErrorCode;
 use super::whatsapp::WEBHOOK_PATHS;
-use super::{a2a_server, api, health, management, metrics, sandbox, whatsapp};
+use super::{a2a_server, api, health, management, media, metrics, sandbox, whatsapp};
 pub use viewer::{asset, is_asset, page};
 
 /// The name of the error schema every 4xx and 5xx response refers to.
@@ -142,6 +142,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         (name = "Messages", description = "Send messages to WhatsApp users, follow their delivery, and run a workflow now."),
         (name = "Management", description = "Contacts, conversations, deliveries, stored webhook events and dead jobs."),
         (name = "People", description = "People in the loop: the inbox of conversations waiting for a person, and operators' take-over, reply, hand-back and close."),
+        (name = "Media", description = "Files by signed link: users' files for agents and operators, agents' files before they are sent."),
         (name = "Operations", description = "Status, run-time switches, the sandbox outbox and this document."),
         (name = "Health", description = "Probes and Prometheus metrics; public."),
         (name = "A2A", description = "Switchboard as an A2A agent: its card and its JSON-RPC endpoint."),
@@ -173,6 +174,8 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         management::requeue,
         management::status,
         sandbox::outbox,
+        media::serve,
+        media::sandbox_upload,
         document,
         health::live,
         health::ready,

@@ -17,7 +17,10 @@ use async_trait::async_trait;
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::{Map, Value, json};
 use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
-use switchboard_domain::a2a::{AgentCard, Message, Part, Role, SendMessageResult};
+use switchboard_domain::a2a::{AgentCard, Message, Part, Role, SendMessageResult, parts_text};
+use switchboard_domain::choices::choices_in;
+use switchboard_domain::media;
+use switchboard_domain::{AgentFile, AgentFileSource, Attachment};
 use switchboard_domain::{
     AgentName, AgentReply, AgentTask, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest,
 };
@@ -25,6 +28,9 @@ use switchboard_shared::{TraceContext, secrets};
 use uuid::Uuid;
 
 use super::builtin::BuiltinAgents;
+
+/// The largest file taken from an agent (Meta's own largest, a document's).
+const MAX_AGENT_FILE_BYTES: u64 = switchboard_domain::media::meta::DOCUMENT_BYTES;
 use super::http;
 
 /// How a call to a peer failed.
@@ -206,6 +212,53 @@ impl A2aClient {
         .await
     }
 
+    /// The files among an agent's parts: inline bytes decoded, links fetched (Meta cannot
+    /// reach an agent's own addresses, so every file is sent from Switchboard's store).
+    /// A file that cannot be read is left out, with a warning.
+    pub async fn files(&self, parts: &[&Part], trace: &TraceContext) -> Vec<AgentFile> {
+        let mut files = Vec::new();
+        for part in parts {
+            let mime_type = part.media_type.clone().unwrap_or_else(|| String::from("application/octet-stream"));
+            let bytes = if let Some(raw) = &part.raw {
+                media::base64_decode(raw).ok_or_else(|| String::from("its raw bytes are not base64"))
+            } else if let Some(url) = &part.url {
+                self.fetch_file(url, trace).await
+            } else {
+                continue;
+            };
+            match bytes {
+                Ok(bytes) => files.push(AgentFile {
+                    mime_type,
+                    filename: part.filename.clone(),
+                    source: AgentFileSource::Bytes(bytes),
+                }),
+                Err(e) => tracing::warn!(error = %e, "an agent's file could not be read; it is left out"),
+            }
+        }
+        files
+    }
+
+    async fn fetch_file(&self, url: &str, trace: &TraceContext) -> Result<Vec<u8>, String> {
+        let response = self
+            .http
+            .get(url)
+            .header("traceparent", trace.to_traceparent())
+            .send()
+            .await
+            .map_err(|e| format!("fetching {}: {}", secrets::public_address(url), http::describe(&e)))?;
+        if !response.status().is_success() {
+            return Err(format!("fetching {}: HTTP {}", secrets::public_address(url), response.status()));
+        }
+        if response.content_length().is_some_and(|n| n > MAX_AGENT_FILE_BYTES) {
+            return Err(format!("{} is over {MAX_AGENT_FILE_BYTES} bytes", secrets::public_address(url)));
+        }
+        let bytes = response.bytes().await.map_err(|e| http::describe_reqwest(&e))?;
+        if bytes.len() as u64 > MAX_AGENT_FILE_BYTES {
+            return Err(format!("{} is over {MAX_AGENT_FILE_BYTES} bytes", secrets::public_address(url)));
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// `SendMessage` (or v0.3 `message/send`) to the peer at `base`, blocking until the
     /// task is terminal or interrupted.
     #[tracing::instrument(name = "a2a.send_message", skip_all, fields(trace_id = %trace.trace_id, peer = %secrets::public_address(base), receiver))]
@@ -266,6 +319,12 @@ pub fn request_message(request: &WorkflowRequest) -> Message {
     if !matches!(request.content, InboundContent::Text { .. }) {
         parts.push(Part::data(json!({ "content": request.content })));
     }
+    for attachment in &request.attachments {
+        parts.push(attachment_part(attachment));
+    }
+    if let Some(choice) = &request.choice {
+        parts.push(Part::data(json!({ "choice": { "id": choice.id, "title": choice.title } })));
+    }
     let mut metadata = Map::new();
     metadata.insert("user_id".into(), json!(request.user_id));
     metadata.insert("channel".into(), json!(request.channel.as_str()));
@@ -284,6 +343,34 @@ pub fn request_message(request: &WorkflowRequest) -> Message {
         metadata: Some(metadata),
         extensions: Vec::new(),
         reference_task_ids: Vec::new(),
+    }
+}
+
+/// A user's file as an A2A file part: its bytes inline when small, else the signed link
+/// (which a small file's metadata carries too); a refused file as a data part saying why
+/// (docs/a2a-conventions.md, Files).
+fn attachment_part(attachment: &Attachment) -> Part {
+    match attachment {
+        Attachment::File { kind, media, url, inline } => {
+            let mut metadata = Map::new();
+            metadata.insert("kind".into(), json!(kind.as_str()));
+            metadata.insert("size".into(), json!(media.size));
+            metadata.insert("sha256".into(), json!(media.sha256));
+            if let Some(url) = url {
+                metadata.insert("url".into(), json!(url));
+            }
+            Part {
+                raw: inline.clone(),
+                url: if inline.is_some() { None } else { url.clone() },
+                filename: media.filename.clone(),
+                media_type: Some(media.mime_type.clone()),
+                metadata: Some(metadata),
+                ..Part::default()
+            }
+        }
+        Attachment::Refused { kind, code, reason } => Part::data(json!({
+            "media_refused": { "kind": kind.as_str(), "code": code.as_str(), "reason": reason }
+        })),
     }
 }
 
@@ -393,17 +480,31 @@ impl AgentGateway for A2aAgents {
                     AgentError::Failed { agent: agent.clone(), message: e.to_string() }
                 }
             })?;
-        Ok(match result {
-            // What an agent says goes to a person: it must not carry what we sent it.
-            SendMessageResult::Message(m) => {
-                AgentReply { handoff: m.handoff(), ..AgentReply::text(secrets::scrub(m.reply_text())) }
+        let parts: Vec<&Part> = match &result {
+            SendMessageResult::Message(m) => m.parts.iter().collect(),
+            SendMessageResult::Task(t) => t.parts().collect(),
+        };
+        let files = self.client.files(&parts, trace).await;
+        let choices = parts.iter().filter_map(|p| p.data.as_ref()).find_map(|d| match choices_in(d) {
+            Some(Ok(choices)) => Some(choices),
+            Some(Err(e)) => {
+                tracing::warn!(agent = %agent, error = %e, "the agent's choices are malformed; they are left out");
+                None
             }
-            SendMessageResult::Task(t) => AgentReply {
-                text: secrets::scrub(t.reply_text()),
-                task: Some(AgentTask { id: t.id.clone(), state: t.status.state }),
-                handoff: t.handoff(),
-            },
-        })
+            None => None,
+        });
+        // With files or choices, the text is the text parts alone (not their descriptions).
+        let rich = !files.is_empty() || choices.is_some();
+        let (text, task, handoff) = match &result {
+            SendMessageResult::Message(m) => (if rich { m.text() } else { m.reply_text() }, None, m.handoff()),
+            SendMessageResult::Task(t) => (
+                if rich { parts_text(&parts.iter().map(|p| (*p).clone()).collect::<Vec<_>>()) } else { t.reply_text() },
+                Some(AgentTask { id: t.id.clone(), state: t.status.state }),
+                t.handoff(),
+            ),
+        };
+        // What an agent says goes to a person: it must not carry what we sent it.
+        Ok(AgentReply { text: secrets::scrub(text), task, handoff, files, choices })
     }
 }
 
@@ -422,188 +523,4 @@ pub fn registry_policy(agents: &[AgentEntry], default_agent: &str, threshold: f3
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::BTreeMap;
-    use switchboard_domain::Channel;
-    use wiremock::matchers::{body_partial_json, header, method, path};
-    use wiremock::{Mock, MockServer, ResponseTemplate};
-
-    fn request(text: &str) -> WorkflowRequest {
-        WorkflowRequest {
-            user_message: text.into(),
-            content: InboundContent::Text { body: text.into() },
-            user_id: "+447700900123".into(),
-            session_id: "conv-1".into(),
-            channel: Channel::Whatsapp,
-            user_name: Some("Amelia".into()),
-            metadata: BTreeMap::new(),
-            trace_id: "t".into(),
-            task_id: None,
-        }
-    }
-
-    async fn peer(card: Value) -> MockServer {
-        let server = MockServer::start().await;
-        let mut card = card;
-        for field in ["url"] {
-            if let Some(s) = card.get(field).and_then(Value::as_str) {
-                card[field] = json!(s.replace("{uri}", &server.uri()));
-            }
-        }
-        if let Some(list) = card.get_mut("supportedInterfaces").and_then(Value::as_array_mut) {
-            for i in list {
-                i["url"] = json!(i["url"].as_str().unwrap().replace("{uri}", &server.uri()));
-            }
-        }
-        Mock::given(method("GET"))
-            .and(path("/.well-known/agent-card.json"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(card))
-            .mount(&server)
-            .await;
-        server
-    }
-
-    fn v1_card() -> Value {
-        json!({"name": "billing", "supportedInterfaces": [{"url": "{uri}/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}]})
-    }
-
-    fn client() -> A2aClient {
-        A2aClient::new(Duration::from_millis(500), Duration::from_secs(60)).unwrap()
-    }
-
-    #[tokio::test]
-    async fn send_message_speaks_v1_with_the_version_header_and_the_trace_in_metadata() {
-        let server = peer(v1_card()).await;
-        let trace = TraceContext::new_root();
-        Mock::given(method("POST"))
-            .and(path("/rpc"))
-            .and(header("a2a-version", "1.0"))
-            .and(header("x-trace-id", trace.trace_id.to_string().as_str()))
-            .and(body_partial_json(json!({"method": "SendMessage", "params": {"message": {
-                "contextId": "conv-1", "role": "ROLE_USER", "parts": [{"text": "refund please"}],
-                "metadata": {"trace_id": trace.trace_id.to_string(), "sender_agent": "switchboard", "receiver_agent": "billing"}
-            }}})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": "1", "result": {"task": {
-                "id": "task-9", "contextId": "conv-1", "status": {"state": "TASK_STATE_INPUT_REQUIRED",
-                "message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "Which order?"}]}}}}})))
-            .expect(1)
-            .mount(&server)
-            .await;
-        let agents = A2aAgents::new(
-            std::sync::Arc::new(client()),
-            &[AgentEntry { name: "billing".into(), url: server.uri(), intents: vec!["billing".into()] }],
-        );
-
-        let reply = agents.ask(&AgentName::new("billing"), &request("refund please"), &trace).await.unwrap();
-
-        assert_eq!(reply.text, "Which order?");
-        assert_eq!(reply.open_task().map(|t| t.id.as_str()), Some("task-9"));
-    }
-
-    #[tokio::test]
-    async fn a_v03_peer_is_spoken_to_with_the_old_names_and_shapes() {
-        let server = peer(json!({"name": "old", "url": "{uri}/", "protocolVersion": "0.3.0"})).await;
-        Mock::given(method("POST"))
-            .and(path("/"))
-            .and(body_partial_json(json!({"method": "message/send", "params": {"message": {"kind": "message", "role": "user", "parts": [{"kind": "text", "text": "hi"}]}}})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": "1", "result": {
-                "kind": "task", "id": "t", "contextId": "c", "status": {"state": "completed"},
-                "artifacts": [{"artifactId": "a", "parts": [{"kind": "text", "text": "Hello from 0.3"}]}]}})))
-            .expect(1)
-            .mount(&server)
-            .await;
-
-        let result = client()
-            .send_message(&server.uri(), "old", request_message(&request("hi")), &TraceContext::new_root())
-            .await
-            .unwrap();
-
-        assert!(
-            matches!(result, SendMessageResult::Task(t) if t.reply_text() == "Hello from 0.3" && t.status.state.is_terminal())
-        );
-    }
-
-    #[tokio::test]
-    async fn failures_are_classified_down_slow_garbage_and_rpc_errors() {
-        let unused = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let down = client()
-            .send_message(
-                &format!("http://127.0.0.1:{unused}"),
-                "x",
-                request_message(&request("hi")),
-                &TraceContext::new_root(),
-            )
-            .await;
-        assert!(matches!(down, Err(A2aError::Down(_))), "{down:?}");
-
-        let cases = [
-            (ResponseTemplate::new(200).set_body_json(json!({"jsonrpc":"2.0","id":"1","result":{"task":{"id":"t","status":{"state":"TASK_STATE_COMPLETED"}}}})).set_delay(Duration::from_secs(2)), "timeout"),
-            (ResponseTemplate::new(200).set_body_string("<html>oops</html>"), "protocol"),
-            (ResponseTemplate::new(200).set_body_json(json!({"jsonrpc":"2.0","id":"1","error":{"code":-32001,"message":"Task not found"}})), "rpc"),
-        ];
-        for (answer, expected) in cases {
-            let server = peer(v1_card()).await;
-            Mock::given(method("POST")).and(path("/rpc")).respond_with(answer).mount(&server).await;
-
-            let result = client()
-                .send_message(&server.uri(), "x", request_message(&request("hi")), &TraceContext::new_root())
-                .await;
-
-            let kind = match result {
-                Err(A2aError::Timeout(_)) => "timeout",
-                Err(A2aError::Protocol(_)) => "protocol",
-                Err(A2aError::Rpc { code: -32001, .. }) => "rpc",
-                other => panic!("unexpected {other:?}"),
-            };
-            assert_eq!(kind, expected);
-        }
-    }
-
-    #[tokio::test]
-    async fn the_classifier_reads_intent_and_confidence_from_a_data_part() {
-        let server = peer(v1_card()).await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"jsonrpc":"2.0","id":"1","result":{"message":{
-                "messageId":"m","role":"ROLE_AGENT","parts":[{"data":{"intent":"billing","confidence":0.8},"mediaType":"application/json"}]}}})))
-            .mount(&server)
-            .await;
-        let classifier = A2aClassifier::new(std::sync::Arc::new(client()), server.uri());
-
-        let c = classifier.classify(&request("invoice"), &TraceContext::new_root()).await.unwrap();
-
-        assert_eq!(c.intent, Intent::Other("billing".into()));
-        assert!((c.confidence - 0.8).abs() < 1e-6);
-    }
-
-    #[tokio::test]
-    async fn a_card_is_fetched_once_and_cached() {
-        let server = MockServer::start().await;
-        Mock::given(method("GET"))
-            .and(path("/.well-known/agent-card.json"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"name": "x", "url": "http://x/", "protocolVersion": "0.3.0"})),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-        let client = client();
-
-        for _ in 0..3 {
-            client.card(&server.uri(), &TraceContext::new_root()).await.unwrap();
-        }
-    }
-
-    #[test]
-    fn the_registry_adds_its_intents_to_the_builtin_routes() {
-        let policy = registry_policy(
-            &[AgentEntry { name: "billing".into(), url: "http://b".into(), intents: vec!["billing".into()] }],
-            "fallback",
-            0.5,
-        );
-        assert_eq!(policy.agent_for(&Classification::new(Intent::Other("billing".into()), 0.9)).as_str(), "billing");
-        assert_eq!(policy.agent_for(&Classification::new(Intent::Greeting, 0.9)).as_str(), "greeter");
-        assert_eq!(policy.agent_for(&Classification::new(Intent::Other("billing".into()), 0.2)).as_str(), "fallback");
-    }
-}
+mod tests;

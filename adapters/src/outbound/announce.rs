@@ -125,7 +125,12 @@ impl OperatorAlerts for Announcer {
                 let Some((mailer, to)) = &self.email else {
                     return Err(AnnounceError::Rejected(String::from("SWITCHBOARD_HANDOFF_NOTIFY_EMAIL is not set")));
                 };
-                let email = OutboundEmail { to: to.clone(), text: email_text(notice), delivery_id: Uuid::now_v7() };
+                let email = OutboundEmail {
+                    to: to.clone(),
+                    text: email_text(notice),
+                    delivery_id: Uuid::now_v7(),
+                    attachments: Vec::new(),
+                };
                 mailer.send(&email, trace).await.map(|_| ()).map_err(|e| match e {
                     EmailError::Transient(why) => AnnounceError::Transient(why),
                     EmailError::Rejected(why) => AnnounceError::Rejected(why),

@@ -4,7 +4,8 @@
 use async_trait::async_trait;
 use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
 use switchboard_domain::{
-    AgentHandoff, AgentName, AgentReply, Classification, InboundContent, Intent, RoutingPolicy, WorkflowRequest,
+    AgentHandoff, AgentName, AgentReply, Attachment, Classification, InboundContent, Intent, RoutingPolicy,
+    WorkflowRequest,
 };
 use switchboard_shared::TraceContext;
 
@@ -157,9 +158,18 @@ impl BuiltinAgents {
         match &request.content {
             InboundContent::Media { media, voice, .. } => {
                 let what = if *voice { "voice note" } else { media.as_str() };
-                format!(
-                    "Thanks, I received your {what}. I can only read text for now: tell me in words what you need, or type *human* to talk to a person."
-                )
+                match request.attachments.first() {
+                    Some(Attachment::Refused { reason, .. }) => format!(
+                        "Sorry, I could not accept your {what}: {reason}. You can describe it in words, or type *human* to talk to a person."
+                    ),
+                    Some(Attachment::File { media: stored, .. }) => format!(
+                        "Thanks, I received your {what} ({}). I keep it with this conversation, where a person on our team can see it; tell me in words what you need, or type *human* to talk to a person.",
+                        size_in_words(stored.size)
+                    ),
+                    None => format!(
+                        "Thanks, I received your {what}. I can only read text for now: tell me in words what you need, or type *human* to talk to a person."
+                    ),
+                }
             }
             InboundContent::Location { .. } => String::from("Thanks for sharing your location."),
             InboundContent::Contacts { .. } => String::from("Thanks, I received the contact card."),
@@ -173,6 +183,19 @@ impl BuiltinAgents {
                 "Sorry, I did not understand that. Could you say it another way? Type *help* to see what I can do.",
             ),
         }
+    }
+}
+
+/// "240 KB", "3.1 MB", "12 bytes".
+fn size_in_words(bytes: u64) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "a size in words needs one decimal")]
+    let megabytes = bytes as f64 / (1024.0 * 1024.0);
+    if bytes >= 1024 * 1024 {
+        format!("{megabytes:.1} MB")
+    } else if bytes >= 1024 {
+        format!("{} KB", bytes / 1024)
+    } else {
+        format!("{bytes} bytes")
     }
 }
 

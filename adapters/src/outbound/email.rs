@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Mailbox, Message};
+use lettre::message::{Attachment, Mailbox, Message, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::ExposeSecret;
@@ -23,16 +23,26 @@ fn build_message(
 ) -> Result<(String, Message), EmailError> {
     let to: Mailbox = email.to.as_str().parse().map_err(|e| EmailError::Rejected(format!("recipient address: {e}")))?;
     let message_id = format!("<{}@switchboard>", email.delivery_id);
-    let message = Message::builder()
+    let builder = Message::builder()
         .from(from.clone())
         .to(to)
         .subject(subject)
         .message_id(Some(message_id.clone()))
         .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("X-Trace-Id"), trace.trace_id.to_string()))
-        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("traceparent"), trace.to_traceparent()))
-        .header(ContentType::TEXT_PLAIN)
-        .body(email.text.clone())
-        .map_err(|e| EmailError::Rejected(format!("cannot build the email: {e}")))?;
+        .raw_header(HeaderValue::new(HeaderName::new_from_ascii_str("traceparent"), trace.to_traceparent()));
+    let message = if email.attachments.is_empty() {
+        builder.header(ContentType::TEXT_PLAIN).body(email.text.clone())
+    } else {
+        // The WhatsApp message's files go as attachments beside its text.
+        let mut parts = MultiPart::mixed().singlepart(SinglePart::plain(email.text.clone()));
+        for file in &email.attachments {
+            let content_type = ContentType::parse(&file.mime_type)
+                .unwrap_or_else(|_| ContentType::parse("application/octet-stream").unwrap_or(ContentType::TEXT_PLAIN));
+            parts = parts.singlepart(Attachment::new(file.filename.clone()).body(file.bytes.clone(), content_type));
+        }
+        builder.multipart(parts)
+    }
+    .map_err(|e| EmailError::Rejected(format!("cannot build the email: {e}")))?;
     Ok((message_id, message))
 }
 
@@ -120,6 +130,7 @@ mod tests {
             to: EmailAddress::parse("amelia@example.com").unwrap(),
             text: "Your order ships today.".into(),
             delivery_id: Uuid::nil(),
+            attachments: Vec::new(),
         };
         let trace = TraceContext::new_root();
 
@@ -130,5 +141,31 @@ mod tests {
         assert!(written.contains("To: amelia@example.com"), "{written}");
         assert!(written.contains("Your order ships today."), "{written}");
         assert!(written.contains(&format!("X-Trace-Id: {}", trace.trace_id)), "{written}");
+    }
+
+    #[tokio::test]
+    async fn a_file_the_whatsapp_message_carried_is_attached_to_the_email() {
+        let dir = tempfile::tempdir().unwrap();
+        let mailer = FileMailer::new(dir.path().to_owned()).unwrap();
+        let email = OutboundEmail {
+            to: EmailAddress::parse("amelia@example.com").unwrap(),
+            text: "Your invoice.".into(),
+            delivery_id: Uuid::nil(),
+            attachments: vec![switchboard_application::ports::EmailAttachment {
+                filename: "invoice.pdf".into(),
+                mime_type: "application/pdf".into(),
+                bytes: b"%PDF-1.4 \xff\xfe\x00 binary".to_vec(),
+            }],
+        };
+
+        mailer.send(&email, &TraceContext::new_root()).await.unwrap();
+
+        let written = std::fs::read_to_string(dir.path().join(format!("{}.eml", Uuid::nil()))).unwrap();
+        assert!(written.contains("multipart/mixed"), "{written}");
+        assert!(written.contains("Your invoice."), "{written}");
+        assert!(written.contains("filename=\"invoice.pdf\""), "{written}");
+        assert!(written.contains("Content-Type: application/pdf"), "{written}");
+        let encoded = switchboard_domain::media::base64(b"%PDF-1.4 \xff\xfe\x00 binary");
+        assert!(written.contains(&encoded), "the PDF's bytes in base64 ({encoded}): {written}");
     }
 }

@@ -7,6 +7,7 @@ pub mod email;
 pub mod graph;
 pub mod graph_health;
 pub mod http;
+pub mod media_store;
 pub mod pacing;
 pub mod passwords;
 pub mod sandbox;

@@ -7,6 +7,15 @@ pub struct OutboundEmail {
     pub to: EmailAddress,
     pub text: String,
     pub delivery_id: Uuid,
+    /// Files the WhatsApp message carried.
+    pub attachments: Vec<EmailAttachment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmailAttachment {
+    pub filename: String,
+    pub mime_type: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Debug, thiserror::Error)]

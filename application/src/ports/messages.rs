@@ -37,6 +37,9 @@ pub struct NewReply {
     pub agent: AgentName,
     pub delivery_id: Uuid,
     pub message: OutboundMessage,
+    /// More messages of the same reply (its files, its choices), each with its own
+    /// delivery and job, sent after `message` in order.
+    pub follow_ups: Vec<FollowUp>,
     pub trace: TraceContext,
     pub job: NewJob,
     /// The conversation's open task after this reply (`None` closes any).
@@ -49,6 +52,15 @@ pub struct NewReply {
     pub handoff: Option<HandoffStart>,
     /// The default agent's answers in a row after this reply (the fallback policy).
     pub fallback_streak: u32,
+}
+
+/// One more message of a reply, delivered after the reply's first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowUp {
+    pub delivery_id: Uuid,
+    pub message: OutboundMessage,
+    /// Queued for the workers (never leased to the caller).
+    pub job: NewJob,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +98,7 @@ pub trait Messages: Send + Sync {
 
     /// In one transaction, unless people handle the conversation (then nothing is stored
     /// and it answers [`ReplyRecorded::TakenOver`]): marks the inbound message processed,
-    /// stores the outbound message and its pending delivery, sets or clears the
+    /// stores the outbound message and its pending delivery (and its follow-ups', with their jobs), sets or clears the
     /// conversation's open task, stores its handling (a closed conversation opens again;
     /// a handoff goes to people with its history entry and notification jobs; the
     /// fallback streak; the hand-back note is cleared), and enqueues the delivery job (leased to the caller, see

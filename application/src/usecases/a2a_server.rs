@@ -223,6 +223,8 @@ impl HandleA2a {
             metadata,
             trace_id: trace.trace_id.to_string(),
             task_id: None,
+            attachments: Vec::new(),
+            choice: None,
         }
     }
 

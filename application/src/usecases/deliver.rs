@@ -12,9 +12,10 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::ports::{
-    AttemptOutcome, ChannelSettings, Clock, Consents, Deliveries, Delivery, EmailError, EmailGateway, OutboundEmail,
-    Route, SendError, SendPacing, StoreError, WhatsAppGateway,
+    AttemptOutcome, ChannelSettings, Clock, Consents, Deliveries, Delivery, EmailAttachment, EmailError, EmailGateway,
+    OutboundEmail, Route, SendError, SendPacing, StoreError, WhatsAppGateway,
 };
+use crate::usecases::media::UploadMedia;
 use crate::usecases::{Attempt, consent};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -96,6 +97,7 @@ pub struct DeliverMessage {
     pacing: Arc<dyn SendPacing>,
     settings: Arc<dyn ChannelSettings>,
     consents: Option<Arc<dyn Consents>>,
+    media: Option<UploadMedia>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
 }
@@ -110,7 +112,15 @@ impl DeliverMessage {
         clock: Arc<dyn Clock>,
         policy: DeliveryPolicy,
     ) -> Self {
-        Self { deliveries, whatsapp, email, pacing, settings, consents: None, clock, policy }
+        Self { deliveries, whatsapp, email, pacing, settings, consents: None, media: None, clock, policy }
+    }
+
+    /// Files in the media store are uploaded to WhatsApp as their message leaves, and
+    /// attached to the email when it goes by email.
+    #[must_use]
+    pub fn with_media(mut self, media: UploadMedia) -> Self {
+        self.media = Some(media);
+        self
     }
 
     /// No template goes to a contact who opted out (of business-initiated messages or of
@@ -265,7 +275,14 @@ impl DeliverMessage {
                 return Ok(DeliverOutcome::Deferred { until: now + wait });
             }
             self.deliveries.mark_in_flight(delivery.id, now).await?;
-            let error = match self.whatsapp.send(&message, Some(delivery.id.to_string()), trace).await {
+            let sent = match &self.media {
+                Some(media) => match media.resolve(&message, trace).await {
+                    Ok(resolved) => self.whatsapp.send(&resolved, Some(delivery.id.to_string()), trace).await,
+                    Err(e) => Err(e),
+                },
+                None => self.whatsapp.send(&message, Some(delivery.id.to_string()), trace).await,
+            };
+            let error = match sent {
                 Ok(receipt) => {
                     self.deliveries
                         .mark_sent(delivery.id, route, Some(receipt.provider_id.clone()), "accepted", now)
@@ -374,6 +391,20 @@ impl DeliverMessage {
             to: address.clone(),
             text: delivery.message.content.as_plain_text(),
             delivery_id: delivery.id,
+            attachments: match &self.media {
+                Some(media) => media
+                    .attachments(&delivery.message.content)
+                    .await
+                    .map_err(|e| DeliverError::Store(StoreError::Unavailable(anyhow::anyhow!(e.to_string()))))?
+                    .into_iter()
+                    .map(|(stored, bytes)| EmailAttachment {
+                        filename: stored.filename.unwrap_or_else(|| stored.key.as_str().replace('/', "-")),
+                        mime_type: stored.mime_type,
+                        bytes,
+                    })
+                    .collect(),
+                None => Vec::new(),
+            },
         };
         match self.email.send(&email, trace).await {
             Ok(message_id) => {

@@ -4,6 +4,7 @@ pub mod a2a_server;
 mod consent;
 mod deliver;
 mod ingest;
+mod media;
 mod operate;
 mod operators;
 mod people;
@@ -19,6 +20,10 @@ pub use consent::{
 };
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
+pub use media::{
+    LinkError, MediaIntake, MediaLinks, MediaNotYet, ReplyMedia, ServeMedia, ServeMediaError, StoredReplyFiles,
+    UploadMedia,
+};
 pub use operate::{DeadLetters, ParseWebhook, ReplayError, ReplayEvents, ReplayOutcome};
 pub use operators::{AddOperatorError, MIN_PASSWORD_CHARS, ManageOperators, OperatorSessions, session_id_hash};
 pub use people::{AnnounceFailure, AnnounceHandoff, AnnounceOutcome, PeopleError, PeopleInTheLoop};

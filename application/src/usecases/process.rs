@@ -2,20 +2,23 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use switchboard_domain::{
-    AgentName, Channel, Classification, FallbackPolicy, HandoffKeywords, HandoffReason, InboundMessage, Intent,
-    OutboundContent, OutboundMessage, RoutingPolicy, Wamid, WorkflowRequest,
+    AgentFile, AgentName, Channel, ChoiceOption, Choices, Classification, FallbackPolicy, HandoffKeywords,
+    HandoffReason, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, RoutingPolicy, Wamid,
+    WorkflowRequest, compose,
 };
 use switchboard_shared::TraceContext;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::jobs::{JobKind, LeasedJob, NewJob};
+use crate::ports::MediaStoreError;
 use crate::ports::{
-    AgentError, AgentGateway, Classifier, Clock, Consents, HandoffStart, InboundRecord, Messages, NewReply, OpenTask,
-    People, ReplyRecorded, SenderLimit, StoreError, WhatsAppGateway,
+    AgentError, AgentGateway, Classifier, Clock, Consents, FollowUp, HandoffStart, InboundRecord, Messages, NewReply,
+    OpenTask, People, ReplyRecorded, SenderLimit, StoreError, WhatsAppGateway,
 };
 use crate::usecases::Attempt;
 use crate::usecases::consent::ConsentRules;
+use crate::usecases::media::{MediaIntake, MediaNotYet, ReplyMedia};
 use crate::usecases::route::Router;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +49,10 @@ pub enum ProcessInboundError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Agent(#[from] AgentError),
+    #[error(transparent)]
+    MediaNotYet(#[from] MediaNotYet),
+    #[error(transparent)]
+    MediaStore(#[from] MediaStoreError),
 }
 
 impl ProcessInboundError {
@@ -55,6 +62,7 @@ impl ProcessInboundError {
             Self::Store(StoreError::Unavailable(_)) => true,
             Self::Store(StoreError::Corrupt(_)) => false,
             Self::Agent(e) => e.is_retriable(),
+            Self::MediaNotYet(_) | Self::MediaStore(_) => true,
         }
     }
 }
@@ -106,6 +114,7 @@ pub struct ProcessInbound {
     handoff: HandoffRules,
     people: Option<Arc<dyn People>>,
     consent: Option<(Arc<dyn Consents>, ConsentRules)>,
+    media: Option<(MediaIntake, ReplyMedia)>,
     double_texting: DoubleTexting,
     sender_limit: Option<Arc<dyn SenderLimit>>,
     messages: Arc<dyn Messages>,
@@ -128,6 +137,7 @@ impl ProcessInbound {
             handoff: HandoffRules::default(),
             people: None,
             consent: None,
+            media: None,
             double_texting: DoubleTexting::Sequential,
             sender_limit: None,
             messages,
@@ -159,6 +169,14 @@ impl ProcessInbound {
     #[must_use]
     pub fn with_consent(mut self, consents: Arc<dyn Consents>, rules: ConsentRules) -> Self {
         self.consent = Some((consents, rules));
+        self
+    }
+
+    /// Users' files are fetched, checked and stored for the agents, and agents' files are
+    /// stored until they are sent.
+    #[must_use]
+    pub fn with_media(mut self, intake: MediaIntake, reply: ReplyMedia) -> Self {
+        self.media = Some((intake, reply));
         self
     }
 
@@ -231,6 +249,9 @@ impl ProcessInbound {
         }
 
         let mut request = workflow_request(&record, &trace);
+        if let Some((intake, _)) = &self.media {
+            request.attachments = intake.attach(message, attempt, self.clock.now(), &trace).await?;
+        }
         let mut also_answers = Vec::new();
         if record.throttled {
             // Messages that arrived while this one was held were held back with it.
@@ -260,10 +281,38 @@ impl ProcessInbound {
             request.metadata.insert(String::from("handback_note"), serde_json::Value::from(note.as_str()));
         }
         let turn = self.turn(&mut request, &record, attempt, &trace).await?;
-        let (classification, agent, text, open_task) = (turn.classification, turn.agent, turn.text, turn.open_task);
+        let (classification, agent, text, open_task) =
+            (turn.classification.clone(), turn.agent.clone(), turn.text.clone(), turn.open_task.clone());
 
         let delivery_id = Uuid::now_v7();
         let now = self.clock.now();
+        let mut contents = self.compose(delivery_id, text, &turn).await?.into_iter();
+        let first = contents.next().unwrap_or_else(|| OutboundContent::text(""));
+        let reply_to = also_answers.last().unwrap_or(wamid).clone();
+        let follow_ups: Vec<FollowUp> = contents
+            .enumerate()
+            .map(|(n, content)| {
+                let delivery_id = Uuid::now_v7();
+                // Each goes after the one before it: same ordering key, later order.
+                let order_at = now + time::Duration::milliseconds(i64::try_from(n).unwrap_or(0) + 1);
+                FollowUp {
+                    delivery_id,
+                    message: OutboundMessage {
+                        to: message.from.clone(),
+                        from_number_id: message.business_number_id.clone(),
+                        content,
+                        reply_to: None,
+                    },
+                    job: NewJob {
+                        kind: JobKind::DeliverMessage { delivery_id },
+                        ordering_key: format!("deliver:{}", message.conversation_key()),
+                        order_at,
+                        run_at: now,
+                        trace,
+                    },
+                }
+            })
+            .collect();
         let outcome = self
             .messages
             .record_reply(NewReply {
@@ -277,10 +326,11 @@ impl ProcessInbound {
                 message: OutboundMessage {
                     to: message.from.clone(),
                     from_number_id: message.business_number_id.clone(),
-                    content: OutboundContent::Text { body: text, preview_url: false },
+                    content: first,
                     // Quote the latest message answered.
-                    reply_to: Some(also_answers.last().unwrap_or(wamid).clone()),
+                    reply_to: Some(reply_to),
                 },
+                follow_ups,
                 trace,
                 job: NewJob {
                     kind: JobKind::DeliverMessage { delivery_id },
@@ -347,6 +397,8 @@ impl ProcessInbound {
                 classification: Classification::new(Intent::Other(String::from("consent")), 1.0),
                 agent: AgentName::new(SWITCHBOARD_AGENT),
                 text: confirmation,
+                files: Vec::new(),
+                choices: None,
                 open_task: None,
                 handoff: None,
                 fallback_streak: 0,
@@ -358,6 +410,8 @@ impl ProcessInbound {
                 classification: Classification::new(Intent::Handoff, 1.0),
                 agent: AgentName::new(SWITCHBOARD_AGENT),
                 text: self.handoff.acknowledgement.clone(),
+                files: Vec::new(),
+                choices: None,
                 open_task: None,
                 handoff: Some(HandoffReason::UserAsked),
                 fallback_streak: 0,
@@ -388,6 +442,8 @@ impl ProcessInbound {
             classification: routed.classification,
             agent: routed.agent,
             text,
+            files: routed.reply.files,
+            choices: routed.reply.choices,
             open_task,
             handoff,
             fallback_streak,
@@ -396,6 +452,33 @@ impl ProcessInbound {
 }
 
 impl ProcessInbound {
+    /// The turn's answer as WhatsApp messages: its text, with its files stored and its
+    /// choices as buttons or a list (domain's `compose`).
+    async fn compose(
+        &self,
+        delivery_id: Uuid,
+        text: String,
+        turn: &Turn,
+    ) -> Result<Vec<OutboundContent>, ProcessInboundError> {
+        if turn.files.is_empty() && turn.choices.is_none() {
+            return Ok(vec![OutboundContent::text(text)]);
+        }
+        let files = match &self.media {
+            Some((_, reply)) => reply.store(delivery_id, &turn.files).await?.files,
+            None => {
+                if !turn.files.is_empty() {
+                    tracing::warn!(files = turn.files.len(), "no media store: the agent's files are left out");
+                }
+                Vec::new()
+            }
+        };
+        let composed = compose(&text, files, turn.choices.as_ref());
+        if let Some(limit) = &composed.choices_as_text {
+            tracing::warn!(%limit, "the agent's choices fit no button or list message; they go as numbered text");
+        }
+        Ok(composed.messages)
+    }
+
     /// When the message is a stop or start word: the user's consent changes, and the
     /// confirmation to answer comes back.
     async fn consent_word(&self, record: &InboundRecord) -> Result<Option<String>, ProcessInboundError> {
@@ -413,6 +496,8 @@ struct Turn {
     classification: Classification,
     agent: AgentName,
     text: String,
+    files: Vec<AgentFile>,
+    choices: Option<Choices>,
     open_task: Option<OpenTask>,
     handoff: Option<HandoffReason>,
     fallback_streak: u32,
@@ -438,6 +523,16 @@ fn workflow_request(record: &InboundRecord, trace: &TraceContext) -> WorkflowReq
         metadata,
         trace_id: trace.trace_id.to_string(),
         task_id: None,
+        attachments: Vec::new(),
+        choice: match &message.content {
+            InboundContent::InteractiveReply { id, title, description, .. } => Some(ChoiceOption {
+                id: id.clone(),
+                title: title.clone(),
+                description: description.clone(),
+                section: None,
+            }),
+            _ => None,
+        },
     }
 }
 

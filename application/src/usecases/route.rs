@@ -157,6 +157,8 @@ mod tests {
             metadata: Default::default(),
             trace_id: String::from("0af7651916cd43dd8448eb211c80319c"),
             task_id: Some(String::from("stale")),
+            attachments: Vec::new(),
+            choice: None,
         }
     }
 
@@ -263,6 +265,8 @@ mod tests {
                 text: String::from("internal: tool crashed"),
                 task: Some(AgentTask { id: String::from("t"), state: TaskState::Rejected }),
                 handoff: None,
+                files: Vec::new(),
+                choices: None,
             })
         });
 

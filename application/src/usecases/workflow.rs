@@ -91,6 +91,8 @@ mod tests {
             metadata: Default::default(),
             trace_id: String::new(),
             task_id: None,
+            attachments: Vec::new(),
+            choice: None,
         }
     }
 
@@ -127,6 +129,8 @@ mod tests {
                 text: String::from("Which account?"),
                 task: Some(AgentTask { id: String::from("task-7"), state: TaskState::InputRequired }),
                 handoff: None,
+                files: Vec::new(),
+                choices: None,
             })
         });
 

@@ -492,6 +492,42 @@ pub const KEYS: &[Key] = &[
         help: "what a user who wrote a start word is told",
     },
     Key {
+        name: "SWITCHBOARD_MEDIA_DIR",
+        default: KeyDefault::Derived("<SWITCHBOARD_DATA_DIR>/media"),
+        secret: false,
+        help: "the folder of the media store: users' files kept for agents and operators, agents' files until they are sent",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_MAX_BYTES",
+        default: KeyDefault::Value("16777216"),
+        secret: false,
+        help: "the largest file a user may send that is kept and given to an agent; a larger one is refused and the agent told why",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_ALLOWED_TYPES",
+        default: KeyDefault::Value("image/*, audio/*, video/*, application/pdf, text/plain"),
+        secret: false,
+        help: "comma-separated media types or families (image/*) of users' files that are kept; */* takes all; others are refused and the agent told why",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_INLINE_MAX_BYTES",
+        default: KeyDefault::Value("262144"),
+        secret: false,
+        help: "a user's file up to this size also travels inside the A2A file part as bytes; larger ones by signed link only",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_LINK_TTL_SECS",
+        default: KeyDefault::Value("3600"),
+        secret: false,
+        help: "how long a signed link to a stored file works",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_LINK_KEY",
+        default: KeyDefault::Derived("derived from WHATSAPP_APP_SECRET"),
+        secret: true,
+        help: "the HMAC-SHA256 key that signs links to stored files; replicas must share it (they do when they share the app secret)",
+    },
+    Key {
         name: "SWITCHBOARD_SENDER_BURST",
         default: KeyDefault::Value("10"),
         secret: false,

@@ -6,7 +6,9 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::sandbox::load_or_create_sandbox_secrets;
-use super::sections::{agents_config, consent_config, console_config, delivery_config, handoff_config, smtp_config};
+use super::sections::{
+    agents_config, consent_config, console_config, delivery_config, handoff_config, media_config, smtp_config,
+};
 use super::{
     Config, ConfigError, ConfigSource, DatabaseConfig, HttpConfig, LogConfig, Mode, OtelConfig,
     SANDBOX_BUSINESS_ACCOUNT_ID, SANDBOX_PHONE_NUMBER_ID, WhatsAppConfig, WorkerConfig,
@@ -151,10 +153,12 @@ impl Config {
         let handoff = handoff_config(src)?;
         let consent = consent_config(src)?;
         let console = console_config(src)?;
+        let media = media_config(src, &data_dir, &app_secret)?;
 
         Ok(Self {
             mode,
             handoff,
+            media,
             consent,
             delivery,
             agents,

@@ -174,6 +174,17 @@ pub struct HandoffConfig {
     pub webhook: Option<(SecretString, SecretString)>,
 }
 
+/// Files both ways: where they are kept, which users' files are, and their links.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    pub dir: PathBuf,
+    pub policy: switchboard_domain::InboundMediaPolicy,
+    pub inline_max_bytes: u64,
+    pub link_ttl: Duration,
+    /// The key that signs links: configured, or derived from the app secret.
+    pub link_key: SecretString,
+}
+
 /// The inbound limit per sender: `burst` turns at once, then `per_minute`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SenderLimitConfig {
@@ -238,6 +249,7 @@ pub struct Config {
     /// `None`: fallback emails are written as .eml files under `{data_dir}/mail`.
     pub smtp: Option<SmtpConfig>,
     pub handoff: HandoffConfig,
+    pub media: MediaConfig,
     /// The stop and start words and what the user is told.
     pub consent: switchboard_application::usecases::ConsentRules,
     /// Keys accepted by the REST API.

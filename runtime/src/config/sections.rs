@@ -1,5 +1,6 @@
 //! Reading and checking one section at a time: delivery, agents, SMTP, OpenTelemetry.
 
+use crate::config::MediaConfig;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -348,4 +349,41 @@ pub(super) fn smtp_config(src: &ConfigSource) -> Result<Option<SmtpConfig>, Conf
         subject: src.text("SMTP_SUBJECT")?.to_owned(),
         timeout: Duration::from_secs(src.parse::<u64>("SMTP_TIMEOUT_SECS", "seconds")?.max(1)),
     }))
+}
+
+/// Files both ways (`SWITCHBOARD_MEDIA_*`). The link key falls back on one derived from
+/// the app secret, which every replica of a deployment shares.
+pub(super) fn media_config(
+    src: &ConfigSource,
+    data_dir: &std::path::Path,
+    app_secret: &SecretString,
+) -> Result<MediaConfig, ConfigError> {
+    let allowed_types: Vec<String> = src
+        .text("SWITCHBOARD_MEDIA_ALLOWED_TYPES")?
+        .split(',')
+        .map(|t| t.trim().to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if let Some(bad) = allowed_types.iter().find(|t| t.split('/').count() != 2 || t.contains(' ')) {
+        return Err(ConfigError::Invalid {
+            key: "SWITCHBOARD_MEDIA_ALLOWED_TYPES",
+            message: format!("{bad:?} is not a media type such as image/png or a family such as image/*"),
+        });
+    }
+    let link_key = match src.get("SWITCHBOARD_MEDIA_LINK_KEY") {
+        Some(key) => SecretString::from(key.to_owned()),
+        None => {
+            SecretString::from(format!("switchboard-media-links:{}", secrecy::ExposeSecret::expose_secret(app_secret)))
+        }
+    };
+    Ok(MediaConfig {
+        dir: src.get("SWITCHBOARD_MEDIA_DIR").map_or_else(|| data_dir.join("media"), std::path::PathBuf::from),
+        policy: switchboard_domain::InboundMediaPolicy {
+            max_bytes: src.positive("SWITCHBOARD_MEDIA_MAX_BYTES", "a size in bytes")?,
+            allowed_types,
+        },
+        inline_max_bytes: src.parse("SWITCHBOARD_MEDIA_INLINE_MAX_BYTES", "a size in bytes")?,
+        link_ttl: std::time::Duration::from_secs(src.positive("SWITCHBOARD_MEDIA_LINK_TTL_SECS", "seconds")?),
+        link_key,
+    })
 }

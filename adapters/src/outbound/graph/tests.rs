@@ -117,6 +117,7 @@ async fn reply_buttons_are_sent_as_an_interactive_button_message() {
             ReplyButton { id: "am".into(), title: "Morning".into() },
             ReplyButton { id: "pm".into(), title: "Afternoon".into() },
         ],
+        media_header: None,
     };
     expect_body(
         content,
@@ -216,6 +217,7 @@ async fn content_over_a_limit_is_refused_before_any_request() {
         body: "b".into(),
         footer: None,
         buttons: (0..4).map(|i| ReplyButton { id: format!("{i}"), title: "t".into() }).collect(),
+        media_header: None,
     };
 
     let error = gateway(&server, 2000).send(&message(four), None, &TraceContext::new_root()).await.unwrap_err();

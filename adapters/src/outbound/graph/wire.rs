@@ -37,6 +37,16 @@ fn header_object(text: &str) -> Value {
     json!({ "type": "text", "text": text })
 }
 
+/// A media object: by id or link. A stored file is uploaded before the body is built
+/// (`UploadMedia`); should one get here, its key stands in for the id and Meta refuses it.
+fn source_object(source: &MediaSource) -> Value {
+    match source {
+        MediaSource::Id(id) => json!({ "id": id }),
+        MediaSource::Link(link) => json!({ "link": link }),
+        MediaSource::Stored { key, .. } => json!({ "id": key.as_str() }),
+    }
+}
+
 /// The `/messages` request body for one message, exactly as the Cloud API reads it.
 pub fn message_body(message: &OutboundMessage, callback_data: Option<&str>) -> Value {
     let mut body = Map::new();
@@ -81,7 +91,7 @@ pub fn message_body(message: &OutboundMessage, callback_data: Option<&str>) -> V
             }
             ("template", template)
         }
-        OutboundContent::Buttons { header, body, footer, buttons } => {
+        OutboundContent::Buttons { header, body, footer, buttons, media_header } => {
             let mut interactive = json!({
                 "type": "button",
                 "body": text_object(body),
@@ -89,6 +99,13 @@ pub fn message_body(message: &OutboundMessage, callback_data: Option<&str>) -> V
             });
             if let Some(h) = header {
                 interactive["header"] = header_object(h);
+            }
+            if let Some(m) = media_header {
+                let mut object = source_object(&m.source);
+                if let Some(f) = m.filename.as_ref().filter(|_| m.media == MediaKind::Document) {
+                    object["filename"] = json!(f);
+                }
+                interactive["header"] = json!({ "type": m.media.as_str(), m.media.as_str(): object });
             }
             if let Some(f) = footer {
                 interactive["footer"] = text_object(f);
@@ -131,10 +148,7 @@ pub fn message_body(message: &OutboundMessage, callback_data: Option<&str>) -> V
             ("interactive", interactive)
         }
         OutboundContent::Media { media, source, caption, filename } => {
-            let mut object = match source {
-                MediaSource::Id(id) => json!({ "id": id }),
-                MediaSource::Link(link) => json!({ "link": link }),
-            };
+            let mut object = source_object(source);
             if let Some(c) = caption.as_ref().filter(|_| !matches!(media, MediaKind::Audio | MediaKind::Sticker)) {
                 object["caption"] = json!(c);
             }

@@ -251,6 +251,8 @@ async fn an_agents_question_leaves_the_task_waiting_for_input_with_the_agent_not
             text: String::from("Which order number?"),
             task: Some(AgentTask { id: String::from("agent-task"), state: TaskState::InputRequired }),
             handoff: None,
+            files: Vec::new(),
+            choices: None,
         })
     });
 
@@ -294,6 +296,8 @@ async fn an_agent_task_that_failed_fails_the_a2a_task_with_an_apology() {
             text: String::new(),
             task: Some(AgentTask { id: String::from("agent-task"), state: TaskState::Failed }),
             handoff: None,
+            files: Vec::new(),
+            choices: None,
         })
     });
 

@@ -108,6 +108,8 @@ async fn an_agents_question_keeps_its_task_open_for_the_users_next_message() {
             text: "Which order number?".into(),
             task: Some(AgentTask { id: "task-1".into(), state: TaskState::InputRequired }),
             handoff: None,
+            files: Vec::new(),
+            choices: None,
         })
     });
     ports
@@ -139,6 +141,8 @@ async fn the_answer_to_an_open_task_goes_back_to_it_without_classification() {
                 text: "Refunded.".into(),
                 task: Some(AgentTask { id: "task-1".into(), state: TaskState::Completed }),
                 handoff: None,
+                files: Vec::new(),
+                choices: None,
             })
         });
     ports
@@ -161,6 +165,8 @@ async fn a_failed_task_gives_the_user_a_polite_answer() {
             text: "stack trace".into(),
             task: Some(AgentTask { id: "t".into(), state: TaskState::Failed }),
             handoff: None,
+            files: Vec::new(),
+            choices: None,
         })
     });
     ports

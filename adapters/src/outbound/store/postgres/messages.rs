@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 use switchboard_application::ports::{Handling, InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
-use switchboard_domain::{AgentName, Handler, InboundMessage, Wamid};
+use switchboard_domain::{AgentName, Handler, InboundMessage, OutboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -112,9 +112,7 @@ impl Messages for PgStore {
             .await
             .map_err(integrity)?;
         }
-        let message_id = Uuid::now_v7().to_string();
         let conversation_id = reply.conversation_id.to_string();
-        let trace_id = reply.trace.trace_id.to_string();
         let handoff = reply.handoff.as_ref().map(|h| &h.reason);
         let open_task = reply.open_task.as_ref().map(|t| (t.task_id.as_str(), t.agent.as_str()));
         let values = people::handling_after_turn(&conversation_id, open_task, now, handoff, reply.fallback_streak)?;
@@ -134,42 +132,64 @@ impl Messages for PgStore {
                 insert_job(&mut tx, job, now).await?;
             }
         }
-        sqlx::query(
-            "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
-             VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(reply.message.content.kind_name())
-        .bind(json(&reply.message)?)
-        .bind(now / 1000)
-        .bind(&trace_id)
-        .bind(reply.inbound.as_str())
-        .bind(reply.intent.as_str())
-        .bind(f64::from(reply.confidence))
-        .bind(reply.agent.as_str())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(integrity)?;
-        sqlx::query(
-            "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
-             VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6)",
-        )
-        .bind(reply.delivery_id.to_string())
-        .bind(&message_id)
-        .bind(&conversation_id)
-        .bind(&trace_id)
-        .bind(reply.trace.to_traceparent())
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(integrity)?;
+        insert_reply_message(&mut tx, &reply, &reply.message, reply.delivery_id, now).await?;
         let leased = insert_delivery_job(&mut tx, &reply.job, now, reply.lease_delivery).await?;
+        for follow_up in &reply.follow_ups {
+            insert_reply_message(&mut tx, &reply, &follow_up.message, follow_up.delivery_id, now).await?;
+            insert_job(&mut tx, &follow_up.job, now).await?;
+        }
         tx.commit().await.map_err(integrity)?;
-        if leased.is_none() || reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty()) {
+        if leased.is_none()
+            || !reply.follow_ups.is_empty()
+            || reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty())
+        {
             self.notify_workers();
         }
         Ok(ReplyRecorded::Recorded(leased))
     }
+}
+
+/// One outbound message of a reply and its pending delivery.
+async fn insert_reply_message(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    reply: &NewReply,
+    message: &OutboundMessage,
+    delivery_id: Uuid,
+    now: i64,
+) -> Result<(), StoreError> {
+    let message_id = Uuid::now_v7().to_string();
+    let conversation_id = reply.conversation_id.to_string();
+    let trace_id = reply.trace.trace_id.to_string();
+    sqlx::query(
+        "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
+         VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(&message_id)
+    .bind(&conversation_id)
+    .bind(message.content.kind_name())
+    .bind(json(message)?)
+    .bind(now / 1000)
+    .bind(&trace_id)
+    .bind(reply.inbound.as_str())
+    .bind(reply.intent.as_str())
+    .bind(f64::from(reply.confidence))
+    .bind(reply.agent.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(integrity)?;
+    sqlx::query(
+        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6)",
+    )
+    .bind(delivery_id.to_string())
+    .bind(&message_id)
+    .bind(&conversation_id)
+    .bind(&trace_id)
+    .bind(reply.trace.to_traceparent())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .map_err(integrity)?;
+    Ok(())
 }

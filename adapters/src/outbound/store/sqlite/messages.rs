@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
 use switchboard_application::jobs::LeasedJob;
 use switchboard_application::ports::{Handling, InboundRecord, Messages, NewReply, OpenTask, ReplyRecorded};
-use switchboard_domain::{AgentName, Handler, InboundMessage, Wamid};
+use switchboard_domain::{AgentName, Handler, InboundMessage, OutboundMessage, Wamid};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -95,9 +95,13 @@ impl Messages for SqliteStore {
     async fn record_reply(&self, reply: NewReply) -> Result<ReplyRecorded, StoreError> {
         let now = self.now_ms();
         let announces = reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty());
+        let follows = !reply.follow_ups.is_empty();
         let recorded = self.engine.group.write(move |conn| record_reply_in(conn, &reply, now)).await?;
         // A delivery job leased to the caller needs no worker; announcements do.
-        if recorded == ReplyRecorded::Recorded(None) || (announces && matches!(recorded, ReplyRecorded::Recorded(_))) {
+        if recorded == ReplyRecorded::Recorded(None)
+            || (follows && matches!(recorded, ReplyRecorded::Recorded(_)))
+            || (announces && matches!(recorded, ReplyRecorded::Recorded(_)))
+        {
             self.notify_workers();
         }
         Ok(recorded)
@@ -161,8 +165,26 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
             insert_job(conn, job, now)?;
         }
     }
+    insert_reply_message(conn, reply, &reply.message, reply.delivery_id, now)?;
+    let leased = insert_delivery_job(conn, &reply.job, now, reply.lease_delivery)?;
+    for follow_up in &reply.follow_ups {
+        insert_reply_message(conn, reply, &follow_up.message, follow_up.delivery_id, now)?;
+        insert_job(conn, &follow_up.job, now)?;
+    }
+    Ok(ReplyRecorded::Recorded(leased))
+}
+
+/// One outbound message of a reply and its pending delivery.
+fn insert_reply_message(
+    conn: &Connection,
+    reply: &NewReply,
+    message: &OutboundMessage,
+    delivery_id: Uuid,
+    now: i64,
+) -> Result<(), StoreError> {
     let message_id = Uuid::now_v7().to_string();
     let trace_id = reply.trace.trace_id.to_string();
+    let conversation_id = reply.conversation_id.to_string();
     run(
         conn,
         "INSERT INTO messages (id, conversation_id, direction, kind, content, sent_ts, trace_id, in_reply_to, intent, confidence, agent, created_at)
@@ -170,8 +192,8 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
         params![
             message_id,
             conversation_id,
-            reply.message.content.kind_name(),
-            json(&reply.message)?,
+            message.content.kind_name(),
+            json(message)?,
             now / 1000,
             trace_id,
             reply.inbound.as_str(),
@@ -185,9 +207,9 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
         conn,
         "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
          VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
-        params![reply.delivery_id.to_string(), message_id, conversation_id, trace_id, reply.trace.to_traceparent(), now],
+        params![delivery_id.to_string(), message_id, conversation_id, trace_id, reply.trace.to_traceparent(), now],
     )?;
-    Ok(ReplyRecorded::Recorded(insert_delivery_job(conn, &reply.job, now, reply.lease_delivery)?))
+    Ok(())
 }
 
 /// A reply's delivery job: leased to the caller for `lease` when no other job of its

@@ -19,7 +19,10 @@ WAIT = 15
 
 
 def wait(driver):
-    return WebDriverWait(driver, WAIT)
+    # While a page is replaced, Chromium may answer a lookup with "node does not belong to
+    # the document" (a WebDriverException): the wait asks again; a condition that never
+    # holds still times out.
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,))
 
 
 def gone(element):

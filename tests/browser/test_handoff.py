@@ -13,6 +13,7 @@ import os
 import time
 import urllib.request
 
+from selenium.common.exceptions import WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -24,7 +25,8 @@ USER = "447700900777"
 
 
 def wait(driver):
-    return WebDriverWait(driver, WAIT)
+    # See test_console.wait: a lookup during a page change is asked again.
+    return WebDriverWait(driver, WAIT, ignored_exceptions=(WebDriverException,))
 
 
 def post_webhook(base_url, wamid, text):

@@ -41,9 +41,10 @@ use switchboard_application::ports::{
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
-    AnnounceHandoff, ChangeConsent, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting, HandoffRules,
-    IngestWebhook, MediaIntake, MediaLinks, OperatorSessions, PeopleInTheLoop, ProcessInbound, RecordStatus,
-    ReplayEvents, ReplyMedia, RunWorkflow, SendMessage, ServeMedia, SignIn, ThrottleSettings, UploadMedia,
+    AcceptUpload, AnnounceHandoff, ChangeConsent, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting,
+    HandoffRules, IngestWebhook, MediaIntake, MediaLinks, OperatorSessions, PeopleInTheLoop, ProcessInbound,
+    RecordStatus, ReplayEvents, ReplyMedia, RunWorkflow, SendMessage, ServeMedia, SignIn, ThrottleSettings,
+    UploadMedia,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
@@ -369,6 +370,7 @@ impl Application {
         );
         sweep_idle_limiter_keys(sweeps, worker_shutdown.stop.clone());
 
+        let serve_media = Arc::new(ServeMedia::new(media_store.clone(), media_links.clone()));
         let management = web::Data::new(ManagementState {
             reads: store_arc.clone(),
             replay: Arc::new(ReplayEvents::new(
@@ -386,6 +388,7 @@ impl Application {
             ),
             consent: Arc::new(ChangeConsent::new(consents.clone(), clock.clone())),
             clock: clock.clone(),
+            media: serve_media.clone(),
             status: StatusConfig::from_config(&config),
         });
         let webhook = web::Data::new(WebhookState {
@@ -405,24 +408,30 @@ impl Application {
         }
         let whatsapp_health = web::Data::new(WhatsAppHealthState(health.map(|h| h as Arc<dyn AccountHealth>)));
         let router = Arc::new(Router::new(classifier, agents, policy));
-        let send = Arc::new(SendMessage::new(store_arc.clone(), clock.clone()).with_consents(consents.clone()));
-        let media = web::Data::new(MediaState {
-            serve: ServeMedia::new(media_store.clone(), media_links.clone()),
-            clock: clock.clone(),
-            sandbox: sandbox_media,
-        });
+        let send = Arc::new(
+            SendMessage::new(store_arc.clone(), clock.clone())
+                .with_consents(consents.clone())
+                .with_media(media_store.clone()),
+        );
+        let uploads = Arc::new(AcceptUpload::new(media_store.clone()));
+        let media =
+            web::Data::new(MediaState { serve: serve_media.clone(), clock: clock.clone(), sandbox: sandbox_media });
         let a2a_server = web::Data::new(A2aState {
-            handler: Arc::new(HandleA2a::new(
-                store_arc.clone(),
-                router.clone(),
-                send.clone(),
-                clock.clone(),
-                config.whatsapp.phone_number_id.clone(),
-            )),
+            handler: Arc::new(
+                HandleA2a::new(
+                    store_arc.clone(),
+                    router.clone(),
+                    send.clone(),
+                    clock.clone(),
+                    config.whatsapp.phone_number_id.clone(),
+                )
+                .with_uploads(uploads.clone()),
+            ),
             public_url,
         });
         let api = web::Data::new(ApiState {
             send,
+            uploads: uploads.clone(),
             workflows: Arc::new(RunWorkflow::new(router)),
             deliveries: store_arc.clone(),
             settings,
@@ -436,6 +445,7 @@ impl Application {
             max_header_bytes: config.http.max_header_bytes,
             webhook_max_body_bytes: config.http.webhook_max_body_bytes,
             api_max_body_bytes: config.http.api_max_body_bytes,
+            upload_max_body_bytes: usize::try_from(config.media.policy.max_bytes).unwrap_or(usize::MAX),
         };
         let body_budget = BodyBudget::new(config.http.body_budget_bytes);
         let server = HttpServer::new(move || {

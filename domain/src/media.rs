@@ -238,7 +238,7 @@ pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
 }
 
 /// Where a file is kept in the media store: `in/<hash of the wamid>` for a user's file,
-/// `out/<delivery id>/<n>` for an agent's. Only lower-case letters, digits, `-` and `/`.
+/// `out/<delivery id>/<n>` for an agent's, `up/<id>` for a caller's upload. Only lower-case letters, digits, `-` and `/`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct MediaKey(String);
@@ -269,9 +269,38 @@ impl MediaKey {
         Self(format!("out/{}/{n}", delivery_id.as_hyphenated()))
     }
 
+    /// The key of a file a caller uploaded to send (`POST /api/v1/media`).
+    pub fn upload(id: uuid::Uuid) -> Self {
+        Self(format!("{UPLOAD_PREFIX}{}", id.as_hyphenated()))
+    }
+
+    /// Whether the file is one a caller uploaded to send, and so one a send may name.
+    pub fn is_upload(&self) -> bool {
+        self.0.starts_with(UPLOAD_PREFIX)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+const UPLOAD_PREFIX: &str = "up/";
+
+/// A file name as a caller gives it, checked before it reaches WhatsApp or an email:
+/// at most 240 characters, no control characters and no path.
+///
+/// Errors: the rule the name breaks.
+pub fn check_filename(name: &str) -> Result<(), String> {
+    if name.trim().is_empty() {
+        return Err(String::from("is empty"));
+    }
+    if name.chars().count() > 240 {
+        return Err(String::from("is longer than 240 characters"));
+    }
+    if name.chars().any(|c| c.is_control() || c == '/' || c == '\\') {
+        return Err(String::from("may not hold control characters, / or \\"));
+    }
+    Ok(())
 }
 
 impl fmt::Display for MediaKey {

@@ -12,23 +12,26 @@ fn user_message(text: &str) -> Value {
     json!({"messageId": uuid::Uuid::new_v4().to_string(), "role": "ROLE_USER", "parts": [{"text": text}]})
 }
 
-#[tokio::test]
-async fn the_official_sdk_client_resolves_the_card_sends_gets_the_task_and_streams() {
+/// Runs tests/a2a/sdk_client.py (the official SDK's client) over `binding`; its steps.
+async fn official_client(binding: &str) -> Vec<Value> {
     let app = spawn_app().await;
     let python = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".venv-a2a/bin/python");
     let script = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/a2a/sdk_client.py");
 
     let address = app.address.clone();
+    let binding = binding.to_owned();
     let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(python).arg(script).args([&address, API_KEY, "hello there"]).output()
+        std::process::Command::new(python).arg(script).args([&address, API_KEY, "hello there", &binding]).output()
     })
     .await
     .unwrap()
     .unwrap();
 
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let steps: Vec<Value> =
-        String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn assert_the_client_did_it_all(steps: &[Value]) {
     let step = |name: &str| steps.iter().filter(|s| s["step"] == name).map(|s| s["data"].clone()).collect::<Vec<_>>();
     assert_eq!(step("card")[0]["name"], "Switchboard");
     let sent = &step("send")[0]["task"];
@@ -38,6 +41,20 @@ async fn the_official_sdk_client_resolves_the_card_sends_gets_the_task_and_strea
     let stream = step("stream");
     assert_eq!(stream[0]["task"]["status"]["state"], "TASK_STATE_WORKING");
     assert_eq!(stream.last().unwrap()["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED");
+    let listed = step("list")[0]["tasks"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 2, "both tasks, newest first: {listed:#?}");
+    assert_eq!(listed[1]["id"], sent["id"]);
+    assert_eq!(step("cancel_missing")[0]["error"], "TaskNotFoundError", "{:#}", step("cancel_missing")[0]);
+}
+
+#[tokio::test]
+async fn the_official_sdk_client_over_json_rpc_resolves_the_card_sends_gets_streams_lists_and_cancels() {
+    assert_the_client_did_it_all(&official_client("JSONRPC").await);
+}
+
+#[tokio::test]
+async fn the_official_sdk_client_over_http_json_does_the_same_on_the_same_tasks() {
+    assert_the_client_did_it_all(&official_client("HTTP+JSON").await);
 }
 
 #[tokio::test]
@@ -265,4 +282,60 @@ async fn subscribe_to_task_streams_the_full_task_first_then_its_final_status() {
     assert_eq!(events[0]["result"]["task"]["id"], id);
     assert_eq!(events[0]["result"]["task"]["status"]["state"], "TASK_STATE_WORKING");
     assert_eq!(events.last().unwrap()["result"]["statusUpdate"]["status"]["state"], "TASK_STATE_COMPLETED");
+}
+
+#[tokio::test]
+async fn over_http_json_errors_are_http_statuses_with_the_a2a_reason_and_the_card_lists_the_binding() {
+    let app = spawn_app().await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = app.client.request(method, format!("{}{path}", app.address)).header("x-api-key", API_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+
+    let (missing_status, missing) = call(reqwest::Method::GET, "/a2a/tasks/no-such-task", None).await;
+    let (bad_status, bad) = call(reqwest::Method::POST, "/a2a/message:send", Some(json!({"msg": {}}))).await;
+    let (push_status, push) =
+        call(reqwest::Method::POST, "/a2a/tasks/t-1/pushNotificationConfigs", Some(json!({"url": "https://x"}))).await;
+    let (sent_status, sent) =
+        call(reqwest::Method::POST, "/a2a/message:send", Some(json!({"message": user_message("hello")}))).await;
+    let task_id = sent["task"]["id"].as_str().unwrap().to_owned();
+    let (again_status, again) = call(reqwest::Method::POST, &format!("/a2a/tasks/{task_id}:cancel"), None).await;
+    let (got_status, got) = call(reqwest::Method::GET, &format!("/a2a/tasks/{task_id}?historyLength=1"), None).await;
+    let unauthenticated = app.client.get(format!("{}/a2a/tasks", app.address)).send().await.unwrap().status();
+    let card: Value = app
+        .client
+        .get(format!("{}/.well-known/agent-card.json", app.address))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let reason = |body: &Value| body["error"]["details"][0]["reason"].as_str().unwrap_or_default().to_owned();
+    assert_eq!((missing_status, missing["error"]["status"].as_str()), (404, Some("NOT_FOUND")));
+    assert_eq!(reason(&missing), "TASK_NOT_FOUND");
+    assert_eq!((bad_status, reason(&bad)), (400, String::from("INVALID_PARAMS")));
+    assert!(bad["error"]["message"].as_str().unwrap().contains("message"), "{bad}");
+    assert_eq!((push_status, reason(&push)), (400, String::from("PUSH_NOTIFICATION_NOT_SUPPORTED")));
+    assert_eq!((sent_status, sent["task"]["status"]["state"].as_str()), (200, Some("TASK_STATE_COMPLETED")));
+    assert_eq!((again_status, reason(&again)), (400, String::from("TASK_NOT_CANCELABLE")));
+    assert_eq!(again["error"]["status"], "FAILED_PRECONDITION");
+    assert_eq!(got_status, 200);
+    assert_eq!(got["history"].as_array().unwrap().len(), 1);
+    assert_eq!(unauthenticated, 401);
+    let bindings: Vec<(&str, &str)> = card["supportedInterfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| (i["protocolBinding"].as_str().unwrap(), i["protocolVersion"].as_str().unwrap()))
+        .collect();
+    assert_eq!(bindings, [("JSONRPC", "1.0"), ("HTTP+JSON", "1.0"), ("JSONRPC", "0.3")]);
 }

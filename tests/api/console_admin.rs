@@ -41,14 +41,14 @@ fn csrf_of(page: &str) -> String {
 }
 
 /// A signed-in browser: its session cookie and CSRF token.
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     app: &'a TestApp,
     cookie: String,
     csrf: String,
 }
 
 impl Session<'_> {
-    async fn get(&self, path: &str) -> reqwest::Response {
+    pub(crate) async fn get(&self, path: &str) -> reqwest::Response {
         client()
             .get(format!("{}{path}", self.app.address))
             .header("cookie", format!("switchboard_session={}", self.cookie))
@@ -78,7 +78,7 @@ impl Session<'_> {
 }
 
 /// Adds an operator with `role` and signs them in.
-async fn signed_in<'a>(app: &'a TestApp, name: &str, role: Role) -> Session<'a> {
+pub(crate) async fn signed_in<'a>(app: &'a TestApp, name: &str, role: Role) -> Session<'a> {
     let hash = Argon2Passwords::new().hash(&SecretString::from(PASSWORD)).await.unwrap();
     let operator = OperatorName::parse(name).unwrap();
     assert!(app.store.add_operator(&operator, role, &hash, time::OffsetDateTime::now_utc()).await.unwrap());

@@ -22,6 +22,7 @@ mod one_trace;
 mod operations;
 mod sandbox;
 mod secrets;
+mod send_rich;
 mod sender_limit;
 mod trace_and_errors;
 mod webhook_ingest;

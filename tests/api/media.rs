@@ -285,3 +285,74 @@ async fn a_signed_link_opens_the_file_without_an_api_key_but_not_once_altered() 
     assert_eq!(expired.status(), 410);
     assert_eq!(expired.json::<Value>().await.unwrap()["code"], "link_expired");
 }
+
+#[tokio::test]
+async fn a_users_photo_and_a_sent_document_show_in_the_management_api_and_the_console_with_links_that_open_them() {
+    let app = spawn_app().await;
+    let photo = photo(900);
+    let photo_id = sandbox_upload(&app, &photo, "image/png").await;
+    app.post_webhook(&media_message("wamid.SHOW.1", "image", &photo_id, "image/png", &photo, json!({}))).await;
+    app.wait_for_replies(1).await;
+    let pdf = b"%PDF-1.7 opening hours".to_vec();
+    let uploaded: Value = app
+        .client
+        .post(format!("{}/api/v1/media?filename=hours.pdf", app.address))
+        .header("x-api-key", API_KEY)
+        .header("content-type", "application/pdf")
+        .body(pdf.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    app.send_ok(json!({"to": USER, "from_number_id": BUSINESS_NUMBER_ID, "text": "Our hours", "media": {"key": uploaded["key"]}}))
+        .await;
+    app.wait_for_replies(2).await;
+
+    let conversations: Value = app
+        .client
+        .get(format!("{}/api/v1/conversations", app.address))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = conversations["items"][0]["id"].as_str().unwrap().to_owned();
+    let messages: Value = app
+        .client
+        .get(format!("{}/api/v1/conversations/{id}/messages", app.address))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let files: Vec<&Value> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["file"].as_object().map(|_| &m["file"]))
+        .collect();
+    let session = crate::console_admin::signed_in(&app, "ana", switchboard_domain::Role::Operator).await;
+    let page = session.get(&format!("/console/conversations/{id}")).await.text().await.unwrap();
+
+    assert_eq!(files.len(), 2, "{messages:#}");
+    let (users, sent) = (files[0], files[1]);
+    assert_eq!(
+        (users["kind"].as_str(), users["mime_type"].as_str(), users["size"].as_u64()),
+        (Some("image"), Some("image/png"), Some(900))
+    );
+    assert_eq!((sent["kind"].as_str(), sent["filename"].as_str()), (Some("document"), Some("hours.pdf")));
+    for (file, bytes) in [(users, &photo), (sent, &pdf)] {
+        let opened = reqwest::get(file["url"].as_str().unwrap()).await.unwrap();
+        assert_eq!(opened.status(), 200, "a signed link opens without an API key");
+        assert_eq!(&opened.bytes().await.unwrap().to_vec(), bytes);
+    }
+    assert!(page.contains("<img class=\"thumb\" src=\"/media/in/"), "the console shows the photo: {page}");
+    assert!(page.contains("alt=\"image from the user"), "{page}");
+    assert!(page.contains("hours.pdf</a> · application/pdf, 22 B"), "the console links the document: {page}");
+}

@@ -7,11 +7,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use switchboard_application::ports::OpenTask;
 use switchboard_application::ports::{ChannelSettings, Deliveries};
-use switchboard_application::usecases::{RequestedChannel, RunWorkflow, SendMessage, SendRequest};
-use switchboard_domain::{
-    AgentName, Channel, EmailAddress, InboundContent, OutboundContent, PhoneNumber, ScopedUserId, TemplateComponent,
-    WhatsAppUser, WorkflowRequest,
-};
+use switchboard_application::usecases::{AcceptUpload, RunWorkflow, SendMessage, SendOrder};
+use switchboard_domain::{AgentName, Channel, InboundContent, TemplateComponent, WorkflowRequest};
 use uuid::Uuid;
 
 use super::errors::{ApiError, ErrorCode};
@@ -19,6 +16,7 @@ use super::trace::request_trace;
 
 pub struct ApiState {
     pub send: Arc<SendMessage>,
+    pub uploads: Arc<AcceptUpload>,
     pub workflows: Arc<RunWorkflow>,
     pub deliveries: Arc<dyn Deliveries>,
     pub settings: Arc<dyn ChannelSettings>,
@@ -26,86 +24,164 @@ pub struct ApiState {
     pub default_number_id: String,
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+// The request bodies of `POST /api/v1/messages` as the API reference shows them. The
+// handler reads `SendOrder` (the application's one shape, shared with the A2A `deliver`
+// skill); a test checks that these name the same fields.
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
 pub struct TemplateBody {
     pub name: String,
     pub language: String,
     /// Meta's template components: `{type, sub_type?, index?, parameters}`.
-    #[serde(default)]
     #[schema(value_type = Vec<Object>)]
-    pub components: Vec<TemplateComponent>,
+    pub components: Option<Vec<TemplateComponent>>,
 }
 
-/// `POST /api/v1/messages`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// A file: give exactly one of `key` (an upload's, from `POST /api/v1/media`), `link` (an
+/// https URL Meta fetches) or `id` (a media id Meta gave).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct MediaBody {
+    /// `image`, `audio`, `video`, `document` or `sticker`. Required with `link` or `id`;
+    /// for an upload its type decides when left out.
+    #[schema(example = "image")]
+    pub kind: Option<String>,
+    #[schema(example = "up/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b")]
+    pub key: Option<String>,
+    pub link: Option<String>,
+    pub id: Option<String>,
+    /// The name a document shows (an upload's own name when left out).
+    pub filename: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ButtonBody {
+    /// Comes back in the user's tap (at most 256 characters, unique).
+    pub id: String,
+    /// At most 20 characters.
+    pub title: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ListRowBody {
+    pub id: String,
+    /// At most 24 characters.
+    pub title: String,
+    /// At most 72 characters.
+    pub description: Option<String>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ListSectionBody {
+    /// At most 24 characters.
+    pub title: Option<String>,
+    pub rows: Vec<ListRowBody>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ListBody {
+    /// The label of the button that opens the list (at most 20 characters).
+    pub button: String,
+    /// Up to 10 sections, 10 rows in all.
+    pub sections: Vec<ListSectionBody>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ReactionBody {
+    /// The wamid of the user's message reacted to.
+    pub message_id: String,
+    /// One emoji; empty removes the reaction.
+    pub emoji: String,
+}
+
+/// `POST /api/v1/messages`: who, how, and exactly one of: `text`; `template`; `media`
+/// (with `text` as its caption); `buttons` or `list` (with `text` as the body, `header`
+/// and `footer`; buttons may have `media` as their header); `reaction`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
 pub struct SendBody {
     /// The user's phone number (any common format).
     pub to: Option<String>,
     /// Or their business-scoped user id.
     pub to_user_id: Option<String>,
     /// `whatsapp`, `email` or `auto` (the default: WhatsApp, then email).
-    #[schema(value_type = Option<String>, example = "auto")]
-    pub channel: Option<RequestedChannel>,
-    pub text: Option<String>,
-    #[serde(default)]
-    pub preview_url: bool,
-    pub template: Option<TemplateBody>,
+    #[schema(example = "auto")]
+    pub channel: Option<String>,
     /// Where an email goes; stored on the contact for later fallbacks.
     pub email: Option<String>,
     pub from_number_id: Option<String>,
-}
-
-impl SendBody {
-    fn into_request(self, default_number_id: &str) -> Result<SendRequest, ApiError> {
-        let to = match (self.to.as_deref(), self.to_user_id.as_deref()) {
-            (Some(phone), None) => {
-                WhatsAppUser::new(None, Some(PhoneNumber::parse(phone).map_err(|e| ApiError::invalid("to", e))?))
-            }
-            (None, Some(id)) => {
-                WhatsAppUser::new(Some(ScopedUserId::parse(id).map_err(|e| ApiError::invalid("to_user_id", e))?), None)
-            }
-            (Some(_), Some(_)) => return Err(ApiError::invalid("to", "give to or to_user_id, not both")),
-            (None, None) => return Err(ApiError::invalid("to", "required (or to_user_id)")),
-        }
-        .map_err(|e| ApiError::invalid("to", e))?;
-        let content = match (self.text, self.template) {
-            (Some(body), None) => OutboundContent::Text { body, preview_url: self.preview_url },
-            (None, Some(t)) => {
-                OutboundContent::Template { name: t.name, language: t.language, components: t.components }
-            }
-            (Some(_), Some(_)) => return Err(ApiError::invalid("text", "give text or template, not both")),
-            (None, None) => return Err(ApiError::invalid("text", "required (or template)")),
-        };
-        let email =
-            self.email.as_deref().map(EmailAddress::parse).transpose().map_err(|e| ApiError::invalid("email", e))?;
-        Ok(SendRequest {
-            to,
-            email,
-            channel: self.channel.unwrap_or(RequestedChannel::Auto),
-            content,
-            from_number_id: self.from_number_id.unwrap_or_else(|| default_number_id.to_owned()),
-        })
-    }
+    /// A text message (at most 4096 characters); the body of buttons or a list (1024); a
+    /// file's caption (1024).
+    pub text: Option<String>,
+    /// Let WhatsApp preview the first link of a text message.
+    pub preview_url: Option<bool>,
+    pub template: Option<TemplateBody>,
+    pub media: Option<MediaBody>,
+    /// One to three reply buttons.
+    pub buttons: Option<Vec<ButtonBody>>,
+    pub list: Option<ListBody>,
+    /// A text header above buttons or a list (at most 60 characters).
+    pub header: Option<String>,
+    /// A footer below buttons or a list (at most 60 characters).
+    pub footer: Option<String>,
+    pub reaction: Option<ReactionBody>,
 }
 
 #[utoipa::path(post, path = "/api/v1/messages", request_body = SendBody, tag = "Messages", security(("api_key" = [])),
     summary = "Send a message to a WhatsApp user",
-    description = "Queues a text or a template for a user named by phone number (`to`) or business-scoped user id (`to_user_id`). `channel` `auto` (the default) tries WhatsApp, then email; outside the 24-hour window a text needs a template. Answers once the delivery is stored; follow it with `GET /api/v1/messages/{id}`.",
-    responses((status = 202, description = "stored; delivery runs in the background", body = crate::inbound::openapi::schemas::SendAccepted), (status = 400, description = "`invalid_request`: a field is invalid; the message starts with its name"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the message could not be stored")))]
+    description = "Queues a text, a template, a file, reply buttons, a list or a reaction for a user named by phone number (`to`) or business-scoped user id (`to_user_id`). Every WhatsApp limit is checked first and a broken one named (`button title has 25 characters; the limit is 20`). A file is one uploaded with `POST /api/v1/media` (`media.key`), an https link or a Meta media id. `channel` `auto` (the default) tries WhatsApp, then email (which attaches an uploaded file); outside the 24-hour window only a template goes. Answers once the delivery is stored; follow it with `GET /api/v1/messages/{id}`.",
+    responses((status = 202, description = "stored; delivery runs in the background", body = crate::inbound::openapi::schemas::SendAccepted), (status = 400, description = "`invalid_request`: a field is missing, malformed, breaks a WhatsApp limit or does not go with another; the message starts with its name"), (status = 401, description = "no or wrong API key"), (status = 409, description = "`opted_out`: the contact opted out of business-initiated (or marketing) messages"), (status = 503, description = "`store_unavailable`: the message could not be stored")))]
 pub async fn send_message(
     req: HttpRequest,
     state: web::Data<ApiState>,
-    body: web::Json<SendBody>,
+    body: web::Json<SendOrder>,
 ) -> Result<HttpResponse, ApiError> {
     let trace = request_trace(&req);
-    let request = body.into_inner().into_request(&state.default_number_id)?;
-    let id = state.send.execute(request, trace).await?;
+    let id = state.send.order(body.into_inner(), &state.default_number_id, trace).await?;
     Ok(HttpResponse::Accepted().json(serde_json::json!({
         "delivery_id": id,
         "state": "pending",
         "trace_id": trace.trace_id.to_string(),
+    })))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// The name the file carries (a document shows it; an email attaches it under it).
+    pub filename: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/media", tag = "Messages", params(UploadQuery), security(("api_key" = [])),
+    request_body(content = Vec<u8>, description = "the file's bytes; `Content-Type` is the file's type", content_type = "application/octet-stream"),
+    summary = "Upload a file to send",
+    description = "Keeps a file to send with `POST /api/v1/messages` (`media.key`) or the A2A `deliver` skill. Its type and size are checked against Meta's limits for its kind (an image at most 5 MB as JPEG or PNG, a video or audio 16 MB, a sticker WebP, a document 100 MB of any type) and against `SWITCHBOARD_MEDIA_MAX_BYTES`. The file goes to WhatsApp when its message is sent, and is attached to an email fallback.",
+    responses((status = 201, description = "kept: the key to send it by, with its type, kind, size and SHA-256", body = crate::inbound::openapi::schemas::UploadedFile), (status = 400, description = "`invalid_request`: an empty file, a type that is not `type/subtype`, a bad file name, or a file Meta would refuse (the message names the limit)"), (status = 401, description = "no or wrong API key"), (status = 413, description = "`payload_too_large`: over `SWITCHBOARD_MEDIA_MAX_BYTES`"), (status = 503, description = "`store_unavailable`: the media store could not be written")))]
+pub async fn upload_media(
+    req: HttpRequest,
+    state: web::Data<ApiState>,
+    query: web::Query<UploadQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let Some(content_type) = req.headers().get(actix_web::http::header::CONTENT_TYPE) else {
+        return Err(ApiError::invalid("content-type", "required: the file's media type"));
+    };
+    let mime_type = content_type.to_str().map_err(|_| ApiError::invalid("content-type", "not text"))?.to_owned();
+    let bytes = super::limits::file_body(payload).await?;
+    let stored = state.uploads.execute(&mime_type, query.into_inner().filename, bytes).await?;
+    Ok(HttpResponse::Created().json(serde_json::json!({
+        "key": stored.key,
+        "mime_type": stored.mime_type,
+        "kind": switchboard_domain::media::kind_for(&stored.mime_type),
+        "size": stored.size,
+        "sha256": stored.sha256,
+        "filename": stored.filename,
     })))
 }
 

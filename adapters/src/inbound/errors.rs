@@ -11,7 +11,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use switchboard_application::ports::StoreError;
 use switchboard_application::usecases::{
-    ChangeConsentError, IngestError, LinkError, PeopleError, SendMessageError, ServeMediaError, WorkflowError,
+    ChangeConsentError, IngestError, LinkError, PeopleError, SendMessageError, ServeMediaError, UploadError,
+    WorkflowError,
 };
 
 use switchboard_shared::secrets::{self, Output};
@@ -192,10 +193,27 @@ impl From<ServeMediaError> for ApiError {
 impl From<SendMessageError> for ApiError {
     fn from(e: SendMessageError) -> Self {
         match e {
-            SendMessageError::Invalid(e) => Self::invalid("text", e),
+            SendMessageError::Invalid(e) => Self::invalid("content", e),
+            SendMessageError::Order(e) => Self::invalid(e.field, e.message),
+            SendMessageError::Media(e) => {
+                tracing::error!(error = %e, "media store failed");
+                Self::new(ErrorCode::StoreUnavailable, "the uploaded file could not be looked up; try again later")
+            }
             SendMessageError::NoEmail(_) => Self::invalid("email", "required when channel is email"),
             SendMessageError::OptedOut(refusal) => Self::new(ErrorCode::OptedOut, refusal.to_string()),
             SendMessageError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UploadError> for ApiError {
+    fn from(e: UploadError) -> Self {
+        match e {
+            UploadError::Refused { field, message } => Self::invalid(field, message),
+            UploadError::Store(e) => {
+                tracing::error!(error = %e, "media store failed");
+                Self::new(ErrorCode::StoreUnavailable, "the file could not be stored; try again later")
+            }
         }
     }
 }

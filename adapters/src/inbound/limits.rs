@@ -44,6 +44,8 @@ pub struct HttpLimits {
     pub webhook_max_body_bytes: usize,
     /// Bodies on every other route (management, API, A2A).
     pub api_max_body_bytes: usize,
+    /// Files uploaded to send ([`FILE_PATHS`]): `SWITCHBOARD_MEDIA_MAX_BYTES`.
+    pub upload_max_body_bytes: usize,
 }
 
 impl Default for HttpLimits {
@@ -53,6 +55,7 @@ impl Default for HttpLimits {
             max_header_bytes: 16 * 1024,
             webhook_max_body_bytes: 3 * 1024 * 1024,
             api_max_body_bytes: 256 * 1024,
+            upload_max_body_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -139,7 +142,14 @@ async fn admit(
         ));
     }
     let webhook = is_webhook(req.path());
-    let limit = if webhook { limits.webhook_max_body_bytes } else { limits.api_max_body_bytes };
+    let file = is_file_path(req.path());
+    let limit = if webhook {
+        limits.webhook_max_body_bytes
+    } else if file {
+        limits.upload_max_body_bytes
+    } else {
+        limits.api_max_body_bytes
+    };
     let declared = declared_length(req.headers());
     if declared.is_some_and(|n| n > limit) {
         return Err(ApiError::payload_too_large(limit));
@@ -162,7 +172,7 @@ async fn admit(
             ));
         }
     };
-    if !webhook && req.path() != SANDBOX_MEDIA_PATH {
+    if !webhook && !file {
         check_json_text(&body)?;
     }
     req.set_payload(Payload::from(body.freeze()));
@@ -178,15 +188,37 @@ fn declared_length(headers: &HeaderMap) -> Option<usize> {
     headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<usize>().ok())
 }
 
-/// The one route whose body is a file of any type (sandbox mode only).
+/// The sandbox's stand-in for Meta's upload (sandbox mode only).
 pub const SANDBOX_MEDIA_PATH: &str = "/sandbox/media";
+
+/// Files a caller uploads to send.
+pub const UPLOAD_PATH: &str = "/api/v1/media";
+
+/// The routes whose body is a file of any type, not JSON.
+pub const FILE_PATHS: [&str; 2] = [SANDBOX_MEDIA_PATH, UPLOAD_PATH];
+
+fn is_file_path(path: &str) -> bool {
+    FILE_PATHS.contains(&path)
+}
+
+/// The body of a file route, as [`enforce_limits`] admitted it (bounded by
+/// `upload_max_body_bytes`, not by the JSON routes' payload limit).
+///
+/// Errors: the connection broke while reading.
+pub async fn file_body(mut payload: web::Payload) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        body.extend_from_slice(&chunk.map_err(ApiError::unreadable_body)?);
+    }
+    Ok(body)
+}
 
 /// `application/json` or any `+json` type. The A2A endpoint also takes a body without a
 /// content type (JSON-RPC clients often send none), the console its HTML forms
-/// (`application/x-www-form-urlencoded`), and the sandbox's upload any file; any other
+/// (`application/x-www-form-urlencoded`), and the file routes any file; any other
 /// declared type is refused.
 fn content_type_allowed(headers: &HeaderMap, path: &str) -> bool {
-    if path == SANDBOX_MEDIA_PATH {
+    if is_file_path(path) {
         return true;
     }
     match headers.get(CONTENT_TYPE) {

@@ -16,7 +16,7 @@ use switchboard_shared::TraceContext;
 use super::errors::{ApiError, ErrorCode};
 
 pub struct MediaState {
-    pub serve: ServeMedia,
+    pub serve: Arc<ServeMedia>,
     pub clock: Arc<dyn Clock>,
     /// The sandbox's media endpoints (sandbox mode only).
     pub sandbox: Option<Arc<dyn WhatsAppMedia>>,
@@ -68,11 +68,12 @@ pub async fn sandbox_upload(
     state: web::Data<MediaState>,
     request: HttpRequest,
     query: web::Query<UploadQuery>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     let Some(sandbox) = &state.sandbox else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such route"));
     };
+    let body = super::limits::file_body(payload).await?;
     if body.is_empty() {
         return Err(ApiError::invalid("body", "the file is empty"));
     }
@@ -87,7 +88,7 @@ pub async fn sandbox_upload(
         hex::encode(sha2::Sha256::digest(&body))
     };
     let size = body.len();
-    let file = MediaFile { mime_type: mime_type.clone(), bytes: body.to_vec() };
+    let file = MediaFile { mime_type: mime_type.clone(), bytes: body };
     let id = sandbox
         .upload("sandbox", file, query.filename.as_deref().unwrap_or_default(), &TraceContext::new_root())
         .await

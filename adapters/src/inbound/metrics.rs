@@ -228,8 +228,8 @@ pub const METRICS: &[MetricSpec] = &[
     metric(
         "switchboard_media_stored_total",
         Kind::Counter,
-        "Files kept in the media store, by direction: inbound (a user's, for the agent) or outbound (an agent's, until sent)",
-        &[&[("direction", "inbound")], &[("direction", "outbound")]],
+        "Files kept in the media store, by direction: inbound (a user's, for the agent), outbound (an agent's, until sent) or upload (a caller's, to send)",
+        &[&[("direction", "inbound")], &[("direction", "outbound")], &[("direction", "upload")]],
     ),
     metric(
         "switchboard_media_refused_total",

@@ -1,16 +1,16 @@
 //! Switchboard as an A2A agent. Skills: `route` (hand it a user message; it classifies,
 //! routes to the right agent and answers with that agent's reply, keeping the agent's
-//! question open as INPUT_REQUIRED) and `deliver` (a data part `{to, text}`: deliver a
-//! message to a WhatsApp user). Tasks are stored, so they survive a restart.
+//! question open as INPUT_REQUIRED) and `deliver` (a data part in the send API's shape,
+//! `{to, text, media?, buttons?, list?, ...}`, and file parts: deliver a message to a
+//! WhatsApp user). Tasks are stored, so they survive a restart.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
 use switchboard_domain::a2a::{Artifact, Message, Part, Role, Task, TaskState, TaskStatus, parts_text};
-use switchboard_domain::{
-    Channel, EmailAddress, InboundContent, OutboundContent, PhoneNumber, ScopedUserId, WhatsAppUser, WorkflowRequest,
-};
+use switchboard_domain::media;
+use switchboard_domain::{Channel, InboundContent, WorkflowRequest};
 use switchboard_shared::TraceContext;
 use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::ports::{A2aTasks, AgentError, Clock, OpenTask, StoreError, StoredTask};
 use crate::usecases::route::Router;
-use crate::usecases::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
+use crate::usecases::{AcceptUpload, MediaOrder, SendMessage, SendMessageError, SendOrder, UploadError};
 
 /// A2A errors with their JSON-RPC codes.
 #[derive(Debug, thiserror::Error)]
@@ -60,8 +60,11 @@ pub struct HandleA2a {
     tasks: Arc<dyn A2aTasks>,
     router: Arc<Router>,
     send: Arc<SendMessage>,
+    uploads: Option<Arc<AcceptUpload>>,
     clock: Arc<dyn Clock>,
     default_number_id: String,
+    /// The id of each task saved in this process, for subscribers to wake on.
+    changes: tokio::sync::broadcast::Sender<String>,
 }
 
 fn now_rfc3339(clock: &dyn Clock) -> Option<String> {
@@ -95,7 +98,28 @@ impl HandleA2a {
         clock: Arc<dyn Clock>,
         default_number_id: String,
     ) -> Self {
-        Self { tasks, router, send, clock, default_number_id }
+        let (changes, _) = tokio::sync::broadcast::channel(256);
+        Self { tasks, router, send, uploads: None, clock, default_number_id, changes }
+    }
+
+    /// Task ids as this process saves them: a subscriber wakes on its task's change
+    /// instead of polling (a lagging receiver should read the task again).
+    pub fn changes(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    async fn save(&self, stored: &StoredTask) -> Result<(), A2aServerError> {
+        self.tasks.save(stored).await?;
+        // Nobody listening is fine.
+        let _ = self.changes.send(stored.task.id.clone());
+        Ok(())
+    }
+
+    /// The `deliver` skill keeps a message's file parts here, to send them.
+    #[must_use]
+    pub fn with_uploads(mut self, uploads: Arc<AcceptUpload>) -> Self {
+        self.uploads = Some(uploads);
+        self
     }
 
     /// Accepts a message: a new task, or the next turn of one waiting for input. The
@@ -141,7 +165,7 @@ impl HandleA2a {
         stored.task.history.push(message);
         stored.task.status =
             TaskStatus { state: TaskState::Working, message: None, timestamp: now_rfc3339(self.clock.as_ref()) };
-        self.tasks.save(&stored).await?;
+        self.save(&stored).await?;
         Ok(stored)
     }
 
@@ -159,7 +183,7 @@ impl HandleA2a {
             let context_id = stored.task.context_id.clone().unwrap_or_default();
             let (state, text, artifact) =
                 match delivery_order(&message) {
-                    Some(order) => self.deliver(order, &trace).await,
+                    Some(order) => self.deliver(order, &message.parts, &trace).await,
                     None => {
                         let open = stored.agent.clone().zip(stored.agent_task_id.clone()).map(|(agent, task_id)| {
                             OpenTask { agent: switchboard_domain::AgentName::new(agent), task_id }
@@ -200,7 +224,7 @@ impl HandleA2a {
             {
                 return Ok(current);
             }
-            self.tasks.save(&stored).await?;
+            self.save(&stored).await?;
             tracing::info!(state = state.as_str(), "A2A task answered");
             Ok(stored)
         }
@@ -228,51 +252,56 @@ impl HandleA2a {
         }
     }
 
-    /// The `deliver` skill: `{to | to_user_id, text, channel?, email?}`.
-    async fn deliver(&self, order: &Value, trace: &TraceContext) -> (TaskState, String, Option<Value>) {
-        let field = |k: &str| order.get(k).and_then(Value::as_str);
-        let to = match (field("to"), field("to_user_id")) {
-            (Some(phone), _) => PhoneNumber::parse(phone)
-                .map_err(|e| e.to_string())
-                .and_then(|p| WhatsAppUser::new(None, Some(p)).map_err(|e| e.to_string())),
-            (None, Some(id)) => ScopedUserId::parse(id)
-                .map_err(|e| e.to_string())
-                .and_then(|i| WhatsAppUser::new(Some(i), None).map_err(|e| e.to_string())),
-            (None, None) => Err(String::from("the data part needs \"to\" or \"to_user_id\"")),
+    /// The `deliver` skill: the data part is a [`SendOrder`] (the send API's body); a
+    /// file part is the message's file when the order names none (bytes are kept as an
+    /// upload, a URL is sent by link).
+    async fn deliver(&self, order: &Value, parts: &[Part], trace: &TraceContext) -> (TaskState, String, Option<Value>) {
+        let mut order = match serde_json::from_value::<SendOrder>(order.clone()) {
+            Ok(order) => order,
+            Err(e) => return (TaskState::Rejected, format!("Cannot deliver: {e}"), None),
         };
-        let email = field("email").map(EmailAddress::parse).transpose().map_err(|e| e.to_string());
-        let channel = match field("channel") {
-            None | Some("auto") => Ok(RequestedChannel::Auto),
-            Some("whatsapp") => Ok(RequestedChannel::Whatsapp),
-            Some("email") => Ok(RequestedChannel::Email),
-            Some(other) => Err(format!("unknown channel {other:?}")),
-        };
-        let (to, email, channel, text) = match (to, email, channel, field("text")) {
-            (Ok(to), Ok(email), Ok(channel), Some(text)) => (to, email, channel, text),
-            (Err(e), ..) | (_, Err(e), ..) | (_, _, Err(e), _) => {
-                return (TaskState::Rejected, format!("Cannot deliver: {e}"), None);
+        if order.media.is_none()
+            && let Some(file) = parts.iter().find(|p| p.raw.is_some() || p.url.is_some())
+        {
+            match self.file_order(file).await {
+                Ok(media) => order.media = Some(media),
+                Err(UploadError::Refused { field, message }) => {
+                    return (TaskState::Rejected, format!("Cannot deliver: file part {field}: {message}"), None);
+                }
+                Err(UploadError::Store(e)) => {
+                    tracing::error!(error = %e, "deliver skill could not keep the file");
+                    return (TaskState::Failed, String::from("Cannot deliver right now; try again later."), None);
+                }
             }
-            (.., None) => {
-                return (TaskState::Rejected, String::from("Cannot deliver: the data part needs \"text\""), None);
-            }
-        };
-        let request = SendRequest {
-            to,
-            email,
-            channel,
-            content: OutboundContent::text(text),
-            from_number_id: field("from_number_id").unwrap_or(&self.default_number_id).to_owned(),
-        };
-        match self.send.execute(request, *trace).await {
+        }
+        match self.send.order(order, &self.default_number_id, *trace).await {
             Ok(id) => {
                 (TaskState::Completed, format!("Accepted for delivery as {id}."), Some(json!({"delivery_id": id})))
             }
-            Err(SendMessageError::Store(e)) => {
+            Err(e @ (SendMessageError::Store(_) | SendMessageError::Media(_))) => {
                 tracing::error!(error = %e, "deliver skill could not store the message");
                 (TaskState::Failed, String::from("Cannot deliver right now; try again later."), None)
             }
             Err(e) => (TaskState::Rejected, format!("Cannot deliver: {e}"), None),
         }
+    }
+
+    /// A file part as the order's file: bytes kept as an upload, a URL sent by link.
+    async fn file_order(&self, part: &Part) -> Result<MediaOrder, UploadError> {
+        let refused = |message: &str| UploadError::Refused { field: "raw", message: message.to_owned() };
+        let mime_type = part.media_type.clone().unwrap_or_else(|| String::from("application/octet-stream"));
+        if let Some(url) = &part.url {
+            return Ok(MediaOrder {
+                kind: Some(media::kind_for(&mime_type)),
+                link: Some(url.clone()),
+                filename: part.filename.clone(),
+                ..MediaOrder::default()
+            });
+        }
+        let Some(uploads) = &self.uploads else { return Err(refused("this server keeps no files")) };
+        let bytes = part.raw.as_deref().and_then(media::base64_decode).ok_or_else(|| refused("not base64"))?;
+        let stored = uploads.execute(&mime_type, part.filename.clone(), bytes).await?;
+        Ok(MediaOrder { key: Some(stored.key.to_string()), ..MediaOrder::default() })
     }
 
     pub async fn get(&self, id: &str, history_length: Option<usize>) -> Result<Task, A2aServerError> {
@@ -318,7 +347,7 @@ impl HandleA2a {
         }
         stored.task.status =
             TaskStatus { state: TaskState::Canceled, message: None, timestamp: now_rfc3339(self.clock.as_ref()) };
-        self.tasks.save(&stored).await?;
+        self.save(&stored).await?;
         Ok(stored.task)
     }
 

@@ -18,7 +18,7 @@ use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::ports::{MediaFile, MediaStore, MediaStoreError, SendError, WhatsAppMedia};
+use crate::ports::{MediaFile, MediaStore, MediaStoreError, MessageRecord, SendError, WhatsAppMedia};
 use crate::usecases::Attempt;
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -57,13 +57,14 @@ impl MediaLinks {
 
     /// A link to the file under `key` that works until `now + ttl`.
     pub fn sign(&self, key: &MediaKey, now: OffsetDateTime) -> String {
+        format!("{}{}", self.base_url, self.sign_path(key, now))
+    }
+
+    /// The same link without this service's address (`/media/...`), for pages served
+    /// from the same origin.
+    pub fn sign_path(&self, key: &MediaKey, now: OffsetDateTime) -> String {
         let expires = (now + self.ttl).unix_timestamp();
-        format!(
-            "{}/media/{}?expires={expires}&signature={}",
-            self.base_url,
-            key,
-            self.signature(key, expires).unwrap_or_default()
-        )
+        format!("/media/{}?expires={expires}&signature={}", key, self.signature(key, expires).unwrap_or_default())
     }
 
     /// Whether a link's expiry and signature are this service's and still good.
@@ -126,6 +127,66 @@ impl ServeMedia {
     /// A fresh link to a stored file (for the management API and the console).
     pub fn link(&self, key: &MediaKey, now: OffsetDateTime) -> String {
         self.links.sign(key, now)
+    }
+
+    /// The stored file a message carries, with a fresh signed link: a user's file that was
+    /// kept, or a file sent (or to be sent) from the store. `None` when the message has
+    /// none, or it was refused, or the store cannot say (logged: the page still shows).
+    pub async fn file_of(&self, record: &MessageRecord, now: OffsetDateTime) -> Option<MessageFile> {
+        let key = stored_key(record)?;
+        let media = match self.store.head(&key).await {
+            Ok(media) => media?,
+            Err(e) => {
+                tracing::warn!(error = %e, key = %key, "the media store could not describe a message's file");
+                return None;
+            }
+        };
+        Some(MessageFile {
+            url: self.links.sign(&key, now),
+            path: self.links.sign_path(&key, now),
+            kind: media::kind_for(&media.mime_type),
+            key: media.key,
+            mime_type: media.mime_type,
+            size: media.size,
+            sha256: media.sha256,
+            filename: media.filename,
+        })
+    }
+}
+
+/// A message's stored file, as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MessageFile {
+    pub key: MediaKey,
+    pub kind: switchboard_domain::MediaKind,
+    pub mime_type: String,
+    pub size: u64,
+    pub sha256: String,
+    pub filename: Option<String>,
+    /// A signed link that opens it, valid for `SWITCHBOARD_MEDIA_LINK_TTL_SECS`.
+    pub url: String,
+    /// The same link from this service's origin (`/media/...`), for the console.
+    #[serde(skip)]
+    pub path: String,
+}
+
+/// Where a message's file is kept, if it has one in the store.
+fn stored_key(record: &MessageRecord) -> Option<MediaKey> {
+    if record.direction == "inbound" {
+        let message = serde_json::from_value::<InboundMessage>(record.content.clone()).ok()?;
+        if !matches!(message.content, InboundContent::Media { .. }) {
+            return None;
+        }
+        return MediaKey::inbound(&hex::encode(Sha256::digest(message.wamid.as_str().as_bytes()))).ok();
+    }
+    let message = serde_json::from_value::<OutboundMessage>(record.content.clone()).ok()?;
+    match message.content {
+        OutboundContent::Media { source: MediaSource::Stored { key, .. }, .. } => Some(key),
+        OutboundContent::Buttons { media_header: Some(header), .. } => match header.source {
+            MediaSource::Stored { key, .. } => Some(key),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -360,6 +421,67 @@ impl UploadMedia {
             Some(MediaSource::Stored { key, .. }) => Ok(self.store.get(key).await?.into_iter().collect()),
             _ => Ok(Vec::new()),
         }
+    }
+}
+
+/// A file a caller uploads to send later (`POST /api/v1/media`, the A2A `deliver`
+/// skill's file parts): checked against Meta's limits for its kind and kept under
+/// `up/<id>`, which a send then names.
+pub struct AcceptUpload {
+    store: Arc<dyn MediaStore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The file breaks a limit of Meta's, or its name is not one to send.
+    #[error("{field}: {message}")]
+    Refused { field: &'static str, message: String },
+    #[error(transparent)]
+    Store(#[from] MediaStoreError),
+}
+
+impl AcceptUpload {
+    pub fn new(store: Arc<dyn MediaStore>) -> Self {
+        Self { store }
+    }
+
+    /// Keeps the file and answers its description (its key is what a send names).
+    ///
+    /// Errors: [`UploadError::Refused`] naming the limit; the store's failure.
+    #[tracing::instrument(name = "accept_upload", skip_all, fields(size = bytes.len()))]
+    pub async fn execute(
+        &self,
+        mime_type: &str,
+        filename: Option<String>,
+        bytes: Vec<u8>,
+    ) -> Result<StoredMedia, UploadError> {
+        let mime_type = media::essence(mime_type);
+        if mime_type.split_once('/').is_none_or(|(t, s)| t.is_empty() || s.is_empty()) {
+            return Err(UploadError::Refused {
+                field: "content-type",
+                message: format!("{mime_type:?} is not a media type (type/subtype)"),
+            });
+        }
+        if let Some(name) = &filename {
+            media::check_filename(name).map_err(|message| UploadError::Refused { field: "filename", message })?;
+        }
+        let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
+        let kind = media::kind_for(&mime_type);
+        if let Err(e) = media::check_outbound(kind, &mime_type, size) {
+            metrics::counter!("switchboard_media_refused_total", "reason" => "meta_limit").increment(1);
+            return Err(UploadError::Refused { field: "body", message: e.to_string() });
+        }
+        let stored = StoredMedia {
+            key: MediaKey::upload(Uuid::now_v7()),
+            mime_type,
+            size,
+            sha256: hex::encode(Sha256::digest(&bytes)),
+            filename,
+        };
+        self.store.put(&stored, bytes).await?;
+        metrics::counter!("switchboard_media_stored_total", "direction" => "upload").increment(1);
+        tracing::info!(key = %stored.key, kind = kind.as_str(), "a caller's file kept to send");
+        Ok(stored)
     }
 }
 

@@ -21,8 +21,8 @@ pub use consent::{
 pub use deliver::{DeliverError, DeliverMessage, DeliverOutcome, DeliveryPolicy, OutsideWindow, TemplateConfig};
 pub use ingest::{IngestError, IngestWebhook, ParsedInbound, ParsedStatus, ParsedWebhook, WebhookContent};
 pub use media::{
-    LinkError, MediaIntake, MediaLinks, MediaNotYet, ReplyMedia, ServeMedia, ServeMediaError, StoredReplyFiles,
-    UploadMedia,
+    AcceptUpload, LinkError, MediaIntake, MediaLinks, MediaNotYet, MessageFile, ReplyMedia, ServeMedia,
+    ServeMediaError, StoredReplyFiles, UploadError, UploadMedia,
 };
 pub use operate::{DeadLetters, ParseWebhook, ReplayError, ReplayEvents, ReplayOutcome};
 pub use operators::{AddOperatorError, MIN_PASSWORD_CHARS, ManageOperators, OperatorSessions, session_id_hash};
@@ -31,7 +31,10 @@ pub use process::{
     DEFAULT_HANDOFF_ACKNOWLEDGEMENT, DoubleTexting, HandoffRules, ProcessInbound, ProcessInboundError, ProcessOutcome,
     SWITCHBOARD_AGENT,
 };
-pub use send::{RequestedChannel, SendMessage, SendMessageError, SendRequest};
+pub use send::{
+    ListOrder, MediaOrder, OrderError, ReactionOrder, RequestedChannel, SendMessage, SendMessageError, SendOrder,
+    SendRequest, TemplateOrder,
+};
 pub use sign_in::{SignIn, SignInAttempt, SignInError, SignedInSession, ThrottleSettings};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
 pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};

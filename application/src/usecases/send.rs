@@ -8,8 +8,11 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::jobs::{JobKind, NewJob, delivery_ordering_key};
-use crate::ports::{Clock, Consents, Deliveries, NewOutbound, Route, StoreError};
+use crate::ports::{Clock, Consents, Deliveries, MediaStore, MediaStoreError, NewOutbound, Route, StoreError};
 use crate::usecases::consent;
+
+mod order;
+pub use order::{FileRef, ListOrder, MediaOrder, OrderError, ReactionOrder, SendOrder, TemplateOrder, UploadFacts};
 
 /// Where the caller wants the message to go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
@@ -36,6 +39,12 @@ pub struct SendRequest {
 pub enum SendMessageError {
     #[error(transparent)]
     Invalid(#[from] ContentError),
+    /// A field of the order is missing, malformed or does not go with another.
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    /// The media store could not say whether an uploaded file is there.
+    #[error(transparent)]
+    Media(#[from] MediaStoreError),
     #[error("channel {0} needs an email address")]
     NoEmail(&'static str),
     /// The contact opted out of what this send is (a proactive message, a template).
@@ -50,12 +59,55 @@ pub enum SendMessageError {
 pub struct SendMessage {
     deliveries: Arc<dyn Deliveries>,
     consents: Option<Arc<dyn Consents>>,
+    media: Option<Arc<dyn MediaStore>>,
     clock: Arc<dyn Clock>,
 }
 
 impl SendMessage {
     pub fn new(deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>) -> Self {
-        Self { deliveries, consents: None, clock }
+        Self { deliveries, consents: None, media: None, clock }
+    }
+
+    /// Orders may name files uploaded to this store.
+    #[must_use]
+    pub fn with_media(mut self, store: Arc<dyn MediaStore>) -> Self {
+        self.media = Some(store);
+        self
+    }
+
+    /// A caller's order (the send API, the `deliver` skill): parsed, its uploaded file
+    /// looked up, then sent as [`Self::execute`] sends.
+    ///
+    /// Errors: as [`Self::execute`]; [`SendMessageError::Order`] naming the field.
+    pub async fn order(
+        &self,
+        order: SendOrder,
+        default_number_id: &str,
+        trace: TraceContext,
+    ) -> Result<Uuid, SendMessageError> {
+        let addressing = order.addressing()?;
+        let file = match order.file()? {
+            None => None,
+            Some(file) => {
+                let facts =
+                    match (&file, &self.media) {
+                        (FileRef::Upload { key, .. }, Some(store)) => store.head(key).await?.map(|stored| {
+                            UploadFacts { mime_type: stored.mime_type, size: stored.size, filename: stored.filename }
+                        }),
+                        _ => None,
+                    };
+                Some(file.resolve(facts)?)
+            }
+        };
+        let content = order.content(file)?;
+        let request = SendRequest {
+            to: addressing.to,
+            email: addressing.email,
+            channel: addressing.channel,
+            content,
+            from_number_id: addressing.from_number_id.unwrap_or_else(|| default_number_id.to_owned()),
+        };
+        self.execute(request, trace).await
     }
 
     /// Every send is business-initiated: one to a contact who opted out is refused.
@@ -218,5 +270,52 @@ mod tests {
             .await;
 
         assert!(result.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_order_naming_an_upload_is_stored_with_the_file_the_store_describes() {
+        use crate::ports::MockMediaStore;
+        use switchboard_domain::{MediaKey, MediaKind, MediaSource, StoredMedia};
+        let key = MediaKey::upload(Uuid::now_v7());
+        let described = StoredMedia {
+            key: key.clone(),
+            mime_type: "application/pdf".into(),
+            size: 10,
+            sha256: "00".into(),
+            filename: Some("invoice.pdf".into()),
+        };
+        let mut store = MockMediaStore::new();
+        store.expect_head().returning(move |_| Ok(Some(described.clone())));
+        let expected = OutboundContent::Media {
+            media: MediaKind::Document,
+            source: MediaSource::Stored { key: key.clone(), mime_type: "application/pdf".into() },
+            caption: Some("Your invoice".into()),
+            filename: Some("invoice.pdf".into()),
+        };
+        let mut deliveries = MockDeliveries::new();
+        deliveries
+            .expect_create()
+            .withf(move |o| o.message.content == expected && o.message.from_number_id == "default")
+            .times(1)
+            .returning(|_| Ok(()));
+        let order: SendOrder = serde_json::from_value(serde_json::json!({
+            "to": "+447700900123", "text": "Your invoice", "media": {"key": key.as_str()}
+        }))
+        .unwrap();
+
+        let result =
+            build(deliveries).with_media(Arc::new(store)).order(order, "default", TraceContext::new_root()).await;
+
+        assert!(result.is_ok());
+    }
+
+    #[tokio::test]
+    async fn an_order_with_a_bad_field_is_refused_naming_it() {
+        let order: SendOrder =
+            serde_json::from_value(serde_json::json!({"to": "+447700900123", "text": "Hi", "footer": "x"})).unwrap();
+
+        let result = build(MockDeliveries::new()).order(order, "default", TraceContext::new_root()).await;
+
+        assert!(matches!(result, Err(SendMessageError::Order(e)) if e.field == "footer"));
     }
 }

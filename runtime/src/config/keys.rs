@@ -501,7 +501,7 @@ pub const KEYS: &[Key] = &[
         name: "SWITCHBOARD_MEDIA_MAX_BYTES",
         default: KeyDefault::Value("16777216"),
         secret: false,
-        help: "the largest file a user may send that is kept and given to an agent; a larger one is refused and the agent told why",
+        help: "the largest file a user may send that is kept and given to an agent (a larger one is refused and the agent told why); also the largest upload POST /api/v1/media takes",
     },
     Key {
         name: "SWITCHBOARD_MEDIA_ALLOWED_TYPES",

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use switchboard_application::ports::{
     ConversationHandling, ConversationRecord, MessageRecord, PageRequest, StoreError,
 };
-use switchboard_domain::{DeliveryState, Handler, InboundMessage, OutboundContent, OutboundMessage};
+use switchboard_domain::{DeliveryState, Handler, InboundMessage, MediaKind, OutboundContent, OutboundMessage};
 use uuid::Uuid;
 
 use super::inbox::{ago, handler_badge, when, who as who_is, window_left};
@@ -20,7 +20,7 @@ use crate::inbound::api::ApiState;
 use crate::inbound::errors::ErrorCode;
 use crate::inbound::management::ManagementState;
 use crate::inbound::trace::request_trace;
-use switchboard_application::usecases::ChangeConsentError;
+use switchboard_application::usecases::{ChangeConsentError, MessageFile};
 
 /// At most this many of the latest messages are shown.
 const SHOWN: usize = 200;
@@ -33,6 +33,8 @@ struct Loaded {
     handling: ConversationHandling,
     record: Option<ConversationRecord>,
     messages: Vec<MessageRecord>,
+    /// Each message's stored file, in the same order.
+    files: Vec<Option<MessageFile>>,
     consent: switchboard_domain::Consent,
 }
 
@@ -61,7 +63,12 @@ async fn load(state: &ManagementState, id: Uuid, json: bool) -> Result<Loaded, C
             None => break,
         }
     }
-    Ok(Loaded { handling, record, messages, consent })
+    let now = state.clock.now();
+    let mut files = Vec::with_capacity(messages.len());
+    for m in &messages {
+        files.push(state.media.file_of(m, now).await);
+    }
+    Ok(Loaded { handling, record, messages, files, consent })
 }
 
 /// `GET /console/conversations/{id}`.
@@ -184,15 +191,15 @@ async fn live_part(loaded: &Loaded, api: &ApiState, now: time::OffsetDateTime) -
                 (loaded.messages.last().map(|m| if m.direction == "inbound" { "from the user" } else { "to the user" }).unwrap_or("none"))
             }
             ol.messages {
-                @for m in &loaded.messages {
-                    (message(m, &failures))
+                @for (m, file) in loaded.messages.iter().zip(&loaded.files) {
+                    (message(m, file.as_ref(), &failures))
                 }
             }
         }
     }
 }
 
-fn message(m: &MessageRecord, failures: &[(Uuid, String)]) -> Markup {
+fn message(m: &MessageRecord, file: Option<&MessageFile>, failures: &[(Uuid, String)]) -> Markup {
     let inbound = m.direction == "inbound";
     let (author, text) = if inbound {
         let text = serde_json::from_value::<InboundMessage>(m.content.clone())
@@ -218,7 +225,39 @@ fn message(m: &MessageRecord, failures: &[(Uuid, String)]) -> Markup {
             div.meta { strong { (author) } " · " (when(m.sent_at))
                 @if !inbound { " " (ticks(m.delivery_state, failure)) } }
             p.text { (text) }
+            @if let Some(file) = file { (attachment(file, inbound)) }
         }
+    }
+}
+
+/// A message's file: an image shown, audio and video playable, a document to open; each
+/// with its name, type and size, by a signed link from the console's own origin.
+fn attachment(file: &MessageFile, inbound: bool) -> Markup {
+    let whose = if inbound { "from the user" } else { "sent" };
+    let name = file.filename.clone().unwrap_or_else(|| format!("{} {whose}", file.kind.as_str()));
+    let facts = format!("{}, {}", file.mime_type, size_text(file.size));
+    html! {
+        figure.file data-testid="file" data-kind=(file.kind.as_str()) {
+            @match file.kind {
+                MediaKind::Image | MediaKind::Sticker => {
+                    a href=(file.path) target="_blank" rel="noopener" {
+                        img.thumb src=(file.path) alt=(format!("{} {whose}: {name}", file.kind.as_str())) loading="lazy";
+                    }
+                }
+                MediaKind::Audio => { audio controls preload="none" src=(file.path) aria-label=(format!("voice note or audio {whose}")) {} }
+                MediaKind::Video => { video.thumb controls preload="metadata" src=(file.path) aria-label=(format!("video {whose}")) {} }
+                MediaKind::Document => {}
+            }
+            figcaption { a href=(file.path) target="_blank" rel="noopener" download=(name) { (name) } " · " (facts) }
+        }
+    }
+}
+
+fn size_text(bytes: u64) -> String {
+    match bytes {
+        0..1024 => format!("{bytes} B"),
+        1024..1_048_576 => format!("{:.1} KB", bytes as f64 / 1024.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_048_576.0),
     }
 }
 

@@ -121,7 +121,7 @@ impl ResponseError for ConsoleError {
 /// The headers every console page carries: no caching (pages hold CSRF tokens), no
 /// framing, scripts and styles only from the console itself.
 pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+     img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// A page with the console's headers.
 pub fn html_response(status: StatusCode, markup: &Markup) -> HttpResponse {

@@ -133,6 +133,28 @@ pub struct MessageBody {
     /// The stored message, body included.
     #[schema(value_type = Object)]
     pub content: serde_json::Value,
+    /// The file it carries when one is kept in the media store (a user's photo, voice
+    /// note or document; a file sent), with a signed link that opens it.
+    #[schema(value_type = Option<MessageFileBody>)]
+    pub file: Option<switchboard_application::usecases::MessageFile>,
+}
+
+/// A message's stored file.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct MessageFileBody {
+    #[schema(example = "in/3f2a9c…")]
+    pub key: String,
+    /// `image`, `audio`, `video`, `document` or `sticker`.
+    pub kind: String,
+    pub mime_type: String,
+    pub size: u64,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub filename: Option<String>,
+    /// `GET /media/{key}?expires=&signature=`: opens the file without an API key until it
+    /// expires (`SWITCHBOARD_MEDIA_LINK_TTL_SECS`).
+    pub url: String,
 }
 
 impl From<MessageRecord> for MessageBody {
@@ -155,6 +177,7 @@ impl From<MessageRecord> for MessageBody {
             sent_at: m.sent_at,
             created_at: m.created_at,
             content: m.content,
+            file: None,
         }
     }
 }

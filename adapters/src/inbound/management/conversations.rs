@@ -77,7 +77,18 @@ pub async fn conversation_messages(
     let id = path_id("conversation", &id)?;
     let page = page_request(List::Messages, page.limit.as_deref(), page.cursor.as_deref())?;
     match state.reads.conversation_messages(id, page).await? {
-        Some(found) => Ok(HttpResponse::Ok().json(page_body::<_, MessageBody>(List::Messages, found))),
+        Some(found) => {
+            let now = state.clock.now();
+            let mut files = Vec::with_capacity(found.items.len());
+            for record in &found.items {
+                files.push(state.media.file_of(record, now).await);
+            }
+            let mut body = page_body::<_, MessageBody>(List::Messages, found);
+            for (item, file) in body.items.iter_mut().zip(files) {
+                item.file = file;
+            }
+            Ok(HttpResponse::Ok().json(body))
+        }
         None => Err(ApiError::new(ErrorCode::NotFound, format!("no conversation {id}"))),
     }
 }

@@ -137,7 +137,8 @@ pub struct HandBackBody {
 pub struct OperatorReplyBody {
     pub operator: String,
     pub text: Option<String>,
-    pub template: Option<super::super::api::TemplateBody>,
+    #[schema(value_type = Option<super::super::api::TemplateBody>)]
+    pub template: Option<switchboard_application::usecases::TemplateOrder>,
 }
 
 impl OperatorReplyBody {

@@ -18,7 +18,7 @@ use switchboard_application::ports::{
     PageRequest, Route, StoreError, TimeRange,
 };
 use switchboard_application::ports::{Clock, People};
-use switchboard_application::usecases::{ChangeConsent, DeadLetters, PeopleInTheLoop, ReplayEvents};
+use switchboard_application::usecases::{ChangeConsent, DeadLetters, PeopleInTheLoop, ReplayEvents, ServeMedia};
 use switchboard_domain::DeliveryState;
 use switchboard_runtime::{Config, Mode};
 use time::OffsetDateTime;
@@ -43,6 +43,8 @@ pub struct ManagementState {
     /// Operators' and API clients' changes of a contact's consent.
     pub consent: Arc<ChangeConsent>,
     pub clock: Arc<dyn Clock>,
+    /// Messages' stored files, with signed links.
+    pub media: Arc<ServeMedia>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,
 }

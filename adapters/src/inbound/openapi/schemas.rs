@@ -46,6 +46,23 @@ pub struct SendAccepted {
     pub trace_id: String,
 }
 
+/// `POST /api/v1/media` kept the file.
+#[derive(ToSchema)]
+pub struct UploadedFile {
+    /// Send it with `media: {"key": ...}`.
+    #[schema(example = "up/0193a1b2-7c4d-7e5f-8a9b-0c1d2e3f4a5b")]
+    pub key: String,
+    #[schema(example = "image/png")]
+    pub mime_type: String,
+    /// What WhatsApp will show it as: `image`, `audio`, `video`, `document` or `sticker`.
+    #[schema(example = "image")]
+    pub kind: String,
+    pub size: u64,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    pub filename: Option<String>,
+}
+
 /// The email-priority switch (`channels.gmail.priority`).
 #[derive(ToSchema)]
 pub struct EmailPriority {

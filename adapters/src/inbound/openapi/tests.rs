@@ -246,3 +246,23 @@ fn our_start_script_loads_nothing_from_elsewhere() {
     assert!(!text.contains("http://") && !text.contains("https://"), "{text}");
     assert!(text.contains("validatorUrl: null"), "the default validator would send the document away");
 }
+
+fn schema_properties(doc: &Value, name: &str) -> std::collections::BTreeSet<String> {
+    doc["components"]["schemas"][name]["properties"].as_object().unwrap().keys().cloned().collect()
+}
+
+fn order_fields(value: Value) -> std::collections::BTreeSet<String> {
+    value.as_object().unwrap().keys().cloned().collect()
+}
+
+#[test]
+fn the_documented_send_body_names_exactly_the_fields_the_send_api_reads() {
+    use switchboard_application::usecases::{MediaOrder, SendOrder};
+    let doc = document_json();
+
+    assert_eq!(schema_properties(&doc, "SendBody"), order_fields(serde_json::to_value(SendOrder::default()).unwrap()));
+    assert_eq!(
+        schema_properties(&doc, "MediaBody"),
+        order_fields(serde_json::to_value(MediaOrder::default()).unwrap())
+    );
+}

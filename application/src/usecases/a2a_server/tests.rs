@@ -1,7 +1,10 @@
 use super::*;
 use crate::ports::{MockA2aTasks, MockAgentGateway, MockClassifier, MockClock, MockDeliveries};
 use crate::usecases::route::APOLOGY;
-use switchboard_domain::{AgentName, AgentReply, AgentTask, Classification, Intent, RoutingPolicy};
+use switchboard_domain::{
+    AgentName, AgentReply, AgentTask, Classification, EmailAddress, Intent, OutboundContent, PhoneNumber,
+    RoutingPolicy, ScopedUserId,
+};
 use time::macros::datetime;
 
 const NOW: time::OffsetDateTime = datetime!(2026-11-22 10:00 UTC);
@@ -414,11 +417,19 @@ async fn the_deliver_skill_sends_to_a_scoped_id_by_email_from_the_number_asked()
 #[tokio::test]
 async fn the_deliver_skill_rejects_an_order_it_cannot_carry_out_saying_why() {
     let cases = [
-        (json!({"text": "hi"}), "needs \"to\" or \"to_user_id\""),
+        (json!({"text": "hi"}), "to: required (or to_user_id)"),
         (json!({"to": "12", "text": "hi"}), "phone number has 2 digits"),
         (json!({"to_user_id": "US 1", "text": "hi"}), "contains a control or space character"),
-        (json!({"to": "447700900123"}), "needs \"text\""),
-        (json!({"to": "447700900123", "text": "hi", "channel": "pigeon"}), "unknown channel \"pigeon\""),
+        (json!({"to": "447700900123"}), "text: required (or template, media, buttons, list or reaction)"),
+        (
+            json!({"to": "447700900123", "text": "hi", "channel": "pigeon"}),
+            "unknown variant `pigeon`, expected one of `whatsapp`, `email`, `auto`",
+        ),
+        (json!({"to": "447700900123", "txt": "hi"}), "unknown field `txt`"),
+        (
+            json!({"to": "447700900123", "text": "hi", "buttons": [{"id": "a", "title": "A title far over twenty"}]}),
+            "button title has 23 characters; the limit is 20",
+        ),
         (json!({"to": "447700900123", "text": "hi", "email": "amelia"}), "not an email address"),
         (json!({"to": "447700900123", "text": "hi", "channel": "email"}), "channel email needs an email address"),
         (json!({"to": "447700900123", "text": " ", "channel": "whatsapp"}), "text body is empty"),

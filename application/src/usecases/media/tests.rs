@@ -244,3 +244,33 @@ async fn a_stored_file_is_uploaded_as_its_message_leaves_and_sent_by_its_new_id(
         matches!(resolved.content, OutboundContent::Media { source: MediaSource::Id(ref id), .. } if id == "meta-media-9")
     );
 }
+
+#[tokio::test]
+async fn an_upload_is_kept_under_an_upload_key_with_its_hash() {
+    let store = Arc::new(Memory::default());
+    let uploads = AcceptUpload::new(store.clone());
+
+    let stored = uploads.execute("image/png; charset=binary", Some("menu.png".into()), PHOTO.to_vec()).await.unwrap();
+
+    assert!(stored.key.is_upload());
+    assert_eq!(stored.mime_type, "image/png");
+    assert_eq!(stored.sha256, sha_hex(PHOTO));
+    assert_eq!(store.get(&stored.key).await.unwrap().unwrap().1, PHOTO);
+}
+
+#[tokio::test]
+async fn an_upload_meta_would_refuse_or_with_a_bad_name_or_type_keeps_nothing() {
+    let store = Arc::new(Memory::default());
+    let uploads = AcceptUpload::new(store.clone());
+
+    let empty = uploads.execute("application/pdf", None, Vec::new()).await;
+    let untyped = uploads.execute("pdf", None, b"%PDF".to_vec()).await;
+    let named = uploads.execute("application/pdf", Some("a/b.pdf".into()), b"%PDF".to_vec()).await;
+    let sticker = uploads.execute("image/webp", None, vec![1; 600 * 1024]).await;
+
+    assert!(matches!(empty, Err(UploadError::Refused { field: "body", .. })));
+    assert!(matches!(untyped, Err(UploadError::Refused { field: "content-type", .. })));
+    assert!(matches!(named, Err(UploadError::Refused { field: "filename", .. })));
+    assert!(matches!(sticker, Err(UploadError::Refused { field: "body", .. })));
+    assert!(store.0.lock().unwrap().is_empty());
+}

@@ -28,7 +28,7 @@ use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, Keywo
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth, check_in_background};
-use switchboard_adapters::outbound::media_store::{FolderMediaStore, SandboxMedia};
+use switchboard_adapters::outbound::media_store::{FolderMediaStore, S3MediaStore, SandboxMedia};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
@@ -48,6 +48,7 @@ use switchboard_application::usecases::{
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
+use switchboard_runtime::config::MediaStoreConfig;
 use switchboard_runtime::{Config, Mode};
 use switchboard_shared::RetryPolicy;
 use tokio::task::JoinSet;
@@ -57,6 +58,20 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let store = store::open(config).await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// The media store `SWITCHBOARD_MEDIA_STORE` names. A bucket is asked for first, so a
+/// wrong endpoint, bucket or key stops start-up, naming the endpoint and bucket.
+pub async fn open_media_store(config: &Config) -> anyhow::Result<Arc<dyn MediaStore>> {
+    match &config.media.store {
+        MediaStoreConfig::Folder { dir } => Ok(Arc::new(FolderMediaStore::new(dir.clone())?)),
+        MediaStoreConfig::S3(s3) => {
+            let store = S3MediaStore::new(s3)?;
+            store.check_bucket().await?;
+            tracing::info!(endpoint = %s3.endpoint, bucket = %s3.bucket, prefix = %s3.prefix, "media store on S3");
+            Ok(Arc::new(store))
+        }
+    }
 }
 
 /// The WhatsApp account health checks; `None` in sandbox mode.
@@ -195,7 +210,7 @@ impl Application {
         let address = format!("{}:{}", config.http.host, config.http.port);
         let listener = TcpListener::bind(&address).with_context(|| format!("cannot listen on {address}"))?;
         let port = listener.local_addr().context("listener has no address")?.port();
-        let media_store: Arc<dyn MediaStore> = Arc::new(FolderMediaStore::new(config.media.dir.clone())?);
+        let media_store = open_media_store(&config).await?;
         let (whatsapp, sandbox_statuses, media_api, sandbox_media): Channel =
             match (config.mode, &config.whatsapp.access_token) {
                 (Mode::Live, Some(token)) => {

@@ -47,6 +47,9 @@ pub fn register_secrets(config: &Config) {
     }
     register_url_credentials("DATABASE_URL", config.database.url.expose_secret());
     register("SWITCHBOARD_MEDIA_LINK_KEY", config.media.link_key.expose_secret());
+    if let config::MediaStoreConfig::S3(s3) = &config.media.store {
+        register("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY", s3.secret_access_key.expose_secret());
+    }
     if let Some((url, secret)) = &config.handoff.webhook {
         let url = url.expose_secret();
         register("SWITCHBOARD_HANDOFF_WEBHOOK_URL", url);
@@ -85,6 +88,7 @@ mod tests {
             ("SMTP_PASSWORD", "smtp-pw-UNIT-k06", "smtp-pw-UNIT-k06"),
             ("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", "hook-secret-UNIT-k12", "hook-secret-UNIT-k12"),
             ("SWITCHBOARD_MEDIA_LINK_KEY", "media-link-key-UNIT-k14", "media-link-key-UNIT-k14"),
+            ("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY", "s3-secret-UNIT-k15", "s3-secret-UNIT-k15"),
             (
                 "SWITCHBOARD_HANDOFF_WEBHOOK_URL",
                 "https://hooks.example/services/T0/B0/hook-token-UNIT-k13",
@@ -116,6 +120,15 @@ mod tests {
             }
             if key == "SWITCHBOARD_HANDOFF_WEBHOOK_URL" {
                 src.set("SWITCHBOARD_HANDOFF_WEBHOOK_SECRET", "hook-secret-UNIT-k14");
+            }
+            if key == "SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY" {
+                for (companion, v) in [
+                    ("SWITCHBOARD_MEDIA_STORE", "s3"),
+                    ("SWITCHBOARD_MEDIA_S3_BUCKET", "files"),
+                    ("SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID", "AKIDUNIT"),
+                ] {
+                    src.set(companion, v);
+                }
             }
             if key == "SMTP_PASSWORD" {
                 for (companion, v) in

@@ -3,12 +3,15 @@
 //! Test support, outside the hexagon and never part of the product: the one harness that
 //! runs the `switchboard` binary as a child process ([`ServiceProcess`]: port 0 read back
 //! from its start-up line, ready on `/health/ready`, output captured, restart on the same
-//! port, SIGKILL for crash tests), and [`free_port`]. The black-box tests of the root
-//! package and `switchboard-bench` use it instead of copies of their own.
+//! port, SIGKILL for crash tests), [`free_port`], and [`S3Server`], a real S3 API on
+//! loopback for the S3 media store. The black-box tests of the root package,
+//! `switchboard-bench` and the adapters' tests use it instead of copies of their own.
 
 mod process;
+mod s3;
 
 pub use process::ServiceProcess;
+pub use s3::S3Server;
 
 /// A loopback port nothing listens on right now: for a peer that is down, or a child
 /// process that must be told its port in advance. Another process may take it before it

@@ -356,3 +356,76 @@ async fn a_users_photo_and_a_sent_document_show_in_the_management_api_and_the_co
     assert!(page.contains("alt=\"image from the user"), "{page}");
     assert!(page.contains("hours.pdf</a> · application/pdf, 22 B"), "the console links the document: {page}");
 }
+
+/// The settings that put the media store on `s3`'s bucket, under `replicas/`.
+fn on_s3(s3: &switchboard_testkit::S3Server) -> Vec<(&str, &str)> {
+    vec![
+        ("SWITCHBOARD_MEDIA_STORE", "s3"),
+        ("SWITCHBOARD_MEDIA_S3_ENDPOINT", &s3.endpoint),
+        ("SWITCHBOARD_MEDIA_S3_BUCKET", &s3.bucket),
+        ("SWITCHBOARD_MEDIA_S3_PREFIX", "replicas/"),
+        ("SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID", &s3.access_key_id),
+        ("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY", &s3.secret_access_key),
+    ]
+}
+
+#[tokio::test]
+async fn with_the_media_store_on_s3_a_users_photo_reaches_the_agent_and_its_signed_link_serves_it_from_the_bucket() {
+    let s3 = switchboard_testkit::S3Server::start("switchboard-media").unwrap();
+    let (_agent, registry) = media_agent().await;
+    let app = spawn_app_with(&[settings(&registry), on_s3(&s3)].concat()).await;
+    let photo = photo(200);
+    let photo_id = sandbox_upload(&app, &photo, "image/png").await;
+    let outbox = || async { app.outbox().await.into_iter().map(|r| r["message"]["content"].clone()).collect() };
+
+    app.post_webhook(&media_message("wamid.S3P1", "image", &photo_id, "image/png", &photo, json!({}))).await;
+    let offered = wait_for(1, outbox).await;
+    let key = switchboard_domain::MediaKey::inbound(&hex::encode(Sha256::digest(b"wamid.S3P1"))).unwrap();
+    let links = switchboard_application::usecases::MediaLinks::new(
+        &app.address,
+        format!("switchboard-media-links:{APP_SECRET}").as_bytes(),
+        Duration::from_secs(60),
+    );
+    let opened = reqwest::get(links.sign(&key, time::OffsetDateTime::now_utc())).await.unwrap();
+
+    assert_eq!(offered[0]["body"], "Got your photo: image/png 200 bytes by link, sha256 ok. Which slot suits you?");
+    assert_eq!(offered[0]["media_header"]["source"]["by"], "id", "the agent's image went through the bucket too");
+    assert_eq!(opened.status(), 200);
+    assert_eq!(opened.bytes().await.unwrap().to_vec(), photo);
+    let bucket =
+        switchboard_adapters::outbound::media_store::S3MediaStore::new(&switchboard_runtime::config::S3MediaConfig {
+            endpoint: s3.endpoint.clone(),
+            bucket: s3.bucket.clone(),
+            region: "us-east-1".into(),
+            prefix: "replicas/".into(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3.secret_access_key.clone().into(),
+        })
+        .unwrap();
+    use switchboard_application::ports::MediaStore as _;
+    assert_eq!(bucket.head(&key).await.unwrap().map(|m| m.size), Some(200), "kept in the bucket");
+    assert!(!app.db_path.parent().unwrap().join("media").exists(), "nothing kept on disk");
+    assert!(!all_logs().contains(&s3.secret_access_key));
+}
+
+#[tokio::test]
+async fn on_s3_start_up_stops_naming_the_endpoint_and_bucket_it_cannot_use_and_never_the_secret() {
+    let s3 = switchboard_testkit::S3Server::start("switchboard-media").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut source = switchboard_runtime::config::ConfigSource::from_pairs([
+        ("SWITCHBOARD_MODE", "sandbox"),
+        ("SWITCHBOARD_PORT", "0"),
+        ("SWITCHBOARD_DATA_DIR", dir.path().to_str().unwrap()),
+    ]);
+    for (key, value) in on_s3(&s3) {
+        source.set(key, value);
+    }
+    source.set("SWITCHBOARD_MEDIA_S3_BUCKET", "no-such-bucket");
+    let config = switchboard_runtime::Config::from_source(&source).unwrap();
+
+    let refused = switchboard::Application::build(config).await.err().map(|e| format!("{e:#}")).unwrap_or_default();
+
+    assert!(refused.contains(&format!("{}/no-such-bucket", s3.endpoint)), "{refused}");
+    assert!(refused.contains("there is no such bucket"), "{refused}");
+    assert!(!refused.contains(&s3.secret_access_key), "{refused}");
+}

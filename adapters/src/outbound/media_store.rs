@@ -1,9 +1,15 @@
-//! The media store on a folder (`SWITCHBOARD_MEDIA_DIR`, by default `<data dir>/media`),
-//! and the sandbox's stand-in for Meta's media endpoints on top of any media store.
+//! The media store on a folder (`SWITCHBOARD_MEDIA_DIR`, by default `<data dir>/media`)
+//! or on an S3-compatible bucket ([`s3`]), and the sandbox's stand-in for Meta's media
+//! endpoints on top of either.
 //!
-//! A file is `<key>.bin` with its description beside it in `<key>.json`. Each is written
+//! In a folder a file is `<key>.bin` with its description beside it in `<key>.json`. Each is written
 //! to a temporary name and renamed into place, the description last: a reader sees a
 //! file only once both are whole, and a crash half-way leaves nothing it would read.
+
+pub mod s3;
+mod sigv4;
+
+pub use s3::S3MediaStore;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -498,6 +498,48 @@ pub const KEYS: &[Key] = &[
         help: "the folder of the media store: users' files kept for agents and operators, agents' files until they are sent",
     },
     Key {
+        name: "SWITCHBOARD_MEDIA_STORE",
+        default: KeyDefault::Value("folder"),
+        secret: false,
+        help: "where the media store keeps files: folder (SWITCHBOARD_MEDIA_DIR) or s3 (an S3-compatible bucket, SWITCHBOARD_MEDIA_S3_*, which replicas can share)",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_S3_ENDPOINT",
+        default: KeyDefault::Derived("https://s3.<SWITCHBOARD_MEDIA_S3_REGION>.amazonaws.com"),
+        secret: false,
+        help: "the S3-compatible server's URL (MinIO, Ceph, R2, ...); buckets are addressed path-style, <endpoint>/<bucket>/<key>",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_S3_BUCKET",
+        default: KeyDefault::Absent("required when SWITCHBOARD_MEDIA_STORE is s3"),
+        secret: false,
+        help: "the bucket files are kept in; it must exist (start-up checks it can be reached)",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_S3_REGION",
+        default: KeyDefault::Value("us-east-1"),
+        secret: false,
+        help: "the region requests are signed for",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_S3_PREFIX",
+        default: KeyDefault::Absent("keys at the bucket's root"),
+        secret: false,
+        help: "written before every key: switchboard/ keeps files under switchboard/in/... and switchboard/out/...",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID",
+        default: KeyDefault::Absent("required when SWITCHBOARD_MEDIA_STORE is s3"),
+        secret: false,
+        help: "the access key id requests are signed with (AWS Signature Version 4)",
+    },
+    Key {
+        name: "SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY",
+        default: KeyDefault::Absent("required when SWITCHBOARD_MEDIA_STORE is s3"),
+        secret: true,
+        help: "the secret access key that goes with the access key id",
+    },
+    Key {
         name: "SWITCHBOARD_MEDIA_MAX_BYTES",
         default: KeyDefault::Value("16777216"),
         secret: false,

@@ -177,12 +177,35 @@ pub struct HandoffConfig {
 /// Files both ways: where they are kept, which users' files are, and their links.
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
-    pub dir: PathBuf,
+    pub store: MediaStoreConfig,
     pub policy: switchboard_domain::InboundMediaPolicy,
     pub inline_max_bytes: u64,
     pub link_ttl: Duration,
     /// The key that signs links: configured, or derived from the app secret.
     pub link_key: SecretString,
+}
+
+/// Where the media store keeps files (`SWITCHBOARD_MEDIA_STORE`).
+#[derive(Debug, Clone)]
+pub enum MediaStoreConfig {
+    /// In a folder of this machine, or one every replica mounts.
+    Folder { dir: PathBuf },
+    /// In an S3-compatible bucket.
+    S3(S3MediaConfig),
+}
+
+/// An S3-compatible bucket (`SWITCHBOARD_MEDIA_S3_*`), addressed path-style.
+#[derive(Debug, Clone)]
+pub struct S3MediaConfig {
+    /// `http(s)://host[:port]`, without a trailing slash.
+    pub endpoint: String,
+    pub bucket: String,
+    /// The region requests are signed for.
+    pub region: String,
+    /// Written before every key as it is (`switchboard/` keeps files under `switchboard/in/…`).
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: SecretString,
 }
 
 /// The inbound limit per sender: `burst` turns at once, then `per_minute`.

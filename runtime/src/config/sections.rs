@@ -1,6 +1,6 @@
 //! Reading and checking one section at a time: delivery, agents, SMTP, OpenTelemetry.
 
-use crate::config::MediaConfig;
+use crate::config::{MediaConfig, MediaStoreConfig, S3MediaConfig};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -377,7 +377,7 @@ pub(super) fn media_config(
         }
     };
     Ok(MediaConfig {
-        dir: src.get("SWITCHBOARD_MEDIA_DIR").map_or_else(|| data_dir.join("media"), std::path::PathBuf::from),
+        store: media_store_config(src, data_dir)?,
         policy: switchboard_domain::InboundMediaPolicy {
             max_bytes: src.positive("SWITCHBOARD_MEDIA_MAX_BYTES", "a size in bytes")?,
             allowed_types,
@@ -386,4 +386,60 @@ pub(super) fn media_config(
         link_ttl: std::time::Duration::from_secs(src.positive("SWITCHBOARD_MEDIA_LINK_TTL_SECS", "seconds")?),
         link_key,
     })
+}
+
+/// `SWITCHBOARD_MEDIA_STORE` and, for `s3`, the bucket and its credentials, all required.
+fn media_store_config(src: &ConfigSource, data_dir: &std::path::Path) -> Result<MediaStoreConfig, ConfigError> {
+    match src.choice("SWITCHBOARD_MEDIA_STORE")?.as_str() {
+        "folder" => Ok(MediaStoreConfig::Folder {
+            dir: src.get("SWITCHBOARD_MEDIA_DIR").map_or_else(|| data_dir.join("media"), std::path::PathBuf::from),
+        }),
+        "s3" => {
+            let required = [
+                "SWITCHBOARD_MEDIA_S3_BUCKET",
+                "SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID",
+                "SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY",
+            ];
+            let missing: Vec<&'static str> = required.into_iter().filter(|k| src.get(k).is_none()).collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::Missing { keys: missing, why: String::from("SWITCHBOARD_MEDIA_STORE is s3") });
+            }
+            let region = src.text("SWITCHBOARD_MEDIA_S3_REGION")?.to_owned();
+            let endpoint = match src.get("SWITCHBOARD_MEDIA_S3_ENDPOINT") {
+                Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                    url.trim_end_matches('/').to_owned()
+                }
+                Some(other) => {
+                    return Err(ConfigError::Invalid {
+                        key: "SWITCHBOARD_MEDIA_S3_ENDPOINT",
+                        message: format!("expected an http:// or https:// URL, got {other:?}"),
+                    });
+                }
+                None => format!("https://s3.{region}.amazonaws.com"),
+            };
+            let bucket = src.get("SWITCHBOARD_MEDIA_S3_BUCKET").unwrap_or_default().to_owned();
+            if bucket.contains('/') {
+                return Err(ConfigError::Invalid {
+                    key: "SWITCHBOARD_MEDIA_S3_BUCKET",
+                    message: format!(
+                        "a bucket name has no '/', got {bucket:?} (SWITCHBOARD_MEDIA_S3_PREFIX sets a folder inside it)"
+                    ),
+                });
+            }
+            Ok(MediaStoreConfig::S3(S3MediaConfig {
+                endpoint,
+                bucket,
+                region,
+                prefix: src.get("SWITCHBOARD_MEDIA_S3_PREFIX").unwrap_or_default().trim_start_matches('/').to_owned(),
+                access_key_id: src.get("SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID").unwrap_or_default().to_owned(),
+                secret_access_key: SecretString::from(
+                    src.get("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY").unwrap_or_default().to_owned(),
+                ),
+            }))
+        }
+        other => Err(ConfigError::Invalid {
+            key: "SWITCHBOARD_MEDIA_STORE",
+            message: format!("expected folder or s3, got {other:?}"),
+        }),
+    }
 }

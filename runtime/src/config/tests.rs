@@ -250,6 +250,12 @@ fn every_key_read_is_declared_and_every_declared_key_is_read() {
         ("WHATSAPP_REENGAGEMENT_TEMPLATE", "hello_again"),
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/v1/traces"),
         ("SWITCHBOARD_SANDBOX_STATUSES", "true"),
+        ("SWITCHBOARD_MEDIA_STORE", "s3"),
+        ("SWITCHBOARD_MEDIA_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        ("SWITCHBOARD_MEDIA_S3_BUCKET", "files"),
+        ("SWITCHBOARD_MEDIA_S3_PREFIX", "switchboard/"),
+        ("SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY", "s3-secret-example"),
     ] {
         everything.set(key, value);
     }
@@ -292,4 +298,29 @@ fn a_key_left_unset_behaves_as_its_default_value_written_out() {
 fn database_passwords_are_redacted() {
     assert_eq!(redact_url("postgres://u:pw@db:5432/x"), "postgres://***@db:5432/x");
     assert_eq!(redact_url("sqlite://./data/s.db"), "sqlite://./data/s.db");
+}
+
+#[test]
+fn the_s3_media_store_names_each_missing_key_and_defaults_its_endpoint_from_the_region() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut src = sandbox_source(dir.path());
+    src.set("SWITCHBOARD_MEDIA_STORE", "S3");
+    src.set("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY", "s3-secret-never-shown");
+
+    let missing = Config::from_source(&src).unwrap_err().to_string();
+    src.set("SWITCHBOARD_MEDIA_S3_BUCKET", "files");
+    src.set("SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID", "AKIDEXAMPLE");
+    src.set("SWITCHBOARD_MEDIA_S3_REGION", "eu-west-3");
+    let configured = Config::from_source(&src).unwrap();
+    src.set("SWITCHBOARD_MEDIA_STORE", "tape");
+    let unknown = Config::from_source(&src).unwrap_err().to_string();
+
+    assert!(missing.contains("SWITCHBOARD_MEDIA_S3_BUCKET"), "{missing}");
+    assert!(missing.contains("SWITCHBOARD_MEDIA_S3_ACCESS_KEY_ID"), "{missing}");
+    assert!(!missing.contains("SWITCHBOARD_MEDIA_S3_SECRET_ACCESS_KEY"), "{missing}");
+    let MediaStoreConfig::S3(s3) = &configured.media.store else { panic!("{:?}", configured.media.store) };
+    assert_eq!(s3.endpoint, "https://s3.eu-west-3.amazonaws.com");
+    assert_eq!((s3.bucket.as_str(), s3.prefix.as_str()), ("files", ""));
+    assert!(!format!("{configured:?}").contains("s3-secret-never-shown"));
+    assert!(unknown.starts_with("SWITCHBOARD_MEDIA_STORE: expected folder or s3"), "{unknown}");
 }

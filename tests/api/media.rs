@@ -429,3 +429,85 @@ async fn on_s3_start_up_stops_naming_the_endpoint_and_bucket_it_cannot_use_and_n
     assert!(refused.contains("there is no such bucket"), "{refused}");
     assert!(!refused.contains(&s3.secret_access_key), "{refused}");
 }
+
+#[tokio::test]
+async fn every_media_kind_goes_in_to_the_agent_and_out_to_the_user() {
+    let app = spawn_app().await;
+    let kinds: [(&str, &str, Vec<u8>); 5] = [
+        ("image", "image/jpeg", b"\xff\xd8\xff a jpeg".to_vec()),
+        ("audio", "audio/ogg", VOICE.to_vec()),
+        ("video", "video/mp4", b"\x00\x00\x00\x18ftypmp42 a video".to_vec()),
+        ("document", "application/pdf", b"%PDF-1.7 a document".to_vec()),
+        ("sticker", "image/webp", b"RIFF\x10\x00\x00\x00WEBPVP8 a sticker".to_vec()),
+    ];
+
+    for (n, (kind, mime, bytes)) in kinds.iter().enumerate() {
+        let id = sandbox_upload(&app, bytes, mime).await;
+        let extra = if *kind == "document" { json!({"filename": "doc.pdf"}) } else { json!({}) };
+        app.post_webhook(&media_message(&format!("wamid.KIND.{n}"), kind, &id, mime, bytes, extra)).await;
+        app.wait_for_replies(n + 1).await;
+    }
+    for (kind, mime, bytes) in &kinds {
+        let uploaded: Value = app
+            .client
+            .post(format!("{}/api/v1/media", app.address))
+            .header("x-api-key", API_KEY)
+            .header("content-type", *mime)
+            .body(bytes.clone())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(uploaded["kind"], *kind, "{uploaded}");
+        app.send_ok(json!({"to": USER, "from_number_id": BUSINESS_NUMBER_ID, "channel": "whatsapp", "media": {"key": uploaded["key"]}}))
+            .await;
+    }
+    let outbox = app.wait_for_replies(kinds.len() * 2).await;
+    let conversations: Value = app
+        .client
+        .get(format!("{}/api/v1/conversations", app.address))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = conversations["items"][0]["id"].as_str().unwrap().to_owned();
+    let messages: Value = app
+        .client
+        .get(format!("{}/api/v1/conversations/{id}/messages?limit=100", app.address))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let kept_in: Vec<&str> = messages["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["direction"] == "inbound")
+        .map(|m| m["file"]["kind"].as_str().unwrap_or("none"))
+        .collect();
+    assert_eq!(kept_in, ["image", "audio", "video", "document", "sticker"], "each user's file was kept");
+    let replies: Vec<&str> =
+        outbox[..kinds.len()].iter().map(|r| r["message"]["content"]["body"].as_str().unwrap_or_default()).collect();
+    assert!(replies.iter().all(|r| !r.is_empty()), "the built-in agent answered each file: {replies:#?}");
+    let sent: Vec<(&str, &str)> = outbox[kinds.len()..]
+        .iter()
+        .map(|r| {
+            let content = &r["message"]["content"];
+            (content["media"].as_str().unwrap_or("none"), content["source"]["by"].as_str().unwrap_or("none"))
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [("image", "id"), ("audio", "id"), ("video", "id"), ("document", "id"), ("sticker", "id")],
+        "each uploaded file went out as its kind, uploaded first: {outbox:#?}"
+    );
+}

@@ -253,6 +253,9 @@ async fn an_agents_question_over_a2a_keeps_the_task_input_required_until_answere
     assert_eq!(billing.received()[1].0["params"]["message"]["taskId"], "task-1");
     assert_eq!(cancel_done["error"]["code"], -32002);
     assert_eq!(canceled["result"]["status"]["state"], "TASK_STATE_CANCELED");
+    let last = billing.received().last().unwrap().0.clone();
+    assert_eq!(last["method"], "CancelTask", "the agent's task it waited on was canceled too: {last:#}");
+    assert_eq!(last["params"]["id"], "task-3");
 }
 
 #[tokio::test]

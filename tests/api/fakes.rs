@@ -366,6 +366,9 @@ impl Respond for AgentResponder {
         let rpc = |result: Value| {
             ResponseTemplate::new(200).set_body_json(json!({"jsonrpc": "2.0", "id": id, "result": result}))
         };
+        if body["method"] == "CancelTask" {
+            return rpc(json!({"id": body["params"]["id"], "status": {"state": "TASK_STATE_CANCELED"}}));
+        }
         match self.mode {
             AgentMode::Garbage => return ResponseTemplate::new(200).set_body_string("<html>502 Bad Gateway</html>"),
             AgentMode::RpcError => {

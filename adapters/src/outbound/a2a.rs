@@ -259,6 +259,39 @@ impl A2aClient {
         Ok(bytes.to_vec())
     }
 
+    /// `CancelTask` (or v0.3 `tasks/cancel`) of the peer's task `task_id`.
+    ///
+    /// Errors: the peer could not be reached, or answered an error (a task that already
+    /// ended answers -32002).
+    #[tracing::instrument(name = "a2a.cancel_task", skip_all, fields(trace_id = %trace.trace_id, peer = %secrets::public_address(base)))]
+    pub async fn cancel_task(&self, base: &str, task_id: &str, trace: &TraceContext) -> Result<(), A2aError> {
+        let card = self.card(base, trace).await?;
+        let endpoint = card
+            .jsonrpc_endpoint()
+            .ok_or_else(|| A2aError::Protocol(String::from("the card offers no JSON-RPC interface")))?;
+        let method = if endpoint.v03 { "tasks/cancel" } else { "CancelTask" };
+        let body =
+            json!({"jsonrpc": "2.0", "id": Uuid::new_v4().to_string(), "method": method, "params": {"id": task_id}});
+        let mut request = self
+            .http
+            .post(&endpoint.url)
+            .header("traceparent", trace.to_traceparent())
+            .header("x-trace-id", trace.trace_id.to_string())
+            .json(&body);
+        if !endpoint.v03 {
+            request = request.header("A2A-Version", "1.0");
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(http::describe_reqwest(&e)))?;
+        let rpc: switchboard_domain::a2a::JsonRpcResponse = serde_json::from_slice(&bytes)
+            .map_err(|e| A2aError::Protocol(secrets::scrub(format!("HTTP {status}, not a JSON-RPC response: {e}"))))?;
+        match rpc.error {
+            Some(error) => Err(A2aError::Rpc { code: error.code, message: secrets::scrub(&error.message) }),
+            None => Ok(()),
+        }
+    }
+
     /// `SendMessage` (or v0.3 `message/send`) to the peer at `base`, blocking until the
     /// task is terminal or interrupted.
     #[tracing::instrument(name = "a2a.send_message", skip_all, fields(trace_id = %trace.trace_id, peer = %secrets::public_address(base), receiver))]
@@ -505,6 +538,19 @@ impl AgentGateway for A2aAgents {
         };
         // What an agent says goes to a person: it must not carry what we sent it.
         Ok(AgentReply { text: secrets::scrub(text), task, handoff, files, choices })
+    }
+
+    async fn cancel(&self, agent: &AgentName, task_id: &str, trace: &TraceContext) -> Result<(), AgentError> {
+        let Some(url) = self.registry.get(agent.as_str()) else {
+            return self.builtin.cancel(agent, task_id, trace).await;
+        };
+        self.client.cancel_task(url, task_id, trace).await.map_err(|e| {
+            if e.is_retriable() {
+                AgentError::Unavailable { agent: agent.clone(), message: e.to_string() }
+            } else {
+                AgentError::Failed { agent: agent.clone(), message: e.to_string() }
+            }
+        })
     }
 }
 

@@ -223,6 +223,15 @@ impl AgentGateway for BuiltinAgents {
             .then(|| AgentHandoff { reason: Some(String::from("the user asked the helpdesk for a person")) });
         Ok(AgentReply { handoff, ..AgentReply::text(text) })
     }
+
+    /// The built-in agents answer in one turn and leave no task open: nothing to cancel,
+    /// except for an agent they do not know.
+    async fn cancel(&self, agent: &AgentName, _task_id: &str, _trace: &TraceContext) -> Result<(), AgentError> {
+        match agent.as_str() {
+            GREETER | HELPDESK | FALLBACK => Ok(()),
+            _ => Err(AgentError::UnknownAgent(agent.clone())),
+        }
+    }
 }
 
 #[cfg(test)]

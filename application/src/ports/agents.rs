@@ -56,4 +56,9 @@ pub trait AgentGateway: Send + Sync {
         request: &WorkflowRequest,
         trace: &TraceContext,
     ) -> Result<AgentReply, AgentError>;
+
+    /// Cancels the named agent's task `task_id` (one it left waiting for the user).
+    ///
+    /// Errors: as [`Self::ask`]; an agent whose task already ended answers `Failed`.
+    async fn cancel(&self, agent: &AgentName, task_id: &str, trace: &TraceContext) -> Result<(), AgentError>;
 }

@@ -339,7 +339,9 @@ impl HandleA2a {
         Ok((page.into_iter().map(|t| t.task).collect(), next))
     }
 
-    pub async fn cancel(&self, id: &str) -> Result<Task, A2aServerError> {
+    /// Cancels the task, and the agent's task it waits on (when an agent asked the user
+    /// something), so that neither side keeps it open.
+    pub async fn cancel(&self, id: &str, trace: &TraceContext) -> Result<Task, A2aServerError> {
         let mut stored = self.tasks.get(id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.to_owned()))?;
         let state = stored.task.status.state;
         if state.is_terminal() {
@@ -348,6 +350,10 @@ impl HandleA2a {
         stored.task.status =
             TaskStatus { state: TaskState::Canceled, message: None, timestamp: now_rfc3339(self.clock.as_ref()) };
         self.save(&stored).await?;
+        if let (Some(agent), Some(task_id)) = (stored.agent.clone(), stored.agent_task_id.clone()) {
+            let open = OpenTask { agent: switchboard_domain::AgentName::new(agent), task_id };
+            self.router.cancel(&open, trace).await;
+        }
         Ok(stored.task)
     }
 

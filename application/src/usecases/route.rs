@@ -57,6 +57,15 @@ impl Router {
         Self { classifier, agents, policy }
     }
 
+    /// Cancels an agent's task left open (waiting for the user); a failure is logged, as
+    /// nothing waits on it.
+    pub async fn cancel(&self, open: &OpenTask, trace: &TraceContext) {
+        match self.agents.cancel(&open.agent, &open.task_id, trace).await {
+            Ok(()) => tracing::info!(agent = %open.agent, "the agent's open task was canceled too"),
+            Err(e) => tracing::warn!(agent = %open.agent, error = %e, "the agent's open task could not be canceled"),
+        }
+    }
+
     /// Continues `open_task` when there is one, else classifies and routes. An agent
     /// that answers garbage, or is still unreachable when `last_chance`, gives way to
     /// the default agent, so the user always gets an answer.

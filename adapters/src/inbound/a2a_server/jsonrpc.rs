@@ -100,7 +100,7 @@ pub async fn jsonrpc(req: HttpRequest, state: web::Data<A2aState>, body: web::By
             reply(ops::list(handler, context, size, token, v03).await)
         }
         "CancelTask" | "tasks/cancel" => reply(match task_id() {
-            Ok(task) => ops::cancel(handler, &task, v03).await,
+            Ok(task) => ops::cancel(handler, &task, trace, v03).await,
             Err(e) => Err(e),
         }),
         "SubscribeToTask" | "tasks/resubscribe" => streamed(match task_id() {

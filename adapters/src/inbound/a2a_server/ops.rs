@@ -195,9 +195,9 @@ pub(super) async fn list(
     Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": size.clamp(1, 100)}))
 }
 
-/// `CancelTask`.
-pub(super) async fn cancel(handler: &HandleA2a, id: &str, v03: bool) -> Result<Value, Failure> {
-    Ok(task_value(&handler.cancel(id).await?, v03))
+/// `CancelTask`, and the agent's task it waits on.
+pub(super) async fn cancel(handler: &HandleA2a, id: &str, trace: TraceContext, v03: bool) -> Result<Value, Failure> {
+    Ok(task_value(&handler.cancel(id, &trace).await?, v03))
 }
 
 /// How often a subscriber reads its task even without a change announced in this

@@ -154,8 +154,8 @@ pub async fn rest_list_tasks(state: web::Data<A2aState>, query: web::Query<HashM
     summary = "CancelTask (HTTP+JSON binding)",
     description = "Cancels a task that has not ended; one that has answers `TASK_NOT_CANCELABLE`.",
     responses((status = 200, description = "the Task, now CANCELED", body = Object), (status = 400, description = "`FAILED_PRECONDITION` / `TASK_NOT_CANCELABLE`: it already ended"), (status = 404, description = "`NOT_FOUND` / `TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
-pub async fn rest_cancel(state: web::Data<A2aState>, id: web::Path<String>) -> HttpResponse {
-    answer(ops::cancel(&state.handler, &id, false).await)
+pub async fn rest_cancel(req: HttpRequest, state: web::Data<A2aState>, id: web::Path<String>) -> HttpResponse {
+    answer(ops::cancel(&state.handler, &id, request_trace(&req), false).await)
 }
 
 #[utoipa::path(post, path = "/a2a/tasks/{id}:subscribe", tag = "A2A", security(("api_key" = [])),

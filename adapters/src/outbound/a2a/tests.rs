@@ -182,3 +182,52 @@ fn the_registry_adds_its_intents_to_the_builtin_routes() {
     assert_eq!(policy.agent_for(&Classification::new(Intent::Greeting, 0.9)).as_str(), "greeter");
     assert_eq!(policy.agent_for(&Classification::new(Intent::Other("billing".into()), 0.2)).as_str(), "fallback");
 }
+
+#[tokio::test]
+async fn canceling_an_agents_task_sends_cancel_task_in_its_version_and_an_ended_task_is_a_failure() {
+    let v1 = peer(v1_card()).await;
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(header("a2a-version", "1.0"))
+        .and(body_partial_json(json!({"method": "CancelTask", "params": {"id": "task-9"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"jsonrpc": "2.0", "id": "1", "result": {"id": "task-9", "status": {"state": "TASK_STATE_CANCELED"}}}),
+        ))
+        .expect(1)
+        .mount(&v1)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .and(body_partial_json(json!({"method": "CancelTask", "params": {"id": "task-done"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"jsonrpc": "2.0", "id": "1", "error": {"code": -32002, "message": "task is completed"}}),
+        ))
+        .mount(&v1)
+        .await;
+    let old = peer(json!({"name": "old", "url": "{uri}/", "protocolVersion": "0.3.0"})).await;
+    Mock::given(method("POST"))
+        .and(path("/"))
+        .and(body_partial_json(json!({"method": "tasks/cancel", "params": {"id": "t-old"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"jsonrpc": "2.0", "id": "1", "result": {"kind": "task", "id": "t-old", "status": {"state": "canceled"}}}),
+        ))
+        .expect(1)
+        .mount(&old)
+        .await;
+    let agents = A2aAgents::new(
+        std::sync::Arc::new(client()),
+        &[
+            AgentEntry { name: "billing".into(), url: v1.uri(), intents: vec![] },
+            AgentEntry { name: "legacy".into(), url: old.uri(), intents: vec![] },
+        ],
+    );
+    let trace = TraceContext::new_root();
+
+    let canceled = agents.cancel(&AgentName::new("billing"), "task-9", &trace).await;
+    let old_canceled = agents.cancel(&AgentName::new("legacy"), "t-old", &trace).await;
+    let ended = agents.cancel(&AgentName::new("billing"), "task-done", &trace).await;
+
+    assert!(canceled.is_ok());
+    assert!(old_canceled.is_ok());
+    assert!(matches!(ended, Err(AgentError::Failed { .. })), "{ended:?}");
+}

@@ -483,7 +483,7 @@ async fn an_unknown_task_is_not_found_to_read_cancel_or_follow() {
     let handler = ports.build();
 
     assert!(matches!(handler.get("t9", None).await, Err(A2aServerError::TaskNotFound(id)) if id == "t9"));
-    assert!(matches!(handler.cancel("t9").await, Err(A2aServerError::TaskNotFound(_))));
+    assert!(matches!(handler.cancel("t9", &TraceContext::new_root()).await, Err(A2aServerError::TaskNotFound(_))));
     assert!(matches!(handler.current("t9").await, Err(A2aServerError::TaskNotFound(_))));
 }
 
@@ -570,10 +570,32 @@ async fn a_task_waiting_for_input_can_be_canceled() {
     ports.tasks.expect_get().returning(|_| Ok(Some(asking("hi"))));
     ports.tasks.expect_save().withf(|t| t.task.status.state == TaskState::Canceled).times(1).returning(|_| Ok(()));
 
-    let canceled = ports.build().cancel("t1").await.unwrap();
+    let canceled = ports.build().cancel("t1", &TraceContext::new_root()).await.unwrap();
 
     assert_eq!(canceled.status.state, TaskState::Canceled);
     assert_eq!(canceled.status.timestamp.as_deref(), Some("2026-11-22T10:00:00Z"));
+}
+
+#[tokio::test]
+async fn canceling_a_task_an_agent_left_asking_cancels_the_agents_task_too() {
+    let task = StoredTask {
+        agent: Some(String::from("billing")),
+        agent_task_id: Some(String::from("agent-task")),
+        ..stored(TaskState::InputRequired, Vec::new())
+    };
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(move |_| Ok(Some(task.clone())));
+    ports.tasks.expect_save().times(1).returning(|_| Ok(()));
+    ports
+        .agents
+        .expect_cancel()
+        .withf(|agent, task_id, _| agent.as_str() == "billing" && task_id == "agent-task")
+        .times(1)
+        .returning(|agent, _, _| Err(AgentError::Unavailable { agent: agent.clone(), message: "down".into() }));
+
+    let canceled = ports.build().cancel("t1", &TraceContext::new_root()).await.unwrap();
+
+    assert_eq!(canceled.status.state, TaskState::Canceled, "ours is canceled even when the agent cannot hear it");
 }
 
 #[tokio::test]
@@ -582,7 +604,7 @@ async fn a_finished_task_cannot_be_canceled() {
     ports.tasks.expect_get().returning(|_| Ok(Some(stored(TaskState::Completed, Vec::new()))));
     ports.tasks.expect_save().never();
 
-    let error = ports.build().cancel("t1").await.unwrap_err();
+    let error = ports.build().cancel("t1", &TraceContext::new_root()).await.unwrap_err();
 
     assert_eq!((error.code(), error.reason()), (-32002, "TASK_NOT_CANCELABLE"));
     assert_eq!(error.to_string(), "task t1 is already TASK_STATE_COMPLETED and cannot be canceled");

@@ -365,7 +365,24 @@ impl Application {
             config.workers.retry,
             clock.clone(),
         );
-        let runner = runner.with_announcements(announce);
+        let router = Arc::new(Router::new(classifier.clone(), agents.clone(), policy.clone()));
+        let send = Arc::new(
+            SendMessage::new(store_arc.clone(), clock.clone())
+                .with_consents(consents.clone())
+                .with_media(media_store.clone()),
+        );
+        let uploads = Arc::new(AcceptUpload::new(media_store.clone()));
+        let a2a_tasks = Arc::new(
+            HandleA2a::new(
+                store_arc.clone(),
+                router.clone(),
+                send.clone(),
+                clock.clone(),
+                config.whatsapp.phone_number_id.clone(),
+            )
+            .with_uploads(uploads.clone()),
+        );
+        let runner = runner.with_announcements(announce).with_a2a_tasks(a2a_tasks.clone());
         let runner = Arc::new(match sandbox_statuses {
             Some(webhooks) => runner.with_sandbox_statuses(webhooks),
             None => runner,
@@ -422,28 +439,9 @@ impl Application {
             check_in_background(health.clone(), every, worker_shutdown.stop.clone());
         }
         let whatsapp_health = web::Data::new(WhatsAppHealthState(health.map(|h| h as Arc<dyn AccountHealth>)));
-        let router = Arc::new(Router::new(classifier, agents, policy));
-        let send = Arc::new(
-            SendMessage::new(store_arc.clone(), clock.clone())
-                .with_consents(consents.clone())
-                .with_media(media_store.clone()),
-        );
-        let uploads = Arc::new(AcceptUpload::new(media_store.clone()));
         let media =
             web::Data::new(MediaState { serve: serve_media.clone(), clock: clock.clone(), sandbox: sandbox_media });
-        let a2a_server = web::Data::new(A2aState {
-            handler: Arc::new(
-                HandleA2a::new(
-                    store_arc.clone(),
-                    router.clone(),
-                    send.clone(),
-                    clock.clone(),
-                    config.whatsapp.phone_number_id.clone(),
-                )
-                .with_uploads(uploads.clone()),
-            ),
-            public_url,
-        });
+        let a2a_server = web::Data::new(A2aState { handler: a2a_tasks, public_url });
         let api = web::Data::new(ApiState {
             send,
             uploads: uploads.clone(),

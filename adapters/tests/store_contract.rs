@@ -164,6 +164,7 @@ contract!(sqlite, super::Db::sqlite;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
+    an_a2a_task_saved_with_its_job_is_claimed_to_run,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
@@ -193,6 +194,7 @@ contract!(postgres, super::Db::postgres;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
+    an_a2a_task_saved_with_its_job_is_claimed_to_run,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
@@ -222,6 +224,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
+    an_a2a_task_saved_with_its_job_is_claimed_to_run,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
@@ -787,6 +790,33 @@ async fn a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time(db
     assert_eq!(first.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(), ["t3", "t2"]);
     assert_eq!(second.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(), ["t1"]);
     assert_eq!(everything.len(), 4);
+}
+
+async fn an_a2a_task_saved_with_its_job_is_claimed_to_run(db: &Db) {
+    let store = db.open().await;
+    let task = StoredTask {
+        task: Task {
+            id: "t-later".to_owned(),
+            context_id: Some("ctx".to_owned()),
+            status: TaskStatus { state: TaskState::Working, message: None, timestamp: None },
+            artifacts: Vec::new(),
+            history: Vec::new(),
+            metadata: None,
+        },
+        agent: None,
+        agent_task_id: None,
+        trace_id: "trace".to_owned(),
+        created_at: 1000,
+    };
+    let job = switchboard_application::jobs::a2a_task_job("t-later", TraceContext::new_root(), at(1));
+
+    store.save_with_job(&task, &job).await.unwrap();
+    let saved = switchboard_application::ports::A2aTasks::get(store.as_ref(), "t-later").await.unwrap().unwrap();
+    let jobs = claim_all(store.as_ref()).await;
+
+    assert_eq!(saved.task.status.state, TaskState::Working);
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, JobKind::RunA2aTask { task_id: "t-later".to_owned() });
 }
 
 async fn management_lists_page_through_everything_without_repeats_or_gaps(db: &Db) {

@@ -36,6 +36,22 @@ pub enum JobKind {
         conversation_id: Uuid,
         channel: AnnounceChannel,
     },
+    /// Runs one of Switchboard's own A2A tasks that its caller does not wait on
+    /// (`returnImmediately`, the streaming methods): a crash resumes it.
+    RunA2aTask {
+        task_id: String,
+    },
+}
+
+/// The job that runs an accepted A2A task; one task's runs happen one at a time.
+pub fn a2a_task_job(task_id: &str, trace: TraceContext, now: OffsetDateTime) -> NewJob {
+    NewJob {
+        kind: JobKind::RunA2aTask { task_id: task_id.to_owned() },
+        ordering_key: format!("a2a_task:{task_id}"),
+        order_at: now,
+        run_at: now,
+        trace,
+    }
 }
 
 /// Where operators are told that a conversation waits for a person.
@@ -86,6 +102,7 @@ impl JobKind {
             Self::RecordStatus { .. } => "record_status",
             Self::SandboxStatus(_) => "sandbox_status",
             Self::AnnounceHandoff { .. } => "announce_handoff",
+            Self::RunA2aTask { .. } => "run_a2a_task",
         }
     }
 }
@@ -177,6 +194,7 @@ mod tests {
                 callback: None,
             },
             JobKind::SandboxStatus(Box::new(sandbox_status())),
+            JobKind::RunA2aTask { task_id: String::from("t-1") },
         ];
 
         for kind in kinds {

@@ -46,6 +46,8 @@ pub struct JobRunner {
     sandbox_statuses: Option<Arc<dyn SandboxStatusWebhooks>>,
     /// Tells operators that a conversation waits for a person.
     announce: Option<AnnounceHandoff>,
+    /// Runs Switchboard's own A2A tasks accepted for later.
+    a2a: Option<Arc<crate::usecases::a2a_server::HandleA2a>>,
 }
 
 impl JobRunner {
@@ -57,7 +59,14 @@ impl JobRunner {
         retry: RetryPolicy,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { queue, process, deliver, status, retry, clock, sandbox_statuses: None, announce: None }
+        Self { queue, process, deliver, status, retry, clock, sandbox_statuses: None, announce: None, a2a: None }
+    }
+
+    /// Runs Switchboard's own A2A tasks that their callers do not wait on.
+    #[must_use]
+    pub fn with_a2a_tasks(mut self, handler: Arc<crate::usecases::a2a_server::HandleA2a>) -> Self {
+        self.a2a = Some(handler);
+        self
     }
 
     /// Runs the sandbox's status webhooks with `webhooks` (sandbox mode).
@@ -189,6 +198,14 @@ impl JobRunner {
                     tracing::warn!(channel = channel.as_str(), "handoff announcements are off; this one is not sent");
                     JobResult::Done
                 }
+            },
+            JobKind::RunA2aTask { task_id } => match &self.a2a {
+                Some(handler) => match handler.run_queued(task_id, trace, attempt).await {
+                    Ok(()) => JobResult::Done,
+                    Err(e) => JobResult::Retry(e.to_string()),
+                },
+                // Only a process without the A2A server runs no tasks: leave it to one that has.
+                None => JobResult::Retry(String::from("this process does not run A2A tasks")),
             },
         };
         (result, None)

@@ -264,3 +264,76 @@ async fn killed_with_sigkill_under_load_in_sandbox_mode_every_message_is_replied
     assert_eq!(dead, 0, "no job died");
     assert_eq!(jobs_left, 0, "the queue drained");
 }
+
+/// Switchboard's own A2A task that its caller does not wait on (`returnImmediately`)
+/// runs on the job queue: killed with SIGKILL while the agent is still answering, the
+/// service restarts, the task's job is taken over, and the task completes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_a2a_task_running_when_the_process_is_killed_resumes_after_the_restart_and_completes() {
+    let agent = crate::fakes::FakeAgent::start(crate::fakes::AgentMode::Slow(Duration::from_secs(2))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("switchboard.db");
+    let mut env = crash_env(dir.path(), &db);
+    let registry = format!("slow={}|billing", agent.uri());
+    env.extend(
+        [
+            ("SWITCHBOARD_MODE", "sandbox".to_owned()),
+            ("SWITCHBOARD_AGENTS", registry),
+            ("SWITCHBOARD_DEFAULT_AGENT", "slow".to_owned()),
+            ("SWITCHBOARD_JOB_LEASE_SECS", "5".to_owned()),
+            ("SWITCHBOARD_AGENT_TIMEOUT_SECS", "4".to_owned()),
+        ]
+        .map(|(k, v)| (k.to_owned(), v)),
+    );
+    let mut service = start(env, dir.path());
+    let client = reqwest::Client::new();
+    let rpc = |base: String, method: &'static str, params: serde_json::Value| {
+        let client = client.clone();
+        async move {
+            client
+                .post(format!("{base}/a2a"))
+                .header("x-api-key", API_KEY)
+                .header("a2a-version", "1.0")
+                .json(&serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+
+    let accepted = rpc(
+        service.base_url(),
+        "SendMessage",
+        serde_json::json!({"message": {"messageId": "crash-1", "role": "ROLE_USER", "parts": [{"text": "this thing"}]},
+                           "configuration": {"returnImmediately": true}}),
+    )
+    .await;
+    let task_id = accepted["result"]["task"]["id"].as_str().unwrap().to_owned();
+    // The agent has the question and is still thinking: now the process dies.
+    let asked = Instant::now() + Duration::from_secs(10);
+    while agent.received().is_empty() {
+        assert!(Instant::now() < asked, "the agent was never asked");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.kill();
+    service.restart(Duration::from_secs(20)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let done = loop {
+        let task = rpc(service.base_url(), "GetTask", serde_json::json!({"id": task_id})).await;
+        if task["result"]["status"]["state"] == "TASK_STATE_COMPLETED" {
+            break task;
+        }
+        assert!(Instant::now() < deadline, "the task never completed after the restart: {task:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    service.stop(Duration::from_secs(10));
+
+    assert_eq!(accepted["result"]["task"]["status"]["state"], "TASK_STATE_WORKING");
+    assert_eq!(done["result"]["status"]["message"]["parts"][0]["text"], "late");
+    assert!(agent.received().len() >= 2, "the agent was asked again after the crash");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display())).await.unwrap();
+    assert_eq!(scalar(&pool, "SELECT COUNT(*) FROM jobs").await, 0, "the task's job finished; none died");
+}

@@ -22,6 +22,12 @@ pub trait A2aTasks: Send + Sync {
     /// Errors: [`StoreError::Unavailable`].
     async fn save(&self, task: &StoredTask) -> Result<(), StoreError>;
 
+    /// Stores the task and enqueues the job that runs it, in one transaction: a task
+    /// stored is a task that will run, whatever happens to this process.
+    ///
+    /// Errors: [`StoreError::Unavailable`]; nothing is stored then.
+    async fn save_with_job(&self, task: &StoredTask, job: &NewJob) -> Result<(), StoreError>;
+
     /// The task, or `None`.
     ///
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].

@@ -16,7 +16,9 @@ use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
 use uuid::Uuid;
 
+use crate::jobs::a2a_task_job;
 use crate::ports::{A2aTasks, AgentError, Clock, OpenTask, StoreError, StoredTask};
+use crate::usecases::Attempt;
 use crate::usecases::route::Router;
 use crate::usecases::{AcceptUpload, MediaOrder, SendMessage, SendMessageError, SendOrder, UploadError};
 
@@ -123,8 +125,60 @@ impl HandleA2a {
     }
 
     /// Accepts a message: a new task, or the next turn of one waiting for input. The
-    /// task is stored WORKING before any agent is asked.
-    pub async fn accept(&self, mut message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
+    /// task is stored WORKING before any agent is asked; the caller runs it ([`Self::run`]).
+    pub async fn accept(&self, message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
+        let stored = self.prepare(message, trace).await?;
+        self.save(&stored).await?;
+        Ok(stored)
+    }
+
+    /// Accepts a message as [`Self::accept`] does, for a caller that will not wait on it:
+    /// the task is stored with the job that runs it, in one transaction, so it runs (or
+    /// ends FAILED with a reason) whatever happens to this process.
+    pub async fn accept_for_later(&self, message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
+        let stored = self.prepare(message, trace).await?;
+        self.tasks.save_with_job(&stored, &a2a_task_job(&stored.task.id, *trace, self.clock.now())).await?;
+        let _ = self.changes.send(stored.task.id.clone());
+        Ok(stored)
+    }
+
+    /// The job's run of a task accepted for later. A task no longer WORKING (canceled,
+    /// or already answered by an earlier attempt) is left as it is.
+    ///
+    /// Errors: the run's, for the job to retry; on the job's last attempt the task ends
+    /// FAILED with the reason instead, so that none stays WORKING forever.
+    pub async fn run_queued(&self, task_id: &str, trace: TraceContext, attempt: Attempt) -> Result<(), A2aServerError> {
+        let Some(stored) = self.tasks.get(task_id).await? else {
+            tracing::warn!(task_id, "a queued A2A task is gone; nothing to run");
+            return Ok(());
+        };
+        if stored.task.status.state != TaskState::Working {
+            return Ok(());
+        }
+        match self.run(stored.clone(), trace).await {
+            Ok(_) => Ok(()),
+            Err(e) if attempt.is_last => {
+                tracing::error!(error = %e, task_id, "an A2A task failed on its last attempt; it ends FAILED");
+                let mut failed = self.tasks.get(task_id).await?.unwrap_or(stored);
+                let context_id = failed.task.context_id.clone().unwrap_or_default();
+                let reply = agent_message(
+                    &context_id,
+                    task_id,
+                    String::from("The task could not be completed: no agent could answer. Please try again."),
+                );
+                failed.task.history.push(reply.clone());
+                failed.task.status = TaskStatus {
+                    state: TaskState::Failed,
+                    message: Some(reply),
+                    timestamp: now_rfc3339(self.clock.as_ref()),
+                };
+                self.save(&failed).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn prepare(&self, mut message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
         if message.message_id.trim().is_empty() {
             return Err(A2aServerError::InvalidParams(String::from("message.messageId is required")));
         }
@@ -165,7 +219,6 @@ impl HandleA2a {
         stored.task.history.push(message);
         stored.task.status =
             TaskStatus { state: TaskState::Working, message: None, timestamp: now_rfc3339(self.clock.as_ref()) };
-        self.save(&stored).await?;
         Ok(stored)
     }
 

@@ -127,21 +127,17 @@ pub(super) async fn send(
     let message = send_checks(params)?;
     let immediately = params.pointer("/configuration/returnImmediately").and_then(Value::as_bool).unwrap_or(false)
         || params.pointer("/configuration/blocking").and_then(Value::as_bool) == Some(false);
-    let accepted = handler.accept(message, &trace).await?;
     if immediately {
-        let task = accepted.task.clone();
-        let background = Arc::clone(handler);
-        tokio::spawn(async move {
-            if let Err(e) = background.run(accepted, trace).await {
-                tracing::error!(error = ?e, "A2A task failed in the background");
-            }
-        });
-        return Ok(task_result(&task, v03));
+        // On the job queue: it runs even if this process dies now.
+        let accepted = handler.accept_for_later(message, &trace).await?;
+        return Ok(task_result(&accepted.task, v03));
     }
+    let accepted = handler.accept(message, &trace).await?;
     Ok(task_result(&handler.run(accepted, trace).await?.task, v03))
 }
 
 /// `SendStreamingMessage`: the task as accepted, then its artifacts and its last status.
+/// The task runs on the job queue, so a crash resumes it; the stream follows it.
 pub(super) async fn stream(
     handler: &Arc<HandleA2a>,
     params: &Value,
@@ -149,26 +145,9 @@ pub(super) async fn stream(
     v03: bool,
 ) -> Result<Events, Failure> {
     let message = send_checks(params)?;
-    let accepted = handler.accept(message, &trace).await?;
-    let (tx, rx) = mpsc::channel(16);
-    let background = Arc::clone(handler);
-    tokio::spawn(async move {
-        if tx.send(Ok(task_result(&accepted.task, v03))).await.is_err() {
-            return;
-        }
-        match background.run(accepted, trace).await {
-            Ok(done) => {
-                for event in artifact_events(&done.task, v03) {
-                    let _ = tx.send(Ok(event)).await;
-                }
-                let _ = tx.send(Ok(status_event(&done.task, v03))).await;
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e.into())).await;
-            }
-        }
-    });
-    Ok(rx)
+    let changes = handler.changes();
+    let accepted = handler.accept_for_later(message, &trace).await?;
+    Ok(follow(handler, accepted, changes, v03))
 }
 
 /// `GetTask`.
@@ -204,13 +183,23 @@ pub(super) async fn cancel(handler: &HandleA2a, id: &str, trace: TraceContext, v
 /// process: another replica may have changed it.
 const SUBSCRIBE_FALLBACK: Duration = Duration::from_secs(2);
 
-/// `SubscribeToTask`: the task now, then each change until it ends or asks (at most ten
-/// minutes). It wakes when this process saves the task, and reads it every
-/// [`SUBSCRIBE_FALLBACK`] in case another replica did.
+/// `SubscribeToTask`: the task now, then each change until it ends or asks.
 pub(super) async fn subscribe(handler: &Arc<HandleA2a>, id: &str, v03: bool) -> Result<Events, Failure> {
     // Listening before the first read: a change between the two is not missed.
-    let mut changes = handler.changes();
+    let changes = handler.changes();
     let first = handler.current(id).await?;
+    Ok(follow(handler, first, changes, v03))
+}
+
+/// The task as `first` shows it, then each change until it ends or asks (at most ten
+/// minutes). It wakes when this process saves the task, and reads it every
+/// [`SUBSCRIBE_FALLBACK`] in case another replica did.
+fn follow(
+    handler: &Arc<HandleA2a>,
+    first: switchboard_application::ports::StoredTask,
+    mut changes: tokio::sync::broadcast::Receiver<String>,
+    v03: bool,
+) -> Events {
     let (tx, rx) = mpsc::channel(16);
     let follow = Arc::clone(handler);
     tokio::spawn(async move {
@@ -233,8 +222,10 @@ pub(super) async fn subscribe(handler: &Arc<HandleA2a>, id: &str, v03: bool) -> 
             let Ok(now) = follow.current(&first.task.id).await else { break };
             if now.task.status.state != last {
                 last = now.task.status.state;
-                for event in artifact_events(&now.task, v03) {
-                    let _ = tx.send(Ok(event)).await;
+                if last.is_terminal() || last.is_interrupted() {
+                    for event in artifact_events(&now.task, v03) {
+                        let _ = tx.send(Ok(event)).await;
+                    }
                 }
                 if tx.send(Ok(status_event(&now.task, v03))).await.is_err() {
                     break;
@@ -242,5 +233,5 @@ pub(super) async fn subscribe(handler: &Arc<HandleA2a>, id: &str, v03: bool) -> 
             }
         }
     });
-    Ok(rx)
+    rx
 }

@@ -3,6 +3,7 @@
 //! queue gauges, readiness and the A2A task store.
 
 use async_trait::async_trait;
+use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, DeadJobs, EventArchive, Gauges, QueueGauges, SandboxOutbox, SandboxRecord, StoreError, StoreHealth,
     StoredTask,
@@ -137,29 +138,58 @@ fn stored_task(row: &impl Columns) -> Result<StoredTask, StoreError> {
     })
 }
 
+impl<E: Engine> SqlStore<E> {
+    /// The statement that stores a task, new or updated.
+    fn task_upsert(&self, task: &StoredTask) -> Result<super::engine::Statement, StoreError> {
+        Ok((
+            "INSERT INTO a2a_tasks (id, context_id, state, task, agent, agent_task_id, trace_id, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, task = excluded.task, agent = excluded.agent,
+                 agent_task_id = excluded.agent_task_id, updated_at = excluded.updated_at",
+            args![
+                task.task.id.clone(),
+                task.task.context_id.clone().unwrap_or_default(),
+                task.task.status.state.as_str(),
+                json(&task.task)?,
+                task.agent.clone(),
+                task.agent_task_id.clone(),
+                task.trace_id.clone(),
+                task.created_at,
+                self.now_ms()
+            ],
+        ))
+    }
+}
+
 #[async_trait]
 impl<E: Engine> A2aTasks for SqlStore<E> {
     #[tracing::instrument(name = "store.a2a_task_save", skip_all)]
     async fn save(&self, task: &StoredTask) -> Result<(), StoreError> {
-        self.engine
-            .write(
-                "INSERT INTO a2a_tasks (id, context_id, state, task, agent, agent_task_id, trace_id, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (id) DO UPDATE SET state = excluded.state, task = excluded.task, agent = excluded.agent,
-                     agent_task_id = excluded.agent_task_id, updated_at = excluded.updated_at",
-                args![
-                    task.task.id.clone(),
-                    task.task.context_id.clone().unwrap_or_default(),
-                    task.task.status.state.as_str(),
-                    json(&task.task)?,
-                    task.agent.clone(),
-                    task.agent_task_id.clone(),
-                    task.trace_id.clone(),
-                    task.created_at,
-                    self.now_ms()
-                ],
-            )
-            .await?;
+        let (sql, args) = self.task_upsert(task)?;
+        self.engine.write(sql, args).await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store.a2a_task_save_with_job", skip_all)]
+    async fn save_with_job(&self, task: &StoredTask, job: &NewJob) -> Result<(), StoreError> {
+        let insert_job = (
+            "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
+                               trace_id, trace_context, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, 'queued', 0, NULL, NULL, $6, $7, $8, $8)",
+            args![
+                job.kind.name(),
+                json(&job.kind)?,
+                job.ordering_key.clone(),
+                millis(job.order_at),
+                millis(job.run_at),
+                job.trace.trace_id.to_string(),
+                job.trace.to_traceparent(),
+                self.now_ms()
+            ],
+        );
+        // The upsert always changes its row, so the job always follows it.
+        self.engine.transact(self.task_upsert(task)?, vec![insert_job]).await?;
+        self.notify_workers();
         Ok(())
     }
 

@@ -609,3 +609,74 @@ async fn a_finished_task_cannot_be_canceled() {
     assert_eq!((error.code(), error.reason()), (-32002, "TASK_NOT_CANCELABLE"));
     assert_eq!(error.to_string(), "task t1 is already TASK_STATE_COMPLETED and cannot be canceled");
 }
+
+#[tokio::test]
+async fn a_task_accepted_for_later_is_stored_with_the_job_that_runs_it() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_save().never();
+    ports
+        .tasks
+        .expect_save_with_job()
+        .withf(|task, job| {
+            task.task.status.state == TaskState::Working
+                && job.kind == crate::jobs::JobKind::RunA2aTask { task_id: task.task.id.clone() }
+                && job.ordering_key == format!("a2a_task:{}", task.task.id)
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let handler = ports.build();
+    let mut changes = handler.changes();
+
+    let accepted =
+        handler.accept_for_later(user_message(vec![Part::text("hi")]), &TraceContext::new_root()).await.unwrap();
+
+    assert_eq!(changes.recv().await.unwrap(), accepted.task.id, "followers are told");
+}
+
+#[tokio::test]
+async fn a_queued_task_no_longer_working_is_left_as_it_is() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|_| Ok(Some(stored(TaskState::Canceled, Vec::new()))));
+    ports.tasks.expect_save().never();
+    ports.classifier.expect_classify().never();
+
+    let result = ports.build().run_queued("t1", TraceContext::new_root(), Attempt::first()).await;
+
+    assert!(result.is_ok());
+}
+
+fn unreachable_agents(ports: &mut Ports) {
+    ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Help, 0.9)));
+    ports.agents.expect_ask().returning(|agent, _, _| {
+        Err(AgentError::Unavailable { agent: agent.clone(), message: String::from("connection refused") })
+    });
+}
+
+#[tokio::test]
+async fn a_queued_task_whose_agents_cannot_answer_is_retried_by_its_job() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|_| Ok(Some(asking("hi"))));
+    ports.tasks.expect_save().never();
+    unreachable_agents(&mut ports);
+
+    let result = ports.build().run_queued("t1", TraceContext::new_root(), Attempt { number: 1, is_last: false }).await;
+
+    assert!(matches!(result, Err(A2aServerError::Agent(_))));
+}
+
+#[tokio::test]
+async fn on_its_last_attempt_a_queued_task_ends_failed_with_a_reason_instead_of_working_forever() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|_| Ok(Some(asking("hi"))));
+    ports
+        .tasks
+        .expect_save()
+        .withf(|t| t.task.status.state == TaskState::Failed && reply_text(t).contains("no agent could answer"))
+        .times(1)
+        .returning(|_| Ok(()));
+    unreachable_agents(&mut ports);
+
+    let result = ports.build().run_queued("t1", TraceContext::new_root(), Attempt { number: 5, is_last: true }).await;
+
+    assert!(result.is_ok());
+}

@@ -31,6 +31,7 @@ use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealt
 use switchboard_adapters::outbound::media_store::{FolderMediaStore, S3MediaStore, SandboxMedia};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::passwords::Argon2Passwords;
+use switchboard_adapters::outbound::push::HttpPushNotifier;
 use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
@@ -380,7 +381,11 @@ impl Application {
                 clock.clone(),
                 config.whatsapp.phone_number_id.clone(),
             )
-            .with_uploads(uploads.clone()),
+            .with_uploads(uploads.clone())
+            .with_push(
+                store_arc.clone(),
+                Arc::new(HttpPushNotifier::new(config.agents.timeout, config.agents.push_allow_internal)),
+            ),
         );
         let runner = runner.with_announcements(announce).with_a2a_tasks(a2a_tasks.clone());
         let runner = Arc::new(match sandbox_statuses {

@@ -810,7 +810,7 @@ async fn an_a2a_task_saved_with_its_job_is_claimed_to_run(db: &Db) {
     };
     let job = switchboard_application::jobs::a2a_task_job("t-later", TraceContext::new_root(), at(1));
 
-    store.save_with_job(&task, &job).await.unwrap();
+    store.save_with_jobs(&task, &[job]).await.unwrap();
     let saved = switchboard_application::ports::A2aTasks::get(store.as_ref(), "t-later").await.unwrap().unwrap();
     let jobs = claim_all(store.as_ref()).await;
 

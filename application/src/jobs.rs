@@ -41,6 +41,25 @@ pub enum JobKind {
     RunA2aTask {
         task_id: String,
     },
+    /// Posts one update of an A2A task to a client's push URL.
+    PushTaskUpdate {
+        task_id: String,
+        config_id: String,
+        /// The `StreamResponse` as it was when the task changed (JSON).
+        event: String,
+    },
+}
+
+/// The job that posts `event` to the task's push config `config_id`; one config's posts
+/// go in order.
+pub fn push_job(task_id: &str, config_id: &str, event: String, trace: TraceContext, now: OffsetDateTime) -> NewJob {
+    NewJob {
+        kind: JobKind::PushTaskUpdate { task_id: task_id.to_owned(), config_id: config_id.to_owned(), event },
+        ordering_key: format!("a2a_push:{task_id}:{config_id}"),
+        order_at: now,
+        run_at: now,
+        trace,
+    }
 }
 
 /// The job that runs an accepted A2A task; one task's runs happen one at a time.
@@ -103,6 +122,7 @@ impl JobKind {
             Self::SandboxStatus(_) => "sandbox_status",
             Self::AnnounceHandoff { .. } => "announce_handoff",
             Self::RunA2aTask { .. } => "run_a2a_task",
+            Self::PushTaskUpdate { .. } => "push_task_update",
         }
     }
 }

@@ -207,6 +207,14 @@ impl JobRunner {
                 // Only a process without the A2A server runs no tasks: leave it to one that has.
                 None => JobResult::Retry(String::from("this process does not run A2A tasks")),
             },
+            JobKind::PushTaskUpdate { task_id, config_id, event } => match &self.a2a {
+                Some(handler) => match handler.push_update(task_id, config_id, event, &trace).await {
+                    Ok(()) => JobResult::Done,
+                    Err(e @ crate::ports::PushError::Refused(_)) => JobResult::Dead(e.to_string()),
+                    Err(e) => JobResult::Retry(e.to_string()),
+                },
+                None => JobResult::Retry(String::from("this process does not run A2A tasks")),
+            },
         };
         (result, None)
     }

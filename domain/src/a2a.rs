@@ -373,5 +373,8 @@ pub enum SendMessageResult {
     Message(Message),
 }
 
+mod push;
+pub use push::{PushAuthentication, PushConfig, is_internal};
+
 #[cfg(test)]
 mod tests;

@@ -117,7 +117,7 @@ async fn protocol_errors_use_the_spec_codes() {
     assert_eq!(unknown["error"]["code"], -32601);
     assert_eq!(not_found["error"]["code"], -32001);
     assert_eq!(not_found["error"]["data"][0]["reason"], "TASK_NOT_FOUND");
-    assert_eq!(push["error"]["code"], -32003);
+    assert_eq!(push["error"]["code"], -32602, "a push config needs a url: {push}");
     assert_eq!(bad_params["error"]["code"], -32602);
     assert_eq!(audio_only["error"]["code"], -32005);
 }
@@ -327,7 +327,7 @@ async fn over_http_json_errors_are_http_statuses_with_the_a2a_reason_and_the_car
     assert_eq!(reason(&missing), "TASK_NOT_FOUND");
     assert_eq!((bad_status, reason(&bad)), (400, String::from("INVALID_PARAMS")));
     assert!(bad["error"]["message"].as_str().unwrap().contains("message"), "{bad}");
-    assert_eq!((push_status, reason(&push)), (400, String::from("PUSH_NOTIFICATION_NOT_SUPPORTED")));
+    assert_eq!((push_status, reason(&push)), (404, String::from("TASK_NOT_FOUND")), "{push}");
     assert_eq!((sent_status, sent["task"]["status"]["state"].as_str()), (200, Some("TASK_STATE_COMPLETED")));
     assert_eq!((again_status, reason(&again)), (400, String::from("TASK_NOT_CANCELABLE")));
     assert_eq!(again["error"]["status"], "FAILED_PRECONDITION");

@@ -10,6 +10,7 @@ pub mod http;
 pub mod media_store;
 pub mod pacing;
 pub mod passwords;
+pub mod push;
 pub mod sandbox;
 pub mod sender_limit;
 pub mod store;

@@ -22,11 +22,12 @@ pub trait A2aTasks: Send + Sync {
     /// Errors: [`StoreError::Unavailable`].
     async fn save(&self, task: &StoredTask) -> Result<(), StoreError>;
 
-    /// Stores the task and enqueues the job that runs it, in one transaction: a task
-    /// stored is a task that will run, whatever happens to this process.
+    /// Stores the task and enqueues jobs about it (the one that runs it, its push
+    /// notifications), in one transaction: what is stored is what will happen, whatever
+    /// happens to this process.
     ///
     /// Errors: [`StoreError::Unavailable`]; nothing is stored then.
-    async fn save_with_job(&self, task: &StoredTask, job: &NewJob) -> Result<(), StoreError>;
+    async fn save_with_jobs(&self, task: &StoredTask, jobs: &[NewJob]) -> Result<(), StoreError>;
 
     /// The task, or `None`.
     ///
@@ -43,4 +44,67 @@ pub trait A2aTasks: Send + Sync {
         after: Option<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<StoredTask>, StoreError>;
+}
+
+/// Where clients want a task's updates posted (push notifications).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PushConfigs: Send + Sync {
+    /// Stores the config (a new one, or one of the same task and id replaced).
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn put_push_config(&self, config: &switchboard_domain::a2a::PushConfig) -> Result<(), StoreError>;
+
+    /// The task's config `id`, or `None`.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn push_config(
+        &self,
+        task_id: &str,
+        id: &str,
+    ) -> Result<Option<switchboard_domain::a2a::PushConfig>, StoreError>;
+
+    /// Every config of the task, oldest first.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn push_configs(&self, task_id: &str) -> Result<Vec<switchboard_domain::a2a::PushConfig>, StoreError>;
+
+    /// Deletes the config; answers whether there was one.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError>;
+}
+
+/// Why a push notification was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// The URL may not be posted to (an internal address, a bad scheme): trying again
+    /// will not help.
+    #[error("push URL refused: {0}")]
+    Refused(String),
+    /// The client's endpoint could not be reached or did not answer 2xx: retried.
+    #[error("push notification not delivered: {0}")]
+    Failed(String),
+}
+
+/// Posts task updates to clients' push URLs.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PushNotifier: Send + Sync {
+    /// Whether `url` may be posted to: http(s), and no internal address unless
+    /// configuration allows them.
+    ///
+    /// Errors: why not, in words for the client.
+    async fn check(&self, url: &str) -> Result<(), String>;
+
+    /// Posts `event` (a `StreamResponse`) to the config's URL with its token and
+    /// authentication.
+    ///
+    /// Errors: [`PushError`].
+    async fn post(
+        &self,
+        config: &switchboard_domain::a2a::PushConfig,
+        event: &str,
+        trace: &TraceContext,
+    ) -> Result<(), PushError>;
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use switchboard_domain::a2a::{Artifact, Message, Part, Role, Task, TaskState, TaskStatus, parts_text};
+use switchboard_domain::a2a::{Artifact, Message, Part, PushConfig, Role, Task, TaskState, TaskStatus, parts_text};
 use switchboard_domain::media;
 use switchboard_domain::{Channel, InboundContent, WorkflowRequest};
 use switchboard_shared::TraceContext;
@@ -16,11 +16,16 @@ use time::format_description::well_known::Rfc3339;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::jobs::a2a_task_job;
-use crate::ports::{A2aTasks, AgentError, Clock, OpenTask, StoreError, StoredTask};
+use crate::jobs::{NewJob, a2a_task_job, push_job};
+use crate::ports::{
+    A2aTasks, AgentError, Clock, OpenTask, PushConfigs, PushError, PushNotifier, StoreError, StoredTask,
+};
 use crate::usecases::Attempt;
 use crate::usecases::route::Router;
 use crate::usecases::{AcceptUpload, MediaOrder, SendMessage, SendMessageError, SendOrder, UploadError};
+
+/// Push notifications: the configs, and who posts them.
+type Push = (Arc<dyn PushConfigs>, Arc<dyn PushNotifier>);
 
 /// A2A errors with their JSON-RPC codes.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +36,8 @@ pub enum A2aServerError {
     TaskNotCancelable(String, &'static str),
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    #[error("push notifications are not supported (see the agent card)")]
+    PushNotSupported,
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -43,6 +50,7 @@ impl A2aServerError {
             Self::TaskNotFound(_) => -32001,
             Self::TaskNotCancelable(..) => -32002,
             Self::InvalidParams(_) => -32602,
+            Self::PushNotSupported => -32003,
             Self::Store(_) | Self::Agent(_) => -32603,
         }
     }
@@ -53,6 +61,7 @@ impl A2aServerError {
             Self::TaskNotFound(_) => "TASK_NOT_FOUND",
             Self::TaskNotCancelable(..) => "TASK_NOT_CANCELABLE",
             Self::InvalidParams(_) => "INVALID_PARAMS",
+            Self::PushNotSupported => "PUSH_NOTIFICATION_NOT_SUPPORTED",
             Self::Store(_) | Self::Agent(_) => "INTERNAL",
         }
     }
@@ -67,6 +76,8 @@ pub struct HandleA2a {
     default_number_id: String,
     /// The id of each task saved in this process, for subscribers to wake on.
     changes: tokio::sync::broadcast::Sender<String>,
+    /// Push notifications: the configs, and who posts them.
+    push: Option<Push>,
 }
 
 fn now_rfc3339(clock: &dyn Clock) -> Option<String> {
@@ -101,7 +112,7 @@ impl HandleA2a {
         default_number_id: String,
     ) -> Self {
         let (changes, _) = tokio::sync::broadcast::channel(256);
-        Self { tasks, router, send, uploads: None, clock, default_number_id, changes }
+        Self { tasks, router, send, uploads: None, clock, default_number_id, changes, push: None }
     }
 
     /// Task ids as this process saves them: a subscriber wakes on its task's change
@@ -110,11 +121,112 @@ impl HandleA2a {
         self.changes.subscribe()
     }
 
+    /// Clients may register push notifications; each change of their task is posted.
+    #[must_use]
+    pub fn with_push(mut self, configs: Arc<dyn PushConfigs>, notifier: Arc<dyn PushNotifier>) -> Self {
+        self.push = Some((configs, notifier));
+        self
+    }
+
+    /// Whether clients may register push notifications (the card says so).
+    pub fn pushes(&self) -> bool {
+        self.push.is_some()
+    }
+
     async fn save(&self, stored: &StoredTask) -> Result<(), A2aServerError> {
-        self.tasks.save(stored).await?;
+        self.save_with(stored, Vec::new()).await
+    }
+
+    /// Stores the task with `jobs` and a push job per registered config, in one
+    /// transaction, and tells followers.
+    async fn save_with(&self, stored: &StoredTask, mut jobs: Vec<NewJob>) -> Result<(), A2aServerError> {
+        if let Some((configs, _)) = &self.push {
+            let configs = configs.push_configs(&stored.task.id).await?;
+            if !configs.is_empty() {
+                let event = serde_json::to_string(&json!({"task": stored.task})).unwrap_or_default();
+                let trace = switchboard_shared::TraceId::parse(&stored.trace_id)
+                    .map_or_else(|_| TraceContext::new_root(), TraceContext::root_of);
+                let now = self.clock.now();
+                jobs.extend(configs.iter().map(|c| push_job(&stored.task.id, &c.id, event.clone(), trace, now)));
+            }
+        }
+        if jobs.is_empty() {
+            self.tasks.save(stored).await?;
+        } else {
+            self.tasks.save_with_jobs(stored, &jobs).await?;
+        }
         // Nobody listening is fine.
         let _ = self.changes.send(stored.task.id.clone());
         Ok(())
+    }
+
+    fn push_parts(&self) -> Result<&Push, A2aServerError> {
+        self.push.as_ref().ok_or(A2aServerError::PushNotSupported)
+    }
+
+    /// Registers (or replaces) a push config of an existing task, after checking that
+    /// its URL may be posted to.
+    pub async fn set_push_config(&self, mut config: PushConfig) -> Result<PushConfig, A2aServerError> {
+        let (configs, notifier) = self.push_parts()?;
+        if config.task_id.trim().is_empty() {
+            return Err(A2aServerError::InvalidParams(String::from("taskId is required")));
+        }
+        if self.tasks.get(&config.task_id).await?.is_none() {
+            return Err(A2aServerError::TaskNotFound(config.task_id.clone()));
+        }
+        notifier.check(&config.url).await.map_err(|e| A2aServerError::InvalidParams(format!("url: {e}")))?;
+        if config.id.trim().is_empty() {
+            config.id = Uuid::now_v7().to_string();
+        }
+        configs.put_push_config(&config).await?;
+        tracing::info!(task_id = %config.task_id, config_id = %config.id, "push notifications registered");
+        Ok(config)
+    }
+
+    /// A task's push config.
+    pub async fn push_config(&self, task_id: &str, id: &str) -> Result<PushConfig, A2aServerError> {
+        let (configs, _) = self.push_parts()?;
+        configs.push_config(task_id, id).await?.ok_or_else(|| {
+            A2aServerError::InvalidParams(format!("task {task_id} has no push notification config {id}"))
+        })
+    }
+
+    /// A task's push configs.
+    pub async fn push_configs(&self, task_id: &str) -> Result<Vec<PushConfig>, A2aServerError> {
+        let (configs, _) = self.push_parts()?;
+        if self.tasks.get(task_id).await?.is_none() {
+            return Err(A2aServerError::TaskNotFound(task_id.to_owned()));
+        }
+        Ok(configs.push_configs(task_id).await?)
+    }
+
+    /// Deletes a task's push config; deleting one that is not there is not an error.
+    pub async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<(), A2aServerError> {
+        let (configs, _) = self.push_parts()?;
+        configs.delete_push_config(task_id, id).await?;
+        Ok(())
+    }
+
+    /// The job's post of one task update to one config. A config deleted meanwhile is
+    /// skipped.
+    ///
+    /// Errors: [`PushError`]: refused (the job dies) or failed (it retries).
+    pub async fn push_update(
+        &self,
+        task_id: &str,
+        config_id: &str,
+        event: &str,
+        trace: &TraceContext,
+    ) -> Result<(), PushError> {
+        let Some((configs, notifier)) = &self.push else {
+            return Err(PushError::Refused(String::from("push notifications are off")));
+        };
+        let config = match configs.push_config(task_id, config_id).await {
+            Ok(Some(config)) => config,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(PushError::Failed(e.to_string())),
+        };
+        notifier.post(&config, event, trace).await
     }
 
     /// The `deliver` skill keeps a message's file parts here, to send them.
@@ -137,8 +249,7 @@ impl HandleA2a {
     /// ends FAILED with a reason) whatever happens to this process.
     pub async fn accept_for_later(&self, message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
         let stored = self.prepare(message, trace).await?;
-        self.tasks.save_with_job(&stored, &a2a_task_job(&stored.task.id, *trace, self.clock.now())).await?;
-        let _ = self.changes.send(stored.task.id.clone());
+        self.save_with(&stored, vec![a2a_task_job(&stored.task.id, *trace, self.clock.now())]).await?;
         Ok(stored)
     }
 

@@ -420,6 +420,12 @@ pub const KEYS: &[Key] = &[
         help: "timeout of one A2A call; must be shorter than SWITCHBOARD_JOB_LEASE_SECS",
     },
     Key {
+        name: "SWITCHBOARD_A2A_PUSH_ALLOW_INTERNAL",
+        default: KeyDefault::Value("false"),
+        secret: false,
+        help: "true lets A2A clients' push notification URLs name loopback, private and link-local addresses (a closed network, tests); false refuses them, against request forgery",
+    },
+    Key {
         name: "SWITCHBOARD_A2A_CARD_TTL_SECS",
         default: KeyDefault::Value("300"),
         secret: false,

@@ -161,6 +161,8 @@ pub struct AgentsConfig {
     pub coalesce: bool,
     /// Turns per sender (`None`: no limit).
     pub sender_limit: Option<SenderLimitConfig>,
+    /// Push notification URLs may name internal addresses.
+    pub push_allow_internal: bool,
 }
 
 /// People in the loop: when they are called, and how they are told.

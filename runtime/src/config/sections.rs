@@ -219,6 +219,7 @@ pub(super) fn agents_config(src: &ConfigSource, lease: Duration) -> Result<Agent
         threshold,
         timeout,
         card_ttl: Duration::from_secs(src.parse("SWITCHBOARD_A2A_CARD_TTL_SECS", "seconds")?),
+        push_allow_internal: flag(src, "SWITCHBOARD_A2A_PUSH_ALLOW_INTERNAL")?,
         coalesce: match src.choice("SWITCHBOARD_DOUBLE_TEXTING")?.as_str() {
             "sequential" => false,
             "coalesce" => true,

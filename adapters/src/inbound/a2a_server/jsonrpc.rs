@@ -107,14 +107,28 @@ pub async fn jsonrpc(req: HttpRequest, state: web::Data<A2aState>, body: web::By
             Ok(task) => ops::subscribe(handler, &task, v03).await,
             Err(e) => Err(e),
         }),
-        "CreateTaskPushNotificationConfig"
-        | "GetTaskPushNotificationConfig"
-        | "ListTaskPushNotificationConfigs"
-        | "DeleteTaskPushNotificationConfig"
-        | "tasks/pushNotificationConfig/set"
+        "CreateTaskPushNotificationConfig" => reply(ops::set_push(handler, &params, None).await),
+        "GetTaskPushNotificationConfig" | "DeleteTaskPushNotificationConfig" => {
+            let field = |name: &str| params.get(name).and_then(Value::as_str).map(str::to_owned);
+            let (Some(task), Some(config)) = (field("taskId"), field("id")) else {
+                return reply(Err(Failure::invalid("params.taskId and params.id are required")));
+            };
+            reply(if method.starts_with("Get") {
+                ops::get_push(handler, &task, &config).await
+            } else {
+                ops::delete_push(handler, &task, &config).await
+            })
+        }
+        "ListTaskPushNotificationConfigs" => match params.get("taskId").and_then(Value::as_str) {
+            Some(task) => reply(ops::list_push(handler, task).await),
+            None => reply(Err(Failure::invalid("params.taskId is required"))),
+        },
+        "tasks/pushNotificationConfig/set"
         | "tasks/pushNotificationConfig/get"
         | "tasks/pushNotificationConfig/list"
-        | "tasks/pushNotificationConfig/delete" => reply(Err(Failure::push_not_supported())),
+        | "tasks/pushNotificationConfig/delete" => reply(Err(Failure::invalid(
+            "push notifications are offered to A2A 1.0 clients (CreateTaskPushNotificationConfig and the rest)",
+        ))),
         "GetExtendedAgentCard" | "agent/getAuthenticatedExtendedCard" => reply(Err(Failure::no_extended_card())),
         other => json_response(
             StatusCode::OK,

@@ -45,7 +45,7 @@ pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
             {"url": url, "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
             {"url": url, "protocolBinding": "JSONRPC", "protocolVersion": "0.3"}
         ],
-        "capabilities": {"streaming": true, "pushNotifications": false, "extendedAgentCard": false,
+        "capabilities": {"streaming": true, "pushNotifications": state.handler.pushes(), "extendedAgentCard": false,
             "extensions": [{"uri": HANDOFF_EXTENSION, "required": false,
                 "description": "Agents Switchboard routes to may ask for a person: a data part {\"handoff\": {\"reason\": \"...\"}} beside their answer. The answer goes to the user, then people take the conversation over; no agent is asked again until an operator hands it back (with an optional note, passed as message metadata handback_note). See docs/a2a-conventions.md."},
                 {"uri": FILES_EXTENSION, "required": false,

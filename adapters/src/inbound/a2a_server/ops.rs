@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use actix_web::http::StatusCode;
 use serde_json::{Value, json};
 use switchboard_application::usecases::a2a_server::{A2aServerError, HandleA2a};
+use switchboard_domain::a2a::PushConfig;
 use switchboard_shared::TraceContext;
 use tokio::sync::mpsc;
 
@@ -31,14 +32,6 @@ impl From<A2aServerError> for Failure {
 impl Failure {
     pub(super) fn invalid(message: impl Into<String>) -> Self {
         Self::Task(A2aServerError::InvalidParams(message.into()))
-    }
-
-    pub(super) fn push_not_supported() -> Self {
-        Self::Protocol {
-            code: -32003,
-            reason: "PUSH_NOTIFICATION_NOT_SUPPORTED",
-            message: String::from("push notifications are not supported (see the agent card)"),
-        }
     }
 
     pub(super) fn no_extended_card() -> Self {
@@ -172,6 +165,34 @@ pub(super) async fn list(
     let (tasks, next) = handler.list(context_id, size, page_token).await?;
     let tasks: Vec<Value> = tasks.iter().map(|t| task_value(t, v03)).collect();
     Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": size.clamp(1, 100)}))
+}
+
+/// `CreateTaskPushNotificationConfig`: `params` is a `TaskPushNotificationConfig`; the
+/// task id may come from the path instead (HTTP+JSON).
+pub(super) async fn set_push(handler: &HandleA2a, params: &Value, task_id: Option<&str>) -> Result<Value, Failure> {
+    let mut config: PushConfig = serde_json::from_value(params.clone()).map_err(|e| {
+        Failure::invalid(format!("a TaskPushNotificationConfig {{taskId, url, token?, authentication?}}: {e}"))
+    })?;
+    if let Some(task_id) = task_id {
+        config.task_id = task_id.to_owned();
+    }
+    Ok(json!(handler.set_push_config(config).await?))
+}
+
+/// `GetTaskPushNotificationConfig`.
+pub(super) async fn get_push(handler: &HandleA2a, task_id: &str, id: &str) -> Result<Value, Failure> {
+    Ok(json!(handler.push_config(task_id, id).await?))
+}
+
+/// `ListTaskPushNotificationConfigs`: all of the task's, in one page.
+pub(super) async fn list_push(handler: &HandleA2a, task_id: &str) -> Result<Value, Failure> {
+    Ok(json!({"configs": handler.push_configs(task_id).await?, "nextPageToken": ""}))
+}
+
+/// `DeleteTaskPushNotificationConfig`.
+pub(super) async fn delete_push(handler: &HandleA2a, task_id: &str, id: &str) -> Result<Value, Failure> {
+    handler.delete_push_config(task_id, id).await?;
+    Ok(json!({}))
 }
 
 /// `CancelTask`, and the agent's task it waits on.

@@ -169,11 +169,15 @@ pub async fn rest_subscribe(state: web::Data<A2aState>, id: web::Path<String>) -
 
 #[utoipa::path(post, path = "/a2a/tasks/{id}/pushNotificationConfigs", tag = "A2A", security(("api_key" = [])),
     params(("id" = String, Path, description = "the task id")),
-    summary = "Push notification configs (HTTP+JSON binding): not supported yet",
-    description = "The card declares `pushNotifications: false`; every push-config route (create, list, get, delete) answers 400 `FAILED_PRECONDITION` / `PUSH_NOTIFICATION_NOT_SUPPORTED`.",
-    responses((status = 400, description = "`PUSH_NOTIFICATION_NOT_SUPPORTED`"), (status = 401, description = "no or wrong API key")))]
-pub async fn rest_push_configs() -> HttpResponse {
-    failure(&Failure::push_not_supported())
+    request_body(content = Object, description = "TaskPushNotificationConfig `{id?, url, token?, authentication?: {scheme, credentials}}`", content_type = "application/json"),
+    summary = "CreateTaskPushNotificationConfig (HTTP+JSON binding)",
+    description = "Registers where the task's updates are posted: each change of the task is posted as a `StreamResponse` (`{\"task\": Task}`) through the durable job queue (retried with backoff, dead after the last attempt and listed by `GET /api/v1/jobs/dead`), with `X-A2A-Notification-Token: <token>` and `Authorization: <scheme> <credentials>` when given. URLs resolving to loopback, private or link-local addresses are refused unless `SWITCHBOARD_A2A_PUSH_ALLOW_INTERNAL`.",
+    responses((status = 200, description = "the config, with its id", body = Object), (status = 400, description = "`INVALID_ARGUMENT`: a bad or internal URL"), (status = 404, description = "`TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
+pub async fn rest_push_configs(state: web::Data<A2aState>, id: web::Path<String>, body: web::Bytes) -> HttpResponse {
+    answer(match body_json(&body) {
+        Ok(params) => ops::set_push(&state.handler, &params, Some(&id)).await,
+        Err(e) => Err(e),
+    })
 }
 
 #[utoipa::path(get, path = "/a2a/extendedAgentCard", tag = "A2A", security(("api_key" = [])),
@@ -186,29 +190,29 @@ pub async fn rest_extended_card() -> HttpResponse {
 
 #[utoipa::path(get, path = "/a2a/tasks/{id}/pushNotificationConfigs", tag = "A2A", security(("api_key" = [])),
     params(("id" = String, Path, description = "the task id")),
-    summary = "List push notification configs (HTTP+JSON binding): not supported yet",
-    description = "Answers 400 `FAILED_PRECONDITION` / `PUSH_NOTIFICATION_NOT_SUPPORTED`, as the card declares.",
-    responses((status = 400, description = "`PUSH_NOTIFICATION_NOT_SUPPORTED`"), (status = 401, description = "no or wrong API key")))]
-pub async fn rest_push_configs_list() -> HttpResponse {
-    failure(&Failure::push_not_supported())
+    summary = "ListTaskPushNotificationConfigs (HTTP+JSON binding)",
+    description = "The task's push configs, in one page: `{configs, nextPageToken: \"\"}`.",
+    responses((status = 200, description = "`{configs, nextPageToken}`", body = Object), (status = 404, description = "`TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
+pub async fn rest_push_configs_list(state: web::Data<A2aState>, id: web::Path<String>) -> HttpResponse {
+    answer(ops::list_push(&state.handler, &id).await)
 }
 
 #[utoipa::path(get, path = "/a2a/tasks/{id}/pushNotificationConfigs/{config}", tag = "A2A", security(("api_key" = [])),
     params(("id" = String, Path, description = "the task id"), ("config" = String, Path, description = "the config id")),
-    summary = "Get a push notification config (HTTP+JSON binding): not supported yet",
-    description = "Answers 400 `FAILED_PRECONDITION` / `PUSH_NOTIFICATION_NOT_SUPPORTED`, as the card declares.",
-    responses((status = 400, description = "`PUSH_NOTIFICATION_NOT_SUPPORTED`"), (status = 401, description = "no or wrong API key")))]
-pub async fn rest_push_config_get() -> HttpResponse {
-    failure(&Failure::push_not_supported())
+    summary = "GetTaskPushNotificationConfig (HTTP+JSON binding)",
+    description = "One of the task's push configs.",
+    responses((status = 200, description = "the config", body = Object), (status = 400, description = "`INVALID_ARGUMENT`: no such config"), (status = 401, description = "no or wrong API key")))]
+pub async fn rest_push_config_get(state: web::Data<A2aState>, path: web::Path<(String, String)>) -> HttpResponse {
+    answer(ops::get_push(&state.handler, &path.0, &path.1).await)
 }
 
 #[utoipa::path(delete, path = "/a2a/tasks/{id}/pushNotificationConfigs/{config}", tag = "A2A", security(("api_key" = [])),
     params(("id" = String, Path, description = "the task id"), ("config" = String, Path, description = "the config id")),
-    summary = "Delete a push notification config (HTTP+JSON binding): not supported yet",
-    description = "Answers 400 `FAILED_PRECONDITION` / `PUSH_NOTIFICATION_NOT_SUPPORTED`, as the card declares.",
-    responses((status = 400, description = "`PUSH_NOTIFICATION_NOT_SUPPORTED`"), (status = 401, description = "no or wrong API key")))]
-pub async fn rest_push_config_delete() -> HttpResponse {
-    failure(&Failure::push_not_supported())
+    summary = "DeleteTaskPushNotificationConfig (HTTP+JSON binding)",
+    description = "Stops the posts to that config; deleting one that is not there is not an error. Posts already queued for it are dropped.",
+    responses((status = 200, description = "`{}`", body = Object), (status = 401, description = "no or wrong API key")))]
+pub async fn rest_push_config_delete(state: web::Data<A2aState>, path: web::Path<(String, String)>) -> HttpResponse {
+    answer(ops::delete_push(&state.handler, &path.0, &path.1).await)
 }
 
 #[utoipa::path(get, path = "/a2a/tasks/{id}:subscribe", tag = "A2A", security(("api_key" = [])),

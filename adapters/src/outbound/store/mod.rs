@@ -25,7 +25,7 @@ use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, Consents, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads,
-    Messages, Operators, People, SandboxOutbox, StoreError, StoreHealth,
+    Messages, Operators, People, PushConfigs, SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -89,6 +89,7 @@ pub trait Store:
     + ChannelSettings
     + JobQueue
     + A2aTasks
+    + PushConfigs
     + ManagementReads
     + EventArchive
     + DeadJobs
@@ -110,6 +111,7 @@ impl<T> Store for T where
         + ChannelSettings
         + JobQueue
         + A2aTasks
+        + PushConfigs
         + ManagementReads
         + EventArchive
         + DeadJobs

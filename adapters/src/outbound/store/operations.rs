@@ -5,9 +5,10 @@
 use async_trait::async_trait;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
-    A2aTasks, DeadJobs, EventArchive, Gauges, QueueGauges, SandboxOutbox, SandboxRecord, StoreError, StoreHealth,
-    StoredTask,
+    A2aTasks, DeadJobs, EventArchive, Gauges, PushConfigs, QueueGauges, SandboxOutbox, SandboxRecord, StoreError,
+    StoreHealth, StoredTask,
 };
+use switchboard_domain::a2a::{PushAuthentication, PushConfig};
 use time::OffsetDateTime;
 
 use super::engine::{Engine, SqlStore, args};
@@ -170,25 +171,31 @@ impl<E: Engine> A2aTasks for SqlStore<E> {
         Ok(())
     }
 
-    #[tracing::instrument(name = "store.a2a_task_save_with_job", skip_all)]
-    async fn save_with_job(&self, task: &StoredTask, job: &NewJob) -> Result<(), StoreError> {
-        let insert_job = (
-            "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token, lease_until,
-                               trace_id, trace_context, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, 'queued', 0, NULL, NULL, $6, $7, $8, $8)",
-            args![
-                job.kind.name(),
-                json(&job.kind)?,
-                job.ordering_key.clone(),
-                millis(job.order_at),
-                millis(job.run_at),
-                job.trace.trace_id.to_string(),
-                job.trace.to_traceparent(),
-                self.now_ms()
-            ],
-        );
-        // The upsert always changes its row, so the job always follows it.
-        self.engine.transact(self.task_upsert(task)?, vec![insert_job]).await?;
+    #[tracing::instrument(name = "store.a2a_task_save_with_jobs", skip_all, fields(jobs = jobs.len()))]
+    async fn save_with_jobs(&self, task: &StoredTask, jobs: &[NewJob]) -> Result<(), StoreError> {
+        let now = self.now_ms();
+        let inserts = jobs
+            .iter()
+            .map(|job| {
+                Ok((
+                    "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, attempts, lease_token,
+                                       lease_until, trace_id, trace_context, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, 'queued', 0, NULL, NULL, $6, $7, $8, $8)",
+                    args![
+                        job.kind.name(),
+                        json(&job.kind)?,
+                        job.ordering_key.clone(),
+                        millis(job.order_at),
+                        millis(job.run_at),
+                        job.trace.trace_id.to_string(),
+                        job.trace.to_traceparent(),
+                        now
+                    ],
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // The upsert always changes its row, so the jobs always follow it.
+        self.engine.transact(self.task_upsert(task)?, inserts).await?;
         self.notify_workers();
         Ok(())
     }
@@ -216,5 +223,67 @@ impl<E: Engine> A2aTasks for SqlStore<E> {
         );
         let rows = self.engine.scan(&sql, args![context_id, at, id, i64::from(limit)]).await?;
         rows.iter().map(stored_task).collect()
+    }
+}
+
+const PUSH_COLUMNS: &str = "SELECT task_id, id, url, token, auth_scheme, auth_credentials FROM a2a_push_configs";
+
+fn push_config(row: &impl Columns) -> PushConfig {
+    PushConfig {
+        id: row.text("id"),
+        task_id: row.text("task_id"),
+        url: row.text("url"),
+        token: row.opt_text("token"),
+        authentication: row.opt_text("auth_scheme").map(|scheme| PushAuthentication {
+            scheme,
+            credentials: row.opt_text("auth_credentials").unwrap_or_default(),
+        }),
+    }
+}
+
+#[async_trait]
+impl<E: Engine> PushConfigs for SqlStore<E> {
+    #[tracing::instrument(name = "store.push_config_put", skip_all)]
+    async fn put_push_config(&self, config: &PushConfig) -> Result<(), StoreError> {
+        let auth = config.authentication.as_ref();
+        self.engine
+            .write(
+                "INSERT INTO a2a_push_configs (task_id, id, url, token, auth_scheme, auth_credentials, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (task_id, id) DO UPDATE SET url = excluded.url, token = excluded.token,
+                     auth_scheme = excluded.auth_scheme, auth_credentials = excluded.auth_credentials",
+                args![
+                    config.task_id.clone(),
+                    config.id.clone(),
+                    config.url.clone(),
+                    config.token.clone(),
+                    auth.map(|a| a.scheme.clone()),
+                    auth.map(|a| a.credentials.clone()),
+                    self.now_ms()
+                ],
+            )
+            .await?;
+        Ok(())
+    }
+
+    #[tracing::instrument(name = "store.push_config_get", skip_all)]
+    async fn push_config(&self, task_id: &str, id: &str) -> Result<Option<PushConfig>, StoreError> {
+        let sql = format!("{PUSH_COLUMNS} WHERE task_id = $1 AND id = $2");
+        Ok(self.engine.scan(&sql, args![task_id, id]).await?.first().map(push_config))
+    }
+
+    #[tracing::instrument(name = "store.push_configs", skip_all)]
+    async fn push_configs(&self, task_id: &str) -> Result<Vec<PushConfig>, StoreError> {
+        let sql = format!("{PUSH_COLUMNS} WHERE task_id = $1 ORDER BY created_at, id");
+        Ok(self.engine.scan(&sql, args![task_id]).await?.iter().map(push_config).collect())
+    }
+
+    #[tracing::instrument(name = "store.push_config_delete", skip_all)]
+    async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .engine
+            .write("DELETE FROM a2a_push_configs WHERE task_id = $1 AND id = $2", args![task_id, id])
+            .await?;
+        Ok(deleted > 0)
     }
 }

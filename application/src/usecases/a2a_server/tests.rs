@@ -616,11 +616,12 @@ async fn a_task_accepted_for_later_is_stored_with_the_job_that_runs_it() {
     ports.tasks.expect_save().never();
     ports
         .tasks
-        .expect_save_with_job()
-        .withf(|task, job| {
+        .expect_save_with_jobs()
+        .withf(|task, jobs| {
             task.task.status.state == TaskState::Working
-                && job.kind == crate::jobs::JobKind::RunA2aTask { task_id: task.task.id.clone() }
-                && job.ordering_key == format!("a2a_task:{}", task.task.id)
+                && jobs.len() == 1
+                && jobs[0].kind == crate::jobs::JobKind::RunA2aTask { task_id: task.task.id.clone() }
+                && jobs[0].ordering_key == format!("a2a_task:{}", task.task.id)
         })
         .times(1)
         .returning(|_, _| Ok(()));
@@ -677,6 +678,81 @@ async fn on_its_last_attempt_a_queued_task_ends_failed_with_a_reason_instead_of_
     unreachable_agents(&mut ports);
 
     let result = ports.build().run_queued("t1", TraceContext::new_root(), Attempt { number: 5, is_last: true }).await;
+
+    assert!(result.is_ok());
+}
+
+fn hook(task_id: &str) -> PushConfig {
+    PushConfig {
+        id: String::from("hook-1"),
+        task_id: task_id.to_owned(),
+        url: String::from("https://hooks.example.com/a2a"),
+        token: Some(String::from("tok")),
+        authentication: None,
+    }
+}
+
+#[tokio::test]
+async fn without_push_configured_registering_a_config_is_not_supported() {
+    let error = Ports::new().build().set_push_config(hook("t1")).await.unwrap_err();
+
+    assert_eq!((error.code(), error.reason()), (-32003, "PUSH_NOTIFICATION_NOT_SUPPORTED"));
+}
+
+#[tokio::test]
+async fn a_config_whose_url_the_notifier_refuses_is_not_stored() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|_| Ok(Some(asking("hi"))));
+    let mut configs = crate::ports::MockPushConfigs::new();
+    configs.expect_put_push_config().never();
+    let mut notifier = crate::ports::MockPushNotifier::new();
+    notifier.expect_check().returning(|_| Err(String::from("127.0.0.1 is an internal address")));
+
+    let error =
+        ports.build().with_push(Arc::new(configs), Arc::new(notifier)).set_push_config(hook("t1")).await.unwrap_err();
+
+    assert!(matches!(error, A2aServerError::InvalidParams(m) if m.contains("internal address")));
+}
+
+#[tokio::test]
+async fn each_change_of_a_task_with_push_configs_is_stored_with_a_post_for_each_config() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|_| Ok(Some(stored(TaskState::InputRequired, Vec::new()))));
+    ports.tasks.expect_save().never();
+    ports
+        .tasks
+        .expect_save_with_jobs()
+        .withf(|task, jobs| {
+            task.task.status.state == TaskState::Canceled
+                && matches!(jobs, [NewJob { kind: crate::jobs::JobKind::PushTaskUpdate { config_id, event, .. }, .. }]
+                    if config_id == "hook-1" && event.contains("TASK_STATE_CANCELED"))
+        })
+        .times(1)
+        .returning(|_, _| Ok(()));
+    let mut configs = crate::ports::MockPushConfigs::new();
+    configs.expect_push_configs().returning(|task| Ok(vec![hook(task)]));
+
+    let canceled = ports
+        .build()
+        .with_push(Arc::new(configs), Arc::new(crate::ports::MockPushNotifier::new()))
+        .cancel("t1", &TraceContext::new_root())
+        .await;
+
+    assert!(canceled.is_ok());
+}
+
+#[tokio::test]
+async fn a_post_for_a_config_deleted_meanwhile_is_dropped() {
+    let mut configs = crate::ports::MockPushConfigs::new();
+    configs.expect_push_config().returning(|_, _| Ok(None));
+    let mut notifier = crate::ports::MockPushNotifier::new();
+    notifier.expect_post().never();
+
+    let result = Ports::new()
+        .build()
+        .with_push(Arc::new(configs), Arc::new(notifier))
+        .push_update("t1", "hook-1", "{}", &TraceContext::new_root())
+        .await;
 
     assert!(result.is_ok());
 }

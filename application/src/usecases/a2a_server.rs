@@ -29,6 +29,10 @@ pub enum A2aServerError {
     TaskNotCancelable(String, &'static str),
     #[error("invalid params: {0}")]
     InvalidParams(String),
+    /// What the spec answers with UnsupportedOperationError, e.g. a message to, or a
+    /// subscription to, a task that has ended.
+    #[error("unsupported operation: {0}")]
+    UnsupportedOperation(String),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -41,6 +45,7 @@ impl A2aServerError {
             Self::TaskNotFound(_) => -32001,
             Self::TaskNotCancelable(..) => -32002,
             Self::InvalidParams(_) => -32602,
+            Self::UnsupportedOperation(_) => -32004,
             Self::Store(_) | Self::Agent(_) => -32603,
         }
     }
@@ -51,6 +56,7 @@ impl A2aServerError {
             Self::TaskNotFound(_) => "TASK_NOT_FOUND",
             Self::TaskNotCancelable(..) => "TASK_NOT_CANCELABLE",
             Self::InvalidParams(_) => "INVALID_PARAMS",
+            Self::UnsupportedOperation(_) => "UNSUPPORTED_OPERATION",
             Self::Store(_) | Self::Agent(_) => "INTERNAL",
         }
     }
@@ -135,7 +141,7 @@ impl HandleA2a {
             Some(id) => {
                 let stored = self.tasks.get(&id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.clone()))?;
                 if stored.task.status.state.is_terminal() {
-                    return Err(A2aServerError::InvalidParams(format!(
+                    return Err(A2aServerError::UnsupportedOperation(format!(
                         "task {id} is {} and takes no more messages",
                         stored.task.status.state.as_str()
                     )));

@@ -206,11 +206,18 @@ const SUBSCRIBE_FALLBACK: Duration = Duration::from_secs(2);
 
 /// `SubscribeToTask`: the task now, then each change until it ends or asks (at most ten
 /// minutes). It wakes when this process saves the task, and reads it every
-/// [`SUBSCRIBE_FALLBACK`] in case another replica did.
+/// [`SUBSCRIBE_FALLBACK`] in case another replica did. A task that has ended is refused
+/// with UnsupportedOperationError, as the spec (and both official SDKs) answer.
 pub(super) async fn subscribe(handler: &Arc<HandleA2a>, id: &str, v03: bool) -> Result<Events, Failure> {
     // Listening before the first read: a change between the two is not missed.
     let mut changes = handler.changes();
     let first = handler.current(id).await?;
+    if first.task.status.state.is_terminal() {
+        return Err(Failure::Task(A2aServerError::UnsupportedOperation(format!(
+            "task {id} is {} and has nothing more to stream",
+            first.task.status.state.as_str()
+        ))));
+    }
     let (tx, rx) = mpsc::channel(16);
     let follow = Arc::clone(handler);
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod a2a_js;
 mod a2a_push;
 mod a2a_server;
 mod agents;

@@ -38,6 +38,10 @@ pub enum A2aServerError {
     InvalidParams(String),
     #[error("push notifications are not supported (see the agent card)")]
     PushNotSupported,
+    /// What the spec answers with UnsupportedOperationError, e.g. a message to, or a
+    /// subscription to, a task that has ended.
+    #[error("unsupported operation: {0}")]
+    UnsupportedOperation(String),
     #[error("internal error")]
     Store(#[from] StoreError),
     #[error("internal error")]
@@ -51,6 +55,7 @@ impl A2aServerError {
             Self::TaskNotCancelable(..) => -32002,
             Self::InvalidParams(_) => -32602,
             Self::PushNotSupported => -32003,
+            Self::UnsupportedOperation(_) => -32004,
             Self::Store(_) | Self::Agent(_) => -32603,
         }
     }
@@ -62,6 +67,7 @@ impl A2aServerError {
             Self::TaskNotCancelable(..) => "TASK_NOT_CANCELABLE",
             Self::InvalidParams(_) => "INVALID_PARAMS",
             Self::PushNotSupported => "PUSH_NOTIFICATION_NOT_SUPPORTED",
+            Self::UnsupportedOperation(_) => "UNSUPPORTED_OPERATION",
             Self::Store(_) | Self::Agent(_) => "INTERNAL",
         }
     }
@@ -300,7 +306,7 @@ impl HandleA2a {
             Some(id) => {
                 let stored = self.tasks.get(&id).await?.ok_or_else(|| A2aServerError::TaskNotFound(id.clone()))?;
                 if stored.task.status.state.is_terminal() {
-                    return Err(A2aServerError::InvalidParams(format!(
+                    return Err(A2aServerError::UnsupportedOperation(format!(
                         "task {id} is {} and takes no more messages",
                         stored.task.status.state.as_str()
                     )));

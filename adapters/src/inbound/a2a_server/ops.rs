@@ -204,11 +204,19 @@ pub(super) async fn cancel(handler: &HandleA2a, id: &str, trace: TraceContext, v
 /// process: another replica may have changed it.
 const SUBSCRIBE_FALLBACK: Duration = Duration::from_secs(2);
 
-/// `SubscribeToTask`: the task now, then each change until it ends or asks.
+/// `SubscribeToTask`: the task now, then each change until it ends or asks. A task that
+/// has ended is refused with UnsupportedOperationError, as the spec (and both official
+/// SDKs) answer.
 pub(super) async fn subscribe(handler: &Arc<HandleA2a>, id: &str, v03: bool) -> Result<Events, Failure> {
     // Listening before the first read: a change between the two is not missed.
     let changes = handler.changes();
     let first = handler.current(id).await?;
+    if first.task.status.state.is_terminal() {
+        return Err(Failure::Task(A2aServerError::UnsupportedOperation(format!(
+            "task {id} is {} and has nothing more to stream",
+            first.task.status.state.as_str()
+        ))));
+    }
     Ok(follow(handler, first, changes, v03))
 }
 

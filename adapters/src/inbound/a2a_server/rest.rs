@@ -161,8 +161,8 @@ pub async fn rest_cancel(req: HttpRequest, state: web::Data<A2aState>, id: web::
 #[utoipa::path(post, path = "/a2a/tasks/{id}:subscribe", tag = "A2A", security(("api_key" = [])),
     params(("id" = String, Path, description = "the task id")),
     summary = "SubscribeToTask (HTTP+JSON binding; GET works too)",
-    description = "An SSE stream: the Task now, then each change, until it ends or asks the user.",
-    responses((status = 200, description = "an SSE stream of StreamResponse", content_type = "text/event-stream", body = String), (status = 404, description = "`NOT_FOUND` / `TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
+    description = "An SSE stream: the Task now, then each change, until it ends or asks the user. A task that has already ended is refused (400).",
+    responses((status = 200, description = "an SSE stream of StreamResponse", content_type = "text/event-stream", body = String), (status = 400, description = "`FAILED_PRECONDITION` / `UNSUPPORTED_OPERATION`: the task has ended"), (status = 404, description = "`NOT_FOUND` / `TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
 pub async fn rest_subscribe(state: web::Data<A2aState>, id: web::Path<String>) -> HttpResponse {
     streamed(ops::subscribe(&state.handler, &id, false).await)
 }
@@ -219,7 +219,7 @@ pub async fn rest_push_config_delete(state: web::Data<A2aState>, path: web::Path
     params(("id" = String, Path, description = "the task id")),
     summary = "SubscribeToTask (HTTP+JSON binding, GET)",
     description = "As `POST /a2a/tasks/{id}:subscribe`: an SSE stream of the task now, then each change.",
-    responses((status = 200, description = "an SSE stream of StreamResponse", content_type = "text/event-stream", body = String), (status = 404, description = "`NOT_FOUND` / `TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
+    responses((status = 200, description = "an SSE stream of StreamResponse", content_type = "text/event-stream", body = String), (status = 400, description = "`FAILED_PRECONDITION` / `UNSUPPORTED_OPERATION`: the task has ended"), (status = 404, description = "`NOT_FOUND` / `TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
 pub async fn rest_subscribe_get(state: web::Data<A2aState>, id: web::Path<String>) -> HttpResponse {
     rest_subscribe(state, id).await
 }

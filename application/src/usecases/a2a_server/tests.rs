@@ -168,7 +168,8 @@ async fn a_finished_task_takes_no_more_messages() {
 
     let error = ports.build().accept(message, &TraceContext::new_root()).await.unwrap_err();
 
-    assert!(matches!(&error, A2aServerError::InvalidParams(m) if m.contains("TASK_STATE_COMPLETED")), "{error}");
+    assert!(matches!(&error, A2aServerError::UnsupportedOperation(m) if m.contains("TASK_STATE_COMPLETED")), "{error}");
+    assert_eq!((error.code(), error.reason()), (-32004, "UNSUPPORTED_OPERATION"));
 }
 
 #[tokio::test]

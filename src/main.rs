@@ -84,6 +84,9 @@ enum Command {
     /// Check configuration, database and the WhatsApp account (token, Graph, phone
     /// number, webhook subscription); exit 0 when nothing is unhealthy, 1 otherwise.
     Check,
+    /// List the agents: built-in ones, and each of SWITCHBOARD_AGENTS with its card
+    /// fetched now: up or down, its bindings, its skills (routes) and configured intents.
+    Agents,
     /// Send a signed test webhook to the running service and print the reply.
     Simulate {
         /// The message text, as the user would type it.
@@ -180,6 +183,7 @@ async fn run(cli: Cli) -> ExitCode {
         Command::Replay { since, status, id } => replay(config, since, status, id).await,
         Command::Jobs { command } => jobs(config, command).await,
         Command::Operators { command } => operators(config, command).await,
+        Command::Agents => agents(config).await,
         Command::Simulate { text, from, name, url, timeout } => {
             simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
@@ -350,6 +354,37 @@ async fn jobs(config: Config, command: JobsCommand) -> anyhow::Result<()> {
             } else {
                 anyhow::bail!("no dead job {id}");
             }
+        }
+    }
+    Ok(())
+}
+
+/// `switchboard agents`: every agent and how it is reached, with its card fetched now.
+async fn agents(config: Config) -> anyhow::Result<()> {
+    use switchboard_adapters::outbound::a2a::A2aClient;
+    let client = A2aClient::new(config.agents.timeout, config.agents.card_ttl)?;
+    let trace = switchboard_shared::TraceContext::new_root();
+    println!("built-in: greeter, helpdesk, fallback (default agent: {})", config.agents.default_agent);
+    for agent in &config.agents.agents {
+        let how = if agent.intents.is_empty() {
+            String::from("routed by its card's skills")
+        } else {
+            format!("intents {}", agent.intents.join(", "))
+        };
+        println!("{} {} ({how})", agent.name, secrets::public_address(&agent.url));
+        match client.fresh_card(&agent.url, &trace).await {
+            Ok(card) => {
+                let bindings: Vec<String> = card
+                    .supported_interfaces
+                    .iter()
+                    .map(|i| format!("{} {}", i.protocol_binding, i.protocol_version))
+                    .collect();
+                println!("  up: card {:?} version {}; bindings: {}", card.name, card.version, bindings.join(", "));
+                for skill in &card.skills {
+                    println!("  skill {} ({}): tags {}", skill.id, skill.name, skill.tags.join(", "));
+                }
+            }
+            Err(e) => println!("  down: {}", secrets::scrub(e.to_string())),
         }
     }
     Ok(())

@@ -22,7 +22,9 @@ use switchboard_adapters::inbound::trace::trace_requests;
 use switchboard_adapters::inbound::whatsapp::WebhookState;
 use switchboard_adapters::inbound::whatsapp::envelope;
 use switchboard_adapters::inbound::{self};
-use switchboard_adapters::outbound::a2a::{A2aAgents, A2aClassifier, A2aClient, AgentEntry, registry_policy};
+use switchboard_adapters::outbound::a2a::{
+    A2aAgents, A2aClassifier, A2aClient, AgentEntry, CardRoutes, registry_policy,
+};
 use switchboard_adapters::outbound::announce::Announcer;
 use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, KeywordClassifier};
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
@@ -276,7 +278,7 @@ impl Application {
             .iter()
             .map(|a| AgentEntry { name: a.name.clone(), url: a.url.clone(), intents: a.intents.clone() })
             .collect();
-        let agents = Arc::new(A2aAgents::new(a2a, &registry));
+        let agents = Arc::new(A2aAgents::new(a2a.clone(), &registry));
         if !registry.is_empty() {
             let warm = agents.clone();
             tokio::spawn(async move { warm.warm_up().await });
@@ -292,6 +294,13 @@ impl Application {
             );
         }
         let policy = registry_policy(&registry, &config.agents.default_agent, config.agents.threshold);
+        // Agents registered by URL alone are routed to by their cards' skills.
+        let card_routes = Arc::new(CardRoutes::new(a2a.clone(), &registry, policy.clone()));
+        if card_routes.has_card_agents()
+            && tokio::time::timeout(Duration::from_secs(5), card_routes.refresh()).await.is_err()
+        {
+            tracing::warn!("agents' cards still loading after 5 s; their skills are routed to once fetched");
+        }
         let store_arc = store.clone();
         let queue: Arc<dyn JobQueue> = store_arc.clone();
 
@@ -331,6 +340,7 @@ impl Application {
             ),
             ReplyMedia::new(media_store.clone()),
         );
+        process = process.with_routes(card_routes.clone());
         process = process.with_people(
             people.clone(),
             HandoffRules {
@@ -366,7 +376,8 @@ impl Application {
             config.workers.retry,
             clock.clone(),
         );
-        let router = Arc::new(Router::new(classifier.clone(), agents.clone(), policy.clone()));
+        let router =
+            Arc::new(Router::new(classifier.clone(), agents.clone(), policy.clone()).with_routes(card_routes.clone()));
         let send = Arc::new(
             SendMessage::new(store_arc.clone(), clock.clone())
                 .with_consents(consents.clone())
@@ -393,6 +404,11 @@ impl Application {
             None => runner,
         });
         let worker_shutdown = Shutdown::default();
+        if card_routes.has_card_agents() {
+            card_routes
+                .clone()
+                .refresh_every(config.agents.card_ttl.max(Duration::from_secs(1)), worker_shutdown.stop.clone());
+        }
         let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers = spawn_workers(
             runner,

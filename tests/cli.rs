@@ -281,3 +281,43 @@ fn check_and_serve_never_print_a_secret_whatever_graph_or_the_database_does() {
         }
     }
 }
+
+#[tokio::test]
+async fn agents_lists_each_agent_up_with_its_bindings_and_skills_or_down() {
+    let peer = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::path("/.well-known/agent-card.json"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "name": "Weather", "description": "forecasts", "version": "2.1.0",
+            "supportedInterfaces": [{"url": format!("{}/", peer.uri()), "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+            "capabilities": {}, "defaultInputModes": [], "defaultOutputModes": [],
+            "skills": [{"id": "forecast", "name": "Forecast", "description": "d", "tags": ["weather", "rain"]}]
+        })))
+        .mount(&peer)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let registry = format!("weather={};billing=http://127.0.0.1:{}|billing,refund", peer.uri(), free_port());
+
+    let output = tokio::task::spawn_blocking({
+        let dir = dir.path().to_owned();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .arg("agents")
+                .env("SWITCHBOARD_DATA_DIR", dir)
+                .env("SWITCHBOARD_AGENTS", registry)
+                .env("SWITCHBOARD_AGENT_TIMEOUT_SECS", "2")
+                .env_remove("RUST_LOG")
+                .env("SWITCHBOARD_LOG", "error")
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("routed by its card's skills"), "{out}");
+    assert!(out.contains("up: card \"Weather\" version 2.1.0; bindings: JSONRPC 1.0"), "{out}");
+    assert!(out.contains("skill forecast (Forecast): tags weather, rain"), "{out}");
+    assert!(out.contains("(intents billing, refund)") && out.contains("  down:"), "{out}");
+}

@@ -8,6 +8,7 @@ mod a2a_push;
 mod a2a_server;
 mod agents;
 mod auth;
+mod card_routing;
 mod consent;
 mod console;
 mod console_admin;

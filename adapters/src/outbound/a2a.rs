@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use reqwest_middleware::ClientWithMiddleware;
 use serde_json::{Map, Value, json};
-use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
+use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError, SKILLS_METADATA};
 use switchboard_domain::a2a::{AgentCard, Message, Part, Role, SendMessageResult, parts_text};
 use switchboard_domain::choices::choices_in;
 use switchboard_domain::media;
@@ -190,6 +190,24 @@ impl A2aClient {
             }
             (Err(e), None) => Err(e),
         }
+    }
+
+    /// The peer's card as it is now (never a stale copy), cached for later calls: for the
+    /// directory that must see an agent go down or its skills change.
+    ///
+    /// Errors: the card could not be fetched or read.
+    pub async fn fresh_card(&self, base: &str, trace: &TraceContext) -> Result<AgentCard, A2aError> {
+        let url = format!("{}/.well-known/agent-card.json", base.trim_end_matches('/'));
+        let mut fetched = self.fetch_card(&url, trace).await;
+        if fetched.as_ref().is_err_and(A2aError::is_retriable) {
+            fetched = self.fetch_card(&url, trace).await;
+        }
+        let card = fetched?;
+        self.cards
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(base.to_owned(), (Instant::now(), card.clone()));
+        Ok(card)
     }
 
     async fn fetch_card(&self, url: &str, trace: &TraceContext) -> Result<AgentCard, A2aError> {
@@ -443,6 +461,11 @@ impl Classifier for A2aClassifier {
         let mut message = request_message(request);
         // Classification is a one-off: never part of an agent's task.
         message.task_id = None;
+        // The skills on offer (card-driven routing), as a data part the classifier reads
+        // (docs/a2a-conventions.md): it may answer one's id as the intent.
+        if let Some(skills) = message.metadata.as_mut().and_then(|m| m.remove(SKILLS_METADATA)) {
+            message.parts.push(Part::data(json!({ "skills": skills })));
+        }
         let result = self.client.send_message(&self.url, "classifier", message, trace).await.map_err(|e| {
             if e.is_retriable() {
                 ClassifierError::Unavailable(e.to_string())
@@ -567,6 +590,9 @@ pub fn registry_policy(agents: &[AgentEntry], default_agent: &str, threshold: f3
     }
     policy
 }
+
+mod directory;
+pub use directory::CardRoutes;
 
 #[cfg(test)]
 mod tests;

@@ -2,7 +2,9 @@
 //! A2A agents replace them by configuration; these stay as the default and fallback.
 
 use async_trait::async_trait;
-use switchboard_application::ports::{AgentError, AgentGateway, Classifier, ClassifierError};
+use switchboard_application::ports::{
+    AgentError, AgentGateway, Classifier, ClassifierError, SKILLS_METADATA, SkillRoute,
+};
 use switchboard_domain::{
     AgentHandoff, AgentName, AgentReply, Attachment, Classification, InboundContent, Intent, RoutingPolicy,
     WorkflowRequest,
@@ -121,7 +123,49 @@ impl Classifier for KeywordClassifier {
         request: &WorkflowRequest,
         trace: &TraceContext,
     ) -> Result<Classification, ClassifierError> {
+        if let Some(by_skill) = Self::classify_by_skill(request) {
+            return Ok(by_skill);
+        }
         Ok(Self::classify_text(&request.content, &request.user_message))
+    }
+}
+
+/// Words too common to say which skill a message wants.
+const STOP_WORDS: &[&str] = &[
+    "the", "and", "for", "you", "your", "with", "what", "when", "where", "which", "this", "that", "have", "from",
+    "about", "please", "would", "could", "will", "there", "their", "into", "some", "need", "want",
+];
+
+impl KeywordClassifier {
+    /// The skill of a card-driven agent the text asks for, by its tags (two points each,
+    /// matched as whole words or phrases) and the words of its examples (one point for
+    /// each shared word of four letters or more, counted from two on). The best
+    /// skill wins; none when nothing matches.
+    pub fn classify_by_skill(request: &WorkflowRequest) -> Option<Classification> {
+        if !matches!(request.content, InboundContent::Text { .. }) {
+            return None;
+        }
+        let skills: Vec<SkillRoute> = serde_json::from_value(request.metadata.get(SKILLS_METADATA)?.clone()).ok()?;
+        let text = normalise(&request.user_message);
+        let words: std::collections::BTreeSet<&str> = text.split(' ').collect();
+        let significant = |w: &&str| w.chars().count() >= 4 && !STOP_WORDS.contains(w);
+        let score = |skill: &SkillRoute| {
+            let tags =
+                skill.tags.iter().map(|t| normalise(t)).filter(|t| !t.is_empty() && contains_phrase(&text, t)).count();
+            let shared: std::collections::BTreeSet<String> = skill
+                .examples
+                .iter()
+                .flat_map(|e| normalise(e).split(' ').map(str::to_owned).collect::<Vec<_>>())
+                .filter(|w| significant(&w.as_str()) && words.contains(w.as_str()))
+                .collect();
+            let examples = if shared.len() >= 2 { shared.len() } else { 0 };
+            tags * 2 + examples
+        };
+        let (best, points) = skills.iter().map(|s| (s, score(s))).max_by_key(|(_, points)| *points)?;
+        (points > 0).then(|| {
+            tracing::info!(skill = %best.id, agent = %best.agent, points, "classified by an agent's skill");
+            Classification::new(Intent::from(best.id.clone()), 0.8)
+        })
     }
 }
 
@@ -247,6 +291,38 @@ mod tests {
         for t in ["hello", "Hi!", "Bom dia", "hey there", "good morning :)"] {
             assert_eq!(text(t).intent, Intent::Greeting, "{t}");
         }
+    }
+
+    fn with_skills(text: &str) -> WorkflowRequest {
+        let skills = serde_json::json!([
+            {"agent": "weather", "id": "forecast", "name": "Forecast", "tags": ["weather", "rain"],
+             "examples": ["Will it rain in Lisbon tomorrow?"]},
+            {"agent": "orders", "id": "order-status", "name": "Order status", "tags": ["parcel"], "examples": []}
+        ]);
+        WorkflowRequest {
+            user_message: text.into(),
+            content: InboundContent::Text { body: text.into() },
+            user_id: "u".into(),
+            session_id: "s".into(),
+            channel: switchboard_domain::Channel::Whatsapp,
+            user_name: None,
+            metadata: [(String::from(SKILLS_METADATA), skills)].into_iter().collect(),
+            trace_id: String::new(),
+            task_id: None,
+            attachments: Vec::new(),
+            choice: None,
+        }
+    }
+
+    #[test]
+    fn a_skills_tags_and_examples_choose_its_intent_and_nothing_matching_chooses_none() {
+        let by_tag = KeywordClassifier::classify_by_skill(&with_skills("is my PARCEL late?")).unwrap();
+        let by_examples = KeywordClassifier::classify_by_skill(&with_skills("lisbon tomorrow, any showers?")).unwrap();
+        let none = KeywordClassifier::classify_by_skill(&with_skills("hello there"));
+
+        assert_eq!(by_tag.intent, Intent::from(String::from("order-status")));
+        assert_eq!(by_examples.intent, Intent::from(String::from("forecast")));
+        assert!(none.is_none());
     }
 
     #[test]

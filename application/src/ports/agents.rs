@@ -62,3 +62,45 @@ pub trait AgentGateway: Send + Sync {
     /// Errors: as [`Self::ask`]; an agent whose task already ended answers `Failed`.
     async fn cancel(&self, agent: &AgentName, task_id: &str, trace: &TraceContext) -> Result<(), AgentError>;
 }
+
+/// A skill an agent's card offers, and so a route: its id is the intent it takes, its
+/// tags and examples what a classifier matches (card-driven routing).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkillRoute {
+    pub agent: String,
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    #[serde(default)]
+    pub examples: Vec<String>,
+}
+
+/// The metadata key under which the classifier is given the skills on offer (and which
+/// no agent receives): a list of [`SkillRoute`].
+pub const SKILLS_METADATA: &str = "available_skills";
+
+/// The routes as they are now: they change as agents' cards do.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait Routes: Send + Sync {
+    /// The routing policy now.
+    fn policy(&self) -> Arc<switchboard_domain::RoutingPolicy>;
+
+    /// The skills of the agents that are up, for the classifier to choose among.
+    fn skills(&self) -> Vec<SkillRoute>;
+}
+
+/// Routes that never change (configuration alone, no cards).
+pub struct StaticRoutes(pub Arc<switchboard_domain::RoutingPolicy>);
+
+impl Routes for StaticRoutes {
+    fn policy(&self) -> Arc<switchboard_domain::RoutingPolicy> {
+        self.0.clone()
+    }
+
+    fn skills(&self) -> Vec<SkillRoute> {
+        Vec::new()
+    }
+}

@@ -5,6 +5,7 @@
 //! planned reply with its delivery job) is one method, so the adapter can make it one
 //! transaction without the use case knowing what a transaction is.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;

@@ -180,6 +180,13 @@ impl ProcessInbound {
         self
     }
 
+    /// Routes that change as agents' cards do (card-driven routing).
+    #[must_use]
+    pub fn with_routes(mut self, routes: Arc<dyn crate::ports::Routes>) -> Self {
+        self.router = self.router.with_routes(routes);
+        self
+    }
+
     /// Messages that waited are coalesced into one turn instead of one each.
     #[must_use]
     pub fn with_double_texting(mut self, mode: DoubleTexting) -> Self {

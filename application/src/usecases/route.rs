@@ -6,7 +6,7 @@ use std::sync::Arc;
 use switchboard_domain::{AgentName, AgentReply, Classification, Intent, RoutingPolicy, WorkflowRequest};
 use switchboard_shared::TraceContext;
 
-use crate::ports::{AgentError, AgentGateway, Classifier, OpenTask};
+use crate::ports::{AgentError, AgentGateway, Classifier, OpenTask, Routes, SKILLS_METADATA, StaticRoutes};
 
 /// What routing one request gave.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,7 +27,7 @@ pub struct Routed {
 pub struct Router {
     classifier: Arc<dyn Classifier>,
     agents: Arc<dyn AgentGateway>,
-    policy: RoutingPolicy,
+    routes: Arc<dyn Routes>,
 }
 
 pub const APOLOGY: &str = "Sorry, I couldn't finish that just now. A person from our team will follow up with you.";
@@ -54,7 +54,14 @@ impl Router {
     }
 
     pub fn new(classifier: Arc<dyn Classifier>, agents: Arc<dyn AgentGateway>, policy: RoutingPolicy) -> Self {
-        Self { classifier, agents, policy }
+        Self { classifier, agents, routes: Arc::new(StaticRoutes(Arc::new(policy))) }
+    }
+
+    /// Routes that change as agents' cards do (card-driven routing).
+    #[must_use]
+    pub fn with_routes(mut self, routes: Arc<dyn Routes>) -> Self {
+        self.routes = routes;
+        self
     }
 
     /// Cancels an agent's task left open (waiting for the user); a failure is logged, as
@@ -79,6 +86,7 @@ impl Router {
         trace: &TraceContext,
     ) -> Result<Routed, AgentError> {
         let mut fell_back = false;
+        let policy = self.routes.policy();
         let (classification, mut agent) = match open_task {
             Some(open) => {
                 request.task_id = Some(open.task_id.clone());
@@ -86,18 +94,25 @@ impl Router {
                 (Classification::new(Intent::Other(String::from("continuation")), 1.0), open.agent.clone())
             }
             None => {
-                let classification = match self.classifier.classify(request, trace).await {
+                // The classifier chooses among the skills on offer; agents never see them.
+                let skills = self.routes.skills();
+                if !skills.is_empty() {
+                    request.metadata.insert(String::from(SKILLS_METADATA), serde_json::json!(skills));
+                }
+                let classified = self.classifier.classify(request, trace).await;
+                request.metadata.remove(SKILLS_METADATA);
+                let classification = match classified {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::warn!(error = %e, "classifier failed; the default agent answers");
                         Classification::new(Intent::Unknown, 0.0)
                     }
                 };
-                let agent = self.policy.agent_for(&classification).clone();
-                fell_back = self.policy.falls_back(&classification);
+                let agent = policy.agent_for(&classification).clone();
+                fell_back = policy.falls_back(&classification);
                 tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
                 // Intents a classifier agent invents are counted as "other": a bounded label set.
-                let label = if self.policy.routes_intent(&classification.intent)
+                let label = if policy.routes_intent(&classification.intent)
                     || matches!(
                         classification.intent,
                         Intent::Greeting | Intent::Help | Intent::Acknowledgement | Intent::Unknown
@@ -113,9 +128,9 @@ impl Router {
 
         let reply = match self.ask(&agent, request, trace).await {
             Ok(reply) => reply,
-            Err(e) if (last_chance || !e.is_retriable()) && &agent != self.policy.default_agent() => {
+            Err(e) if (last_chance || !e.is_retriable()) && &agent != policy.default_agent() => {
                 tracing::warn!(error = %e, "agent failed; the default agent answers");
-                agent = self.policy.default_agent().clone();
+                agent = policy.default_agent().clone();
                 fell_back = true;
                 request.task_id = None;
                 self.ask(&agent, request, trace).await?
@@ -179,6 +194,48 @@ mod tests {
 
     fn unavailable(agent: &AgentName) -> AgentError {
         AgentError::Unavailable { agent: agent.clone(), message: String::from("connection refused") }
+    }
+
+    #[tokio::test]
+    async fn the_classifier_is_given_the_skills_on_offer_their_routes_are_followed_and_agents_never_see_them() {
+        use crate::ports::{MockRoutes, SkillRoute};
+        let skill = SkillRoute {
+            agent: String::from("orders"),
+            id: String::from("order-status"),
+            name: String::from("Order status"),
+            description: String::new(),
+            tags: vec![String::from("parcel")],
+            examples: Vec::new(),
+        };
+        let mut routes = MockRoutes::new();
+        routes.expect_skills().return_const(vec![skill]);
+        routes.expect_policy().returning(|| {
+            Arc::new(
+                RoutingPolicy::new(AgentName::new("fallback"), 0.5)
+                    .route(Intent::from(String::from("order-status")), AgentName::new("orders")),
+            )
+        });
+        let mut classifier = MockClassifier::new();
+        classifier
+            .expect_classify()
+            .withf(|request, _| request.metadata.get(SKILLS_METADATA).is_some_and(|s| s[0]["id"] == "order-status"))
+            .returning(|_, _| Ok(Classification::new(Intent::from(String::from("order-status")), 0.9)));
+        let mut agents = MockAgentGateway::new();
+        agents
+            .expect_ask()
+            .withf(|agent, request, _| agent.as_str() == "orders" && !request.metadata.contains_key(SKILLS_METADATA))
+            .times(1)
+            .returning(|_, _, _| Ok(AgentReply::text("On its way")));
+        let mut request = request();
+        request.task_id = None;
+
+        let routed = router(classifier, agents)
+            .with_routes(Arc::new(routes))
+            .route(&mut request, None, false, &TraceContext::new_root())
+            .await
+            .unwrap();
+
+        assert_eq!(routed.agent.as_str(), "orders");
     }
 
     #[tokio::test]

@@ -1,0 +1,126 @@
+//! Agents found by their cards: registered by URL alone, an agent is routed to by the
+//! skills its card offers (the keyword classifier matches their tags and examples); a
+//! changed card re-routes; an agent whose card cannot be fetched is marked down and its
+//! messages go elsewhere.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::helpers::{API_KEY, spawn_app_with, text_messages};
+
+/// An A2A agent on loopback whose card can be changed (or broken) while it runs; it
+/// answers every message with "<name> here: <text>".
+struct CardAgent {
+    server: MockServer,
+    card: Arc<Mutex<Option<Value>>>,
+}
+
+impl CardAgent {
+    async fn start(name: &'static str, skills: Value) -> Self {
+        let server = MockServer::start().await;
+        let card = Arc::new(Mutex::new(None));
+        let uri = server.uri();
+        *card.lock().unwrap() = Some(Self::card_of(name, &uri, skills));
+        let served = card.clone();
+        Mock::given(method("GET"))
+            .and(path("/.well-known/agent-card.json"))
+            .respond_with(move |_: &Request| match served.lock().unwrap().clone() {
+                Some(card) => ResponseTemplate::new(200).set_body_json(card),
+                None => ResponseTemplate::new(503),
+            })
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path("/"))
+            .respond_with(move |request: &Request| {
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let text = body["params"]["message"]["parts"][0]["text"].as_str().unwrap_or_default().to_owned();
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"jsonrpc": "2.0", "id": body["id"], "result": {"message": {
+                    "messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": format!("{name} here: {text}")}]}}}))
+            })
+            .mount(&server)
+            .await;
+        Self { server, card }
+    }
+
+    fn card_of(name: &str, uri: &str, skills: Value) -> Value {
+        json!({"name": name, "description": "test agent", "version": "1.0.0",
+               "supportedInterfaces": [{"url": format!("{uri}/"), "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+               "capabilities": {}, "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"], "skills": skills})
+    }
+
+    fn set_skills(&self, name: &str, skills: Value) {
+        *self.card.lock().unwrap() = Some(Self::card_of(name, &self.server.uri(), skills));
+    }
+
+    fn break_card(&self) {
+        *self.card.lock().unwrap() = None;
+    }
+}
+
+fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+#[tokio::test]
+async fn an_agent_registered_by_url_alone_is_routed_to_by_its_skills_and_a_changed_or_broken_card_reroutes() {
+    let weather = CardAgent::start(
+        "weather",
+        json!([{"id": "forecast", "name": "Forecast", "description": "Weather forecasts",
+                "tags": ["weather", "forecast", "rain"], "examples": ["Will it rain in Lisbon tomorrow?"]}]),
+    )
+    .await;
+    let orders = CardAgent::start(
+        "orders",
+        json!([{"id": "order-status", "name": "Order status", "description": "Where an order is",
+                "tags": ["order", "parcel", "delivery"], "examples": ["Where is my parcel?"]}]),
+    )
+    .await;
+    let registry = format!("weather={};orders={}", weather.server.uri(), orders.server.uri());
+    let app = spawn_app_with(&[("SWITCHBOARD_AGENTS", &registry), ("SWITCHBOARD_A2A_CARD_TTL_SECS", "1")]).await;
+    let reply_to = |n: usize, wamid: &'static str, text: &'static str| {
+        let app = &app;
+        async move {
+            app.post_webhook(&text_messages("447700900850", &[(wamid, now() + n as i64, text)])).await;
+            app.wait_for_replies(n).await[n - 1]["message"]["content"]["body"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+
+    let rain = reply_to(1, "wamid.CARD.1", "Will it rain in Lisbon tomorrow?").await;
+    let parcel = reply_to(2, "wamid.CARD.2", "Where is my parcel?").await;
+    // The orders agent now also takes rain (say, rain delays); the weather agent goes down.
+    orders.set_skills(
+        "orders",
+        json!([{"id": "order-status", "name": "Order status", "description": "Where an order is",
+                "tags": ["order", "parcel", "delivery", "rain"]}]),
+    );
+    weather.break_card();
+    let metrics = || async {
+        app.client
+            .get(format!("{}/metrics", app.address))
+            .header("x-api-key", API_KEY)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !metrics().await.contains("switchboard_agent_up{agent=\"weather\"} 0") {
+        assert!(Instant::now() < deadline, "the weather agent was never marked down: {}", metrics().await);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let rain_again = reply_to(3, "wamid.CARD.3", "Will it rain on Friday?").await;
+    let exposition = metrics().await;
+
+    assert_eq!(rain, "weather here: Will it rain in Lisbon tomorrow?");
+    assert_eq!(parcel, "orders here: Where is my parcel?");
+    assert_eq!(rain_again, "orders here: Will it rain on Friday?", "the changed cards re-routed rain");
+    assert!(exposition.contains("switchboard_agent_up{agent=\"orders\"} 1"), "{exposition}");
+}

@@ -342,6 +342,18 @@ impl AgentCard {
         }
         self.url.clone().map(|url| Endpoint { url, v03: true })
     }
+
+    /// The HTTP+JSON (REST) 1.x interface's URL when the card prefers it: the first of
+    /// its interfaces this client speaks (JSON-RPC 1.x or 0.x, HTTP+JSON 1.x) is
+    /// HTTP+JSON. The card lists its interfaces in the order it prefers them.
+    pub fn preferred_rest(&self) -> Option<String> {
+        let first = self.supported_interfaces.iter().find(|i| {
+            let binding = i.protocol_binding.to_ascii_uppercase();
+            (binding == "JSONRPC" && (i.protocol_version.starts_with("1.") || i.protocol_version.starts_with("0.")))
+                || (binding == "HTTP+JSON" && i.protocol_version.starts_with("1."))
+        })?;
+        first.protocol_binding.eq_ignore_ascii_case("HTTP+JSON").then(|| first.url.clone())
+    }
 }
 
 /// A JSON-RPC 2.0 error object.

@@ -342,3 +342,30 @@ async fn over_http_json_errors_are_http_statuses_with_the_a2a_reason_and_the_car
         .collect();
     assert_eq!(bindings, [("JSONRPC", "1.0"), ("HTTP+JSON", "1.0"), ("JSONRPC", "0.3")]);
 }
+
+#[tokio::test]
+async fn an_official_sdk_agent_that_speaks_only_http_json_is_asked_answered_and_canceled_over_rest() {
+    let agent = SdkClassifier::start_script("rest_agent.py").await;
+    let agents = format!("refunds={}|refund", agent.url);
+    let app = spawn_app_with(&[("SWITCHBOARD_AGENTS", &agents), ("SWITCHBOARD_DEFAULT_AGENT", "refunds")]).await;
+
+    let asked = app.a2a("SendMessage", json!({"message": user_message("I want a refund")})).await;
+    let task = &asked["result"]["task"];
+    let mut answer = user_message("1042");
+    answer["taskId"] = task["id"].clone();
+    let answered = app.a2a("SendMessage", json!({"message": answer})).await;
+    let again = app.a2a("SendMessage", json!({"message": user_message("another refund")})).await;
+    let canceled = app.a2a("CancelTask", json!({"id": again["result"]["task"]["id"]})).await;
+
+    assert_eq!(task["status"]["state"], "TASK_STATE_INPUT_REQUIRED", "{asked:#}");
+    assert_eq!(task["status"]["message"]["parts"][0]["text"], "REST agent: which order?");
+    assert_eq!(answered["result"]["task"]["status"]["state"], "TASK_STATE_COMPLETED", "{answered:#}");
+    assert!(
+        answered["result"]["task"]["status"]["message"]["parts"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("REST agent refunded order 1042."),
+        "{answered:#}"
+    );
+    assert_eq!(canceled["result"]["status"]["state"], "TASK_STATE_CANCELED");
+}

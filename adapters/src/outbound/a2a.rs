@@ -192,6 +192,53 @@ impl A2aClient {
         }
     }
 
+    /// One call of the HTTP+JSON binding: `POST {base}{path}` with the v1.0 headers;
+    /// the answer's JSON, or its `google.rpc.Status` error as [`A2aError::Rpc`] with the
+    /// A2A code its reason names (a 5xx as a peer that is down).
+    async fn rest_call(
+        &self,
+        base: &str,
+        path: &str,
+        body: Option<&Value>,
+        trace: &TraceContext,
+    ) -> Result<Value, A2aError> {
+        let url = format!("{}{path}", base.trim_end_matches('/'));
+        let mut request = self
+            .http
+            .post(&url)
+            .header("A2A-Version", "1.0")
+            .header("traceparent", trace.to_traceparent())
+            .header("x-trace-id", trace.trace_id.to_string());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(transport)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(http::describe_reqwest(&e)))?;
+        if status.is_success() {
+            return serde_json::from_slice(&bytes)
+                .map_err(|e| A2aError::Protocol(secrets::scrub(format!("HTTP {status}, not JSON: {e}"))));
+        }
+        if status.is_server_error() && status != reqwest::StatusCode::INTERNAL_SERVER_ERROR {
+            return Err(A2aError::Down(format!("HTTP {status}")));
+        }
+        let error: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let reason = error.pointer("/error/details/0/reason").and_then(Value::as_str).unwrap_or_default();
+        let code = match reason {
+            "TASK_NOT_FOUND" => -32001,
+            "TASK_NOT_CANCELABLE" => -32002,
+            "PUSH_NOTIFICATION_NOT_SUPPORTED" => -32003,
+            "UNSUPPORTED_OPERATION" => -32004,
+            "CONTENT_TYPE_NOT_SUPPORTED" => -32005,
+            "INVALID_AGENT_RESPONSE" => -32006,
+            "INVALID_PARAMS" => -32602,
+            _ if status.is_server_error() => -32603,
+            _ => -32600,
+        };
+        let message = error.pointer("/error/message").and_then(Value::as_str).unwrap_or("no message");
+        Err(A2aError::Rpc { code, message: secrets::scrub(format!("HTTP {status}: {message}")) })
+    }
+
     /// The peer's card as it is now (never a stale copy), cached for later calls: for the
     /// directory that must see an agent go down or its skills change.
     ///
@@ -284,6 +331,10 @@ impl A2aClient {
     #[tracing::instrument(name = "a2a.cancel_task", skip_all, fields(trace_id = %trace.trace_id, peer = %secrets::public_address(base)))]
     pub async fn cancel_task(&self, base: &str, task_id: &str, trace: &TraceContext) -> Result<(), A2aError> {
         let card = self.card(base, trace).await?;
+        if let Some(url) = card.preferred_rest() {
+            self.rest_call(&url, &format!("/tasks/{task_id}:cancel"), None, trace).await?;
+            return Ok(());
+        }
         let endpoint = card
             .jsonrpc_endpoint()
             .ok_or_else(|| A2aError::Protocol(String::from("the card offers no JSON-RPC interface")))?;
@@ -322,14 +373,25 @@ impl A2aClient {
     ) -> Result<SendMessageResult, A2aError> {
         tracing::Span::current().record("receiver", receiver);
         let card = self.card(base, trace).await?;
-        let endpoint = card
-            .jsonrpc_endpoint()
-            .ok_or_else(|| A2aError::Protocol(String::from("the card offers no JSON-RPC interface")))?;
+        let rest = card.preferred_rest();
+        let endpoint = match (&rest, card.jsonrpc_endpoint()) {
+            (_, Some(endpoint)) => endpoint,
+            (Some(url), None) => switchboard_domain::a2a::Endpoint { url: url.clone(), v03: false },
+            (None, None) => {
+                return Err(A2aError::Protocol(String::from("the card offers no JSON-RPC or HTTP+JSON interface")));
+            }
+        };
         let metadata = message.metadata.get_or_insert_with(Map::new);
         metadata.insert("trace_id".into(), json!(trace.trace_id.to_string()));
         metadata.insert("traceparent".into(), json!(trace.to_traceparent()));
         metadata.insert("sender_agent".into(), json!("switchboard"));
         metadata.insert("receiver_agent".into(), json!(receiver));
+        if let Some(url) = rest {
+            let body = json!({"message": message, "configuration": {"returnImmediately": false}});
+            let result = self.rest_call(&url, "/message:send", Some(&body), trace).await?;
+            return serde_json::from_value(result)
+                .map_err(|e| A2aError::Protocol(secrets::scrub(format!("SendMessage result: {e}"))));
+        }
         let (method, params) = if endpoint.v03 {
             ("message/send", json!({"message": to_v03(&message), "configuration": {"blocking": true}}))
         } else {

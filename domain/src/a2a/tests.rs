@@ -413,3 +413,22 @@ fn a_data_part_without_a_handoff_object_asks_for_nobody() {
     assert_eq!(handoff_in(&serde_json::json!({"order": 42})), None);
     assert_eq!(handoff_in(&serde_json::json!({"handoff": {}})).unwrap().reason, None);
 }
+
+#[test]
+fn a_card_that_lists_http_json_first_prefers_it_and_one_that_lists_json_rpc_first_does_not() {
+    let card = |interfaces: serde_json::Value| -> AgentCard {
+        serde_json::from_value(serde_json::json!({"name": "a", "supportedInterfaces": interfaces})).unwrap()
+    };
+    let rest_first = card(serde_json::json!([
+        {"url": "http://a/grpc", "protocolBinding": "GRPC", "protocolVersion": "1.0"},
+        {"url": "http://a/rest", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
+        {"url": "http://a/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+    ]));
+    let rpc_first = card(serde_json::json!([
+        {"url": "http://a/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+        {"url": "http://a/rest", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"}
+    ]));
+
+    assert_eq!(rest_first.preferred_rest().as_deref(), Some("http://a/rest"));
+    assert_eq!(rpc_first.preferred_rest(), None);
+}

@@ -231,3 +231,57 @@ async fn canceling_an_agents_task_sends_cancel_task_in_its_version_and_an_ended_
     assert!(old_canceled.is_ok());
     assert!(matches!(ended, Err(AgentError::Failed { .. })), "{ended:?}");
 }
+
+#[tokio::test]
+async fn an_agent_whose_card_prefers_http_json_is_asked_and_canceled_over_rest() {
+    let server = peer(json!({"name": "rest-agent", "supportedInterfaces": [
+        {"url": "{uri}/rest", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"},
+        {"url": "{uri}/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+    ]}))
+    .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/message:send"))
+        .and(header("a2a-version", "1.0"))
+        .and(body_partial_json(json!({"message": {"role": "ROLE_USER", "parts": [{"text": "refund please"}]}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"task": {
+            "id": "task-r", "contextId": "conv-1", "status": {"state": "TASK_STATE_INPUT_REQUIRED",
+            "message": {"messageId": "m", "role": "ROLE_AGENT", "parts": [{"text": "Which order?"}]}}}})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/tasks/task-r:cancel"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "task-r", "status": {"state": "TASK_STATE_CANCELED"}})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rest/tasks/gone:cancel"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": {"code": 404, "status": "NOT_FOUND",
+            "message": "task gone not found", "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "TASK_NOT_FOUND"}]}})))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/rpc"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let agents = A2aAgents::new(
+        std::sync::Arc::new(client()),
+        &[AgentEntry { name: "billing".into(), url: server.uri(), intents: vec!["billing".into()] }],
+    );
+    let trace = TraceContext::new_root();
+
+    let reply = agents.ask(&AgentName::new("billing"), &request("refund please"), &trace).await.unwrap();
+    let canceled = agents.cancel(&AgentName::new("billing"), "task-r", &trace).await;
+    let gone = agents.client.cancel_task(&server.uri(), "gone", &trace).await;
+
+    assert_eq!(reply.text, "Which order?");
+    assert_eq!(reply.open_task().map(|t| t.id.as_str()), Some("task-r"));
+    assert!(canceled.is_ok());
+    assert!(matches!(gone, Err(A2aError::Rpc { code: -32001, .. })), "{gone:?}");
+}

@@ -128,3 +128,54 @@ async fn a_push_url_on_an_internal_address_is_refused_unless_configuration_allow
     }
     assert_eq!(unknown_task["error"]["code"], -32001);
 }
+
+#[tokio::test]
+async fn a_push_config_sent_with_the_message_gets_every_update_of_its_task_from_working_to_completed() {
+    let agent = FakeAgent::start(AgentMode::Slow(Duration::from_millis(300))).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/a2a-hook")).respond_with(ResponseTemplate::new(200)).mount(&hook).await;
+    let registry = format!("slow={}|billing", agent.uri());
+    let app = spawn_app_with(&[
+        ("SWITCHBOARD_AGENTS", &registry),
+        ("SWITCHBOARD_DEFAULT_AGENT", "slow"),
+        ("SWITCHBOARD_A2A_PUSH_ALLOW_INTERNAL", "true"),
+    ])
+    .await;
+
+    let sent = app
+        .a2a(
+            "SendMessage",
+            json!({"message": {"messageId": "push-1", "role": "ROLE_USER", "parts": [{"text": "this thing"}]},
+                   "configuration": {"returnImmediately": true,
+                       "taskPushNotificationConfig": {"url": format!("{}/a2a-hook", hook.uri()), "token": "tok-9"}}}),
+        )
+        .await;
+    let task_id = sent["result"]["task"]["id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let states = loop {
+        let states: Vec<String> = hook
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .filter(|b| b["task"]["id"] == task_id.as_str())
+            .map(|b| b["task"]["status"]["state"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if states.last().is_some_and(|s| s == "TASK_STATE_COMPLETED") || Instant::now() > deadline {
+            break states;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let configs = app.a2a("ListTaskPushNotificationConfigs", json!({"taskId": task_id})).await;
+
+    assert_eq!(states, ["TASK_STATE_WORKING", "TASK_STATE_COMPLETED"], "in order, each once");
+    assert_eq!(configs["result"]["configs"][0]["token"], "tok-9");
+    assert!(
+        hook.received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| r.headers.get("x-a2a-notification-token").unwrap() == "tok-9")
+    );
+}

@@ -170,6 +170,19 @@ impl HandleA2a {
         self.push.as_ref().ok_or(A2aServerError::PushNotSupported)
     }
 
+    /// A push config sent with the message, for the task it starts or continues.
+    async fn register_push(&self, stored: &StoredTask, push: Option<PushConfig>) -> Result<(), A2aServerError> {
+        let Some(mut config) = push else { return Ok(()) };
+        let (configs, notifier) = self.push_parts()?;
+        notifier.check(&config.url).await.map_err(|e| A2aServerError::InvalidParams(format!("url: {e}")))?;
+        config.task_id.clone_from(&stored.task.id);
+        if config.id.trim().is_empty() {
+            config.id = Uuid::now_v7().to_string();
+        }
+        configs.put_push_config(&config).await?;
+        Ok(())
+    }
+
     /// Registers (or replaces) a push config of an existing task, after checking that
     /// its URL may be posted to.
     pub async fn set_push_config(&self, mut config: PushConfig) -> Result<PushConfig, A2aServerError> {
@@ -245,7 +258,20 @@ impl HandleA2a {
     /// Accepts a message: a new task, or the next turn of one waiting for input. The
     /// task is stored WORKING before any agent is asked; the caller runs it ([`Self::run`]).
     pub async fn accept(&self, message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
+        self.accept_with(message, None, trace).await
+    }
+
+    /// [`Self::accept`], registering `push` (SendMessage's
+    /// `configuration.taskPushNotificationConfig`) before the task is first stored, so
+    /// that its first post is the WORKING task.
+    pub async fn accept_with(
+        &self,
+        message: Message,
+        push: Option<PushConfig>,
+        trace: &TraceContext,
+    ) -> Result<StoredTask, A2aServerError> {
         let stored = self.prepare(message, trace).await?;
+        self.register_push(&stored, push).await?;
         self.save(&stored).await?;
         Ok(stored)
     }
@@ -254,7 +280,18 @@ impl HandleA2a {
     /// the task is stored with the job that runs it, in one transaction, so it runs (or
     /// ends FAILED with a reason) whatever happens to this process.
     pub async fn accept_for_later(&self, message: Message, trace: &TraceContext) -> Result<StoredTask, A2aServerError> {
+        self.accept_for_later_with(message, None, trace).await
+    }
+
+    /// [`Self::accept_for_later`], registering `push` first (see [`Self::accept_with`]).
+    pub async fn accept_for_later_with(
+        &self,
+        message: Message,
+        push: Option<PushConfig>,
+        trace: &TraceContext,
+    ) -> Result<StoredTask, A2aServerError> {
         let stored = self.prepare(message, trace).await?;
+        self.register_push(&stored, push).await?;
         self.save_with(&stored, vec![a2a_task_job(&stored.task.id, *trace, self.clock.now())]).await?;
         Ok(stored)
     }

@@ -109,6 +109,18 @@ fn send_checks(params: &Value) -> Result<switchboard_domain::a2a::Message, Failu
     parse_message(params).map_err(Failure::invalid)
 }
 
+/// The push config a send carries (`configuration.taskPushNotificationConfig`).
+fn push_in(params: &Value) -> Result<Option<PushConfig>, Failure> {
+    params
+        .pointer("/configuration/taskPushNotificationConfig")
+        .filter(|v| !v.is_null())
+        .map(|v| {
+            serde_json::from_value::<PushConfig>(v.clone())
+                .map_err(|e| Failure::invalid(format!("configuration.taskPushNotificationConfig: {e}")))
+        })
+        .transpose()
+}
+
 /// `SendMessage`: blocks until the task ends or asks, unless `returnImmediately` (or
 /// v0.3's `blocking: false`).
 pub(super) async fn send(
@@ -120,12 +132,13 @@ pub(super) async fn send(
     let message = send_checks(params)?;
     let immediately = params.pointer("/configuration/returnImmediately").and_then(Value::as_bool).unwrap_or(false)
         || params.pointer("/configuration/blocking").and_then(Value::as_bool) == Some(false);
+    let push = push_in(params)?;
     if immediately {
         // On the job queue: it runs even if this process dies now.
-        let accepted = handler.accept_for_later(message, &trace).await?;
+        let accepted = handler.accept_for_later_with(message, push, &trace).await?;
         return Ok(task_result(&accepted.task, v03));
     }
-    let accepted = handler.accept(message, &trace).await?;
+    let accepted = handler.accept_with(message, push, &trace).await?;
     Ok(task_result(&handler.run(accepted, trace).await?.task, v03))
 }
 
@@ -138,8 +151,9 @@ pub(super) async fn stream(
     v03: bool,
 ) -> Result<Events, Failure> {
     let message = send_checks(params)?;
+    let push = push_in(params)?;
     let changes = handler.changes();
-    let accepted = handler.accept_for_later(message, &trace).await?;
+    let accepted = handler.accept_for_later_with(message, push, &trace).await?;
     Ok(follow(handler, accepted, changes, v03))
 }
 

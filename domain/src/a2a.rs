@@ -86,6 +86,11 @@ impl Message {
     pub fn handoff(&self) -> Option<crate::workflow::AgentHandoff> {
         self.parts.iter().filter_map(|p| p.data.as_ref()).find_map(handoff_in)
     }
+
+    /// The agent's request to hand the conversation to another agent, if it made one.
+    pub fn transfer(&self) -> Option<crate::workflow::AgentTransfer> {
+        self.parts.iter().filter_map(|p| p.data.as_ref()).find_map(transfer_in)
+    }
 }
 
 /// The A2A extension by which an agent asks for a person: a data part whose object has a
@@ -98,6 +103,22 @@ pub fn handoff_in(data: &Value) -> Option<crate::workflow::AgentHandoff> {
     let request = data.get("handoff")?.as_object()?;
     let reason = request.get("reason").and_then(Value::as_str).map(str::trim).filter(|r| !r.is_empty());
     Some(crate::workflow::AgentHandoff { reason: reason.map(|r| r.chars().take(200).collect()) })
+}
+
+/// The A2A extension by which an agent hands the conversation to another agent: a data
+/// part `{"transfer": {"to": "billing", "note": "wants a refund for order 1042"}}`, `to`
+/// an agent's name or a skill's id. Switchboard's agent card lists it.
+pub const TRANSFER_EXTENSION: &str = "urn:switchboard:a2a:transfer:v1";
+
+/// The transfer request in one data part, if it is one.
+pub fn transfer_in(data: &Value) -> Option<crate::workflow::AgentTransfer> {
+    let request = data.get("transfer")?.as_object()?;
+    let to = request.get("to").and_then(Value::as_str).map(str::trim).filter(|t| !t.is_empty())?;
+    let note = request.get("note").and_then(Value::as_str).map(str::trim).filter(|n| !n.is_empty());
+    Some(crate::workflow::AgentTransfer {
+        to: to.chars().take(100).collect(),
+        note: note.map(|n| n.chars().take(1000).collect()),
+    })
 }
 
 /// The text of some parts, joined by newlines.
@@ -233,6 +254,11 @@ impl Task {
 
     /// The agent asked for a person (the handoff convention): in any data part of its
     /// artifacts or status message.
+    /// The agent's request to hand the conversation to another agent, if it made one.
+    pub fn transfer(&self) -> Option<crate::workflow::AgentTransfer> {
+        self.data_parts().find_map(transfer_in)
+    }
+
     pub fn handoff(&self) -> Option<crate::workflow::AgentHandoff> {
         self.data_parts().find_map(handoff_in)
     }

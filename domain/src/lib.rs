@@ -52,5 +52,6 @@ pub use outbound::{
 };
 pub use window::ServiceWindow;
 pub use workflow::{
-    AgentHandoff, AgentName, AgentReply, AgentTask, Channel, Classification, Intent, RoutingPolicy, WorkflowRequest,
+    AgentHandoff, AgentName, AgentReply, AgentTask, AgentTransfer, Channel, Classification, Intent, RoutingPolicy,
+    WorkflowRequest,
 };

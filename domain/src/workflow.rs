@@ -163,6 +163,18 @@ pub struct AgentReply {
     /// Choices the agent offers (the choices convention).
     #[serde(default)]
     pub choices: Option<crate::choices::Choices>,
+    /// The agent hands the conversation to another agent (the transfer convention).
+    #[serde(default)]
+    pub transfer: Option<AgentTransfer>,
+}
+
+/// An agent's request that another agent take the conversation over: `to` names an
+/// agent or a skill (intent) Switchboard routes to; `note` says what is known so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentTransfer {
+    pub to: String,
+    #[serde(default)]
+    pub note: Option<String>,
 }
 
 /// An agent's request that people take the conversation over.
@@ -173,7 +185,7 @@ pub struct AgentHandoff {
 
 impl AgentReply {
     pub fn text(text: impl Into<String>) -> Self {
-        Self { text: text.into(), task: None, handoff: None, files: Vec::new(), choices: None }
+        Self { text: text.into(), task: None, handoff: None, files: Vec::new(), choices: None, transfer: None }
     }
 
     /// The agent asked the user something: the conversation's next message goes back

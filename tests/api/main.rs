@@ -28,5 +28,6 @@ mod secrets;
 mod send_rich;
 mod sender_limit;
 mod trace_and_errors;
+mod transfer;
 mod webhook_ingest;
 mod webhook_security;

@@ -194,6 +194,12 @@ pub const METRICS: &[MetricSpec] = &[
     ),
     metric("switchboard_agent_call_duration_seconds", Kind::Histogram, "Agent calls by agent and outcome", &[]),
     metric(
+        "switchboard_agent_transfers_total",
+        Kind::Counter,
+        "Conversations an agent handed to another agent (the transfer convention)",
+        &[],
+    ),
+    metric(
         "switchboard_agent_up",
         Kind::Gauge,
         "Agents registered by URL alone: 1 when their card was fetched at the last refresh, 0 when not (their skills are not routed to)",

@@ -611,8 +611,13 @@ impl AgentGateway for A2aAgents {
             }
             None => None,
         });
-        // With files or choices, the text is the text parts alone (not their descriptions).
-        let rich = !files.is_empty() || choices.is_some();
+        let transfer = match &result {
+            SendMessageResult::Message(m) => m.transfer(),
+            SendMessageResult::Task(t) => t.transfer(),
+        };
+        // With files, choices or a transfer, the text is the text parts alone (not their
+        // descriptions).
+        let rich = !files.is_empty() || choices.is_some() || transfer.is_some();
         let (text, task, handoff) = match &result {
             SendMessageResult::Message(m) => (if rich { m.text() } else { m.reply_text() }, None, m.handoff()),
             SendMessageResult::Task(t) => (
@@ -622,7 +627,7 @@ impl AgentGateway for A2aAgents {
             ),
         };
         // What an agent says goes to a person: it must not carry what we sent it.
-        Ok(AgentReply { text: secrets::scrub(text), task, handoff, files, choices })
+        Ok(AgentReply { text: secrets::scrub(text), task, handoff, files, choices, transfer })
     }
 
     async fn cancel(&self, agent: &AgentName, task_id: &str, trace: &TraceContext) -> Result<(), AgentError> {

@@ -64,6 +64,57 @@ impl Router {
         self
     }
 
+    /// An agent handed the conversation to another (the transfer convention): the user's
+    /// message goes to that agent in the same conversation and trace, with
+    /// `transferred_from` and the `transfer_note` in its metadata; the user is told what
+    /// the first agent said, then the second's answer. One transfer per turn: a transfer
+    /// in the second answer, or to an agent nobody knows, is ignored and logged.
+    ///
+    /// Errors: the second agent's [`AgentError`] when it cannot be reached.
+    async fn transfer(
+        &self,
+        policy: &RoutingPolicy,
+        from: AgentName,
+        first: AgentReply,
+        transfer: &switchboard_domain::AgentTransfer,
+        request: &mut WorkflowRequest,
+        trace: &TraceContext,
+    ) -> Result<(AgentName, AgentReply), AgentError> {
+        // A skill or intent routed somewhere, else an agent's own name.
+        let intent = Intent::from(transfer.to.clone());
+        let to = if policy.routes_intent(&intent) {
+            policy.agent_for(&Classification::new(intent, 1.0)).clone()
+        } else {
+            AgentName::new(transfer.to.clone())
+        };
+        if to == from {
+            tracing::warn!(agent = %from, "an agent asked to transfer the conversation to itself; ignored");
+            return Ok((from, first));
+        }
+        tracing::info!(from = %from, to = %to, "the agent hands the conversation to another agent");
+        request.task_id = None;
+        request.metadata.insert(String::from("transferred_from"), serde_json::json!(from.as_str()));
+        if let Some(note) = &transfer.note {
+            request.metadata.insert(String::from("transfer_note"), serde_json::json!(note));
+        }
+        let mut second = match self.ask(&to, request, trace).await {
+            Ok(reply) => reply,
+            Err(AgentError::UnknownAgent(_)) => {
+                tracing::warn!(from = %from, to = %transfer.to, "transfer to an agent nobody knows; the first answer stands");
+                return Ok((from, AgentReply { transfer: None, ..first }));
+            }
+            Err(e) => return Err(e),
+        };
+        metrics::counter!("switchboard_agent_transfers_total").increment(1);
+        if second.transfer.take().is_some() {
+            tracing::warn!(agent = %to, "a second transfer in one turn; ignored");
+        }
+        if !first.text.trim().is_empty() && !second.is_failure() {
+            second.text = format!("{}\n\n{}", first.text.trim(), second.text);
+        }
+        Ok((to, second))
+    }
+
     /// Cancels an agent's task left open (waiting for the user); a failure is logged, as
     /// nothing waits on it.
     pub async fn cancel(&self, open: &OpenTask, trace: &TraceContext) {
@@ -126,7 +177,7 @@ impl Router {
             }
         };
 
-        let reply = match self.ask(&agent, request, trace).await {
+        let mut reply = match self.ask(&agent, request, trace).await {
             Ok(reply) => reply,
             Err(e) if (last_chance || !e.is_retriable()) && &agent != policy.default_agent() => {
                 tracing::warn!(error = %e, "agent failed; the default agent answers");
@@ -137,6 +188,9 @@ impl Router {
             }
             Err(e) => return Err(e),
         };
+        if let Some(transfer) = reply.transfer.clone() {
+            (agent, reply) = self.transfer(&policy, agent, reply, &transfer, request, trace).await?;
+        }
         let open_task = reply.open_task().map(|t| OpenTask { agent: agent.clone(), task_id: t.id.clone() });
         let text = if reply.is_failure() {
             let task = reply.task.as_ref();
@@ -238,6 +292,67 @@ mod tests {
         assert_eq!(routed.agent.as_str(), "orders");
     }
 
+    fn transferring(to: &str) -> AgentReply {
+        AgentReply {
+            transfer: Some(switchboard_domain::AgentTransfer { to: to.to_owned(), note: None }),
+            ..AgentReply::text("Let me pass you on.")
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transfer_to_an_agent_nobody_knows_or_to_itself_leaves_the_first_answer() {
+        for to in ["nobody", "helpdesk"] {
+            let mut agents = MockAgentGateway::new();
+            let first = transferring(to);
+            agents
+                .expect_ask()
+                .withf(|agent, _, _| agent.as_str() == "helpdesk")
+                .times(1)
+                .returning(move |_, _, _| Ok(first.clone()));
+            agents
+                .expect_ask()
+                .withf(|agent, _, _| agent.as_str() == "nobody")
+                .returning(|agent, _, _| Err(AgentError::UnknownAgent(agent.clone())));
+            let mut request = request();
+            request.task_id = None;
+
+            let routed = router(classified(Intent::Help, 0.9), agents)
+                .route(&mut request, None, false, &TraceContext::new_root())
+                .await
+                .unwrap();
+
+            assert_eq!((routed.agent.as_str(), routed.text.as_str()), ("helpdesk", "Let me pass you on."), "{to}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_transfer_to_a_routed_skill_reaches_the_agent_that_takes_it_once() {
+        let mut agents = MockAgentGateway::new();
+        agents
+            .expect_ask()
+            .withf(|agent, _, _| agent.as_str() == "fallback")
+            .times(1)
+            .returning(|_, _, _| Ok(transferring("help")));
+        agents
+            .expect_ask()
+            .withf(|agent, request, _| {
+                agent.as_str() == "helpdesk" && request.metadata["transferred_from"] == "fallback"
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(transferring("fallback")));
+        let mut request = request();
+        request.task_id = None;
+
+        let routed = router(classified(Intent::Unknown, 0.9), agents)
+            .route(&mut request, None, false, &TraceContext::new_root())
+            .await
+            .unwrap();
+
+        assert_eq!(routed.agent.as_str(), "helpdesk");
+        assert_eq!(routed.text, "Let me pass you on.\n\nLet me pass you on.");
+        assert!(routed.reply.transfer.is_none(), "a second transfer in one turn is dropped");
+    }
+
     #[tokio::test]
     async fn when_the_classifier_fails_the_default_agent_answers() {
         let mut classifier = MockClassifier::new();
@@ -333,6 +448,7 @@ mod tests {
                 handoff: None,
                 files: Vec::new(),
                 choices: None,
+                transfer: None,
             })
         });
 

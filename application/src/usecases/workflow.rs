@@ -131,6 +131,7 @@ mod tests {
                 handoff: None,
                 files: Vec::new(),
                 choices: None,
+                transfer: None,
             })
         });
 

@@ -25,7 +25,7 @@ pub struct A2aState {
 
 pub const RPC_PATH: &str = "/a2a";
 
-use switchboard_domain::a2a::HANDOFF_EXTENSION;
+use switchboard_domain::a2a::{HANDOFF_EXTENSION, TRANSFER_EXTENSION};
 use switchboard_domain::choices::CHOICES_EXTENSION;
 use switchboard_domain::media::FILES_EXTENSION;
 
@@ -50,6 +50,8 @@ pub async fn agent_card(state: web::Data<A2aState>) -> HttpResponse {
                 "description": "Agents Switchboard routes to may ask for a person: a data part {\"handoff\": {\"reason\": \"...\"}} beside their answer. The answer goes to the user, then people take the conversation over; no agent is asked again until an operator hands it back (with an optional note, passed as message metadata handback_note). See docs/a2a-conventions.md."},
                 {"uri": FILES_EXTENSION, "required": false,
                 "description": "Users' photos, voice notes, videos and documents reach agents as file parts (bytes inline when small, else a signed expiring link), with size and sha256 in the part's metadata; a file not kept comes as a data part {\"media_refused\": {kind, code, reason}}. Agents' file parts (bytes or URL) are checked against Meta's limits, uploaded and sent; by email they are attached. See docs/a2a-conventions.md."},
+                {"uri": TRANSFER_EXTENSION, "required": false,
+                "description": "Agents Switchboard routes to may hand the conversation to another agent: a data part {\"transfer\": {\"to\": \"<agent name or skill id>\", \"note\": \"...\"}} beside their answer. The user's message goes to that agent in the same conversation and trace, with metadata transferred_from and transfer_note; the user gets both answers. See docs/a2a-conventions.md."},
                 {"uri": CHOICES_EXTENSION, "required": false,
                 "description": "Agents offer choices with a data part {\"choices\": {\"options\": [{id, title, description?, section?}], style?}} (schema docs/schemas/choices.v1.json): shown as reply buttons, a list, or numbered text where WhatsApp's limits allow neither. The user's pick returns to the same task as a data part {\"choice\": {id, title}}."}]},
         "defaultInputModes": ["text/plain", "application/json"],

@@ -257,6 +257,7 @@ async fn an_agents_question_leaves_the_task_waiting_for_input_with_the_agent_not
             handoff: None,
             files: Vec::new(),
             choices: None,
+            transfer: None,
         })
     });
 
@@ -302,6 +303,7 @@ async fn an_agent_task_that_failed_fails_the_a2a_task_with_an_apology() {
             handoff: None,
             files: Vec::new(),
             choices: None,
+            transfer: None,
         })
     });
 

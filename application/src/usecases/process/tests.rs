@@ -110,6 +110,7 @@ async fn an_agents_question_keeps_its_task_open_for_the_users_next_message() {
             handoff: None,
             files: Vec::new(),
             choices: None,
+            transfer: None,
         })
     });
     ports
@@ -143,6 +144,7 @@ async fn the_answer_to_an_open_task_goes_back_to_it_without_classification() {
                 handoff: None,
                 files: Vec::new(),
                 choices: None,
+                transfer: None,
             })
         });
     ports
@@ -167,6 +169,7 @@ async fn a_failed_task_gives_the_user_a_polite_answer() {
             handoff: None,
             files: Vec::new(),
             choices: None,
+            transfer: None,
         })
     });
     ports

@@ -1,6 +1,7 @@
 //! Switchboard against the official A2A JavaScript SDK (`@a2a-js/sdk`, pinned in
 //! tests/a2a-js/package.json): its client over both bindings of our A2A server, and an
-//! agent built on its server that Switchboard routes a WhatsApp message to. Node runs
+//! agent built on its server that Switchboard routes a WhatsApp message to, and its
+//! push-notification API over both bindings. Node runs
 //! the scripts in tests/a2a-js on loopback; scripts/test installs their modules
 //! (`npm ci --prefix tests/a2a-js`).
 
@@ -9,7 +10,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::fakes::{AgentMode, FakeAgent};
 use crate::helpers::{API_KEY, spawn_app, spawn_app_with, text_messages};
 
 fn js_dir() -> PathBuf {
@@ -96,6 +100,122 @@ async fn the_official_js_sdk_client_over_json_rpc_resolves_the_card_sends_gets_s
 #[tokio::test]
 async fn the_official_js_sdk_client_over_http_json_does_the_same_and_gets_the_errors_as_http_statuses() {
     assert_the_js_client_did_it_all(&official_js_client("HTTP+JSON").await, "Rest");
+}
+
+/// Runs tests/a2a-js/push.mjs (the JS SDK's push-config API) over `binding` against a
+/// service whose only agent is slow, so the task is still WORKING when the config is
+/// made, as tests/api/a2a_push.rs does for the Python SDK; the steps and what the
+/// client's endpoint received.
+async fn js_push_over(binding: &str) -> (Vec<Value>, Vec<wiremock::Request>) {
+    let agent = FakeAgent::start(AgentMode::Slow(Duration::from_millis(700))).await;
+    let hook = MockServer::start().await;
+    Mock::given(method("POST")).and(path("/a2a-hook")).respond_with(ResponseTemplate::new(200)).mount(&hook).await;
+    let registry = format!("slow={}|billing", agent.uri());
+    let app = spawn_app_with(&[
+        ("SWITCHBOARD_AGENTS", &registry),
+        ("SWITCHBOARD_DEFAULT_AGENT", "slow"),
+        ("SWITCHBOARD_A2A_PUSH_ALLOW_INTERNAL", "true"),
+    ])
+    .await;
+    let node = node();
+    let script = js_dir().join("push.mjs");
+    let (address, hook_url, binding) = (app.address.clone(), format!("{}/a2a-hook", hook.uri()), binding.to_owned());
+
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(node).arg(script).args([&address, API_KEY, &hook_url, &binding]).output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        String::from_utf8_lossy(&output.stdout)
+    );
+    let steps = String::from_utf8(output.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    // The completed task's post may follow the client's last read by a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let received = hook.received_requests().await.unwrap();
+        if received.iter().any(posts_completed) || Instant::now() > deadline {
+            return (steps, received);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn posts_completed(request: &wiremock::Request) -> bool {
+    serde_json::from_slice::<Value>(&request.body).is_ok_and(|b| b["task"]["status"]["state"] == "TASK_STATE_COMPLETED")
+}
+
+fn assert_the_js_client_registered_push_and_it_was_posted(
+    steps: &[Value],
+    received: &[wiremock::Request],
+    errors: &str,
+) {
+    let one = |name: &str| {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .map(|s| s["data"].clone())
+            .unwrap_or_else(|| panic!("no {name} step in {steps:#?}"))
+    };
+    assert_eq!(one("card")["capabilities"]["pushNotifications"], true);
+    let sent = one("send")["task"].clone();
+    assert_eq!(sent["status"]["state"], "TASK_STATE_WORKING", "{sent:#}");
+    let task_id = sent["id"].as_str().unwrap().to_owned();
+    for name in ["create", "get_config"] {
+        let config = one(name);
+        assert_eq!(config["id"], "hook-1", "{name}: {config:#}");
+        assert_eq!(config["taskId"], task_id.as_str(), "{name}: {config:#}");
+        assert!(config["url"].as_str().unwrap().ends_with("/a2a-hook"), "{name}: {config:#}");
+        assert_eq!(config["token"], "tok-123", "{name}: {config:#}");
+        assert_eq!(config["authentication"]["scheme"], "Bearer", "{name}: {config:#}");
+    }
+    let listed = one("list_configs")["configs"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "{listed:#?}");
+    assert_eq!(listed[0]["id"], "hook-1", "{listed:#?}");
+    assert_eq!(listed[0]["taskId"], task_id.as_str(), "{listed:#?}");
+    let done = one("done");
+    assert_eq!(done["id"], task_id.as_str());
+    assert_eq!(done["status"]["state"], "TASK_STATE_COMPLETED", "{done:#}");
+    assert_eq!(one("delete")["ok"], true);
+    let after = one("after_delete");
+    assert!(after.get("configs").is_none_or(|c| c.as_array().unwrap().is_empty()), "{after:#}");
+
+    // A config that is not there, or any config of a task that is not, is TaskNotFoundError,
+    // as the official SDKs' servers answer; mapped to the binding's own error class.
+    for name in ["get_deleted", "create_missing_task", "get_missing_task", "list_missing_task", "delete_missing_task"] {
+        let got = one(name);
+        assert_eq!(got["error"], "TaskNotFoundError", "{name}: {got:#}");
+        assert_eq!(got["class"], format!("{errors}TaskNotFoundError"), "{name}: {got:#}");
+        assert_eq!(got["code"], if errors == "Rest" { 404 } else { -32001 }, "{name}: {got:#}");
+    }
+
+    let completed =
+        received.iter().find(|r| posts_completed(r)).expect("the completed task was posted to the client's endpoint");
+    let body: Value = serde_json::from_slice(&completed.body).unwrap();
+    assert_eq!(body["task"]["id"], task_id.as_str(), "{body:#}");
+    assert_eq!(completed.headers.get("x-a2a-notification-token").unwrap(), "tok-123");
+    assert_eq!(completed.headers.get("authorization").unwrap(), "Bearer cred-xyz");
+    assert_eq!(completed.headers.get("content-type").unwrap(), "application/json");
+}
+
+#[tokio::test]
+async fn the_official_js_sdk_client_registers_push_over_json_rpc_the_completed_task_is_posted_and_missing_configs_are_task_not_found()
+ {
+    let (steps, received) = js_push_over("JSONRPC").await;
+
+    assert_the_js_client_registered_push_and_it_was_posted(&steps, &received, "JsonRpc");
+}
+
+#[tokio::test]
+async fn the_official_js_sdk_client_registers_push_over_http_json_the_completed_task_is_posted_and_missing_configs_are_404()
+ {
+    let (steps, received) = js_push_over("HTTP+JSON").await;
+
+    assert_the_js_client_registered_push_and_it_was_posted(&steps, &received, "Rest");
 }
 
 /// tests/a2a-js/agent.mjs, an agent on the JS SDK's server, on a free loopback port;

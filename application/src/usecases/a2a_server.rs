@@ -202,12 +202,17 @@ impl HandleA2a {
         Ok(config)
     }
 
-    /// A task's push config.
+    /// A task's push config. An unknown task, or a config it does not have, is
+    /// TaskNotFoundError, as the official SDKs' servers answer.
     pub async fn push_config(&self, task_id: &str, id: &str) -> Result<PushConfig, A2aServerError> {
         let (configs, _) = self.push_parts()?;
-        configs.push_config(task_id, id).await?.ok_or_else(|| {
-            A2aServerError::InvalidParams(format!("task {task_id} has no push notification config {id}"))
-        })
+        if self.tasks.get(task_id).await?.is_none() {
+            return Err(A2aServerError::TaskNotFound(task_id.to_owned()));
+        }
+        configs
+            .push_config(task_id, id)
+            .await?
+            .ok_or_else(|| A2aServerError::TaskNotFound(format!("{task_id}'s push notification config {id}")))
     }
 
     /// A task's push configs.
@@ -219,9 +224,13 @@ impl HandleA2a {
         Ok(configs.push_configs(task_id).await?)
     }
 
-    /// Deletes a task's push config; deleting one that is not there is not an error.
+    /// Deletes a task's push config; deleting one that is not there is not an error,
+    /// but the task must exist (TaskNotFoundError, as the official SDKs' servers answer).
     pub async fn delete_push_config(&self, task_id: &str, id: &str) -> Result<(), A2aServerError> {
         let (configs, _) = self.push_parts()?;
+        if self.tasks.get(task_id).await?.is_none() {
+            return Err(A2aServerError::TaskNotFound(task_id.to_owned()));
+        }
         configs.delete_push_config(task_id, id).await?;
         Ok(())
     }

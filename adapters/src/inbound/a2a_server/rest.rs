@@ -201,7 +201,7 @@ pub async fn rest_push_configs_list(state: web::Data<A2aState>, id: web::Path<St
     params(("id" = String, Path, description = "the task id"), ("config" = String, Path, description = "the config id")),
     summary = "GetTaskPushNotificationConfig (HTTP+JSON binding)",
     description = "One of the task's push configs.",
-    responses((status = 200, description = "the config", body = Object), (status = 400, description = "`INVALID_ARGUMENT`: no such config"), (status = 401, description = "no or wrong API key")))]
+    responses((status = 200, description = "the config", body = Object), (status = 404, description = "`TASK_NOT_FOUND`: no such task, or no such config of it"), (status = 401, description = "no or wrong API key")))]
 pub async fn rest_push_config_get(state: web::Data<A2aState>, path: web::Path<(String, String)>) -> HttpResponse {
     answer(ops::get_push(&state.handler, &path.0, &path.1).await)
 }
@@ -210,7 +210,7 @@ pub async fn rest_push_config_get(state: web::Data<A2aState>, path: web::Path<(S
     params(("id" = String, Path, description = "the task id"), ("config" = String, Path, description = "the config id")),
     summary = "DeleteTaskPushNotificationConfig (HTTP+JSON binding)",
     description = "Stops the posts to that config; deleting one that is not there is not an error. Posts already queued for it are dropped.",
-    responses((status = 200, description = "`{}`", body = Object), (status = 401, description = "no or wrong API key")))]
+    responses((status = 200, description = "`{}`", body = Object), (status = 404, description = "`TASK_NOT_FOUND`"), (status = 401, description = "no or wrong API key")))]
 pub async fn rest_push_config_delete(state: web::Data<A2aState>, path: web::Path<(String, String)>) -> HttpResponse {
     answer(ops::delete_push(&state.handler, &path.0, &path.1).await)
 }

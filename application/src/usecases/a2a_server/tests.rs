@@ -703,6 +703,39 @@ async fn without_push_configured_registering_a_config_is_not_supported() {
 }
 
 #[tokio::test]
+async fn reading_a_config_the_task_does_not_have_or_of_an_unknown_task_is_task_not_found() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|id| Ok((id == "t1").then(|| asking("hi"))));
+    let mut configs = crate::ports::MockPushConfigs::new();
+    configs.expect_push_config().returning(|_, _| Ok(None));
+    let handler = ports.build().with_push(Arc::new(configs), Arc::new(crate::ports::MockPushNotifier::new()));
+
+    let missing_config = handler.push_config("t1", "hook-1").await.unwrap_err();
+    let missing_task = handler.push_config("t2", "hook-1").await.unwrap_err();
+
+    assert_eq!((missing_config.code(), missing_config.reason()), (-32001, "TASK_NOT_FOUND"));
+    assert!(missing_config.to_string().contains("push notification config hook-1"), "{missing_config}");
+    assert!(matches!(missing_task, A2aServerError::TaskNotFound(id) if id == "t2"));
+}
+
+#[tokio::test]
+async fn deleting_a_config_of_an_unknown_task_is_task_not_found_and_deletes_nothing() {
+    let mut ports = Ports::new();
+    ports.tasks.expect_get().returning(|_| Ok(None));
+    let mut configs = crate::ports::MockPushConfigs::new();
+    configs.expect_delete_push_config().never();
+
+    let error = ports
+        .build()
+        .with_push(Arc::new(configs), Arc::new(crate::ports::MockPushNotifier::new()))
+        .delete_push_config("t2", "hook-1")
+        .await
+        .unwrap_err();
+
+    assert!(matches!(error, A2aServerError::TaskNotFound(id) if id == "t2"));
+}
+
+#[tokio::test]
 async fn a_config_whose_url_the_notifier_refuses_is_not_stored() {
     let mut ports = Ports::new();
     ports.tasks.expect_get().returning(|_| Ok(Some(asking("hi"))));

@@ -442,6 +442,7 @@ impl Application {
             consent: Arc::new(ChangeConsent::new(consents.clone(), clock.clone())),
             clock: clock.clone(),
             media: serve_media.clone(),
+            agents: card_routes.clone(),
             status: StatusConfig::from_config(&config),
         });
         let webhook = web::Data::new(WebhookState {

@@ -118,9 +118,25 @@ async fn an_agent_registered_by_url_alone_is_routed_to_by_its_skills_and_a_chang
     }
     let rain_again = reply_to(3, "wamid.CARD.3", "Will it rain on Friday?").await;
     let exposition = metrics().await;
+    let status: Value = app
+        .client
+        .get(format!("{}/api/v1/status", app.address))
+        .header("x-api-key", API_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let agents = status["health"]["agents"].as_array().unwrap().clone();
 
     assert_eq!(rain, "weather here: Will it rain in Lisbon tomorrow?");
     assert_eq!(parcel, "orders here: Where is my parcel?");
     assert_eq!(rain_again, "orders here: Will it rain on Friday?", "the changed cards re-routed rain");
     assert!(exposition.contains("switchboard_agent_up{agent=\"orders\"} 1"), "{exposition}");
+    let entry = |name: &str| agents.iter().find(|a| a["name"] == name).cloned().unwrap();
+    assert_eq!(entry("weather")["up"], false);
+    assert_eq!(entry("orders")["up"], true);
+    assert_eq!(entry("orders")["skills"], json!(["order-status"]));
+    assert_eq!(entry("orders")["bindings"], json!(["JSONRPC 1.0"]));
 }

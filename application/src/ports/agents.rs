@@ -104,3 +104,23 @@ impl Routes for StaticRoutes {
         Vec::new()
     }
 }
+
+/// An agent found by its card, as health checks show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentHealth {
+    pub name: String,
+    /// Its address without credentials or query.
+    pub url: String,
+    /// Its card was fetched at the last refresh; when not, its skills are not routed to.
+    pub up: bool,
+    /// The ids of the skills routed to it.
+    pub skills: Vec<String>,
+    /// Its card's interfaces, e.g. `JSONRPC 1.0`.
+    pub bindings: Vec<String>,
+}
+
+/// The agents found by their cards, for health checks and operators.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait AgentDirectory: Send + Sync {
+    fn agents(&self) -> Vec<AgentHealth>;
+}

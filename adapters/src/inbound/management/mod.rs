@@ -45,6 +45,8 @@ pub struct ManagementState {
     pub clock: Arc<dyn Clock>,
     /// Messages' stored files, with signed links.
     pub media: Arc<ServeMedia>,
+    /// The agents found by their cards, for the status page.
+    pub agents: Arc<dyn switchboard_application::ports::AgentDirectory>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,
 }

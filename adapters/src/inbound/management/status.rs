@@ -169,6 +169,10 @@ pub struct HealthBody {
     /// `/health/whatsapp`'s report, from its cache (Meta is asked at most once per cache period).
     #[schema(value_type = Object)]
     pub whatsapp: serde_json::Value,
+    /// The agents registered by URL alone: `{name, url, up, skills, bindings}` as their
+    /// cards were last fetched (a down agent's skills are not routed to).
+    #[schema(value_type = Vec<Object>)]
+    pub agents: Vec<switchboard_application::ports::AgentHealth>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -186,7 +190,7 @@ pub struct StatusBody {
 /// The OTLP endpoint itself is left out: collectors often take a key in its query.
 #[utoipa::path(get, path = "/api/v1/status", tag = "Operations", security(("api_key" = [])),
     summary = "Show configuration, counters and health",
-    description = "The configuration without secrets (the OTLP endpoint is left out: collectors often take a key in its query), message, delivery and queue counters, readiness and the WhatsApp account's health. Counters are `null` when the database cannot be read.",
+    description = "The configuration without secrets (the OTLP endpoint is left out: collectors often take a key in its query), message, delivery and queue counters, readiness, the WhatsApp account's health, and each agent registered by URL alone (up or down, its skills and bindings). Counters are `null` when the database cannot be read.",
     responses((status = 200, description = "configuration summary without secrets, counters, readiness and WhatsApp health", body = StatusBody), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.status")]
 pub async fn status(
@@ -218,7 +222,13 @@ pub async fn status(
         config: state.status.clone(),
         email_priority,
         counters,
-        health: HealthBody { ready: ready.reasons.is_empty(), reasons: ready.reasons, checks: ready.checks, whatsapp },
+        health: HealthBody {
+            ready: ready.reasons.is_empty(),
+            reasons: ready.reasons,
+            checks: ready.checks,
+            whatsapp,
+            agents: state.agents.agents(),
+        },
     }))
 }
 

@@ -11,9 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use switchboard_application::ports::{Routes, SkillRoute};
+use switchboard_application::ports::{AgentDirectory, AgentHealth, Routes, SkillRoute};
 use switchboard_domain::{AgentName, Intent, RoutingPolicy};
 use switchboard_shared::TraceContext;
+use switchboard_shared::secrets;
 use tokio_util::sync::CancellationToken;
 
 use super::{A2aClient, AgentEntry};
@@ -165,6 +166,21 @@ impl Routes for CardRoutes {
             .iter()
             .filter(|a| a.up)
             .flat_map(|a| a.skills.iter().cloned())
+            .collect()
+    }
+}
+
+impl AgentDirectory for CardRoutes {
+    fn agents(&self) -> Vec<AgentHealth> {
+        CardRoutes::agents(self)
+            .into_iter()
+            .map(|a| AgentHealth {
+                url: secrets::public_address(&a.url),
+                name: a.name,
+                up: a.up,
+                skills: a.skills.into_iter().map(|s| s.id).collect(),
+                bindings: a.bindings,
+            })
             .collect()
     }
 }

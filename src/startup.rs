@@ -45,9 +45,9 @@ use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
 use switchboard_application::usecases::{
     AcceptUpload, AnnounceHandoff, ChangeConsent, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting,
-    HandoffRules, IngestWebhook, MediaIntake, MediaLinks, OperatorSessions, PeopleInTheLoop, ProcessInbound,
-    RecordStatus, ReplayEvents, ReplyMedia, RunWorkflow, SendMessage, ServeMedia, SignIn, ThrottleSettings,
-    UploadMedia,
+    HandoffRules, IngestWebhook, ManageAgents, MediaIntake, MediaLinks, OperatorSessions, PeopleInTheLoop,
+    ProcessInbound, RecordStatus, ReplayEvents, ReplyMedia, RunWorkflow, SendMessage, ServeMedia, SignIn,
+    ThrottleSettings, UploadMedia,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
@@ -278,11 +278,6 @@ impl Application {
             .iter()
             .map(|a| AgentEntry { name: a.name.clone(), url: a.url.clone(), intents: a.intents.clone() })
             .collect();
-        let agents = Arc::new(A2aAgents::new(a2a.clone(), &registry));
-        if !registry.is_empty() {
-            let warm = agents.clone();
-            tokio::spawn(async move { warm.warm_up().await });
-        }
         let builtin = [GREETER, HELPDESK, FALLBACK];
         if !builtin.contains(&config.agents.default_agent.as_str())
             && !registry.iter().any(|a| a.name == config.agents.default_agent)
@@ -294,12 +289,17 @@ impl Application {
             );
         }
         let policy = registry_policy(&registry, &config.agents.default_agent, config.agents.threshold);
-        // Agents registered by URL alone are routed to by their cards' skills.
-        let card_routes = Arc::new(CardRoutes::new(a2a.clone(), &registry, policy.clone()));
-        if card_routes.has_card_agents()
-            && tokio::time::timeout(Duration::from_secs(5), card_routes.refresh()).await.is_err()
-        {
+        // Agents registered by URL alone (configured, or through the management API) are
+        // routed to by their cards' skills.
+        let card_routes =
+            Arc::new(CardRoutes::new(a2a.clone(), &registry, policy.clone()).with_registered(store.clone()));
+        if tokio::time::timeout(Duration::from_secs(5), card_routes.refresh()).await.is_err() {
             tracing::warn!("agents' cards still loading after 5 s; their skills are routed to once fetched");
+        }
+        let agents = Arc::new(A2aAgents::new(a2a.clone(), &registry).with_directory(card_routes.clone()));
+        if !registry.is_empty() {
+            let warm = agents.clone();
+            tokio::spawn(async move { warm.warm_up().await });
         }
         let store_arc = store.clone();
         let queue: Arc<dyn JobQueue> = store_arc.clone();
@@ -404,11 +404,9 @@ impl Application {
             None => runner,
         });
         let worker_shutdown = Shutdown::default();
-        if card_routes.has_card_agents() {
-            card_routes
-                .clone()
-                .refresh_every(config.agents.card_ttl.max(Duration::from_secs(1)), worker_shutdown.stop.clone());
-        }
+        card_routes
+            .clone()
+            .refresh_every(config.agents.card_ttl.max(Duration::from_secs(1)), worker_shutdown.stop.clone());
         let workers_alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let workers = spawn_workers(
             runner,
@@ -443,6 +441,11 @@ impl Application {
             clock: clock.clone(),
             media: serve_media.clone(),
             agents: card_routes.clone(),
+            manage_agents: Arc::new(ManageAgents::new(
+                store_arc.clone(),
+                card_routes.clone(),
+                builtin.iter().map(|b| (*b).to_owned()).chain(registry.iter().map(|a| a.name.clone())).collect(),
+            )),
             status: StatusConfig::from_config(&config),
         });
         let webhook = web::Data::new(WebhookState {

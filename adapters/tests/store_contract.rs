@@ -165,6 +165,7 @@ contract!(sqlite, super::Db::sqlite;
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
+    agents_are_registered_once_listed_and_removed,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
@@ -195,6 +196,7 @@ contract!(postgres, super::Db::postgres;
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
+    agents_are_registered_once_listed_and_removed,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
@@ -225,6 +227,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
+    agents_are_registered_once_listed_and_removed,
     management_lists_page_through_everything_without_repeats_or_gaps,
     the_sandbox_outbox_and_replay_bookkeeping_round_trip,
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
@@ -817,6 +820,23 @@ async fn an_a2a_task_saved_with_its_job_is_claimed_to_run(db: &Db) {
     assert_eq!(saved.task.status.state, TaskState::Working);
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].kind, JobKind::RunA2aTask { task_id: "t-later".to_owned() });
+}
+
+async fn agents_are_registered_once_listed_and_removed(db: &Db) {
+    let store = db.open().await;
+
+    let first = store.register_agent("weather", "http://w").await.unwrap();
+    let again = store.register_agent("weather", "http://other").await.unwrap();
+    store.register_agent("orders", "http://o").await.unwrap();
+    let mut listed = store.registered_agents().await.unwrap();
+    listed.sort();
+    let removed = store.unregister_agent("weather").await.unwrap();
+    let removed_again = store.unregister_agent("weather").await.unwrap();
+
+    assert!(first && !again, "a name is registered once");
+    assert_eq!(listed, [("orders".to_owned(), "http://o".to_owned()), ("weather".to_owned(), "http://w".to_owned())]);
+    assert!(removed && !removed_again);
+    assert_eq!(store.registered_agents().await.unwrap().len(), 1);
 }
 
 async fn management_lists_page_through_everything_without_repeats_or_gaps(db: &Db) {

@@ -140,3 +140,58 @@ async fn an_agent_registered_by_url_alone_is_routed_to_by_its_skills_and_a_chang
     assert_eq!(entry("orders")["skills"], json!(["order-status"]));
     assert_eq!(entry("orders")["bindings"], json!(["JSONRPC 1.0"]));
 }
+
+#[tokio::test]
+async fn an_agent_registered_through_the_management_api_is_routed_to_by_its_skills_until_it_is_removed() {
+    let weather = CardAgent::start(
+        "weather",
+        json!([{"id": "forecast", "name": "Forecast", "description": "Weather forecasts", "tags": ["weather", "rain"]}]),
+    )
+    .await;
+    let app = spawn_app_with(&[]).await;
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = app.client.request(method, format!("{}{path}", app.address)).header("x-api-key", API_KEY);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let reply_to = |n: usize, wamid: &'static str, text: &'static str| {
+        let app = &app;
+        async move {
+            app.post_webhook(&text_messages("447700900851", &[(wamid, now() + n as i64, text)])).await;
+            app.wait_for_replies(n).await[n - 1]["message"]["content"]["body"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+
+    let (registered_status, registered) =
+        call(reqwest::Method::POST, "/api/v1/agents", Some(json!({"name": "weather", "url": weather.server.uri()})))
+            .await;
+    let (again_status, _) =
+        call(reqwest::Method::POST, "/api/v1/agents", Some(json!({"name": "weather", "url": weather.server.uri()})))
+            .await;
+    let (builtin_status, _) =
+        call(reqwest::Method::POST, "/api/v1/agents", Some(json!({"name": "fallback", "url": weather.server.uri()})))
+            .await;
+    let (bad_url_status, bad_url) =
+        call(reqwest::Method::POST, "/api/v1/agents", Some(json!({"name": "other", "url": "weather.internal"}))).await;
+    let (_, listed) = call(reqwest::Method::GET, "/api/v1/agents", None).await;
+    let routed = reply_to(1, "wamid.REG.1", "Will it rain tomorrow?").await;
+    let (removed_status, _) = call(reqwest::Method::DELETE, "/api/v1/agents/weather", None).await;
+    let (gone_status, _) = call(reqwest::Method::DELETE, "/api/v1/agents/weather", None).await;
+    let after = reply_to(2, "wamid.REG.2", "Will it rain tomorrow?").await;
+
+    assert_eq!(registered_status, 201, "{registered}");
+    assert_eq!((registered["up"].as_bool(), registered["skills"].clone()), (Some(true), json!(["forecast"])));
+    assert_eq!(again_status, 409);
+    assert_eq!(builtin_status, 409);
+    assert_eq!(bad_url_status, 400);
+    assert!(bad_url["message"].as_str().unwrap().starts_with("url:"), "{bad_url}");
+    assert_eq!(listed["items"][0]["name"], "weather");
+    assert_eq!(routed, "weather here: Will it rain tomorrow?");
+    assert_eq!((removed_status, gone_status), (204, 404));
+    assert!(!after.starts_with("weather here"), "after removal the built-in agents answer: {after}");
+}

@@ -553,6 +553,8 @@ pub struct A2aAgents {
     client: std::sync::Arc<A2aClient>,
     registry: HashMap<String, String>,
     builtin: BuiltinAgents,
+    /// Agents found by their cards, registered ones included.
+    directory: Option<std::sync::Arc<CardRoutes>>,
 }
 
 impl A2aAgents {
@@ -561,7 +563,23 @@ impl A2aAgents {
             client,
             registry: agents.iter().map(|a| (a.name.clone(), a.url.clone())).collect(),
             builtin: BuiltinAgents,
+            directory: None,
         }
+    }
+
+    /// Agents registered at run time (the management API) are reached through `directory`.
+    #[must_use]
+    pub fn with_directory(mut self, directory: std::sync::Arc<CardRoutes>) -> Self {
+        self.directory = Some(directory);
+        self
+    }
+
+    /// The agent's address: configured, or found by the directory.
+    fn url_of(&self, agent: &AgentName) -> Option<String> {
+        self.registry
+            .get(agent.as_str())
+            .cloned()
+            .or_else(|| self.directory.as_ref().and_then(|d| d.url_of(agent.as_str())))
     }
 
     /// Fetches every card once (at start), so a misconfigured agent shows in the logs
@@ -587,11 +605,11 @@ impl AgentGateway for A2aAgents {
         request: &WorkflowRequest,
         trace: &TraceContext,
     ) -> Result<AgentReply, AgentError> {
-        let Some(url) = self.registry.get(agent.as_str()) else {
+        let Some(url) = self.url_of(agent) else {
             return self.builtin.ask(agent, request, trace).await;
         };
         let result =
-            self.client.send_message(url, agent.as_str(), request_message(request), trace).await.map_err(|e| {
+            self.client.send_message(&url, agent.as_str(), request_message(request), trace).await.map_err(|e| {
                 if e.is_retriable() {
                     AgentError::Unavailable { agent: agent.clone(), message: e.to_string() }
                 } else {
@@ -631,10 +649,10 @@ impl AgentGateway for A2aAgents {
     }
 
     async fn cancel(&self, agent: &AgentName, task_id: &str, trace: &TraceContext) -> Result<(), AgentError> {
-        let Some(url) = self.registry.get(agent.as_str()) else {
+        let Some(url) = self.url_of(agent) else {
             return self.builtin.cancel(agent, task_id, trace).await;
         };
-        self.client.cancel_task(url, task_id, trace).await.map_err(|e| {
+        self.client.cancel_task(&url, task_id, trace).await.map_err(|e| {
             if e.is_retriable() {
                 AgentError::Unavailable { agent: agent.clone(), message: e.to_string() }
             } else {

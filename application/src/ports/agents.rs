@@ -121,6 +121,30 @@ pub struct AgentHealth {
 
 /// The agents found by their cards, for health checks and operators.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
 pub trait AgentDirectory: Send + Sync {
     fn agents(&self) -> Vec<AgentHealth>;
+
+    /// Fetches the cards again now (after a registration changed), rebuilding the routes.
+    async fn refresh(&self);
+}
+
+/// Agents registered through the management API by URL alone.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait RegisteredAgents: Send + Sync {
+    /// Registers `name` at `url`; `false` when the name is taken (nothing changes).
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn register_agent(&self, name: &str, url: &str) -> Result<bool, StoreError>;
+
+    /// Removes the registration; `false` when there was none.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn unregister_agent(&self, name: &str) -> Result<bool, StoreError>;
+
+    /// Every registration, `(name, url)`, oldest first.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn registered_agents(&self) -> Result<Vec<(String, String)>, StoreError>;
 }

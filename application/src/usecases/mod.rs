@@ -1,6 +1,7 @@
 //! One struct per use case, holding its ports; one error enum each.
 
 pub mod a2a_server;
+mod agents;
 mod consent;
 mod deliver;
 mod ingest;
@@ -15,6 +16,7 @@ mod sign_in;
 mod status;
 mod workflow;
 
+pub use agents::{ManageAgents, ManageAgentsError};
 pub use consent::{
     ChangeConsent, ChangeConsentError, ConsentRules, DEFAULT_START_CONFIRMATION, DEFAULT_STOP_CONFIRMATION,
 };

@@ -47,10 +47,13 @@ pub struct ManagementState {
     pub media: Arc<ServeMedia>,
     /// The agents found by their cards, for the status page.
     pub agents: Arc<dyn switchboard_application::ports::AgentDirectory>,
+    /// Agents registered here by URL alone.
+    pub manage_agents: Arc<switchboard_application::usecases::ManageAgents>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,
 }
 
+mod agents;
 mod bodies;
 mod contacts;
 mod conversations;
@@ -63,6 +66,7 @@ mod status;
 #[cfg(test)]
 mod tests;
 
+pub use agents::*;
 pub use bodies::*;
 pub use contacts::*;
 pub use conversations::*;

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use switchboard_application::ports::{AgentDirectory, AgentHealth, Routes, SkillRoute};
+use async_trait::async_trait;
+use switchboard_application::ports::{AgentDirectory, AgentHealth, RegisteredAgents, Routes, SkillRoute};
 use switchboard_domain::{AgentName, Intent, RoutingPolicy};
 use switchboard_shared::TraceContext;
 use switchboard_shared::secrets;
@@ -37,8 +38,12 @@ struct Seen {
 
 pub struct CardRoutes {
     client: Arc<A2aClient>,
-    /// The agents registered by URL alone.
+    /// The agents configured by URL alone.
     agents: Vec<AgentEntry>,
+    /// Every configured agent's name (taken: a registration may not reuse one).
+    configured: Vec<String>,
+    /// Agents registered through the management API.
+    registered: Option<Arc<dyn RegisteredAgents>>,
     /// The routes that do not depend on cards: built-in ones and configured intents.
     base: RoutingPolicy,
     seen: RwLock<Seen>,
@@ -62,12 +67,57 @@ impl CardRoutes {
                 })
                 .collect(),
         };
-        Self { client, agents, base, seen: RwLock::new(seen) }
+        let configured = registry.iter().map(|a| a.name.clone()).collect();
+        Self { client, agents, configured, registered: None, base, seen: RwLock::new(seen) }
     }
 
-    /// Whether any agent is found by its card (else nothing needs refreshing).
-    pub fn has_card_agents(&self) -> bool {
-        !self.agents.is_empty()
+    /// Agents registered through the management API are routed to by their cards too.
+    #[must_use]
+    pub fn with_registered(mut self, registered: Arc<dyn RegisteredAgents>) -> Self {
+        self.registered = Some(registered);
+        self
+    }
+
+    /// Whether `name` is configured (`SWITCHBOARD_AGENTS`), so not free to register.
+    pub fn is_configured(&self, name: &str) -> bool {
+        self.configured.iter().any(|n| n == name)
+    }
+
+    /// The URL of a card-driven agent as last seen (a registered one included).
+    pub fn url_of(&self, name: &str) -> Option<String> {
+        self.seen
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .agents
+            .iter()
+            .find(|a| a.name == name)
+            .map(|a| a.url.clone())
+    }
+
+    /// The card-driven agents now: configured ones, then registered ones whose names are
+    /// free. A registry that cannot be read keeps the registered agents last seen.
+    async fn entries(&self) -> Vec<AgentEntry> {
+        let mut entries = self.agents.clone();
+        let Some(registered) = &self.registered else { return entries };
+        match registered.registered_agents().await {
+            Ok(list) => entries.extend(
+                list.into_iter().filter(|(name, _)| !self.is_configured(name)).map(|(name, url)| AgentEntry {
+                    name,
+                    url,
+                    intents: Vec::new(),
+                }),
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, "registered agents could not be read; keeping those last seen");
+                let seen = self.agents();
+                entries.extend(seen.into_iter().filter(|a| !self.is_configured(&a.name)).map(|a| AgentEntry {
+                    name: a.name,
+                    url: a.url,
+                    intents: Vec::new(),
+                }));
+            }
+        }
+        entries
     }
 
     /// The card-driven agents as last seen.
@@ -82,8 +132,9 @@ impl CardRoutes {
         let before: BTreeMap<String, (bool, Vec<String>)> =
             self.agents().into_iter().map(|a| (a.name, (a.up, a.skills.into_iter().map(|s| s.id).collect()))).collect();
         let mut policy = self.base.clone();
-        let mut agents = Vec::with_capacity(self.agents.len());
-        for entry in &self.agents {
+        let entries = self.entries().await;
+        let mut agents = Vec::with_capacity(entries.len());
+        for entry in &entries {
             let status = match self.client.fresh_card(&entry.url, &trace).await {
                 Ok(card) => {
                     let skills: Vec<SkillRoute> = card
@@ -140,7 +191,7 @@ impl CardRoutes {
             Seen { policy: Arc::new(policy), agents };
     }
 
-    /// Refreshes every `every` until `stop`.
+    /// Refreshes every `every` until `stop` (nothing to do while no agent is card-driven).
     pub fn refresh_every(self: Arc<Self>, every: Duration, stop: CancellationToken) {
         tokio::spawn(async move {
             loop {
@@ -170,7 +221,12 @@ impl Routes for CardRoutes {
     }
 }
 
+#[async_trait]
 impl AgentDirectory for CardRoutes {
+    async fn refresh(&self) {
+        CardRoutes::refresh(self).await;
+    }
+
     fn agents(&self) -> Vec<AgentHealth> {
         CardRoutes::agents(self)
             .into_iter()

@@ -25,7 +25,7 @@ use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, Consents, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads,
-    Messages, Operators, People, PushConfigs, SandboxOutbox, StoreError, StoreHealth,
+    Messages, Operators, People, PushConfigs, RegisteredAgents, SandboxOutbox, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -90,6 +90,7 @@ pub trait Store:
     + JobQueue
     + A2aTasks
     + PushConfigs
+    + RegisteredAgents
     + ManagementReads
     + EventArchive
     + DeadJobs
@@ -112,6 +113,7 @@ impl<T> Store for T where
         + JobQueue
         + A2aTasks
         + PushConfigs
+        + RegisteredAgents
         + ManagementReads
         + EventArchive
         + DeadJobs

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
-    A2aTasks, DeadJobs, EventArchive, Gauges, PushConfigs, QueueGauges, SandboxOutbox, SandboxRecord, StoreError,
-    StoreHealth, StoredTask,
+    A2aTasks, DeadJobs, EventArchive, Gauges, PushConfigs, QueueGauges, RegisteredAgents, SandboxOutbox, SandboxRecord,
+    StoreError, StoreHealth, StoredTask,
 };
 use switchboard_domain::a2a::{PushAuthentication, PushConfig};
 use time::OffsetDateTime;
@@ -285,5 +285,32 @@ impl<E: Engine> PushConfigs for SqlStore<E> {
             .write("DELETE FROM a2a_push_configs WHERE task_id = $1 AND id = $2", args![task_id, id])
             .await?;
         Ok(deleted > 0)
+    }
+}
+
+#[async_trait]
+impl<E: Engine> RegisteredAgents for SqlStore<E> {
+    #[tracing::instrument(name = "store.register_agent", skip_all)]
+    async fn register_agent(&self, name: &str, url: &str) -> Result<bool, StoreError> {
+        let added = self
+            .engine
+            .write(
+                "INSERT INTO registered_agents (name, url, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+                args![name, url, self.now_ms()],
+            )
+            .await?;
+        Ok(added > 0)
+    }
+
+    #[tracing::instrument(name = "store.unregister_agent", skip_all)]
+    async fn unregister_agent(&self, name: &str) -> Result<bool, StoreError> {
+        Ok(self.engine.write("DELETE FROM registered_agents WHERE name = $1", args![name]).await? > 0)
+    }
+
+    #[tracing::instrument(name = "store.registered_agents", skip_all)]
+    async fn registered_agents(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let rows =
+            self.engine.scan("SELECT name, url FROM registered_agents ORDER BY created_at, name", args![]).await?;
+        Ok(rows.iter().map(|r| (r.text("name"), r.text("url"))).collect())
     }
 }

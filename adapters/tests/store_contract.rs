@@ -793,6 +793,8 @@ async fn a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time(db
     assert_eq!(first.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(), ["t3", "t2"]);
     assert_eq!(second.iter().map(|t| t.task.id.as_str()).collect::<Vec<_>>(), ["t1"]);
     assert_eq!(everything.len(), 4);
+    assert_eq!(store.count(Some("ctx".to_owned())).await.unwrap(), 3);
+    assert_eq!(store.count(None).await.unwrap(), 4);
 }
 
 async fn an_a2a_task_saved_with_its_job_is_claimed_to_run(db: &Db) {

@@ -174,6 +174,8 @@ async fn tasks_list_newest_first_with_cursor_pages_and_survive_a_restart() {
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     assert_eq!(listed, newest_first);
     assert_eq!(third["result"]["nextPageToken"], "", "the last page says so");
+    assert_eq!(first["result"]["totalSize"], third["result"]["totalSize"], "the total does not depend on the page");
+    assert_eq!(first["result"]["totalSize"].as_u64().unwrap() as usize, listed.len());
     assert_eq!(app.a2a("GetTask", json!({"id": ids[0]})).await["result"]["status"]["state"], "TASK_STATE_COMPLETED");
 }
 

@@ -44,6 +44,11 @@ pub trait A2aTasks: Send + Sync {
         after: Option<(i64, String)>,
         limit: u32,
     ) -> Result<Vec<StoredTask>, StoreError>;
+
+    /// How many tasks there are, of one context when given (ListTasks' `totalSize`).
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn count(&self, context_id: Option<String>) -> Result<u64, StoreError>;
 }
 
 /// Where clients want a task's updates posted (push notifications).

@@ -555,6 +555,11 @@ impl HandleA2a {
         Ok((page.into_iter().map(|t| t.task).collect(), next))
     }
 
+    /// How many tasks there are, of one context when given.
+    pub async fn count(&self, context_id: Option<String>) -> Result<u64, A2aServerError> {
+        Ok(self.tasks.count(context_id).await?)
+    }
+
     /// Cancels the task, and the agent's task it waits on (when an agent asked the user
     /// something), so that neither side keeps it open.
     pub async fn cancel(&self, id: &str, trace: &TraceContext) -> Result<Task, A2aServerError> {

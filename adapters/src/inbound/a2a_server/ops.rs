@@ -167,7 +167,7 @@ pub(super) async fn get(
     Ok(task_value(&handler.get(id, history_length).await?, v03))
 }
 
-/// `ListTasks`: newest first, `nextPageToken` `""` on the last page.
+/// `ListTasks`: newest first, `nextPageToken` `""` on the last page, `totalSize` all of them.
 pub(super) async fn list(
     handler: &HandleA2a,
     context_id: Option<String>,
@@ -176,9 +176,10 @@ pub(super) async fn list(
     v03: bool,
 ) -> Result<Value, Failure> {
     let size = page_size.unwrap_or(50);
-    let (tasks, next) = handler.list(context_id, size, page_token).await?;
+    let (tasks, next) = handler.list(context_id.clone(), size, page_token).await?;
+    let total = handler.count(context_id).await?;
     let tasks: Vec<Value> = tasks.iter().map(|t| task_value(t, v03)).collect();
-    Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": size.clamp(1, 100)}))
+    Ok(json!({"tasks": tasks, "nextPageToken": next, "pageSize": size.clamp(1, 100), "totalSize": total}))
 }
 
 /// `CreateTaskPushNotificationConfig`: `params` is a `TaskPushNotificationConfig`; the

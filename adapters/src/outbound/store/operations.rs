@@ -224,6 +224,15 @@ impl<E: Engine> A2aTasks for SqlStore<E> {
         let rows = self.engine.scan(&sql, args![context_id, at, id, i64::from(limit)]).await?;
         rows.iter().map(stored_task).collect()
     }
+
+    #[tracing::instrument(name = "store.a2a_task_count", skip_all)]
+    async fn count(&self, context_id: Option<String>) -> Result<u64, StoreError> {
+        let rows = self
+            .engine
+            .scan("SELECT COUNT(*) AS n FROM a2a_tasks WHERE ($1 IS NULL OR context_id = $1)", args![context_id])
+            .await?;
+        Ok(rows.first().map_or(0, |r| u64::try_from(r.int("n")).unwrap_or(0)))
+    }
 }
 
 const PUSH_COLUMNS: &str = "SELECT task_id, id, url, token, auth_scheme, auth_credentials FROM a2a_push_configs";

@@ -339,8 +339,23 @@ impl A2aClient {
             .jsonrpc_endpoint()
             .ok_or_else(|| A2aError::Protocol(String::from("the card offers no JSON-RPC interface")))?;
         let method = if endpoint.v03 { "tasks/cancel" } else { "CancelTask" };
-        let body =
-            json!({"jsonrpc": "2.0", "id": Uuid::new_v4().to_string(), "method": method, "params": {"id": task_id}});
+        self.jsonrpc_call(&endpoint, method, json!({"id": task_id}), trace).await?;
+        Ok(())
+    }
+
+    /// One JSON-RPC 2.0 call to `endpoint` (with the v1.0 header unless it is v0.3);
+    /// the response's `result`, `None` when it has none.
+    ///
+    /// Errors: the peer could not be reached or did not answer JSON-RPC; its error
+    /// object as [`A2aError::Rpc`], scrubbed (an agent's words may quote what it was sent).
+    async fn jsonrpc_call(
+        &self,
+        endpoint: &switchboard_domain::a2a::Endpoint,
+        method: &str,
+        params: Value,
+        trace: &TraceContext,
+    ) -> Result<Option<Value>, A2aError> {
+        let body = json!({"jsonrpc": "2.0", "id": Uuid::new_v4().to_string(), "method": method, "params": params});
         let mut request = self
             .http
             .post(&endpoint.url)
@@ -357,7 +372,7 @@ impl A2aClient {
             .map_err(|e| A2aError::Protocol(secrets::scrub(format!("HTTP {status}, not a JSON-RPC response: {e}"))))?;
         match rpc.error {
             Some(error) => Err(A2aError::Rpc { code: error.code, message: secrets::scrub(&error.message) }),
-            None => Ok(()),
+            None => Ok(rpc.result),
         }
     }
 
@@ -373,50 +388,29 @@ impl A2aClient {
     ) -> Result<SendMessageResult, A2aError> {
         tracing::Span::current().record("receiver", receiver);
         let card = self.card(base, trace).await?;
-        let rest = card.preferred_rest();
-        let endpoint = match (&rest, card.jsonrpc_endpoint()) {
-            (_, Some(endpoint)) => endpoint,
-            (Some(url), None) => switchboard_domain::a2a::Endpoint { url: url.clone(), v03: false },
-            (None, None) => {
-                return Err(A2aError::Protocol(String::from("the card offers no JSON-RPC or HTTP+JSON interface")));
-            }
-        };
         let metadata = message.metadata.get_or_insert_with(Map::new);
         metadata.insert("trace_id".into(), json!(trace.trace_id.to_string()));
         metadata.insert("traceparent".into(), json!(trace.to_traceparent()));
         metadata.insert("sender_agent".into(), json!("switchboard"));
         metadata.insert("receiver_agent".into(), json!(receiver));
-        if let Some(url) = rest {
+        if let Some(url) = card.preferred_rest() {
             let body = json!({"message": message, "configuration": {"returnImmediately": false}});
             let result = self.rest_call(&url, "/message:send", Some(&body), trace).await?;
             return serde_json::from_value(result)
                 .map_err(|e| A2aError::Protocol(secrets::scrub(format!("SendMessage result: {e}"))));
         }
+        let endpoint = card
+            .jsonrpc_endpoint()
+            .ok_or_else(|| A2aError::Protocol(String::from("the card offers no JSON-RPC or HTTP+JSON interface")))?;
         let (method, params) = if endpoint.v03 {
             ("message/send", json!({"message": to_v03(&message), "configuration": {"blocking": true}}))
         } else {
             ("SendMessage", json!({"message": message, "configuration": {"returnImmediately": false}}))
         };
-        let body = json!({"jsonrpc": "2.0", "id": Uuid::new_v4().to_string(), "method": method, "params": params});
-        let mut request = self
-            .http
-            .post(&endpoint.url)
-            .header("traceparent", trace.to_traceparent())
-            .header("x-trace-id", trace.trace_id.to_string())
-            .json(&body);
-        if !endpoint.v03 {
-            request = request.header("A2A-Version", "1.0");
-        }
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| A2aError::Timeout(http::describe_reqwest(&e)))?;
-        let rpc: switchboard_domain::a2a::JsonRpcResponse = serde_json::from_slice(&bytes)
-            .map_err(|e| A2aError::Protocol(secrets::scrub(format!("HTTP {status}, not a JSON-RPC response: {e}"))))?;
-        if let Some(error) = rpc.error {
-            // The agent's own words may quote what it was sent.
-            return Err(A2aError::Rpc { code: error.code, message: secrets::scrub(&error.message) });
-        }
-        let result = rpc.result.ok_or_else(|| A2aError::Protocol(String::from("JSON-RPC response with no result")))?;
+        let result = self
+            .jsonrpc_call(&endpoint, method, params, trace)
+            .await?
+            .ok_or_else(|| A2aError::Protocol(String::from("JSON-RPC response with no result")))?;
         if endpoint.v03 {
             return from_v03(result);
         }

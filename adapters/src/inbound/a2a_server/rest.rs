@@ -28,12 +28,13 @@ pub const REST_PUSH_CONFIG_PATH: &str = "/a2a/tasks/{id:[^/:]+}/pushNotification
 pub const REST_EXTENDED_CARD_PATH: &str = "/a2a/extendedAgentCard";
 
 /// The error body: `{"error": {code, status, message, details}}`.
-fn failure(e: &Failure) -> HttpResponse {
+fn error_body(e: &Failure) -> Value {
     let (status, name) = e.http_status();
-    json_response(
-        status,
-        json!({"error": {"code": status.as_u16(), "status": name, "message": e.message(), "details": e.error_info()}}),
-    )
+    json!({"error": {"code": status.as_u16(), "status": name, "message": e.message(), "details": e.error_info()}})
+}
+
+fn failure(e: &Failure) -> HttpResponse {
+    json_response(e.http_status().0, error_body(e))
 }
 
 fn answer(result: Result<Value, Failure>) -> HttpResponse {
@@ -52,13 +53,7 @@ fn streamed(result: Result<ops::Events, Failure>) -> HttpResponse {
     let (tx, rx) = mpsc::channel(16);
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            let value = match event {
-                Ok(value) => value,
-                Err(e) => {
-                    let (status, name) = e.http_status();
-                    json!({"error": {"code": status.as_u16(), "status": name, "message": e.message(), "details": e.error_info()}})
-                }
-            };
+            let value = event.unwrap_or_else(|e| error_body(&e));
             if tx.send(value).await.is_err() {
                 break;
             }

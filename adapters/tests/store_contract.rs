@@ -47,6 +47,7 @@ enum Db {
         admin: String,
         name: String,
         url: String,
+        handoff: Option<Duration>,
     },
 }
 
@@ -61,6 +62,13 @@ impl Db {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("contract.db").display());
         Some(Db::Sqlite { _dir: dir, url, handoff: Some(LEASE) })
+    }
+
+    async fn postgres_handoff(test: &str) -> Option<Self> {
+        match Self::postgres(test).await? {
+            Db::Postgres { admin, name, url, .. } => Some(Db::Postgres { admin, name, url, handoff: Some(LEASE) }),
+            other => Some(other),
+        }
     }
 
     /// A fresh database on the test server, or `None` (after saying so) when there is none.
@@ -79,20 +87,35 @@ impl Db {
         sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&pool).await.unwrap();
         pool.close().await;
         let url = with_database(&admin, &name);
-        Some(Db::Postgres { admin, name, url })
+        Some(Db::Postgres { admin, name, url, handoff: None })
     }
 
     /// A store on this database, migrated; call twice for two replicas.
     async fn open(&self) -> Arc<dyn Store> {
-        let store: Arc<dyn Store> = match self {
-            Db::Sqlite { url, handoff, .. } => {
+        let handoff = match self {
+            Db::Sqlite { handoff, .. } | Db::Postgres { handoff, .. } => *handoff,
+        };
+        self.open_handing_off(handoff).await
+    }
+
+    /// A store on this database, migrated, handing its ingested jobs to itself with this
+    /// lease (`None`: every job is claimed).
+    async fn open_handing_off(&self, handoff: Option<Duration>) -> Arc<dyn Store> {
+        let store: Arc<dyn Store> = match (self, handoff) {
+            (Db::Sqlite { url, .. }, handoff) => {
                 let store = SqliteStore::connect(url, 4, Duration::from_secs(5), false).await.unwrap();
                 match handoff {
-                    Some(lease) => Arc::new(store.with_handoff(*lease)),
+                    Some(lease) => Arc::new(store.with_handoff(lease)),
                     None => Arc::new(store),
                 }
             }
-            Db::Postgres { url, .. } => Arc::new(PgStore::connect(url, 8, Duration::from_secs(5)).await.unwrap()),
+            (Db::Postgres { url, .. }, handoff) => {
+                let store = PgStore::connect(url, 8, Duration::from_secs(5)).await.unwrap();
+                match handoff {
+                    Some(lease) => Arc::new(store.with_handoff(lease)),
+                    None => Arc::new(store),
+                }
+            }
         };
         store.migrate().await.unwrap();
         store
@@ -139,7 +162,7 @@ macro_rules! contract {
     };
 }
 
-// Every case on SQLite and on PostgreSQL; and on SQLite with the hand-off after commit
+// Every case on SQLite and on PostgreSQL; and on both with the hand-off after commit
 // (ADR 0021), where a job's lease is the store's, not the claim's: there the take-over of
 // an expired lease has its own case.
 contract!(sqlite, super::Db::sqlite;
@@ -152,6 +175,7 @@ contract!(sqlite, super::Db::sqlite;
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
+    ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
@@ -183,6 +207,7 @@ contract!(postgres, super::Db::postgres;
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
+    ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
@@ -214,6 +239,39 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
+    ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
+    a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
+    a_deferred_or_released_job_does_not_spend_an_attempt,
+    a_requeued_dead_job_runs_again_with_fresh_attempts,
+    a_reply_is_recorded_once_with_its_delivery_and_job,
+    held_messages_are_marked_once_and_a_reply_ends_the_hold,
+    a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
+    a_replys_delivery_job_waits_behind_another_of_its_conversation,
+    a_delivery_keeps_its_state_and_every_attempt,
+    sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
+    the_email_priority_setting_falls_back_to_the_default_until_set,
+    a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
+    a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
+    an_a2a_task_saved_with_its_job_is_claimed_to_run,
+    agents_are_registered_once_listed_and_removed,
+    management_lists_page_through_everything_without_repeats_or_gaps,
+    the_sandbox_outbox_and_replay_bookkeeping_round_trip,
+    a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
+    operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
+    a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    a_handed_job_of_a_dead_process_is_claimed_when_its_lease_ends_and_the_old_holder_cannot_finish_it,
+);
+contract!(postgres_handoff, super::Db::postgres_handoff;
+    a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
+    operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
+    a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
+    the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
+    a_status_is_stored_once_per_wamid_and_status,
+    only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
+    claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
+    ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
@@ -419,6 +477,22 @@ async fn only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_r
     assert_eq!(next.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.A2"]);
 }
 
+async fn ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run(db: &Db) {
+    let replicas = [db.open().await, db.open().await];
+    let ingests =
+        (0..8).map(|n| {
+            let replica = Arc::clone(&replicas[n % 2]);
+            async move {
+                enqueue(replica.as_ref(), "one-user", &format!("wamid.C{n}"), 100 + i64::try_from(n).unwrap()).await
+            }
+        });
+    futures_util::future::join_all(ingests).await;
+
+    let (a, b) = (claim_all(replicas[0].as_ref()).await, claim_all(replicas[1].as_ref()).await);
+
+    assert_eq!(a.len() + b.len(), 1, "one job of the key at a time, handed or claimed: {a:?} {b:?}");
+}
+
 async fn claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once(db: &Db) {
     let replicas = [db.open().await, db.open().await];
     let (keys, per_key) = (4, 12);
@@ -492,14 +566,8 @@ async fn a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finis
 }
 
 async fn a_handed_job_of_a_dead_process_is_claimed_when_its_lease_ends_and_the_old_holder_cannot_finish_it(db: &Db) {
-    let Db::Sqlite { url, .. } = db else { unreachable!("the hand-off is SQLite's") };
-    let open = |lease: Duration| async move {
-        let store: Arc<dyn Store> =
-            Arc::new(SqliteStore::connect(url, 4, Duration::from_secs(5), false).await.unwrap().with_handoff(lease));
-        store.migrate().await.unwrap();
-        store
-    };
-    let (dead, other) = (open(Duration::from_millis(300)).await, open(LEASE).await);
+    let (dead, other) =
+        (db.open_handing_off(Some(Duration::from_millis(300))).await, db.open_handing_off(Some(LEASE)).await);
     enqueue(dead.as_ref(), "k", "wamid.X", 1).await;
 
     let handed = dead.claim(1, Duration::from_millis(300)).await.unwrap().remove(0);

@@ -104,44 +104,48 @@ impl JobRunner {
         // The stored context names the span that enqueued this job: it becomes this
         // span's parent, and this span the parent of what the job causes.
         let trace = switchboard_shared::otel::continue_trace(&span, &job.trace);
-        let (result, next) = async {
-            let (result, next) = self.dispatch(job, trace).await;
-            if matches!(result, JobResult::Retry(_) | JobResult::Dead(_)) {
-                tracing::Span::current().record("otel.status_code", "ERROR");
-            }
-            let report = match &result {
-                JobResult::Done => self.queue.complete(job).await,
-                JobResult::Defer(run_at) => self.queue.defer(job, *run_at).await,
-                JobResult::Retry(error) => match self.retry.decide(job.attempts) {
-                    RetryDecision::RetryAfter(delay) => {
-                        tracing::warn!(%error, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "job failed; retrying");
-                        let run_at = self.clock.now() + delay;
-                        self.queue.retry(job, run_at, error).await
-                    }
-                    RetryDecision::GiveUp => {
-                        tracing::error!(%error, "job failed on its last attempt; dead");
-                        self.queue.bury(job, error).await
-                    }
-                },
-                JobResult::Dead(error) => {
-                    tracing::error!(%error, "job cannot succeed; dead");
-                    self.queue.bury(job, error).await
-                }
-            };
-            if let Err(e) = report {
-                // The lease will expire and the job run again; its use case is idempotent.
-                tracing::error!(error = %e, "could not record the job's outcome");
-            }
-            (result, next)
+        let (result, next) = self.dispatch(job, trace).instrument(span.clone()).await;
+        if matches!(result, JobResult::Retry(_) | JobResult::Dead(_)) {
+            span.record("otel.status_code", "ERROR");
         }
-        .instrument(span)
-        .await;
+        let report = self.report(job, &result).instrument(span);
         // A job the one just run leased to this worker (a reply's delivery) runs now,
-        // without waiting for a claim; if this worker dies, its lease expires as any.
-        if let Some(next) = next {
-            Box::pin(self.run(&next)).await;
+        // without waiting for a claim; if this worker dies, its lease expires as any. It
+        // runs beside the write that ends this job, which is not on the reply's path.
+        match next {
+            Some(next) => {
+                futures_util::future::join(report, Box::pin(self.run(&next))).await;
+            }
+            None => report.await,
         }
         result
+    }
+
+    /// Records how the attempt ended: done, deferred, retried later or dead.
+    async fn report(&self, job: &LeasedJob, result: &JobResult) {
+        let report = match result {
+            JobResult::Done => self.queue.complete(job).await,
+            JobResult::Defer(run_at) => self.queue.defer(job, *run_at).await,
+            JobResult::Retry(error) => match self.retry.decide(job.attempts) {
+                RetryDecision::RetryAfter(delay) => {
+                    tracing::warn!(%error, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "job failed; retrying");
+                    let run_at = self.clock.now() + delay;
+                    self.queue.retry(job, run_at, error).await
+                }
+                RetryDecision::GiveUp => {
+                    tracing::error!(%error, "job failed on its last attempt; dead");
+                    self.queue.bury(job, error).await
+                }
+            },
+            JobResult::Dead(error) => {
+                tracing::error!(%error, "job cannot succeed; dead");
+                self.queue.bury(job, error).await
+            }
+        };
+        if let Err(e) = report {
+            // The lease will expire and the job run again; its use case is idempotent.
+            tracing::error!(error = %e, "could not record the job's outcome");
+        }
     }
 
     /// Runs the job's use case; answers how it ended and a job it leased to this worker.

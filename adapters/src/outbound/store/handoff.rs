@@ -10,10 +10,32 @@
 //! database stays the truth: if the process dies, the leases expire and another claim
 //! takes the jobs, as after any crash.
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use switchboard_application::jobs::LeasedJob;
+use switchboard_application::ports::StoreError;
+
+/// What the database says of a handed job when its time comes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Standing {
+    /// Still leased to us and the earliest job of its ordering key: run it.
+    Next,
+    /// Still ours, but an earlier job of its key arrived since: give the lease back.
+    Behind,
+    /// No longer ours (its lease ended and another holder has it, or it is gone).
+    Gone,
+}
+
+/// Due handed jobs sorted by what the database says of them.
+#[derive(Debug, Default)]
+pub(super) struct Taken {
+    /// Run these now.
+    pub run: Vec<LeasedJob>,
+    /// Return these leases: the claim then runs them in their key's order.
+    pub give_back: Vec<LeasedJob>,
+}
 
 /// A job handed over after its commit, with what the claim checks before running it.
 #[derive(Debug, Clone)]
@@ -76,6 +98,51 @@ impl Handoff {
         let waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         waiting.iter().map(|h| h.run_at).min()
     }
+
+    /// Up to `limit` jobs due at `now`, each checked with `check` (a point read of the
+    /// job's id and lease token). A job lost here (a failed read) is claimed again when
+    /// its lease ends.
+    pub(super) async fn take_checked<F, Fut>(&self, now: i64, limit: usize, check: F) -> Result<Taken, StoreError>
+    where
+        F: Fn(i64, String) -> Fut,
+        Fut: Future<Output = Result<Standing, StoreError>>,
+    {
+        let mut taken = Taken::default();
+        for handed in self.take_due(now, limit) {
+            match check(handed.job.id, handed.job.lease_token.to_string()).await? {
+                Standing::Next => taken.run.push(handed.job),
+                Standing::Behind => taken.give_back.push(handed.job),
+                Standing::Gone => tracing::debug!(job_id = handed.job.id, "a handed job is no longer ours"),
+            }
+        }
+        Ok(taken)
+    }
+
+    /// How long an idle worker may sleep, given the earliest queued job's due time: not
+    /// at all when a handed job is due, else until the earlier of the two (at most `max`).
+    pub(super) fn sleep_for(&self, queued_due: Option<i64>, now: i64, max: Duration) -> Duration {
+        let handed = self.next_due();
+        if handed.is_some_and(|at| at <= now) {
+            return Duration::ZERO;
+        }
+        let due = match (queued_due, handed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        super::wake::until_due(due, now, max)
+    }
+}
+
+impl Standing {
+    /// From a point read of (lease token matches, heads its key), `None` when the job is
+    /// not leased any more.
+    pub(super) fn of(found: Option<(bool, bool)>) -> Self {
+        match found {
+            Some((true, true)) => Self::Next,
+            Some((true, false)) => Self::Behind,
+            _ => Self::Gone,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -123,6 +190,39 @@ mod tests {
 
         assert!(handoff.take_due(9_000, 10).is_empty());
         assert_eq!(handoff.next_due(), None);
+    }
+
+    #[test]
+    fn an_idle_worker_does_not_sleep_while_a_handed_job_is_due_and_else_until_the_earliest_job() {
+        let poll = Duration::from_millis(250);
+        let handoff = Handoff::with_lease(Duration::from_secs(60));
+        assert_eq!(handoff.sleep_for(None, 1_000, poll), poll);
+        handoff.push(vec![handed(1, 1_100, 61_100)]);
+
+        assert_eq!(handoff.sleep_for(None, 1_000, poll), Duration::from_millis(101));
+        assert_eq!(handoff.sleep_for(Some(1_050), 1_000, poll), Duration::from_millis(51));
+        assert_eq!(handoff.sleep_for(Some(1_050), 1_100, poll), Duration::ZERO);
+    }
+
+    #[tokio::test]
+    async fn due_handed_jobs_are_run_given_back_or_dropped_as_the_database_says() {
+        let handoff = Handoff::with_lease(Duration::from_secs(60));
+        handoff.push(vec![handed(1, 100, 60_100), handed(2, 100, 60_100), handed(3, 100, 60_100)]);
+
+        let taken = handoff
+            .take_checked(200, 10, |id, _token| async move {
+                Ok(match id {
+                    1 => Standing::of(Some((true, true))),
+                    2 => Standing::of(Some((true, false))),
+                    _ => Standing::of(None),
+                })
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(taken.run.iter().map(|j| j.id).collect::<Vec<_>>(), [1]);
+        assert_eq!(taken.give_back.iter().map(|j| j.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(handoff.next_due(), None, "every due job left the list");
     }
 
     #[test]

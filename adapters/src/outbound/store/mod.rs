@@ -167,7 +167,8 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         Some(Backend::Postgres) => Ok(Arc::new(
             PgStore::connect(url, config.database.max_connections, config.database.busy_timeout)
                 .await?
-                .with_email_priority_default(email_priority),
+                .with_email_priority_default(email_priority)
+                .with_handoff(config.workers.lease),
         )),
         None => anyhow::bail!("DATABASE_URL: expected a sqlite:, postgres:// or postgresql:// URL"),
     }

@@ -6,6 +6,7 @@ use switchboard_application::ports::{EventDisposition, Inbox, IngestBatch, Inges
 use tracing::Instrument;
 use uuid::Uuid;
 
+use super::super::handoff::Handed;
 use super::super::records::{json, millis as ms, unavailable};
 use super::*;
 
@@ -44,6 +45,11 @@ impl PgStore {
                 EventDisposition::Quarantined { reason } => ("quarantined", Some(reason.as_str())),
             };
             let mut tx = self.begin().await?;
+            let lease = self.handoff.lease();
+            if lease.is_some() && !batch.messages.is_empty() {
+                lock_ordering_keys(&mut tx, batch).await?;
+            }
+            let mut handed: Vec<Handed> = Vec::new();
             sqlx::query(
                 "INSERT INTO webhook_events (id, received_at, trace_id, trace_context, status, reason, summary, body)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -113,7 +119,7 @@ impl PgStore {
                     receipt.duplicate_messages += 1;
                     continue;
                 }
-                insert_job(&mut tx, &item.job, now).await?;
+                handed.extend(insert_job_leased_if_first(&mut tx, &item.job, now, lease).await?);
                 receipt.new_messages += 1;
             }
 
@@ -146,10 +152,31 @@ impl PgStore {
             }
 
             tx.commit().await.map_err(unavailable)?;
+            // Committed: this process's workers may run the new messages without a claim.
+            self.handoff.push(handed);
             if receipt.new_messages + receipt.new_statuses > 0 {
                 self.notify_workers();
             }
             Ok(receipt)
         }
     }
+}
+
+/// Holds the advisory lock of each ordering key the batch's messages belong to, until the
+/// transaction ends, taken in one order so two ingests cannot wait on each other. A claim
+/// on any replica skips a key held here (`pg_try_advisory_xact_lock`), and a second ingest
+/// of the same key waits for this one to commit: so "no other job of the key waits",
+/// which the hand-off decides on (ADR 0021), cannot be judged by two ingests at once.
+async fn lock_ordering_keys(tx: &mut Transaction<'static, Postgres>, batch: &IngestBatch) -> Result<(), StoreError> {
+    let keys: Vec<&str> = batch.messages.iter().map(|m| m.job.ordering_key.as_str()).collect();
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock($1, h)
+         FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest($2::text[]) AS k ORDER BY 1) AS keys",
+    )
+    .bind(super::jobs::ORDERING_KEY_LOCKS)
+    .bind(keys)
+    .execute(&mut **tx)
+    .await
+    .map_err(unavailable)?;
+    Ok(())
 }

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use switchboard_application::ports::JobQueue;
 
-use super::super::wake::until_due;
+use super::super::handoff::Standing;
 use async_trait::async_trait;
 use sqlx::Row;
 use time::OffsetDateTime;
@@ -16,19 +16,19 @@ use super::*;
 /// The first half of the two-part advisory lock keys that guard ordering keys during a
 /// claim ("sbjq"); the second half is the key's hash. A hash collision only makes two
 /// keys skip each other for the length of one claim.
-const ORDERING_KEY_LOCKS: i32 = 0x7362_6a71;
+pub(super) const ORDERING_KEY_LOCKS: i32 = 0x7362_6a71;
 
-#[async_trait]
-impl JobQueue for PgStore {
-    /// Two statements in one transaction. The first picks due jobs that head their
-    /// ordering key, locking each row (`FOR UPDATE SKIP LOCKED`: replicas never wait on
-    /// each other's picks) and each key (`pg_try_advisory_xact_lock`: one claimer per key
-    /// at a time; a key held elsewhere is skipped). The second leases them, judging
-    /// "heads its key" again from a snapshot taken after those locks were held, so it sees
-    /// every claim another replica committed for these keys: a job that meanwhile stopped
-    /// heading its key (an earlier one arrived and was leased) is left alone.
-    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
-        let now = self.now_ms();
+/// Whether a handed job ($1) is still leased with our token ($2), and still the earliest
+/// waiting job of its ordering key.
+const STILL_OURS: &str = "SELECT j.lease_token = $2,
+        NOT EXISTS (SELECT 1 FROM jobs o
+                    WHERE o.ordering_key = j.ordering_key AND o.id <> j.id AND o.state IN ('queued', 'leased')
+                      AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))
+ FROM jobs j WHERE j.id = $1 AND j.state = 'leased'";
+
+impl PgStore {
+    /// The claim's two statements (see [`JobQueue::claim`] below for what they judge).
+    async fn claim_in_database(&self, now: i64, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
         let lease_until = lease_until(now, lease);
         let token = Uuid::new_v4();
         let mut tx = self.begin().await?;
@@ -96,6 +96,59 @@ impl JobQueue for PgStore {
             }
         }
         Ok(jobs)
+    }
+
+    /// Due jobs handed over after their ingest (ADR 0021), each checked with a read to be
+    /// still ours and the next of its key; the ones behind an earlier job are given back.
+    async fn take_handed(&self, now: i64, limit: usize) -> Result<(Vec<LeasedJob>, bool), StoreError> {
+        let pool = &self.engine.pool;
+        let taken = self
+            .handoff
+            .take_checked(now, limit, |id, token| async move {
+                let found: Option<(bool, bool)> =
+                    sqlx::query_as(STILL_OURS).bind(id).bind(token).fetch_optional(pool).await.map_err(unavailable)?;
+                Ok(Standing::of(found))
+            })
+            .await?;
+        for job in &taken.give_back {
+            self.release(job).await?;
+        }
+        Ok((taken.run, !taken.give_back.is_empty()))
+    }
+
+    /// Whether the claim's SQL would find anything at `now` (a read, no transaction).
+    async fn claimable(&self, now: i64) -> Result<bool, StoreError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_at <= $1)
+                 OR EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_until <= $1)",
+        )
+        .bind(now)
+        .fetch_one(&self.engine.pool)
+        .await
+        .map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl JobQueue for PgStore {
+    /// Two statements in one transaction. The first picks due jobs that head their
+    /// ordering key, locking each row (`FOR UPDATE SKIP LOCKED`: replicas never wait on
+    /// each other's picks) and each key (`pg_try_advisory_xact_lock`: one claimer per key
+    /// at a time; a key held elsewhere is skipped). The second leases them, judging
+    /// "heads its key" again from a snapshot taken after those locks were held, so it sees
+    /// every claim another replica committed for these keys: a job that meanwhile stopped
+    /// heading its key (an earlier one arrived and was leased) is left alone.
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
+        let now = self.now_ms();
+        // Jobs this process ingested come from memory, with a read and no transaction (ADR
+        // 0021); the claim's transaction runs only when something else may be claimable.
+        let (mut handed, released) = self.take_handed(now, limit).await?;
+        if handed.len() >= limit || (!released && !self.claimable(now).await?) {
+            return Ok(handed);
+        }
+        let mut claimed = self.claim_in_database(now, limit - handed.len(), lease).await?;
+        handed.append(&mut claimed);
+        Ok(handed)
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
@@ -188,6 +241,7 @@ impl JobQueue for PgStore {
                 .fetch_one(&self.engine.pool)
                 .await
                 .unwrap_or(None);
-        self.wake.wait(seen, until_due(due, now, max)).await;
+        // A handed job is leased, not queued: its due time comes from memory.
+        self.wake.wait(seen, self.handoff.sleep_for(due, now, max)).await;
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use switchboard_application::jobs::LeasedJob;
 use switchboard_application::ports::JobQueue;
 
-use super::super::wake::until_due;
+use super::super::handoff::Standing;
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension as _, params};
 use time::OffsetDateTime;
@@ -63,27 +63,24 @@ impl SqliteStore {
     /// the claim runs them in order; one that is no longer ours is left to its holder. A
     /// job lost here (a failed read) is claimed again when its lease ends.
     async fn take_handed(&self, now: i64, limit: usize) -> Result<(Vec<LeasedJob>, bool), StoreError> {
-        let mut jobs = Vec::new();
-        let mut released = false;
-        for handed in self.handoff.take_due(now, limit) {
-            let token = handed.job.lease_token.to_string();
-            let found: Option<(bool, bool)> = self.engine.readers.read(|conn| {
-                conn.prepare_cached(STILL_OURS)
-                    .and_then(|mut check| {
-                        check.query_row(params![handed.job.id, token], |row| Ok((row.get(0)?, row.get(1)?))).optional()
-                    })
-                    .map_err(failed)
-            })?;
-            match found {
-                Some((true, true)) => jobs.push(handed.job),
-                Some((true, false)) => {
-                    self.release(&handed.job).await?;
-                    released = true;
-                }
-                _ => tracing::debug!(job_id = handed.job.id, "a handed job is no longer ours"),
-            }
+        let readers = &self.engine.readers;
+        let taken = self
+            .handoff
+            .take_checked(now, limit, |id, token| async move {
+                let found: Option<(bool, bool)> = readers.read(|conn| {
+                    conn.prepare_cached(STILL_OURS)
+                        .and_then(|mut check| {
+                            check.query_row(params![id, token], |row| Ok((row.get(0)?, row.get(1)?))).optional()
+                        })
+                        .map_err(failed)
+                })?;
+                Ok(Standing::of(found))
+            })
+            .await?;
+        for job in &taken.give_back {
+            self.release(job).await?;
         }
-        Ok((jobs, released))
+        Ok((taken.run, !taken.give_back.is_empty()))
     }
 
     /// Whether the claim's SQL would find anything at `now`: a due queued job or an
@@ -249,14 +246,6 @@ impl JobQueue for SqliteStore {
             })
             .unwrap_or(None);
         // A handed job is leased, not queued: its due time comes from memory.
-        let handed = self.handoff.next_due();
-        if handed.is_some_and(|at| at <= now) {
-            return;
-        }
-        let due = match (due, handed) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.wake.wait(seen, until_due(due, now, max)).await;
+        self.wake.wait(seen, self.handoff.sleep_for(due, now, max)).await;
     }
 }

@@ -30,16 +30,20 @@ use switchboard_adapters::outbound::builtin::{FALLBACK, GREETER, HELPDESK, Keywo
 use switchboard_adapters::outbound::email::{FileMailer, SmtpMailer};
 use switchboard_adapters::outbound::graph::{GraphSettings, GraphWhatsApp};
 use switchboard_adapters::outbound::graph_health::{HealthSettings, WhatsAppHealth, check_in_background};
+use switchboard_adapters::outbound::graph_templates::{GraphTemplates, TemplateSettings};
 use switchboard_adapters::outbound::media_store::{FolderMediaStore, S3MediaStore, SandboxMedia};
 use switchboard_adapters::outbound::pacing::{GovernorPacing, PacingSettings, Unlimited};
 use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_adapters::outbound::push::HttpPushNotifier;
-use switchboard_adapters::outbound::sandbox::{LoopbackStatusWebhooks, SandboxWhatsApp, StatusWebhookSettings};
+use switchboard_adapters::outbound::sandbox::{
+    LoopbackStatusWebhooks, SandboxTemplates, SandboxWhatsApp, StatusWebhookSettings,
+};
 use switchboard_adapters::outbound::sender_limit::GovernorSenderLimit;
 use switchboard_adapters::outbound::store::{self, Store};
 use switchboard_application::ports::{
     AccountHealth, ChannelSettings, Classifier, Clock, Consents, EmailGateway, JobQueue, MediaStore, Operators, People,
-    SandboxOutbox, SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, WhatsAppGateway, WhatsAppMedia,
+    SandboxOutbox, SandboxStatusWebhooks, SendPacing, StoreHealth, SystemClock, Templates, WhatsAppGateway,
+    WhatsAppMedia,
 };
 use switchboard_application::usecases::a2a_server::HandleA2a;
 use switchboard_application::usecases::route::Router;
@@ -47,7 +51,7 @@ use switchboard_application::usecases::{
     AcceptUpload, AnnounceHandoff, ChangeConsent, DeadLetters, DeliverMessage, DeliveryPolicy, DoubleTexting,
     HandoffRules, IngestWebhook, ManageAgents, MediaIntake, MediaLinks, OperatorSessions, PeopleInTheLoop,
     ProcessInbound, RecordStatus, ReplayEvents, ReplyMedia, RunWorkflow, SendMessage, ServeMedia, SignIn,
-    ThrottleSettings, UploadMedia,
+    TemplateCatalogue, ThrottleSettings, UploadMedia,
 };
 use switchboard_application::worker::{JobRunner, Shutdown, WorkerSettings, spawn_workers};
 use switchboard_domain::FallbackPolicy;
@@ -92,6 +96,24 @@ pub fn whatsapp_health(config: &Config) -> anyhow::Result<Option<WhatsAppHealth>
         cache_for: config.whatsapp.health_cache,
         timeout: config.whatsapp.http_timeout,
     })?))
+}
+
+/// The account's approved templates: Graph's list in live mode when the account id is
+/// known (none without it: only the configured template is offered), the sandbox's own
+/// short list in sandbox mode.
+pub fn approved_templates(config: &Config) -> anyhow::Result<Option<Arc<dyn Templates>>> {
+    match (config.mode, &config.whatsapp.access_token, &config.whatsapp.business_account_id) {
+        (Mode::Live, Some(token), Some(waba)) => Ok(Some(Arc::new(GraphTemplates::new(TemplateSettings {
+            base_url: config.whatsapp.api_base_url.clone(),
+            api_version: config.whatsapp.api_version.clone(),
+            access_token: token.clone(),
+            business_account_id: waba.clone(),
+            cache_for: config.whatsapp.templates_cache,
+            timeout: config.whatsapp.http_timeout,
+        })?))),
+        (Mode::Live, ..) => Ok(None),
+        (Mode::Sandbox, ..) => Ok(Some(Arc::new(SandboxTemplates))),
+    }
 }
 
 /// The operator console's use cases: sign-in (argon2id, throttled) and sessions.
@@ -422,6 +444,10 @@ impl Application {
         sweep_idle_limiter_keys(sweeps, worker_shutdown.stop.clone());
 
         let serve_media = Arc::new(ServeMedia::new(media_store.clone(), media_links.clone()));
+        let templates = Arc::new(TemplateCatalogue::new(
+            approved_templates(&config)?,
+            config.delivery.reengagement_template.as_ref(),
+        ));
         let management = web::Data::new(ManagementState {
             reads: store_arc.clone(),
             replay: Arc::new(ReplayEvents::new(
@@ -435,7 +461,9 @@ impl Application {
             store_health: store_arc.clone(),
             people: people.clone(),
             handoff: Arc::new(
-                PeopleInTheLoop::new(people.clone(), store_arc.clone(), clock.clone()).with_consents(consents.clone()),
+                PeopleInTheLoop::new(people.clone(), store_arc.clone(), clock.clone())
+                    .with_consents(consents.clone())
+                    .with_templates(templates.clone()),
             ),
             consent: Arc::new(ChangeConsent::new(consents.clone(), clock.clone())),
             clock: clock.clone(),
@@ -446,6 +474,7 @@ impl Application {
                 card_routes.clone(),
                 builtin.iter().map(|b| (*b).to_owned()).chain(registry.iter().map(|a| a.name.clone())).collect(),
             )),
+            templates,
             status: StatusConfig::from_config(&config),
         });
         let webhook = web::Data::new(WebhookState {

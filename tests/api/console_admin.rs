@@ -70,7 +70,7 @@ impl Session<'_> {
     }
 
     /// POSTs a form with the session's own token and `fields`.
-    async fn act(&self, path: &str, fields: &str) -> reqwest::Response {
+    pub(crate) async fn act(&self, path: &str, fields: &str) -> reqwest::Response {
         let body =
             if fields.is_empty() { format!("csrf={}", self.csrf) } else { format!("csrf={}&{fields}", self.csrf) };
         self.post(path, body).await

@@ -151,6 +151,10 @@ impl Respond for AccountResponder {
         if state.token_expired {
             return expired();
         }
+        if path.ends_with("/message_templates") {
+            let after = request.url.query_pairs().find(|(k, _)| k == "after").map(|(_, v)| v.into_owned());
+            return ResponseTemplate::new(200).set_body_json(template_page(after.as_deref()));
+        }
         if path.ends_with("/subscribed_apps") {
             return ResponseTemplate::new(200)
                 .set_body_json(json!({"data": [{"whatsapp_business_api_data": {"name": "Switchboard", "id": "1"}}]}));
@@ -158,6 +162,37 @@ impl Respond for AccountResponder {
         ResponseTemplate::new(200).set_body_json(json!({
             "display_phone_number": "15550100200", "verified_name": "Test Shop", "quality_rating": "GREEN", "status": "CONNECTED", "id": "109876543210987"
         }))
+    }
+}
+
+/// `GET /{waba}/message_templates` as Graph pages it: two approved templates and a
+/// cursor, then one more on the second page.
+fn template_page(after: Option<&str>) -> Value {
+    match after {
+        None => json!({
+            "data": [
+                {"name": "order_update", "parameter_format": "POSITIONAL", "language": "en_US", "status": "APPROVED",
+                 "category": "UTILITY", "id": "1203456789012345", "components": [
+                    {"type": "HEADER", "format": "TEXT", "text": "Your order"},
+                    {"type": "BODY", "text": "Hi {{1}}, your order {{2}} has shipped.",
+                     "example": {"body_text": [["Ana", "#1042"]]}},
+                    {"type": "FOOTER", "text": "Reply STOP to opt out"}
+                ]},
+                {"name": "hello_world", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+                 "id": "1203456789012346", "components": [{"type": "BODY", "text": "Welcome and congratulations!!"}]}
+            ],
+            "paging": {"cursors": {"before": "QVFIUmxt", "after": "QVFIUjZA"},
+                       "next": "https://graph.facebook.com/v25.0/200000000000009/message_templates?limit=2&after=QVFIUjZA"}
+        }),
+        Some(_) => json!({
+            "data": [
+                {"name": "appointment_named", "parameter_format": "NAMED", "language": "es", "status": "APPROVED",
+                 "category": "UTILITY", "id": "1203456789012347", "components": [
+                    {"type": "BODY", "text": "Hola {{first_name}}, su cita es el {{date}}."}
+                ]}
+            ],
+            "paging": {"cursors": {"before": "QVFIUjZA", "after": "QVFIUjZB"}}
+        }),
     }
 }
 

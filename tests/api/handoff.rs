@@ -334,7 +334,7 @@ fn cookie(response: &reqwest::Response, name: &str) -> String {
 }
 
 #[tokio::test]
-async fn outside_the_24_hour_window_the_console_offers_the_approved_template_and_sends_it() {
+async fn outside_the_24_hour_window_the_console_offers_the_approved_templates_and_sends_one_with_its_parameter() {
     let app = spawn_app_with(&[
         ("WHATSAPP_REENGAGEMENT_TEMPLATE", "welcome_back"),
         ("SWITCHBOARD_OUTSIDE_WINDOW", "template"),
@@ -364,7 +364,7 @@ async fn outside_the_24_hour_window_the_console_offers_the_approved_template_and
         .post(format!("{page_url}/reply"))
         .header("cookie", format!("switchboard_session={session}"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[("csrf", csrf.as_str()), ("template_name", "welcome_back"), ("template_language", "en")]))
+        .body(form(&[("csrf", csrf.as_str()), ("template", "welcome_back:en_US"), ("param_1", "Priya")]))
         .send()
         .await
         .unwrap();
@@ -373,7 +373,10 @@ async fn outside_the_24_hour_window_the_console_offers_the_approved_template_and
 
     assert!(page.contains("closed: only an approved template can be sent"), "{page}");
     assert_eq!(take.status(), 303);
-    assert!(taken.contains("Approved template") && taken.contains("value=\"welcome_back\""), "{taken}");
+    assert!(taken.contains("Approved template"), "{taken}");
+    assert!(taken.contains(r#"<option value="welcome_back:en_US" selected>welcome_back (en_US)</option>"#), "{taken}");
+    assert!(taken.contains("order_update (en_US)"), "sandbox mode offers its own templates too: {taken}");
+    assert!(taken.contains("Value for {{1}}"), "{taken}");
     assert_eq!(send.status(), 303);
     assert_eq!(send.headers().get("location").unwrap(), &format!("/console/conversations/{conversation}?done=sent"));
     assert_eq!(replies.len(), 2, "{replies:?}");
@@ -383,6 +386,10 @@ async fn outside_the_24_hour_window_the_console_offers_the_approved_template_and
             "only templates go outside the window: {reply}"
         );
     }
+    assert!(
+        replies.iter().any(|r| r["message"]["content"]["components"][0]["parameters"][0]["text"] == "Priya"),
+        "the operator's value for {{{{1}}}} went as the body parameter: {replies:?}"
+    );
 }
 
 /// An `application/x-www-form-urlencoded` body.

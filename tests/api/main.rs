@@ -27,6 +27,7 @@ mod sandbox;
 mod secrets;
 mod send_rich;
 mod sender_limit;
+mod templates;
 mod trace_and_errors;
 mod transfer;
 mod webhook_ingest;

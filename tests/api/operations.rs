@@ -374,8 +374,19 @@ async fn the_openapi_document_validates_and_lists_every_management_route() {
 async fn the_api_reference_loads_its_viewer_from_this_service_without_a_key() {
     let app = crate::helpers::spawn_app().await;
     let page = app.client.get(format!("{}/api/docs", app.address)).send().await.unwrap();
+    let status = page.status();
+    let content_type = page.headers()["content-type"].to_str().unwrap().to_owned();
     let policy = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     let html = page.text().await.unwrap();
+    let spec = html.split("data-spec=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_owned();
+    let document = app.client.get(format!("{}{spec}", app.address)).send().await.unwrap();
+
+    assert_eq!(status, 200);
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(html.contains("id=\"swagger-ui\""), "not the Swagger UI page: {html}");
+    assert!(html.contains("swagger-ui-bundle.js") && html.contains("swagger-ui.css"), "{html}");
+    assert_eq!(document.status(), 200, "the document the page shows ({spec})");
+    assert!(document.json::<Value>().await.unwrap()["openapi"].as_str().unwrap().starts_with("3."));
 
     let loaded: Vec<&str> = html
         .split(['"', '\''])

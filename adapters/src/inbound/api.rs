@@ -159,7 +159,7 @@ pub struct UploadQuery {
 }
 
 #[utoipa::path(post, path = "/api/v1/media", tag = "Messages", params(UploadQuery), security(("api_key" = [])),
-    request_body(content = Vec<u8>, description = "the file's bytes; `Content-Type` is the file's type", content_type = "application/octet-stream"),
+    request_body(content = crate::inbound::openapi::schemas::FileBytes, description = "the file's bytes; `Content-Type` is the file's type", content_type = "application/octet-stream"),
     summary = "Upload a file to send",
     description = "Keeps a file to send with `POST /api/v1/messages` (`media.key`) or the A2A `deliver` skill. Its type and size are checked against Meta's limits for its kind (an image at most 5 MB as JPEG or PNG, a video or audio 16 MB, a sticker WebP, a document 100 MB of any type) and against `SWITCHBOARD_MEDIA_MAX_BYTES`. The file goes to WhatsApp when its message is sent, and is attached to an email fallback.",
     responses((status = 201, description = "kept: the key to send it by, with its type, kind, size and SHA-256", body = crate::inbound::openapi::schemas::UploadedFile), (status = 400, description = "`invalid_request`: an empty file, a type that is not `type/subtype`, a bad file name, or a file Meta would refuse (the message names the limit)"), (status = 401, description = "no or wrong API key"), (status = 413, description = "`payload_too_large`: over `SWITCHBOARD_MEDIA_MAX_BYTES`"), (status = 503, description = "`store_unavailable`: the media store could not be written")))]

@@ -234,6 +234,7 @@ impl From<PeopleError> for ApiError {
             PeopleError::Conflict(why) => Self::new(ErrorCode::Conflict, why),
             PeopleError::OptedOut(refusal) => Self::new(ErrorCode::OptedOut, refusal.to_string()),
             PeopleError::Invalid(e) => Self::invalid("text", e),
+            PeopleError::Template(e) => Self::new(ErrorCode::InvalidRequest, e.to_string()),
             PeopleError::Store(e) => e.into(),
         }
     }

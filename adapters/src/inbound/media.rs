@@ -34,7 +34,7 @@ pub struct LinkQuery {
 #[utoipa::path(get, path = "/media/{key}", tag = "Media", params(("key" = String, Path, description = "the file's key in the media store, e.g. `in/3f2a…`"), LinkQuery),
     summary = "Open a stored file by its signed link",
     description = "Serves a file from the media store to whoever holds a link Switchboard signed: the links given to agents in file parts, and to the management API and console. No API key: the signature is the credential, and the link expires (`SWITCHBOARD_MEDIA_LINK_TTL_SECS`).",
-    responses((status = 200, description = "the file's bytes, with its media type"), (status = 400, description = "`bad_request`: no expiry or signature"), (status = 403, description = "`link_invalid`: the signature is not this service's"), (status = 404, description = "`not_found`: no such file"), (status = 410, description = "`link_expired`: the link has expired"), (status = 503, description = "`store_unavailable`: the media store could not be read")))]
+    responses((status = 200, description = "the file's bytes, with its own media type in `Content-Type`", content_type = "application/octet-stream", body = crate::inbound::openapi::schemas::FileBytes), (status = 400, description = "`bad_request`: no expiry or signature"), (status = 403, description = "`link_invalid`: the signature is not this service's"), (status = 404, description = "`not_found`: no such file"), (status = 410, description = "`link_expired`: the link has expired"), (status = 503, description = "`store_unavailable`: the media store could not be read")))]
 pub async fn serve(
     state: web::Data<MediaState>,
     key: web::Path<String>,
@@ -60,10 +60,25 @@ pub struct UploadQuery {
     pub filename: Option<String>,
 }
 
+/// `POST /sandbox/media` kept the file, as Meta's upload would.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct SandboxUpload {
+    /// The media id a webhook's `image`, `audio`, `video` or `document` object names.
+    pub id: String,
+    /// The request's `Content-Type` (`application/octet-stream` when none was given).
+    #[schema(example = "image/jpeg")]
+    pub mime_type: String,
+    /// Hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// Bytes.
+    pub file_size: usize,
+}
+
 #[utoipa::path(post, path = "/sandbox/media", tag = "Operations", params(UploadQuery), security(("api_key" = [])),
+    request_body(content = crate::inbound::openapi::schemas::FileBytes, description = "the file's bytes; `Content-Type` is the file's type", content_type = "application/octet-stream"),
     summary = "Upload a file to the sandbox, as a user's phone uploads to Meta",
     description = "Sandbox mode only (the route does not exist in live mode). The body is the file's bytes, its `Content-Type` the file's type. Answers the media id, SHA-256 and size that a webhook's image, audio, video or document object then names, as Meta's would; Switchboard downloads it from the sandbox like it downloads from Graph.",
-    responses((status = 200, description = "`{id, mime_type, sha256, file_size}`"), (status = 400, description = "`invalid_request`: an empty body"), (status = 401, description = "no or wrong API key"), (status = 413, description = "`payload_too_large`"), (status = 503, description = "`store_unavailable`: the media store could not be written")))]
+    responses((status = 200, description = "kept: the media id to name in a simulated webhook, with the file's type, SHA-256 and size", body = SandboxUpload), (status = 400, description = "`invalid_request`: an empty body"), (status = 401, description = "no or wrong API key"), (status = 413, description = "`payload_too_large`"), (status = 503, description = "`store_unavailable`: the media store could not be written")))]
 pub async fn sandbox_upload(
     state: web::Data<MediaState>,
     request: HttpRequest,
@@ -96,6 +111,5 @@ pub async fn sandbox_upload(
             tracing::error!(error = %e, "the sandbox could not keep the file");
             ApiError::new(ErrorCode::StoreUnavailable, "the file could not be stored; try again later")
         })?;
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({ "id": id, "mime_type": mime_type, "sha256": sha256, "file_size": size })))
+    Ok(HttpResponse::Ok().json(SandboxUpload { id, mime_type, sha256, file_size: size }))
 }

@@ -79,6 +79,7 @@ pub fn routes(sandbox: bool) -> Vec<RouteSpec> {
         route!("/api/v1/conversations/{id}/hand-back", POST, management::hand_back),
         route!("/api/v1/conversations/{id}/close", POST, management::close),
         route!("/api/v1/inbox", GET, management::inbox),
+        route!("/api/v1/templates", GET, management::list_templates),
         route!("/api/v1/deliveries", GET, management::list_deliveries),
         route!("/api/v1/status", GET, management::status),
         route!("/api/v1/webhook-events", GET, management::list_events),

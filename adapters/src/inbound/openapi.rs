@@ -165,6 +165,7 @@ fn operations_mut(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
         management::get_conversation,
         management::conversation_messages,
         management::inbox,
+        management::list_templates,
         management::handling,
         management::take_over,
         management::reply,

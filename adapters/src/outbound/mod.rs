@@ -6,6 +6,7 @@ pub mod builtin;
 pub mod email;
 pub mod graph;
 pub mod graph_health;
+pub mod graph_templates;
 pub mod http;
 pub mod media_store;
 pub mod pacing;

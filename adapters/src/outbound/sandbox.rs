@@ -19,7 +19,10 @@ use reqwest_middleware::ClientWithMiddleware;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use switchboard_application::jobs::{JobKind, NewJob, SandboxStatus};
-use switchboard_application::ports::{SandboxStatusWebhooks, SendError, SendReceipt, WhatsAppGateway};
+use switchboard_application::ports::{
+    ApprovedTemplate, SandboxStatusWebhooks, SendError, SendReceipt, TemplateSource, Templates, TemplatesError,
+    WhatsAppGateway, placeholders,
+};
 use switchboard_domain::{OutboundMessage, Wamid};
 use switchboard_shared::TraceContext;
 use time::OffsetDateTime;
@@ -212,6 +215,39 @@ impl SandboxStatusWebhooks for LoopbackStatusWebhooks {
         }
         tracing::info!("sandbox: status webhook delivered");
         Ok(())
+    }
+}
+
+/// Sandbox mode's approved templates: a few of the kinds a real account holds, so the
+/// console's template picker (and its parameter check) can be tried without one.
+pub struct SandboxTemplates;
+
+/// `(name, language, category, body)` of each sandbox template.
+pub const SANDBOX_TEMPLATES: [(&str, &str, &str, &str); 3] = [
+    (
+        "hello_world",
+        "en_US",
+        "UTILITY",
+        "Welcome and congratulations!! This message shows that your sandbox can send templates.",
+    ),
+    ("order_update", "en_US", "UTILITY", "Hi {{1}}, your order {{2}} has shipped. Reply here with any question."),
+    ("appointment_reminder", "en_US", "UTILITY", "Hello {{1}}, a reminder of your appointment on {{2}} at {{3}}."),
+];
+
+#[async_trait]
+impl Templates for SandboxTemplates {
+    async fn approved(&self) -> Result<Vec<ApprovedTemplate>, TemplatesError> {
+        Ok(SANDBOX_TEMPLATES
+            .iter()
+            .map(|(name, language, category, body)| ApprovedTemplate {
+                name: (*name).to_owned(),
+                language: (*language).to_owned(),
+                category: (*category).to_owned(),
+                body: Some((*body).to_owned()),
+                parameters: placeholders(body),
+                source: TemplateSource::Sandbox,
+            })
+            .collect())
     }
 }
 

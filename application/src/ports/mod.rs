@@ -51,6 +51,7 @@ mod messages;
 mod operators;
 mod people;
 mod tasks;
+mod templates;
 mod whatsapp;
 
 pub use agents::*;
@@ -66,6 +67,7 @@ pub use messages::*;
 pub use operators::*;
 pub use people::*;
 pub use tasks::*;
+pub use templates::*;
 pub use whatsapp::*;
 
 #[cfg(test)]

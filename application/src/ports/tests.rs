@@ -104,3 +104,34 @@ fn the_system_clock_tells_the_current_time() {
 
     assert!(before <= now && now <= OffsetDateTime::now_utc());
 }
+
+#[test]
+fn a_templates_numbered_placeholders_come_once_each_in_number_order() {
+    let found =
+        placeholders("Hi {{1}}, your order {{3}} ships {{2}}; {{1}} again, {{ 2 }} spaced, {{}} and {{a b}} ignored");
+
+    assert_eq!(found, ["1", "2", "3"]);
+}
+
+#[test]
+fn a_templates_named_placeholders_come_in_the_order_they_first_appear() {
+    let found = placeholders("Hello {{first_name}}, order {{order_id}} for {{first_name}}; unclosed {{tail");
+
+    assert_eq!(found, ["first_name", "order_id"]);
+}
+
+#[test]
+fn a_template_with_named_placeholders_says_so_and_reads_as_name_and_language() {
+    let template = |parameters: &[&str]| ApprovedTemplate {
+        name: String::from("order_update"),
+        language: String::from("en_US"),
+        category: String::from("UTILITY"),
+        body: None,
+        parameters: parameters.iter().map(|p| (*p).to_owned()).collect(),
+        source: TemplateSource::Whatsapp,
+    };
+
+    assert!(template(&["first_name"]).named_parameters());
+    assert!(!template(&["1", "2"]).named_parameters());
+    assert_eq!(template(&[]).label(), "order_update (en_US)");
+}

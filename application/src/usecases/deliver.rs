@@ -214,7 +214,7 @@ impl DeliverMessage {
                 kind: String::from("body"),
                 sub_type: None,
                 index: None,
-                parameters: vec![TemplateParameter::Text { text: name }],
+                parameters: vec![TemplateParameter::text(name)],
             }]
         } else {
             Vec::new()

@@ -14,6 +14,7 @@ pub mod route;
 mod send;
 mod sign_in;
 mod status;
+mod templates;
 mod workflow;
 
 pub use agents::{ManageAgents, ManageAgentsError};
@@ -39,6 +40,7 @@ pub use send::{
 };
 pub use sign_in::{SignIn, SignInAttempt, SignInError, SignedInSession, ThrottleSettings};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
+pub use templates::{TemplateCatalogue, TemplateMismatch, TemplateOffer};
 pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};
 
 /// Which attempt of a job this is, so a use case can act on the last one.

@@ -16,6 +16,7 @@ use crate::ports::{
     OperatorAlerts, People, Route, StoreError,
 };
 use crate::usecases::consent;
+use crate::usecases::templates::{TemplateCatalogue, TemplateMismatch};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PeopleError {
@@ -29,6 +30,9 @@ pub enum PeopleError {
     /// The contact opted out, and the answer would be a template (outside the window).
     #[error(transparent)]
     OptedOut(#[from] ConsentRefusal),
+    /// A template sent with body parameters that do not fit it.
+    #[error(transparent)]
+    Template(#[from] TemplateMismatch),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -38,12 +42,21 @@ pub struct PeopleInTheLoop {
     people: Arc<dyn People>,
     deliveries: Arc<dyn Deliveries>,
     consents: Option<Arc<dyn Consents>>,
+    templates: Option<Arc<TemplateCatalogue>>,
     clock: Arc<dyn Clock>,
 }
 
 impl PeopleInTheLoop {
     pub fn new(people: Arc<dyn People>, deliveries: Arc<dyn Deliveries>, clock: Arc<dyn Clock>) -> Self {
-        Self { people, deliveries, consents: None, clock }
+        Self { people, deliveries, consents: None, templates: None, clock }
+    }
+
+    /// An operator's template must fit the approved template of that name: one body
+    /// parameter per placeholder.
+    #[must_use]
+    pub fn with_templates(mut self, templates: Arc<TemplateCatalogue>) -> Self {
+        self.templates = Some(templates);
+        self
     }
 
     /// An operator's answer that would be a template (one, or anything outside the
@@ -139,6 +152,9 @@ impl PeopleInTheLoop {
                 if let Some(refused) = consent::refusal(consents.as_ref(), &handling.user, send).await? {
                     return Err(refused.into());
                 }
+            }
+            if let Some(templates) = &self.templates {
+                templates.check(&content).await?;
             }
             match handling.operator.as_deref() {
                 Some(holder) if holder != operator => {

@@ -236,7 +236,7 @@ pub const KEYS: &[Key] = &[
         name: "WHATSAPP_BUSINESS_ACCOUNT_ID",
         default: KeyDefault::Sandbox(SANDBOX_BUSINESS_ACCOUNT_ID),
         secret: false,
-        help: "the WABA id (health checks, subscriptions)",
+        help: "the WABA id (health checks, subscriptions, the approved templates operators are offered)",
     },
     Key {
         name: "WHATSAPP_WEBHOOK_VERIFY_TOKEN",
@@ -604,6 +604,12 @@ pub const KEYS: &[Key] = &[
         default: KeyDefault::Value("900"),
         secret: false,
         help: "live mode: how often the WhatsApp account is checked in the background, so whatsapp_token_valid and whatsapp_token_expires_in_days stay current with nobody calling /health/whatsapp; 0 turns it off",
+    },
+    Key {
+        name: "SWITCHBOARD_TEMPLATES_CACHE_SECS",
+        default: KeyDefault::Value("300"),
+        secret: false,
+        help: "how long the account's list of approved templates (console, GET /api/v1/templates) is reused before Meta is asked again",
     },
     Key {
         name: "SWITCHBOARD_API_KEYS",

@@ -205,6 +205,7 @@ impl Config {
                 http_timeout: Duration::from_secs(src.parse("WHATSAPP_HTTP_TIMEOUT_SECS", "seconds")?),
                 app_token: secret("WHATSAPP_APP_TOKEN"),
                 health_cache: Duration::from_secs(src.parse("SWITCHBOARD_HEALTH_CACHE_SECS", "seconds")?),
+                templates_cache: Duration::from_secs(src.parse("SWITCHBOARD_TEMPLATES_CACHE_SECS", "seconds")?),
                 health_check_interval: match src.parse("SWITCHBOARD_HEALTH_CHECK_INTERVAL_SECS", "seconds")? {
                     0 => None,
                     secs => Some(Duration::from_secs(secs)),

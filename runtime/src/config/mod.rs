@@ -100,6 +100,8 @@ pub struct WhatsAppConfig {
     /// `app_id|app_secret`, for `debug_token` in health checks.
     pub app_token: Option<SecretString>,
     pub health_cache: Duration,
+    /// How long the list of approved templates is reused.
+    pub templates_cache: Duration,
     /// How often the account is checked in the background; `None`: never.
     pub health_check_interval: Option<Duration>,
 }

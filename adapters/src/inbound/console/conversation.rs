@@ -3,6 +3,8 @@
 //! the history of who did what, and the operator's actions (take over, reply, hand back,
 //! close). The messages and the status refresh by themselves (`/console/events`).
 
+use std::collections::BTreeMap;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -15,7 +17,7 @@ use switchboard_domain::{DeliveryState, Handler, InboundMessage, MediaKind, Outb
 use uuid::Uuid;
 
 use super::inbox::{ago, handler_badge, when, who as who_is, window_left};
-use super::{ConsoleError, SignedIn, html_response, layout};
+use super::{ConsoleError, SignedIn, html_response, layout, templates};
 use crate::inbound::api::ApiState;
 use crate::inbound::errors::ErrorCode;
 use crate::inbound::management::ManagementState;
@@ -87,6 +89,13 @@ pub async fn page(
     let title = who_is(c);
     let live = format!("/console/conversations/{id}/live");
     let action = |what: &str| format!("/console/conversations/{id}/{what}");
+    // Meta is asked for the templates only when the form offers them.
+    let offer =
+        if may_reply(&who, c) && window_left(c, now).is_none() { Some(state.templates.offer().await) } else { None };
+    let reply_templates = offer.as_ref().map(|offer| {
+        let page = format!("/console/conversations/{id}");
+        templates::reply_form(offer, &page, &action("reply"), &who.csrf, query.template.as_deref())
+    });
     let body = html! {
         p { a href="/console" { "← Inbox" } }
         h1 { (title) }
@@ -99,7 +108,7 @@ pub async fn page(
         }
         section aria-labelledby="actions-title" {
             h2 #actions-title { "Actions" }
-            (actions(&who, c, &action, now, state.status.fallback.reengagement_template.as_deref()))
+            (actions(&who, c, &action, now, reply_templates))
             (consent_form(&who, &action, loaded.consent.business_initiated.is_some()))
         }
         section aria-labelledby="history-title" {
@@ -291,17 +300,24 @@ fn ticks(state: Option<DeliveryState>, failure: Option<&str>) -> Markup {
     @if state == Some(DeliveryState::Failed) { " " span.failure { (label) } } }
 }
 
-/// `template`: the approved template configured for re-engagement, offered when the
-/// window is closed.
+/// Whether this operator may answer: people handle it, and nobody else holds it.
+fn may_reply(who: &SignedIn, c: &ConversationHandling) -> bool {
+    c.handler == Handler::People && !held_by_other(who, c)
+}
+
+fn held_by_other(who: &SignedIn, c: &ConversationHandling) -> bool {
+    c.handler == Handler::People && c.operator.as_deref().is_some_and(|o| o != who.name.as_str())
+}
+
+/// `templates`: the closed window's reply form ([`templates::reply_form`]).
 fn actions(
     who: &SignedIn,
     c: &ConversationHandling,
     action: &dyn Fn(&str) -> String,
     now: time::OffsetDateTime,
-    template: Option<&str>,
+    templates: Option<Markup>,
 ) -> Markup {
-    let mine = c.operator.as_deref() == Some(who.name.as_str());
-    let held_by_other = c.handler == Handler::People && c.operator.is_some() && !mine;
+    let held_by_other = held_by_other(who, c);
     html! {
         @if held_by_other {
             p { "Handled by " strong { (c.operator.as_deref().unwrap_or("")) } "." }
@@ -328,22 +344,16 @@ fn actions(
                 }
             }
         }
-        @if c.handler == Handler::People && !held_by_other {
-            form.reply method="post" action=(action("reply")) {
-                input type="hidden" name="csrf" value=(who.csrf);
-                @if window_left(c, now).is_some() {
+        @if may_reply(who, c) {
+            @if window_left(c, now).is_some() {
+                form.reply method="post" action=(action("reply")) {
+                    input type="hidden" name="csrf" value=(who.csrf);
                     label for="reply-text" { "Reply to the user" }
                     textarea #reply-text name="text" rows="3" required maxlength="4096" {}
-                } @else {
-                    p { "The 24-hour window is closed: WhatsApp only takes an approved template now." }
-                    label for="template-name" { "Approved template" }
-                    input #template-name type="text" name="template_name" list="approved-templates"
-                        value=(template.unwrap_or("")) required;
-                    datalist #approved-templates { @if let Some(t) = template { option value=(t) {} } }
-                    label for="template-language" { "Language" }
-                    input #template-language type="text" name="template_language" value="en" required;
+                    button type="submit" { "Send" }
                 }
-                button type="submit" { "Send" }
+            } @else if let Some(templates) = templates {
+                (templates)
             }
         }
     }
@@ -389,6 +399,8 @@ fn done_text(done: &str) -> &'static str {
 #[derive(Debug, Deserialize)]
 pub struct Done {
     done: Option<String>,
+    /// The template whose fields the closed window's form shows (`name:language`).
+    template: Option<String>,
 }
 
 /// Every action's form: the CSRF token, and what the action takes.
@@ -398,10 +410,13 @@ pub struct ActionForm {
     csrf: String,
     text: Option<String>,
     note: Option<String>,
-    template_name: Option<String>,
-    template_language: Option<String>,
+    /// The chosen approved template, `name:language`.
+    template: Option<String>,
     /// The consent form: `true` opts the contact out, `false` in.
     opted_out: Option<String>,
+    /// The template's body parameters, `param_1`, `param_2`...
+    #[serde(flatten)]
+    parameters: BTreeMap<String, String>,
 }
 
 fn back(id: Uuid, done: &str) -> HttpResponse {
@@ -439,13 +454,14 @@ pub async fn act(
             Ok(back(id, "closed"))
         }
         "reply" => {
-            let content = match (form.text.filter(|t| !t.trim().is_empty()), form.template_name) {
+            let content = match (form.text.filter(|t| !t.trim().is_empty()), form.template.as_deref()) {
                 (Some(body), _) => OutboundContent::Text { body, preview_url: false },
-                (None, Some(name)) if !name.trim().is_empty() => OutboundContent::Template {
-                    name: name.trim().to_owned(),
-                    language: form.template_language.unwrap_or_else(|| String::from("en")).trim().to_owned(),
-                    components: Vec::new(),
-                },
+                (None, Some(key)) => {
+                    let Some((name, language)) = templates::parse_key(key) else {
+                        return Err(ConsoleError::new(ErrorCode::InvalidRequest, "template: choose one", json));
+                    };
+                    state.templates.compose(name, language, templates::values(&form.parameters)).await
+                }
                 _ => return Err(ConsoleError::new(ErrorCode::InvalidRequest, "text: write a reply first", json)),
             };
             let trace = request_trace(&req);

@@ -142,6 +142,7 @@ impl From<(PeopleError, bool)> for ConsoleError {
             PeopleError::Conflict(why) => ConsoleError::new(ErrorCode::Conflict, why, json),
             PeopleError::OptedOut(refusal) => ConsoleError::new(ErrorCode::OptedOut, refusal.to_string(), json),
             PeopleError::Invalid(e) => ConsoleError::new(ErrorCode::InvalidRequest, format!("text: {e}"), json),
+            PeopleError::Template(e) => ConsoleError::new(ErrorCode::InvalidRequest, e.to_string(), json),
             PeopleError::Store(e) => ConsoleError::store(&e, json),
         }
     }

@@ -18,6 +18,7 @@ pub mod conversation;
 pub mod events;
 pub mod inbox;
 pub mod layout;
+pub mod templates;
 
 use std::sync::Arc;
 

@@ -157,6 +157,19 @@ impl OperatorReplyBody {
     }
 }
 
+/// `POST .../reply` accepted the operator's answer; its delivery runs in the background.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReplyAccepted {
+    /// The answer's delivery: follow it with `GET /api/v1/messages/{id}`; the
+    /// conversation's messages show it too.
+    pub delivery_id: Uuid,
+    /// Always `pending` here.
+    #[schema(example = "pending")]
+    pub state: String,
+    /// The W3C trace id of the request, also in the `X-Trace-Id` response header.
+    pub trace_id: String,
+}
+
 /// `GET /api/v1/inbox?handler=&limit=`
 #[utoipa::path(get, path = "/api/v1/inbox", tag = "People", params(InboxQuery), security(("api_key" = [])),
     summary = "List the operators' inbox",
@@ -252,8 +265,8 @@ pub async fn close(
 /// `POST /api/v1/conversations/{id}/reply`
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/reply", tag = "People", request_body = OperatorReplyBody, params(("id" = String, Path, description = "conversation id")), security(("api_key" = [])),
     summary = "Answer as an operator",
-    description = "Sends the operator's text (or an approved template outside the 24-hour window) through the agents' delivery path; the first operator to answer a waiting conversation takes it over.",
-    responses((status = 202, description = "accepted for delivery through the agents' path (window, template, pacing, email fallback): {delivery_id, state, trace_id}"), (status = 400, description = "invalid field, named"), (status = 404, description = "no such conversation"), (status = 409, description = "the bot handles it (take it over first), or another operator does"), (status = 401, description = "no or wrong API key")))]
+    description = "Sends the operator's text (or an approved template outside the 24-hour window, with one body parameter per placeholder: see `GET /api/v1/templates`) through the agents' delivery path; the first operator to answer a waiting conversation takes it over.",
+    responses((status = 202, description = "accepted for delivery through the agents' path (window, template, pacing, email fallback)", body = ReplyAccepted), (status = 400, description = "`invalid_request`: a field is missing or invalid (the message names it), or a template of `GET /api/v1/templates` is sent with another number of body parameters than it takes (the message names the template and its placeholders)"), (status = 404, description = "no such conversation"), (status = 409, description = "the bot handles it (take it over first), or another operator does"), (status = 401, description = "no or wrong API key")))]
 #[tracing::instrument(skip_all, name = "management.operator_reply")]
 pub async fn reply(
     req: HttpRequest,
@@ -265,9 +278,9 @@ pub async fn reply(
     let (operator, content) = body.into_inner().content()?;
     let trace = request_trace(&req);
     let delivery_id = state.handoff.reply(id, &operator, content, trace).await?;
-    Ok(HttpResponse::Accepted().json(serde_json::json!({
-        "delivery_id": delivery_id,
-        "state": "pending",
-        "trace_id": trace.trace_id.to_string(),
-    })))
+    Ok(HttpResponse::Accepted().json(ReplyAccepted {
+        delivery_id,
+        state: String::from("pending"),
+        trace_id: trace.trace_id.to_string(),
+    }))
 }

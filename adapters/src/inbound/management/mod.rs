@@ -49,6 +49,8 @@ pub struct ManagementState {
     pub agents: Arc<dyn switchboard_application::ports::AgentDirectory>,
     /// Agents registered here by URL alone.
     pub manage_agents: Arc<switchboard_application::usecases::ManageAgents>,
+    /// The approved templates operators may send outside the 24-hour window.
+    pub templates: Arc<switchboard_application::usecases::TemplateCatalogue>,
     /// The configuration as `GET /api/v1/status` shows it (no secrets).
     pub status: StatusConfig,
 }
@@ -63,6 +65,7 @@ mod handoff;
 mod jobs;
 mod paging;
 mod status;
+mod templates;
 #[cfg(test)]
 mod tests;
 
@@ -76,3 +79,4 @@ pub use handoff::*;
 pub use jobs::*;
 pub use paging::*;
 pub use status::*;
+pub use templates::*;

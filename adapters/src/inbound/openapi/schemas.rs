@@ -46,6 +46,11 @@ pub struct SendAccepted {
     pub trace_id: String,
 }
 
+/// A file's bytes, as sent or answered: its own media type in `Content-Type`.
+#[derive(ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBytes(pub Vec<u8>);
+
 /// `POST /api/v1/media` kept the file.
 #[derive(ToSchema)]
 pub struct UploadedFile {

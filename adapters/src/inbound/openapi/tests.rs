@@ -266,3 +266,110 @@ fn the_documented_send_body_names_exactly_the_fields_the_send_api_reads() {
         order_fields(serde_json::to_value(MediaOrder::default()).unwrap())
     );
 }
+
+/// Successful answers with no body at all: `(path, verb, status)`, each with its reason.
+/// Every other 2xx must name the schema (or media type) of what it answers.
+const SUCCESSES_WITHOUT_A_BODY: &[(&str, &str, &str)] = &[];
+
+/// POST and PUT operations that read no body: `(path, verb)`. Every other one must
+/// document its request body with a schema.
+const WRITES_WITHOUT_A_BODY: &[(&str, &str)] = &[
+    // The task is named in the path; A2A's CancelTask and SubscribeToTask take no body here.
+    ("/a2a/tasks/{id}:cancel", "post"),
+    ("/a2a/tasks/{id}:subscribe", "post"),
+    // Actions on what the path names, or on what the query selects.
+    ("/api/v1/jobs/{id}/requeue", "post"),
+    ("/api/v1/webhook-events/{id}/replay", "post"),
+    ("/api/v1/webhook-events/replay", "post"),
+];
+
+#[test]
+fn every_successful_response_with_a_body_names_its_schema() {
+    let doc = document_json();
+
+    let mut missing = Vec::new();
+    for (path, verb, operation) in operations(&doc) {
+        for (status, response) in operation["responses"].as_object().unwrap() {
+            if !status.starts_with('2') || status == "204" || response.get("$ref").is_some() {
+                continue;
+            }
+            match response["content"].as_object().filter(|c| !c.is_empty()) {
+                None if SUCCESSES_WITHOUT_A_BODY.contains(&(path.as_str(), verb.as_str(), status.as_str())) => {}
+                None => missing.push(format!("{verb} {path} {status}: no content")),
+                Some(content) => {
+                    for (media_type, entry) in content {
+                        if entry.get("schema").is_none() {
+                            missing.push(format!("{verb} {path} {status} {media_type}: no schema"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    assert!(missing.is_empty(), "successful answers documented without a schema: {missing:#?}");
+}
+
+#[test]
+fn every_post_and_put_that_reads_a_body_documents_its_schema() {
+    let doc = document_json();
+
+    let mut missing = Vec::new();
+    for (path, verb, operation) in operations(&doc) {
+        if verb != "post" && verb != "put" {
+            continue;
+        }
+        let bodiless = WRITES_WITHOUT_A_BODY.contains(&(path.as_str(), verb.as_str()));
+        match operation["requestBody"]["content"].as_object().filter(|c| !c.is_empty()) {
+            None if bodiless => {}
+            None => missing.push(format!("{verb} {path}: no requestBody")),
+            Some(_) if bodiless => missing.push(format!("{verb} {path}: listed as reading no body, documents one")),
+            Some(content) => {
+                for (media_type, entry) in content {
+                    if entry.get("schema").is_none() {
+                        missing.push(format!("{verb} {path} {media_type}: requestBody without a schema"));
+                    }
+                }
+            }
+        }
+    }
+
+    assert!(missing.is_empty(), "writes documented without their body's schema: {missing:#?}");
+}
+
+#[test]
+fn the_lists_of_bodiless_operations_name_only_documented_operations() {
+    let doc = document_json();
+    let documented: Vec<(String, String)> = operations(&doc).into_iter().map(|(p, v, _)| (p, v)).collect();
+
+    for (path, verb) in
+        WRITES_WITHOUT_A_BODY.iter().copied().chain(SUCCESSES_WITHOUT_A_BODY.iter().map(|(p, v, _)| (*p, *v)))
+    {
+        assert!(documented.contains(&(path.to_owned(), verb.to_owned())), "{verb} {path} is not documented");
+    }
+}
+
+#[test]
+fn the_operator_reply_and_the_sandbox_upload_document_what_they_answer_and_read() {
+    let doc = document_json();
+    let reply = &doc["paths"]["/api/v1/conversations/{id}/reply"]["post"];
+    let upload = &doc["paths"]["/sandbox/media"]["post"];
+
+    assert_eq!(
+        reply["responses"]["202"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ReplyAccepted"
+    );
+    assert_eq!(
+        upload["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/SandboxUpload"
+    );
+    assert_eq!(
+        upload["requestBody"]["content"]["application/octet-stream"]["schema"]["$ref"],
+        "#/components/schemas/FileBytes"
+    );
+    assert_eq!(doc["components"]["schemas"]["FileBytes"]["format"], "binary");
+    assert_eq!(
+        schema_properties(&doc, "ReplyAccepted"),
+        order_fields(serde_json::json!({"delivery_id": 0, "state": 0, "trace_id": 0}))
+    );
+}

@@ -82,7 +82,7 @@ async fn a_template_is_sent_with_language_and_parameters() {
                 kind: "body".into(),
                 sub_type: None,
                 index: None,
-                parameters: vec![TemplateParameter::Text { text: "Amelia".into() }],
+                parameters: vec![TemplateParameter::text("Amelia")],
             },
             TemplateComponent {
                 kind: "button".into(),

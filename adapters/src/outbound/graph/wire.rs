@@ -79,7 +79,12 @@ pub fn message_body(message: &OutboundMessage, callback_data: Option<&str>) -> V
                             .parameters
                             .iter()
                             .map(|p| match p {
-                                TemplateParameter::Text { text } => json!({ "type": "text", "text": text }),
+                                TemplateParameter::Text { text, parameter_name: None } => {
+                                    json!({ "type": "text", "text": text })
+                                }
+                                TemplateParameter::Text { text, parameter_name: Some(name) } => {
+                                    json!({ "type": "text", "parameter_name": name, "text": text })
+                                }
                                 TemplateParameter::Other(raw) => raw.clone(),
                             })
                             .collect();

@@ -247,7 +247,7 @@ async fn outside_the_window_the_reengagement_template_goes_with_the_users_name()
         .expect_send()
         .withf(|m, _, _| {
             matches!(&m.content, OutboundContent::Template { name, components, .. }
-                if name == "hello_again" && components[0].parameters == vec![TemplateParameter::Text { text: "Amelia".into() }])
+                if name == "hello_again" && components[0].parameters == vec![TemplateParameter::text("Amelia")])
         })
         .times(1)
         .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.T").unwrap() }));

@@ -180,6 +180,29 @@ async fn an_empty_reply_is_refused_before_anything_is_read() {
     assert!(matches!(refused, Err(PeopleError::Invalid(_))));
 }
 
+#[tokio::test]
+async fn a_template_without_the_parameters_it_takes_is_refused_and_nothing_is_stored() {
+    let mut people = MockPeople::new();
+    people.expect_handling().returning(|_| Ok(Some(conversation(Handler::People, Some("amelia")))));
+    let mut deliveries = MockDeliveries::new();
+    deliveries.expect_create().never();
+    let configured =
+        crate::usecases::TemplateConfig { name: "welcome_back".into(), language: "en_US".into(), name_param: true };
+    let templates = Arc::new(crate::usecases::TemplateCatalogue::new(None, Some(&configured)));
+    let bare =
+        OutboundContent::Template { name: "welcome_back".into(), language: "en_US".into(), components: Vec::new() };
+
+    let refused = service(people, deliveries)
+        .with_templates(templates)
+        .reply(Uuid::nil(), "amelia", bare, TraceContext::new_root())
+        .await;
+
+    assert!(
+        matches!(&refused, Err(PeopleError::Template(e)) if e.to_string().starts_with("template welcome_back (en_US) takes 1 body parameter")),
+        "{refused:?}"
+    );
+}
+
 fn announcer(people: MockPeople, alerts: MockOperatorAlerts) -> AnnounceHandoff {
     AnnounceHandoff::new(Arc::new(people), Arc::new(alerts), Some("https://sb.example/".into()))
 }

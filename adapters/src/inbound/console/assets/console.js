@@ -59,3 +59,21 @@ if (regions.length > 0 && "EventSource" in window) {
   events.addEventListener("change", refresh);
   document.documentElement.dataset.live = "on";
 }
+
+// The closed window's template picker: the chosen template's body and fields show in
+// place; the others are disabled, so only its values are sent. Without script, the
+// "Show its fields" button reloads the page with the choice.
+const picker = document.querySelector("[data-template-picker]");
+const replyForm = document.querySelector("form.reply");
+if (picker && replyForm) {
+  for (const button of document.querySelectorAll("[data-script-hides]")) button.hidden = true;
+  picker.addEventListener("change", () => {
+    const chosen = replyForm.querySelector("[data-template-chosen]");
+    if (chosen) chosen.value = picker.value;
+    for (const fieldset of replyForm.querySelectorAll("fieldset[data-template]")) {
+      const on = fieldset.dataset.template === picker.value;
+      fieldset.hidden = !on;
+      fieldset.disabled = !on;
+    }
+  });
+}

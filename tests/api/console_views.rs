@@ -1,12 +1,14 @@
 //! What the console's views show, over plain HTTP: a conversation's agent apart from its
-//! operator and its latest A2A task in any state.
+//! operator and its latest A2A task in any state, and a failed delivery with Meta's reason.
 
-use serde_json::Value;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
 use switchboard_domain::Role;
 
 use crate::console_admin::signed_in;
-use crate::fakes::{AgentMode, FakeAgent};
-use crate::helpers::{API_KEY, TestApp, spawn_app_with, text_messages};
+use crate::fakes::{AgentMode, FakeAgent, FakeGraph};
+use crate::helpers::{API_KEY, TestApp, spawn_app_with, spawn_live_app, text_messages};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -71,4 +73,51 @@ async fn the_console_shows_the_agent_apart_from_the_operator_and_the_latest_a2a_
     let task = field(&after, "task");
     assert!(task.starts_with("task-1 · completed: the agent finished it"), "{task}");
     assert!(after.contains(r#"data-state="completed""#), "{after}");
+}
+
+/// A status webhook for `wamid`, as Meta posts it, with `errors[]` when it failed.
+fn failed_status(wamid: &str, code: i64, title: &str, details: &str) -> Vec<u8> {
+    let item = json!({"id": wamid, "status": "failed", "timestamp": now().to_string(), "recipient_id": "447700900882",
+        "errors": [{"code": code, "title": title, "message": title, "error_data": {"details": details}}]});
+    serde_json::to_vec(&json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550100200", "phone_number_id": "109876543210987"},
+            "statuses": [item],
+        }}]}],
+    }))
+    .unwrap()
+}
+
+async fn wait_for_delivery_state(app: &TestApp, state: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let listed = api_get(app, "/api/v1/deliveries").await;
+        if listed["items"][0]["state"] == state {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the delivery never became {state}: {listed}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_delivery_shows_the_failed_tick_with_metas_reason_in_the_conversation() {
+    let graph = FakeGraph::start().await;
+    graph.answer_with_wamids(&["wamid.CONSOLE.FAIL"]);
+    let app = spawn_live_app(&graph, None, &[]).await;
+    let olga = signed_in(&app, "olga", Role::Operator).await;
+    app.post_webhook(&text_messages("447700900882", &[("wamid.CONSOLE.IN", now(), "hello")])).await;
+    wait_for_delivery_state(&app, "sent").await;
+
+    app.post_webhook(&failed_status("wamid.CONSOLE.FAIL", 131026, "Message undeliverable", "Receiver is incapable"))
+        .await;
+    wait_for_delivery_state(&app, "failed").await;
+    let page =
+        olga.get(&format!("/console/conversations/{}", the_conversation(&app).await)).await.text().await.unwrap();
+
+    assert!(page.contains(r#"data-state="failed""#), "no failed tick: {page}");
+    assert!(page.contains("aria-label=\"Failed: 131026: Message undeliverable\""), "{page}");
+    assert!(page.contains("<span class=\"failure\">Failed: 131026: Message undeliverable</span>"), "{page}");
 }

@@ -1,5 +1,6 @@
 //! What the console's views show, over plain HTTP: a conversation's agent apart from its
-//! operator and its latest A2A task in any state, and a failed delivery with Meta's reason.
+//! operator and its latest A2A task in any state, a failed delivery with Meta's reason,
+//! and the live stream that tells a page of every change made after it was rendered.
 
 use std::time::{Duration, Instant};
 
@@ -8,7 +9,7 @@ use switchboard_domain::Role;
 
 use crate::console_admin::signed_in;
 use crate::fakes::{AgentMode, FakeAgent, FakeGraph};
-use crate::helpers::{API_KEY, TestApp, spawn_app_with, spawn_live_app, text_messages};
+use crate::helpers::{API_KEY, TestApp, spawn_app, spawn_app_with, spawn_live_app, text_messages};
 
 fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
@@ -120,4 +121,50 @@ async fn a_failed_delivery_shows_the_failed_tick_with_metas_reason_in_the_conver
     assert!(page.contains(r#"data-state="failed""#), "no failed tick: {page}");
     assert!(page.contains("aria-label=\"Failed: 131026: Message undeliverable\""), "{page}");
     assert!(page.contains("<span class=\"failure\">Failed: 131026: Message undeliverable</span>"), "{page}");
+}
+
+/// The `data-since` of a console page: the activity mark it was rendered at.
+fn since_of(page: &str) -> String {
+    page.split_once("data-since=\"").unwrap().1.split('"').next().unwrap().to_owned()
+}
+
+/// What the event stream sent within `wait`, stopping early at an `event: change`.
+async fn events_within(stream: &mut reqwest::Response, wait: Duration) -> String {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut seen = String::new();
+    while !seen.contains("event: change") {
+        match tokio::time::timeout_at(deadline, stream.chunk()).await {
+            Ok(Ok(Some(chunk))) => seen.push_str(&String::from_utf8_lossy(&chunk)),
+            _ => break,
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn the_live_stream_pushes_every_change_made_after_the_page_and_nothing_while_the_page_is_current() {
+    let app = spawn_app().await;
+    let olga = signed_in(&app, "olga", Role::Operator).await;
+    let since = since_of(&olga.get("/console").await.text().await.unwrap());
+
+    let mut current = olga.get(&format!("/console/events?since={since}")).await;
+    let while_nothing_happens = events_within(&mut current, Duration::from_millis(2500)).await;
+    // A user's message after the page was rendered, before a second page connects.
+    app.post_webhook(&text_messages("447700900883", &[("wamid.LIVE.1", now(), "hello")])).await;
+    app.wait_for_replies(1).await;
+    let to_the_open_stream = events_within(&mut current, Duration::from_secs(5)).await;
+    let mut late = olga.get(&format!("/console/events?since={since}")).await;
+    let to_the_late_page = events_within(&mut late, Duration::from_secs(1)).await;
+    let mut unknown = olga.get("/console/events?since=%3Cscript%3E").await;
+    let to_a_malformed_mark = events_within(&mut unknown, Duration::from_secs(1)).await;
+    let mut missing = olga.get("/console/events").await;
+    let to_no_mark = events_within(&mut missing, Duration::from_secs(1)).await;
+
+    assert_eq!(current.headers().get("content-type").unwrap(), "text/event-stream");
+    assert!(since.starts_with("0.0"), "an empty database's mark: {since}");
+    assert_eq!(while_nothing_happens, ": ready\n\n", "nothing changed: nothing is pushed");
+    assert!(to_the_open_stream.contains("event: change"), "{to_the_open_stream:?}");
+    assert!(to_the_late_page.contains("event: change"), "a change before connecting is pushed: {to_the_late_page:?}");
+    assert!(to_a_malformed_mark.contains("event: change"), "{to_a_malformed_mark:?}");
+    assert!(to_no_mark.contains("event: change"), "{to_no_mark:?}");
 }

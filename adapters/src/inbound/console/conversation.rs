@@ -81,6 +81,8 @@ pub async fn page(
     query: web::Query<Done>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = parse_id(&id, who.json)?;
+    // Read before the conversation: a change after it is newer than the page, and is pushed.
+    let since = state.people.activity().await.ok();
     let loaded = load(&state, id, who.json).await?;
     let history = state.people.history(id).await.map_err(|e| ConsoleError::store(&e, who.json))?;
     let now = state.clock.now();
@@ -95,7 +97,7 @@ pub async fn page(
             p.flash role="status" { (done_text(done)) }
         }
         p #conversation-announce .visually-hidden aria-live="polite" {}
-        div #conversation-live data-live=(live) data-announce="conversation-announce" {
+        div #conversation-live data-live=(live) data-since=[since] data-announce="conversation-announce" {
             (live_part(&loaded, &api, now).await)
         }
         section aria-labelledby="actions-title" {

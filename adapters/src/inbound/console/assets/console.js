@@ -29,33 +29,48 @@ localTimes(document);
 
 // Live regions (data-live="URL"): when the server says something changed
 // (server-sent events from /console/events), each region fetches its fragment again.
-// Without EventSource or script, the page still works: reload it.
-const regions = document.querySelectorAll("[data-live]");
+// The page says which activity mark it was rendered at (data-since), so a change made
+// before the stream opened is pushed at once. Without EventSource or script, the page
+// still works: reload it.
+// (The root element's data-live="on" is the readiness flag, not a region.)
+const regions = document.querySelectorAll("[data-live]:not(html)");
 if (regions.length > 0 && "EventSource" in window) {
   let busy = false;
+  let again = false;
   const refresh = async () => {
-    if (busy) return;
+    // A change while a refresh is on its way: one more refresh after it, none lost.
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
     try {
-      for (const region of document.querySelectorAll("[data-live]")) {
-        const response = await fetch(region.dataset.live, {
-          credentials: "same-origin",
-          headers: { accept: "text/html" },
-        });
-        if (response.redirected || !response.ok) continue;
-        region.innerHTML = await response.text();
-        localTimes(region);
-        // A region's summary is read out by its persistent live element, not the whole region.
-        const summary = region.querySelector("[data-summary]");
-        const announce = region.dataset.announce && document.getElementById(region.dataset.announce);
-        if (summary && announce) announce.textContent = summary.textContent;
-        region.dataset.refreshed = String(Date.now());
-      }
+      do {
+        again = false;
+        for (const region of document.querySelectorAll("[data-live]:not(html)")) {
+          const response = await fetch(region.dataset.live, {
+            credentials: "same-origin",
+            headers: { accept: "text/html" },
+          });
+          if (response.redirected || !response.ok) continue;
+          region.innerHTML = await response.text();
+          localTimes(region);
+          // A region's summary is read out by its persistent live element, not the whole region.
+          const summary = region.querySelector("[data-summary]");
+          const announce = region.dataset.announce && document.getElementById(region.dataset.announce);
+          if (summary && announce) announce.textContent = summary.textContent;
+          region.dataset.refreshed = String(Date.now());
+        }
+      } while (again);
     } finally {
       busy = false;
     }
   };
-  const events = new EventSource("/console/events");
+  const since = Array.from(regions, (region) => region.dataset.since).find(Boolean);
+  const events = new EventSource(since ? `/console/events?since=${encodeURIComponent(since)}` : "/console/events");
   events.addEventListener("change", refresh);
-  document.documentElement.dataset.live = "on";
+  // Live once the stream is open (the browser tests wait for this), not when asked for.
+  events.onopen = () => {
+    document.documentElement.dataset.live = "on";
+  };
 }

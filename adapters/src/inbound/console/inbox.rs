@@ -59,7 +59,8 @@ async fn rows(who: &SignedIn, state: &ManagementState) -> Result<Markup, Console
         @if found.is_empty() {
             p.muted { "No conversations yet." }
         } @else {
-            div.table-scroll {
+            // Scrolls sideways on a phone; focusable, so the keyboard can scroll it too.
+            div.table-scroll role="region" aria-labelledby="inbox-title" tabindex="0" {
                 table.inbox {
                     caption.visually-hidden { "Conversations, those waiting for a person first" }
                     thead { tr {

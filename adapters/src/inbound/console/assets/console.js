@@ -27,6 +27,15 @@ function localTimes(root) {
 }
 localTimes(document);
 
+// A selector for the element of `region` that has the focus (by id, else by link), if any.
+function focusKey(region) {
+  const active = document.activeElement;
+  if (!active || active === region || !region.contains(active)) return null;
+  if (active.id) return `#${CSS.escape(active.id)}`;
+  const href = active.getAttribute("href");
+  return href ? `[href="${CSS.escape(href)}"]` : null;
+}
+
 // Live regions (data-live="URL"): when the server says something changed
 // (server-sent events from /console/events), each region fetches its fragment again.
 // The page says which activity mark it was rendered at (data-since), so a change made
@@ -53,8 +62,12 @@ if (regions.length > 0 && "EventSource" in window) {
             headers: { accept: "text/html" },
           });
           if (response.redirected || !response.ok) continue;
+          const focus = focusKey(region);
           region.innerHTML = await response.text();
           localTimes(region);
+          // A keyboard user keeps their place: the same link or control has the focus again.
+          const refocus = focus && region.querySelector(focus);
+          if (refocus) refocus.focus();
           // A region's summary is read out by its persistent live element, not the whole region.
           const summary = region.querySelector("[data-summary]");
           const announce = region.dataset.announce && document.getElementById(region.dataset.announce);

@@ -1,7 +1,10 @@
 //! The operator console in a real browser: the real binary on port 0 with a temp SQLite
 //! database, operators created through the real CLI (`switchboard operators add`, the
 //! password on stdin), then the Selenium tests of `tests/browser/` in headless Chromium.
-//! Their output is printed; screenshots go to `target/screenshots/`.
+//! Their output is printed; screenshots go to `target/screenshots/` (the PostgreSQL run's
+//! to `target/screenshots/postgres/`), replaced on every run. The README's picture is
+//! `target/screenshots/console-conversation-1280.png` copied to
+//! `docs/screenshots/console-conversation.png`.
 //!
 //! Chromium and its driver come from Debian's packages (`.ci/run` installs them). Without
 //! them this test fails in CI (`CI` set) and says it skipped anywhere else.
@@ -143,6 +146,10 @@ fn run_browser_tests(database_url: &str, store: &str) {
         other => root().join("target/screenshots").join(other),
     };
     std::fs::create_dir_all(&screenshots).unwrap();
+    // Only this run's screenshots count: an old one must not stand in for a missing one.
+    for old in png_files(&screenshots) {
+        std::fs::remove_file(screenshots.join(format!("{old}.png"))).unwrap();
+    }
 
     // Act
     let mut pytest = Command::new(&python);
@@ -169,16 +176,30 @@ fn run_browser_tests(database_url: &str, store: &str) {
     for (_, _, _, password) in ACCOUNTS {
         assert!(!service.output().contains(password), "a password reached the service's log");
     }
-    for shot in [
+    let expected: std::collections::BTreeSet<String> = [
         "console-sign-in-1280",
         "console-sign-in-390",
+        "console-sign-in-throttled-1280",
         "console-inbox-1280",
         "console-inbox-390",
         "console-inbox-waiting-1280",
+        "console-inbox-waiting-390",
         "console-conversation-1280",
         "console-conversation-390",
         "console-admin-1280",
-    ] {
-        assert!(screenshots.join(format!("{shot}.png")).exists(), "{shot}.png was not saved");
-    }
+        "console-admin-390",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(png_files(&screenshots), expected, "the screenshots saved in {}", screenshots.display());
+}
+
+/// The names (without `.png`) of the PNG files directly in `dir`.
+fn png_files(dir: &Path) -> std::collections::BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter_map(|name| name.strip_suffix(".png").map(str::to_owned))
+        .collect()
 }

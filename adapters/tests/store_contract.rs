@@ -20,8 +20,8 @@ use switchboard_application::ports::{
 use switchboard_application::ports::{ContactRef, HandlingChange, HandoffStart, People};
 use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
 use switchboard_domain::{
-    AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, Role,
-    StatusUpdate, Wamid, WhatsAppUser,
+    AgentName, AgentTask, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage,
+    Role, StatusUpdate, Wamid, WhatsAppUser,
 };
 use switchboard_domain::{Consent, ConsentChange, ConsentScope, ConsentSource, OptOut};
 use switchboard_domain::{Handler, HandoffReason};
@@ -168,6 +168,7 @@ macro_rules! contract {
 contract!(sqlite, super::Db::sqlite;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
@@ -200,6 +201,7 @@ contract!(sqlite, super::Db::sqlite;
 contract!(postgres, super::Db::postgres;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
@@ -232,6 +234,7 @@ contract!(postgres, super::Db::postgres;
 contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
+    a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
@@ -655,6 +658,7 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
         trace: TraceContext::new_root(),
         job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
         open_task: Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".to_owned() }),
+        task: Some(AgentTask { id: "task-1".to_owned(), state: TaskState::InputRequired }),
         lease_delivery: None,
         handoff: None,
         fallback_streak: 0,
@@ -716,6 +720,7 @@ async fn reply_to(store: &dyn Store, wamid: &str, lease: Option<Duration>) -> (U
             trace: TraceContext::new_root(),
             job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
             open_task: None,
+            task: None,
             lease_delivery: lease,
             handoff: None,
             fallback_streak: 0,
@@ -1067,6 +1072,7 @@ async fn hand_off_with_reply(store: &dyn Store, wamid: &str) -> (Uuid, ReplyReco
             trace: TraceContext::new_root(),
             job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
             open_task: None,
+            task: None,
             lease_delivery: None,
             handoff: Some(HandoffStart { reason: HandoffReason::UserAsked, notify: vec![announce] }),
             fallback_streak: 0,
@@ -1144,6 +1150,71 @@ async fn operators_take_over_answer_hand_back_and_close_with_each_step_in_the_hi
     let steps: Vec<(&str, &str)> = history.iter().map(|e| (e.actor.as_str(), e.action.as_str())).collect();
     assert_eq!(steps, [("amelia", "take_over"), ("amelia", "reply"), ("amelia", "hand_back"), ("amelia", "close")]);
     assert_eq!(history[2].detail.as_deref(), Some("refund issued"));
+}
+
+/// `agent`'s reply to `wamid` (stored by [`enqueue`]): a task in `task` state, else a plain message.
+async fn answer(store: &dyn Store, wamid: &str, agent: &str, task: Option<(&str, TaskState)>) {
+    let record = store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap();
+    let delivery_id = Uuid::now_v7();
+    let task = task.map(|(id, state)| AgentTask { id: id.to_owned(), state });
+    let open_task = task
+        .as_ref()
+        .filter(|t| t.state == TaskState::InputRequired)
+        .map(|t| OpenTask { agent: AgentName::new(agent), task_id: t.id.clone() });
+    let recorded = store
+        .record_reply(NewReply {
+            inbound: Wamid::parse(wamid).unwrap(),
+            also_answers: Vec::new(),
+            conversation_id: record.conversation_id,
+            intent: Intent::Other("billing".to_owned()),
+            confidence: 0.9,
+            agent: AgentName::new(agent),
+            delivery_id,
+            message: outbound(1, Some(wamid)),
+            trace: TraceContext::new_root(),
+            job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
+            open_task,
+            task,
+            lease_delivery: None,
+            handoff: None,
+            fallback_streak: 0,
+            follow_ups: Vec::new(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(recorded, ReplyRecorded::Recorded(None));
+}
+
+async fn a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator(db: &Db) {
+    let store = db.open().await;
+    for (wamid, ts) in [("wamid.IN1", 10), ("wamid.IN2", 11), ("wamid.IN3", 12)] {
+        enqueue(store.as_ref(), "u1", wamid, ts).await;
+    }
+    let conversation = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap().conversation_id;
+    let read = || async { store.conversation(conversation).await.unwrap().unwrap() };
+
+    answer(store.as_ref(), "wamid.IN1", "billing", Some(("task-7", TaskState::InputRequired))).await;
+    let asking = read().await;
+    answer(store.as_ref(), "wamid.IN2", "billing", Some(("task-7", TaskState::Completed))).await;
+    let completed = read().await;
+    answer(store.as_ref(), "wamid.IN3", "greeter", None).await;
+    store.create(NewOutbound { operator: Some("amelia".to_owned()), ..new_outbound(1) }).await.unwrap();
+    let after_operator = read().await;
+
+    let latest = |c: &switchboard_application::ports::ConversationRecord| {
+        c.latest_task.as_ref().map(|t| (t.agent.clone(), t.id.clone(), t.state))
+    };
+    assert_eq!(latest(&asking), Some(("billing".to_owned(), "task-7".to_owned(), TaskState::InputRequired)));
+    assert_eq!(asking.open_task.map(|t| t.task_id).as_deref(), Some("task-7"));
+    assert_eq!(latest(&completed), Some(("billing".to_owned(), "task-7".to_owned(), TaskState::Completed)));
+    assert_eq!(completed.open_task, None);
+    assert_eq!(
+        latest(&after_operator),
+        Some(("billing".to_owned(), "task-7".to_owned(), TaskState::Completed)),
+        "a plain message leaves the latest task as it was"
+    );
+    assert_eq!(after_operator.assigned_agent.as_deref(), Some("operator:amelia"));
+    assert_eq!(after_operator.agent.as_deref(), Some("greeter"), "the agent is the latest agent, not the operator");
 }
 
 async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first(db: &Db) {

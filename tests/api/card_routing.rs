@@ -14,13 +14,13 @@ use crate::helpers::{API_KEY, spawn_app_with, text_messages};
 
 /// An A2A agent on loopback whose card can be changed (or broken) while it runs; it
 /// answers every message with "<name> here: <text>".
-struct CardAgent {
-    server: MockServer,
+pub(crate) struct CardAgent {
+    pub(crate) server: MockServer,
     card: Arc<Mutex<Option<Value>>>,
 }
 
 impl CardAgent {
-    async fn start(name: &'static str, skills: Value) -> Self {
+    pub(crate) async fn start(name: &'static str, skills: Value) -> Self {
         let server = MockServer::start().await;
         let card = Arc::new(Mutex::new(None));
         let uri = server.uri();

@@ -263,3 +263,44 @@ async fn an_admin_replays_a_quarantined_webhook_and_its_message_is_answered_once
     assert_eq!(replies.len(), 1);
     assert_eq!(app.outbox().await.len(), 1, "answered exactly once");
 }
+
+/// The `<li>` of agent `name` in the Admin view's Agents card.
+fn agent_entry<'p>(page: &'p str, name: &str) -> &'p str {
+    let start = page.find(&format!("data-agent=\"{name}\"")).unwrap_or_else(|| panic!("no agent {name}: {page}"));
+    let rest = &page[start..];
+    &rest[..rest.find("</li>").unwrap()]
+}
+
+#[tokio::test]
+async fn the_admin_view_shows_each_agent_up_or_down_with_its_skills_a_run_time_one_included() {
+    let weather = crate::card_routing::CardAgent::start(
+        "weather",
+        serde_json::json!([{"id": "forecast", "name": "Forecast", "description": "Weather forecasts", "tags": ["rain"]}]),
+    )
+    .await;
+    let nobody_listens = format!("http://127.0.0.1:{}", switchboard_testkit::free_port());
+    let agents = format!("ghost={nobody_listens};billing=http://127.0.0.1:9/a2a|billing");
+    let app = crate::helpers::spawn_app_with(&[("SWITCHBOARD_AGENTS", &agents)]).await;
+    let registered = app
+        .client
+        .post(format!("{}/api/v1/agents", app.address))
+        .header("x-api-key", API_KEY)
+        .json(&serde_json::json!({"name": "weather", "url": weather.server.uri()}))
+        .send()
+        .await
+        .unwrap();
+    let ada = signed_in(&app, "ada", Role::Admin).await;
+
+    let page = ada.get("/console/admin").await.text().await.unwrap();
+
+    assert_eq!(registered.status(), 201);
+    let weather = agent_entry(&page, "weather");
+    assert!(weather.contains(r#"data-testid="agent-state">up<"#), "{weather}");
+    assert!(weather.contains("1: forecast") && weather.contains("JSONRPC 1.0"), "{weather}");
+    let ghost = agent_entry(&page, "ghost");
+    assert!(ghost.contains(r#"data-testid="agent-state">down<"#), "an agent whose card cannot be fetched: {ghost}");
+    assert!(ghost.contains(&nobody_listens), "{ghost}");
+    let billing = agent_entry(&page, "billing");
+    assert!(billing.contains(r#"data-testid="agent-state">not checked<"#), "{billing}");
+    assert!(page.contains("1 up, 1 down, 1 routed by configured intents."), "{page}");
+}

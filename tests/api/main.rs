@@ -12,6 +12,7 @@ mod card_routing;
 mod consent;
 mod console;
 mod console_admin;
+mod console_views;
 mod crash;
 mod delivery;
 mod fakes;

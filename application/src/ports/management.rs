@@ -101,14 +101,29 @@ pub struct ConversationRecord {
     pub channel: String,
     /// The agent of the open task, else the agent that wrote the latest reply.
     pub assigned_agent: Option<String>,
+    /// The agent of the open task, else the agent that wrote the latest reply an agent
+    /// wrote: never an operator (unlike `assigned_agent` after an operator answered).
+    pub agent: Option<String>,
     pub state: ConversationState,
     /// The agent's A2A task waiting for the user, with `state` `InputRequired`.
     pub open_task: Option<OpenTask>,
+    /// The latest A2A task an agent answered this conversation with, in whatever state
+    /// the agent last reported (working, input required, completed, failed, ...).
+    pub latest_task: Option<LatestTask>,
     pub messages: i64,
     /// The user's last message (Meta's timestamp).
     pub last_inbound_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+/// A conversation's latest A2A task as its agent last reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestTask {
+    pub agent: String,
+    /// The agent's task id.
+    pub id: String,
+    pub state: switchboard_domain::a2a::TaskState,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

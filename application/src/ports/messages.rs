@@ -44,6 +44,9 @@ pub struct NewReply {
     pub job: NewJob,
     /// The conversation's open task after this reply (`None` closes any).
     pub open_task: Option<OpenTask>,
+    /// The task `agent` answered with, in the state it reported; `None` for a plain
+    /// message, which leaves the conversation's latest task as it was.
+    pub task: Option<switchboard_domain::AgentTask>,
     /// Lease the delivery job to the caller for this long when no other job of its
     /// ordering key waits: the caller runs it at once, and no worker has to claim it.
     /// `None` queues it for the workers.

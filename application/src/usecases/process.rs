@@ -347,6 +347,7 @@ impl ProcessInbound {
                     trace,
                 },
                 open_task,
+                task: turn.task.clone(),
                 lease_delivery: self.delivery_lease,
                 handoff: turn.handoff.clone().map(|reason| HandoffStart {
                     reason,
@@ -407,6 +408,7 @@ impl ProcessInbound {
                 files: Vec::new(),
                 choices: None,
                 open_task: None,
+                task: None,
                 handoff: None,
                 fallback_streak: 0,
             });
@@ -420,6 +422,7 @@ impl ProcessInbound {
                 files: Vec::new(),
                 choices: None,
                 open_task: None,
+                task: None,
                 handoff: Some(HandoffReason::UserAsked),
                 fallback_streak: 0,
             });
@@ -452,6 +455,7 @@ impl ProcessInbound {
             files: routed.reply.files,
             choices: routed.reply.choices,
             open_task,
+            task: routed.reply.task,
             handoff,
             fallback_streak,
         })
@@ -506,6 +510,8 @@ struct Turn {
     files: Vec<AgentFile>,
     choices: Option<Choices>,
     open_task: Option<OpenTask>,
+    /// The task the agent answered with, as it reported it.
+    task: Option<switchboard_domain::AgentTask>,
     handoff: Option<HandoffReason>,
     fallback_streak: u32,
 }

@@ -14,8 +14,8 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use maud::{Markup, html};
 use serde::Deserialize;
 use switchboard_application::ports::{
-    DeadJob, DeliveryFilter, DeliveryView, EventFilter, EventSummary, OperationalCounters, Page, PageRequest,
-    StoreError, WhatsAppHealthReport,
+    AgentHealth, DeadJob, DeliveryFilter, DeliveryView, EventFilter, EventSummary, OperationalCounters, Page,
+    PageRequest, StoreError, WhatsAppHealthReport,
 };
 use switchboard_application::usecases::ReplayError;
 use switchboard_domain::{EmailAddress, PhoneNumber};
@@ -67,7 +67,10 @@ struct AdminData {
     deliveries: Result<Page<DeliveryView>, StoreError>,
     dead_jobs: Result<Page<DeadJob>, StoreError>,
     quarantined: Result<Page<EventSummary>, StoreError>,
-    agents: Vec<crate::inbound::management::AgentSummary>,
+    /// The agents found by their cards, as last refreshed.
+    agents: Vec<AgentHealth>,
+    /// The configured agents (those with intents have no card fetched).
+    configured: Vec<crate::inbound::management::AgentSummary>,
 }
 
 fn first_page() -> PageRequest {
@@ -118,7 +121,8 @@ pub async fn page(
         deliveries,
         dead_jobs,
         quarantined,
-        agents: management.status.agents.clone(),
+        agents: management.agents.agents(),
+        configured: management.status.agents.clone(),
     };
     let body = view(&who, query.done.as_deref(), &data);
     Ok(html_response(StatusCode::OK, &layout::page("Admin", &who, body)))
@@ -345,18 +349,9 @@ fn health(data: &AdminData) -> Markup {
                         Err(_) => (unreadable()),
                     }
                 }
-                div.card {
+                div.card #agents {
                     h3 { "Agents" }
-                    @if data.agents.is_empty() {
-                        p.muted { "No agent is configured." }
-                    } @else {
-                        ul.plain {
-                            @for agent in &data.agents {
-                                li { strong { (agent.name) } " " span.muted { (agent.url) } }
-                            }
-                        }
-                    }
-                    p.muted { "Calls to each agent, by outcome: " code { "switchboard_agent_call_duration_seconds" } " in /metrics." }
+                    (super::agents::card(&data.agents, &data.configured))
                 }
             }
         }

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use switchboard_application::ports::{
     ConversationHandling, ConversationRecord, MessageRecord, PageRequest, StoreError,
 };
+use switchboard_domain::a2a::TaskState;
 use switchboard_domain::{DeliveryState, Handler, InboundMessage, MediaKind, OutboundContent, OutboundMessage};
 use uuid::Uuid;
 
@@ -82,6 +83,8 @@ pub async fn page(
     query: web::Query<Done>,
 ) -> Result<HttpResponse, ConsoleError> {
     let id = parse_id(&id, who.json)?;
+    // Read before the conversation: a change after it is newer than the page, and is pushed.
+    let since = state.people.activity().await.ok();
     let loaded = load(&state, id, who.json).await?;
     let history = state.people.history(id).await.map_err(|e| ConsoleError::store(&e, who.json))?;
     let now = state.clock.now();
@@ -103,7 +106,7 @@ pub async fn page(
             p.flash role="status" { (done_text(done)) }
         }
         p #conversation-announce .visually-hidden aria-live="polite" {}
-        div #conversation-live data-live=(live) data-announce="conversation-announce" {
+        div #conversation-live data-live=(live) data-since=[since] data-announce="conversation-announce" {
             (live_part(&loaded, &api, now).await)
         }
         section aria-labelledby="actions-title" {
@@ -165,18 +168,13 @@ async fn live_part(loaded: &Loaded, api: &ApiState, now: time::OffsetDateTime) -
                 @if let Some(reason) = &c.reason { dt { "Why" } dd { (reason.describe()) } }
                 @if let (true, Some(since)) = (waiting, c.handoff_at) { dt { "Waiting for" } dd { (ago(now - since)) } }
                 @if let Some(operator) = &c.operator { dt { "Operator" } dd data-testid="operator" { (operator) } }
-                dt { "Agent" } dd {
-                    @match loaded.record.as_ref().and_then(|r| r.assigned_agent.as_deref()) {
-                        Some(agent) => @match agent.strip_prefix("operator:") {
-                            Some(operator) => { (operator) " (operator, answered last)" }
-                            None => (agent),
-                        },
+                dt { "Agent" } dd data-testid="agent" {
+                    @match loaded.record.as_ref().and_then(|r| r.agent.as_deref()) {
+                        Some(agent) => (agent),
                         None => span.muted { "none yet" },
                     }
-                    @if let Some(task) = loaded.record.as_ref().and_then(|r| r.open_task.as_ref()) {
-                        " · task " code { (task.task_id) } " waits for the user (INPUT_REQUIRED)"
-                    }
                 }
+                dt { "A2A task" } dd data-testid="task" { (task(loaded.record.as_ref())) }
                 dt { "Consent" } dd data-testid="consent" {
                     @match (loaded.consent.business_initiated, loaded.consent.marketing) {
                         (Some(o), _) => { "opted out (" (o.source) ", " (ago(now - o.at)) " ago): no template or proactive message; your replies inside the 24-hour window still go" }
@@ -205,6 +203,48 @@ async fn live_part(loaded: &Loaded, api: &ApiState, now: time::OffsetDateTime) -
                 }
             }
         }
+    }
+}
+
+/// The conversation's latest A2A task: its id, its state in words, and whether the
+/// user's next message goes to it.
+fn task(record: Option<&ConversationRecord>) -> Markup {
+    let Some(record) = record else { return html! { span.muted { "none" } } };
+    let open = record.open_task.as_ref();
+    let latest = match (&record.latest_task, open) {
+        (Some(latest), _) => Some((latest.id.as_str(), latest.state, latest.agent.as_str())),
+        // Stored before the latest task was: only a task waiting for the user was known.
+        (None, Some(open)) => Some((open.task_id.as_str(), TaskState::InputRequired, open.agent.as_str())),
+        (None, None) => None,
+    };
+    let Some((id, state, agent)) = latest else {
+        return html! { span.muted { "none: the agents answered with plain messages" } };
+    };
+    let waits = open.is_some_and(|o| o.task_id == id);
+    let (name, meaning) = task_state_words(state);
+    html! {
+        code { (id) } " · "
+        strong.task-state data-state=(name) { (name) }
+        ": " (meaning)
+        @if record.agent.as_deref() != Some(agent) { " (" (agent) "'s task)" }
+        @if state == TaskState::InputRequired {
+            @if waits { "; the user's next message goes to it" } @else { "; no longer continued: the next message is routed afresh" }
+        }
+    }
+}
+
+/// A task state as the console names it (the A2A state in lower case) and what it means.
+fn task_state_words(state: TaskState) -> (&'static str, &'static str) {
+    match state {
+        TaskState::Submitted => ("submitted", "the agent has not started it"),
+        TaskState::Working => ("working", "the agent is still working on it"),
+        TaskState::InputRequired => ("input-required", "the agent asked the user a question"),
+        TaskState::AuthRequired => ("auth-required", "the agent wanted the user to sign in; the user got an apology"),
+        TaskState::Completed => ("completed", "the agent finished it"),
+        TaskState::Failed => ("failed", "the agent could not do it; the user got an apology"),
+        TaskState::Canceled => ("canceled", "it was canceled before it ended; the user got an apology"),
+        TaskState::Rejected => ("rejected", "the agent refused it; the user got an apology"),
+        TaskState::Unspecified => ("unknown", "the agent reported a state Switchboard does not know"),
     }
 }
 

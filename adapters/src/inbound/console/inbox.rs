@@ -23,6 +23,8 @@ const SHOWN: u32 = 200;
 
 /// `GET /console`.
 pub async fn page(who: SignedIn, state: web::Data<ManagementState>) -> Result<HttpResponse, ConsoleError> {
+    // Read before the rows: a change after it is newer than the page, and is pushed.
+    let since = state.people.activity().await.ok();
     let rows = rows(&who, &state).await?;
     let body = html! {
         h1 { "Inbox" }
@@ -31,7 +33,7 @@ pub async fn page(who: SignedIn, state: web::Data<ManagementState>) -> Result<Ht
             h2 #inbox-title .visually-hidden { "Conversations" }
             // The list is replaced on each change; screen readers hear only its summary.
             p #inbox-announce .visually-hidden aria-live="polite" {}
-            div #inbox data-live=(ROWS_PATH) data-announce="inbox-announce" { (rows) }
+            div #inbox data-live=(ROWS_PATH) data-since=[since] data-announce="inbox-announce" { (rows) }
         }
     };
     Ok(html_response(StatusCode::OK, &layout::page("Inbox", &who, body)))
@@ -57,7 +59,8 @@ async fn rows(who: &SignedIn, state: &ManagementState) -> Result<Markup, Console
         @if found.is_empty() {
             p.muted { "No conversations yet." }
         } @else {
-            div.table-scroll {
+            // Scrolls sideways on a phone; focusable, so the keyboard can scroll it too.
+            div.table-scroll role="region" aria-labelledby="inbox-title" tabindex="0" {
                 table.inbox {
                     caption.visually-hidden { "Conversations, those waiting for a person first" }
                     thead { tr {

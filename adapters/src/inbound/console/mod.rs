@@ -5,6 +5,7 @@
 //! - `layout`: the page shell every view renders into ([`layout::page`]).
 //! - `assets`: the embedded CSS and JS, served with a long cache lifetime.
 //! - `admin`: the Admin view (health, deliveries, dead jobs, quarantined webhooks, email priority).
+//! - `agents`: the Admin view's Agents card (each agent up or down, its skills and bindings).
 //!
 //! The console is not behind the API key (an API key is not an operator login, and does
 //! not open the console): every page but sign-in needs a session, and every POST the
@@ -12,6 +13,7 @@
 //! and a readable page for a browser.
 
 pub mod admin;
+pub mod agents;
 pub mod assets;
 pub mod auth;
 pub mod conversation;

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use switchboard_application::ports::{
-    ConversationEvent, ConversationHandling, HandlingChange, People, StoreError, WaitingSummary,
+    ConversationEvent, ConversationHandling, HandlingChange, NewReply, People, StoreError, WaitingSummary,
 };
 use switchboard_domain::{Handler, HandoffReason, WhatsAppUser};
 use time::OffsetDateTime;
@@ -15,10 +15,15 @@ use super::records::{Columns, corrupt, from_ms, json, millis};
 
 /// The conversation's handling after a turn of the bot ($1 conversation, $2 open task
 /// id, $3 its agent, $4 now, $5 the handoff reason as JSON or NULL, $6 the fallback
-/// streak): a handoff goes to people and waits; else the bot keeps it (a closed one
-/// opens again). The hand-back note was passed on: it is cleared.
+/// streak, $7 the id of the task the agent answered with or NULL, $8 its state, $9 its
+/// agent): a handoff goes to people and waits; else the bot keeps it (a closed one
+/// opens again). The hand-back note was passed on: it is cleared. A task answer becomes
+/// the conversation's latest task; a plain message leaves the latest task as it was.
 pub(super) const HANDLING_AFTER_TURN: &str = "UPDATE conversations SET
         open_task_id = $2, open_task_agent = $3, updated_at = $4, fallback_streak = $6, handback_note = NULL,
+        task_id = COALESCE(CAST($7 AS TEXT), task_id),
+        task_state = CASE WHEN CAST($7 AS TEXT) IS NULL THEN task_state ELSE $8 END,
+        task_agent = CASE WHEN CAST($7 AS TEXT) IS NULL THEN task_agent ELSE $9 END,
         handler = CASE WHEN CAST($5 AS TEXT) IS NULL THEN 'bot' ELSE 'people' END,
         handoff_reason = COALESCE(CAST($5 AS TEXT), handoff_reason),
         handoff_at = CASE WHEN CAST($5 AS TEXT) IS NULL THEN handoff_at ELSE $4 END,
@@ -46,16 +51,22 @@ pub(super) fn handoff_actor(reason: &HandoffReason) -> String {
     }
 }
 
-/// The values of [`HANDLING_AFTER_TURN`].
-pub(super) fn handling_after_turn(
-    conversation_id: &str,
-    open_task: Option<(&str, &str)>,
-    now: i64,
-    handoff: Option<&HandoffReason>,
-    fallback_streak: u32,
-) -> Result<Vec<Arg>, StoreError> {
-    let reason = handoff.map(json).transpose()?;
-    Ok(args![conversation_id, open_task.map(|t| t.0), open_task.map(|t| t.1), now, reason, i64::from(fallback_streak)])
+/// The values of [`HANDLING_AFTER_TURN`] for `reply`, stored at `now`.
+pub(super) fn handling_after_turn(reply: &NewReply, now: i64) -> Result<Vec<Arg>, StoreError> {
+    let reason = reply.handoff.as_ref().map(|h| json(&h.reason)).transpose()?;
+    let open_task = reply.open_task.as_ref();
+    let task = reply.task.as_ref();
+    Ok(args![
+        reply.conversation_id.to_string(),
+        open_task.map(|t| t.task_id.clone()),
+        open_task.map(|t| t.agent.to_string()),
+        now,
+        reason,
+        i64::from(reply.fallback_streak),
+        task.map(|t| t.id.clone()),
+        task.map(|t| t.state.as_str()),
+        task.map(|_| reply.agent.to_string())
+    ])
 }
 
 const HANDLING_SELECT: &str =

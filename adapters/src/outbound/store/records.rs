@@ -8,7 +8,8 @@ use sqlx::postgres::PgRow;
 use sqlx::sqlite::SqliteRow;
 use switchboard_application::jobs::{JobKind, LeasedJob};
 use switchboard_application::ports::{
-    ContactRecord, ConversationRecord, ConversationState, MessageRecord, OpenTask, PageRequest, StoreError, TimeRange,
+    ContactRecord, ConversationRecord, ConversationState, LatestTask, MessageRecord, OpenTask, PageRequest, StoreError,
+    TimeRange,
 };
 use switchboard_domain::{AgentName, DeliveryState};
 use switchboard_shared::TraceContext;
@@ -156,21 +157,37 @@ pub(super) fn contact(row: &impl Columns) -> Result<ContactRecord, StoreError> {
     })
 }
 
-/// Conversations with their assigned agent: the open task's, else the latest reply's.
+/// Conversations with their assigned agent (the open task's, else the latest reply's),
+/// their agent (the same, leaving out operators' replies) and their latest task.
 pub(super) const CONVERSATION_SELECT: &str =
     "SELECT v.id, v.contact_id, v.business_number_id, v.channel, v.open_task_id,
         v.open_task_agent, v.last_inbound_ts, v.created_at, v.updated_at,
+        v.task_id, v.task_state, v.task_agent,
         (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = v.id) AS messages,
         COALESCE(v.open_task_agent,
                  (SELECT m.agent FROM messages m
                   WHERE m.conversation_id = v.id AND m.direction = 'outbound' AND m.agent IS NOT NULL
-                  ORDER BY m.created_at DESC, m.id DESC LIMIT 1)) AS assigned_agent
+                  ORDER BY m.created_at DESC, m.id DESC LIMIT 1)) AS assigned_agent,
+        COALESCE(v.open_task_agent,
+                 (SELECT m.agent FROM messages m
+                  WHERE m.conversation_id = v.id AND m.direction = 'outbound' AND m.agent IS NOT NULL
+                    AND m.agent NOT LIKE 'operator:%'
+                  ORDER BY m.created_at DESC, m.id DESC LIMIT 1)) AS agent
  FROM conversations v";
 
 pub(super) fn conversation(row: &impl Columns) -> Result<ConversationRecord, StoreError> {
     let task_id: Option<String> = row.opt_text("open_task_id");
     let task_agent: Option<String> = row.opt_text("open_task_agent");
     let open_task = task_id.zip(task_agent).map(|(task_id, agent)| OpenTask { agent: AgentName::new(agent), task_id });
+    let latest_task = match (row.opt_text("task_id"), row.opt_text("task_state"), row.opt_text("task_agent")) {
+        (Some(id), Some(state), Some(agent)) => Some(LatestTask {
+            agent,
+            id,
+            // A state this version does not know reads as unspecified rather than failing the page.
+            state: serde_json::from_value(serde_json::Value::String(state)).map_err(|e| corrupt("task state", e))?,
+        }),
+        _ => None,
+    };
     let last_inbound: Option<i64> = row.opt_int("last_inbound_ts");
     Ok(ConversationRecord {
         id: uuid(row, "id")?,
@@ -178,8 +195,10 @@ pub(super) fn conversation(row: &impl Columns) -> Result<ConversationRecord, Sto
         business_number_id: row.text("business_number_id"),
         channel: row.text("channel"),
         assigned_agent: row.opt_text("assigned_agent"),
+        agent: row.opt_text("agent"),
         state: if open_task.is_some() { ConversationState::InputRequired } else { ConversationState::Idle },
         open_task,
+        latest_task,
         messages: row.int("messages"),
         last_inbound_at: last_inbound.map(time_secs),
         created_at: time_ms(row, "created_at"),

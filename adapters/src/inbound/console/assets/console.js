@@ -27,37 +27,65 @@ function localTimes(root) {
 }
 localTimes(document);
 
+// A selector for the element of `region` that has the focus (by id, else by link), if any.
+function focusKey(region) {
+  const active = document.activeElement;
+  if (!active || active === region || !region.contains(active)) return null;
+  if (active.id) return `#${CSS.escape(active.id)}`;
+  const href = active.getAttribute("href");
+  return href ? `[href="${CSS.escape(href)}"]` : null;
+}
+
 // Live regions (data-live="URL"): when the server says something changed
 // (server-sent events from /console/events), each region fetches its fragment again.
-// Without EventSource or script, the page still works: reload it.
-const regions = document.querySelectorAll("[data-live]");
+// The page says which activity mark it was rendered at (data-since), so a change made
+// before the stream opened is pushed at once. Without EventSource or script, the page
+// still works: reload it.
+// (The root element's data-live="on" is the readiness flag, not a region.)
+const regions = document.querySelectorAll("[data-live]:not(html)");
 if (regions.length > 0 && "EventSource" in window) {
   let busy = false;
+  let again = false;
   const refresh = async () => {
-    if (busy) return;
+    // A change while a refresh is on its way: one more refresh after it, none lost.
+    if (busy) {
+      again = true;
+      return;
+    }
     busy = true;
     try {
-      for (const region of document.querySelectorAll("[data-live]")) {
-        const response = await fetch(region.dataset.live, {
-          credentials: "same-origin",
-          headers: { accept: "text/html" },
-        });
-        if (response.redirected || !response.ok) continue;
-        region.innerHTML = await response.text();
-        localTimes(region);
-        // A region's summary is read out by its persistent live element, not the whole region.
-        const summary = region.querySelector("[data-summary]");
-        const announce = region.dataset.announce && document.getElementById(region.dataset.announce);
-        if (summary && announce) announce.textContent = summary.textContent;
-        region.dataset.refreshed = String(Date.now());
-      }
+      do {
+        again = false;
+        for (const region of document.querySelectorAll("[data-live]:not(html)")) {
+          const response = await fetch(region.dataset.live, {
+            credentials: "same-origin",
+            headers: { accept: "text/html" },
+          });
+          if (response.redirected || !response.ok) continue;
+          const focus = focusKey(region);
+          region.innerHTML = await response.text();
+          localTimes(region);
+          // A keyboard user keeps their place: the same link or control has the focus again.
+          const refocus = focus && region.querySelector(focus);
+          if (refocus) refocus.focus();
+          // A region's summary is read out by its persistent live element, not the whole region.
+          const summary = region.querySelector("[data-summary]");
+          const announce = region.dataset.announce && document.getElementById(region.dataset.announce);
+          if (summary && announce) announce.textContent = summary.textContent;
+          region.dataset.refreshed = String(Date.now());
+        }
+      } while (again);
     } finally {
       busy = false;
     }
   };
-  const events = new EventSource("/console/events");
+  const since = Array.from(regions, (region) => region.dataset.since).find(Boolean);
+  const events = new EventSource(since ? `/console/events?since=${encodeURIComponent(since)}` : "/console/events");
   events.addEventListener("change", refresh);
-  document.documentElement.dataset.live = "on";
+  // Live once the stream is open (the browser tests wait for this), not when asked for.
+  events.onopen = () => {
+    document.documentElement.dataset.live = "on";
+  };
 }
 
 // The closed window's template picker: the chosen template's body and fields show in

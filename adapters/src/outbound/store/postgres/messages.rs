@@ -113,9 +113,7 @@ impl Messages for PgStore {
             .map_err(integrity)?;
         }
         let conversation_id = reply.conversation_id.to_string();
-        let handoff = reply.handoff.as_ref().map(|h| &h.reason);
-        let open_task = reply.open_task.as_ref().map(|t| (t.task_id.as_str(), t.agent.as_str()));
-        let values = people::handling_after_turn(&conversation_id, open_task, now, handoff, reply.fallback_streak)?;
+        let values = people::handling_after_turn(&reply, now)?;
         bind_all(sqlx::query(people::HANDLING_AFTER_TURN), values).execute(&mut *tx).await.map_err(integrity)?;
         if let Some(handoff) = &reply.handoff {
             let actor = people::handoff_actor(&handoff.reason);

@@ -145,9 +145,7 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
             params![json(&also_answers)?, now],
         )?;
     }
-    let handoff = reply.handoff.as_ref().map(|h| &h.reason);
-    let open_task = reply.open_task.as_ref().map(|t| (t.task_id.as_str(), t.agent.as_str()));
-    let values = people::handling_after_turn(&conversation_id, open_task, now, handoff, reply.fallback_streak)?;
+    let values = people::handling_after_turn(reply, now)?;
     conn.prepare_cached(&numbered(people::HANDLING_AFTER_TURN))
         .and_then(|mut update| {
             bind_all(&mut update, &values)?;

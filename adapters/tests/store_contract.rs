@@ -146,6 +146,7 @@ contract!(sqlite, super::Db::sqlite;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
@@ -177,6 +178,7 @@ contract!(postgres, super::Db::postgres;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
@@ -208,6 +210,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_handoff_with_a_reply_sends_the_conversation_to_people_and_the_bot_answers_nothing_more,
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
@@ -1086,11 +1089,10 @@ async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_f
         assert_eq!(receipt.new_messages, 1);
         conversations.push(store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap().conversation_id);
     }
-    let all = [Handler::Bot, Handler::People, Handler::Closed];
-    let take = |name: &str| HandlingChange::TakeOver { operator: name.to_owned() };
-    // C waits since 1,800,000,000 and B since 1,800,000,100: C first; A stays with the bot.
-    store.change(conversations[2], &take("amelia"), &all, at(1_800_000_000)).await.unwrap();
-    store.change(conversations[1], &take("bob"), &all, at(1_800_000_100)).await.unwrap();
+    // C asks for a person before B: C has waited longer and comes first; A stays with the bot.
+    hand_off_with_reply(store.as_ref(), "wamid.C").await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    hand_off_with_reply(store.as_ref(), "wamid.B").await;
 
     let everyone = People::inbox(store.as_ref(), None, 10).await.unwrap();
     let bots = People::inbox(store.as_ref(), Some(Handler::Bot), 10).await.unwrap();
@@ -1099,6 +1101,31 @@ async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_f
     assert_eq!(order, [conversations[2], conversations[1], conversations[0]]);
     assert_eq!(bots.iter().map(|c| c.conversation_id).collect::<Vec<_>>(), [conversations[0]]);
     assert_eq!(everyone[0].user, user(3));
+}
+
+async fn an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it(db: &Db) {
+    let store = db.open().await;
+    let receipt = store.ingest(batch(vec![inbound("wamid.BOT", 2, 10, "u2")], Vec::new())).await.unwrap();
+    assert_eq!(receipt.new_messages, 1);
+    let bots = store.inbound(&Wamid::parse("wamid.BOT").unwrap()).await.unwrap().unwrap().conversation_id;
+    enqueue(store.as_ref(), "u1", "wamid.ASKED", 11).await;
+    let (asked, _) = hand_off_with_reply(store.as_ref(), "wamid.ASKED").await;
+    let all = [Handler::Bot, Handler::People, Handler::Closed];
+    let take = |name: &str| HandlingChange::TakeOver { operator: name.to_owned() };
+
+    store.change(bots, &take("amelia"), &all, at(1_800_000_000)).await.unwrap();
+    store.change(asked, &take("bob"), &all, at(1_800_000_001)).await.unwrap();
+    let taken_from_the_bot = store.handling(bots).await.unwrap().unwrap();
+    let taken_while_waiting = store.handling(asked).await.unwrap().unwrap();
+    let waiting = store.waiting().await.unwrap();
+
+    assert_eq!((taken_from_the_bot.handler, taken_from_the_bot.operator.as_deref()), (Handler::People, Some("amelia")));
+    assert_eq!(taken_from_the_bot.handoff_at, None, "nobody asked for a person");
+    assert!(!taken_from_the_bot.waits_for_a_person());
+    assert!(taken_while_waiting.handoff_at.is_some());
+    assert!(taken_while_waiting.waits_for_a_person(), "the user waits until an operator answers");
+    assert_eq!(waiting.count, 1);
+    assert_eq!(waiting.oldest_since, taken_while_waiting.handoff_at);
 }
 
 async fn the_activity_mark_moves_with_every_message_handoff_and_delivery_change(db: &Db) {

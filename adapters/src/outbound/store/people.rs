@@ -58,6 +58,9 @@ pub(super) fn handling_after_turn(
     Ok(args![conversation_id, open_task.map(|t| t.0), open_task.map(|t| t.1), now, reason, i64::from(fallback_streak)])
 }
 
+/// A conversation waits for a person ([`ConversationHandling::waits_for_a_person`]).
+const WAITING: &str = "v.handler = 'people' AND v.handoff_at IS NOT NULL AND v.first_human_reply_at IS NULL";
+
 const HANDLING_SELECT: &str =
     "SELECT v.id, v.business_number_id, v.handler, v.handoff_reason, v.handoff_at, v.operator,
         v.taken_at, v.first_human_reply_at, v.last_inbound_ts, v.updated_at,
@@ -91,9 +94,13 @@ fn handling(row: &impl Columns) -> Result<ConversationHandling, StoreError> {
 
 /// The guard of each change: the conversation is handled by one of `from` (the list is
 /// $4...), and a take-over finds no other operator holding it.
+///
+/// A take-over of a conversation people already have keeps its handoff (the user still
+/// waits until an operator answers); from the bot or closed nobody waited, so it has no
+/// handoff time and neither the waiting gauges nor the first-reply histogram count it.
 const TAKE_OVER: &str = "UPDATE conversations SET handler = 'people', operator = $2, taken_at = $3, updated_at = $3,
         handoff_reason = CASE WHEN handler = 'people' THEN handoff_reason ELSE $5 END,
-        handoff_at = CASE WHEN handler = 'people' THEN handoff_at ELSE $3 END,
+        handoff_at = CASE WHEN handler = 'people' THEN handoff_at ELSE NULL END,
         first_human_reply_at = CASE WHEN handler = 'people' THEN first_human_reply_at ELSE NULL END,
         open_task_id = NULL, open_task_agent = NULL
     WHERE id = $1 AND (handler <> 'people' OR operator IS NULL OR operator = $2) AND handler IN ($4, $6, $7)";
@@ -118,8 +125,8 @@ impl<E: Engine> People for SqlStore<E> {
         let handlers: Vec<Handler> = handler.map_or_else(|| Handler::ALL.to_vec(), |h| vec![h]);
         let sql = format!(
             "{HANDLING_SELECT} WHERE v.handler IN {}
-             ORDER BY CASE WHEN v.handler = 'people' AND v.first_human_reply_at IS NULL THEN 0 ELSE 1 END,
-                      CASE WHEN v.handler = 'people' AND v.first_human_reply_at IS NULL THEN v.handoff_at ELSE -v.updated_at END,
+             ORDER BY CASE WHEN {WAITING} THEN 0 ELSE 1 END,
+                      CASE WHEN {WAITING} THEN v.handoff_at ELSE -v.updated_at END,
                       v.id
              LIMIT {}",
             in_list(1, handlers.len()),
@@ -207,14 +214,9 @@ impl<E: Engine> People for SqlStore<E> {
 
     #[tracing::instrument(name = "store.waiting", skip_all)]
     async fn waiting(&self) -> Result<WaitingSummary, StoreError> {
-        let rows = self
-            .engine
-            .scan(
-                "SELECT COUNT(*) AS waiting, MIN(handoff_at) AS oldest FROM conversations
-                 WHERE handler = 'people' AND first_human_reply_at IS NULL",
-                args![],
-            )
-            .await?;
+        let sql =
+            format!("SELECT COUNT(*) AS waiting, MIN(v.handoff_at) AS oldest FROM conversations v WHERE {WAITING}");
+        let rows = self.engine.scan(&sql, args![]).await?;
         Ok(rows.first().map_or_else(WaitingSummary::default, |row| WaitingSummary {
             count: u64::try_from(row.int("waiting")).unwrap_or(0),
             oldest_since: row.opt_int("oldest").and_then(from_ms),

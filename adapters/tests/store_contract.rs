@@ -17,7 +17,7 @@ use switchboard_application::ports::{
     NewOutbound, NewReply, NewSession, NewStatus, OpenTask, PageRequest, PasswordHash, RawEvent, ReplyRecorded, Route,
     StoredTask, TimeRange,
 };
-use switchboard_application::ports::{ContactRef, HandlingChange, HandoffStart, People};
+use switchboard_application::ports::{ContactRef, HandlingChange, HandoffStart, InboxFilter, People};
 use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
 use switchboard_domain::{
     AgentName, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage, Role,
@@ -1084,23 +1084,45 @@ async fn operators_take_over_answer_hand_back_and_close_with_each_step_in_the_hi
 async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first(db: &Db) {
     let store = db.open().await;
     let mut conversations = Vec::new();
-    for (n, wamid) in [(1u32, "wamid.A"), (2, "wamid.B"), (3, "wamid.C")] {
+    for (n, wamid) in [(1u32, "wamid.A"), (2, "wamid.B"), (3, "wamid.C"), (4, "wamid.D"), (5, "wamid.E")] {
         let receipt = store.ingest(batch(vec![inbound(wamid, n, 10, &format!("u{n}"))], Vec::new())).await.unwrap();
         assert_eq!(receipt.new_messages, 1);
         conversations.push(store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap().conversation_id);
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // C asks for a person before B: C has waited longer and comes first; A stays with the bot.
-    hand_off_with_reply(store.as_ref(), "wamid.C").await;
-    tokio::time::sleep(Duration::from_millis(5)).await;
-    hand_off_with_reply(store.as_ref(), "wamid.B").await;
+    let [a, b, c, d, e] = conversations[..] else { unreachable!() };
+    // C asks for a person before B, B before E: they wait in that order. A and D stay
+    // with the bot, D active later than A.
+    for wamid in ["wamid.C", "wamid.B", "wamid.E"] {
+        hand_off_with_reply(store.as_ref(), wamid).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let first = |limit| PageRequest { limit, after: None };
+    let everyone = InboxFilter::default();
 
-    let everyone = People::inbox(store.as_ref(), None, 10).await.unwrap();
-    let bots = People::inbox(store.as_ref(), Some(Handler::Bot), 10).await.unwrap();
+    let whole = People::inbox(store.as_ref(), everyone, first(10)).await.unwrap();
+    let mut paged = Vec::new();
+    let mut page = People::inbox(store.as_ref(), everyone, first(2)).await.unwrap();
+    let mut sizes = vec![page.items.len()];
+    paged.extend(page.items.iter().map(|h| h.conversation_id));
+    while let Some(after) = page.next.clone() {
+        page = People::inbox(store.as_ref(), everyone, PageRequest { limit: 2, after: Some(after) }).await.unwrap();
+        sizes.push(page.items.len());
+        paged.extend(page.items.iter().map(|h| h.conversation_id));
+    }
+    let bots = People::inbox(store.as_ref(), InboxFilter { handler: Some(Handler::Bot), ..everyone }, first(10)).await;
+    let b_since = whole.items[1].handoff_at.unwrap();
+    let long_waits = InboxFilter { waiting_since_or_before: Some(b_since), ..everyone };
+    let waited_long = People::inbox(store.as_ref(), long_waits, first(10)).await.unwrap();
 
-    let order: Vec<Uuid> = everyone.iter().map(|c| c.conversation_id).collect();
-    assert_eq!(order, [conversations[2], conversations[1], conversations[0]]);
-    assert_eq!(bots.iter().map(|c| c.conversation_id).collect::<Vec<_>>(), [conversations[0]]);
-    assert_eq!(everyone[0].user, user(3));
+    let order: Vec<Uuid> = whole.items.iter().map(|h| h.conversation_id).collect();
+    assert_eq!(order, [c, b, e, d, a], "waiting first, longest wait first; then latest activity first");
+    assert!(whole.next.is_none());
+    assert_eq!(paged, order, "pages of two give the same order, each conversation once");
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(bots.unwrap().items.iter().map(|h| h.conversation_id).collect::<Vec<_>>(), [d, a]);
+    assert_eq!(waited_long.items.iter().map(|h| h.conversation_id).collect::<Vec<_>>(), [c, b]);
+    assert_eq!(whole.items[0].user, user(3));
 }
 
 async fn an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it(db: &Db) {

@@ -91,6 +91,15 @@ impl HandlingChange {
     }
 }
 
+/// Which conversations the inbox lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InboxFilter {
+    /// Of this handler only; of every handler when `None`.
+    pub handler: Option<Handler>,
+    /// Only conversations waiting for a person, since this time or earlier.
+    pub waiting_since_or_before: Option<OffsetDateTime>,
+}
+
 /// How many conversations wait for a person, and since when the oldest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WaitingSummary {
@@ -106,11 +115,18 @@ pub trait People: Send + Sync {
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
     async fn handling(&self, conversation_id: Uuid) -> Result<Option<ConversationHandling>, StoreError>;
 
-    /// Conversations as operators list them: those waiting for a person first (oldest
-    /// wait first), then the others, latest activity first; of one handler when asked.
+    /// Conversations as operators list them, matching `filter`: those waiting for a
+    /// person first (oldest wait first), then the others, latest activity first; ties by
+    /// id. A page's cursor is its last item's place in that order (`at`: the wait's start
+    /// for a waiting conversation, else a key after every wait that falls as activity
+    /// rises; `id`: the conversation), and the next page starts strictly after it. A
+    /// conversation that changes between two pages moves in the order: one that starts
+    /// waiting or gets activity moves before the cursor (a first page shows it), one
+    /// answered meanwhile may show again among the others. A cursor that matches
+    /// nothing gives an empty page.
     ///
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
-    async fn inbox(&self, handler: Option<Handler>, limit: u32) -> Result<Vec<ConversationHandling>, StoreError>;
+    async fn inbox(&self, filter: InboxFilter, page: PageRequest) -> Result<Page<ConversationHandling>, StoreError>;
 
     /// In one transaction, when the conversation's handler is one of `from` (and, for a
     /// take-over, no other operator holds it): applies the change and records it in the

@@ -172,6 +172,9 @@ contract!(sqlite, super::Db::sqlite;
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
     operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
     a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes,
+    failures_older_than_the_window_and_cleared_ones_are_forgotten,
+    failures_counted_at_once_on_two_replicas_are_all_counted,
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(postgres, super::Db::postgres;
@@ -204,6 +207,9 @@ contract!(postgres, super::Db::postgres;
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
     operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
     a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes,
+    failures_older_than_the_window_and_cleared_ones_are_forgotten,
+    failures_counted_at_once_on_two_replicas_are_all_counted,
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(sqlite_handoff, super::Db::sqlite_handoff;
@@ -236,6 +242,9 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
     operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
     a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes,
+    failures_older_than_the_window_and_cleared_ones_are_forgotten,
+    failures_counted_at_once_on_two_replicas_are_all_counted,
     a_handed_job_of_a_dead_process_is_claimed_when_its_lease_ends_and_the_old_holder_cannot_finish_it,
 );
 
@@ -1238,6 +1247,74 @@ async fn a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed(
     assert!(!ended_again);
     assert!(after_sign_out.is_none());
     assert!(after_removal.is_none(), "removing an operator ends their sessions");
+}
+
+/// Failures of `key` at each of `seconds`, on `store`, counted over 900 s, 5 to lock.
+async fn fail(store: &dyn Store, keys: &[&str], seconds: i64) {
+    let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    store.count_sign_in_failure(&keys, at(seconds), Duration::from_secs(900), 5).await.unwrap();
+}
+
+async fn locked(store: &dyn Store, keys: &[&str], seconds: i64) -> Option<OffsetDateTime> {
+    let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    store.sign_in_locked_until(&keys, at(seconds)).await.unwrap()
+}
+
+async fn failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes(db: &Db) {
+    let (one, two) = (db.open().await, db.open().await);
+    for (n, replica) in [&one, &two, &one, &two].into_iter().enumerate() {
+        fail(replica.as_ref(), &["name"], 1_000 + n as i64).await;
+    }
+    let after_four = locked(two.as_ref(), &["name"], 1_004).await;
+    fail(one.as_ref(), &["name", "address"], 1_004).await;
+
+    let name_on_the_other = locked(two.as_ref(), &["address", "name"], 1_005).await;
+    let address_alone = locked(one.as_ref(), &["address"], 1_005).await;
+    let unknown = locked(one.as_ref(), &["nobody"], 1_005).await;
+    let when_it_ends = locked(one.as_ref(), &["name"], 1_904).await;
+    fail(two.as_ref(), &["name"], 1_905).await;
+    let after_one_more = locked(one.as_ref(), &["name"], 1_905).await;
+
+    assert_eq!(after_four, None, "four failures lock nothing");
+    assert_eq!(name_on_the_other, Some(at(1_904)), "the fifth, on the other replica, locks the name for a window");
+    assert_eq!(address_alone, None, "the address failed once");
+    assert_eq!(unknown, None);
+    assert_eq!(when_it_ends, None, "the lock ends a window after the fifth failure");
+    assert_eq!(after_one_more, None, "after a lock the count starts over");
+}
+
+async fn failures_older_than_the_window_and_cleared_ones_are_forgotten(db: &Db) {
+    let store = db.open().await;
+    for seconds in 2_000..2_004 {
+        fail(store.as_ref(), &["slow", "cleared"], seconds).await;
+    }
+    store.clear_sign_in_failures("cleared").await.unwrap();
+    // The window of "slow"'s first failure has passed: this one starts a new count.
+    fail(store.as_ref(), &["slow", "cleared"], 2_900).await;
+    let slow_after_window = locked(store.as_ref(), &["slow"], 2_901).await;
+    let cleared = locked(store.as_ref(), &["cleared"], 2_901).await;
+    for seconds in 2_901..2_905 {
+        fail(store.as_ref(), &["slow"], seconds).await;
+    }
+    let slow_at_five_in_a_window = locked(store.as_ref(), &["slow"], 2_905).await;
+
+    assert_eq!(slow_after_window, None);
+    assert_eq!(cleared, None, "a cleared key starts over");
+    assert_eq!(slow_at_five_in_a_window, Some(at(2_904 + 900)));
+}
+
+async fn failures_counted_at_once_on_two_replicas_are_all_counted(db: &Db) {
+    let (one, two) = (db.open().await, db.open().await);
+    let mut racing = tokio::task::JoinSet::new();
+    for n in 0..5 {
+        let replica = if n % 2 == 0 { one.clone() } else { two.clone() };
+        racing.spawn(async move { fail(replica.as_ref(), &["raced"], 3_000).await });
+    }
+    while let Some(done) = racing.join_next().await {
+        done.unwrap();
+    }
+
+    assert_eq!(locked(two.as_ref(), &["raced"], 3_001).await, Some(at(3_900)), "five failures at once lock");
 }
 
 async fn a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both(db: &Db) {

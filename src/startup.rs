@@ -118,12 +118,13 @@ pub fn approved_templates(config: &Config) -> anyhow::Result<Option<Arc<dyn Temp
 
 /// The operator console's use cases: sign-in (argon2id, throttled) and sessions.
 fn console_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> ConsoleState {
-    let operators: Arc<dyn Operators> = store;
+    let operators: Arc<dyn Operators> = store.clone();
     let throttle =
         ThrottleSettings { max_failures: config.console.sign_in_attempts, window: config.console.sign_in_window };
     ConsoleState {
         sign_in: Arc::new(SignIn::new(
             operators.clone(),
+            store,
             Arc::new(Argon2Passwords::new()),
             clock.clone(),
             config.console.session_ttl,
@@ -132,6 +133,7 @@ fn console_state(config: &Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) 
         sessions: Arc::new(OperatorSessions::new(operators, clock)),
         secure_cookies: config.console.secure_cookies,
         session_ttl: config.console.session_ttl,
+        trusted_proxies: config.http.trusted_proxies.clone(),
     }
 }
 

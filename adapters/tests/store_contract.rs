@@ -17,7 +17,7 @@ use switchboard_application::ports::{
     NewOutbound, NewReply, NewSession, NewStatus, OpenTask, PageRequest, PasswordHash, RawEvent, ReplyRecorded, Route,
     StoredTask, TimeRange,
 };
-use switchboard_application::ports::{ContactRef, HandlingChange, HandoffStart, People};
+use switchboard_application::ports::{ContactRef, HandlingChange, HandoffStart, InboxFilter, People};
 use switchboard_domain::a2a::{Task, TaskState, TaskStatus};
 use switchboard_domain::{
     AgentName, AgentTask, DeliveryState, InboundContent, InboundMessage, Intent, OutboundContent, OutboundMessage,
@@ -170,6 +170,7 @@ contract!(sqlite, super::Db::sqlite;
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
@@ -196,6 +197,9 @@ contract!(sqlite, super::Db::sqlite;
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
     operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
     a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes,
+    failures_older_than_the_window_and_cleared_ones_are_forgotten,
+    failures_counted_at_once_on_two_replicas_are_all_counted,
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(postgres, super::Db::postgres;
@@ -203,6 +207,7 @@ contract!(postgres, super::Db::postgres;
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
@@ -229,6 +234,9 @@ contract!(postgres, super::Db::postgres;
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
     operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
     a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes,
+    failures_older_than_the_window_and_cleared_ones_are_forgotten,
+    failures_counted_at_once_on_two_replicas_are_all_counted,
     a_job_whose_lease_expired_is_taken_over_and_the_old_holder_cannot_finish_it,
 );
 contract!(sqlite_handoff, super::Db::sqlite_handoff;
@@ -236,6 +244,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     operators_take_over_answer_hand_back_and_close_with_each_step_in_the_history,
     a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator,
     the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first,
+    an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it,
     the_activity_mark_moves_with_every_message_handoff_and_delivery_change,
     a_redelivered_webhook_stores_its_message_once_and_counts_a_duplicate,
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
@@ -294,6 +303,9 @@ contract!(postgres_handoff, super::Db::postgres_handoff;
     a_deliverys_sandbox_send_is_recorded_once_with_its_status_jobs,
     operators_are_added_once_listed_by_name_found_with_their_hash_and_removed,
     a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed,
+    failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes,
+    failures_older_than_the_window_and_cleared_ones_are_forgotten,
+    failures_counted_at_once_on_two_replicas_are_all_counted,
     a_handed_job_of_a_dead_process_is_claimed_when_its_lease_ends_and_the_old_holder_cannot_finish_it,
 );
 
@@ -1220,24 +1232,70 @@ async fn a_conversation_keeps_its_latest_task_and_its_agent_is_never_an_operator
 async fn the_inbox_lists_conversations_waiting_for_a_person_first_longest_wait_first(db: &Db) {
     let store = db.open().await;
     let mut conversations = Vec::new();
-    for (n, wamid) in [(1u32, "wamid.A"), (2, "wamid.B"), (3, "wamid.C")] {
+    for (n, wamid) in [(1u32, "wamid.A"), (2, "wamid.B"), (3, "wamid.C"), (4, "wamid.D"), (5, "wamid.E")] {
         let receipt = store.ingest(batch(vec![inbound(wamid, n, 10, &format!("u{n}"))], Vec::new())).await.unwrap();
         assert_eq!(receipt.new_messages, 1);
         conversations.push(store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap().conversation_id);
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    let [a, b, c, d, e] = conversations[..] else { unreachable!() };
+    // C asks for a person before B, B before E: they wait in that order. A and D stay
+    // with the bot, D active later than A.
+    for wamid in ["wamid.C", "wamid.B", "wamid.E"] {
+        hand_off_with_reply(store.as_ref(), wamid).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let first = |limit| PageRequest { limit, after: None };
+    let everyone = InboxFilter::default();
+
+    let whole = People::inbox(store.as_ref(), everyone, first(10)).await.unwrap();
+    let mut paged = Vec::new();
+    let mut page = People::inbox(store.as_ref(), everyone, first(2)).await.unwrap();
+    let mut sizes = vec![page.items.len()];
+    paged.extend(page.items.iter().map(|h| h.conversation_id));
+    while let Some(after) = page.next.clone() {
+        page = People::inbox(store.as_ref(), everyone, PageRequest { limit: 2, after: Some(after) }).await.unwrap();
+        sizes.push(page.items.len());
+        paged.extend(page.items.iter().map(|h| h.conversation_id));
+    }
+    let bots = People::inbox(store.as_ref(), InboxFilter { handler: Some(Handler::Bot), ..everyone }, first(10)).await;
+    let b_since = whole.items[1].handoff_at.unwrap();
+    let long_waits = InboxFilter { waiting_since_or_before: Some(b_since), ..everyone };
+    let waited_long = People::inbox(store.as_ref(), long_waits, first(10)).await.unwrap();
+
+    let order: Vec<Uuid> = whole.items.iter().map(|h| h.conversation_id).collect();
+    assert_eq!(order, [c, b, e, d, a], "waiting first, longest wait first; then latest activity first");
+    assert!(whole.next.is_none());
+    assert_eq!(paged, order, "pages of two give the same order, each conversation once");
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(bots.unwrap().items.iter().map(|h| h.conversation_id).collect::<Vec<_>>(), [d, a]);
+    assert_eq!(waited_long.items.iter().map(|h| h.conversation_id).collect::<Vec<_>>(), [c, b]);
+    assert_eq!(whole.items[0].user, user(3));
+}
+
+async fn an_operators_own_take_over_starts_no_wait_and_taking_a_waiting_one_over_does_not_end_it(db: &Db) {
+    let store = db.open().await;
+    let receipt = store.ingest(batch(vec![inbound("wamid.BOT", 2, 10, "u2")], Vec::new())).await.unwrap();
+    assert_eq!(receipt.new_messages, 1);
+    let bots = store.inbound(&Wamid::parse("wamid.BOT").unwrap()).await.unwrap().unwrap().conversation_id;
+    enqueue(store.as_ref(), "u1", "wamid.ASKED", 11).await;
+    let (asked, _) = hand_off_with_reply(store.as_ref(), "wamid.ASKED").await;
     let all = [Handler::Bot, Handler::People, Handler::Closed];
     let take = |name: &str| HandlingChange::TakeOver { operator: name.to_owned() };
-    // C waits since 1,800,000,000 and B since 1,800,000,100: C first; A stays with the bot.
-    store.change(conversations[2], &take("amelia"), &all, at(1_800_000_000)).await.unwrap();
-    store.change(conversations[1], &take("bob"), &all, at(1_800_000_100)).await.unwrap();
 
-    let everyone = People::inbox(store.as_ref(), None, 10).await.unwrap();
-    let bots = People::inbox(store.as_ref(), Some(Handler::Bot), 10).await.unwrap();
+    store.change(bots, &take("amelia"), &all, at(1_800_000_000)).await.unwrap();
+    store.change(asked, &take("bob"), &all, at(1_800_000_001)).await.unwrap();
+    let taken_from_the_bot = store.handling(bots).await.unwrap().unwrap();
+    let taken_while_waiting = store.handling(asked).await.unwrap().unwrap();
+    let waiting = store.waiting().await.unwrap();
 
-    let order: Vec<Uuid> = everyone.iter().map(|c| c.conversation_id).collect();
-    assert_eq!(order, [conversations[2], conversations[1], conversations[0]]);
-    assert_eq!(bots.iter().map(|c| c.conversation_id).collect::<Vec<_>>(), [conversations[0]]);
-    assert_eq!(everyone[0].user, user(3));
+    assert_eq!((taken_from_the_bot.handler, taken_from_the_bot.operator.as_deref()), (Handler::People, Some("amelia")));
+    assert_eq!(taken_from_the_bot.handoff_at, None, "nobody asked for a person");
+    assert!(!taken_from_the_bot.waits_for_a_person());
+    assert!(taken_while_waiting.handoff_at.is_some());
+    assert!(taken_while_waiting.waits_for_a_person(), "the user waits until an operator answers");
+    assert_eq!(waiting.count, 1);
+    assert_eq!(waiting.oldest_since, taken_while_waiting.handoff_at);
 }
 
 async fn the_activity_mark_moves_with_every_message_handoff_and_delivery_change(db: &Db) {
@@ -1328,6 +1386,74 @@ async fn a_session_opens_until_it_expires_is_deleted_or_its_operator_is_removed(
     assert!(!ended_again);
     assert!(after_sign_out.is_none());
     assert!(after_removal.is_none(), "removing an operator ends their sessions");
+}
+
+/// Failures of `key` at each of `seconds`, on `store`, counted over 900 s, 5 to lock.
+async fn fail(store: &dyn Store, keys: &[&str], seconds: i64) {
+    let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    store.count_sign_in_failure(&keys, at(seconds), Duration::from_secs(900), 5).await.unwrap();
+}
+
+async fn locked(store: &dyn Store, keys: &[&str], seconds: i64) -> Option<OffsetDateTime> {
+    let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    store.sign_in_locked_until(&keys, at(seconds)).await.unwrap()
+}
+
+async fn failed_sign_ins_counted_on_two_replicas_lock_the_key_for_both_until_the_window_passes(db: &Db) {
+    let (one, two) = (db.open().await, db.open().await);
+    for (n, replica) in [&one, &two, &one, &two].into_iter().enumerate() {
+        fail(replica.as_ref(), &["name"], 1_000 + n as i64).await;
+    }
+    let after_four = locked(two.as_ref(), &["name"], 1_004).await;
+    fail(one.as_ref(), &["name", "address"], 1_004).await;
+
+    let name_on_the_other = locked(two.as_ref(), &["address", "name"], 1_005).await;
+    let address_alone = locked(one.as_ref(), &["address"], 1_005).await;
+    let unknown = locked(one.as_ref(), &["nobody"], 1_005).await;
+    let when_it_ends = locked(one.as_ref(), &["name"], 1_904).await;
+    fail(two.as_ref(), &["name"], 1_905).await;
+    let after_one_more = locked(one.as_ref(), &["name"], 1_905).await;
+
+    assert_eq!(after_four, None, "four failures lock nothing");
+    assert_eq!(name_on_the_other, Some(at(1_904)), "the fifth, on the other replica, locks the name for a window");
+    assert_eq!(address_alone, None, "the address failed once");
+    assert_eq!(unknown, None);
+    assert_eq!(when_it_ends, None, "the lock ends a window after the fifth failure");
+    assert_eq!(after_one_more, None, "after a lock the count starts over");
+}
+
+async fn failures_older_than_the_window_and_cleared_ones_are_forgotten(db: &Db) {
+    let store = db.open().await;
+    for seconds in 2_000..2_004 {
+        fail(store.as_ref(), &["slow", "cleared"], seconds).await;
+    }
+    store.clear_sign_in_failures("cleared").await.unwrap();
+    // The window of "slow"'s first failure has passed: this one starts a new count.
+    fail(store.as_ref(), &["slow", "cleared"], 2_900).await;
+    let slow_after_window = locked(store.as_ref(), &["slow"], 2_901).await;
+    let cleared = locked(store.as_ref(), &["cleared"], 2_901).await;
+    for seconds in 2_901..2_905 {
+        fail(store.as_ref(), &["slow"], seconds).await;
+    }
+    let slow_at_five_in_a_window = locked(store.as_ref(), &["slow"], 2_905).await;
+
+    assert_eq!(slow_after_window, None);
+    assert_eq!(cleared, None, "a cleared key starts over");
+    assert_eq!(slow_at_five_in_a_window, Some(at(2_904 + 900)));
+}
+
+async fn failures_counted_at_once_on_two_replicas_are_all_counted(db: &Db) {
+    let (one, two) = (db.open().await, db.open().await);
+    let mut racing = tokio::task::JoinSet::new();
+    for n in 0..5 {
+        let replica = if n % 2 == 0 { one.clone() } else { two.clone() };
+        racing.spawn(async move { fail(replica.as_ref(), &["raced"], 3_000).await });
+    }
+    while let Some(done) = racing.join_next().await {
+        done.unwrap();
+    }
+
+    assert_eq!(locked(two.as_ref(), &["raced"], 3_001).await, Some(at(3_900)), "five failures at once lock");
 }
 
 async fn a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both(db: &Db) {

@@ -9,7 +9,7 @@ use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_application::ports::PasswordHasher as _;
 use switchboard_domain::{OperatorName, Role};
 
-use crate::helpers::{API_KEY, TestApp, spawn_app};
+use crate::helpers::{API_KEY, TestApp, spawn_app, spawn_app_with};
 
 /// A client that shows redirects instead of following them.
 fn client() -> reqwest::Client {
@@ -129,4 +129,86 @@ async fn over_plain_http_the_cookies_are_not_marked_secure() {
     let form_cookie = set_cookie(&page, "switchboard_sign_in").unwrap();
     assert!(!form_cookie.contains("Secure"), "{form_cookie}");
     assert!(form_cookie.contains("SameSite=Strict"), "{form_cookie}");
+}
+
+/// Failed sign-ins (with the JSON error shape) for `names`, each with its own
+/// `X-Forwarded-For`; answers each status and code.
+async fn fail_sign_ins(app: &TestApp, attempts: &[(&str, &str)]) -> Vec<(u16, String)> {
+    let page = client().get(format!("{}/console/sign-in", app.address)).send().await.unwrap();
+    let token = cookie_value(&set_cookie(&page, "switchboard_sign_in").unwrap()).to_owned();
+    let mut answers = Vec::new();
+    for (name, forwarded_for) in attempts {
+        let response = client()
+            .post(format!("{}/console/sign-in", app.address))
+            .header("x-forwarded-for", *forwarded_for)
+            .header("cookie", format!("switchboard_sign_in={token}"))
+            .header("accept", "application/json")
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("name={name}&password=not+the+password&csrf={token}"))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap();
+        answers.push((status, body["code"].as_str().unwrap_or_default().to_owned()));
+    }
+    answers
+}
+
+fn refused() -> (u16, String) {
+    (401, String::from("invalid_credentials"))
+}
+
+fn throttled() -> (u16, String) {
+    (429, String::from("too_many_attempts"))
+}
+
+#[tokio::test]
+async fn without_a_trusted_proxy_a_rotated_x_forwarded_for_does_not_escape_the_per_address_throttle() {
+    let app = spawn_app_with(&[("SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS", "3")]).await;
+
+    // A new name and a new forwarded address each time: only the peer (127.0.0.1) repeats.
+    let answers = fail_sign_ins(
+        &app,
+        &[("n1", "198.51.100.1"), ("n2", "198.51.100.2"), ("n3", "198.51.100.3"), ("n4", "198.51.100.4")],
+    )
+    .await;
+
+    assert_eq!(answers, [refused(), refused(), refused(), throttled()]);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_client_it_names_is_throttled_and_another_client_is_not() {
+    let app = spawn_app_with(&[
+        ("SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS", "3"),
+        ("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
+    ])
+    .await;
+
+    let answers = fail_sign_ins(
+        &app,
+        &[
+            ("m1", "203.0.113.7"),
+            // What the client wrote itself is left of what the proxy appended.
+            ("m2", "198.51.100.9, 203.0.113.7"),
+            ("m3", "203.0.113.7"),
+            ("m4", "203.0.113.7"),
+            ("m5", "203.0.113.8"),
+        ],
+    )
+    .await;
+
+    assert_eq!(answers, [refused(), refused(), refused(), throttled(), refused()]);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_outlive_a_restart_because_the_database_counts_them() {
+    let app = spawn_app_with(&[("SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS", "2")]).await;
+    let before = fail_sign_ins(&app, &[("ana", "198.51.100.1"), ("ana", "198.51.100.1")]).await;
+
+    let app = app.restart().await;
+    let after = fail_sign_ins(&app, &[("ana", "198.51.100.1")]).await;
+
+    assert_eq!(before, [refused(), refused()]);
+    assert_eq!(after, [throttled()], "a restart (or another replica) does not reset the count");
 }

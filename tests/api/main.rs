@@ -20,6 +20,7 @@ mod faults;
 mod handoff;
 mod helpers;
 mod hostile;
+mod inbox;
 mod management;
 mod media;
 mod one_trace;

@@ -215,6 +215,7 @@ fn the_alert_rules_parse_are_complete_and_use_only_exported_metrics() {
         "SwitchboardQueueBackingUp",
         "SwitchboardSqliteCommitsSlow",
         "SwitchboardSecretRedacted",
+        "SwitchboardConversationWaitingForAPerson",
     ] {
         assert!(alerts.iter().any(|a| a == needed), "{needed} missing");
     }

@@ -270,7 +270,7 @@ pub const METRICS: &[MetricSpec] = &[
     metric(
         "switchboard_handoff_waiting",
         Kind::Gauge,
-        "Conversations waiting for a person now (no operator answered since the handoff)",
+        "Conversations waiting for a person now: the user, an agent or the fallback policy asked for one and no operator has answered since (taking it over alone does not end the wait)",
         &[],
     ),
     metric(
@@ -282,7 +282,7 @@ pub const METRICS: &[MetricSpec] = &[
     metric(
         "switchboard_handoff_first_reply_seconds",
         Kind::Histogram,
-        "Time from a handoff to the first operator reply",
+        "Seconds from a handoff to people to the first operator reply accepted for delivery (an operator's own take-over of a conversation nobody waited on is not counted)",
         &[],
     ),
     metric(

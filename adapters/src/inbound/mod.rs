@@ -6,6 +6,7 @@
 pub mod a2a_server;
 pub mod api;
 pub mod auth;
+pub mod client_address;
 pub mod console;
 pub mod errors;
 pub mod health;

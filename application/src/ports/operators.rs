@@ -112,6 +112,43 @@ pub trait Operators: Send + Sync {
     async fn delete_expired_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// Failed console sign-ins, counted per key in the store, so every replica counts the
+/// same failures and a restart forgets none. A key is opaque here (the use case gives
+/// the SHA-256 of a name or a client address, never the name or address).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SignInFailures: Send + Sync {
+    /// The latest time one of `keys` is locked until, when one is locked after `now`.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn sign_in_locked_until(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+    ) -> Result<Option<OffsetDateTime>, StoreError>;
+
+    /// Counts one failure at `now` for each of `keys`. A key whose first counted failure
+    /// is `window` old or older starts over at one; a key that reaches `max_failures`
+    /// is locked until `now + window` (and starts over once that has passed). Each key
+    /// is counted by one atomic statement, so failures on several replicas at once are
+    /// all counted. Keys with nothing left to count (window and lock both over) are
+    /// forgotten on the way.
+    ///
+    /// Errors: [`StoreError::Unavailable`]; the keys before the failing one are counted.
+    async fn count_sign_in_failure(
+        &self,
+        keys: &[String],
+        now: OffsetDateTime,
+        window: Duration,
+        max_failures: u32,
+    ) -> Result<(), StoreError>;
+
+    /// Forgets `key`'s failures and lock.
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn clear_sign_in_failures(&self, key: &str) -> Result<(), StoreError>;
+}
+
 /// Hashes passwords for storage and checks them (argon2id in the adapter).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]

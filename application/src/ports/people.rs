@@ -31,6 +31,9 @@ pub struct ConversationHandling {
     pub business_number_id: String,
     pub handler: Handler,
     pub reason: Option<HandoffReason>,
+    /// When people were asked for (by the user, an agent or the fallback policy): the
+    /// wait starts here. `None` when an operator took the conversation from the bot, or
+    /// from closed, on their own: nobody waited then.
     pub handoff_at: Option<OffsetDateTime>,
     pub operator: Option<String>,
     pub taken_at: Option<OffsetDateTime>,
@@ -41,9 +44,11 @@ pub struct ConversationHandling {
 }
 
 impl ConversationHandling {
-    /// People handle it and no operator has answered since the handoff.
+    /// People handle it, someone asked for a person, and no operator has answered since.
+    /// Taking it over does not end the wait (the user still has no answer); an operator's
+    /// own take-over of a conversation nobody waited on does not start one.
     pub fn waits_for_a_person(&self) -> bool {
-        self.handler == Handler::People && self.first_human_reply_at.is_none()
+        self.handler == Handler::People && self.handoff_at.is_some() && self.first_human_reply_at.is_none()
     }
 }
 
@@ -61,7 +66,8 @@ pub struct ConversationEvent {
 /// A change of handling asked by an operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HandlingChange {
-    /// People handle it, this operator in charge.
+    /// People handle it, this operator in charge. From a wait for a person, the wait goes
+    /// on until an operator answers; from the bot or closed, nobody waits.
     TakeOver { operator: String },
     /// The bot answers again; the note goes to the agent on the next turn.
     HandBack { operator: String, note: Option<String> },
@@ -85,6 +91,15 @@ impl HandlingChange {
     }
 }
 
+/// Which conversations the inbox lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InboxFilter {
+    /// Of this handler only; of every handler when `None`.
+    pub handler: Option<Handler>,
+    /// Only conversations waiting for a person, since this time or earlier.
+    pub waiting_since_or_before: Option<OffsetDateTime>,
+}
+
 /// How many conversations wait for a person, and since when the oldest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WaitingSummary {
@@ -100,11 +115,18 @@ pub trait People: Send + Sync {
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
     async fn handling(&self, conversation_id: Uuid) -> Result<Option<ConversationHandling>, StoreError>;
 
-    /// Conversations as operators list them: those waiting for a person first (oldest
-    /// wait first), then the others, latest activity first; of one handler when asked.
+    /// Conversations as operators list them, matching `filter`: those waiting for a
+    /// person first (oldest wait first), then the others, latest activity first; ties by
+    /// id. A page's cursor is its last item's place in that order (`at`: the wait's start
+    /// for a waiting conversation, else a key after every wait that falls as activity
+    /// rises; `id`: the conversation), and the next page starts strictly after it. A
+    /// conversation that changes between two pages moves in the order: one that starts
+    /// waiting or gets activity moves before the cursor (a first page shows it), one
+    /// answered meanwhile may show again among the others. A cursor that matches
+    /// nothing gives an empty page.
     ///
     /// Errors: [`StoreError::Unavailable`]; [`StoreError::Corrupt`].
-    async fn inbox(&self, handler: Option<Handler>, limit: u32) -> Result<Vec<ConversationHandling>, StoreError>;
+    async fn inbox(&self, filter: InboxFilter, page: PageRequest) -> Result<Page<ConversationHandling>, StoreError>;
 
     /// In one transaction, when the conversation's handler is one of `from` (and, for a
     /// take-over, no other operator holds it): applies the change and records it in the
@@ -137,7 +159,8 @@ pub trait People: Send + Sync {
     /// Errors: [`StoreError::Unavailable`].
     async fn activity(&self) -> Result<String, StoreError>;
 
-    /// The conversations waiting for a person now.
+    /// The conversations waiting for a person now, as
+    /// [`ConversationHandling::waits_for_a_person`] says.
     ///
     /// Errors: [`StoreError::Unavailable`].
     async fn waiting(&self) -> Result<WaitingSummary, StoreError>;

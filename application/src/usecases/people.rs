@@ -164,11 +164,8 @@ impl PeopleInTheLoop {
                 None => handling = self.take_over(conversation_id, operator).await?,
             }
             let now = self.clock.now();
-            if handling.first_human_reply_at.is_none()
-                && let Some(since) = handling.handoff_at
-            {
-                metrics::histogram!("switchboard_handoff_first_reply_seconds").record((now - since).as_seconds_f64());
-            }
+            // Read before the reply is stored: this reply ends a wait (docs/operations.md).
+            let waited_since = handling.handoff_at.filter(|_| handling.waits_for_a_person());
             let delivery_id = Uuid::now_v7();
             let message = OutboundMessage {
                 to: handling.user.clone(),
@@ -195,6 +192,11 @@ impl PeopleInTheLoop {
                     operator: Some(operator.to_owned()),
                 })
                 .await?;
+            // The wait ends when the answer is accepted for delivery, as the waiting gauge
+            // says; Meta's ticks tell when it reached the phone.
+            if let Some(since) = waited_since {
+                metrics::histogram!("switchboard_handoff_first_reply_seconds").record((now - since).as_seconds_f64());
+            }
             tracing::info!(%delivery_id, "operator reply accepted for delivery");
             Ok(delivery_id)
         }

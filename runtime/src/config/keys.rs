@@ -627,18 +627,24 @@ pub const KEYS: &[Key] = &[
         name: "SWITCHBOARD_CONSOLE_SECURE_COOKIES",
         default: KeyDefault::Value("false"),
         secret: false,
-        help: "true: the console's cookies are always Secure; false: Secure when the request came over https (X-Forwarded-Proto is honoured)",
+        help: "true: the console's cookies are always Secure; false: Secure when the request came over https (X-Forwarded-Proto: https from any client counts: it can only add Secure)",
     },
     Key {
         name: "SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS",
         default: KeyDefault::Value("5"),
         secret: false,
-        help: "failed console sign-ins for one name, or from one address, within the window before sign-in for it is refused for a window",
+        help: "failed console sign-ins for one name, or from one client address, within the window before sign-in for it is refused for a window (counted in the database, for every replica)",
     },
     Key {
         name: "SWITCHBOARD_CONSOLE_SIGN_IN_WINDOW_SECS",
         default: KeyDefault::Value("900"),
         secret: false,
         help: "the window failed sign-ins are counted in, and how long a throttled name or address waits",
+    },
+    Key {
+        name: "SWITCHBOARD_TRUSTED_PROXIES",
+        default: KeyDefault::Absent("the TCP peer is the client; X-Forwarded-For is ignored"),
+        secret: false,
+        help: "comma-separated addresses and CIDR blocks of the reverse proxies in front of the service (10.0.0.0/8, fd00::/8); from them, the right-most X-Forwarded-For entry that is not one of them is the client (console sign-in throttling)",
     },
 ];

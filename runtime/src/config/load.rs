@@ -11,7 +11,7 @@ use super::sections::{
 };
 use super::{
     Config, ConfigError, ConfigSource, DatabaseConfig, HttpConfig, LogConfig, Mode, OtelConfig,
-    SANDBOX_BUSINESS_ACCOUNT_ID, SANDBOX_PHONE_NUMBER_ID, WhatsAppConfig, WorkerConfig,
+    SANDBOX_BUSINESS_ACCOUNT_ID, SANDBOX_PHONE_NUMBER_ID, TrustedProxies, WhatsAppConfig, WorkerConfig,
 };
 use crate::telemetry::LogFormat;
 use switchboard_shared::retry::RetryPolicy;
@@ -177,6 +177,11 @@ impl Config {
                 ),
                 max_header_bytes: src.positive("SWITCHBOARD_HTTP_MAX_HEADER_BYTES", "a size in bytes")?,
                 body_budget_bytes: src.positive("SWITCHBOARD_HTTP_BODY_BUDGET_BYTES", "a size in bytes")?,
+                trusted_proxies: match src.get("SWITCHBOARD_TRUSTED_PROXIES") {
+                    None => TrustedProxies::default(),
+                    Some(list) => TrustedProxies::parse(list)
+                        .map_err(|message| ConfigError::Invalid { key: "SWITCHBOARD_TRUSTED_PROXIES", message })?,
+                },
             },
             database: DatabaseConfig {
                 url: SecretString::from(database_url),

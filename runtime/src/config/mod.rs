@@ -18,6 +18,7 @@
 
 mod keys;
 mod load;
+mod proxies;
 mod sandbox;
 mod sections;
 mod source;
@@ -36,6 +37,7 @@ use switchboard_shared::retry::RetryPolicy;
 
 pub use keys::{KEYS, Key, KeyDefault};
 pub use load::redact_url;
+pub use proxies::TrustedProxies;
 pub use source::ConfigSource;
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +77,8 @@ pub struct HttpConfig {
     pub max_header_bytes: usize,
     /// Body bytes all requests together may hold at once (503 beyond it).
     pub body_budget_bytes: usize,
+    /// The proxies whose `X-Forwarded-For` names the client (none: the peer is).
+    pub trusted_proxies: TrustedProxies,
 }
 
 #[derive(Debug, Clone)]

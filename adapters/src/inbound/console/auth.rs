@@ -5,6 +5,8 @@
 //!   only its SHA-256). HttpOnly, SameSite=Strict, Path=/console, and Secure when the
 //!   request came over https (a proxy's `X-Forwarded-Proto` counts) or configuration
 //!   says always.
+//! - Failed sign-ins are counted per name and per client address: the TCP peer, or the
+//!   client a trusted proxy names (`client_address`).
 //! - CSRF: each session has a random token; every state-changing form carries it in a
 //!   hidden `csrf` field and [`SignedIn::check_csrf`] compares it in constant time. The
 //!   sign-in form, which has no session yet, is protected the same way by a token in a
@@ -28,6 +30,7 @@ use switchboard_domain::{OperatorName, Role};
 
 use super::{CONSOLE_PATH, ConsoleError, ConsoleState, SIGN_IN_PATH, html_response, layout, wants_json};
 use crate::inbound::auth::secret_eq;
+use crate::inbound::client_address::{client_address, client_key};
 use crate::inbound::errors::ErrorCode;
 
 /// The session cookie's name.
@@ -116,7 +119,9 @@ impl FromRequest for SignedIn {
     }
 }
 
-/// Whether cookies set in answer to `req` must be Secure.
+/// Whether cookies set in answer to `req` must be Secure. A forwarded claim of https
+/// counts from any client, not only from `SWITCHBOARD_TRUSTED_PROXIES`: it can only add
+/// `Secure`, which keeps the cookie off plain http (a forger locks only themselves out).
 fn secure(req: &HttpRequest, state: &ConsoleState) -> bool {
     state.secure_cookies || req.connection_info().scheme() == "https"
 }
@@ -180,7 +185,9 @@ pub async fn sign_in(req: HttpRequest, form: web::Form<SignInForm>) -> Result<Ht
         tracing::warn!("console: sign-in without a matching CSRF token refused");
         return Err(csrf_rejected(json));
     }
-    let client = req.connection_info().realip_remote_addr().map(str::to_owned);
+    // The peer, or behind a trusted proxy the client it names: never a header a client
+    // could rotate to escape the count.
+    let client = client_address(&req, &state.trusted_proxies).map(client_key);
     let attempt = SignInAttempt { name: &form.name, password: &form.password, client: client.as_deref() };
     match state.sign_in.sign_in(&attempt).await {
         Ok(session) => {

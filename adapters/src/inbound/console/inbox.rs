@@ -1,11 +1,13 @@
 //! The inbox: conversations waiting for a person first (longest wait first), then the
-//! bot's and the closed ones by latest activity. The list refreshes itself when anything
-//! changes (server-sent events from `/console/events`), with no reload.
+//! bot's and the closed ones by latest activity, [`SHOWN`] a page, with a link to the
+//! next page (the management API's inbox cursor). The list refreshes itself when
+//! anything changes (server-sent events from `/console/events`), with no reload.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use maud::{Markup, html};
-use switchboard_application::ports::ConversationHandling;
+use serde::Deserialize;
+use switchboard_application::ports::{ConversationHandling, InboxFilter, StoreError};
 use switchboard_application::usecases::PeopleError;
 use switchboard_domain::{Handler, ServiceWindow};
 use time::OffsetDateTime;
@@ -13,19 +15,33 @@ use time::format_description::well_known::Rfc3339;
 
 use super::{ConsoleError, SignedIn, html_response, layout};
 use crate::inbound::errors::ErrorCode;
-use crate::inbound::management::ManagementState;
+use crate::inbound::management::{ManagementState, inbox_cursor, inbox_page};
 
 /// The fragment the inbox page reloads on a change.
 pub const ROWS_PATH: &str = "/console/inbox/rows";
 
-/// How many conversations the inbox shows.
-const SHOWN: u32 = 200;
+/// How many conversations an inbox page shows.
+pub const SHOWN: u32 = 200;
+
+/// `?cursor=`: where the page starts (the "Older conversations" link's); the first page
+/// without one.
+#[derive(Debug, Deserialize)]
+pub struct InboxPageQuery {
+    cursor: Option<String>,
+}
 
 /// `GET /console`.
-pub async fn page(who: SignedIn, state: web::Data<ManagementState>) -> Result<HttpResponse, ConsoleError> {
+pub async fn page(
+    who: SignedIn,
+    state: web::Data<ManagementState>,
+    query: web::Query<InboxPageQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    let cursor = query.cursor.as_deref().filter(|c| !c.is_empty());
     // Read before the rows: a change after it is newer than the page, and is pushed.
     let since = state.people.activity().await.ok();
-    let rows = rows(&who, &state).await?;
+    let rows = rows(&who, &state, cursor).await?;
+    // The live refresh reloads this page of the list, not the first.
+    let live = cursor.map_or_else(|| ROWS_PATH.to_owned(), |c| format!("{ROWS_PATH}?cursor={c}"));
     let body = html! {
         h1 { "Inbox" }
         p.muted { "Conversations waiting for a person come first, longest wait first. The list updates by itself." }
@@ -33,21 +49,32 @@ pub async fn page(who: SignedIn, state: web::Data<ManagementState>) -> Result<Ht
             h2 #inbox-title .visually-hidden { "Conversations" }
             // The list is replaced on each change; screen readers hear only its summary.
             p #inbox-announce .visually-hidden aria-live="polite" {}
-            div #inbox data-live=(ROWS_PATH) data-since=[since] data-announce="inbox-announce" { (rows) }
+            div #inbox data-live=(live) data-since=[since] data-announce="inbox-announce" { (rows) }
         }
     };
     Ok(html_response(StatusCode::OK, &layout::page("Inbox", &who, body)))
 }
 
-/// `GET /console/inbox/rows`: the list alone, for the live refresh.
-pub async fn fragment(who: SignedIn, state: web::Data<ManagementState>) -> Result<HttpResponse, ConsoleError> {
-    Ok(html_response(StatusCode::OK, &rows(&who, &state).await?))
+/// `GET /console/inbox/rows?cursor=`: one page of the list alone, for the live refresh.
+pub async fn fragment(
+    who: SignedIn,
+    state: web::Data<ManagementState>,
+    query: web::Query<InboxPageQuery>,
+) -> Result<HttpResponse, ConsoleError> {
+    let cursor = query.cursor.as_deref().filter(|c| !c.is_empty());
+    Ok(html_response(StatusCode::OK, &rows(&who, &state, cursor).await?))
 }
 
-async fn rows(who: &SignedIn, state: &ManagementState) -> Result<Markup, ConsoleError> {
+async fn rows(who: &SignedIn, state: &ManagementState, cursor: Option<&str>) -> Result<Markup, ConsoleError> {
     let now = state.clock.now();
-    let found = state.people.inbox(None, SHOWN).await.map_err(|e| ConsoleError::store(&e, who.json))?;
-    let waiting = found.iter().filter(|c| c.waits_for_a_person()).count();
+    let limit = SHOWN.to_string();
+    let page = inbox_page(Some(&limit), cursor).map_err(|e| ConsoleError::new(e.code, e.message, who.json))?;
+    let store = |e: StoreError| ConsoleError::store(&e, who.json);
+    let found = state.people.inbox(InboxFilter::default(), page).await.map_err(store)?;
+    // Everyone waiting, not only on this page.
+    let waiting = state.people.waiting().await.map_err(store)?.count;
+    let next = found.next.as_ref().map(|c| format!("/console?cursor={}", inbox_cursor(c)));
+    let found = found.items;
     Ok(html! {
         p #inbox-summary data-waiting=(waiting) data-summary {
             @match waiting {
@@ -75,6 +102,12 @@ async fn rows(who: &SignedIn, state: &ManagementState) -> Result<Markup, Console
                         @for c in &found { (row(c, now)) }
                     }
                 }
+            }
+        }
+        @if next.is_some() || cursor.is_some() {
+            nav.pager aria-label="Inbox pages" {
+                @if cursor.is_some() { a href="/console" { "Newest conversations" } }
+                @if let Some(next) = &next { a href=(next) rel="next" { "Older conversations" } }
             }
         }
     })

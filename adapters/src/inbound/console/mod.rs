@@ -55,6 +55,8 @@ pub struct ConsoleState {
     pub secure_cookies: bool,
     /// How long a session lasts: the session cookie's Max-Age.
     pub session_ttl: std::time::Duration,
+    /// Whose `X-Forwarded-For` names the client whose failed sign-ins are counted.
+    pub trusted_proxies: switchboard_runtime::TrustedProxies,
 }
 
 /// A console error: the one error shape `{code, message, trace_id}` for a client that

@@ -3,7 +3,7 @@
 //! over, reply, hand back, close). The API key is not an operator login: each action
 //! names the operator it is done for, and the history records that name.
 
-use switchboard_application::ports::{ConversationEvent, ConversationHandling};
+use switchboard_application::ports::{ConversationEvent, ConversationHandling, InboxFilter};
 use switchboard_domain::{Handler, OutboundContent, ServiceWindow};
 
 use super::*;
@@ -13,8 +13,9 @@ use super::*;
 pub struct InboxQuery {
     /// `people`, `bot` or `closed`; all when absent.
     pub handler: Option<String>,
-    /// 1..=500, default 50.
-    pub limit: Option<String>,
+    /// Only conversations that have waited for a person this many seconds or longer.
+    #[param(value_type = Option<u64>)]
+    pub waiting_at_least_secs: Option<String>,
 }
 
 /// A conversation as operators see it.
@@ -89,9 +90,12 @@ impl From<&ConversationEvent> for HistoryBody {
     }
 }
 
+/// One page of the inbox.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InboxBody {
     pub items: Vec<HandlingBody>,
+    /// Give it as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -170,26 +174,35 @@ pub struct ReplyAccepted {
     pub trace_id: String,
 }
 
-/// `GET /api/v1/inbox?handler=&limit=`
-#[utoipa::path(get, path = "/api/v1/inbox", tag = "People", params(InboxQuery), security(("api_key" = [])),
+/// `GET /api/v1/inbox?handler=&waiting_at_least_secs=&limit=&cursor=`
+#[utoipa::path(get, path = "/api/v1/inbox", tag = "People", params(InboxQuery, PageQuery), security(("api_key" = [])),
     summary = "List the operators' inbox",
-    description = "Conversations waiting for a person first, longest wait first, then the others by latest activity; of one handler when asked.",
-    responses((status = 200, description = "conversations waiting for a person first (longest wait first), then the others (latest activity first)", body = InboxBody), (status = 400, description = "bad handler or limit, named"), (status = 401, description = "no or wrong API key")))]
+    description = "Conversations waiting for a person first, longest wait first, then the others by latest activity (ties by id); of one handler, or only those waiting at least so long, when asked; pages by cursor.",
+    responses((status = 200, description = "conversations waiting for a person first (longest wait first), then the others (latest activity first)", body = InboxBody), (status = 400, description = "`invalid_request` or `invalid_cursor`: the handler, the wait, the limit or the cursor, named"), (status = 401, description = "no or wrong API key"), (status = 503, description = "`store_unavailable`: the database could not be read")))]
 #[tracing::instrument(skip_all, name = "management.inbox")]
-pub async fn inbox(state: web::Data<ManagementState>, query: web::Query<InboxQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn inbox(
+    state: web::Data<ManagementState>,
+    query: web::Query<InboxQuery>,
+    page: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
     let handler =
         query.handler.as_deref().map(|h| Handler::parse(h).map_err(|e| ApiError::invalid("handler", e))).transpose()?;
-    let limit = match query.limit.as_deref() {
-        None => 50,
-        Some(l) => l
-            .parse::<u32>()
-            .ok()
-            .filter(|l| *l > 0)
-            .ok_or_else(|| ApiError::invalid("limit", "a whole number from 1"))?,
-    };
     let now = state.clock.now();
-    let found = state.people.inbox(handler, limit.min(500)).await?;
-    Ok(HttpResponse::Ok().json(InboxBody { items: found.iter().map(|h| HandlingBody::new(h, now)).collect() }))
+    let waiting_since_or_before = query
+        .waiting_at_least_secs
+        .as_deref()
+        .map(|text| {
+            text.parse::<u32>().map(|secs| now - time::Duration::seconds(i64::from(secs))).map_err(|_| {
+                ApiError::invalid("waiting_at_least_secs", format!("{text:?} is not a whole number of seconds"))
+            })
+        })
+        .transpose()?;
+    let page = inbox_page(page.limit.as_deref(), page.cursor.as_deref())?;
+    let found = state.people.inbox(InboxFilter { handler, waiting_since_or_before }, page).await?;
+    Ok(HttpResponse::Ok().json(InboxBody {
+        items: found.items.iter().map(|h| HandlingBody::new(h, now)).collect(),
+        next_cursor: found.next.as_ref().map(inbox_cursor),
+    }))
 }
 
 /// `GET /api/v1/conversations/{id}/handling`

@@ -14,6 +14,8 @@ pub(super) enum List {
     Deliveries,
     WebhookEvents,
     DeadJobs,
+    /// The operators' inbox: its cursor's time is its order key, not a time.
+    Inbox,
 }
 
 impl List {
@@ -25,6 +27,7 @@ impl List {
             Self::Deliveries => "deliveries",
             Self::WebhookEvents => "webhook_events",
             Self::DeadJobs => "dead_jobs",
+            Self::Inbox => "inbox",
         }
     }
 }
@@ -66,6 +69,17 @@ pub(super) fn page_request(list: List, limit: Option<&str>, cursor: Option<&str>
     };
     let after = cursor.filter(|c| !c.is_empty()).map(|c| decode_cursor(list, c)).transpose()?;
     Ok(PageRequest { limit, after })
+}
+
+/// A page of the inbox: `limit` and `cursor` as every list takes them. The console's
+/// inbox pages with the same cursors.
+pub fn inbox_page(limit: Option<&str>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    page_request(List::Inbox, limit, cursor)
+}
+
+/// The text form of an inbox page's `next` cursor.
+pub fn inbox_cursor(next: &PageCursor) -> String {
+    encode_cursor(List::Inbox, next)
 }
 
 pub(super) fn time_param(name: &str, value: Option<&str>) -> Result<Option<i64>, ApiError> {

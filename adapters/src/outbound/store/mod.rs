@@ -25,7 +25,7 @@ use secrecy::ExposeSecret;
 use switchboard_application::jobs::NewJob;
 use switchboard_application::ports::{
     A2aTasks, ChannelSettings, Consents, DeadJobs, Deliveries, EventArchive, Gauges, Inbox, JobQueue, ManagementReads,
-    Messages, Operators, People, PushConfigs, RegisteredAgents, SandboxOutbox, StoreError, StoreHealth,
+    Messages, Operators, People, PushConfigs, RegisteredAgents, SandboxOutbox, SignInFailures, StoreError, StoreHealth,
 };
 use switchboard_domain::OutboundMessage;
 use switchboard_runtime::Config;
@@ -100,6 +100,7 @@ pub trait Store:
     + Consents
     + StoreHealth
     + Operators
+    + SignInFailures
     + SandboxRecorder
     + Lifecycle
 {
@@ -123,6 +124,7 @@ impl<T> Store for T where
         + Consents
         + StoreHealth
         + Operators
+        + SignInFailures
         + SandboxRecorder
         + Lifecycle
 {

@@ -4,7 +4,8 @@
 
 use async_trait::async_trait;
 use switchboard_application::ports::{
-    ConversationEvent, ConversationHandling, HandlingChange, NewReply, People, StoreError, WaitingSummary,
+    ConversationEvent, ConversationHandling, HandlingChange, InboxFilter, NewReply, Page, PageCursor, PageRequest,
+    People, StoreError, WaitingSummary,
 };
 use switchboard_domain::{Handler, HandoffReason, WhatsAppUser};
 use time::OffsetDateTime;
@@ -69,11 +70,24 @@ pub(super) fn handling_after_turn(reply: &NewReply, now: i64) -> Result<Vec<Arg>
     ])
 }
 
-const HANDLING_SELECT: &str =
-    "SELECT v.id, v.business_number_id, v.handler, v.handoff_reason, v.handoff_at, v.operator,
+/// A conversation waits for a person ([`ConversationHandling::waits_for_a_person`]).
+const WAITING: &str = "v.handler = 'people' AND v.handoff_at IS NOT NULL AND v.first_human_reply_at IS NULL";
+
+const HANDLING_COLUMNS: &str = "v.id, v.business_number_id, v.handler, v.handoff_reason, v.handoff_at, v.operator,
         v.taken_at, v.first_human_reply_at, v.last_inbound_ts, v.updated_at,
-        c.phone, c.scoped_id, c.profile_name
-    FROM conversations v JOIN contacts c ON c.id = v.contact_id";
+        c.phone, c.scoped_id, c.profile_name";
+const HANDLING_FROM: &str = "FROM conversations v JOIN contacts c ON c.id = v.contact_id";
+
+/// Sorts every conversation that does not wait after every one that does (wait starts
+/// are unix milliseconds, far below it).
+const AFTER_EVERY_WAIT: i64 = 1 << 62;
+
+/// The inbox's order as one integer, so that it and the id make a keyset cursor: a
+/// waiting conversation's wait start (oldest first), else [`AFTER_EVERY_WAIT`] minus its
+/// latest activity (latest first).
+fn inbox_key() -> String {
+    format!("CASE WHEN {WAITING} THEN v.handoff_at ELSE {AFTER_EVERY_WAIT} - COALESCE(v.updated_at, 0) END")
+}
 
 fn handling(row: &impl Columns) -> Result<ConversationHandling, StoreError> {
     let id = row.text("id");
@@ -102,9 +116,13 @@ fn handling(row: &impl Columns) -> Result<ConversationHandling, StoreError> {
 
 /// The guard of each change: the conversation is handled by one of `from` (the list is
 /// $4...), and a take-over finds no other operator holding it.
+///
+/// A take-over of a conversation people already have keeps its handoff (the user still
+/// waits until an operator answers); from the bot or closed nobody waited, so it has no
+/// handoff time and neither the waiting gauges nor the first-reply histogram count it.
 const TAKE_OVER: &str = "UPDATE conversations SET handler = 'people', operator = $2, taken_at = $3, updated_at = $3,
         handoff_reason = CASE WHEN handler = 'people' THEN handoff_reason ELSE $5 END,
-        handoff_at = CASE WHEN handler = 'people' THEN handoff_at ELSE $3 END,
+        handoff_at = CASE WHEN handler = 'people' THEN handoff_at ELSE NULL END,
         first_human_reply_at = CASE WHEN handler = 'people' THEN first_human_reply_at ELSE NULL END,
         open_task_id = NULL, open_task_agent = NULL
     WHERE id = $1 AND (handler <> 'people' OR operator IS NULL OR operator = $2) AND handler IN ($4, $6, $7)";
@@ -119,25 +137,43 @@ const CLOSE: &str = "UPDATE conversations SET handler = 'closed', open_task_id =
 impl<E: Engine> People for SqlStore<E> {
     #[tracing::instrument(name = "store.handling", skip_all)]
     async fn handling(&self, conversation_id: Uuid) -> Result<Option<ConversationHandling>, StoreError> {
-        let sql = format!("{HANDLING_SELECT} WHERE v.id = $1");
+        let sql = format!("SELECT {HANDLING_COLUMNS} {HANDLING_FROM} WHERE v.id = $1");
         let rows = self.engine.scan(&sql, args![conversation_id.to_string()]).await?;
         rows.first().map(handling).transpose()
     }
 
     #[tracing::instrument(name = "store.inbox", skip_all)]
-    async fn inbox(&self, handler: Option<Handler>, limit: u32) -> Result<Vec<ConversationHandling>, StoreError> {
-        let handlers: Vec<Handler> = handler.map_or_else(|| Handler::ALL.to_vec(), |h| vec![h]);
-        let sql = format!(
-            "{HANDLING_SELECT} WHERE v.handler IN {}
-             ORDER BY CASE WHEN v.handler = 'people' AND v.first_human_reply_at IS NULL THEN 0 ELSE 1 END,
-                      CASE WHEN v.handler = 'people' AND v.first_human_reply_at IS NULL THEN v.handoff_at ELSE -v.updated_at END,
-                      v.id
-             LIMIT {}",
-            in_list(1, handlers.len()),
-            limit.clamp(1, 500)
+    async fn inbox(&self, filter: InboxFilter, page: PageRequest) -> Result<Page<ConversationHandling>, StoreError> {
+        let handlers: Vec<Handler> = filter.handler.map_or_else(|| Handler::ALL.to_vec(), |h| vec![h]);
+        let key = inbox_key();
+        let mut values: Vec<Arg> = handlers.iter().map(|h| Arg::from(h.as_str())).collect();
+        let mut sql = format!(
+            "SELECT {key} AS inbox_key, {HANDLING_COLUMNS} {HANDLING_FROM} WHERE v.handler IN {}",
+            in_list(1, handlers.len())
         );
-        let values = handlers.iter().map(|h| Arg::from(h.as_str())).collect();
-        self.engine.scan(&sql, values).await?.iter().map(handling).collect()
+        if let Some(since) = filter.waiting_since_or_before {
+            values.push(Arg::from(millis(since)));
+            sql.push_str(&format!(" AND {WAITING} AND v.handoff_at <= ${}", values.len()));
+        }
+        if let Some(after) = &page.after {
+            values.push(Arg::from(after.at));
+            values.push(Arg::from(after.id.as_str()));
+            let (at, id) = (values.len() - 1, values.len());
+            sql.push_str(&format!(" AND ({key} > ${at} OR ({key} = ${at} AND v.id > ${id}))"));
+        }
+        sql.push_str(&format!(" ORDER BY inbox_key, v.id LIMIT {}", page.limit.saturating_add(1)));
+        let fetched = self
+            .engine
+            .scan(&sql, values)
+            .await?
+            .iter()
+            .map(|row| Ok((row.int("inbox_key"), handling(row)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let found = Page::from_overfetch(fetched, page.limit, |(at, h)| PageCursor {
+            at: *at,
+            id: h.conversation_id.to_string(),
+        });
+        Ok(Page { items: found.items.into_iter().map(|(_, h)| h).collect(), next: found.next })
     }
 
     #[tracing::instrument(name = "store.change_handling", skip_all, fields(action = change.action()))]
@@ -218,14 +254,9 @@ impl<E: Engine> People for SqlStore<E> {
 
     #[tracing::instrument(name = "store.waiting", skip_all)]
     async fn waiting(&self) -> Result<WaitingSummary, StoreError> {
-        let rows = self
-            .engine
-            .scan(
-                "SELECT COUNT(*) AS waiting, MIN(handoff_at) AS oldest FROM conversations
-                 WHERE handler = 'people' AND first_human_reply_at IS NULL",
-                args![],
-            )
-            .await?;
+        let sql =
+            format!("SELECT COUNT(*) AS waiting, MIN(v.handoff_at) AS oldest FROM conversations v WHERE {WAITING}");
+        let rows = self.engine.scan(&sql, args![]).await?;
         Ok(rows.first().map_or_else(WaitingSummary::default, |row| WaitingSummary {
             count: u64::try_from(row.int("waiting")).unwrap_or(0),
             oldest_since: row.opt_int("oldest").and_then(from_ms),

@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use switchboard_adapters::inbound::whatsapp::envelope;
 use switchboard_adapters::outbound::passwords::Argon2Passwords;
 use switchboard_application::ports::{Clock, EventFilter, SystemClock, TimeRange};
-use switchboard_application::usecases::{DeadLetters, IngestWebhook, ManageOperators, ReplayEvents};
+use switchboard_application::usecases::{DeadLetters, IngestWebhook, ManageOperators, ReplayEvents, unlock_name};
 use switchboard_domain::{OperatorName, Role};
 use switchboard_runtime::config::KEYS;
 use switchboard_runtime::{Config, Mode, telemetry};
@@ -129,6 +129,9 @@ enum OperatorsCommand {
     List,
     /// Remove an operator; their console sessions end at once.
     Remove { name: String },
+    /// Lift the sign-in lock on an operator's name now (after too many failed sign-ins),
+    /// instead of waiting for it to end. A lock on an address ends on its own.
+    Unlock { name: String },
 }
 
 fn main() -> ExitCode {
@@ -401,7 +404,7 @@ async fn operators(config: Config, command: OperatorsCommand) -> anyhow::Result<
         _ => None,
     };
     let store = startup::open_store(&config).await?;
-    let manage = ManageOperators::new(store, Arc::new(Argon2Passwords::new()), Arc::new(SystemClock));
+    let manage = ManageOperators::new(store.clone(), Arc::new(Argon2Passwords::new()), Arc::new(SystemClock));
     match command {
         OperatorsCommand::Add { name: text, role } => {
             let role = Role::parse(&role)?;
@@ -423,6 +426,14 @@ async fn operators(config: Config, command: OperatorsCommand) -> anyhow::Result<
                 anyhow::bail!("no operator named {text}");
             }
             println!("operator {text} removed; their sessions have ended");
+        }
+        OperatorsCommand::Unlock { name: text } => {
+            let name = name(&text)?;
+            if !manage.list().await?.iter().any(|operator| operator.name == name) {
+                anyhow::bail!("no operator named {text}");
+            }
+            unlock_name(store.as_ref(), &name).await?;
+            println!("operator {text} may sign in again (a lock on their address, if any, ends on its own)");
         }
     }
     Ok(())

@@ -58,7 +58,7 @@ async fn the_official_sdk_client_over_http_json_does_the_same_on_the_same_tasks(
 }
 
 #[tokio::test]
-async fn the_card_declares_both_versions_the_skills_and_the_api_key() {
+async fn the_card_declares_both_versions_the_skills_the_api_key_and_the_conventions_agents_may_use() {
     let app = spawn_app().await;
 
     let card: Value = app
@@ -77,6 +77,18 @@ async fn the_card_declares_both_versions_the_skills_and_the_api_key() {
     assert_eq!(card["supportedInterfaces"][0]["url"], format!("{}/a2a", app.address));
     assert_eq!(card["protocolVersion"], "0.3.0");
     assert_eq!(card["securitySchemes"]["apiKey"]["apiKeySecurityScheme"]["name"], "X-API-Key");
+    let extensions: Vec<&str> =
+        card["capabilities"]["extensions"].as_array().unwrap().iter().map(|e| e["uri"].as_str().unwrap()).collect();
+    assert_eq!(
+        extensions,
+        [
+            "urn:switchboard:a2a:handoff:v1",
+            "urn:switchboard:a2a:files:v1",
+            "urn:switchboard:a2a:transfer:v1",
+            "urn:switchboard:a2a:choices:v1"
+        ]
+    );
+    assert!(card["capabilities"]["extensions"][0]["description"].as_str().unwrap().contains("{\"handoff\""));
 }
 
 #[tokio::test]

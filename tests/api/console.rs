@@ -212,3 +212,56 @@ async fn failed_sign_ins_outlive_a_restart_because_the_database_counts_them() {
     assert_eq!(before, [refused(), refused()]);
     assert_eq!(after, [throttled()], "a restart (or another replica) does not reset the count");
 }
+
+#[tokio::test]
+async fn an_operator_locked_out_by_failed_sign_ins_signs_in_again_once_an_admin_unlocks_the_name() {
+    let app = spawn_app_with(&[
+        ("SWITCHBOARD_CONSOLE_SIGN_IN_ATTEMPTS", "3"),
+        ("SWITCHBOARD_TRUSTED_PROXIES", "127.0.0.0/8, ::1"),
+    ])
+    .await;
+    add_operator(&app, "ana", "a long enough password").await;
+    // Three clients guess ana's password: the name is locked, whoever asks next.
+    let failed = fail_sign_ins(&app, &[("ana", "203.0.113.1"), ("ana", "203.0.113.2"), ("ana", "203.0.113.3")]).await;
+    let right_password = || async {
+        let page = client().get(format!("{}/console/sign-in", app.address)).send().await.unwrap();
+        let token = cookie_value(&set_cookie(&page, "switchboard_sign_in").unwrap()).to_owned();
+        client()
+            .post(format!("{}/console/sign-in", app.address))
+            .header("x-forwarded-for", "198.51.100.50")
+            .header("cookie", format!("switchboard_sign_in={token}"))
+            .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(format!("name=ana&password=a+long+enough+password&csrf={token}"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    };
+    let unlock = |name: &str| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["operators", "unlock", name])
+            .env("DATABASE_URL", format!("sqlite://{}", app.db_path.display()))
+            .env("SWITCHBOARD_LOG", "error")
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+
+    let while_locked = right_password().await;
+    let (unknown_code, unknown) = unlock("nobody");
+    let (unlock_code, unlocked) = unlock("ana");
+    let after_unlock = right_password().await;
+
+    assert_eq!(failed, [refused(), refused(), refused()]);
+    assert_eq!(while_locked, 429, "the right password does not open a locked name");
+    assert_eq!(unknown_code, Some(1));
+    assert!(unknown.contains("no operator named nobody"), "{unknown}");
+    assert_eq!(unlock_code, Some(0), "{unlocked}");
+    assert!(unlocked.contains("ana may sign in again"), "{unlocked}");
+    assert_eq!(after_unlock, 303, "signed in and sent to the inbox");
+}

@@ -38,7 +38,7 @@ pub use send::{
     ListOrder, MediaOrder, OrderError, ReactionOrder, RequestedChannel, SendMessage, SendMessageError, SendOrder,
     SendRequest, TemplateOrder,
 };
-pub use sign_in::{SignIn, SignInAttempt, SignInError, SignedInSession, ThrottleSettings};
+pub use sign_in::{SignIn, SignInAttempt, SignInError, SignedInSession, ThrottleSettings, unlock_name};
 pub use status::{RecordStatus, RecordStatusError, StatusOutcome, StatusReport};
 pub use templates::{TemplateCatalogue, TemplateMismatch, TemplateOffer};
 pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};

@@ -79,6 +79,18 @@ pub fn throttle_key(kind: &str, value: &str) -> String {
     hex::encode(Sha256::digest(format!("{kind}:{value}").as_bytes()))
 }
 
+/// Lifts the sign-in lock on an operator's name before it ends (`switchboard operators
+/// unlock NAME`): the name's failed sign-ins are forgotten. A lock on an address is not
+/// touched: it ends on its own.
+///
+/// Errors: [`StoreError::Unavailable`].
+#[tracing::instrument(name = "operators.unlock", skip_all, fields(operator = %name))]
+pub async fn unlock_name(failures: &dyn SignInFailures, name: &OperatorName) -> Result<(), StoreError> {
+    failures.clear_sign_in_failures(&throttle_key("name", &name.as_str().to_lowercase())).await?;
+    tracing::info!("the name's failed sign-ins were forgotten");
+    Ok(())
+}
+
 impl SignIn {
     pub fn new(
         operators: Arc<dyn Operators>,

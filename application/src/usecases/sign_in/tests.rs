@@ -195,3 +195,36 @@ async fn when_the_locks_cannot_be_read_the_attempt_fails_before_the_password_is_
 
     assert!(matches!(failed, Err(SignInError::Store(_))), "{failed:?}");
 }
+
+#[tokio::test]
+async fn unlocking_a_name_forgets_the_failures_counted_under_it_by_a_refused_sign_in() {
+    let mut failures = MockSignInFailures::new();
+    failures.expect_sign_in_locked_until().returning(|_, _| Ok(None));
+    let counted: Arc<Mutex<Vec<String>>> = Arc::default();
+    let keep = counted.clone();
+    failures.expect_count_sign_in_failure().returning(move |keys, _, _, _| {
+        keep.lock().unwrap().extend(keys.iter().cloned());
+        Ok(())
+    });
+    let cleared: Arc<Mutex<Vec<String>>> = Arc::default();
+    let keep = cleared.clone();
+    failures.expect_clear_sign_in_failures().times(1).returning(move |key| {
+        keep.lock().unwrap().push(key.to_owned());
+        Ok(())
+    });
+    let failures = Arc::new(failures);
+    let sign_in = SignIn::new(
+        Arc::new(store()),
+        failures.clone(),
+        Arc::new(hasher()),
+        clock(),
+        Duration::from_secs(3600),
+        ThrottleSettings::default(),
+    );
+    let _ = attempt(&sign_in, "Ana", "wrong password", "192.0.2.7").await;
+
+    unlock_name(failures.as_ref(), &OperatorName::parse("ana").unwrap()).await.unwrap();
+
+    let (counted, cleared) = (counted.lock().unwrap().clone(), cleared.lock().unwrap().clone());
+    assert_eq!(cleared, [counted[0].clone()], "the name's key, not the address's");
+}

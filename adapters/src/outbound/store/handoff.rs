@@ -199,8 +199,8 @@ mod tests {
         assert_eq!(handoff.sleep_for(None, 1_000, poll), poll);
         handoff.push(vec![handed(1, 1_100, 61_100)]);
 
-        assert_eq!(handoff.sleep_for(None, 1_000, poll), Duration::from_millis(101));
-        assert_eq!(handoff.sleep_for(Some(1_050), 1_000, poll), Duration::from_millis(51));
+        assert_eq!(handoff.sleep_for(None, 1_000, poll), Duration::from_millis(100));
+        assert_eq!(handoff.sleep_for(Some(1_050), 1_000, poll), Duration::from_millis(50));
         assert_eq!(handoff.sleep_for(Some(1_050), 1_100, poll), Duration::ZERO);
     }
 

@@ -40,12 +40,12 @@ impl WorkSignal {
 }
 
 /// How long an idle worker may sleep: until the earliest queued job falls due (`due_ms`,
-/// in the future), a little after, but never longer than `max`.
+/// in the future), but never longer than `max`. `now_ms` is truncated to the millisecond
+/// and the timer rounds up, so the wake-up is never before the due time: no margin is
+/// added (it would be on every lone message's path).
 pub fn until_due(due_ms: Option<i64>, now_ms: i64, max: Duration) -> Duration {
     match due_ms {
-        Some(due) if due > now_ms => Duration::from_millis(u64::try_from(due - now_ms).unwrap_or(0))
-            .saturating_add(Duration::from_millis(1))
-            .min(max),
+        Some(due) if due > now_ms => Duration::from_millis(u64::try_from(due - now_ms).unwrap_or(0)).min(max),
         _ => max,
     }
 }
@@ -84,7 +84,7 @@ mod tests {
     #[test]
     fn an_idle_worker_sleeps_until_the_next_job_is_due_and_no_longer_than_the_poll() {
         let poll = Duration::from_millis(250);
-        assert_eq!(until_due(Some(1_040), 1_000, poll), Duration::from_millis(41));
+        assert_eq!(until_due(Some(1_040), 1_000, poll), Duration::from_millis(40));
         assert_eq!(until_due(Some(9_000), 1_000, poll), poll);
         assert_eq!(until_due(Some(900), 1_000, poll), poll, "a due job the claim skipped is blocked: wait");
         assert_eq!(until_due(None, 1_000, poll), poll);

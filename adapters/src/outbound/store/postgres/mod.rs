@@ -166,38 +166,6 @@ async fn insert_job(tx: &mut Transaction<'static, Postgres>, job: &NewJob, now: 
     insert_job_leased(tx, job, now, None).await.map(|_| ())
 }
 
-/// A job leased at its insert to the caller, until its due time plus `lease`, when no
-/// other job of its ordering key waits (so it is the next of its key, and runs without a
-/// claim); else queued for a claim. `None` also when `lease` is. The caller holds the
-/// key's advisory lock (see `inbox::lock_ordering_keys`).
-async fn insert_job_leased_if_first(
-    tx: &mut Transaction<'static, Postgres>,
-    job: &NewJob,
-    now: i64,
-    lease: Option<Duration>,
-) -> Result<Option<super::handoff::Handed>, StoreError> {
-    let Some(lease) = lease else {
-        insert_job(tx, job, now).await?;
-        return Ok(None);
-    };
-    let waiting: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM jobs WHERE ordering_key = $1 AND state IN ('queued', 'leased'))",
-    )
-    .bind(&job.ordering_key)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(unavailable)?;
-    if waiting {
-        insert_job(tx, job, now).await?;
-        return Ok(None);
-    }
-    let token = Uuid::new_v4();
-    let run_at = ms(job.run_at);
-    let until = lease_until(run_at.max(now), lease);
-    let id = insert_job_leased(tx, job, now, Some((token, until))).await?;
-    Ok(Some(super::handoff::Handed { job: leased_at_insert(id, job, token), run_at, lease_until: until }))
-}
-
 /// Inserts a job queued, or leased to the caller with this token until this time; answers
 /// its id.
 async fn insert_job_leased(
@@ -233,14 +201,17 @@ async fn insert_job_leased(
     .map_err(unavailable)
 }
 
-/// A reply's delivery job: leased to the caller for `lease` when no other job of its
-/// ordering key waits (it runs it at once), else queued for the workers.
-async fn insert_delivery_job(
+/// Inserts `job` leased to the caller until `start + lease` when no other job of its
+/// ordering key is queued or leased (so it is the next of its key and runs without a
+/// claim); else queued. Answers the leased job and its lease's end; `None` when queued,
+/// which it always is without a `lease`.
+async fn insert_leased_if_first(
     tx: &mut Transaction<'static, Postgres>,
     job: &NewJob,
     now: i64,
+    start: i64,
     lease: Option<Duration>,
-) -> Result<Option<LeasedJob>, StoreError> {
+) -> Result<Option<(LeasedJob, i64)>, StoreError> {
     let Some(lease) = lease else {
         insert_job(tx, job, now).await?;
         return Ok(None);
@@ -257,8 +228,34 @@ async fn insert_delivery_job(
         return Ok(None);
     }
     let token = Uuid::new_v4();
-    let id = insert_job_leased(tx, job, now, Some((token, lease_until(now, lease)))).await?;
-    Ok(Some(leased_at_insert(id, job, token)))
+    let until = lease_until(start, lease);
+    let id = insert_job_leased(tx, job, now, Some((token, until))).await?;
+    Ok(Some((leased_at_insert(id, job, token), until)))
+}
+
+/// A new message's job for the hand-off after commit (ADR 0021): leased until its due time
+/// plus `lease` when it is the next of its key. The caller holds the key's advisory lock
+/// (see `inbox::lock_ordering_keys`).
+async fn insert_job_leased_if_first(
+    tx: &mut Transaction<'static, Postgres>,
+    job: &NewJob,
+    now: i64,
+    lease: Option<Duration>,
+) -> Result<Option<super::handoff::Handed>, StoreError> {
+    let run_at = ms(job.run_at);
+    let leased = insert_leased_if_first(tx, job, now, run_at.max(now), lease).await?;
+    Ok(leased.map(|(job, lease_until)| super::handoff::Handed { job, run_at, lease_until }))
+}
+
+/// A reply's delivery job: leased to the caller for `lease` when no other job of its
+/// ordering key waits (it runs it at once), else queued for the workers.
+async fn insert_delivery_job(
+    tx: &mut Transaction<'static, Postgres>,
+    job: &NewJob,
+    now: i64,
+    lease: Option<Duration>,
+) -> Result<Option<LeasedJob>, StoreError> {
+    Ok(insert_leased_if_first(tx, job, now, now, lease).await?.map(|(job, _)| job))
 }
 
 /// One row of a delivery's history.

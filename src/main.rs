@@ -476,9 +476,15 @@ fn print_sandbox_banner(config: &Config) {
         );
     }
     if let Some(path) = &config.sandbox_secrets_file {
-        eprintln!("│ development app secret:   {}", config.whatsapp.app_secret.expose_secret());
-        eprintln!("│ development verify token: {}", config.whatsapp.verify_token.expose_secret());
-        if let Some(key) = config.api_keys.first() {
+        // Only what was generated: a secret someone configured is never printed.
+        let generated = config.sandbox_generated;
+        if generated.app_secret {
+            eprintln!("│ development app secret:   {}", config.whatsapp.app_secret.expose_secret());
+        }
+        if generated.verify_token {
+            eprintln!("│ development verify token: {}", config.whatsapp.verify_token.expose_secret());
+        }
+        if let Some(key) = config.api_keys.first().filter(|_| generated.api_key) {
             eprintln!("│ development API key:      {}", key.expose_secret());
         }
         eprintln!(

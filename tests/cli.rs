@@ -321,3 +321,20 @@ async fn agents_lists_each_agent_up_with_its_bindings_and_skills_or_down() {
     assert!(out.contains("skill forecast (Forecast): tags weather, rain"), "{out}");
     assert!(out.contains("(intents billing, refund)") && out.contains("  down:"), "{out}");
 }
+
+#[test]
+fn the_sandbox_banner_prints_only_the_secrets_it_generated_never_a_configured_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let mut server = serve(
+        &[("SWITCHBOARD_DATA_DIR", &data_dir), ("SWITCHBOARD_API_KEYS", "marker-configured-key-5d1e")],
+        dir.path(),
+    );
+
+    let _ = server.stop(Duration::from_secs(10));
+    let output = server.output();
+
+    assert!(output.contains("development app secret:"), "the generated app secret is shown: {output}");
+    assert!(!output.contains("marker-configured-key-5d1e"), "the configured API key leaked: {output}");
+    assert!(!output.contains("development API key:"), "{output}");
+}

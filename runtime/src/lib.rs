@@ -10,7 +10,7 @@ pub mod config;
 pub mod otel_export;
 pub mod telemetry;
 
-pub use config::{Config, ConfigError, Mode, OtelConfig, TrustedProxies};
+pub use config::{Config, ConfigError, GeneratedSecrets, Mode, OtelConfig, TrustedProxies};
 pub use otel_export::{OtelError, OtelExport};
 
 use secrecy::ExposeSecret;

@@ -10,7 +10,7 @@ use super::sections::{
     agents_config, consent_config, console_config, delivery_config, handoff_config, media_config, smtp_config,
 };
 use super::{
-    Config, ConfigError, ConfigSource, DatabaseConfig, HttpConfig, LogConfig, Mode, OtelConfig,
+    Config, ConfigError, ConfigSource, DatabaseConfig, GeneratedSecrets, HttpConfig, LogConfig, Mode, OtelConfig,
     SANDBOX_BUSINESS_ACCOUNT_ID, SANDBOX_PHONE_NUMBER_ID, TrustedProxies, WhatsAppConfig, WorkerConfig,
 };
 use crate::telemetry::LogFormat;
@@ -98,6 +98,7 @@ impl Config {
             .unwrap_or_default();
         let mut api_keys = configured_api_keys;
         let mut sandbox_secrets_file = None;
+        let mut sandbox_generated = GeneratedSecrets::default();
         let (app_secret, verify_token, phone_number_id, business_account_id) = match mode {
             Mode::Live => {
                 let mut missing: Vec<&'static str> =
@@ -123,6 +124,11 @@ impl Config {
             Mode::Sandbox => {
                 let (mut app, mut verify) = (secret("WHATSAPP_APP_SECRET"), secret("WHATSAPP_WEBHOOK_VERIFY_TOKEN"));
                 if app.is_none() || verify.is_none() || api_keys.is_empty() {
+                    sandbox_generated = GeneratedSecrets {
+                        app_secret: app.is_none(),
+                        verify_token: verify.is_none(),
+                        api_key: api_keys.is_empty(),
+                    };
                     let (path, generated) = load_or_create_sandbox_secrets(&data_dir)?;
                     app = app.or(Some(SecretString::from(generated.app_secret)));
                     verify = verify.or(Some(SecretString::from(generated.verify_token)));
@@ -220,6 +226,7 @@ impl Config {
             log,
             otel: OtelConfig::from_source(src)?,
             sandbox_secrets_file,
+            sandbox_generated,
         })
     }
 

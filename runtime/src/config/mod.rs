@@ -288,9 +288,19 @@ pub struct Config {
     pub console: ConsoleConfig,
     pub log: LogConfig,
     pub otel: OtelConfig,
-    /// Set when the sandbox app secret and verify token came from the data directory
-    /// rather than configuration; start-up prints them once.
+    /// Set when a sandbox secret came from the data directory rather than configuration;
+    /// start-up prints those (and only those) once.
     pub sandbox_secrets_file: Option<PathBuf>,
+    /// Which secrets were generated for the sandbox: a configured one is never printed.
+    pub sandbox_generated: GeneratedSecrets,
+}
+
+/// The sandbox secrets taken from the data directory because configuration had none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GeneratedSecrets {
+    pub app_secret: bool,
+    pub verify_token: bool,
+    pub api_key: bool,
 }
 
 pub const SANDBOX_PHONE_NUMBER_ID: &str = "100000000000001";

@@ -249,45 +249,18 @@ impl ProcessInbound {
             return Ok(ProcessOutcome::Throttled { until });
         }
 
-        if attempt.number == 1
-            && let Err(e) = self.whatsapp.mark_read(&message.business_number_id, wamid, &trace).await
-        {
-            tracing::warn!(error = %e, "could not mark the message read; going on");
-        }
-
-        let mut request = workflow_request(&record, &trace);
-        if let Some((intake, _)) = &self.media {
-            request.attachments = intake.attach(message, attempt, self.clock.now(), &trace).await?;
-        }
-        let mut also_answers = Vec::new();
-        if record.throttled {
-            // Messages that arrived while this one was held were held back with it.
-            let held = self.messages.mark_throttled(record.conversation_id, self.clock.now()).await?;
-            metrics::counter!("switchboard_inbound_throttled_total").increment(held);
-            request.metadata.insert(String::from("sender_throttled"), serde_json::Value::Bool(true));
-        }
-        // A held message's turn always takes the messages that waited with it: handing
-        // them over one by one would spend the turns the limit is there to save.
-        if self.double_texting == DoubleTexting::Coalesce || record.throttled {
-            // Messages that arrived while the agent worked on the last turn go together.
-            let unanswered = self.messages.unanswered(record.conversation_id).await?;
-            let later: Vec<&InboundMessage> = unanswered.iter().filter(|m| m.wamid != *wamid).collect();
-            if !later.is_empty() {
-                let mut texts = vec![request.user_message.clone()];
-                texts.extend(later.iter().map(|m| m.content.as_agent_text()));
-                request.user_message = texts.join("\n");
-                also_answers = later.iter().map(|m| m.wamid.clone()).collect();
-                request.metadata.insert(
-                    String::from("coalesced_wamids"),
-                    serde_json::Value::from(also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>()),
-                );
-                tracing::info!(coalesced = also_answers.len(), "handing over the messages that waited, together");
+        // The read receipt (with its typing indicator) goes out beside the turn instead of
+        // before it: the agent starts at once, and the receipt has still left before the
+        // reply is recorded, so the user never sees the answer before the blue ticks.
+        let receipt = async {
+            if attempt.number == 1
+                && let Err(e) = self.whatsapp.mark_read(&message.business_number_id, wamid, &trace).await
+            {
+                tracing::warn!(error = %e, "could not mark the message read; going on");
             }
-        }
-        if let Some(note) = &record.handling.handback_note {
-            request.metadata.insert(String::from("handback_note"), serde_json::Value::from(note.as_str()));
-        }
-        let turn = self.turn(&mut request, &record, attempt, &trace).await?;
+        };
+        let ((), taken) = futures_util::future::join(receipt, self.take_turn(wamid, &record, attempt, &trace)).await;
+        let (turn, also_answers) = taken?;
         let (classification, agent, text, open_task) =
             (turn.classification.clone(), turn.agent.clone(), turn.text.clone(), turn.open_task.clone());
 
@@ -388,6 +361,53 @@ impl ProcessInbound {
         };
         tracing::info!(held, "people handle this conversation; the message is kept for them");
         Ok(ProcessOutcome::ForPeople { held })
+    }
+
+    /// The request for the agents (with any attachments, and the messages that waited
+    /// with this one), and the turn taken on it; answers the turn and the other messages
+    /// it answers.
+    async fn take_turn(
+        &self,
+        wamid: &Wamid,
+        record: &InboundRecord,
+        attempt: Attempt,
+        trace: &TraceContext,
+    ) -> Result<(Turn, Vec<Wamid>), ProcessInboundError> {
+        let message = &record.message;
+        let mut request = workflow_request(record, trace);
+        if let Some((intake, _)) = &self.media {
+            request.attachments = intake.attach(message, attempt, self.clock.now(), trace).await?;
+        }
+        let mut also_answers = Vec::new();
+        if record.throttled {
+            // Messages that arrived while this one was held were held back with it.
+            let held = self.messages.mark_throttled(record.conversation_id, self.clock.now()).await?;
+            metrics::counter!("switchboard_inbound_throttled_total").increment(held);
+            request.metadata.insert(String::from("sender_throttled"), serde_json::Value::Bool(true));
+        }
+        // A held message's turn always takes the messages that waited with it: handing
+        // them over one by one would spend the turns the limit is there to save.
+        if self.double_texting == DoubleTexting::Coalesce || record.throttled {
+            // Messages that arrived while the agent worked on the last turn go together.
+            let unanswered = self.messages.unanswered(record.conversation_id).await?;
+            let later: Vec<&InboundMessage> = unanswered.iter().filter(|m| m.wamid != *wamid).collect();
+            if !later.is_empty() {
+                let mut texts = vec![request.user_message.clone()];
+                texts.extend(later.iter().map(|m| m.content.as_agent_text()));
+                request.user_message = texts.join("\n");
+                also_answers = later.iter().map(|m| m.wamid.clone()).collect();
+                request.metadata.insert(
+                    String::from("coalesced_wamids"),
+                    serde_json::Value::from(also_answers.iter().map(Wamid::as_str).collect::<Vec<_>>()),
+                );
+                tracing::info!(coalesced = also_answers.len(), "handing over the messages that waited, together");
+            }
+        }
+        if let Some(note) = &record.handling.handback_note {
+            request.metadata.insert(String::from("handback_note"), serde_json::Value::from(note.as_str()));
+        }
+        let turn = self.turn(&mut request, record, attempt, trace).await?;
+        Ok((turn, also_answers))
     }
 
     /// The bot's turn: the user asked for a person (acknowledged without any agent), or

@@ -53,13 +53,28 @@ impl Ports {
     }
 
     fn build(self) -> ProcessInbound {
+        let whatsapp = Arc::new(self.whatsapp);
+        Self::build_sending_with(self.messages, self.classifier, self.agents, whatsapp)
+    }
+
+    /// The use case with `whatsapp` instead of the mock.
+    fn build_with(self, whatsapp: Arc<dyn WhatsAppGateway>) -> ProcessInbound {
+        Self::build_sending_with(self.messages, self.classifier, self.agents, whatsapp)
+    }
+
+    fn build_sending_with(
+        messages: MockMessages,
+        classifier: MockClassifier,
+        agents: MockAgentGateway,
+        whatsapp: Arc<dyn WhatsAppGateway>,
+    ) -> ProcessInbound {
         let mut clock = MockClock::new();
         clock.expect_now().return_const(datetime!(2026-11-22 10:00 UTC));
         ProcessInbound::new(
-            Arc::new(self.messages),
-            Arc::new(self.classifier),
-            Arc::new(self.agents),
-            Arc::new(self.whatsapp),
+            Arc::new(messages),
+            Arc::new(classifier),
+            Arc::new(agents),
+            whatsapp,
             Arc::new(clock),
             policy(),
         )
@@ -329,6 +344,63 @@ async fn a_classifier_failure_routes_to_the_default_agent() {
     let outcome = ports.build().execute(&wamid(), TraceContext::new_root(), Attempt::first()).await.unwrap();
 
     assert!(matches!(outcome, ProcessOutcome::Replied { agent, .. } if agent.as_str() == "fallback"));
+}
+
+/// A WhatsApp gateway whose read receipt is answered only once `answer` is notified, and
+/// which notes when it was.
+struct SlowReceipts {
+    answer: Arc<tokio::sync::Notify>,
+    answered: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl WhatsAppGateway for SlowReceipts {
+    async fn send(
+        &self,
+        _: &OutboundMessage,
+        _: Option<String>,
+        _: &TraceContext,
+    ) -> Result<crate::ports::SendReceipt, SendError> {
+        unreachable!("the use case plans the reply; it does not send it")
+    }
+
+    async fn mark_read(&self, _: &str, _: &Wamid, _: &TraceContext) -> Result<(), SendError> {
+        self.answer.notified().await;
+        self.answered.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_agent_is_asked_while_the_read_receipt_is_on_its_way_and_the_reply_waits_for_the_receipt() {
+    let answer = Arc::new(tokio::sync::Notify::new());
+    let answered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut ports = Ports::new();
+    ports.messages.expect_inbound().returning(|_| Ok(Some(record(false))));
+    ports.classifier.expect_classify().returning(|_, _| Ok(Classification::new(Intent::Greeting, 0.9)));
+    // Graph answers the receipt only once the agent has been asked.
+    let agent_asked = Arc::clone(&answer);
+    ports.agents.expect_ask().returning(move |_, _, _| {
+        agent_asked.notify_one();
+        Ok(AgentReply::text("Hi"))
+    });
+    let receipt_left = Arc::clone(&answered);
+    ports
+        .messages
+        .expect_record_reply()
+        .withf(move |_| receipt_left.load(std::sync::atomic::Ordering::SeqCst))
+        .times(1)
+        .returning(|_| Ok(ReplyRecorded::Recorded(None)));
+    let process = ports.build_with(Arc::new(SlowReceipts { answer, answered }));
+
+    let outcome = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        process.execute(&wamid(), TraceContext::new_root(), Attempt::first()),
+    )
+    .await
+    .expect("the agent was not asked until the read receipt was answered");
+
+    assert!(matches!(outcome.unwrap(), ProcessOutcome::Replied { .. }));
 }
 
 #[tokio::test]

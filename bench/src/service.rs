@@ -17,7 +17,10 @@ impl Service {
         let mut env: Vec<(String, String)> = [
             ("SWITCHBOARD_MODE", "live".to_owned()),
             ("SWITCHBOARD_DATA_DIR", dir.display().to_string()),
-            ("SWITCHBOARD_LOG", "warn".to_owned()),
+            // The service's default: every message logs its lines, as in production. (This
+            // said `warn` until Dec 2026, but the harness adds `switchboard=info` for the
+            // start-up line, which every crate of the service matches: info all along.)
+            ("SWITCHBOARD_LOG", "info".to_owned()),
             ("SWITCHBOARD_SQLITE_SYNCHRONOUS", args.synchronous.clone()),
             ("SWITCHBOARD_RATE_LIMITS_ENABLED", "false".to_owned()),
             // Each bench sender writes far faster than any person: the limit would hold them.

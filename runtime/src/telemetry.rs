@@ -9,14 +9,16 @@
 use std::fmt;
 use std::io;
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
@@ -34,47 +36,62 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// The fields recorded on a span, kept in its extensions for the formatter.
+/// The fields recorded on a span, kept in its extensions for the log lines inside it:
+/// names as the callsite declares them (no copy), values as JSON.
 #[derive(Default, Clone)]
-struct SpanFields(Map<String, Value>);
+struct SpanFields(Vec<(&'static str, Value)>);
 
-struct JsonVisitor<'a>(&'a mut Map<String, Value>);
-
-impl Visit for JsonVisitor<'_> {
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_i64(&mut self, field: &Field, value: i64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_u64(&mut self, field: &Field, value: u64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_f64(&mut self, field: &Field, value: f64) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_bool(&mut self, field: &Field, value: bool) {
-        self.0.insert(field.name().to_owned(), Value::from(value));
-    }
-    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        self.0.insert(field.name().to_owned(), Value::from(value.to_string()));
-    }
-    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        self.0.insert(field.name().to_owned(), Value::from(format!("{value:?}")));
+impl SpanFields {
+    /// Sets `name`, replacing a value recorded before (`Span::record`).
+    fn set(&mut self, name: &'static str, value: Value) {
+        match self.0.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => slot.1 = value,
+            None => self.0.push((name, value)),
+        }
     }
 }
 
-/// Keeps each span's fields so that events can be stamped with them.
-struct SpanFieldsLayer;
+impl Visit for SpanFields {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.set(field.name(), Value::from(value));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.set(field.name(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.set(field.name(), Value::from(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.set(field.name(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.set(field.name(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.set(field.name(), Value::from(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.set(field.name(), Value::from(format!("{value:?}")));
+    }
+}
 
-impl<S> Layer<S> for SpanFieldsLayer
+/// Writes one JSON object per event: timestamp, level, target, the event's fields, the
+/// enclosing spans' fields (inner spans win, the event's own fields over all), and `span`
+/// naming the path; keys in order. It keeps each span's fields for that, and nothing
+/// else: a span costs no formatting until a line inside it is written.
+struct JsonLines<W> {
+    make_writer: W,
+}
+
+impl<S, W> Layer<S> for JsonLines<W>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'a> MakeWriter<'a> + 'static,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         if let Some(span) = ctx.span(id) {
             let mut fields = SpanFields::default();
-            attrs.record(&mut JsonVisitor(&mut fields.0));
+            attrs.record(&mut fields);
             span.extensions_mut().insert(fields);
         }
     }
@@ -83,44 +100,37 @@ where
         if let Some(span) = ctx.span(id) {
             let mut ext = span.extensions_mut();
             if let Some(fields) = ext.get_mut::<SpanFields>() {
-                values.record(&mut JsonVisitor(&mut fields.0));
+                values.record(fields);
             }
         }
     }
-}
 
-/// One JSON object per event: timestamp, level, target, the event's fields, the
-/// enclosing spans' fields (inner spans win), and `span` naming the path.
-struct JsonLines;
-
-impl<S, N> FormatEvent<S, N> for JsonLines
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-{
-    fn format_event(&self, ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
-        let mut line = Map::new();
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let meta = event.metadata();
+        let spans: Vec<_> = ctx.event_scope(event).map(|scope| scope.from_root().collect()).unwrap_or_default();
+        let extensions: Vec<_> = spans.iter().map(tracing_subscriber::registry::SpanRef::extensions).collect();
+        let mut own = SpanFields::default();
+        event.record(&mut own);
         let now = OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default();
-        line.insert("timestamp".into(), Value::from(now));
-        line.insert("level".into(), Value::from(event.metadata().level().as_str()));
-        line.insert("target".into(), Value::from(event.metadata().target()));
-        if let Some(scope) = ctx.event_scope() {
-            let mut path = Vec::new();
-            for span in scope.from_root() {
-                path.push(span.name());
-                if let Some(fields) = span.extensions().get::<SpanFields>() {
-                    for (k, v) in &fields.0 {
-                        line.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-            line.insert("span".into(), Value::from(path.join(":")));
+        let path = spans.iter().map(tracing_subscriber::registry::SpanRef::name).collect::<Vec<_>>().join(":");
+        let (now, level, target, path) =
+            (Value::from(now), Value::from(meta.level().as_str()), Value::from(meta.target()), Value::from(path));
+        // Later entries win: the spans from the root inwards, then the event's own fields.
+        let mut line: BTreeMap<&str, &Value> = BTreeMap::new();
+        line.insert("timestamp", &now);
+        line.insert("level", &level);
+        line.insert("target", &target);
+        for fields in extensions.iter().filter_map(|ext| ext.get::<SpanFields>()) {
+            line.extend(fields.0.iter().map(|(name, value)| (*name, value)));
         }
-        let mut fields = Map::new();
-        event.record(&mut JsonVisitor(&mut fields));
-        line.extend(fields);
-        let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
-        writeln!(writer, "{text}")
+        if !spans.is_empty() {
+            line.insert("span", &path);
+        }
+        line.extend(own.0.iter().map(|(name, value)| (*name, value)));
+        let Ok(mut text) = serde_json::to_vec(&line) else { return };
+        text.push(b'\n');
+        // One write per line, so lines from several threads never interleave.
+        let _ = self.make_writer.make_writer_for(meta).write_all(&text);
     }
 }
 
@@ -161,13 +171,9 @@ where
             .with_filter(tracing_subscriber::filter::filter_fn(|meta| meta.target() != LOG_ONLY))
     });
     match format {
-        LogFormat::Json => Box::new(
-            Registry::default()
-                .with(env_filter)
-                .with(otel)
-                .with(SpanFieldsLayer)
-                .with(tracing_subscriber::fmt::layer().event_format(JsonLines).with_writer(writer)),
-        ),
+        LogFormat::Json => {
+            Box::new(Registry::default().with(env_filter).with(otel).with(JsonLines { make_writer: writer }))
+        }
         LogFormat::Pretty => Box::new(
             Registry::default()
                 .with(env_filter)
@@ -235,5 +241,39 @@ mod tests {
         assert_eq!(line["channel"], "whatsapp");
         assert_eq!(line["message"], "sent");
         assert_eq!(line["span"], "job:deliver");
+    }
+
+    #[test]
+    fn a_field_recorded_later_is_on_the_lines_after_it_and_an_events_own_field_wins() {
+        let buffer = Buffer::default();
+        let subscriber = build_subscriber("info", LogFormat::Json, buffer.clone(), None);
+        tracing::subscriber::with_default(subscriber, || {
+            let job = tracing::info_span!("job", wamid = tracing::field::Empty, attempt = 1);
+            let _j = job.enter();
+            tracing::info!("before");
+            job.record("wamid", "wamid.A");
+            tracing::info!(attempt = 2, "after");
+        });
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(lines[0]["message"], "before");
+        assert!(lines[0].get("wamid").is_none(), "{text}");
+        assert_eq!(lines[0]["attempt"], 1);
+        assert_eq!(lines[1]["wamid"], "wamid.A");
+        assert_eq!(lines[1]["attempt"], 2);
+        assert!(text.lines().all(|l| l.starts_with("{\"attempt\"")), "keys in order: {text}");
+    }
+
+    #[test]
+    fn a_line_outside_any_span_has_no_span_path() {
+        let buffer = Buffer::default();
+        let subscriber = build_subscriber("info", LogFormat::Json, buffer.clone(), None);
+        tracing::subscriber::with_default(subscriber, || tracing::warn!(code = 7, "alone"));
+        let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(text.trim()).unwrap();
+        assert_eq!(line["level"], "WARN");
+        assert_eq!(line["code"], 7);
+        assert!(line.get("span").is_none(), "{text}");
     }
 }

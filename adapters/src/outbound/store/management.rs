@@ -72,6 +72,11 @@ impl<E: Engine> SqlStore<E> {
     }
 }
 
+/// A page of dead jobs, newest first, after the cursor ($1, $2); reads the partial index
+/// `jobs_dead_newest_first` (migration 0018), which holds dead jobs only.
+pub(super) const DEAD_JOBS: &str = "SELECT id, kind, attempts, last_error, trace_id, updated_at FROM jobs
+     WHERE state = 'dead' AND ($1 IS NULL OR updated_at < $1 OR (updated_at = $1 AND id < $2))
+     ORDER BY updated_at DESC, id DESC LIMIT $3";
 #[async_trait]
 impl<E: Engine> ManagementReads for SqlStore<E> {
     #[tracing::instrument(name = "store.contacts", skip_all, fields(limit = page.limit))]
@@ -242,15 +247,7 @@ impl<E: Engine> ManagementReads for SqlStore<E> {
         let (at, id) = after(&page);
         // Job ids are numbers: a cursor id that is not one starts nowhere (an empty page).
         let id = id.map(|i| i.parse::<i64>().unwrap_or(i64::MIN));
-        let rows = self
-            .engine
-            .scan(
-                "SELECT id, kind, attempts, last_error, trace_id, updated_at FROM jobs
-                 WHERE state = 'dead' AND ($1 IS NULL OR updated_at < $1 OR (updated_at = $1 AND id < $2))
-                 ORDER BY updated_at DESC, id DESC LIMIT $3",
-                args![at, id, overfetch(&page)],
-            )
-            .await?;
+        let rows = self.engine.scan(DEAD_JOBS, args![at, id, overfetch(&page)]).await?;
         let items = rows
             .iter()
             .map(|r| DeadJob {

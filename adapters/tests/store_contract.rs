@@ -184,6 +184,7 @@ contract!(sqlite, super::Db::sqlite;
     a_reply_is_recorded_once_with_its_delivery_and_job,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
+    a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
@@ -221,6 +222,7 @@ contract!(postgres, super::Db::postgres;
     a_reply_is_recorded_once_with_its_delivery_and_job,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
+    a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
@@ -258,6 +260,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_reply_is_recorded_once_with_its_delivery_and_job,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
+    a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
@@ -290,6 +293,7 @@ contract!(postgres_handoff, super::Db::postgres_handoff;
     a_reply_is_recorded_once_with_its_delivery_and_job,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
+    a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
@@ -760,6 +764,40 @@ async fn a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_i
     store.complete(&leased).await.unwrap();
     let after = store.claim(10, Duration::from_secs(30)).await.unwrap();
     assert!(after.iter().all(|job| !matches!(job.kind, JobKind::DeliverMessage { .. })), "completed, it is gone");
+}
+
+async fn a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    enqueue(store.as_ref(), "u2", "wamid.IN2", 11).await;
+
+    let (leased_delivery, recorded) = reply_to(store.as_ref(), "wamid.IN1", Some(Duration::from_secs(30))).await;
+    let ReplyRecorded::Recorded(Some(leased)) = recorded else { panic!("not leased: {recorded:?}") };
+    let (queued_delivery, _) = reply_to(store.as_ref(), "wamid.IN2", None).await;
+    let planned =
+        switchboard_application::ports::Deliveries::get(store.as_ref(), leased_delivery).await.unwrap().unwrap();
+    let queued =
+        switchboard_application::ports::Deliveries::get(store.as_ref(), queued_delivery).await.unwrap().unwrap();
+
+    assert_eq!(planned.in_flight_by, Some(leased.lease_token), "marked for the lease it was handed under");
+    assert!(planned.uncertain_since.is_some());
+    assert_eq!(
+        (queued.in_flight_by, queued.uncertain_since),
+        (None, None),
+        "a queued delivery is marked when it is sent"
+    );
+
+    store.clear_in_flight(leased_delivery).await.unwrap();
+    let taken_back =
+        switchboard_application::ports::Deliveries::get(store.as_ref(), leased_delivery).await.unwrap().unwrap();
+    assert_eq!((taken_back.in_flight_by, taken_back.uncertain_since), (None, None));
+
+    let now = OffsetDateTime::now_utc();
+    store.mark_in_flight(leased_delivery, now).await.unwrap();
+    let marked =
+        switchboard_application::ports::Deliveries::get(store.as_ref(), leased_delivery).await.unwrap().unwrap();
+    assert_eq!(marked.in_flight_by, None, "a mark before a send belongs to no lease");
+    assert!(marked.uncertain_since.is_some());
 }
 
 async fn a_replys_delivery_job_waits_behind_another_of_its_conversation(db: &Db) {

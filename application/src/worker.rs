@@ -150,7 +150,11 @@ impl JobRunner {
 
     /// Runs the job's use case; answers how it ended and a job it leased to this worker.
     async fn dispatch(&self, job: &LeasedJob, trace: TraceContext) -> (JobResult, Option<LeasedJob>) {
-        let attempt = Attempt { number: job.attempts, is_last: job.attempts >= self.retry.max_attempts };
+        let attempt = Attempt {
+            number: job.attempts,
+            is_last: job.attempts >= self.retry.max_attempts,
+            lease: Some(job.lease_token),
+        };
         let result = match &job.kind {
             JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, trace, attempt).await {
                 Ok(ProcessOutcome::Replied { delivery_job: Some(next), .. }) => return (JobResult::Done, Some(*next)),

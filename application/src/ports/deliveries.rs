@@ -59,6 +59,10 @@ pub struct Delivery {
     pub attempts: u32,
     /// When a send timed out (it may have reached Meta) and nothing proved it since.
     pub uncertain_since: Option<OffsetDateTime>,
+    /// The job lease that marked it in flight when its reply was recorded (the reply's
+    /// delivery leased to the worker that planned it, ADR 0034): that lease sends without
+    /// marking again; any other sees an uncertain send.
+    pub in_flight_by: Option<Uuid>,
     /// How many times Meta's pair rate limit (131056) paced it so far.
     pub paced: u32,
     /// How many times it waited for WhatsApp to accept sends again (token, block).
@@ -174,6 +178,12 @@ pub trait Deliveries: Send + Sync {
     ///
     /// Errors: [`StoreError::Unavailable`].
     async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError>;
+
+    /// Takes back the in-flight note of a send that is not leaving now after all (the
+    /// note made when the reply was recorded, when the send waits for the pacing).
+    ///
+    /// Errors: [`StoreError::Unavailable`].
+    async fn clear_in_flight(&self, id: Uuid) -> Result<(), StoreError>;
 
     /// Records a failed attempt; with `is_final`, the delivery ends failed.
     ///

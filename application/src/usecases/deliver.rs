@@ -156,7 +156,15 @@ impl DeliverMessage {
             return Ok(DeliverOutcome::AlreadySent);
         }
         let now = self.clock.now();
-        if let Some(since) = delivery.uncertain_since {
+        // Marked in flight when the reply was recorded, for the lease this attempt runs
+        // under (ADR 0034): the mark is ours, nothing left yet. Any other mark is a send
+        // that may have reached Meta (a timeout, or a crash before its answer was stored).
+        let premarked = delivery.uncertain_since.is_some()
+            && delivery.in_flight_by.is_some()
+            && delivery.in_flight_by == attempt.lease;
+        if let Some(since) = delivery.uncertain_since
+            && !premarked
+        {
             let until = since + self.policy.uncertain_grace;
             if now < until {
                 tracing::info!("an earlier send timed out; waiting for a status webhook before sending again");
@@ -165,7 +173,7 @@ impl DeliverMessage {
         }
         match self.choose_route(&delivery, now).await? {
             Ok(Route::Email) => self.send_email(&delivery, &trace, attempt, now).await,
-            Ok(route) => self.send_whatsapp(&delivery, route, &trace, attempt, now).await,
+            Ok(route) => self.send_whatsapp(&delivery, route, &trace, attempt, premarked, now).await,
             Err(reason) => self.fail(&delivery, &reason, now).await,
         }
     }
@@ -230,12 +238,15 @@ impl DeliverMessage {
         })
     }
 
+    /// Sends on WhatsApp; `premarked`: the delivery is marked in flight already, by the
+    /// write that recorded its reply for this attempt's lease.
     async fn send_whatsapp(
         &self,
         delivery: &Delivery,
         mut route: Route,
         trace: &TraceContext,
         attempt: Attempt,
+        mut premarked: bool,
         now: OffsetDateTime,
     ) -> Result<DeliverOutcome, DeliverError> {
         let to = delivery.message.to.key().masked();
@@ -272,9 +283,18 @@ impl DeliverMessage {
             }
             if let Some(wait) = self.pacing.reserve(&message.from_number_id, &message.to.send_address()) {
                 tracing::debug!(wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "rate limit: waiting");
+                if premarked {
+                    // Nothing leaves now: the next attempt must not take it for a lost send.
+                    self.deliveries.clear_in_flight(delivery.id).await?;
+                }
                 return Ok(DeliverOutcome::Deferred { until: now + wait });
             }
-            self.deliveries.mark_in_flight(delivery.id, now).await?;
+            if !premarked {
+                self.deliveries.mark_in_flight(delivery.id, now).await?;
+            }
+            // A second pass (the template after Meta said the window closed) marks again:
+            // the outcome of the first cleared the note.
+            premarked = false;
             let sent = match &self.media {
                 Some(media) => match media.resolve(&message, trace).await {
                     Ok(resolved) => self.whatsapp.send(&resolved, Some(delivery.id.to_string()), trace).await,

@@ -48,11 +48,14 @@ pub use workflow::{RunWorkflow, WorkflowError, WorkflowOutcome};
 pub struct Attempt {
     pub number: u32,
     pub is_last: bool,
+    /// The lease the job runs under, when it runs from the queue: what the store stamped
+    /// on the work planned for this lease (a reply's delivery marked in flight, ADR 0034).
+    pub lease: Option<uuid::Uuid>,
 }
 
 impl Attempt {
     pub fn first() -> Self {
-        Self { number: 1, is_last: false }
+        Self { number: 1, is_last: false, lease: None }
     }
 }
 
@@ -84,6 +87,7 @@ pub(crate) mod fixtures {
             provider_id: (state != DeliveryState::Pending).then(|| Wamid::parse("wamid.OUT").unwrap()),
             attempts: 0,
             uncertain_since: None,
+            in_flight_by: None,
             paced: 0,
             held: 0,
             last_error: None,

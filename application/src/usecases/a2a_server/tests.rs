@@ -663,7 +663,10 @@ async fn a_queued_task_whose_agents_cannot_answer_is_retried_by_its_job() {
     ports.tasks.expect_save().never();
     unreachable_agents(&mut ports);
 
-    let result = ports.build().run_queued("t1", TraceContext::new_root(), Attempt { number: 1, is_last: false }).await;
+    let result = ports
+        .build()
+        .run_queued("t1", TraceContext::new_root(), Attempt { number: 1, is_last: false, lease: None })
+        .await;
 
     assert!(matches!(result, Err(A2aServerError::Agent(_))));
 }
@@ -680,7 +683,10 @@ async fn on_its_last_attempt_a_queued_task_ends_failed_with_a_reason_instead_of_
         .returning(|_| Ok(()));
     unreachable_agents(&mut ports);
 
-    let result = ports.build().run_queued("t1", TraceContext::new_root(), Attempt { number: 5, is_last: true }).await;
+    let result = ports
+        .build()
+        .run_queued("t1", TraceContext::new_root(), Attempt { number: 5, is_last: true, lease: None })
+        .await;
 
     assert!(result.is_ok());
 }

@@ -123,6 +123,88 @@ async fn a_send_is_noted_in_flight_before_it_leaves() {
     run(ports, Attempt::first()).await.unwrap();
 }
 
+/// The lease a reply's delivery was handed to its planner under.
+const PLANNED: Uuid = Uuid::from_u128(7);
+
+/// A delivery marked in flight by the write that recorded its reply, for `PLANNED`.
+fn premarked() -> Delivery {
+    Delivery { uncertain_since: Some(NOW - time::Duration::milliseconds(2)), in_flight_by: Some(PLANNED), ..pending() }
+}
+
+fn under(lease: Uuid) -> Attempt {
+    Attempt { number: 1, is_last: false, lease: Some(lease) }
+}
+
+#[tokio::test]
+async fn a_delivery_marked_in_flight_by_its_own_reply_is_sent_at_once_without_marking_it_again() {
+    let mut ports = Ports::new(premarked());
+    ports.deliveries = MockDeliveries::new();
+    ports.deliveries.expect_get().returning(|_| Ok(Some(premarked())));
+    ports.deliveries.expect_mark_in_flight().never();
+    ports
+        .whatsapp
+        .expect_send()
+        .times(1)
+        .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.OUT").unwrap() }));
+    ports.deliveries.expect_mark_sent().times(1).returning(|_, _, _, _, _| Ok(true));
+
+    let outcome = run(ports, under(PLANNED)).await.unwrap();
+
+    assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::Whatsapp, .. }));
+}
+
+#[tokio::test]
+async fn a_mark_made_for_another_lease_is_an_uncertain_send_after_a_crash_and_waits_for_proof() {
+    let mut ports = Ports::new(premarked());
+    ports.whatsapp.expect_send().never();
+
+    // The planner died; its lease expired and the claim leased the job again.
+    let outcome = run(ports, Attempt { number: 2, is_last: false, lease: Some(Uuid::from_u128(8)) }).await.unwrap();
+
+    assert_eq!(
+        outcome,
+        DeliverOutcome::Deferred { until: NOW - time::Duration::milliseconds(2) + Duration::from_secs(30) }
+    );
+}
+
+#[tokio::test]
+async fn a_planned_send_held_back_by_the_pacing_takes_its_in_flight_mark_back() {
+    let mut ports = Ports::new(premarked());
+    ports.deliveries = MockDeliveries::new();
+    ports.deliveries.expect_get().returning(|_| Ok(Some(premarked())));
+    ports.deliveries.expect_clear_in_flight().withf(|id| *id == Uuid::nil()).times(1).returning(|_| Ok(()));
+    ports.pacing = MockSendPacing::new();
+    ports.pacing.expect_reserve().returning(|_, _| Some(Duration::from_millis(250)));
+    ports.whatsapp.expect_send().never();
+
+    let outcome = run(ports, under(PLANNED)).await.unwrap();
+
+    assert_eq!(outcome, DeliverOutcome::Deferred { until: NOW + Duration::from_millis(250) });
+}
+
+#[tokio::test]
+async fn a_planned_send_that_falls_back_to_the_template_marks_the_second_send_itself() {
+    let mut seq = mockall::Sequence::new();
+    let mut ports = Ports::new(premarked());
+    ports.template = Some(TemplateConfig { name: "hello".into(), language: "en".into(), name_param: false });
+    ports.deliveries = MockDeliveries::new();
+    ports.deliveries.expect_get().returning(|_| Ok(Some(premarked())));
+    ports.whatsapp.expect_send().times(1).in_sequence(&mut seq).returning(|_, _, _| Err(graph(131047)));
+    ports.deliveries.expect_record_attempt().times(1).in_sequence(&mut seq).returning(|_, _, _, _| Ok(()));
+    ports.deliveries.expect_mark_in_flight().times(1).in_sequence(&mut seq).returning(|_, _| Ok(()));
+    ports
+        .whatsapp
+        .expect_send()
+        .times(1)
+        .in_sequence(&mut seq)
+        .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.T").unwrap() }));
+    ports.deliveries.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_, _, _, _, _| Ok(true));
+
+    let outcome = run(ports, under(PLANNED)).await.unwrap();
+
+    assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::WhatsappTemplate, .. }));
+}
+
 #[tokio::test]
 async fn a_delivery_already_sent_is_not_sent_again() {
     let mut ports = Ports::new(delivery(DeliveryState::Sent));
@@ -217,7 +299,7 @@ async fn an_expired_token_holds_the_delivery_without_spending_attempts() {
         .times(1)
         .returning(|_, _, _, _| Ok(()));
 
-    let outcome = run(ports, Attempt { number: 8, is_last: true }).await.unwrap();
+    let outcome = run(ports, Attempt { number: 8, is_last: true, lease: None }).await.unwrap();
 
     assert_eq!(outcome, DeliverOutcome::Deferred { until: NOW + Duration::from_secs(4) });
 }
@@ -291,7 +373,7 @@ async fn a_timed_out_send_waits_for_proof_before_sending_again() {
     let mut ports = Ports::new(Delivery { uncertain_since: Some(NOW - time::Duration::seconds(10)), ..pending() });
     ports.whatsapp.expect_send().never();
 
-    let outcome = run(ports, Attempt { number: 2, is_last: false }).await.unwrap();
+    let outcome = run(ports, Attempt { number: 2, is_last: false, lease: None }).await.unwrap();
 
     assert_eq!(outcome, DeliverOutcome::Deferred { until: NOW + Duration::from_secs(20) });
 }
@@ -318,7 +400,7 @@ async fn retries_exhausted_fall_back_to_email() {
     ports.email.expect_send().times(1).returning(|_, _| Ok("<m@x>".into()));
     ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _| Ok(true));
 
-    let outcome = run(ports, Attempt { number: 8, is_last: true }).await.unwrap();
+    let outcome = run(ports, Attempt { number: 8, is_last: true, lease: None }).await.unwrap();
 
     assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::Email, .. }));
 }
@@ -427,7 +509,7 @@ async fn a_transient_email_failure_is_retried_until_the_last_attempt_fails_it() 
         .times(1)
         .returning(|_, _, _, _| Ok(()));
 
-    let failed = run(ports, Attempt { number: 8, is_last: true }).await.unwrap();
+    let failed = run(ports, Attempt { number: 8, is_last: true, lease: None }).await.unwrap();
 
     assert!(matches!(retried, Err(e) if e.is_retriable()));
     assert!(matches!(failed, DeliverOutcome::Failed { .. }));

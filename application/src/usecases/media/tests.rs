@@ -72,7 +72,7 @@ fn downloads(bytes: &'static [u8], times: usize) -> MockWhatsAppMedia {
 }
 
 fn last() -> Attempt {
-    Attempt { number: 5, is_last: true }
+    Attempt { number: 5, is_last: true, lease: None }
 }
 
 #[tokio::test]

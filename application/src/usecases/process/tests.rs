@@ -311,8 +311,10 @@ async fn a_retry_after_a_failure_takes_no_turn_of_the_sender() {
     limit.expect_admit().never();
     let process = ports.build().with_sender_limit(Arc::new(limit));
 
-    let outcome =
-        process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await.unwrap();
+    let outcome = process
+        .execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false, lease: None })
+        .await
+        .unwrap();
 
     assert!(matches!(outcome, ProcessOutcome::Replied { .. }));
 }
@@ -434,8 +436,10 @@ async fn an_unreachable_agent_is_retried_and_on_the_last_attempt_the_default_age
     ports.messages.expect_record_reply().times(1).returning(|_| Ok(ReplyRecorded::Recorded(None)));
     let process = ports.build();
 
-    let early = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false }).await;
-    let last = process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 8, is_last: true }).await;
+    let early =
+        process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 2, is_last: false, lease: None }).await;
+    let last =
+        process.execute(&wamid(), TraceContext::new_root(), Attempt { number: 8, is_last: true, lease: None }).await;
 
     assert!(matches!(early, Err(ref e) if e.is_retriable()));
     assert!(matches!(last, Ok(ProcessOutcome::Replied { agent, .. }) if agent.as_str() == "fallback"));

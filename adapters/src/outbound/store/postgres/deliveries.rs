@@ -13,7 +13,7 @@ use super::*;
 
 const DELIVERY_SELECT: &str = "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
             d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
-            c.email, c.profile_name, v.last_inbound_ts
+            c.email, c.profile_name, v.last_inbound_ts, d.in_flight_by
      FROM deliveries d
      JOIN messages m ON m.id = d.message_id
      JOIN conversations v ON v.id = d.conversation_id
@@ -30,6 +30,7 @@ fn delivery_from_row(row: &sqlx::postgres::PgRow) -> Result<Delivery, StoreError
     let uncertain: Option<i64> = row.get("uncertain_since");
     let count = |name: &str| u32::try_from(row.get::<i64, _>(name)).unwrap_or(0);
     let trace: String = row.get("trace_context");
+    let in_flight_by: Option<String> = row.get("in_flight_by");
     Ok(Delivery {
         id: Uuid::parse_str(&id).map_err(|e| corrupt("delivery id", e))?,
         message: serde_json::from_str::<OutboundMessage>(&content).map_err(|e| corrupt("outbound message", e))?,
@@ -43,6 +44,8 @@ fn delivery_from_row(row: &sqlx::postgres::PgRow) -> Result<Delivery, StoreError
         provider_id: provider_id.map(|p| Wamid::parse(&p)).transpose().map_err(|e| corrupt("provider id", e))?,
         attempts: count("attempts"),
         uncertain_since: uncertain.and_then(from_ms),
+        // Not a lease of ours (written by hand, say): no lease matches it.
+        in_flight_by: in_flight_by.and_then(|token| Uuid::parse_str(&token).ok()),
         paced: count("paced"),
         held: count("held"),
         last_error: row.get("last_error"),
@@ -104,12 +107,26 @@ impl Deliveries for PgStore {
     }
 
     async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {
-        sqlx::query("UPDATE deliveries SET uncertain_since = $2, updated_at = $2 WHERE id = $1 AND state = 'pending'")
-            .bind(id.to_string())
-            .bind(ms(at))
-            .execute(&self.engine.pool)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(
+            "UPDATE deliveries SET uncertain_since = $2, in_flight_by = NULL, updated_at = $2
+             WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id.to_string())
+        .bind(ms(at))
+        .execute(&self.engine.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn clear_in_flight(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deliveries SET uncertain_since = NULL, in_flight_by = NULL WHERE id = $1 AND state = 'pending'",
+        )
+        .bind(id.to_string())
+        .execute(&self.engine.pool)
+        .await
+        .map_err(unavailable)?;
         Ok(())
     }
 

@@ -130,10 +130,13 @@ impl Messages for PgStore {
                 insert_job(&mut tx, job, now).await?;
             }
         }
-        insert_reply_message(&mut tx, &reply, &reply.message, reply.delivery_id, now).await?;
         let leased = insert_delivery_job(&mut tx, &reply.job, now, reply.lease_delivery).await?;
+        // A delivery leased to the worker that planned it is sent next under that lease:
+        // stored in flight already, so no commit of its own precedes the send (ADR 0034).
+        let in_flight_by = leased.as_ref().map(|job| job.lease_token);
+        insert_reply_message(&mut tx, &reply, &reply.message, reply.delivery_id, in_flight_by, now).await?;
         for follow_up in &reply.follow_ups {
-            insert_reply_message(&mut tx, &reply, &follow_up.message, follow_up.delivery_id, now).await?;
+            insert_reply_message(&mut tx, &reply, &follow_up.message, follow_up.delivery_id, None, now).await?;
             insert_job(&mut tx, &follow_up.job, now).await?;
         }
         tx.commit().await.map_err(integrity)?;
@@ -147,12 +150,14 @@ impl Messages for PgStore {
     }
 }
 
-/// One outbound message of a reply and its pending delivery.
+/// One outbound message of a reply and its pending delivery, in flight for the lease
+/// `in_flight_by` when one is given.
 async fn insert_reply_message(
     tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
     reply: &NewReply,
     message: &OutboundMessage,
     delivery_id: Uuid,
+    in_flight_by: Option<Uuid>,
     now: i64,
 ) -> Result<(), StoreError> {
     let message_id = Uuid::now_v7().to_string();
@@ -177,8 +182,9 @@ async fn insert_reply_message(
     .await
     .map_err(integrity)?;
     sqlx::query(
-        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
-         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6)",
+        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at,
+                                 uncertain_since, in_flight_by)
+         VALUES ($1, $2, $3, 'pending', $4, $5, $6, $6, $7, $8)",
     )
     .bind(delivery_id.to_string())
     .bind(&message_id)
@@ -186,6 +192,8 @@ async fn insert_reply_message(
     .bind(&trace_id)
     .bind(reply.trace.to_traceparent())
     .bind(now)
+    .bind(in_flight_by.map(|_| now))
+    .bind(in_flight_by.map(|token| token.to_string()))
     .execute(&mut **tx)
     .await
     .map_err(integrity)?;

@@ -20,7 +20,7 @@ macro_rules! delivery_select {
         concat!(
             "SELECT d.id, d.state, d.route, d.fallback_allowed, d.provider_id, d.attempts,
                     d.uncertain_since, d.paced, d.held, d.last_error, d.trace_context, m.content,
-                    c.email, c.profile_name, v.last_inbound_ts
+                    c.email, c.profile_name, v.last_inbound_ts, d.in_flight_by
              FROM deliveries d
              JOIN messages m ON m.id = d.message_id
              JOIN conversations v ON v.id = d.conversation_id
@@ -50,6 +50,7 @@ struct DeliveryRow {
     email: Option<String>,
     profile_name: Option<String>,
     last_inbound_ts: Option<i64>,
+    in_flight_by: Option<String>,
 }
 
 impl DeliveryRow {
@@ -70,6 +71,7 @@ impl DeliveryRow {
             email: row.get(12)?,
             profile_name: row.get(13)?,
             last_inbound_ts: row.get(14)?,
+            in_flight_by: row.get(15)?,
         })
     }
 
@@ -93,6 +95,8 @@ impl DeliveryRow {
                 .map_err(|e| corrupt("provider id", e))?,
             attempts: count(self.attempts),
             uncertain_since: self.uncertain_since.and_then(from_ms),
+            // Not a lease of ours (written by hand, say): no lease matches it.
+            in_flight_by: self.in_flight_by.and_then(|token| Uuid::parse_str(&token).ok()),
             paced: count(self.paced),
             held: count(self.held),
             last_error: self.last_error,
@@ -160,8 +164,23 @@ impl Deliveries for SqliteStore {
             .write(move |conn| {
                 run(
                     conn,
-                    "UPDATE deliveries SET uncertain_since = ?2, updated_at = ?2 WHERE id = ?1 AND state = 'pending'",
+                    "UPDATE deliveries SET uncertain_since = ?2, in_flight_by = NULL, updated_at = ?2
+                     WHERE id = ?1 AND state = 'pending'",
                     params![id.to_string(), at],
+                )
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_in_flight(&self, id: Uuid) -> Result<(), StoreError> {
+        self.engine
+            .group
+            .write(move |conn| {
+                run(
+                    conn,
+                    "UPDATE deliveries SET uncertain_since = NULL, in_flight_by = NULL WHERE id = ?1 AND state = 'pending'",
+                    params![id.to_string()],
                 )
             })
             .await?;

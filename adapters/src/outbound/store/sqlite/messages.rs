@@ -163,21 +163,26 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
             insert_job(conn, job, now)?;
         }
     }
-    insert_reply_message(conn, reply, &reply.message, reply.delivery_id, now)?;
     let leased = insert_delivery_job(conn, &reply.job, now, reply.lease_delivery)?;
+    // A delivery leased to the worker that planned it is sent next under that lease:
+    // stored in flight already, so no write of its own precedes the send (ADR 0034).
+    let in_flight_by = leased.as_ref().map(|job| job.lease_token);
+    insert_reply_message(conn, reply, &reply.message, reply.delivery_id, in_flight_by, now)?;
     for follow_up in &reply.follow_ups {
-        insert_reply_message(conn, reply, &follow_up.message, follow_up.delivery_id, now)?;
+        insert_reply_message(conn, reply, &follow_up.message, follow_up.delivery_id, None, now)?;
         insert_job(conn, &follow_up.job, now)?;
     }
     Ok(ReplyRecorded::Recorded(leased))
 }
 
-/// One outbound message of a reply and its pending delivery.
+/// One outbound message of a reply and its pending delivery, in flight for the lease
+/// `in_flight_by` when one is given.
 fn insert_reply_message(
     conn: &Connection,
     reply: &NewReply,
     message: &OutboundMessage,
     delivery_id: Uuid,
+    in_flight_by: Option<Uuid>,
     now: i64,
 ) -> Result<(), StoreError> {
     let message_id = Uuid::now_v7().to_string();
@@ -203,9 +208,19 @@ fn insert_reply_message(
     )?;
     run(
         conn,
-        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6)",
-        params![delivery_id.to_string(), message_id, conversation_id, trace_id, reply.trace.to_traceparent(), now],
+        "INSERT INTO deliveries (id, message_id, conversation_id, state, trace_id, trace_context, created_at, updated_at,
+                                 uncertain_since, in_flight_by)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?6, ?7, ?8)",
+        params![
+            delivery_id.to_string(),
+            message_id,
+            conversation_id,
+            trace_id,
+            reply.trace.to_traceparent(),
+            now,
+            in_flight_by.map(|_| now),
+            in_flight_by.map(|token| token.to_string())
+        ],
     )?;
     Ok(())
 }

@@ -10,6 +10,7 @@
 //! database stays the truth: if the process dies, the leases expire and another claim
 //! takes the jobs, as after any crash.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -47,12 +48,18 @@ pub(super) struct Handed {
     pub lease_until: i64,
 }
 
-/// The jobs handed over and not taken yet. Off (no lease) unless the store is told the
-/// workers' lease: then nothing is handed over and every job is claimed.
+/// The jobs handed over and not taken yet, in the order they fall due. Off (no lease)
+/// unless the store is told the workers' lease: then nothing is handed over and every
+/// job is claimed.
+///
+/// Kept sorted by (due time, job id): a claim takes from the front and stops at the first
+/// job not yet due, so its cost does not grow with the backlog (a list scanned, sorted and
+/// shifted on every claim cost time in proportion to the jobs waiting, tens of thousands
+/// under a sustained burst; docs/performance.md).
 #[derive(Debug, Default)]
 pub(super) struct Handoff {
     lease: Option<Duration>,
-    waiting: Mutex<Vec<Handed>>,
+    waiting: Mutex<BTreeMap<(i64, i64), Handed>>,
 }
 
 /// A handed job this close to its lease's end (or a quarter of the lease, when shorter)
@@ -62,7 +69,7 @@ const LEASE_MARGIN_MS: i64 = 5_000;
 
 impl Handoff {
     pub(super) fn with_lease(lease: Duration) -> Self {
-        Self { lease: Some(lease), waiting: Mutex::new(Vec::new()) }
+        Self { lease: Some(lease), waiting: Mutex::new(BTreeMap::new()) }
     }
 
     /// The lease a handed job gets beyond its due time; `None` when hand-off is off.
@@ -75,33 +82,35 @@ impl Handoff {
             return;
         }
         let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        waiting.extend(jobs);
+        waiting.extend(jobs.into_iter().map(|h| ((h.run_at, h.job.id), h)));
     }
 
-    /// Up to `limit` jobs due at `now`, earliest first; a job whose lease is about to end
-    /// is dropped here (the claim takes it from the database).
+    /// Up to `limit` jobs due at `now`, earliest first; a due job whose lease is about to
+    /// end is dropped here (the claim takes it from the database).
     pub(super) fn take_due(&self, now: i64, limit: usize) -> Vec<Handed> {
         let quarter = self.lease.map_or(0, |l| i64::try_from(l.as_millis() / 4).unwrap_or(LEASE_MARGIN_MS));
         let margin = LEASE_MARGIN_MS.min(quarter);
         let mut waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        waiting.retain(|h| h.lease_until - margin > now);
-        if !waiting.iter().any(|h| h.run_at <= now) {
-            return Vec::new();
+        let mut due = Vec::new();
+        while due.len() < limit {
+            let Some(first) = waiting.first_entry() else { break };
+            if first.get().run_at > now {
+                break;
+            }
+            let handed = first.remove();
+            if handed.lease_until - margin > now {
+                due.push(handed);
+            }
         }
-        waiting.sort_by_key(|h| (h.run_at, h.job.id));
-        let due = waiting.iter().take_while(|h| h.run_at <= now).count().min(limit);
-        waiting.drain(..due).collect()
+        due
     }
 
     /// When the earliest waiting job is due, if any waits.
     pub(super) fn next_due(&self) -> Option<i64> {
         let waiting = self.waiting.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        waiting.iter().map(|h| h.run_at).min()
+        waiting.first_key_value().map(|((run_at, _), _)| *run_at)
     }
 
-    /// Up to `limit` jobs due at `now`, each checked with `check` (a point read of the
-    /// job's id and lease token). A job lost here (a failed read) is claimed again when
-    /// its lease ends.
     pub(super) async fn take_checked<F, Fut>(&self, now: i64, limit: usize, check: F) -> Result<Taken, StoreError>
     where
         F: Fn(i64, String) -> Fut,

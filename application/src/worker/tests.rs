@@ -517,7 +517,11 @@ async fn a_job_that_never_ends_holds_only_its_own_slot_and_the_worker_claims_and
     let alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut queue = MockJobQueue::new();
     queue.expect_work_count().return_const(0_u64);
-    queue.expect_claim().withf(|limit, _| *limit == JOBS_PER_CLAIM).times(1).returning(|_, _| Ok(vec![sandbox_status_job()]));
+    queue
+        .expect_claim()
+        .withf(|limit, _| *limit == JOBS_PER_CLAIM)
+        .times(1)
+        .returning(|_, _| Ok(vec![sandbox_status_job()]));
     // More work is committed while the first job hangs.
     queue.expect_wait_for_work().times(1).returning(|_, _| ());
     queue

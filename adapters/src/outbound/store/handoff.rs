@@ -53,9 +53,9 @@ pub(super) struct Handed {
 /// job is claimed.
 ///
 /// Kept sorted by (due time, job id): a claim takes from the front and stops at the first
-/// job not yet due, so its cost does not grow with the backlog (a list scanned, sorted and
-/// shifted on every claim cost time in proportion to the jobs waiting, tens of thousands
-/// under a sustained burst; docs/performance.md).
+/// job not yet due, so its cost does not grow with the jobs waiting (a list scanned, sorted
+/// and shifted on every claim cost time in proportion to them: up to one per conversation,
+/// 5,000 in the bench; docs/performance.md).
 #[derive(Debug, Default)]
 pub(super) struct Handoff {
     lease: Option<Duration>,
@@ -111,6 +111,9 @@ impl Handoff {
         waiting.first_key_value().map(|((run_at, _), _)| *run_at)
     }
 
+    /// Up to `limit` jobs due at `now`, each checked with `check` (a point read of the
+    /// job's id and lease token). A job lost here (a failed read) is claimed again when
+    /// its lease ends.
     pub(super) async fn take_checked<F, Fut>(&self, now: i64, limit: usize, check: F) -> Result<Taken, StoreError>
     where
         F: Fn(i64, String) -> Fut,

@@ -10,7 +10,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use std::collections::HashMap;
+
+use futures_util::FutureExt as _;
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
 use switchboard_shared::retry::RetryDecision;
 use switchboard_shared::{RetryPolicy, TraceContext};
 use tokio::task::JoinSet;
@@ -228,9 +232,16 @@ impl JobRunner {
     }
 }
 
-/// Jobs one worker leases and runs at once. Each job waits on the database for most of its
-/// time, so a few workers each running several keep the store's group commits full.
+/// Jobs one worker runs at once. Each job waits on the database or on the network for
+/// most of its time, so a few workers each running several keep the store's group
+/// commits full.
 pub const JOBS_PER_CLAIM: usize = 16;
+
+/// While jobs wait (the last claim filled every free slot), a worker claims again once
+/// this many slots are free, or a poll interval after its last claim: claims from a
+/// backlog stay batched (each is a write when memory cannot give the jobs), and a slow
+/// job delays the next claim by a poll interval at most.
+const REFILL_AT: usize = JOBS_PER_CLAIM / 2;
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -288,40 +299,98 @@ pub fn spawn_workers(
     set
 }
 
+/// Runs one job to its end and answers its id.
+async fn run_to_end(runner: Arc<JobRunner>, job: LeasedJob) -> i64 {
+    runner.run(&job).await;
+    job.id
+}
+
+/// One worker: keeps up to [`JOBS_PER_CLAIM`] jobs running, and claims more as they end
+/// (batched while jobs wait, see [`REFILL_AT`]), when work is committed here, or when the
+/// next job falls due. A slow job (an agent that takes seconds) holds only its own slot,
+/// not the worker's next claim; jobs that end together (their writes shared a group
+/// commit) free their slots for one claim.
 async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
     let _alive = Alive::new(&settings.alive);
-    while !shutdown.stop.is_cancelled() {
-        // Read before the claim: work committed after it wakes the wait below at once.
-        let seen = queue.work_count();
-        let jobs = match queue.claim(JOBS_PER_CLAIM, settings.lease).await {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                tracing::error!(error = %e, "could not claim jobs");
-                tokio::select! {
-                    () = shutdown.stop.cancelled() => break,
-                    () = tokio::time::sleep(settings.poll_interval) => continue,
+    let mut running = FuturesUnordered::new();
+    // The jobs running now, for their leases to be returned on abort.
+    let mut leased: HashMap<i64, LeasedJob> = HashMap::with_capacity(JOBS_PER_CLAIM);
+    // Whether to claim as soon as enough slots are free; else wait for news of work.
+    let mut claim_now = true;
+    // The last claim failed: try again after the poll interval.
+    let mut failed = false;
+    // The last claim filled every free slot: jobs are waiting (see REFILL_AT).
+    let mut backlog = false;
+    let mut last_claim = tokio::time::Instant::now();
+    let mut seen = 0;
+    // The wait for news of work, kept across the loop's turns while jobs end (each new
+    // wait reads the store for the next due time).
+    let mut waiting: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = None;
+    loop {
+        let stopping = shutdown.stop.is_cancelled();
+        if stopping && running.is_empty() {
+            break;
+        }
+        let free = JOBS_PER_CLAIM - running.len();
+        let batched = !backlog || free >= REFILL_AT || running.is_empty();
+        let wanted = claim_now && !stopping && free > 0;
+        if wanted && (batched || last_claim.elapsed() >= settings.poll_interval) {
+            // Read before the claim: work committed after it wakes the wait below at once.
+            seen = queue.work_count();
+            last_claim = tokio::time::Instant::now();
+            waiting = None;
+            match queue.claim(free, settings.lease).await {
+                Ok(jobs) => {
+                    // Every free slot filled: more may be due as soon as slots free up.
+                    claim_now = jobs.len() == free;
+                    backlog = claim_now;
+                    failed = false;
+                    for job in jobs {
+                        leased.insert(job.id, job.clone());
+                        running.push(run_to_end(Arc::clone(&runner), job));
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not claim jobs");
+                    (claim_now, failed) = (false, true);
                 }
             }
-        };
-        if jobs.is_empty() {
-            tokio::select! {
-                () = shutdown.stop.cancelled() => break,
-                () = queue.wait_for_work(seen, settings.poll_interval) => continue,
-            }
+            continue;
         }
-        // The jobs of one claim belong to different ordering keys (the claim never leases two
-        // of one key), so they may run at once; their writes then share group commits.
+        let wait_for_work = !claim_now && !failed && !stopping;
+        if wait_for_work && waiting.is_none() {
+            waiting = Some(queue.wait_for_work(seen, settings.poll_interval));
+        }
         tokio::select! {
-            _ = join_all(jobs.iter().map(|job| runner.run(job))) => {}
+            biased;
             () = shutdown.abort.cancelled() => {
                 // A finished job's lease is gone already, so returning it again does nothing.
-                for job in &jobs {
+                for job in leased.values() {
                     tracing::warn!(job_id = job.id, trace_id = %job.trace.trace_id, "shutdown grace ended; returning the job's lease");
                     if let Err(e) = queue.release(job).await {
                         tracing::error!(job_id = job.id, error = %e, "could not return the lease; it expires on its own");
                     }
                 }
+                break;
             }
+            Some(id) = running.next(), if !running.is_empty() => {
+                leased.remove(&id);
+                while let Some(Some(id)) = running.next().now_or_never() {
+                    leased.remove(&id);
+                }
+                // A job's end may make the next job of its ordering key due.
+                claim_now = true;
+            }
+            () = async { if let Some(wait) = waiting.as_mut() { wait.await } }, if wait_for_work => {
+                waiting = None;
+                claim_now = true;
+            }
+            () = tokio::time::sleep(settings.poll_interval), if failed && !stopping => {
+                (claim_now, failed) = (true, false);
+            }
+            // A few slots free while jobs wait: claim for them a poll interval after the last claim.
+            () = tokio::time::sleep_until(last_claim + settings.poll_interval), if wanted && !batched => {}
+            () = shutdown.stop.cancelled(), if !stopping => {}
         }
     }
 }

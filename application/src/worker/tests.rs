@@ -474,6 +474,9 @@ async fn aborting_the_pool_returns_the_leases_of_the_jobs_still_running() {
     let mut queue = MockJobQueue::new();
     queue.expect_work_count().return_const(0_u64);
     queue.expect_claim().times(1).returning(|_, _| Ok(vec![sandbox_status_job()]));
+    // While the job runs, the worker waits for more work; it is told to stop meanwhile.
+    let stop = shutdown.stop.clone();
+    queue.expect_wait_for_work().times(1).returning(move |_, _| stop.cancel());
     queue.expect_release().withf(|job| job.id == 1).times(1).returning(|_| Err(store_down()));
     let mut runner_queue = MockJobQueue::new();
     runner_queue.expect_complete().never();
@@ -483,11 +486,74 @@ async fn aborting_the_pool_returns_the_leases_of_the_jobs_still_running() {
     let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
     posting.notified().await;
 
-    shutdown.stop.cancel();
     shutdown.abort.cancel();
     while let Some(worker) = workers.join_next().await {
         worker.unwrap();
     }
 
+    assert_eq!(alive_now(&alive), 0);
+}
+
+/// Status webhooks whose first post never answers; every later one is taken at once.
+struct FirstNeverAnswered(std::sync::atomic::AtomicBool);
+
+#[async_trait::async_trait]
+impl SandboxStatusWebhooks for FirstNeverAnswered {
+    async fn post(
+        &self,
+        _status: &crate::jobs::SandboxStatus,
+        _trace: &TraceContext,
+    ) -> Result<(), crate::ports::SendError> {
+        if !self.0.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_job_that_never_ends_holds_only_its_own_slot_and_the_worker_claims_and_runs_later_jobs() {
+    let shutdown = Shutdown::default();
+    let alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut queue = MockJobQueue::new();
+    queue.expect_work_count().return_const(0_u64);
+    queue
+        .expect_claim()
+        .withf(|limit, _| *limit == JOBS_PER_CLAIM)
+        .times(1)
+        .returning(|_, _| Ok(vec![sandbox_status_job()]));
+    // More work is committed while the first job hangs.
+    queue.expect_wait_for_work().times(1).returning(|_, _| ());
+    queue
+        .expect_claim()
+        .withf(|limit, _| *limit == JOBS_PER_CLAIM - 1)
+        .times(1)
+        .returning(|_, _| Ok(vec![LeasedJob { id: 2, ..sandbox_status_job() }]));
+    let stop = shutdown.stop.clone();
+    queue.expect_claim().times(1).returning(move |_, _| {
+        stop.cancel();
+        Ok(Vec::new())
+    });
+    queue.expect_release().withf(|job| job.id == 1).times(1).returning(|_| Ok(()));
+    let (done, second_done) = tokio::sync::oneshot::channel::<i64>();
+    let done = std::sync::Mutex::new(Some(done));
+    let mut runner_queue = MockJobQueue::new();
+    runner_queue.expect_complete().times(1).returning(move |job| {
+        if let Some(done) = done.lock().unwrap().take() {
+            done.send(job.id).unwrap();
+        }
+        Ok(())
+    });
+    let runner = runner(runner_queue, MockMessages::new(), 5)
+        .with_sandbox_statuses(Arc::new(FirstNeverAnswered(std::sync::atomic::AtomicBool::new(false))));
+    let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
+
+    let completed = tokio::time::timeout(Duration::from_secs(5), second_done).await;
+    shutdown.abort.cancel();
+    while let Some(worker) = workers.join_next().await {
+        worker.unwrap();
+    }
+
+    assert_eq!(completed.expect("the second job ran while the first still hung").unwrap(), 2);
     assert_eq!(alive_now(&alive), 0);
 }

@@ -141,7 +141,12 @@ pub const KEYS: &[Key] = &[
         secret: false,
         help: "largest total size of a request's headers; larger gets 431",
     },
-    Key { name: "SWITCHBOARD_WORKERS", default: KeyDefault::Value("4"), secret: false, help: "concurrent job workers" },
+    Key {
+        name: "SWITCHBOARD_WORKERS",
+        default: KeyDefault::Value("4"),
+        secret: false,
+        help: "job workers, each running up to 16 jobs at once",
+    },
     Key {
         name: "SWITCHBOARD_JOB_LEASE_SECS",
         default: KeyDefault::Value("60"),

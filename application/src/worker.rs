@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::jobs::{JobKind, LeasedJob};
-use crate::ports::{Clock, JobQueue, SandboxStatusWebhooks};
+use crate::ports::{Clock, JobQueue, SandboxStatusWebhooks, StoreError};
 use crate::usecases::{
     AnnounceHandoff, Attempt, DeliverMessage, DeliverOutcome, ProcessInbound, ProcessOutcome, RecordStatus,
     StatusReport,
@@ -310,7 +310,12 @@ async fn run_to_end(runner: Arc<JobRunner>, job: LeasedJob) -> i64 {
 /// next job falls due. A slow job (an agent that takes seconds) holds only its own slot,
 /// not the worker's next claim; jobs that end together (their writes shared a group
 /// commit) free their slots for one claim.
+///
+/// Every await of the loop is one `select!` that also drives the running jobs: a job
+/// suspended inside a store transaction holds a connection and row locks, and a claim (or
+/// any other wait) that stopped polling it could wait for it forever (ADR 0036).
 async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
+    type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
     let _alive = Alive::new(&settings.alive);
     let mut running = FuturesUnordered::new();
     // The jobs running now, for their leases to be returned on abort.
@@ -323,48 +328,40 @@ async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings:
     let mut backlog = false;
     let mut last_claim = tokio::time::Instant::now();
     let mut seen = 0;
+    // The claim under way, and how many jobs it asked for.
+    let mut claiming: Option<(Pending<'_, Result<Vec<LeasedJob>, StoreError>>, usize)> = None;
     // The wait for news of work, kept across the loop's turns while jobs end (each new
     // wait reads the store for the next due time).
-    let mut waiting: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>> = None;
+    let mut waiting: Option<Pending<'_, ()>> = None;
     loop {
         let stopping = shutdown.stop.is_cancelled();
-        if stopping && running.is_empty() {
+        if stopping && running.is_empty() && claiming.is_none() {
             break;
         }
         let free = JOBS_PER_CLAIM - running.len();
         let batched = !backlog || free >= REFILL_AT || running.is_empty();
-        let wanted = claim_now && !stopping && free > 0;
+        let wanted = claim_now && !stopping && free > 0 && claiming.is_none();
         if wanted && (batched || last_claim.elapsed() >= settings.poll_interval) {
             // Read before the claim: work committed after it wakes the wait below at once.
             seen = queue.work_count();
             last_claim = tokio::time::Instant::now();
             waiting = None;
-            match queue.claim(free, settings.lease).await {
-                Ok(jobs) => {
-                    // Every free slot filled: more may be due as soon as slots free up.
-                    claim_now = jobs.len() == free;
-                    backlog = claim_now;
-                    failed = false;
-                    for job in jobs {
-                        leased.insert(job.id, job.clone());
-                        running.push(run_to_end(Arc::clone(&runner), job));
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "could not claim jobs");
-                    (claim_now, failed) = (false, true);
-                }
-            }
+            claim_now = false;
+            claiming = Some((queue.claim(free, settings.lease), free));
             continue;
         }
-        let wait_for_work = !claim_now && !failed && !stopping;
+        let wait_for_work = !claim_now && !failed && !stopping && claiming.is_none();
         if wait_for_work && waiting.is_none() {
             waiting = Some(queue.wait_for_work(seen, settings.poll_interval));
         }
         tokio::select! {
             biased;
             () = shutdown.abort.cancelled() => {
-                // A finished job's lease is gone already, so returning it again does nothing.
+                // Dropping the jobs first ends their transactions, whose locks the
+                // releases may need. A finished job's lease is gone already, so
+                // returning it again does nothing.
+                drop(claiming);
+                drop(running);
                 for job in leased.values() {
                     tracing::warn!(job_id = job.id, trace_id = %job.trace.trace_id, "shutdown grace ended; returning the job's lease");
                     if let Err(e) = queue.release(job).await {
@@ -372,6 +369,25 @@ async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings:
                     }
                 }
                 break;
+            }
+            claimed = async { if let Some((claim, _)) = claiming.as_mut() { claim.await } else { std::future::pending().await } }, if claiming.is_some() => {
+                let asked = claiming.take().map_or(0, |(_, asked)| asked);
+                match claimed {
+                    Ok(jobs) => {
+                        // Every slot asked for filled: more may be due as soon as slots free up.
+                        backlog = jobs.len() == asked;
+                        claim_now |= backlog;
+                        failed = false;
+                        for job in jobs {
+                            leased.insert(job.id, job.clone());
+                            running.push(run_to_end(Arc::clone(&runner), job));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "could not claim jobs");
+                        (claim_now, failed) = (false, true);
+                    }
+                }
             }
             Some(id) = running.next(), if !running.is_empty() => {
                 leased.remove(&id);
@@ -385,7 +401,7 @@ async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings:
                 waiting = None;
                 claim_now = true;
             }
-            () = tokio::time::sleep(settings.poll_interval), if failed && !stopping => {
+            () = tokio::time::sleep(settings.poll_interval), if failed && !stopping && claiming.is_none() => {
                 (claim_now, failed) = (true, false);
             }
             // A few slots free while jobs wait: claim for them a poll interval after the last claim.

@@ -557,3 +557,96 @@ async fn a_job_that_never_ends_holds_only_its_own_slot_and_the_worker_claims_and
     assert_eq!(completed.expect("the second job ran while the first still hung").unwrap(), 2);
     assert_eq!(alive_now(&alive), 0);
 }
+
+/// A queue whose claim takes a lock that a running job may hold, as a PostgreSQL claim
+/// waits for the row locks of a job suspended inside its transaction; no news of work
+/// ever comes (the worker claims only as jobs end).
+struct ClaimsWaitForLocks {
+    jobs: MockJobQueue,
+    locks: Arc<tokio::sync::Mutex<()>>,
+}
+
+#[async_trait::async_trait]
+impl JobQueue for ClaimsWaitForLocks {
+    async fn claim(&self, limit: usize, lease: Duration) -> Result<Vec<LeasedJob>, StoreError> {
+        let _locks = self.locks.lock().await;
+        self.jobs.claim(limit, lease).await
+    }
+    async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        self.jobs.complete(job).await
+    }
+    async fn retry(&self, job: &LeasedJob, run_at: time::OffsetDateTime, error: &str) -> Result<(), StoreError> {
+        self.jobs.retry(job, run_at, error).await
+    }
+    async fn bury(&self, job: &LeasedJob, error: &str) -> Result<(), StoreError> {
+        self.jobs.bury(job, error).await
+    }
+    async fn defer(&self, job: &LeasedJob, run_at: time::OffsetDateTime) -> Result<(), StoreError> {
+        self.jobs.defer(job, run_at).await
+    }
+    async fn release(&self, job: &LeasedJob) -> Result<(), StoreError> {
+        self.jobs.release(job).await
+    }
+    fn work_count(&self) -> u64 {
+        0
+    }
+    async fn wait_for_work(&self, _seen: u64, _max: Duration) {
+        std::future::pending().await
+    }
+}
+
+/// Status webhooks whose first post holds the lock for a while (a job suspended inside
+/// its transaction); every later one is taken at once.
+struct FirstHoldsTheLock {
+    locks: Arc<tokio::sync::Mutex<()>>,
+    first: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl SandboxStatusWebhooks for FirstHoldsTheLock {
+    async fn post(
+        &self,
+        _status: &crate::jobs::SandboxStatus,
+        _trace: &TraceContext,
+    ) -> Result<(), crate::ports::SendError> {
+        if !self.first.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let _held = self.locks.lock().await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_claim_that_waits_for_a_running_jobs_locks_does_not_stop_that_job_from_ending() {
+    let shutdown = Shutdown::default();
+    let alive = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let locks = Arc::new(tokio::sync::Mutex::new(()));
+    let mut jobs = MockJobQueue::new();
+    jobs.expect_claim()
+        .times(1)
+        .returning(|_, _| Ok(vec![sandbox_status_job(), LeasedJob { id: 2, ..sandbox_status_job() }]));
+    // One job ends at once and the worker claims for its slot, while the other still
+    // holds the lock that claim needs.
+    let stop = shutdown.stop.clone();
+    jobs.expect_claim().times(1).returning(move |_, _| {
+        stop.cancel();
+        Ok(Vec::new())
+    });
+    let queue = ClaimsWaitForLocks { jobs, locks: Arc::clone(&locks) };
+    let mut runner_queue = MockJobQueue::new();
+    runner_queue.expect_complete().times(2).returning(|_| Ok(()));
+    let runner = runner(runner_queue, MockMessages::new(), 5)
+        .with_sandbox_statuses(Arc::new(FirstHoldsTheLock { locks, first: std::sync::atomic::AtomicBool::new(false) }));
+    let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
+
+    let ended = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(worker) = workers.join_next().await {
+            worker.unwrap();
+        }
+    })
+    .await;
+
+    assert!(ended.is_ok(), "the worker and its claim waited for each other");
+    assert_eq!(alive_now(&alive), 0);
+}

@@ -316,6 +316,7 @@ async fn run_to_end(runner: Arc<JobRunner>, job: LeasedJob) -> i64 {
 /// any other wait) that stopped polling it could wait for it forever (ADR 0036).
 async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings: WorkerSettings, shutdown: Shutdown) {
     type Pending<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+    type Claim<'a> = Pending<'a, Result<Vec<LeasedJob>, StoreError>>;
     let _alive = Alive::new(&settings.alive);
     let mut running = FuturesUnordered::new();
     // The jobs running now, for their leases to be returned on abort.
@@ -329,7 +330,7 @@ async fn worker_loop(runner: Arc<JobRunner>, queue: Arc<dyn JobQueue>, settings:
     let mut last_claim = tokio::time::Instant::now();
     let mut seen = 0;
     // The claim under way, and how many jobs it asked for.
-    let mut claiming: Option<(Pending<'_, Result<Vec<LeasedJob>, StoreError>>, usize)> = None;
+    let mut claiming: Option<(Claim<'_>, usize)> = None;
     // The wait for news of work, kept across the loop's turns while jobs end (each new
     // wait reads the store for the next due time).
     let mut waiting: Option<Pending<'_, ()>> = None;

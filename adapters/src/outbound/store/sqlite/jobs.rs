@@ -21,7 +21,7 @@ use super::*;
 /// `jobs_due` in (run_at, id) order and stops at the limit. One `OR` over both made SQLite
 /// collect and sort every due job on each claim, which grew with the backlog, inside the
 /// single writer that webhooks wait on.
-const CLAIM: &str =
+pub(super) const CLAIM: &str =
     "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
      WHERE id IN (
          SELECT id FROM (
@@ -47,6 +47,12 @@ const CLAIM: &str =
          ORDER BY run_at, id
          LIMIT ?4)
      RETURNING id, payload, trace_context, attempts";
+
+/// Whether the claim's SQL would find anything at ?1: a due queued job (through
+/// `jobs_due`) or an expired lease (through `jobs_lease_expiry`: every handed job is
+/// leased, so a scan of the leased jobs grew with the backlog; migration 0020).
+pub(super) const CLAIMABLE: &str = "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_at <= ?1)
+     OR EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_until <= ?1)";
 
 /// Whether a handed job (?1) is still leased with our token (?2), and still the earliest
 /// waiting job of its ordering key.
@@ -87,12 +93,9 @@ impl SqliteStore {
     /// expired lease (a point read in place, no write).
     fn claimable(&self, now: i64) -> Result<bool, StoreError> {
         self.engine.readers.read(|conn| {
-            conn.prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND run_at <= ?1)
-                     OR EXISTS (SELECT 1 FROM jobs WHERE state = 'leased' AND lease_until <= ?1)",
-            )
-            .and_then(|mut find| find.query_row([now], |row| row.get::<_, bool>(0)))
-            .map_err(failed)
+            conn.prepare_cached(CLAIMABLE)
+                .and_then(|mut find| find.query_row([now], |row| row.get::<_, bool>(0)))
+                .map_err(failed)
         })
     }
 }

@@ -165,3 +165,27 @@ async fn the_dead_job_list_reads_the_index_of_dead_jobs_alone() {
     assert_eq!(steps, ["SEARCH jobs USING INDEX jobs_dead_newest_first (state=?)"], "{steps:?}");
     assert!(partial.0.ends_with("WHERE state = 'dead'"), "{}", partial.0);
 }
+
+/// The steps of SQLite's plan for `sql`, its parameters bound to NULL.
+async fn plan_of(store: &SqliteStore, sql: &str) -> Vec<String> {
+    let plan: Vec<(i64, i64, i64, String)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(format!("EXPLAIN QUERY PLAN {sql}"))).fetch_all(store.pool()).await.unwrap();
+    plan.into_iter().map(|(_, _, _, step)| step).collect()
+}
+
+#[tokio::test]
+async fn expired_leases_are_found_through_the_lease_index_not_by_walking_every_leased_job() {
+    let (_dir, store) = store().await;
+
+    for sql in [super::jobs::CLAIMABLE, super::jobs::CLAIM] {
+        let steps = plan_of(&store, sql).await;
+        assert!(
+            steps
+                .iter()
+                .any(|step| step.contains("USING COVERING INDEX jobs_lease_expiry (state=? AND lease_until<?)")
+                    || step.contains("USING INDEX jobs_lease_expiry (state=? AND lease_until<?)")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|step| step.ends_with("jobs_due (state=?)")), "{steps:?}");
+    }
+}

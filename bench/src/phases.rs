@@ -112,6 +112,7 @@ async fn measure(
 
     eprintln!("bench: service, open loop, {}/s offered, {}s", args.rate, duration.as_secs());
     let sent_before = graph.sends();
+    let cpu_before = crate::memory::proc_cpu_ms(service.pid());
     let started = Instant::now();
     let open = load.open_loop(&service.webhook_url(), args.rate, duration).await;
     figures.open_offered = open.offered;
@@ -125,6 +126,12 @@ async fn measure(
     let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
     figures.open_e2e_per_sec =
         per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
+    if let (Some(before), Some(after)) = (cpu_before, crate::memory::proc_cpu_ms(service.pid())) {
+        #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
+        let per_message =
+            (after.saturating_sub(before) * 1000) as f64 / arrived.saturating_sub(sent_before).max(1) as f64;
+        figures.open_cpu_us_per_message = per_message;
+    }
     if args.sustained > 0 {
         sustained(args, figures.e2e_per_sec, &load, graph, service, &mut figures).await;
     }

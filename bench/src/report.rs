@@ -25,6 +25,10 @@ pub(crate) struct Figures {
     pub(crate) open_late_p99_ms: f64,
     pub(crate) open_from_start_p99_ms: f64,
     pub(crate) open_e2e_per_sec: f64,
+    /// The service's CPU time (all threads, user and system) per message answered in the
+    /// open loop, from its first request to its last reply at Graph, in microseconds: what
+    /// a message costs, less sensitive to a shared host than any rate.
+    pub(crate) open_cpu_us_per_message: f64,
     pub(crate) idle_rss_kb: u64,
     pub(crate) idle_after_rss_kb: u64,
     pub(crate) load_rss_kb: u64,
@@ -79,6 +83,7 @@ impl Figures {
             open_late_p99_ms: f(|r| r.open_late_p99_ms),
             open_from_start_p99_ms: f(|r| r.open_from_start_p99_ms),
             open_e2e_per_sec: f(|r| r.open_e2e_per_sec),
+            open_cpu_us_per_message: f(|r| r.open_cpu_us_per_message),
             idle_rss_kb: n(|r| r.idle_rss_kb),
             idle_after_rss_kb: n(|r| r.idle_after_rss_kb),
             load_rss_kb: n(|r| r.load_rss_kb),
@@ -193,6 +198,12 @@ pub(crate) fn table(
     }
     row(&format!("  of {} messages", f.e2e_messages), String::new(), "", "")?;
     row("end to end during the open loop", format!("{:.0}/s", f.open_e2e_per_sec), "", "")?;
+    row(
+        "  service CPU per message, webhook to reply (all threads)",
+        format!("{:.0} us", f.open_cpu_us_per_message),
+        "",
+        "",
+    )?;
     if args.sustained > 0 {
         let phase = format!("sustained {}s at the end-to-end rate", args.sustained);
         row(&format!("{phase}: offered"), format!("{:.0}/s", f.sustained_offered_per_sec), "", "")?;
@@ -245,6 +256,7 @@ pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
     writeln!(out, "  p99 at the offered rate, ms   {}", list(|r| format!("{:.2}", r.open_p99_ms)))?;
     writeln!(out, "  generator late p99, ms        {}", list(|r| format!("{:.2}", r.open_late_p99_ms)))?;
     writeln!(out, "  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)))?;
+    writeln!(out, "  CPU per message (open), us    {}", list(|r| format!("{:.0}", r.open_cpu_us_per_message)))?;
     writeln!(out, "  peak RSS (VmHWM), MB          {}", list(|r| format!("{:.1}", kb_to_mb(r.hwm_kb))))?;
     writeln!(out, "  lone message p99, ms          {}", list(|r| format!("{:.1}", r.lone_p99_ms)))?;
     writeln!(

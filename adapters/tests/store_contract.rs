@@ -176,7 +176,6 @@ contract!(sqlite, super::Db::sqlite;
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
-    a_job_completed_soon_is_removed_by_a_later_commit_and_the_next_of_its_key_then_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
     ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
@@ -215,7 +214,6 @@ contract!(postgres, super::Db::postgres;
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
-    a_job_completed_soon_is_removed_by_a_later_commit_and_the_next_of_its_key_then_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
     ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
@@ -254,7 +252,6 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
-    a_job_completed_soon_is_removed_by_a_later_commit_and_the_next_of_its_key_then_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
     ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
@@ -288,7 +285,6 @@ contract!(postgres_handoff, super::Db::postgres_handoff;
     the_same_webhook_on_two_replicas_at_once_stores_the_message_and_its_job_once,
     a_status_is_stored_once_per_wamid_and_status,
     only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_runs,
-    a_job_completed_soon_is_removed_by_a_later_commit_and_the_next_of_its_key_then_runs,
     claimers_on_two_replicas_never_hold_two_jobs_of_one_key_and_run_each_job_once,
     ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run,
     a_retried_job_waits_for_its_time_and_a_buried_one_is_listed_dead_with_its_error,
@@ -498,30 +494,6 @@ async fn only_the_earliest_job_of_an_ordering_key_is_leased_and_none_while_one_r
     assert_eq!(leased, ["wamid.A1", "wamid.B1"]);
     assert!(while_running.is_empty());
     assert_eq!(next.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.A2"]);
-}
-
-async fn a_job_completed_soon_is_removed_by_a_later_commit_and_the_next_of_its_key_then_runs(db: &Db) {
-    let store = db.open().await;
-    enqueue(store.as_ref(), "user-a", "wamid.A1", 10).await;
-    enqueue(store.as_ref(), "user-a", "wamid.A2", 20).await;
-
-    let first = claim_all(store.as_ref()).await;
-    store.complete_soon(&first[0]).await;
-    // The removal needs no commit of its own: it rides in the next one, or in its own
-    // moments later when no other write comes.
-    let mut next = Vec::new();
-    for _ in 0..200 {
-        next = claim_all(store.as_ref()).await;
-        if !next.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let waiting = store.gauges(OffsetDateTime::now_utc()).await.unwrap().queued;
-
-    assert_eq!(first.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.A1"]);
-    assert_eq!(next.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.A2"]);
-    assert_eq!(waiting, 1, "only the second job is left");
 }
 
 async fn ingests_of_one_key_on_two_replicas_at_once_let_only_one_of_its_jobs_run(db: &Db) {

@@ -128,11 +128,7 @@ impl JobRunner {
     /// Records how the attempt ended: done, deferred, retried later or dead.
     async fn report(&self, job: &LeasedJob, result: &JobResult) {
         let report = match result {
-            // Its effects are committed; the removal may ride in a later commit.
-            JobResult::Done => {
-                self.queue.complete_soon(job).await;
-                Ok(())
-            }
+            JobResult::Done => self.queue.complete(job).await,
             JobResult::Defer(run_at) => self.queue.defer(job, *run_at).await,
             JobResult::Retry(error) => match self.retry.decide(job.attempts) {
                 RetryDecision::RetryAfter(delay) => {

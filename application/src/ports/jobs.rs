@@ -19,20 +19,6 @@ pub trait JobQueue: Send + Sync {
     /// Errors: [`StoreError::Unavailable`].
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError>;
 
-    /// The job succeeded; it is removed with a later commit, perhaps after this returns
-    /// (on SQLite it rides in the next commit another write starts, or in its own a few
-    /// milliseconds later, ADR 0037). Until then the job stays leased to the caller; should
-    /// the removal be lost (a crash, a failed commit, logged), the lease expires and the
-    /// job runs again. So only a job whose use case answers a second run as done may end
-    /// this way, which every job of [`crate::jobs::JobKind`] does. Stores without a
-    /// cheaper way complete it at once.
-    async fn complete_soon(&self, job: &LeasedJob) {
-        if let Err(e) = self.complete(job).await {
-            // The lease will expire and the job run again; its use case is idempotent.
-            tracing::error!(job_id = job.id, error = %e, "could not record the job's outcome");
-        }
-    }
-
     /// The attempt failed; run again at `run_at`.
     ///
     /// Errors: [`StoreError::Unavailable`].

@@ -174,7 +174,7 @@ fn sandbox_status_job() -> LeasedJob {
 #[tokio::test]
 async fn a_sandbox_status_is_posted_and_its_job_done() {
     let mut queue = MockJobQueue::new();
-    queue.expect_complete_soon().times(1).returning(|_| ());
+    queue.expect_complete().times(1).returning(|_| Ok(()));
     let mut webhooks = MockSandboxStatusWebhooks::new();
     webhooks.expect_post().withf(|s, _| s.status == "delivered").times(1).returning(|_, _| Ok(()));
 
@@ -253,8 +253,8 @@ fn status_job() -> LeasedJob {
 #[tokio::test]
 async fn a_reply_whose_delivery_was_leased_to_this_worker_is_delivered_at_once() {
     let mut queue = MockJobQueue::new();
-    queue.expect_complete_soon().withf(|job| job.id == 1).times(1).returning(|_| ());
-    queue.expect_complete_soon().withf(|job| job.id == 2).times(1).returning(|_| ());
+    queue.expect_complete().withf(|job| job.id == 1).times(1).returning(|_| Ok(()));
+    queue.expect_complete().withf(|job| job.id == 2).times(1).returning(|_| Ok(()));
     let mut ports = Ports::new(queue);
     ports.messages.expect_inbound().returning(|_| Ok(Some(unprocessed())));
     ports
@@ -329,7 +329,7 @@ async fn a_delivery_that_waits_for_proof_of_an_uncertain_send_is_deferred() {
 #[tokio::test]
 async fn a_status_for_a_message_we_did_not_send_is_done() {
     let mut queue = MockJobQueue::new();
-    queue.expect_complete_soon().times(1).returning(|_| ());
+    queue.expect_complete().times(1).returning(|_| Ok(()));
     let mut ports = Ports::new(queue);
     ports.deliveries.expect_find_by_provider_id().returning(|_| Ok(None));
 
@@ -360,7 +360,7 @@ async fn a_status_job_is_retried_while_the_store_is_down_and_dead_when_its_data_
 #[tokio::test]
 async fn a_sandbox_status_left_by_an_earlier_run_is_done_without_being_posted() {
     let mut queue = MockJobQueue::new();
-    queue.expect_complete_soon().times(1).returning(|_| ());
+    queue.expect_complete().times(1).returning(|_| Ok(()));
 
     let result = runner(queue, MockMessages::new(), 5).run(&sandbox_status_job()).await;
 
@@ -370,20 +370,7 @@ async fn a_sandbox_status_left_by_an_earlier_run_is_done_without_being_posted() 
 #[tokio::test]
 async fn an_outcome_the_queue_cannot_record_leaves_the_job_to_its_lease() {
     let mut queue = MockJobQueue::new();
-    queue.expect_retry().times(1).returning(|_, _, _| Err(store_down()));
-    let mut messages = MockMessages::new();
-    messages.expect_inbound().returning(|_| Err(store_down()));
-
-    let result = runner(queue, messages, 5).run(&job(1)).await;
-
-    assert!(matches!(result, JobResult::Retry(_)));
-}
-
-#[tokio::test]
-async fn a_done_job_is_completed_through_the_queues_cheaper_way_not_awaited_for_its_commit() {
-    let mut queue = MockJobQueue::new();
-    queue.expect_complete().never();
-    queue.expect_complete_soon().withf(|job| job.id == 1).times(1).returning(|_| ());
+    queue.expect_complete().times(1).returning(|_| Err(store_down()));
 
     let result = runner(queue, MockMessages::new(), 5).run(&sandbox_status_job()).await;
 
@@ -427,7 +414,7 @@ async fn a_worker_runs_the_jobs_it_claims_and_stops_when_asked() {
     );
     let queue = Arc::new(queue);
     let mut runner_queue = MockJobQueue::new();
-    runner_queue.expect_complete_soon().times(1).returning(|_| ());
+    runner_queue.expect_complete().times(1).returning(|_| Ok(()));
     let runner = Arc::new(runner(runner_queue, MockMessages::new(), 5));
 
     let mut workers = spawn_workers(runner, queue, settings(&alive), shutdown);
@@ -492,7 +479,7 @@ async fn aborting_the_pool_returns_the_leases_of_the_jobs_still_running() {
     queue.expect_wait_for_work().times(1).returning(move |_, _| stop.cancel());
     queue.expect_release().withf(|job| job.id == 1).times(1).returning(|_| Err(store_down()));
     let mut runner_queue = MockJobQueue::new();
-    runner_queue.expect_complete_soon().never();
+    runner_queue.expect_complete().never();
     let posting = Arc::new(tokio::sync::Notify::new());
     let runner =
         runner(runner_queue, MockMessages::new(), 5).with_sandbox_statuses(Arc::new(Unanswered(Arc::clone(&posting))));
@@ -551,10 +538,11 @@ async fn a_job_that_never_ends_holds_only_its_own_slot_and_the_worker_claims_and
     let (done, second_done) = tokio::sync::oneshot::channel::<i64>();
     let done = std::sync::Mutex::new(Some(done));
     let mut runner_queue = MockJobQueue::new();
-    runner_queue.expect_complete_soon().times(1).returning(move |job| {
+    runner_queue.expect_complete().times(1).returning(move |job| {
         if let Some(done) = done.lock().unwrap().take() {
             done.send(job.id).unwrap();
         }
+        Ok(())
     });
     let runner = runner(runner_queue, MockMessages::new(), 5)
         .with_sandbox_statuses(Arc::new(FirstNeverAnswered(std::sync::atomic::AtomicBool::new(false))));
@@ -647,7 +635,7 @@ async fn a_claim_that_waits_for_a_running_jobs_locks_does_not_stop_that_job_from
     });
     let queue = ClaimsWaitForLocks { jobs, locks: Arc::clone(&locks) };
     let mut runner_queue = MockJobQueue::new();
-    runner_queue.expect_complete_soon().times(2).returning(|_| ());
+    runner_queue.expect_complete().times(2).returning(|_| Ok(()));
     let runner = runner(runner_queue, MockMessages::new(), 5)
         .with_sandbox_statuses(Arc::new(FirstHoldsTheLock { locks, first: std::sync::atomic::AtomicBool::new(false) }));
     let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());

@@ -164,25 +164,6 @@ impl JobQueue for SqliteStore {
         Ok(())
     }
 
-    /// The deletion rides in a later commit (ADR 0037): no commit of its own, and the
-    /// worker does not wait for it.
-    async fn complete_soon(&self, job: &LeasedJob) {
-        let (id, token, trace_id) = (job.id, job.lease_token.to_string(), job.trace.trace_id);
-        let wake = std::sync::Arc::clone(&self.wake);
-        self.engine.group.write_riding(
-            move |conn| run(conn, "DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2", params![id, token]),
-            move |done| {
-                match done {
-                    Ok(0) => tracing::warn!(job_id = id, %trace_id, "lease was lost before the job completed; its new holder finishes it"),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(job_id = id, %trace_id, error = %e, "could not record the job's completion; it runs again when its lease ends"),
-                }
-                // A finished job may unblock the next one of its ordering key.
-                wake.signal();
-            },
-        );
-    }
-
     async fn retry(&self, job: &LeasedJob, run_at: OffsetDateTime, error: &str) -> Result<(), StoreError> {
         let now = self.now_ms();
         let (id, token, error) = (job.id, job.lease_token.to_string(), error.to_owned());

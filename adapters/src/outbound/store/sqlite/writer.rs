@@ -15,11 +15,6 @@
 //! a backlog of worker writes cannot stretch the commit an acknowledgement waits for.
 //! `PRAGMA temp_store = MEMORY` keeps the savepoints' sub-journals off the disk.
 //!
-//! A write nobody waits for (a job's completion, whose loss the job's lease covers) is a
-//! rider: its caller goes on at once, and it starts no commit of its own. It rides first
-//! in the next commit someone else starts, or, when none comes, in one of its own
-//! [`RIDE_WAIT`] after it was sent (ADR 0037).
-//!
 //! The thread is the only writer in the process, so writes never wait in SQLite's busy
 //! handler for each other; reads go through the sqlx pool on other connections (WAL lets
 //! them run beside the writer). A statement runs here without the hand-off to another
@@ -42,10 +37,6 @@ const MAX_BATCH: usize = 512;
 /// At most this many background writes ride in a commit that carries urgent ones, so a
 /// backlog of worker writes cannot stretch the commit a webhook waits for.
 const BACKGROUND_WITH_URGENT: usize = 64;
-/// The longest a rider waits for a commit to ride in before the writer commits it alone.
-pub(super) const RIDE_WAIT: Duration = Duration::from_millis(20);
-/// Riders waiting beyond this many are committed without waiting for company.
-const RIDERS_AT_MOST: usize = 256;
 /// Distinct statements the writer keeps prepared.
 const STATEMENT_CACHE: usize = 128;
 
@@ -55,22 +46,17 @@ type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// it failed and how to finish it.
 type Run = Box<dyn FnOnce(&Connection) -> (bool, Finish) + Send>;
 
-/// One write, and whether someone outside waits for it right now; without `run`, a
-/// reminder that riders wait (see [`GroupCommit::write_riding`]).
+/// One write, and whether someone outside waits for it right now.
 struct Write {
-    run: Option<Run>,
+    run: Run,
     urgent: bool,
 }
-
-/// Riders sent and not yet taken into a commit, oldest first.
-type Riders = std::sync::Arc<std::sync::Mutex<Vec<Run>>>;
 
 /// The sending side of the writer thread; cheap to clone. The thread ends, closing its
 /// connection, when the last clone is dropped.
 #[derive(Clone)]
 pub(super) struct GroupCommit {
     writes: mpsc::Sender<Write>,
-    riders: Riders,
 }
 
 /// A failed SQLite call of the writer.
@@ -96,60 +82,11 @@ impl GroupCommit {
         // Replaces SQLite's automatic checkpoint: the writer only counts the WAL's pages.
         conn.wal_hook(Some(count_wal_pages));
         let (writes, receiver) = mpsc::channel(QUEUE);
-        let riders = Riders::default();
-        let taken = std::sync::Arc::clone(&riders);
         std::thread::Builder::new()
             .name(String::from("sqlite-writer"))
-            .spawn(move || writer(&conn, receiver, &taken, &checkpoints))
+            .spawn(move || writer(&conn, receiver, &checkpoints))
             .context("cannot start the SQLite writer thread")?;
-        Ok(Self { writes, riders })
-    }
-
-    /// Runs `write` in a later group transaction without waiting for it: a rider (see the
-    /// module's notes). `then` gets its result once that transaction has committed (or
-    /// failed), on the writer thread; it must be quick. A rider still waiting when the
-    /// process dies is lost, so only a write whose loss is covered elsewhere may ride.
-    pub(super) fn write_riding<T, F, A>(&self, write: F, then: A)
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-        A: FnOnce(Result<T, StoreError>) + Send + 'static,
-    {
-        let span = tracing::Span::current();
-        let run: Run = Box::new(move |conn| {
-            let result = span.in_scope(|| write(conn));
-            let failed = result.is_err();
-            let finish: Finish = Box::new(move |committed| {
-                then(match committed {
-                    Ok(()) => result,
-                    Err(reason) => Err(StoreError::Unavailable(anyhow::anyhow!("commit failed: {reason}"))),
-                });
-            });
-            (failed, finish)
-        });
-        let waiting = {
-            let mut riders = self.riders.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            riders.push(run);
-            riders.len()
-        };
-        // The first rider of a group reminds the writer after RIDE_WAIT; a full group at once.
-        let reminder = Write { run: None, urgent: false };
-        if waiting >= RIDERS_AT_MOST {
-            let _ = self.writes.try_send(reminder);
-        } else if waiting == 1 {
-            let writes = self.writes.clone();
-            match tokio::runtime::Handle::try_current() {
-                Ok(runtime) => {
-                    runtime.spawn(async move {
-                        tokio::time::sleep(RIDE_WAIT).await;
-                        let _ = writes.send(reminder).await;
-                    });
-                }
-                Err(_) => {
-                    let _ = writes.try_send(reminder);
-                }
-            }
-        }
+        Ok(Self { writes })
     }
 
     /// Runs `write` in the next group transaction, inside its own savepoint; answers its
@@ -192,7 +129,7 @@ impl GroupCommit {
             });
             (failed, finish)
         });
-        self.writes.send(Write { run: Some(run), urgent }).await.map_err(|_| gone())?;
+        self.writes.send(Write { run, urgent }).await.map_err(|_| gone())?;
         // Dropped unanswered when its transaction could not even start.
         answered.await.map_err(|_| gone())?
     }
@@ -202,19 +139,17 @@ fn gone() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the database writer stopped or its transaction could not start"))
 }
 
-fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, riders: &Riders, checkpoints: &Checkpointer) {
-    let mut urgent: Vec<Run> = Vec::with_capacity(MAX_BATCH);
+fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Checkpointer) {
+    let mut urgent: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     // Background writes taken from the channel but not yet run, oldest first. Bounded:
     // the channel is read only while this holds fewer than MAX_BATCH.
-    let mut background: VecDeque<Run> = VecDeque::with_capacity(MAX_BATCH);
-    let mut batch: Vec<Run> = Vec::with_capacity(MAX_BATCH);
-    let mut closed = false;
+    let mut background: VecDeque<Write> = VecDeque::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     loop {
         if background.is_empty() {
             match writes.blocking_recv() {
                 Some(write) => take(write, &mut urgent, &mut background),
-                // Riders still waiting get their commit before the writer ends.
-                None => closed = true,
+                None => return,
             }
         }
         // Everything that queued meanwhile (during the last commit's fsync) rides along.
@@ -225,21 +160,12 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, riders: &Riders,
             }
         }
         let background_share = if urgent.is_empty() { MAX_BATCH } else { BACKGROUND_WITH_URGENT };
-        // Riders first (nobody waits on them, and nothing sent later depends on their
-        // absence), then urgent writes; the order among each kind is kept. An urgent
-        // write never depends on a background one sent before it (webhook ingest reads
-        // nothing the workers write but the message rows, which only ingest inserts).
-        batch.append(&mut riders.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+        // Urgent writes first; the order among each kind is kept. An urgent write never
+        // depends on a background one sent before it (webhook ingest reads nothing the
+        // workers write but the message rows, which only ingest inserts).
         batch.append(&mut urgent);
         let share = background_share.min(background.len());
         batch.extend(background.drain(..share));
-        if batch.is_empty() {
-            // A reminder for riders that an earlier commit took along already.
-            if closed {
-                return;
-            }
-            continue;
-        }
         let span = tracing::debug_span!("sqlite.group_commit", writes = batch.len());
         let began = std::time::Instant::now();
         metrics::counter!("switchboard_sqlite_writes_total").increment(batch.len() as u64);
@@ -247,9 +173,6 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, riders: &Riders,
         metrics::histogram!("switchboard_sqlite_commit_seconds").record(began.elapsed());
         batch.clear();
         checkpoints.after_commit(conn);
-        if closed {
-            return;
-        }
     }
 }
 
@@ -355,12 +278,11 @@ fn checkpoint(conn: &Connection, on: &'static str) {
     metrics::histogram!("switchboard_sqlite_checkpoint_seconds", "on" => on).record(began.elapsed());
 }
 
-fn take(write: Write, urgent: &mut Vec<Run>, background: &mut VecDeque<Run>) {
-    match write {
-        Write { run: Some(run), urgent: true } => urgent.push(run),
-        Write { run: Some(run), urgent: false } => background.push_back(run),
-        // A reminder: the riders are taken into the commit it wakes.
-        Write { run: None, .. } => {}
+fn take(write: Write, urgent: &mut Vec<Write>, background: &mut VecDeque<Write>) {
+    if write.urgent {
+        urgent.push(write);
+    } else {
+        background.push_back(write);
     }
 }
 
@@ -371,7 +293,7 @@ fn step(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 
 /// Runs `batch` in one transaction and finishes each write. When the transaction itself
 /// fails, every write is finished with the error (or dropped, if it never started).
-fn commit(conn: &Connection, batch: &mut Vec<Run>) {
+fn commit(conn: &Connection, batch: &mut Vec<Write>) {
     if let Err(e) = step(conn, "BEGIN IMMEDIATE") {
         tracing::error!(error = %e, writes = batch.len(), "group commit: cannot begin");
         let _ = conn.execute_batch("ROLLBACK");
@@ -379,7 +301,7 @@ fn commit(conn: &Connection, batch: &mut Vec<Run>) {
     }
     let mut finishes: Vec<Finish> = Vec::with_capacity(batch.len());
     let mut broken: Option<String> = None;
-    for run in batch.drain(..) {
+    for Write { run, .. } in batch.drain(..) {
         if let Err(e) = step(conn, "SAVEPOINT one_write") {
             broken = Some(e.to_string());
             break;
@@ -517,80 +439,6 @@ mod tests {
         assert!(duplicate.is_err());
         assert!(third.is_ok());
         assert_eq!(stored, [1, 2], "the failed write's first insert was rolled back with it");
-    }
-
-    fn stored(path: &Path) -> Vec<i64> {
-        Connection::open(path)
-            .unwrap()
-            .prepare("SELECT x FROM t ORDER BY x")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
-    #[tokio::test]
-    async fn a_rider_starts_no_commit_but_rides_first_in_the_next_write_and_is_told_after_it() {
-        let (_dir, path) = database_with_table_t();
-        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
-        let (told, result) = oneshot::channel();
-
-        group.write_riding(
-            |conn| insert(conn, 1),
-            move |done| {
-                let _ = told.send(done.is_ok());
-            },
-        );
-        let before = stored(&path);
-        // Sees the rider's row: the rider ran ahead of it in the same transaction.
-        let seen_by_the_next = group
-            .write(|conn| {
-                conn.query_row("SELECT COUNT(*) FROM t WHERE x = 1", [], |r| r.get::<_, i64>(0)).map_err(failed)
-            })
-            .await
-            .unwrap();
-
-        assert!(before.is_empty(), "the rider waited for company");
-        assert_eq!(seen_by_the_next, 1);
-        assert!(result.await.unwrap(), "told once committed");
-        assert_eq!(stored(&path), [1]);
-    }
-
-    #[tokio::test]
-    async fn a_rider_no_write_comes_for_is_committed_alone_soon_after() {
-        let (_dir, path) = database_with_table_t();
-        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
-        let (told, result) = oneshot::channel();
-
-        group.write_riding(
-            |conn| insert(conn, 5),
-            move |done| {
-                let _ = told.send(done.is_ok());
-            },
-        );
-        let committed = tokio::time::timeout(Duration::from_secs(5), result).await;
-
-        assert!(committed.unwrap().unwrap());
-        assert_eq!(stored(&path), [5]);
-    }
-
-    #[tokio::test]
-    async fn riders_still_waiting_when_the_store_closes_are_committed_before_the_writer_ends() {
-        let (_dir, path) = database_with_table_t();
-        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
-        let (told, result) = oneshot::channel();
-
-        group.write_riding(
-            |conn| insert(conn, 9),
-            move |done| {
-                let _ = told.send(done.is_ok());
-            },
-        );
-        drop(group);
-
-        assert!(tokio::time::timeout(Duration::from_secs(5), result).await.unwrap().unwrap());
-        assert_eq!(stored(&path), [9]);
     }
 
     #[tokio::test]

@@ -392,6 +392,13 @@ fn alive_now(alive: &Arc<std::sync::atomic::AtomicUsize>) -> usize {
     alive.load(std::sync::atomic::Ordering::SeqCst)
 }
 
+/// Waits for every worker of the pool to end; a worker that panicked fails the test.
+async fn every_worker_ended(mut workers: JoinSet<()>) {
+    while let Some(worker) = workers.join_next().await {
+        worker.unwrap();
+    }
+}
+
 #[tokio::test]
 async fn a_worker_runs_the_jobs_it_claims_and_stops_when_asked() {
     let shutdown = Shutdown::default();
@@ -417,10 +424,8 @@ async fn a_worker_runs_the_jobs_it_claims_and_stops_when_asked() {
     runner_queue.expect_complete().times(1).returning(|_| Ok(()));
     let runner = Arc::new(runner(runner_queue, MockMessages::new(), 5));
 
-    let mut workers = spawn_workers(runner, queue, settings(&alive), shutdown);
-    while let Some(worker) = workers.join_next().await {
-        worker.unwrap();
-    }
+    let workers = spawn_workers(runner, queue, settings(&alive), shutdown);
+    every_worker_ended(workers).await;
 
     assert_eq!(alive_now(&alive), 0);
 }
@@ -439,15 +444,13 @@ async fn a_claim_that_fails_is_tried_again_after_the_poll_interval() {
     });
     queue.expect_wait_for_work().returning(|_, _| ());
 
-    let mut workers = spawn_workers(
+    let workers = spawn_workers(
         Arc::new(runner(MockJobQueue::new(), MockMessages::new(), 5)),
         Arc::new(queue),
         settings(&alive),
         shutdown,
     );
-    while let Some(worker) = workers.join_next().await {
-        worker.unwrap();
-    }
+    every_worker_ended(workers).await;
 
     assert_eq!(alive_now(&alive), 0);
 }
@@ -483,13 +486,11 @@ async fn aborting_the_pool_returns_the_leases_of_the_jobs_still_running() {
     let posting = Arc::new(tokio::sync::Notify::new());
     let runner =
         runner(runner_queue, MockMessages::new(), 5).with_sandbox_statuses(Arc::new(Unanswered(Arc::clone(&posting))));
-    let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
+    let workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
     posting.notified().await;
 
     shutdown.abort.cancel();
-    while let Some(worker) = workers.join_next().await {
-        worker.unwrap();
-    }
+    every_worker_ended(workers).await;
 
     assert_eq!(alive_now(&alive), 0);
 }
@@ -546,13 +547,11 @@ async fn a_job_that_never_ends_holds_only_its_own_slot_and_the_worker_claims_and
     });
     let runner = runner(runner_queue, MockMessages::new(), 5)
         .with_sandbox_statuses(Arc::new(FirstNeverAnswered(std::sync::atomic::AtomicBool::new(false))));
-    let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
+    let workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
 
     let completed = tokio::time::timeout(Duration::from_secs(5), second_done).await;
     shutdown.abort.cancel();
-    while let Some(worker) = workers.join_next().await {
-        worker.unwrap();
-    }
+    every_worker_ended(workers).await;
 
     assert_eq!(completed.expect("the second job ran while the first still hung").unwrap(), 2);
     assert_eq!(alive_now(&alive), 0);
@@ -638,12 +637,10 @@ async fn a_claim_that_waits_for_a_running_jobs_locks_does_not_stop_that_job_from
     runner_queue.expect_complete().times(2).returning(|_| Ok(()));
     let runner = runner(runner_queue, MockMessages::new(), 5)
         .with_sandbox_statuses(Arc::new(FirstHoldsTheLock { locks, first: std::sync::atomic::AtomicBool::new(false) }));
-    let mut workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
+    let workers = spawn_workers(Arc::new(runner), Arc::new(queue), settings(&alive), shutdown.clone());
 
     let ended = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(worker) = workers.join_next().await {
-            worker.unwrap();
-        }
+        every_worker_ended(workers).await;
     })
     .await;
 

@@ -146,22 +146,13 @@ async fn events_sharing_a_timestamp_are_paged_by_id_without_repeats_or_gaps() {
 #[tokio::test]
 async fn the_dead_job_list_reads_the_index_of_dead_jobs_alone() {
     let (_dir, store) = store().await;
-    let plan: Vec<(i64, i64, i64, String)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN QUERY PLAN {}",
-        crate::outbound::store::engine::numbered(crate::outbound::store::management::DEAD_JOBS)
-    )))
-    .bind(None::<i64>)
-    .bind(None::<i64>)
-    .bind(10_i64)
-    .fetch_all(store.pool())
-    .await
-    .unwrap();
+    let steps =
+        plan_of(&store, &crate::outbound::store::engine::numbered(crate::outbound::store::management::DEAD_JOBS)).await;
     let partial: (String,) = sqlx::query_as("SELECT sql FROM sqlite_master WHERE name = 'jobs_dead_newest_first'")
         .fetch_one(store.pool())
         .await
         .unwrap();
 
-    let steps: Vec<&str> = plan.iter().map(|(_, _, _, step)| step.as_str()).collect();
     assert_eq!(steps, ["SEARCH jobs USING INDEX jobs_dead_newest_first (state=?)"], "{steps:?}");
     assert!(partial.0.ends_with("WHERE state = 'dead'"), "{}", partial.0);
 }

@@ -12,6 +12,11 @@ use crate::memory::RssSampler;
 use crate::report::{self, Figures, per_sec, percentile};
 use crate::service::Service;
 
+/// The SQLite writer's counters on `/metrics`.
+const WRITES: &str = "switchboard_sqlite_writes_total";
+const COMMITS: &str = "switchboard_sqlite_commit_seconds_count";
+const WAL_PAGES: &str = "switchboard_sqlite_wal_pages_total";
+
 /// Measures the binary `args` name (or the one beside this executable) `args.rounds`
 /// times, each with a fresh service and database, and answers the table of the medians
 /// (and of several rounds, each round's targeted figures). Progress goes to stderr.
@@ -112,6 +117,9 @@ async fn measure(
 
     eprintln!("bench: service, open loop, {}/s offered, {}s", args.rate, duration.as_secs());
     let sent_before = graph.sends();
+    let writes_before = service.metric(WRITES).await;
+    let commits_before = service.metric(COMMITS).await;
+    let pages_before = service.metric(WAL_PAGES).await;
     let cpu_before = crate::memory::proc_cpu_ms(service.pid());
     let started = Instant::now();
     let open = load.open_loop(&service.webhook_url(), args.rate, duration).await;
@@ -131,6 +139,17 @@ async fn measure(
         let per_message =
             (after.saturating_sub(before) * 1000) as f64 / arrived.saturating_sub(sent_before).max(1) as f64;
         figures.open_cpu_us_per_message = per_message;
+    }
+    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    let answered = arrived.saturating_sub(sent_before).max(1) as f64;
+    if let (Some(before), Some(after)) = (writes_before, service.metric(WRITES).await) {
+        figures.open_writes_per_message = (after - before) / answered;
+    }
+    if let (Some(before), Some(after)) = (commits_before, service.metric(COMMITS).await) {
+        figures.open_commits_per_message = (after - before) / answered;
+    }
+    if let (Some(before), Some(after)) = (pages_before, service.metric(WAL_PAGES).await) {
+        figures.open_wal_pages_per_message = (after - before) / answered;
     }
     if args.sustained > 0 {
         sustained(args, figures.e2e_per_sec, &load, graph, service, &mut figures).await;

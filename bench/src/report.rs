@@ -29,6 +29,12 @@ pub(crate) struct Figures {
     /// open loop, from its first request to its last reply at Graph, in microseconds: what
     /// a message costs, less sensitive to a shared host than any rate.
     pub(crate) open_cpu_us_per_message: f64,
+    /// The SQLite writer's commits and writes per message answered in the open loop (0 on
+    /// PostgreSQL, which does not count them): how well writes share a commit.
+    pub(crate) open_commits_per_message: f64,
+    pub(crate) open_writes_per_message: f64,
+    /// The pages the SQLite writer appended to its WAL per message (0 on PostgreSQL).
+    pub(crate) open_wal_pages_per_message: f64,
     pub(crate) idle_rss_kb: u64,
     pub(crate) idle_after_rss_kb: u64,
     pub(crate) load_rss_kb: u64,
@@ -84,6 +90,9 @@ impl Figures {
             open_from_start_p99_ms: f(|r| r.open_from_start_p99_ms),
             open_e2e_per_sec: f(|r| r.open_e2e_per_sec),
             open_cpu_us_per_message: f(|r| r.open_cpu_us_per_message),
+            open_commits_per_message: f(|r| r.open_commits_per_message),
+            open_writes_per_message: f(|r| r.open_writes_per_message),
+            open_wal_pages_per_message: f(|r| r.open_wal_pages_per_message),
             idle_rss_kb: n(|r| r.idle_rss_kb),
             idle_after_rss_kb: n(|r| r.idle_after_rss_kb),
             load_rss_kb: n(|r| r.load_rss_kb),
@@ -204,6 +213,17 @@ pub(crate) fn table(
         "",
         "",
     )?;
+    if f.open_writes_per_message > 0.0 {
+        row(
+            "  SQLite writes / commits / WAL pages per message",
+            format!(
+                "{:.2} / {:.2} / {:.1}",
+                f.open_writes_per_message, f.open_commits_per_message, f.open_wal_pages_per_message
+            ),
+            "",
+            "",
+        )?;
+    }
     if args.sustained > 0 {
         let phase = format!("sustained {}s at the end-to-end rate", args.sustained);
         row(&format!("{phase}: offered"), format!("{:.0}/s", f.sustained_offered_per_sec), "", "")?;
@@ -257,6 +277,16 @@ pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
     writeln!(out, "  generator late p99, ms        {}", list(|r| format!("{:.2}", r.open_late_p99_ms)))?;
     writeln!(out, "  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)))?;
     writeln!(out, "  CPU per message (open), us    {}", list(|r| format!("{:.0}", r.open_cpu_us_per_message)))?;
+    writeln!(
+        out,
+        "  SQLite writes/commits/pages   {}",
+        list(|r| {
+            format!(
+                "{:.2}/{:.2}/{:.1}",
+                r.open_writes_per_message, r.open_commits_per_message, r.open_wal_pages_per_message
+            )
+        })
+    )?;
     writeln!(out, "  peak RSS (VmHWM), MB          {}", list(|r| format!("{:.1}", kb_to_mb(r.hwm_kb))))?;
     writeln!(out, "  lone message p99, ms          {}", list(|r| format!("{:.1}", r.lone_p99_ms)))?;
     writeln!(

@@ -56,8 +56,41 @@ impl Service {
         format!("{}/webhook/whatsapp", self.0.base_url())
     }
 
+    /// The value of a counter or a histogram's `_count` (no labels) on the service's
+    /// `/metrics`; `None` when the service does not export it (the SQLite writer's figures
+    /// on PostgreSQL) or does not answer.
+    pub(crate) async fn metric(&self, name: &str) -> Option<f64> {
+        let url = format!("{}/metrics", self.0.base_url());
+        let text = reqwest::get(url).await.ok()?.text().await.ok()?;
+        parse_metric(&text, name)
+    }
+
     /// A `kB` field of the child's /proc status (VmRSS, VmHWM).
     pub(crate) fn status_kb(&self, field: &str) -> Option<u64> {
         crate::memory::proc_status_kb(self.pid(), field)
+    }
+}
+
+/// The value of the sample named exactly `name` (no labels) in Prometheus' text format.
+fn parse_metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_metric;
+
+    #[test]
+    fn a_metric_is_read_by_its_exact_name_and_not_by_a_longer_one_it_prefixes() {
+        let text = "# HELP switchboard_sqlite_writes_total Writes\n\
+                    switchboard_sqlite_writes_total_x 9\n\
+                    switchboard_sqlite_writes_total 1234\n\
+                    switchboard_sqlite_commit_seconds_count 56\n";
+
+        assert_eq!(parse_metric(text, "switchboard_sqlite_writes_total"), Some(1234.0));
+        assert_eq!(parse_metric(text, "switchboard_sqlite_commit_seconds_count"), Some(56.0));
+        assert_eq!(parse_metric(text, "switchboard_absent"), None);
     }
 }

@@ -167,6 +167,7 @@ async fn metrics_show_every_named_metric_moving() {
         "switchboard_rate_limit_waits_total{limiter=\"recipient\"}",
         "switchboard_sqlite_commit_seconds_bucket",
         "switchboard_sqlite_writes_total",
+        "switchboard_sqlite_wal_pages_total",
         "switchboard_inbound_throttled_total",
     ] {
         assert!(text.contains(name), "{name} missing from /metrics:\n{text}");

@@ -310,6 +310,12 @@ pub const METRICS: &[MetricSpec] = &[
         &[],
     ),
     metric("switchboard_sqlite_writes_total", Kind::Counter, "Writes committed by the SQLite writer", &[]),
+    metric(
+        "switchboard_sqlite_wal_pages_total",
+        Kind::Counter,
+        "Pages the SQLite writer's commits appended to the WAL (each written whole and synced)",
+        &[],
+    ),
     metric("switchboard_sqlite_checkpoint_seconds", Kind::Histogram, "SQLite WAL checkpoints, by where they ran", &[]),
 ];
 

@@ -145,6 +145,7 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Ch
     // the channel is read only while this holds fewer than MAX_BATCH.
     let mut background: VecDeque<Write> = VecDeque::with_capacity(MAX_BATCH);
     let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
+    let mut wal_pages = 0;
     loop {
         if background.is_empty() {
             match writes.blocking_recv() {
@@ -172,6 +173,12 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Ch
         span.in_scope(|| commit(conn, &mut batch));
         metrics::histogram!("switchboard_sqlite_commit_seconds").record(began.elapsed());
         batch.clear();
+        // The pages this commit appended to the WAL (after a checkpoint started it over,
+        // all of them): every dirty page of a commit is written whole, and synced.
+        let pages = WAL_PAGES.get();
+        let appended = if pages >= wal_pages { pages - wal_pages } else { pages };
+        wal_pages = pages;
+        metrics::counter!("switchboard_sqlite_wal_pages_total").increment(u64::try_from(appended).unwrap_or(0));
         checkpoints.after_commit(conn);
     }
 }

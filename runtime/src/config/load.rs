@@ -203,6 +203,9 @@ impl Config {
                         });
                     }
                 },
+                sqlite_commit_wait: Duration::from_micros(
+                    src.parse("SWITCHBOARD_SQLITE_COMMIT_WAIT_US", "microseconds")?,
+                ),
             },
             data_dir,
             whatsapp: WhatsAppConfig {

@@ -163,6 +163,7 @@ pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 config.database.sqlite_full_sync,
             )
             .await?
+            .with_commit_wait(config.database.sqlite_commit_wait)
             .with_email_priority_default(email_priority)
             .with_handoff(config.workers.lease),
         )),

@@ -101,6 +101,15 @@ impl SqliteStore {
         Ok(Self::over(SqliteEngine { pool, group, readers }))
     }
 
+    /// From now on a commit that would carry only a few writes waits up to `wait` for
+    /// more (ADR 0037); `Duration::ZERO` (the default of [`SqliteStore::connect`]) commits
+    /// at once.
+    #[must_use]
+    pub fn with_commit_wait(self, wait: Duration) -> Self {
+        self.engine.group.wait_for_company(wait);
+        self
+    }
+
     /// The scan pool, for tests that set up rows by hand.
     pub fn pool(&self) -> &SqlitePool {
         &self.engine.pool

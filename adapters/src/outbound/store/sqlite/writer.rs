@@ -10,6 +10,13 @@
 //! before, and concurrent writers share one fsync. Writes run in the order they were sent,
 //! so one caller's writes keep their order.
 //!
+//! A commit that would carry only a few writes waits a little for company (ADR 0037):
+//! at a moderate rate each write would otherwise pay a whole commit (its own `fsync`, and
+//! every page it touched written whole to the WAL, pages that the next write rewrites).
+//! Up to the commit wait (2 ms by default) after the first write arrives, the writer
+//! gathers more until [`COMPANY`] are waiting; under load that many wait already and it
+//! commits at once.
+//!
 //! A webhook's ingest is sent as urgent: it goes into the next commit ahead of the
 //! workers' writes, and a commit that carries urgent writes takes only a few of those, so
 //! a backlog of worker writes cannot stretch the commit an acknowledgement waits for.
@@ -23,7 +30,9 @@
 
 use std::collections::VecDeque;
 use std::path::Path;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use rusqlite::Connection;
@@ -37,6 +46,10 @@ const MAX_BATCH: usize = 512;
 /// At most this many background writes ride in a commit that carries urgent ones, so a
 /// backlog of worker writes cannot stretch the commit a webhook waits for.
 const BACKGROUND_WITH_URGENT: usize = 64;
+/// A commit that would carry fewer writes than this waits for more, up to the commit wait.
+const COMPANY: usize = 16;
+/// How often a writer waiting for company looks for it.
+const COMPANY_POLL: Duration = Duration::from_micros(200);
 /// Distinct statements the writer keeps prepared.
 const STATEMENT_CACHE: usize = 128;
 
@@ -57,6 +70,12 @@ struct Write {
 #[derive(Clone)]
 pub(super) struct GroupCommit {
     writes: mpsc::Sender<Write>,
+    /// How long a commit with fewer than [`COMPANY`] writes waits for more, in
+    /// microseconds (0: never); read by the writer before each commit.
+    wait_us: Arc<AtomicU64>,
+    /// Commits made so far (the metric counts them for operators; this, for the tests).
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
+    commits: Arc<AtomicU64>,
 }
 
 /// A failed SQLite call of the writer.
@@ -82,11 +101,26 @@ impl GroupCommit {
         // Replaces SQLite's automatic checkpoint: the writer only counts the WAL's pages.
         conn.wal_hook(Some(count_wal_pages));
         let (writes, receiver) = mpsc::channel(QUEUE);
+        let wait_us = Arc::new(AtomicU64::new(0));
+        let commits = Arc::new(AtomicU64::new(0));
+        let thread = Thread { writes: receiver, wait_us: Arc::clone(&wait_us), commits: Arc::clone(&commits) };
         std::thread::Builder::new()
             .name(String::from("sqlite-writer"))
-            .spawn(move || writer(&conn, receiver, &checkpoints))
+            .spawn(move || writer(&conn, thread, &checkpoints))
             .context("cannot start the SQLite writer thread")?;
-        Ok(Self { writes })
+        Ok(Self { writes, wait_us, commits })
+    }
+
+    /// From now on a commit that would carry fewer than [`COMPANY`] writes waits up to
+    /// `wait` after its first write for more (`Duration::ZERO`: commits at once).
+    pub(super) fn wait_for_company(&self, wait: Duration) {
+        self.wait_us.store(u64::try_from(wait.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// Commits made so far.
+    #[cfg(test)]
+    pub(super) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
     }
 
     /// Runs `write` in the next group transaction, inside its own savepoint; answers its
@@ -139,7 +173,15 @@ fn gone() -> StoreError {
     StoreError::Unavailable(anyhow::anyhow!("the database writer stopped or its transaction could not start"))
 }
 
-fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Checkpointer) {
+/// The writer thread's side of [`GroupCommit`].
+struct Thread {
+    writes: mpsc::Receiver<Write>,
+    wait_us: Arc<AtomicU64>,
+    commits: Arc<AtomicU64>,
+}
+
+fn writer(conn: &Connection, thread: Thread, checkpoints: &Checkpointer) {
+    let Thread { mut writes, wait_us, commits } = thread;
     let mut urgent: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     // Background writes taken from the channel but not yet run, oldest first. Bounded:
     // the channel is read only while this holds fewer than MAX_BATCH.
@@ -154,10 +196,18 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Ch
             }
         }
         // Everything that queued meanwhile (during the last commit's fsync) rides along.
-        while urgent.len() < MAX_BATCH && background.len() < MAX_BATCH {
-            match writes.try_recv() {
-                Ok(write) => take(write, &mut urgent, &mut background),
-                Err(_) => break,
+        gather(&mut writes, &mut urgent, &mut background);
+        // Too few to share a commit: wait a little for company (ADR 0037).
+        let wait = Duration::from_micros(wait_us.load(Ordering::Relaxed));
+        if !wait.is_zero() {
+            let until = Instant::now() + wait;
+            while urgent.len() + background.len() < COMPANY {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                std::thread::sleep(left.min(COMPANY_POLL));
+                gather(&mut writes, &mut urgent, &mut background);
             }
         }
         let background_share = if urgent.is_empty() { MAX_BATCH } else { BACKGROUND_WITH_URGENT };
@@ -172,6 +222,7 @@ fn writer(conn: &Connection, mut writes: mpsc::Receiver<Write>, checkpoints: &Ch
         metrics::counter!("switchboard_sqlite_writes_total").increment(batch.len() as u64);
         span.in_scope(|| commit(conn, &mut batch));
         metrics::histogram!("switchboard_sqlite_commit_seconds").record(began.elapsed());
+        commits.fetch_add(1, Ordering::Relaxed);
         batch.clear();
         // The pages this commit appended to the WAL (after a checkpoint started it over,
         // all of them): every dirty page of a commit is written whole, and synced.
@@ -251,7 +302,6 @@ impl Checkpointer {
 
     /// Runs on the writer after each commit.
     fn after_commit(&self, conn: &Connection) {
-        use std::sync::atomic::Ordering;
         let pages = WAL_PAGES.get();
         match self.phase.load(Ordering::Acquire) {
             IDLE if pages >= CHECKPOINT_PAGES => {
@@ -283,6 +333,16 @@ fn checkpoint(conn: &Connection, on: &'static str) {
         tracing::warn!(error = %e, "SQLite checkpoint failed; the next one retries");
     }
     metrics::histogram!("switchboard_sqlite_checkpoint_seconds", "on" => on).record(began.elapsed());
+}
+
+/// Takes every write waiting on the channel, as far as the batch limits allow.
+fn gather(writes: &mut mpsc::Receiver<Write>, urgent: &mut Vec<Write>, background: &mut VecDeque<Write>) {
+    while urgent.len() < MAX_BATCH && background.len() < MAX_BATCH {
+        match writes.try_recv() {
+            Ok(write) => take(write, urgent, background),
+            Err(_) => break,
+        }
+    }
 }
 
 fn take(write: Write, urgent: &mut Vec<Write>, background: &mut VecDeque<Write>) {
@@ -458,6 +518,55 @@ mod tests {
         let seen: i64 = Connection::open(&path).unwrap().query_row("SELECT x FROM t", [], |r| r.get(0)).unwrap();
 
         assert_eq!(seen, 7);
+    }
+
+    #[tokio::test]
+    async fn writes_sent_one_after_another_within_the_commit_wait_share_one_commit() {
+        let (_dir, path) = database_with_table_t();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        // Far longer than the gaps below, so that the test does not depend on timing.
+        group.wait_for_company(Duration::from_secs(2));
+
+        let writes: Vec<_> = (0..3_i64)
+            .map(|x| {
+                let group = group.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(20 * u64::try_from(x).unwrap())).await;
+                    group.write(move |conn| insert(conn, x)).await
+                })
+            })
+            .collect();
+        for write in writes {
+            write.await.unwrap().unwrap();
+        }
+
+        assert_eq!(group.commits(), 1, "the second and third write joined the first one's commit");
+    }
+
+    #[tokio::test]
+    async fn a_commit_with_enough_company_does_not_wait_out_the_commit_wait() {
+        let (_dir, path) = database_with_table_t();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        group.wait_for_company(Duration::from_secs(600));
+
+        let writes = (0..i64::try_from(COMPANY).unwrap()).map(|x| group.write(move |conn| insert(conn, x)));
+        let all = tokio::time::timeout(Duration::from_secs(60), futures_util::future::join_all(writes)).await;
+
+        let all = all.expect("sixteen writes committed without waiting out the ten minutes");
+        assert!(all.iter().all(Result::is_ok));
+        assert_eq!(group.commits(), 1);
+    }
+
+    #[tokio::test]
+    async fn without_a_commit_wait_each_write_sent_alone_commits_alone() {
+        let (_dir, path) = database_with_table_t();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+
+        for x in 0..3 {
+            group.write(move |conn| insert(conn, x)).await.unwrap();
+        }
+
+        assert_eq!(group.commits(), 3);
     }
 
     #[tokio::test]

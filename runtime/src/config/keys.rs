@@ -109,7 +109,7 @@ pub const KEYS: &[Key] = &[
         name: "SWITCHBOARD_SQLITE_COMMIT_WAIT_US",
         default: KeyDefault::Value("2000"),
         secret: false,
-        help: "how long a commit that would carry fewer than 16 writes waits for more, in microseconds (0: commits at once); saves a third of the CPU per message at moderate rates for up to this much latency per write",
+        help: "a commit of fewer than 16 writes begins no sooner than this many microseconds after the one before began, gathering what arrives meanwhile (0: at once); saves about a fifth of the CPU per message at moderate rates for up to this much latency per write",
     },
     Key {
         name: "SWITCHBOARD_WEBHOOK_MAX_BODY_BYTES",

@@ -89,7 +89,8 @@ pub struct DatabaseConfig {
     pub busy_timeout: Duration,
     /// SQLite only: fsync every commit (`true`, the default) or leave it to the WAL.
     pub sqlite_full_sync: bool,
-    /// SQLite only: how long a commit with few writes waits for more (ADR 0037).
+    /// SQLite only: how long after a commit began the next one with few writes may
+    /// begin (ADR 0037).
     pub sqlite_commit_wait: Duration,
 }
 

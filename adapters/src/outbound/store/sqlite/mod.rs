@@ -101,9 +101,9 @@ impl SqliteStore {
         Ok(Self::over(SqliteEngine { pool, group, readers }))
     }
 
-    /// From now on a commit that would carry only a few writes waits up to `wait` for
-    /// more (ADR 0037); `Duration::ZERO` (the default of [`SqliteStore::connect`]) commits
-    /// at once.
+    /// From now on a commit that would carry only a few writes begins no sooner than
+    /// `wait` after the one before it (ADR 0037); `Duration::ZERO` (the default of
+    /// [`SqliteStore::connect`]) begins each at once.
     #[must_use]
     pub fn with_commit_wait(self, wait: Duration) -> Self {
         self.engine.group.wait_for_company(wait);

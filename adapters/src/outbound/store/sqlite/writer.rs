@@ -13,9 +13,10 @@
 //! A commit that would carry only a few writes waits a little for company (ADR 0037):
 //! at a moderate rate each write would otherwise pay a whole commit (its own `fsync`, and
 //! every page it touched written whole to the WAL, pages that the next write rewrites).
-//! Up to the commit wait (2 ms by default) after the first write arrives, the writer
-//! gathers more until [`COMPANY`] are waiting; under load that many wait already and it
-//! commits at once.
+//! Such a commit begins no sooner than the commit wait (2 ms by default) after the one
+//! before it began, and carries what arrived meanwhile; it starts as soon as [`COMPANY`]
+//! writes are waiting. A write after a quiet spell, and every commit under load, starts
+//! at once.
 //!
 //! A webhook's ingest is sent as urgent: it goes into the next commit ahead of the
 //! workers' writes, and a commit that carries urgent writes takes only a few of those, so
@@ -32,6 +33,7 @@ use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -46,10 +48,9 @@ const MAX_BATCH: usize = 512;
 /// At most this many background writes ride in a commit that carries urgent ones, so a
 /// backlog of worker writes cannot stretch the commit a webhook waits for.
 const BACKGROUND_WITH_URGENT: usize = 64;
-/// A commit that would carry fewer writes than this waits for more, up to the commit wait.
+/// A commit that would carry fewer writes than this begins no sooner than the commit wait
+/// after the one before it.
 const COMPANY: usize = 16;
-/// How often a writer waiting for company looks for it.
-const COMPANY_POLL: Duration = Duration::from_micros(200);
 /// Distinct statements the writer keeps prepared.
 const STATEMENT_CACHE: usize = 128;
 
@@ -70,10 +71,12 @@ struct Write {
 #[derive(Clone)]
 pub(super) struct GroupCommit {
     writes: mpsc::Sender<Write>,
-    /// How long a commit with fewer than [`COMPANY`] writes waits for more, in
-    /// microseconds (0: never); read by the writer before each commit.
+    /// How long after a commit began the next one with fewer than [`COMPANY`] writes may
+    /// begin, in microseconds (0: at once); read by the writer before each commit.
     wait_us: Arc<AtomicU64>,
-    /// Commits made so far (the metric counts them for operators; this, for the tests).
+    /// Rung after each write is sent: wakes a writer waiting for company at once.
+    bell: std::sync::mpsc::SyncSender<()>,
+    /// Commits begun so far (the metric counts them for operators; this, for the tests).
     #[cfg_attr(not(test), expect(dead_code, reason = "read by the tests"))]
     commits: Arc<AtomicU64>,
 }
@@ -103,21 +106,22 @@ impl GroupCommit {
         let (writes, receiver) = mpsc::channel(QUEUE);
         let wait_us = Arc::new(AtomicU64::new(0));
         let commits = Arc::new(AtomicU64::new(0));
-        let thread = Thread { writes: receiver, wait_us: Arc::clone(&wait_us), commits: Arc::clone(&commits) };
+        let (bell, rung) = std::sync::mpsc::sync_channel(1);
+        let thread = Thread { writes: receiver, rung, wait_us: Arc::clone(&wait_us), commits: Arc::clone(&commits) };
         std::thread::Builder::new()
             .name(String::from("sqlite-writer"))
             .spawn(move || writer(&conn, thread, &checkpoints))
             .context("cannot start the SQLite writer thread")?;
-        Ok(Self { writes, wait_us, commits })
+        Ok(Self { writes, wait_us, bell, commits })
     }
 
-    /// From now on a commit that would carry fewer than [`COMPANY`] writes waits up to
-    /// `wait` after its first write for more (`Duration::ZERO`: commits at once).
+    /// From now on a commit that would carry fewer than [`COMPANY`] writes begins no
+    /// sooner than `wait` after the one before it began (`Duration::ZERO`: at once).
     pub(super) fn wait_for_company(&self, wait: Duration) {
         self.wait_us.store(u64::try_from(wait.as_micros()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
-    /// Commits made so far.
+    /// Commits begun so far.
     #[cfg(test)]
     pub(super) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
@@ -164,6 +168,8 @@ impl GroupCommit {
             (failed, finish)
         });
         self.writes.send(Write { run, urgent }).await.map_err(|_| gone())?;
+        // Full when it was rung already and not yet heard: one ring is enough.
+        let _ = self.bell.try_send(());
         // Dropped unanswered when its transaction could not even start.
         answered.await.map_err(|_| gone())?
     }
@@ -176,18 +182,20 @@ fn gone() -> StoreError {
 /// The writer thread's side of [`GroupCommit`].
 struct Thread {
     writes: mpsc::Receiver<Write>,
+    rung: std::sync::mpsc::Receiver<()>,
     wait_us: Arc<AtomicU64>,
     commits: Arc<AtomicU64>,
 }
 
 fn writer(conn: &Connection, thread: Thread, checkpoints: &Checkpointer) {
-    let Thread { mut writes, wait_us, commits } = thread;
+    let Thread { mut writes, rung, wait_us, commits } = thread;
     let mut urgent: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     // Background writes taken from the channel but not yet run, oldest first. Bounded:
     // the channel is read only while this holds fewer than MAX_BATCH.
     let mut background: VecDeque<Write> = VecDeque::with_capacity(MAX_BATCH);
     let mut batch: Vec<Write> = Vec::with_capacity(MAX_BATCH);
     let mut wal_pages = 0;
+    let mut last_began: Option<Instant> = None;
     loop {
         if background.is_empty() {
             match writes.blocking_recv() {
@@ -197,16 +205,23 @@ fn writer(conn: &Connection, thread: Thread, checkpoints: &Checkpointer) {
         }
         // Everything that queued meanwhile (during the last commit's fsync) rides along.
         gather(&mut writes, &mut urgent, &mut background);
-        // Too few to share a commit: wait a little for company (ADR 0037).
+        // Too few to share a commit, and the last one began less than the commit wait ago:
+        // wait for company until the wait has passed since then (ADR 0037), woken by each
+        // write sent meanwhile. Commits are spaced by the wait at most; one that took
+        // longer than the wait is followed at once. Rings heard before the writes they
+        // announce were taken are dropped first; a write sent after this gather rings again.
         let wait = Duration::from_micros(wait_us.load(Ordering::Relaxed));
-        if !wait.is_zero() {
-            let until = Instant::now() + wait;
+        if let Some(until) = last_began.map(|began| began + wait)
+            && urgent.len() + background.len() < COMPANY
+            && until > Instant::now()
+        {
+            while rung.try_recv().is_ok() {}
+            gather(&mut writes, &mut urgent, &mut background);
             while urgent.len() + background.len() < COMPANY {
                 let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                if left.is_zero() || matches!(rung.recv_timeout(left), Err(RecvTimeoutError::Disconnected)) {
                     break;
                 }
-                std::thread::sleep(left.min(COMPANY_POLL));
                 gather(&mut writes, &mut urgent, &mut background);
             }
         }
@@ -218,11 +233,13 @@ fn writer(conn: &Connection, thread: Thread, checkpoints: &Checkpointer) {
         let share = background_share.min(background.len());
         batch.extend(background.drain(..share));
         let span = tracing::debug_span!("sqlite.group_commit", writes = batch.len());
-        let began = std::time::Instant::now();
+        let began = Instant::now();
+        last_began = Some(began);
+        // Counted before the callers are answered, so that they see their own commit.
+        commits.fetch_add(1, Ordering::Relaxed);
         metrics::counter!("switchboard_sqlite_writes_total").increment(batch.len() as u64);
         span.in_scope(|| commit(conn, &mut batch));
         metrics::histogram!("switchboard_sqlite_commit_seconds").record(began.elapsed());
-        commits.fetch_add(1, Ordering::Relaxed);
         batch.clear();
         // The pages this commit appended to the WAL (after a checkpoint started it over,
         // all of them): every dirty page of a commit is written whole, and synced.
@@ -526,6 +543,7 @@ mod tests {
         let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
         // Far longer than the gaps below, so that the test does not depend on timing.
         group.wait_for_company(Duration::from_secs(2));
+        group.write(|conn| insert(conn, 100)).await.unwrap();
 
         let writes: Vec<_> = (0..3_i64)
             .map(|x| {
@@ -540,7 +558,19 @@ mod tests {
             write.await.unwrap().unwrap();
         }
 
-        assert_eq!(group.commits(), 1, "the second and third write joined the first one's commit");
+        assert_eq!(group.commits(), 2, "the three writes after the first commit shared the next one");
+    }
+
+    #[tokio::test]
+    async fn a_write_with_no_commit_begun_within_the_wait_commits_at_once() {
+        let (_dir, path) = database_with_table_t();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        group.wait_for_company(Duration::from_secs(600));
+
+        let first = tokio::time::timeout(Duration::from_secs(60), group.write(|conn| insert(conn, 1))).await;
+
+        assert!(first.expect("the first write did not wait out the ten minutes").is_ok());
+        assert_eq!(group.commits(), 1);
     }
 
     #[tokio::test]
@@ -548,13 +578,14 @@ mod tests {
         let (_dir, path) = database_with_table_t();
         let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
         group.wait_for_company(Duration::from_secs(600));
+        group.write(|conn| insert(conn, 100)).await.unwrap();
 
         let writes = (0..i64::try_from(COMPANY).unwrap()).map(|x| group.write(move |conn| insert(conn, x)));
         let all = tokio::time::timeout(Duration::from_secs(60), futures_util::future::join_all(writes)).await;
 
         let all = all.expect("sixteen writes committed without waiting out the ten minutes");
         assert!(all.iter().all(Result::is_ok));
-        assert_eq!(group.commits(), 1);
+        assert_eq!(group.commits(), 2);
     }
 
     #[tokio::test]

@@ -12,10 +12,12 @@ use crate::memory::RssSampler;
 use crate::report::{self, Figures, per_sec, percentile};
 use crate::service::Service;
 
-/// The SQLite writer's counters on `/metrics`.
-const WRITES: &str = "switchboard_sqlite_writes_total";
-const COMMITS: &str = "switchboard_sqlite_commit_seconds_count";
-const WAL_PAGES: &str = "switchboard_sqlite_wal_pages_total";
+/// The SQLite writer's counters on `/metrics`: writes, commits, WAL pages.
+const SQLITE_WRITER: [&str; 3] = [
+    "switchboard_sqlite_writes_total",
+    "switchboard_sqlite_commit_seconds_count",
+    "switchboard_sqlite_wal_pages_total",
+];
 
 /// Measures the binary `args` name (or the one beside this executable) `args.rounds`
 /// times, each with a fresh service and database, and answers the table of the medians
@@ -117,9 +119,7 @@ async fn measure(
 
     eprintln!("bench: service, open loop, {}/s offered, {}s", args.rate, duration.as_secs());
     let sent_before = graph.sends();
-    let writes_before = service.metric(WRITES).await;
-    let commits_before = service.metric(COMMITS).await;
-    let pages_before = service.metric(WAL_PAGES).await;
+    let writer_before = service.metrics(SQLITE_WRITER).await;
     let cpu_before = crate::memory::proc_cpu_ms(service.pid());
     let started = Instant::now();
     let open = load.open_loop(&service.webhook_url(), args.rate, duration).await;
@@ -142,15 +142,12 @@ async fn measure(
     }
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     let answered = arrived.saturating_sub(sent_before).max(1) as f64;
-    if let (Some(before), Some(after)) = (writes_before, service.metric(WRITES).await) {
-        figures.open_writes_per_message = (after - before) / answered;
-    }
-    if let (Some(before), Some(after)) = (commits_before, service.metric(COMMITS).await) {
-        figures.open_commits_per_message = (after - before) / answered;
-    }
-    if let (Some(before), Some(after)) = (pages_before, service.metric(WAL_PAGES).await) {
-        figures.open_wal_pages_per_message = (after - before) / answered;
-    }
+    let writer_after = service.metrics(SQLITE_WRITER).await;
+    let [writes, commits, pages] = [0, 1, 2]
+        .map(|i| writer_before[i].zip(writer_after[i]).map_or(0.0, |(before, after)| (after - before) / answered));
+    figures.open_writes_per_message = writes;
+    figures.open_commits_per_message = commits;
+    figures.open_wal_pages_per_message = pages;
     if args.sustained > 0 {
         sustained(args, figures.e2e_per_sec, &load, graph, service, &mut figures).await;
     }

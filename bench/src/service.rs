@@ -56,13 +56,16 @@ impl Service {
         format!("{}/webhook/whatsapp", self.0.base_url())
     }
 
-    /// The value of a counter or a histogram's `_count` (no labels) on the service's
-    /// `/metrics`; `None` when the service does not export it (the SQLite writer's figures
-    /// on PostgreSQL) or does not answer.
-    pub(crate) async fn metric(&self, name: &str) -> Option<f64> {
+    /// The values of counters or histograms' `_count` (no labels) on the service's
+    /// `/metrics`, read from one scrape; `None` for one the service does not export (the
+    /// SQLite writer's figures on PostgreSQL), and for all when it does not answer.
+    pub(crate) async fn metrics<const N: usize>(&self, names: [&str; N]) -> [Option<f64>; N] {
         let url = format!("{}/metrics", self.0.base_url());
-        let text = reqwest::get(url).await.ok()?.text().await.ok()?;
-        parse_metric(&text, name)
+        let text = match reqwest::get(url).await {
+            Ok(answer) => answer.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        names.map(|name| parse_metric(&text, name))
     }
 
     /// A `kB` field of the child's /proc status (VmRSS, VmHWM).

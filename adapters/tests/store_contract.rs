@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use switchboard_adapters::outbound::store::{PgStore, SqliteStore, Store};
-use switchboard_application::jobs::{JobKind, LeasedJob, NewJob, SandboxStatus};
+use switchboard_application::jobs::{JobKind, JobLease, LeasedJob, NewJob, SandboxStatus};
 use switchboard_application::ports::{
     AttemptOutcome, ConversationFilter, DeliveryFilter, EventDisposition, EventFilter, IngestBatch, NewInbound,
     NewOutbound, NewReply, NewSession, NewStatus, OpenTask, PageRequest, PasswordHash, RawEvent, ReplyRecorded, Route,
@@ -182,11 +182,13 @@ contract!(sqlite, super::Db::sqlite;
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
+    a_reply_ends_the_job_it_was_planned_under_and_a_reply_that_stores_nothing_ends_none,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
     a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
+    a_sent_mark_ends_the_job_it_ran_under_and_a_lost_lease_ends_nothing,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
@@ -220,11 +222,13 @@ contract!(postgres, super::Db::postgres;
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
+    a_reply_ends_the_job_it_was_planned_under_and_a_reply_that_stores_nothing_ends_none,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
     a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
+    a_sent_mark_ends_the_job_it_ran_under_and_a_lost_lease_ends_nothing,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
@@ -258,11 +262,13 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
+    a_reply_ends_the_job_it_was_planned_under_and_a_reply_that_stores_nothing_ends_none,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
     a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
+    a_sent_mark_ends_the_job_it_ran_under_and_a_lost_lease_ends_nothing,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
@@ -291,11 +297,13 @@ contract!(postgres_handoff, super::Db::postgres_handoff;
     a_deferred_or_released_job_does_not_spend_an_attempt,
     a_requeued_dead_job_runs_again_with_fresh_attempts,
     a_reply_is_recorded_once_with_its_delivery_and_job,
+    a_reply_ends_the_job_it_was_planned_under_and_a_reply_that_stores_nothing_ends_none,
     held_messages_are_marked_once_and_a_reply_ends_the_hold,
     a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs,
     a_replys_delivery_leased_to_its_writer_is_stored_in_flight_for_that_lease_alone,
     a_replys_delivery_job_waits_behind_another_of_its_conversation,
     a_delivery_keeps_its_state_and_every_attempt,
+    a_sent_mark_ends_the_job_it_ran_under_and_a_lost_lease_ends_nothing,
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
@@ -676,6 +684,7 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
         open_task: Some(OpenTask { agent: AgentName::new("greeter"), task_id: "task-1".to_owned() }),
         task: Some(AgentTask { id: "task-1".to_owned(), state: TaskState::InputRequired }),
         lease_delivery: None,
+        ends: None,
         handoff: None,
         fallback_streak: 0,
         follow_ups: Vec::new(),
@@ -696,6 +705,95 @@ async fn a_reply_is_recorded_once_with_its_delivery_and_job(db: &Db) {
     assert_eq!(after.open_task.map(|t| t.task_id).as_deref(), Some("task-1"));
     assert_eq!(delivery.state, DeliveryState::Pending);
     assert_eq!(deliveries.items.len(), 1);
+}
+
+async fn a_reply_ends_the_job_it_was_planned_under_and_a_reply_that_stores_nothing_ends_none(db: &Db) {
+    let store = db.open().await;
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    enqueue(store.as_ref(), "u1", "wamid.IN2", 11).await;
+    let first = claim_all(store.as_ref()).await;
+    assert_eq!(first.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.IN1"], "one job of a key at a time");
+    let planned_under = first[0].lease();
+
+    let (_, recorded) = reply_with(store.as_ref(), "wamid.IN1", None, Some(planned_under)).await;
+    // No completion of its own: the reply's write ended the job, so the next of its key
+    // runs (beside the reply's own delivery job).
+    let inbound_jobs = |jobs: Vec<LeasedJob>| -> Vec<LeasedJob> {
+        jobs.into_iter().filter(|j| matches!(j.kind, JobKind::ProcessInbound { .. })).collect()
+    };
+    let next = inbound_jobs(claim_all(store.as_ref()).await);
+    let (_, again) = reply_with(store.as_ref(), "wamid.IN1", None, Some(next[0].lease())).await;
+    store.release(&next[0]).await.unwrap();
+    let still_there = inbound_jobs(claim_all(store.as_ref()).await);
+
+    assert!(matches!(recorded, ReplyRecorded::Recorded(_)), "{recorded:?}");
+    assert_eq!(next.iter().map(wamid_of).collect::<Vec<_>>(), ["wamid.IN2"]);
+    assert_eq!(again, ReplyRecorded::AlreadyProcessed);
+    assert_eq!(
+        still_there.iter().map(wamid_of).collect::<Vec<_>>(),
+        ["wamid.IN2"],
+        "a reply that stored nothing ended nothing"
+    );
+}
+
+/// A reply for `wamid` (stored by [`enqueue`]) whose delivery job has the key `deliver:1`,
+/// leased to the caller for `lease`, ending the job `ends` names.
+async fn reply_with(
+    store: &dyn Store,
+    wamid: &str,
+    lease: Option<Duration>,
+    ends: Option<JobLease>,
+) -> (Uuid, ReplyRecorded) {
+    let record = store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap();
+    let delivery_id = Uuid::now_v7();
+    let recorded = store
+        .record_reply(NewReply {
+            inbound: Wamid::parse(wamid).unwrap(),
+            also_answers: Vec::new(),
+            conversation_id: record.conversation_id,
+            intent: Intent::Greeting,
+            confidence: 0.9,
+            agent: AgentName::new("greeter"),
+            delivery_id,
+            message: outbound(1, Some(wamid)),
+            trace: TraceContext::new_root(),
+            job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
+            open_task: None,
+            task: None,
+            lease_delivery: lease,
+            ends,
+            handoff: None,
+            fallback_streak: 0,
+            follow_ups: Vec::new(),
+        })
+        .await
+        .unwrap();
+    (delivery_id, recorded)
+}
+
+async fn a_sent_mark_ends_the_job_it_ran_under_and_a_lost_lease_ends_nothing(db: &Db) {
+    let store = db.open().await;
+    let (sent, lost) = (new_outbound(7), new_outbound(8));
+    let (sent_id, lost_id) = (sent.delivery_id, lost.delivery_id);
+    store.create(sent).await.unwrap();
+    store.create(lost).await.unwrap();
+    let jobs = claim_all(store.as_ref()).await;
+    let lease_of =
+        |id: Uuid| jobs.iter().find(|j| j.kind == JobKind::DeliverMessage { delivery_id: id }).cloned().unwrap();
+    let (sent_job, lost_job) = (lease_of(sent_id), lease_of(lost_id));
+    let now = OffsetDateTime::now_utc();
+
+    let moved =
+        store.mark_sent(sent_id, Route::Whatsapp, None, "graph 200", now, Some(sent_job.lease())).await.unwrap();
+    // A lease taken over meanwhile: the token no longer matches.
+    let taken_over = JobLease { id: lost_job.id, token: Uuid::now_v7() };
+    let moved_too = store.mark_sent(lost_id, Route::Whatsapp, None, "graph 200", now, Some(taken_over)).await.unwrap();
+    store.release(&sent_job).await.unwrap();
+    store.release(&lost_job).await.unwrap();
+    let left: Vec<JobKind> = claim_all(store.as_ref()).await.into_iter().map(|j| j.kind).collect();
+
+    assert!(moved && moved_too);
+    assert_eq!(left, [JobKind::DeliverMessage { delivery_id: lost_id }], "the sent mark ended its own job alone");
 }
 
 async fn held_messages_are_marked_once_and_a_reply_ends_the_hold(db: &Db) {
@@ -721,30 +819,7 @@ async fn held_messages_are_marked_once_and_a_reply_ends_the_hold(db: &Db) {
 
 /// A reply for `wamid` (stored by [`enqueue`]) whose delivery job has the key `deliver:1`.
 async fn reply_to(store: &dyn Store, wamid: &str, lease: Option<Duration>) -> (Uuid, ReplyRecorded) {
-    let record = store.inbound(&Wamid::parse(wamid).unwrap()).await.unwrap().unwrap();
-    let delivery_id = Uuid::now_v7();
-    let recorded = store
-        .record_reply(NewReply {
-            inbound: Wamid::parse(wamid).unwrap(),
-            also_answers: Vec::new(),
-            conversation_id: record.conversation_id,
-            intent: Intent::Greeting,
-            confidence: 0.9,
-            agent: AgentName::new("greeter"),
-            delivery_id,
-            message: outbound(1, Some(wamid)),
-            trace: TraceContext::new_root(),
-            job: job(JobKind::DeliverMessage { delivery_id }, "deliver:1", 10),
-            open_task: None,
-            task: None,
-            lease_delivery: lease,
-            handoff: None,
-            fallback_streak: 0,
-            follow_ups: Vec::new(),
-        })
-        .await
-        .unwrap();
-    (delivery_id, recorded)
+    reply_with(store, wamid, lease, None).await
 }
 
 async fn a_replys_delivery_job_is_leased_to_its_writer_and_never_claimed_while_it_runs(db: &Db) {
@@ -831,8 +906,8 @@ async fn a_delivery_keeps_its_state_and_every_attempt(db: &Db) {
 
     store.record_attempt(id, AttemptOutcome::Paced, "paced", sent_at).await.unwrap();
     store.record_failure(id, "graph 500", false, sent_at).await.unwrap();
-    let sent = store.mark_sent(id, Route::Whatsapp, Some(provider.clone()), "graph 200", sent_at).await.unwrap();
-    let sent_twice = store.mark_sent(id, Route::Whatsapp, None, "graph 200", sent_at).await.unwrap();
+    let sent = store.mark_sent(id, Route::Whatsapp, Some(provider.clone()), "graph 200", sent_at, None).await.unwrap();
+    let sent_twice = store.mark_sent(id, Route::Whatsapp, None, "graph 200", sent_at, None).await.unwrap();
     let delivered = store.transition(id, DeliveryState::Sent, DeliveryState::Delivered, None, sent_at).await.unwrap();
     let found = store.find_by_provider_id(&provider).await.unwrap().unwrap();
     let view = store.view(id).await.unwrap().unwrap();
@@ -1124,6 +1199,7 @@ async fn hand_off_with_reply(store: &dyn Store, wamid: &str) -> (Uuid, ReplyReco
             open_task: None,
             task: None,
             lease_delivery: None,
+            ends: None,
             handoff: Some(HandoffStart { reason: HandoffReason::UserAsked, notify: vec![announce] }),
             fallback_streak: 0,
             follow_ups: Vec::new(),
@@ -1226,6 +1302,7 @@ async fn answer(store: &dyn Store, wamid: &str, agent: &str, task: Option<(&str,
             open_task,
             task,
             lease_delivery: None,
+            ends: None,
             handoff: None,
             fallback_streak: 0,
             follow_ups: Vec::new(),

@@ -181,6 +181,22 @@ pub struct LeasedJob {
     pub lease_token: Uuid,
 }
 
+impl LeasedJob {
+    /// The lease this job runs under.
+    pub fn lease(&self) -> JobLease {
+        JobLease { id: self.id, token: self.lease_token }
+    }
+}
+
+/// A job's lease as the worker running it holds it. A use case's last write ends the job
+/// with it, in the same transaction, so that no write of its own follows (ADR 0038); a
+/// lease lost meanwhile (the job taken over) ends nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: i64,
+    pub token: Uuid,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

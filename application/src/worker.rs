@@ -108,11 +108,17 @@ impl JobRunner {
         // The stored context names the span that enqueued this job: it becomes this
         // span's parent, and this span the parent of what the job causes.
         let trace = switchboard_shared::otel::continue_trace(&span, &job.trace);
-        let (result, next) = self.dispatch(job, trace).instrument(span.clone()).await;
+        let Dispatched { result, next, ended } = self.dispatch(job, trace).instrument(span.clone()).await;
         if matches!(result, JobResult::Retry(_) | JobResult::Dead(_)) {
             span.record("otel.status_code", "ERROR");
         }
-        let report = self.report(job, &result).instrument(span);
+        let report = async {
+            // The use case's last write ended the job already (ADR 0038).
+            if !ended {
+                self.report(job, &result).await;
+            }
+        }
+        .instrument(span);
         // A job the one just run leased to this worker (a reply's delivery) runs now,
         // without waiting for a claim; if this worker dies, its lease expires as any. It
         // runs beside the write that ends this job, which is not on the reply's path.
@@ -152,22 +158,32 @@ impl JobRunner {
         }
     }
 
-    /// Runs the job's use case; answers how it ended and a job it leased to this worker.
-    async fn dispatch(&self, job: &LeasedJob, trace: TraceContext) -> (JobResult, Option<LeasedJob>) {
+    /// Runs the job's use case; answers how it ended, a job it leased to this worker, and
+    /// whether its last write ended the job.
+    async fn dispatch(&self, job: &LeasedJob, trace: TraceContext) -> Dispatched {
         let attempt = Attempt {
             number: job.attempts,
             is_last: job.attempts >= self.retry.max_attempts,
-            lease: Some(job.lease_token),
+            lease: Some(job.lease()),
         };
         let result = match &job.kind {
             JobKind::ProcessInbound { wamid } => match self.process.execute(wamid, trace, attempt).await {
-                Ok(ProcessOutcome::Replied { delivery_job: Some(next), .. }) => return (JobResult::Done, Some(*next)),
+                Ok(ProcessOutcome::Replied { delivery_job, ended_job, .. }) => {
+                    return Dispatched {
+                        result: JobResult::Done,
+                        next: delivery_job.map(|next| *next),
+                        ended: ended_job,
+                    };
+                }
                 Ok(ProcessOutcome::Throttled { until }) => JobResult::Defer(until),
                 Ok(_) => JobResult::Done,
                 Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
                 Err(e) => JobResult::Dead(e.to_string()),
             },
             JobKind::DeliverMessage { delivery_id } => match self.deliver.execute(*delivery_id, trace, attempt).await {
+                Ok(DeliverOutcome::Sent { ended_job: true, .. }) => {
+                    return Dispatched { result: JobResult::Done, next: None, ended: true };
+                }
                 Ok(DeliverOutcome::Deferred { until }) => JobResult::Defer(until),
                 Ok(_) => JobResult::Done,
                 Err(e) if e.is_retriable() => JobResult::Retry(e.to_string()),
@@ -228,8 +244,17 @@ impl JobRunner {
                 None => JobResult::Retry(String::from("this process does not run A2A tasks")),
             },
         };
-        (result, None)
+        Dispatched { result, next: None, ended: false }
     }
+}
+
+/// What running a job's use case came to.
+struct Dispatched {
+    result: JobResult,
+    /// A job the use case leased to this worker (a reply's delivery), to run at once.
+    next: Option<LeasedJob>,
+    /// The use case's last write ended the job (ADR 0038): nothing is left to record.
+    ended: bool,
 }
 
 /// Jobs one worker runs at once. Each job waits on the database or on the network for

@@ -160,9 +160,10 @@ pub trait Deliveries: Send + Sync {
 
     /// Records that `route` accepted the message: state `sent`, with Meta's wamid for
     /// WhatsApp (`provider_id`), or the email's message id in the history. Only a
-    /// pending delivery moves; answers whether it did.
+    /// pending delivery moves; answers whether it did. In the same transaction, ends the
+    /// job `ends` names whether the delivery moved or not (ADR 0038).
     ///
-    /// Errors: [`StoreError::Unavailable`].
+    /// Errors: [`StoreError::Unavailable`]; nothing is stored or ended then.
     async fn mark_sent(
         &self,
         id: Uuid,
@@ -170,6 +171,7 @@ pub trait Deliveries: Send + Sync {
         provider_id: Option<Wamid>,
         detail: &str,
         at: OffsetDateTime,
+        ends: Option<crate::jobs::JobLease>,
     ) -> Result<bool, StoreError>;
 
     /// Notes that a send is about to leave, so that a crash before its answer is

@@ -51,6 +51,9 @@ pub struct NewReply {
     /// ordering key waits: the caller runs it at once, and no worker has to claim it.
     /// `None` queues it for the workers.
     pub lease_delivery: Option<std::time::Duration>,
+    /// The job this reply was planned under, ended in the same transaction when the
+    /// reply is stored (nothing is ended when nothing is stored; ADR 0038).
+    pub ends: Option<crate::jobs::JobLease>,
     /// The conversation goes to people with this reply.
     pub handoff: Option<HandoffStart>,
     /// The default agent's answers in a row after this reply (the fallback policy).
@@ -105,7 +108,7 @@ pub trait Messages: Send + Sync {
     /// conversation's open task, stores its handling (a closed conversation opens again;
     /// a handoff goes to people with its history entry and notification jobs; the
     /// fallback streak; the hand-back note is cleared), and enqueues the delivery job (leased to the caller, see
-    /// [`NewReply::lease_delivery`]). Idempotent: if
+    /// [`NewReply::lease_delivery`]), and ends the job [`NewReply::ends`] names. Idempotent: if
     /// the inbound message was already processed, stores nothing and answers
     /// [`ReplyRecorded::AlreadyProcessed`].
     ///

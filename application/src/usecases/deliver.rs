@@ -23,18 +23,16 @@ pub enum DeliverOutcome {
     Sent {
         route: Route,
         provider_id: Option<String>,
+        /// The sent mark also ended the job this ran under (`Attempt::lease`).
+        ended_job: bool,
     },
     /// Sent before (the job ran twice); not sent again.
     AlreadySent,
     /// Waiting for a rate limit, a hold or proof of an uncertain send: run again then,
     /// without counting an attempt.
-    Deferred {
-        until: OffsetDateTime,
-    },
+    Deferred { until: OffsetDateTime },
     /// No channel can deliver it; the delivery ended failed with the reason.
-    Failed {
-        reason: String,
-    },
+    Failed { reason: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +159,7 @@ impl DeliverMessage {
         // that may have reached Meta (a timeout, or a crash before its answer was stored).
         let premarked = delivery.uncertain_since.is_some()
             && delivery.in_flight_by.is_some()
-            && delivery.in_flight_by == attempt.lease;
+            && delivery.in_flight_by == attempt.lease.map(|lease| lease.token);
         if let Some(since) = delivery.uncertain_since
             && !premarked
         {
@@ -305,11 +303,22 @@ impl DeliverMessage {
             let error = match sent {
                 Ok(receipt) => {
                     self.deliveries
-                        .mark_sent(delivery.id, route, Some(receipt.provider_id.clone()), "accepted", now)
+                        .mark_sent(
+                            delivery.id,
+                            route,
+                            Some(receipt.provider_id.clone()),
+                            "accepted",
+                            now,
+                            attempt.lease,
+                        )
                         .await?;
                     metrics::counter!("whatsapp_messages_sent_total", "status" => "success").increment(1);
                     tracing::info!(%to, provider_id = %receipt.provider_id, route = route.as_str(), "accepted by WhatsApp");
-                    return Ok(DeliverOutcome::Sent { route, provider_id: Some(receipt.provider_id.to_string()) });
+                    return Ok(DeliverOutcome::Sent {
+                        route,
+                        provider_id: Some(receipt.provider_id.to_string()),
+                        ended_job: attempt.lease.is_some(),
+                    });
                 }
                 Err(e) => e,
             };
@@ -428,10 +437,10 @@ impl DeliverMessage {
         };
         match self.email.send(&email, trace).await {
             Ok(message_id) => {
-                self.deliveries.mark_sent(delivery.id, Route::Email, None, &message_id, now).await?;
+                self.deliveries.mark_sent(delivery.id, Route::Email, None, &message_id, now, attempt.lease).await?;
                 metrics::counter!("switchboard_emails_sent_total").increment(1);
                 tracing::info!(to = %address.masked(), "sent by email");
-                Ok(DeliverOutcome::Sent { route: Route::Email, provider_id: None })
+                Ok(DeliverOutcome::Sent { route: Route::Email, provider_id: None, ended_job: attempt.lease.is_some() })
             }
             Err(EmailError::Transient(reason)) if !attempt.is_last => {
                 self.deliveries.record_failure(delivery.id, &format!("email: {reason}"), false, now).await?;

@@ -49,8 +49,9 @@ pub struct Attempt {
     pub number: u32,
     pub is_last: bool,
     /// The lease the job runs under, when it runs from the queue: what the store stamped
-    /// on the work planned for this lease (a reply's delivery marked in flight, ADR 0034).
-    pub lease: Option<uuid::Uuid>,
+    /// on the work planned for this lease (a reply's delivery marked in flight, ADR 0034),
+    /// and what the use case's last write ends the job with (ADR 0038).
+    pub lease: Option<crate::jobs::JobLease>,
 }
 
 impl Attempt {

@@ -29,6 +29,8 @@ pub enum ProcessOutcome {
         delivery_id: Uuid,
         /// The delivery job, leased to the caller to run at once, when it was.
         delivery_job: Option<Box<LeasedJob>>,
+        /// The reply's write also ended the job this ran under (`Attempt::lease`).
+        ended_job: bool,
     },
     /// The job ran before (a retry after a crash); its reply already stands.
     AlreadyProcessed,
@@ -322,6 +324,7 @@ impl ProcessInbound {
                 open_task,
                 task: turn.task.clone(),
                 lease_delivery: self.delivery_lease,
+                ends: attempt.lease,
                 handoff: turn.handoff.clone().map(|reason| HandoffStart {
                     reason,
                     notify: crate::jobs::announce_jobs(&self.handoff.announce, record.conversation_id, trace, now),
@@ -337,6 +340,7 @@ impl ProcessInbound {
                     agent,
                     delivery_id,
                     delivery_job: delivery_job.map(Box::new),
+                    ended_job: attempt.lease.is_some(),
                 }
             }
             ReplyRecorded::AlreadyProcessed => ProcessOutcome::AlreadyProcessed,

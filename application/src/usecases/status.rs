@@ -102,7 +102,14 @@ impl RecordStatus {
             tracing::warn!(delivery_id = %id, "a send whose answer was lost reached Meta; recording its wamid");
             let linked = self
                 .deliveries
-                .mark_sent(id, delivery.route, Some(report.wamid.clone()), "linked by status webhook", self.clock.now())
+                .mark_sent(
+                    id,
+                    delivery.route,
+                    Some(report.wamid.clone()),
+                    "linked by status webhook",
+                    self.clock.now(),
+                    None,
+                )
                 .await?;
             if linked {
                 return Ok(self.deliveries.get(id).await?);
@@ -334,9 +341,11 @@ mod tests {
         });
         deliveries
             .expect_mark_sent()
-            .withf(|_, _, w, detail, _| w.as_ref().map(Wamid::as_str) == Some("wamid.OUT") && detail.contains("linked"))
+            .withf(|_, _, w, detail, _, ends| {
+                w.as_ref().map(Wamid::as_str) == Some("wamid.OUT") && detail.contains("linked") && ends.is_none()
+            })
             .times(1)
-            .returning(|_, _, _, _, _| Ok(true));
+            .returning(|_, _, _, _, _, _| Ok(true));
         deliveries.expect_transition().times(1).returning(|_, _, _, _, _| Ok(true));
         let mut status = report("delivered", None);
         status.callback = Some(Uuid::nil().to_string());

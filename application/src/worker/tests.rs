@@ -251,9 +251,10 @@ fn status_job() -> LeasedJob {
 }
 
 #[tokio::test]
-async fn a_reply_whose_delivery_was_leased_to_this_worker_is_delivered_at_once() {
+async fn a_reply_whose_delivery_was_leased_to_this_worker_is_delivered_at_once_and_its_write_ended_the_job() {
     let mut queue = MockJobQueue::new();
-    queue.expect_complete().withf(|job| job.id == 1).times(1).returning(|_| Ok(()));
+    // The reply's write ended job 1 (ADR 0038): no write of its own completes it.
+    queue.expect_complete().withf(|job| job.id == 1).never();
     queue.expect_complete().withf(|job| job.id == 2).times(1).returning(|_| Ok(()));
     let mut ports = Ports::new(queue);
     ports.messages.expect_inbound().returning(|_| Ok(Some(unprocessed())));
@@ -265,7 +266,7 @@ async fn a_reply_whose_delivery_was_leased_to_this_worker_is_delivered_at_once()
     ports
         .messages
         .expect_record_reply()
-        .withf(|reply| reply.lease_delivery == Some(Duration::from_secs(30)))
+        .withf(|reply| reply.lease_delivery == Some(Duration::from_secs(30)) && reply.ends == Some(job(1).lease()))
         .times(1)
         .returning(|_| Ok(crate::ports::ReplyRecorded::Recorded(Some(delivery_job(2)))));
     ports

@@ -235,6 +235,17 @@ pub(super) fn message(row: &impl Columns) -> Result<MessageRecord, StoreError> {
     })
 }
 
+/// Ends a job under its lease (`$1` id, `$2` token): deletes it, or nothing when the
+/// lease was lost (the job was taken over).
+pub(super) const END_JOB: &str = "DELETE FROM jobs WHERE id = $1 AND lease_token = $2";
+
+/// Notes a job whose lease was lost before it ended (`ended` rows: none).
+pub(super) fn note_lost_lease(ended: u64, job_id: i64) {
+    if ended == 0 {
+        tracing::warn!(job_id, "lease was lost before the job completed; its new holder finishes it");
+    }
+}
+
 pub(super) const DELIVERY_VIEW_SELECT: &str = "SELECT d.id, d.state, d.route, d.provider_id, d.last_error, d.trace_id,
         d.created_at, d.updated_at, m.content
  FROM deliveries d JOIN messages m ON m.id = d.message_id";

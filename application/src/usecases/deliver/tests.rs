@@ -1,4 +1,5 @@
 use super::*;
+use crate::jobs::JobLease;
 use crate::ports::{
     ContactRef, MockChannelSettings, MockClock, MockConsents, MockDeliveries, MockEmailGateway, MockSendPacing,
     MockWhatsAppGateway, SendReceipt,
@@ -96,9 +97,9 @@ async fn a_pending_delivery_is_sent_and_marked_sent_with_metas_wamid() {
     ports
         .deliveries
         .expect_mark_sent()
-        .withf(|_, route, w, _, _| *route == Route::Whatsapp && w.as_ref().map(Wamid::as_str) == Some("wamid.OUT"))
+        .withf(|_, route, w, _, _, _| *route == Route::Whatsapp && w.as_ref().map(Wamid::as_str) == Some("wamid.OUT"))
         .times(1)
-        .returning(|_, _, _, _, _| Ok(true));
+        .returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt::first()).await.unwrap();
 
@@ -118,7 +119,7 @@ async fn a_send_is_noted_in_flight_before_it_leaves() {
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.OUT").unwrap() }));
-    ports.deliveries.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_, _, _, _, _| Ok(true));
+    ports.deliveries.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_, _, _, _, _, _| Ok(true));
 
     run(ports, Attempt::first()).await.unwrap();
 }
@@ -132,7 +133,7 @@ fn premarked() -> Delivery {
 }
 
 fn under(lease: Uuid) -> Attempt {
-    Attempt { number: 1, is_last: false, lease: Some(lease) }
+    Attempt { number: 1, is_last: false, lease: Some(JobLease { id: 41, token: lease }) }
 }
 
 #[tokio::test]
@@ -146,11 +147,54 @@ async fn a_delivery_marked_in_flight_by_its_own_reply_is_sent_at_once_without_ma
         .expect_send()
         .times(1)
         .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.OUT").unwrap() }));
-    ports.deliveries.expect_mark_sent().times(1).returning(|_, _, _, _, _| Ok(true));
+    ports.deliveries.expect_mark_sent().times(1).returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, under(PLANNED)).await.unwrap();
 
     assert!(matches!(outcome, DeliverOutcome::Sent { route: Route::Whatsapp, .. }));
+}
+
+#[tokio::test]
+async fn a_send_under_a_lease_ends_its_job_in_the_write_that_marks_it_sent() {
+    let mut ports = Ports::new(premarked());
+    ports.deliveries = MockDeliveries::new();
+    ports.deliveries.expect_get().returning(|_| Ok(Some(premarked())));
+    ports
+        .whatsapp
+        .expect_send()
+        .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.OUT").unwrap() }));
+    ports
+        .deliveries
+        .expect_mark_sent()
+        .withf(|_, _, _, _, _, ends| *ends == Some(JobLease { id: 41, token: PLANNED }))
+        .times(1)
+        .returning(|_, _, _, _, _, _| Ok(true));
+
+    let outcome = run(ports, under(PLANNED)).await.unwrap();
+
+    assert!(matches!(outcome, DeliverOutcome::Sent { ended_job: true, .. }), "{outcome:?}");
+}
+
+#[tokio::test]
+async fn a_send_outside_the_queue_ends_no_job() {
+    let mut ports = Ports::new(pending());
+    ports
+        .whatsapp
+        .expect_send()
+        .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.OUT").unwrap() }));
+    ports.deliveries = MockDeliveries::new();
+    ports.deliveries.expect_get().returning(|_| Ok(Some(pending())));
+    ports.deliveries.expect_mark_in_flight().returning(|_, _| Ok(()));
+    ports
+        .deliveries
+        .expect_mark_sent()
+        .withf(|_, _, _, _, _, ends| ends.is_none())
+        .times(1)
+        .returning(|_, _, _, _, _, _| Ok(true));
+
+    let outcome = run(ports, Attempt::first()).await.unwrap();
+
+    assert!(matches!(outcome, DeliverOutcome::Sent { ended_job: false, .. }), "{outcome:?}");
 }
 
 #[tokio::test]
@@ -159,7 +203,10 @@ async fn a_mark_made_for_another_lease_is_an_uncertain_send_after_a_crash_and_wa
     ports.whatsapp.expect_send().never();
 
     // The planner died; its lease expired and the claim leased the job again.
-    let outcome = run(ports, Attempt { number: 2, is_last: false, lease: Some(Uuid::from_u128(8)) }).await.unwrap();
+    let outcome =
+        run(ports, Attempt { number: 2, is_last: false, lease: Some(JobLease { id: 41, token: Uuid::from_u128(8) }) })
+            .await
+            .unwrap();
 
     assert_eq!(
         outcome,
@@ -198,7 +245,7 @@ async fn a_planned_send_that_falls_back_to_the_template_marks_the_second_send_it
         .times(1)
         .in_sequence(&mut seq)
         .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.T").unwrap() }));
-    ports.deliveries.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_, _, _, _, _| Ok(true));
+    ports.deliveries.expect_mark_sent().times(1).in_sequence(&mut seq).returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, under(PLANNED)).await.unwrap();
 
@@ -248,13 +295,13 @@ async fn undeliverable_falls_back_to_email_saying_what_the_message_said() {
     ports
         .deliveries
         .expect_mark_sent()
-        .withf(|_, route, _, _, _| *route == Route::Email)
+        .withf(|_, route, _, _, _, _| *route == Route::Email)
         .times(1)
-        .returning(|_, _, _, _, _| Ok(true));
+        .returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt::first()).await.unwrap();
 
-    assert_eq!(outcome, DeliverOutcome::Sent { route: Route::Email, provider_id: None });
+    assert_eq!(outcome, DeliverOutcome::Sent { route: Route::Email, provider_id: None, ended_job: false });
 }
 
 #[tokio::test]
@@ -336,8 +383,8 @@ async fn outside_the_window_the_reengagement_template_goes_with_the_users_name()
     ports
         .deliveries
         .expect_mark_sent()
-        .withf(|_, r, _, _, _| *r == Route::WhatsappTemplate)
-        .returning(|_, _, _, _, _| Ok(true));
+        .withf(|_, r, _, _, _, _| *r == Route::WhatsappTemplate)
+        .returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt::first()).await.unwrap();
 
@@ -349,7 +396,7 @@ async fn outside_the_window_without_a_template_the_reply_goes_by_email() {
     let mut ports = Ports::new(Delivery { last_inbound_at: Some(NOW - time::Duration::hours(30)), ..pending() });
     ports.whatsapp.expect_send().never();
     ports.email.expect_send().times(1).returning(|_, _| Ok("<m@x>".into()));
-    ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _| Ok(true));
+    ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt::first()).await.unwrap();
 
@@ -363,7 +410,7 @@ async fn email_priority_sends_by_email_first() {
     ports.settings.expect_email_priority().returning(|| Ok(true));
     ports.whatsapp.expect_send().never();
     ports.email.expect_send().times(1).returning(|_, _| Ok("<m@x>".into()));
-    ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _| Ok(true));
+    ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _, _| Ok(true));
 
     assert!(matches!(run(ports, Attempt::first()).await.unwrap(), DeliverOutcome::Sent { route: Route::Email, .. }));
 }
@@ -398,7 +445,7 @@ async fn retries_exhausted_fall_back_to_email() {
     ports.whatsapp.expect_send().returning(|_, _, _| Err(graph(131000)));
     ports.deliveries.expect_record_attempt().returning(|_, _, _, _| Ok(()));
     ports.email.expect_send().times(1).returning(|_, _| Ok("<m@x>".into()));
-    ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _| Ok(true));
+    ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt { number: 8, is_last: true, lease: None }).await.unwrap();
 
@@ -464,9 +511,9 @@ async fn when_meta_says_the_window_closed_the_reengagement_template_goes_instead
     ports
         .deliveries
         .expect_mark_sent()
-        .withf(|_, route, _, _, _| *route == Route::WhatsappTemplate)
+        .withf(|_, route, _, _, _, _| *route == Route::WhatsappTemplate)
         .times(1)
-        .returning(|_, _, _, _, _| Ok(true));
+        .returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt::first()).await.unwrap();
 
@@ -482,9 +529,9 @@ async fn a_delivery_routed_to_the_template_without_one_configured_falls_back_to_
     ports
         .deliveries
         .expect_mark_sent()
-        .withf(|_, route, _, _, _| *route == Route::Email)
+        .withf(|_, route, _, _, _, _| *route == Route::Email)
         .times(1)
-        .returning(|_, _, _, _, _| Ok(true));
+        .returning(|_, _, _, _, _, _| Ok(true));
 
     let outcome = run(ports, Attempt::first()).await.unwrap();
 
@@ -592,7 +639,7 @@ mod consent {
             .expect_send()
             .times(1)
             .returning(|_, _, _| Ok(SendReceipt { provider_id: Wamid::parse("wamid.R").unwrap() }));
-        ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _| Ok(true));
+        ports.deliveries.expect_mark_sent().returning(|_, _, _, _, _, _| Ok(true));
 
         assert!(matches!(run(ports, Attempt::first()).await.unwrap(), DeliverOutcome::Sent { .. }));
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
+use switchboard_application::jobs::JobLease;
 use switchboard_application::ports::{AttemptOutcome, Deliveries, Delivery, DeliveryView, NewOutbound, Route};
 use switchboard_domain::{DeliveryState, EmailAddress, OutboundMessage, Wamid};
 use time::OffsetDateTime;
@@ -82,6 +83,7 @@ impl Deliveries for PgStore {
         provider_id: Option<Wamid>,
         detail: &str,
         at: OffsetDateTime,
+        ends: Option<JobLease>,
     ) -> Result<bool, StoreError> {
         let at = ms(at);
         let mut tx = self.begin().await?;
@@ -102,7 +104,14 @@ impl Deliveries for PgStore {
         if moved == 1 {
             insert_attempt(&mut tx, id, "accepted", detail, at).await?;
         }
+        if let Some(lease) = ends {
+            super::jobs::end_job(&mut *tx, lease).await?;
+        }
         tx.commit().await.map_err(unavailable)?;
+        if ends.is_some() {
+            // The job ended may have held back the next one of its ordering key.
+            self.notify_workers();
+        }
         Ok(moved == 1)
     }
 

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use switchboard_application::jobs::JobLease;
 use switchboard_application::ports::JobQueue;
 
 use super::super::handoff::Standing;
@@ -10,7 +11,7 @@ use sqlx::Row;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::super::records::{lease_until, leased_job, millis as ms, unavailable};
+use super::super::records::{END_JOB, lease_until, leased_job, millis as ms, note_lost_lease, unavailable};
 use super::*;
 
 /// The first half of the two-part advisory lock keys that guard ordering keys during a
@@ -152,16 +153,7 @@ impl JobQueue for PgStore {
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
-        let done = sqlx::query("DELETE FROM jobs WHERE id = $1 AND lease_token = $2")
-            .bind(job.id)
-            .bind(job.lease_token.to_string())
-            .execute(&self.engine.pool)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
-        if done == 0 {
-            tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
-        }
+        end_job(&self.engine.pool, job.lease()).await?;
         // A finished job may unblock the next one of its ordering key.
         self.notify_workers();
         Ok(())
@@ -244,4 +236,17 @@ impl JobQueue for PgStore {
         // A handed job is leased, not queued: its due time comes from memory.
         self.wake.wait(seen, self.handoff.sleep_for(due, now, max)).await;
     }
+}
+
+/// Ends the job under `lease`, in the caller's transaction or on its own (see [`END_JOB`]).
+pub(super) async fn end_job(on: impl sqlx::PgExecutor<'_>, lease: JobLease) -> Result<(), StoreError> {
+    let ended = sqlx::query(END_JOB)
+        .bind(lease.id)
+        .bind(lease.token.to_string())
+        .execute(on)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+    note_lost_lease(ended, lease.id);
+    Ok(())
 }

@@ -139,9 +139,15 @@ impl Messages for PgStore {
             insert_reply_message(&mut tx, &reply, &follow_up.message, follow_up.delivery_id, None, now).await?;
             insert_job(&mut tx, &follow_up.job, now).await?;
         }
+        if let Some(lease) = reply.ends {
+            super::jobs::end_job(&mut *tx, lease).await?;
+        }
         tx.commit().await.map_err(integrity)?;
+        // A delivery job leased to the caller needs no worker; announcements do, and so
+        // may the next job of the key of the job this reply ended.
         if leased.is_none()
             || !reply.follow_ups.is_empty()
+            || reply.ends.is_some()
             || reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty())
         {
             self.notify_workers();

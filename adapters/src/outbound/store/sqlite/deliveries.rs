@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension as _, params};
+use switchboard_application::jobs::JobLease;
 use switchboard_application::ports::{AttemptOutcome, Deliveries, Delivery, DeliveryView, NewOutbound, Route};
 use switchboard_domain::{DeliveryState, EmailAddress, OutboundMessage, Wamid};
 use time::OffsetDateTime;
@@ -137,10 +138,13 @@ impl Deliveries for SqliteStore {
         provider_id: Option<Wamid>,
         detail: &str,
         at: OffsetDateTime,
+        ends: Option<JobLease>,
     ) -> Result<bool, StoreError> {
         let at = ms(at);
         let detail = detail.to_owned();
-        self.engine.group
+        let moved = self
+            .engine
+            .group
             .write(move |conn| {
                 let moved = run(
                     conn,
@@ -152,9 +156,17 @@ impl Deliveries for SqliteStore {
                 if moved == 1 {
                     insert_attempt(conn, id, "accepted", &detail, at)?;
                 }
+                if let Some(lease) = ends {
+                    super::jobs::end_job(conn, lease)?;
+                }
                 Ok(moved == 1)
             })
-            .await
+            .await?;
+        if ends.is_some() {
+            // The job ended may have held back the next one of its ordering key.
+            self.notify_workers();
+        }
+        Ok(moved)
     }
 
     async fn mark_in_flight(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError> {

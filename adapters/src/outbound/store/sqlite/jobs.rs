@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use switchboard_application::jobs::LeasedJob;
+use switchboard_application::jobs::{JobLease, LeasedJob};
 use switchboard_application::ports::JobQueue;
 
 use super::super::handoff::Standing;
@@ -12,7 +12,7 @@ use rusqlite::{OptionalExtension as _, params};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use super::super::records::{lease_until, leased_job, millis as ms};
+use super::super::records::{END_JOB, lease_until, leased_job, millis as ms, note_lost_lease};
 use super::writer::failed;
 use super::*;
 
@@ -150,15 +150,8 @@ impl JobQueue for SqliteStore {
     }
 
     async fn complete(&self, job: &LeasedJob) -> Result<(), StoreError> {
-        let (id, token) = (job.id, job.lease_token.to_string());
-        let done = self
-            .engine
-            .group
-            .write(move |conn| run(conn, "DELETE FROM jobs WHERE id = ?1 AND lease_token = ?2", params![id, token]))
-            .await?;
-        if done == 0 {
-            tracing::warn!(job_id = job.id, "lease was lost before the job completed; its new holder finishes it");
-        }
+        let lease = job.lease();
+        self.engine.group.write(move |conn| end_job(conn, lease)).await?;
         // A finished job may unblock the next one of its ordering key.
         self.notify_workers();
         Ok(())
@@ -251,4 +244,11 @@ impl JobQueue for SqliteStore {
         // A handed job is leased, not queued: its due time comes from memory.
         self.wake.wait(seen, self.handoff.sleep_for(due, now, max)).await;
     }
+}
+
+/// Ends the job under `lease` inside the caller's write (see [`END_JOB`]).
+pub(super) fn end_job(conn: &Connection, lease: JobLease) -> Result<(), StoreError> {
+    let ended = run(conn, &numbered(END_JOB), params![lease.id, lease.token.to_string()])?;
+    note_lost_lease(u64::try_from(ended).unwrap_or(0), lease.id);
+    Ok(())
 }

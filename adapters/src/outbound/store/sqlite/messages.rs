@@ -96,11 +96,12 @@ impl Messages for SqliteStore {
         let now = self.now_ms();
         let announces = reply.handoff.as_ref().is_some_and(|h| !h.notify.is_empty());
         let follows = !reply.follow_ups.is_empty();
+        let ends = reply.ends.is_some();
         let recorded = self.engine.group.write(move |conn| record_reply_in(conn, &reply, now)).await?;
-        // A delivery job leased to the caller needs no worker; announcements do.
+        // A delivery job leased to the caller needs no worker; announcements do, and so
+        // may the next job of the key of the job this reply ended.
         if recorded == ReplyRecorded::Recorded(None)
-            || (follows && matches!(recorded, ReplyRecorded::Recorded(_)))
-            || (announces && matches!(recorded, ReplyRecorded::Recorded(_)))
+            || ((follows || announces || ends) && matches!(recorded, ReplyRecorded::Recorded(_)))
         {
             self.notify_workers();
         }
@@ -171,6 +172,9 @@ fn record_reply_in(conn: &Connection, reply: &NewReply, now: i64) -> Result<Repl
     for follow_up in &reply.follow_ups {
         insert_reply_message(conn, reply, &follow_up.message, follow_up.delivery_id, None, now)?;
         insert_job(conn, &follow_up.job, now)?;
+    }
+    if let Some(lease) = reply.ends {
+        super::jobs::end_job(conn, lease)?;
     }
     Ok(ReplyRecorded::Recorded(leased))
 }

@@ -16,6 +16,8 @@
 //! query string), and for `user:password` pairs as HTTP Basic credentials.
 
 use std::borrow::Cow;
+
+use aho_corasick::AhoCorasick;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{PoisonError, RwLock};
@@ -62,7 +64,33 @@ struct Entry {
     hits: [AtomicU64; 4],
 }
 
-static REGISTRY: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
+/// The registered secrets, and one automaton that finds any of their forms in a single
+/// pass over a text: every log line, span and HTTP error passes the net, and almost none
+/// holds a secret, so the common answer ("nothing here") costs one scan, not one per form.
+struct Registry {
+    entries: Vec<Entry>,
+    /// Built from every form of every entry; `None` when there are none, or when it
+    /// could not be built (then every text takes the per-form path).
+    any: Option<AhoCorasick>,
+}
+
+impl Registry {
+    /// Whether `text` may hold a registered secret (certainly not when this is false).
+    fn may_hold_one(&self, text: &str) -> bool {
+        match &self.any {
+            Some(any) => any.is_match(text),
+            None => !self.entries.is_empty(),
+        }
+    }
+
+    /// Rebuilds the automaton after the entries or their forms changed.
+    fn rebuild(&mut self) {
+        let forms = self.entries.iter().flat_map(|e| e.forms.iter());
+        self.any = AhoCorasick::new(forms).ok();
+    }
+}
+
+static REGISTRY: RwLock<Registry> = RwLock::new(Registry { entries: Vec::new(), any: None });
 
 /// Percent-encoding of everything but RFC 3986's unreserved characters.
 fn percent_encoded(value: &str) -> String {
@@ -113,26 +141,28 @@ pub fn register(key: &'static str, value: &str) {
     forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     forms.dedup();
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
-    if registry.iter().any(|e| e.value == value) {
+    if registry.entries.iter().any(|e| e.value == value) {
         return;
     }
-    registry.push(Entry {
+    registry.entries.push(Entry {
         value: value.to_owned(),
         forms,
         replacement: format!("[redacted {key}]"),
         hits: Default::default(),
     });
+    registry.rebuild();
 }
 
 /// Adds `form` as one more way `value` (registered under `key`) may appear.
 pub fn register_encoded(key: &'static str, value: &str, form: &str) {
     register(key, value);
     let mut registry = REGISTRY.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(entry) = registry.iter_mut().find(|e| e.value == value.trim())
+    if let Some(entry) = registry.entries.iter_mut().find(|e| e.value == value.trim())
         && !entry.forms.iter().any(|f| f == form)
     {
         entry.forms.push(form.to_owned());
         entry.forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        registry.rebuild();
     }
 }
 
@@ -188,7 +218,10 @@ pub fn public_address(url: &str) -> String {
 pub fn redact(text: &str, output: Output) -> Cow<'_, str> {
     let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
     let mut result = Cow::Borrowed(text);
-    for entry in registry.iter() {
+    if !registry.may_hold_one(text) {
+        return result;
+    }
+    for entry in registry.entries.iter() {
         for form in &entry.forms {
             if result.contains(form.as_str()) {
                 entry.hits[output.index()].fetch_add(1, Ordering::Relaxed);
@@ -209,7 +242,7 @@ pub fn scrub(text: impl AsRef<str>) -> String {
 /// Whether `text` holds a registered secret.
 pub fn contains_secret(text: &str) -> bool {
     let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
-    registry.iter().any(|e| e.forms.iter().any(|f| text.contains(f.as_str())))
+    registry.may_hold_one(text) && registry.entries.iter().any(|e| e.forms.iter().any(|f| text.contains(f.as_str())))
 }
 
 /// How often the safety net (logs, spans, HTTP answers) caught `value`, a registered
@@ -217,6 +250,7 @@ pub fn contains_secret(text: &str) -> bool {
 pub fn caught_by_net(value: &str) -> u64 {
     let registry = REGISTRY.read().unwrap_or_else(PoisonError::into_inner);
     registry
+        .entries
         .iter()
         .filter(|e| e.value == value)
         .map(|e| {
@@ -293,5 +327,15 @@ mod tests {
         RedactingWriter(&mut out).write_all(b"{\"msg\":\"smtp-UNIT-counted\"}\n").unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "{\"msg\":\"[redacted SMTP_PASSWORD]\"}\n");
         assert_eq!(caught_by_net("smtp-UNIT-counted"), 1);
+    }
+
+    #[test]
+    fn a_form_added_after_registration_is_caught_and_clean_text_is_passed_through_unchanged() {
+        register("A2A_PUSH_TOKEN", "push-UNIT-original");
+        register_encoded("A2A_PUSH_TOKEN", "push-UNIT-original", "cHVzaC1VTklULWVuY29kZWQ");
+        let clean = redact("token cHVzaC1VTklULWVuY29kZWQ sent", Output::Source);
+        let untouched = redact("nothing secret in push-UNIT-origin-al", Output::Source);
+        assert_eq!(clean, "token [redacted A2A_PUSH_TOKEN] sent");
+        assert!(matches!(untouched, Cow::Borrowed(_)), "{untouched}");
     }
 }

@@ -121,7 +121,8 @@ impl JobRunner {
         .instrument(span);
         // A job the one just run leased to this worker (a reply's delivery) runs now,
         // without waiting for a claim; if this worker dies, its lease expires as any. It
-        // runs beside the write that ends this job, which is not on the reply's path.
+        // runs beside any write that records how this job ended, which is not on the
+        // reply's path (a reply's own write ends the job that planned it: no such write).
         match next {
             Some(next) => {
                 futures_util::future::join(report, Box::pin(self.run(&next))).await;

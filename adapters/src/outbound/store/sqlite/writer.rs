@@ -537,12 +537,18 @@ mod tests {
         assert_eq!(seen, 7);
     }
 
+    /// A writer on a new database whose commits wait for company up to `wait`.
+    fn waiting_for_company(wait: Duration) -> (tempfile::TempDir, GroupCommit) {
+        let (dir, path) = database_with_table_t();
+        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+        group.wait_for_company(wait);
+        (dir, group)
+    }
+
     #[tokio::test]
     async fn writes_sent_one_after_another_within_the_commit_wait_share_one_commit() {
-        let (_dir, path) = database_with_table_t();
-        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
         // Far longer than the gaps below, so that the test does not depend on timing.
-        group.wait_for_company(Duration::from_secs(2));
+        let (_dir, group) = waiting_for_company(Duration::from_secs(2));
         group.write(|conn| insert(conn, 100)).await.unwrap();
 
         let writes: Vec<_> = (0..3_i64)
@@ -563,9 +569,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_write_with_no_commit_begun_within_the_wait_commits_at_once() {
-        let (_dir, path) = database_with_table_t();
-        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
-        group.wait_for_company(Duration::from_secs(600));
+        let (_dir, group) = waiting_for_company(Duration::from_secs(600));
 
         let first = tokio::time::timeout(Duration::from_secs(60), group.write(|conn| insert(conn, 1))).await;
 
@@ -575,9 +579,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_commit_with_enough_company_does_not_wait_out_the_commit_wait() {
-        let (_dir, path) = database_with_table_t();
-        let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
-        group.wait_for_company(Duration::from_secs(600));
+        let (_dir, group) = waiting_for_company(Duration::from_secs(600));
         group.write(|conn| insert(conn, 100)).await.unwrap();
 
         let writes = (0..i64::try_from(COMPANY).unwrap()).map(|x| group.write(move |conn| insert(conn, x)));

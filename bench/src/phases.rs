@@ -121,6 +121,7 @@ async fn measure(
     let sent_before = graph.sends();
     let writer_before = service.metrics(SQLITE_WRITER).await;
     let cpu_before = crate::memory::proc_cpu_ms(service.pid());
+    let own_cpu_before = crate::memory::proc_cpu_ms(std::process::id());
     let started = Instant::now();
     let open = load.open_loop(&service.webhook_url(), args.rate, duration).await;
     figures.open_offered = open.offered;
@@ -142,6 +143,11 @@ async fn measure(
     }
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
     let answered = arrived.saturating_sub(sent_before).max(1) as f64;
+    if let (Some(before), Some(after)) = (own_cpu_before, crate::memory::proc_cpu_ms(std::process::id())) {
+        #[expect(clippy::cast_precision_loss, reason = "milliseconds far below 2^52")]
+        let own = after.saturating_sub(before) as f64;
+        figures.open_bench_cpu_us_per_message = own * 1000.0 / answered;
+    }
     let writer_after = service.metrics(SQLITE_WRITER).await;
     let [writes, commits, pages] = [0, 1, 2]
         .map(|i| writer_before[i].zip(writer_after[i]).map_or(0.0, |(before, after)| (after - before) / answered));
@@ -176,6 +182,8 @@ async fn sustained(
     let duration = Duration::from_secs(args.sustained);
     eprintln!("bench: service, sustained, {rate}/s offered (its end-to-end rate), {}s", duration.as_secs());
     let sent_before = graph.sends();
+    let cpu_before = crate::memory::proc_cpu_ms(service.pid());
+    let own_cpu_before = crate::memory::proc_cpu_ms(std::process::id());
     let started = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
     let watch = async {
@@ -196,6 +204,14 @@ async fn sustained(
     let (open, backlog) = tokio::join!(offer, watch);
     let drain = Duration::from_secs(args.drain_timeout);
     let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
+    let answered = arrived.saturating_sub(sent_before).max(1);
+    let per_message = |before: Option<u64>, pid: u32| {
+        let spent = before.zip(crate::memory::proc_cpu_ms(pid)).map(|(b, a)| a.saturating_sub(b));
+        #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
+        spent.map_or(0.0, |ms| (ms * 1000) as f64 / answered as f64)
+    };
+    figures.sustained_cpu_us_per_message = per_message(cpu_before, service.pid());
+    figures.sustained_bench_cpu_us_per_message = per_message(own_cpu_before, std::process::id());
     figures.sustained_offered_per_sec = rate as f64;
     figures.sustained_e2e_per_sec =
         per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));

@@ -29,6 +29,10 @@ pub(crate) struct Figures {
     /// open loop, from its first request to its last reply at Graph, in microseconds: what
     /// a message costs, less sensitive to a shared host than any rate.
     pub(crate) open_cpu_us_per_message: f64,
+    /// The bench's own CPU time (load generator and fake Graph, all threads) per message
+    /// answered in the open loop, in microseconds: what the load costs the cores the
+    /// service shares with it.
+    pub(crate) open_bench_cpu_us_per_message: f64,
     /// The SQLite writer's commits and writes per message answered in the open loop (0 on
     /// PostgreSQL, which does not count them): how well writes share a commit.
     pub(crate) open_commits_per_message: f64,
@@ -50,9 +54,32 @@ pub(crate) struct Figures {
     pub(crate) sustained_backlog_first_third: u64,
     pub(crate) sustained_backlog_last_third: u64,
     pub(crate) sustained_errors: u64,
+    /// The service's and the bench's CPU per message answered in the sustained phase
+    /// (from its first request to its last reply), in microseconds: what a message costs
+    /// each of them at the rate the targets are about.
+    pub(crate) sustained_cpu_us_per_message: f64,
+    pub(crate) sustained_bench_cpu_us_per_message: f64,
 }
 
 impl Figures {
+    /// The CPU per message, in microseconds, that the acknowledged and sustained targets
+    /// together leave the service on `cores` cores: end to end must reach 80 % of 25 % of
+    /// the bare handler, and every message then costs the service and the bench (which
+    /// share the cores) no more than `cores` seconds divided by that rate. `None` before a
+    /// bare handler was measured. The bench's cost is taken from the sustained phase when
+    /// it ran (a saturated load, as at the targets' rates), else from the open loop.
+    pub(crate) fn service_cpu_budget_us(&self, cores: usize) -> Option<f64> {
+        let needed = 0.80 * 0.25 * self.bare_per_sec;
+        #[expect(clippy::cast_precision_loss, reason = "a core count")]
+        let cores = cores as f64;
+        let bench = if self.sustained_bench_cpu_us_per_message > 0.0 {
+            self.sustained_bench_cpu_us_per_message
+        } else {
+            self.open_bench_cpu_us_per_message
+        };
+        (needed > 0.0).then(|| cores * 1_000_000.0 / needed - bench)
+    }
+
     /// The backlog stays bounded: its peak in the last third of the phase is no larger
     /// than in the first third plus one second of the offered rate.
     pub(crate) fn backlog_bounded(&self) -> bool {
@@ -90,6 +117,7 @@ impl Figures {
             open_from_start_p99_ms: f(|r| r.open_from_start_p99_ms),
             open_e2e_per_sec: f(|r| r.open_e2e_per_sec),
             open_cpu_us_per_message: f(|r| r.open_cpu_us_per_message),
+            open_bench_cpu_us_per_message: f(|r| r.open_bench_cpu_us_per_message),
             open_commits_per_message: f(|r| r.open_commits_per_message),
             open_writes_per_message: f(|r| r.open_writes_per_message),
             open_wal_pages_per_message: f(|r| r.open_wal_pages_per_message),
@@ -105,6 +133,8 @@ impl Figures {
             sustained_backlog_first_third: n(|r| r.sustained_backlog_first_third),
             sustained_backlog_last_third: n(|r| r.sustained_backlog_last_third),
             sustained_errors: n(|r| r.sustained_errors),
+            sustained_cpu_us_per_message: f(|r| r.sustained_cpu_us_per_message),
+            sustained_bench_cpu_us_per_message: f(|r| r.sustained_bench_cpu_us_per_message),
         }
     }
 }
@@ -144,6 +174,11 @@ fn kb_to_mb(kb: u64) -> f64 {
     kb as f64 / 1024.0
 }
 
+/// The cores this host gives the service and the bench together.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
@@ -170,7 +205,7 @@ pub(crate) fn table(
         out,
         "switchboard-bench: {build}, {database}, rate limits off, {connections} connections, {}s phases, {} cores{of_rounds}",
         args.duration.max(1),
-        std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
+        cores(),
     )?;
     writeln!(out, "binary: {}", binary.display())?;
     if let Some(note) = &args.release_note {
@@ -213,6 +248,12 @@ pub(crate) fn table(
         "",
         "",
     )?;
+    row(
+        "  the bench's own CPU per message (load and fake Graph)",
+        format!("{:.0} us", f.open_bench_cpu_us_per_message),
+        "",
+        "",
+    )?;
     if f.open_writes_per_message > 0.0 {
         row(
             "  SQLite writes / commits / WAL pages per message",
@@ -239,6 +280,12 @@ pub(crate) fn table(
         if f.sustained_errors > 0 {
             row("  requests not answered 200", f.sustained_errors.to_string(), "", "")?;
         }
+        row("  service CPU per message", format!("{:.0} us", f.sustained_cpu_us_per_message), "", "")?;
+        row("  the bench's own CPU per message", format!("{:.0} us", f.sustained_bench_cpu_us_per_message), "", "")?;
+    }
+    if let Some(budget) = f.service_cpu_budget_us(cores()) {
+        // Negative when the bench alone costs more than the cores give at that rate.
+        row("service CPU per message that both rate targets allow", format!("{budget:.0} us"), "", "")?;
     }
     row(
         "peak RSS under load (VmRSS sampled)",
@@ -277,6 +324,7 @@ pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
     writeln!(out, "  generator late p99, ms        {}", list(|r| format!("{:.2}", r.open_late_p99_ms)))?;
     writeln!(out, "  end to end messages/s         {}", list(|r| format!("{:.0}", r.e2e_per_sec)))?;
     writeln!(out, "  CPU per message (open), us    {}", list(|r| format!("{:.0}", r.open_cpu_us_per_message)))?;
+    writeln!(out, "  bench's own CPU per msg, us   {}", list(|r| format!("{:.0}", r.open_bench_cpu_us_per_message)))?;
     writeln!(
         out,
         "  SQLite writes/commits/pages   {}",
@@ -300,6 +348,12 @@ pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
         list(|r| format!("{:.1}", share(r.sustained_e2e_per_sec, r.acked_per_sec)))
     )?;
     writeln!(out, "  sustained backlog last third  {}", list(|r| r.sustained_backlog_last_third.to_string()))?;
+    writeln!(
+        out,
+        "  sustained CPU per msg, us     {} (bench: {})",
+        list(|r| format!("{:.0}", r.sustained_cpu_us_per_message)),
+        list(|r| format!("{:.0}", r.sustained_bench_cpu_us_per_message))
+    )?;
     Ok(out)
 }
 
@@ -338,6 +392,20 @@ mod tests {
         assert!((median.open_p99_ms - 7.0).abs() < f64::EPSILON);
         assert_eq!(median.hwm_kb, 2000);
         assert!(!median.e2e_drained, "one round that did not drain is reported");
+    }
+
+    #[test]
+    fn the_targets_leave_the_service_what_the_cores_give_at_a_fifth_of_the_bare_rate_less_the_bench() {
+        let figures = Figures { bare_per_sec: 50_000.0, open_bench_cpu_us_per_message: 120.0, ..Figures::default() };
+        let saturated = Figures { sustained_bench_cpu_us_per_message: 60.0, ..figures.clone() };
+
+        // 80 % of 25 % of 50,000/s is 10,000 messages/s: 200 us of each of 2 cores.
+        let budget = figures.service_cpu_budget_us(2).unwrap();
+        let budget_at_saturation = saturated.service_cpu_budget_us(2).unwrap();
+
+        assert!((budget - 80.0).abs() < 1e-9, "{budget}");
+        assert!((budget_at_saturation - 140.0).abs() < 1e-9, "the sustained phase's cost is preferred");
+        assert_eq!(Figures::default().service_cpu_budget_us(2), None, "no bare handler measured");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! `deliveries.rs`, `jobs.rs`, `settings.rs`, `sandbox.rs`; what both databases share is
 //! in `../management.rs` and `../operations.rs`.
 
+mod checkpoint;
 mod deliveries;
 mod inbox;
 mod jobs;

@@ -45,7 +45,7 @@ impl SandboxRecorder for SqliteStore {
             .engine
             .group
             .write(move |conn| {
-                let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, delivery_id) = row;
+                let (id, provider_id, from_number_id, recipient, reply_to, kind, message, trace_id, delivery_id) = &row;
                 let inserted = conn
                     .prepare_cached(
                         "INSERT INTO sandbox_outbox (id, provider_id, from_number_id, recipient, reply_to, kind, message,
@@ -78,7 +78,7 @@ impl SandboxRecorder for SqliteStore {
                 for job in &statuses {
                     insert_job(conn, job, now)?;
                 }
-                Ok(Recorded::Now { jobs: !statuses.is_empty(), provider_id })
+                Ok(Recorded::Now { jobs: !statuses.is_empty(), provider_id: provider_id.clone() })
             })
             .await?;
         Ok(match recorded {

@@ -192,6 +192,7 @@ contract!(sqlite, super::Db::sqlite;
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
+    a_known_contact_is_written_only_when_it_learns_something,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -232,6 +233,7 @@ contract!(postgres, super::Db::postgres;
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
+    a_known_contact_is_written_only_when_it_learns_something,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -272,6 +274,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
+    a_known_contact_is_written_only_when_it_learns_something,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -307,6 +310,7 @@ contract!(postgres_handoff, super::Db::postgres_handoff;
     sends_to_a_new_contact_from_two_replicas_at_once_create_it_once,
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
+    a_known_contact_is_written_only_when_it_learns_something,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -1611,4 +1615,33 @@ async fn a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in
     assert_eq!(listed.items[0].consent, expected, "the management read shows consent");
     assert!(cleared && !cleared_again);
     assert_eq!(after, Some(Consent::default()));
+}
+
+async fn a_known_contact_is_written_only_when_it_learns_something(db: &Db) {
+    let store = db.open().await;
+    let from_ada = |wamid: &str, profile: Option<&str>| {
+        let mut message = inbound(wamid, 7, 100, "k7");
+        message.message.profile_name = profile.map(str::to_owned);
+        batch(vec![message], Vec::new())
+    };
+    let contact = || async {
+        let listed = store.contacts(TimeRange::default(), PageRequest { limit: 10, after: None }).await.unwrap();
+        let only = listed.items.into_iter().next().unwrap();
+        (only.profile_name, only.updated_at)
+    };
+
+    store.ingest(from_ada("wamid.C1", Some("Ada"))).await.unwrap();
+    let first = contact().await;
+    // Timestamps are stored to the millisecond.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.ingest(from_ada("wamid.C2", Some("Ada"))).await.unwrap();
+    store.ingest(from_ada("wamid.C3", None)).await.unwrap();
+    let same = contact().await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    store.ingest(from_ada("wamid.C4", Some("Ada L."))).await.unwrap();
+    let renamed = contact().await;
+
+    assert_eq!(same, first, "messages that tell nothing new leave the contact as it was");
+    assert_eq!(renamed.0.as_deref(), Some("Ada L."));
+    assert!(renamed.1 > first.1, "a new profile name moves updated_at");
 }

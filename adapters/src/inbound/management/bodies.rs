@@ -19,6 +19,8 @@ pub struct ContactBody {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// When the contact last changed: an id or profile name it learned, or its consent.
+    /// A message that tells nothing new about the contact leaves it as it was.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,

@@ -309,12 +309,14 @@ async fn resolve_contact(
             .map_err(unavailable)?;
     }
     match found {
+        // Written only when it learns something: its `updated_at` is when it last changed.
         Some(id) => {
             sqlx::query(
                 "UPDATE contacts SET scoped_id = COALESCE(scoped_id, $2),
                         phone = COALESCE(phone, (SELECT $3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = $3))),
                         profile_name = COALESCE($4, profile_name), updated_at = $5
-                 WHERE id = $1",
+                 WHERE id = $1 AND ((scoped_id IS NULL AND $2::TEXT IS NOT NULL) OR (phone IS NULL AND $3::TEXT IS NOT NULL)
+                     OR ($4::TEXT IS NOT NULL AND profile_name IS DISTINCT FROM $4))",
             )
             .bind(&id)
             .bind(&scoped)

@@ -321,10 +321,13 @@ fn resolve_contact(
 
 /// The update of a known contact (?1 contact id, ?2 scoped id, ?3 phone, ?4 profile name,
 /// ?5 now): it learns the ids it lacked; a phone already held by another contact stays there.
+/// A contact with nothing new is not written at all (its `updated_at` is when it last
+/// changed): most messages come from someone already known as they are.
 const UPDATE_CONTACT: &str = "UPDATE contacts SET scoped_id = COALESCE(scoped_id, ?2),
         phone = COALESCE(phone, (SELECT ?3 WHERE NOT EXISTS (SELECT 1 FROM contacts WHERE phone = ?3))),
         profile_name = COALESCE(?4, profile_name), updated_at = ?5
-    WHERE id = ?1";
+    WHERE id = ?1 AND ((scoped_id IS NULL AND ?2 IS NOT NULL) OR (phone IS NULL AND ?3 IS NOT NULL)
+        OR (?4 IS NOT NULL AND profile_name IS DISTINCT FROM ?4))";
 
 /// The insert of a new contact, with the same parameters; a phone already held by a
 /// contact with another scoped id stays with it.

@@ -47,14 +47,13 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
     assert!(printed.contains("read (blue ticks)"), "the sandbox's status webhooks moved the reply to read: {printed}");
     let trace_id = printed.split("trace_id ").nth(1).unwrap()[..32].to_owned();
 
-    // Assert: every line of the journey (request, ingest, classification, agent, send,
+    // Assert: every line of the journey (request, ingest, the turn, agent, send,
     // the sandbox's status webhooks) carries that trace id, and none shows the whole
     // phone number or the message body.
     let journey: Vec<&serde_json::Value> = logs.iter().filter(|l| l["trace_id"] == trace_id.as_str()).collect();
     let messages: Vec<&str> = journey.iter().filter_map(|l| l["message"].as_str()).collect();
     for expected in [
         "webhook stored",
-        "classified",
         "reply planned",
         "sandbox: recorded the message instead of sending it",
         "accepted by WhatsApp",
@@ -63,6 +62,10 @@ fn simulate_prints_the_reply_and_the_journey_shares_one_trace_id() {
     ] {
         assert!(messages.contains(&expected), "no {expected:?} line with trace_id {trace_id}: {messages:?}");
     }
+    // The turn's line says what the message was taken for and which agent answered.
+    let planned = journey.iter().find(|l| l["message"] == "reply planned").unwrap();
+    assert!(planned["intent"].is_string() && planned["agent"].is_string(), "{planned}");
+    assert!(planned["confidence"].is_number(), "{planned}");
     let job_lines = logs.iter().filter(|l| l["job_id"].is_number()).count();
     assert_eq!(
         job_lines,

@@ -334,7 +334,14 @@ impl ProcessInbound {
             .await?;
         Ok(match outcome {
             ReplyRecorded::Recorded(delivery_job) => {
-                tracing::info!(%delivery_id, "reply planned");
+                // The one line of the turn: what the message was taken for, who answered.
+                tracing::info!(
+                    %delivery_id,
+                    intent = %classification.intent,
+                    confidence = classification.confidence,
+                    agent = %agent,
+                    "reply planned"
+                );
                 ProcessOutcome::Replied {
                     intent: classification.intent,
                     agent,

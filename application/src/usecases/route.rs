@@ -161,7 +161,8 @@ impl Router {
                 };
                 let agent = policy.agent_for(&classification).clone();
                 fell_back = policy.falls_back(&classification);
-                tracing::info!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
+                // At info the turn's "reply planned" line says this (one line a message fewer).
+                tracing::debug!(intent = %classification.intent, confidence = classification.confidence, agent = %agent, "classified");
                 // Intents a classifier agent invents are counted as "other": a bounded label set.
                 let label = if policy.routes_intent(&classification.intent)
                     || matches!(

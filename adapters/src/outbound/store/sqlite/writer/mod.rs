@@ -205,13 +205,13 @@ impl GroupCommit {
         self.writes.send(Write { pending, urgent }).await.map_err(|_| gone())?;
         // Full when it was rung already and not yet heard: one ring is enough.
         let _ = self.bell.try_send(());
-        // Dropped unanswered when its transaction could not even start.
+        // Dropped unanswered only when the writer thread has ended.
         answered.await.map_err(|_| gone())?
     }
 }
 
 fn gone() -> StoreError {
-    StoreError::Unavailable(anyhow::anyhow!("the database writer stopped or its transaction could not start"))
+    StoreError::Unavailable(anyhow::anyhow!("the database writer stopped"))
 }
 
 /// The writer thread's side of [`GroupCommit`].

@@ -51,6 +51,9 @@ async fn bench_in_quick_mode_prints_every_figure_with_its_target() {
         "sustained 2s at the end-to-end rate: end to end",
         "as a share of the acknowledged rate",
         "backlog peak, first third / last third",
+        "the bench's own CPU per message (load and fake Graph)",
+        "service CPU per message that both rate targets allow",
+        "sustained CPU per msg, us",
     ] {
         assert!(printed.contains(figure), "no {figure:?} in:\n{printed}");
     }

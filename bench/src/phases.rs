@@ -135,19 +135,11 @@ async fn measure(
     let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
     figures.open_e2e_per_sec =
         per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
-    if let (Some(before), Some(after)) = (cpu_before, crate::memory::proc_cpu_ms(service.pid())) {
-        #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
-        let per_message =
-            (after.saturating_sub(before) * 1000) as f64 / arrived.saturating_sub(sent_before).max(1) as f64;
-        figures.open_cpu_us_per_message = per_message;
-    }
+    let replies = arrived.saturating_sub(sent_before);
+    figures.open_cpu_us_per_message = cpu_us_per_message(cpu_before, service.pid(), replies);
+    figures.open_bench_cpu_us_per_message = cpu_us_per_message(own_cpu_before, std::process::id(), replies);
     #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-    let answered = arrived.saturating_sub(sent_before).max(1) as f64;
-    if let (Some(before), Some(after)) = (own_cpu_before, crate::memory::proc_cpu_ms(std::process::id())) {
-        #[expect(clippy::cast_precision_loss, reason = "milliseconds far below 2^52")]
-        let own = after.saturating_sub(before) as f64;
-        figures.open_bench_cpu_us_per_message = own * 1000.0 / answered;
-    }
+    let answered = replies.max(1) as f64;
     let writer_after = service.metrics(SQLITE_WRITER).await;
     let [writes, commits, pages] = [0, 1, 2]
         .map(|i| writer_before[i].zip(writer_after[i]).map_or(0.0, |(before, after)| (after - before) / answered));
@@ -204,14 +196,9 @@ async fn sustained(
     let (open, backlog) = tokio::join!(offer, watch);
     let drain = Duration::from_secs(args.drain_timeout);
     let (arrived, last) = graph.wait_for(sent_before + open.acked, drain).await;
-    let answered = arrived.saturating_sub(sent_before).max(1);
-    let per_message = |before: Option<u64>, pid: u32| {
-        let spent = before.zip(crate::memory::proc_cpu_ms(pid)).map(|(b, a)| a.saturating_sub(b));
-        #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
-        spent.map_or(0.0, |ms| (ms * 1000) as f64 / answered as f64)
-    };
-    figures.sustained_cpu_us_per_message = per_message(cpu_before, service.pid());
-    figures.sustained_bench_cpu_us_per_message = per_message(own_cpu_before, std::process::id());
+    let answered = arrived.saturating_sub(sent_before);
+    figures.sustained_cpu_us_per_message = cpu_us_per_message(cpu_before, service.pid(), answered);
+    figures.sustained_bench_cpu_us_per_message = cpu_us_per_message(own_cpu_before, std::process::id(), answered);
     figures.sustained_offered_per_sec = rate as f64;
     figures.sustained_e2e_per_sec =
         per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));
@@ -219,4 +206,12 @@ async fn sustained(
     figures.sustained_backlog_first_third = backlog.iter().take(third.max(1)).copied().max().unwrap_or(0);
     figures.sustained_backlog_last_third = backlog.iter().rev().take(third.max(1)).copied().max().unwrap_or(0);
     figures.sustained_errors = open.errors;
+}
+
+/// The CPU time process `pid` spent since it had spent `before` milliseconds, per message
+/// of `answered`, in microseconds; 0 when its time could not be read.
+fn cpu_us_per_message(before: Option<u64>, pid: u32, answered: u64) -> f64 {
+    let spent = before.zip(crate::memory::proc_cpu_ms(pid)).map(|(before, after)| after.saturating_sub(before));
+    #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
+    spent.map_or(0.0, |ms| (ms * 1000) as f64 / answered.max(1) as f64)
 }

@@ -5,8 +5,7 @@ use super::*;
 
 #[tokio::test]
 async fn a_webhook_write_is_committed_ahead_of_a_backlog_of_background_writes() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
     // Hold the writer busy so that everything below queues up behind it.
     let (blocker, release) = hold(&group).await;
     let background: Vec<_> = (0..300_i64)
@@ -47,8 +46,7 @@ fn insert(conn: &Connection, x: i64) -> Result<(), StoreError> {
 
 #[tokio::test]
 async fn a_failed_write_is_rolled_back_alone_and_the_others_of_its_commit_are_kept() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
 
     // Sent together, so they share one transaction; the middle one breaks the unique key
     // after an insert of its own that must be rolled back with it.
@@ -60,19 +58,11 @@ async fn a_failed_write_is_rolled_back_alone_and_the_others_of_its_commit_are_ke
         }),
         group.write(|conn| insert(conn, 2)),
     );
-    let reader = Connection::open(&path).unwrap();
-    let stored: Vec<i64> = reader
-        .prepare("SELECT x FROM t ORDER BY x")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
 
     assert!(first.is_ok());
     assert!(duplicate.is_err());
     assert!(third.is_ok());
-    assert_eq!(stored, [1, 2], "the failed write's first insert was rolled back with it");
+    assert_eq!(stored(&path), [1, 2], "the failed write's first insert was rolled back with it");
 }
 
 /// Holds the writer busy inside a write of its own until the answer's sender is
@@ -136,6 +126,14 @@ async fn in_one_commit(group: &GroupCommit, writes: Vec<TestWrite>) -> Vec<Resul
     results
 }
 
+/// A new database with table `t` and a writer on it (no commit wait).
+fn writer_on_table_t() -> (tempfile::TempDir, std::path::PathBuf, GroupCommit) {
+    let (dir, path) = database_with_table_t();
+    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    (dir, path, group)
+}
+
+/// The values of table `t`, in order.
 fn stored(path: &Path) -> Vec<i64> {
     let reader = Connection::open(path).unwrap();
     let mut select = reader.prepare("SELECT x FROM t ORDER BY x").unwrap();
@@ -144,8 +142,7 @@ fn stored(path: &Path) -> Vec<i64> {
 
 #[tokio::test]
 async fn writes_of_a_commit_where_none_fails_run_once_each() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
     let runs = Arc::new(AtomicU64::new(0));
 
     let results = in_one_commit(
@@ -161,8 +158,7 @@ async fn writes_of_a_commit_where_none_fails_run_once_each() {
 
 #[tokio::test]
 async fn a_failed_write_makes_its_commit_run_over_and_the_others_are_answered_from_the_run_that_committed() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
     let runs = Arc::new(AtomicU64::new(0));
 
     let results = in_one_commit(
@@ -188,8 +184,7 @@ async fn a_failed_write_makes_its_commit_run_over_and_the_others_are_answered_fr
 
 #[tokio::test]
 async fn after_a_commit_ran_over_the_next_commits_give_each_write_a_savepoint_at_once() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
     let failing = || -> TestWrite { Box::new(|conn: &Connection| insert(conn, 1)) };
     in_one_commit(&group, vec![Box::new(|conn: &Connection| insert(conn, 1)), failing()]).await;
     let runs = Arc::new(AtomicU64::new(0));
@@ -204,8 +199,7 @@ async fn after_a_commit_ran_over_the_next_commits_give_each_write_a_savepoint_at
 
 #[tokio::test]
 async fn a_write_is_answered_only_once_its_transaction_has_committed() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
 
     group.write(|conn| insert(conn, 7)).await.unwrap();
     // Another connection sees it at once: the answer came after COMMIT, not before.
@@ -269,8 +263,7 @@ async fn a_commit_with_enough_company_does_not_wait_out_the_commit_wait() {
 
 #[tokio::test]
 async fn without_a_commit_wait_each_write_sent_alone_commits_alone() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, _path, group) = writer_on_table_t();
 
     for x in 0..3 {
         group.write(move |conn| insert(conn, x)).await.unwrap();
@@ -281,8 +274,7 @@ async fn without_a_commit_wait_each_write_sent_alone_commits_alone() {
 
 #[tokio::test]
 async fn the_wal_is_copied_back_and_started_over_while_writes_keep_coming() {
-    let (_dir, path) = database_with_table_t();
-    let group = GroupCommit::start(&path, true, Duration::from_secs(1)).unwrap();
+    let (_dir, path, group) = writer_on_table_t();
     group.write(|conn| conn.execute_batch("CREATE TABLE pages (b BLOB)").map_err(failed)).await.unwrap();
 
     // About 11,000 pages of 4 KiB, one write at a time, many commits: with no

@@ -193,6 +193,7 @@ contract!(sqlite, super::Db::sqlite;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a_known_contact_is_written_only_when_it_learns_something,
+    a_turn_that_changes_nothing_leaves_the_conversation_unwritten,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -234,6 +235,7 @@ contract!(postgres, super::Db::postgres;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a_known_contact_is_written_only_when_it_learns_something,
+    a_turn_that_changes_nothing_leaves_the_conversation_unwritten,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -275,6 +277,7 @@ contract!(sqlite_handoff, super::Db::sqlite_handoff;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a_known_contact_is_written_only_when_it_learns_something,
+    a_turn_that_changes_nothing_leaves_the_conversation_unwritten,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -311,6 +314,7 @@ contract!(postgres_handoff, super::Db::postgres_handoff;
     the_email_priority_setting_falls_back_to_the_default_until_set,
     a_contacts_consent_keeps_its_first_opt_out_of_each_kind_until_an_opt_in_clears_both,
     a_known_contact_is_written_only_when_it_learns_something,
+    a_turn_that_changes_nothing_leaves_the_conversation_unwritten,
     a2a_tasks_are_saved_updated_and_listed_newest_first_a_page_at_a_time,
     an_a2a_task_saved_with_its_job_is_claimed_to_run,
     agents_are_registered_once_listed_and_removed,
@@ -1644,4 +1648,31 @@ async fn a_known_contact_is_written_only_when_it_learns_something(db: &Db) {
     assert_eq!(same, first, "messages that tell nothing new leave the contact as it was");
     assert_eq!(renamed.0.as_deref(), Some("Ada L."));
     assert!(renamed.1 > first.1, "a new profile name moves updated_at");
+}
+
+async fn a_turn_that_changes_nothing_leaves_the_conversation_unwritten(db: &Db) {
+    let store = db.open().await;
+    let updated_at = |conversation| {
+        let store = &store;
+        async move { store.handling(conversation).await.unwrap().unwrap().updated_at }
+    };
+    enqueue(store.as_ref(), "u1", "wamid.IN1", 10).await;
+    let conversation = store.inbound(&Wamid::parse("wamid.IN1").unwrap()).await.unwrap().unwrap().conversation_id;
+    let ingested = updated_at(conversation).await;
+
+    // Timestamps are stored to the millisecond.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    reply_to(store.as_ref(), "wamid.IN1", None).await;
+    let after_plain_turn = updated_at(conversation).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    enqueue(store.as_ref(), "u1", "wamid.IN2", 11).await;
+    let after_message = updated_at(conversation).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    hand_off_with_reply(store.as_ref(), "wamid.IN2").await;
+    let handed_off = store.handling(conversation).await.unwrap().unwrap();
+
+    assert_eq!(after_plain_turn, ingested, "the bot answering again changes nothing of the conversation");
+    assert!(after_message > after_plain_turn, "a message coming in moves updated_at");
+    assert_eq!(handed_off.handler, Handler::People);
+    assert!(handed_off.updated_at > after_message, "a handoff moves updated_at");
 }

@@ -20,6 +20,11 @@ use super::records::{Columns, corrupt, from_ms, json, millis};
 /// agent): a handoff goes to people and waits; else the bot keeps it (a closed one
 /// opens again). The hand-back note was passed on: it is cleared. A task answer becomes
 /// the conversation's latest task; a plain message leaves the latest task as it was.
+///
+/// A turn that changes none of these (the bot answers again, with no task open before or
+/// after: most turns) writes nothing, so `updated_at` says when the handling last changed
+/// or a message last came in. Rewriting the row on every turn cost a page of the
+/// conversations and a move in `conversations_by_update` per message (docs/performance.md).
 pub(super) const HANDLING_AFTER_TURN: &str = "UPDATE conversations SET
         open_task_id = $2, open_task_agent = $3, updated_at = $4, fallback_streak = $6, handback_note = NULL,
         task_id = COALESCE(CAST($7 AS TEXT), task_id),
@@ -31,7 +36,10 @@ pub(super) const HANDLING_AFTER_TURN: &str = "UPDATE conversations SET
         operator = CASE WHEN CAST($5 AS TEXT) IS NULL THEN operator ELSE NULL END,
         taken_at = CASE WHEN CAST($5 AS TEXT) IS NULL THEN taken_at ELSE NULL END,
         first_human_reply_at = CASE WHEN CAST($5 AS TEXT) IS NULL THEN first_human_reply_at ELSE NULL END
-    WHERE id = $1";
+    WHERE id = $1
+      AND (CAST($5 AS TEXT) IS NOT NULL OR CAST($7 AS TEXT) IS NOT NULL OR handler <> 'bot'
+           OR handback_note IS NOT NULL OR open_task_id IS DISTINCT FROM CAST($2 AS TEXT)
+           OR open_task_agent IS DISTINCT FROM CAST($3 AS TEXT) OR fallback_streak <> $6)";
 
 /// One history entry ($1 conversation, $2 at, $3 actor, $4 action, $5 detail).
 pub(super) const INSERT_EVENT: &str =

@@ -69,6 +69,9 @@ pub struct ConversationBody {
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: OffsetDateTime,
+    /// When the conversation last changed: a message came in, or its handling changed
+    /// (who answers it, its open or latest task, a handoff, an operator's reply). A turn
+    /// of the bot that changes none of these leaves it as it was.
     #[serde(with = "time::serde::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: OffsetDateTime,

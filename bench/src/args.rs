@@ -51,6 +51,15 @@ pub struct BenchArgs {
     /// is, with what earlier rounds stored.
     #[arg(long, env = "SWITCHBOARD_BENCH_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Pin the service, and the bare handler that stands in for it, to these CPUs
+    /// (taskset's syntax: 0, 0-3, 0,2-3); with --bench-cpus, which pins the load
+    /// generator and the fake Graph to others. Unpinned (the default) they share every
+    /// core, and the bench's own CPU is taken from the service's.
+    #[arg(long, value_name = "LIST", requires = "bench_cpus")]
+    pub service_cpus: Option<String>,
+    /// The CPUs of the load generator and the fake Graph, with --service-cpus.
+    #[arg(long, value_name = "LIST", requires = "service_cpus")]
+    pub bench_cpus: Option<String>,
 }
 
 impl BenchArgs {

@@ -111,14 +111,16 @@ async fn bare_ok(_body: web::Bytes) -> HttpResponse {
 }
 
 impl BareHandler {
-    pub(crate) fn start() -> anyhow::Result<Self> {
+    /// With `workers` actix workers, else actix's default (one per core this process may
+    /// use): as many as the service gets.
+    pub(crate) fn start(workers: Option<usize>) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        // As many workers as the service gets (actix's default: one per core).
-        let server = HttpServer::new(|| App::new().route("/webhook/whatsapp", web::post().to(bare_ok)))
-            .disable_signals()
-            .listen(listener)?
-            .run();
+        let mut server = HttpServer::new(|| App::new().route("/webhook/whatsapp", web::post().to(bare_ok)));
+        if let Some(workers) = workers {
+            server = server.workers(workers.max(1));
+        }
+        let server = server.disable_signals().listen(listener)?.run();
         let handle = server.handle();
         tokio::spawn(server);
         Ok(Self { port, handle })

@@ -26,6 +26,7 @@
 //! load.rs        the load generator: signed webhooks, closed and open loop
 //! fake_graph.rs  the Graph stand-in that counts replies, and the bare handler
 //! memory.rs      the RSS sampler
+//! pinning.rs     --service-cpus / --bench-cpus: the two on CPUs of their own
 //! report.rs      the figures, their medians and the printed table
 //! ```
 
@@ -34,6 +35,7 @@ mod fake_graph;
 mod load;
 mod memory;
 mod phases;
+mod pinning;
 mod report;
 mod service;
 

@@ -1,6 +1,7 @@
 //! The rounds, and the phases of one round: lone messages, the bare handler, the closed
 //! loop and its end-to-end drain, the open loop, memory.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
@@ -9,6 +10,7 @@ use crate::BenchArgs;
 use crate::fake_graph::{BareHandler, FakeGraph};
 use crate::load::Load;
 use crate::memory::RssSampler;
+use crate::pinning::{Pinning, threads_named};
 use crate::report::{self, Figures, per_sec, percentile};
 use crate::service::Service;
 
@@ -36,6 +38,16 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
     let connections = args.connections.max(1);
 
     let rounds = args.rounds.max(1);
+    let pinning = Pinning::from_args(args.service_cpus.as_deref(), args.bench_cpus.as_deref())?;
+    if let Some(pinning) = &pinning {
+        // Before the fake Graph starts: its threads, and every later one, inherit it.
+        pinning.pin_bench()?;
+        eprintln!(
+            "bench: the service on CPUs {}, the load generator and fake Graph on CPUs {}",
+            pinning.service.as_str(),
+            pinning.bench.as_str()
+        );
+    }
 
     let graph = FakeGraph::start()?;
     let mut measured = Vec::with_capacity(rounds);
@@ -47,9 +59,13 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let service = {
             let (binary, dir, uri, args) = (binary.clone(), dir.clone(), graph.uri(), args.clone());
-            tokio::task::spawn_blocking(move || Service::start(&binary, &dir, &uri, &args)).await??
+            let launcher = pinning.as_ref().map(Pinning::service_launcher).unwrap_or_default();
+            tokio::task::spawn_blocking(move || Service::start(&binary, &dir, &uri, &args, launcher)).await??
         };
-        let result = measure(&args, duration, connections, &graph, &service).await;
+        if let Some(pinning) = &pinning {
+            pinning.check_service(service.pid())?;
+        }
+        let result = measure(&args, duration, connections, &graph, &service, pinning.as_ref()).await;
         drop(service);
         let _ = std::fs::remove_dir_all(&dir);
         let figures = result?;
@@ -75,6 +91,7 @@ async fn measure(
     connections: usize,
     graph: &FakeGraph,
     service: &Service,
+    pinning: Option<&Pinning>,
 ) -> anyhow::Result<Figures> {
     let load = Load::new(connections)?;
     let mut figures = Figures::default();
@@ -97,7 +114,7 @@ async fn measure(
     figures.lone_p99_ms = percentile(&lone_us, 99.0);
 
     eprintln!("bench: bare actix-web handler, {connections} connections, {}s", duration.as_secs());
-    let bare = BareHandler::start()?;
+    let bare = bare_handler(pinning).await?;
     let (ok, _) = load.closed_loop(&bare.url(), connections, duration).await;
     figures.bare_per_sec = per_sec(ok, duration);
     drop(bare);
@@ -156,6 +173,29 @@ async fn measure(
     figures.idle_after_rss_kb = service.status_kb("VmRSS").unwrap_or(0);
     Ok(figures)
 }
+
+/// The bare handler, with the service's CPUs and as many workers as it has when pinned
+/// (its workers are the actix threads this process did not have before it started).
+async fn bare_handler(pinning: Option<&Pinning>) -> anyhow::Result<BareHandler> {
+    let Some(pinning) = pinning else { return BareHandler::start(None) };
+    let before = threads_named(ACTIX_WORKER);
+    let bare = BareHandler::start(Some(pinning.service.count()))?;
+    // actix starts its workers as the server starts; give the threads a moment to exist.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut workers = HashSet::new();
+    while workers.len() < pinning.service.count() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        workers = threads_named(ACTIX_WORKER).difference(&before).copied().collect();
+    }
+    if workers.len() < pinning.service.count() {
+        bail!("the bare handler's {} workers did not start", pinning.service.count());
+    }
+    pinning.pin_to_service(&workers)?;
+    Ok(bare)
+}
+
+/// How Linux names actix's worker threads (`comm`, cut to 15 bytes).
+const ACTIX_WORKER: &str = "actix-server wo";
 
 /// The sustained phase: the service is offered, open loop, the end-to-end rate it reached
 /// in the closed loop, for `--sustained` seconds. Every second the backlog (messages

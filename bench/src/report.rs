@@ -64,15 +64,18 @@ pub(crate) struct Figures {
 impl Figures {
     /// The CPU per message, in microseconds, that the acknowledged and sustained targets
     /// together leave the service on `cores` cores: end to end must reach 80 % of 25 % of
-    /// the bare handler, and every message then costs the service and the bench (which
-    /// share the cores) no more than `cores` seconds divided by that rate. `None` before a
-    /// bare handler was measured. The bench's cost is taken from the sustained phase when
-    /// it ran (a saturated load, as at the targets' rates), else from the open loop.
-    pub(crate) fn service_cpu_budget_us(&self, cores: usize) -> Option<f64> {
+    /// the bare handler, and every message then costs the service and the bench (when
+    /// they share the cores) no more than `cores` seconds divided by that rate. `None`
+    /// before a bare handler was measured. The bench's cost is taken from the sustained
+    /// phase when it ran (a saturated load, as at the targets' rates), else from the open
+    /// loop; when it runs on cores of its own (`shared` false) it takes nothing.
+    pub(crate) fn service_cpu_budget_us(&self, cores: usize, shared: bool) -> Option<f64> {
         let needed = 0.80 * 0.25 * self.bare_per_sec;
         #[expect(clippy::cast_precision_loss, reason = "a core count")]
         let cores = cores as f64;
-        let bench = if self.sustained_bench_cpu_us_per_message > 0.0 {
+        let bench = if !shared {
+            0.0
+        } else if self.sustained_bench_cpu_us_per_message > 0.0 {
             self.sustained_bench_cpu_us_per_message
         } else {
             self.open_bench_cpu_us_per_message
@@ -179,6 +182,25 @@ fn cores() -> usize {
     std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
 }
 
+/// How the service and the bench share the host, for the table's first line; and the
+/// service's cores with whether the bench shares them.
+fn placement(args: &BenchArgs) -> (String, usize, bool) {
+    match crate::pinning::Pinning::from_args(args.service_cpus.as_deref(), args.bench_cpus.as_deref()) {
+        Ok(Some(p)) => (
+            format!(
+                "the service on CPUs {} ({} {}), the bench on CPUs {}",
+                p.service.as_str(),
+                p.service.count(),
+                if p.service.count() == 1 { "core" } else { "cores" },
+                p.bench.as_str()
+            ),
+            p.service.count(),
+            false,
+        ),
+        _ => (format!("{} cores shared by the service and the bench", cores()), cores(), true),
+    }
+}
+
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "MISSED" }
 }
@@ -201,11 +223,11 @@ pub(crate) fn table(
     } else {
         format!("SQLite WAL synchronous={}", args.synchronous)
     };
+    let (placed, service_cores, shared) = placement(args);
     writeln!(
         out,
-        "switchboard-bench: {build}, {database}, rate limits off, {connections} connections, {}s phases, {} cores{of_rounds}",
+        "switchboard-bench: {build}, {database}, rate limits off, {connections} connections, {}s phases, {placed}{of_rounds}",
         args.duration.max(1),
-        cores(),
     )?;
     writeln!(out, "binary: {}", binary.display())?;
     if let Some(note) = &args.release_note {
@@ -283,7 +305,7 @@ pub(crate) fn table(
         row("  service CPU per message", format!("{:.0} us", f.sustained_cpu_us_per_message), "", "")?;
         row("  the bench's own CPU per message", format!("{:.0} us", f.sustained_bench_cpu_us_per_message), "", "")?;
     }
-    if let Some(budget) = f.service_cpu_budget_us(cores()) {
+    if let Some(budget) = f.service_cpu_budget_us(service_cores, shared) {
         // Negative when the bench alone costs more than the cores give at that rate.
         row("service CPU per message that both rate targets allow", format!("{budget:.0} us"), "", "")?;
     }
@@ -400,12 +422,15 @@ mod tests {
         let saturated = Figures { sustained_bench_cpu_us_per_message: 60.0, ..figures.clone() };
 
         // 80 % of 25 % of 50,000/s is 10,000 messages/s: 200 us of each of 2 cores.
-        let budget = figures.service_cpu_budget_us(2).unwrap();
-        let budget_at_saturation = saturated.service_cpu_budget_us(2).unwrap();
+        let budget = figures.service_cpu_budget_us(2, true).unwrap();
+        let budget_at_saturation = saturated.service_cpu_budget_us(2, true).unwrap();
+        // Pinned: one core of its own, 100 us a message, the bench's cost elsewhere.
+        let budget_pinned = saturated.service_cpu_budget_us(1, false).unwrap();
 
         assert!((budget - 80.0).abs() < 1e-9, "{budget}");
         assert!((budget_at_saturation - 140.0).abs() < 1e-9, "the sustained phase's cost is preferred");
-        assert_eq!(Figures::default().service_cpu_budget_us(2), None, "no bare handler measured");
+        assert!((budget_pinned - 100.0).abs() < 1e-9, "{budget_pinned}");
+        assert_eq!(Figures::default().service_cpu_budget_us(2, true), None, "no bare handler measured");
     }
 
     #[test]

@@ -13,7 +13,14 @@ pub(crate) struct Service(ServiceProcess);
 impl Service {
     /// Starts `binary` on a fresh database in `dir` and waits until it is ready
     /// (blocking: run it off the async workers).
-    pub(crate) fn start(binary: &Path, dir: &Path, graph_uri: &str, args: &BenchArgs) -> anyhow::Result<Self> {
+    /// Started under `launcher` (`taskset -c LIST` when pinned), when not empty.
+    pub(crate) fn start(
+        binary: &Path,
+        dir: &Path,
+        graph_uri: &str,
+        args: &BenchArgs,
+        launcher: Vec<String>,
+    ) -> anyhow::Result<Self> {
         let mut env: Vec<(String, String)> = [
             ("SWITCHBOARD_MODE", "live".to_owned()),
             ("SWITCHBOARD_DATA_DIR", dir.display().to_string()),
@@ -45,7 +52,7 @@ impl Service {
         if let Some(workers) = args.workers {
             env.push(("SWITCHBOARD_WORKERS".to_owned(), workers.to_string()));
         }
-        Ok(Self(ServiceProcess::start(binary, env, dir.join("service.log"), Duration::from_secs(30))?))
+        Ok(Self(ServiceProcess::start_under(launcher, binary, env, dir.join("service.log"), Duration::from_secs(30))?))
     }
 
     pub(crate) fn pid(&self) -> u32 {

@@ -17,6 +17,8 @@ use anyhow::{Context as _, bail};
 
 /// A running (or stopped) `switchboard serve`.
 pub struct ServiceProcess {
+    /// A command the binary is started under (`taskset -c 0`, say), or empty.
+    launcher: Vec<String>,
     binary: PathBuf,
     env: Vec<(String, String)>,
     /// Where the child's output goes; read for its port and shown when it fails.
@@ -36,7 +38,20 @@ impl ServiceProcess {
         log: impl Into<PathBuf>,
         within: Duration,
     ) -> anyhow::Result<Self> {
-        let mut service = Self { binary: binary.into(), env, log: log.into(), port: 0, child: None };
+        Self::start_under(Vec::new(), binary, env, log, within)
+    }
+
+    /// As [`start`](Self::start), with `binary` started by `launcher` (a command that
+    /// runs the rest of its arguments in its own place, such as `taskset -c 0`; its
+    /// restarts too). The child's id is the service's only if the launcher execs it.
+    pub fn start_under(
+        launcher: Vec<String>,
+        binary: impl Into<PathBuf>,
+        env: Vec<(String, String)>,
+        log: impl Into<PathBuf>,
+        within: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut service = Self { launcher, binary: binary.into(), env, log: log.into(), port: 0, child: None };
         service.launch(within)?;
         Ok(service)
     }
@@ -100,7 +115,14 @@ impl ServiceProcess {
             .open(&self.log)
             .with_context(|| format!("cannot open {}", self.log.display()))?;
         let already = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let mut command = Command::new(&self.binary);
+        let mut command = match self.launcher.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&self.binary);
+                command
+            }
+            None => Command::new(&self.binary),
+        };
         command.arg("serve");
         for key in switchboard_runtime::config::KEYS {
             command.env_remove(key.name);
@@ -115,7 +137,10 @@ impl ServiceProcess {
         };
         command.env("SWITCHBOARD_LOG", filter).env("SWITCHBOARD_PORT", self.port.to_string());
         command.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
-        let mut child = command.spawn().with_context(|| format!("cannot start {}", self.binary.display()))?;
+        let mut child = command.spawn().with_context(|| match self.launcher.first() {
+            Some(launcher) => format!("cannot start {} under {launcher}", self.binary.display()),
+            None => format!("cannot start {}", self.binary.display()),
+        })?;
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = child.try_wait()? {

@@ -77,7 +77,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<String> {
         }
         measured.push(figures);
     }
-    let mut printed = report::table(&args, &binary, connections, &Figures::median(&measured))?;
+    let mut printed = report::table(&args, &binary, connections, pinning.as_ref(), &Figures::median(&measured))?;
     if rounds > 1 {
         printed.push_str(&report::spread(&measured)?);
     }

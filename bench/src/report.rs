@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::pinning::Pinning;
 use crate::{BenchArgs, REORDER_WINDOW_MS};
 
 /// What one run measured.
@@ -184,9 +185,9 @@ fn cores() -> usize {
 
 /// How the service and the bench share the host, for the table's first line; and the
 /// service's cores with whether the bench shares them.
-fn placement(args: &BenchArgs) -> (String, usize, bool) {
-    match crate::pinning::Pinning::from_args(args.service_cpus.as_deref(), args.bench_cpus.as_deref()) {
-        Ok(Some(p)) => (
+fn placement(pinning: Option<&Pinning>) -> (String, usize, bool) {
+    match pinning {
+        Some(p) => (
             format!(
                 "the service on CPUs {} ({} {}), the bench on CPUs {}",
                 p.service.as_str(),
@@ -197,7 +198,7 @@ fn placement(args: &BenchArgs) -> (String, usize, bool) {
             p.service.count(),
             false,
         ),
-        _ => (format!("{} cores shared by the service and the bench", cores()), cores(), true),
+        None => (format!("{} cores shared by the service and the bench", cores()), cores(), true),
     }
 }
 
@@ -206,11 +207,12 @@ fn verdict(met: bool) -> &'static str {
 }
 
 /// The table of figures (the medians, of several rounds), each with its target and
-/// verdict, under a line saying what was measured and how.
+/// verdict, under a line saying what was measured and how (and where: `pinning`).
 pub(crate) fn table(
     args: &BenchArgs,
     binary: &Path,
     connections: usize,
+    pinning: Option<&Pinning>,
     f: &Figures,
 ) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
@@ -223,7 +225,7 @@ pub(crate) fn table(
     } else {
         format!("SQLite WAL synchronous={}", args.synchronous)
     };
-    let (placed, service_cores, shared) = placement(args);
+    let (placed, service_cores, shared) = placement(pinning);
     writeln!(
         out,
         "switchboard-bench: {build}, {database}, rate limits off, {connections} connections, {}s phases, {placed}{of_rounds}",

@@ -180,3 +180,65 @@ async fn expired_leases_are_found_through_the_lease_index_not_by_walking_every_l
         assert!(!steps.iter().any(|step| step.ends_with("jobs_due (state=?)")), "{steps:?}");
     }
 }
+
+/// The tables of the migrated database.
+fn tables(conn: &Connection) -> Vec<String> {
+    let mut tables = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '_sqlx%'")
+        .unwrap();
+    tables.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+#[tokio::test]
+async fn no_check_constraint_makes_sqlite_build_a_temporary_table_for_each_row_written() {
+    let (dir, _store) = store().await;
+    let conn = Connection::open(dir.path().join("t.db")).unwrap();
+
+    // An INSERT evaluates every CHECK of its table; SQLite codes a list of three or more
+    // values (`x IN ('a', 'b', 'c')`) as an ephemeral B-tree built, probed and dropped for
+    // each row written (migration 0022).
+    let mut with_temporary_tables = Vec::new();
+    for table in tables(&conn) {
+        let mut explain = conn.prepare(&format!("EXPLAIN INSERT INTO \"{table}\" DEFAULT VALUES")).unwrap();
+        let opcodes: Vec<String> = explain.query_map([], |row| row.get(1)).unwrap().map(Result::unwrap).collect();
+        if opcodes.iter().any(|op| op == "OpenEphemeral") {
+            with_temporary_tables.push(table);
+        }
+    }
+
+    assert!(with_temporary_tables.is_empty(), "tables whose writes build a temporary table: {with_temporary_tables:?}");
+}
+
+#[tokio::test]
+async fn the_rewritten_checks_still_refuse_a_state_or_handler_outside_their_lists() {
+    let (dir, _store) = store().await;
+    let conn = Connection::open(dir.path().join("t.db")).unwrap();
+    let job = |state: &str| {
+        conn.execute(
+            "INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, trace_id, trace_context, created_at, updated_at)
+             VALUES ('process_inbound', '{}', 'k', 0, 0, ?1, 't', 't', 0, 0)",
+            [state],
+        )
+    };
+
+    let accepted: Vec<bool> =
+        ["queued", "leased", "dead", "done", "Queued"].into_iter().map(|s| job(s).is_ok()).collect();
+    let refusal = job("done").unwrap_err().to_string();
+    let checks: String = conn
+        .query_row(
+            "SELECT group_concat(sql, ' ') FROM sqlite_schema WHERE name IN ('jobs', 'deliveries', 'conversations')",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+
+    assert_eq!(accepted, [true, true, true, false, false]);
+    assert!(refusal.contains("CHECK constraint failed"), "{refusal}");
+    for check in [
+        "state = 'queued' OR state = 'leased' OR state = 'dead'",
+        "state = 'pending' OR state = 'sent' OR state = 'delivered' OR state = 'read' OR state = 'failed'",
+        "handler = 'bot' OR handler = 'people' OR handler = 'closed'",
+    ] {
+        assert!(checks.contains(check), "missing {check} in {checks}");
+    }
+}

@@ -15,13 +15,53 @@ pub(crate) fn proc_status_kb(pid: u32, field: &str) -> Option<u64> {
 /// ended too), in milliseconds: fields 14 and 15 of /proc/PID/stat, counted in ticks of
 /// 1/100 s (`USER_HZ`, which Linux fixes at 100 for user space).
 pub(crate) fn proc_cpu_ms(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_ms(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// User and system time, in milliseconds, of a /proc `stat` file's text (a process's or
+/// one thread's).
+fn stat_cpu_ms(stat: &str) -> Option<u64> {
     // The command name (field 2) may hold spaces and parentheses; field 3 follows its last ')'.
     let after_name = stat.get(stat.rfind(')')? + 1..)?;
     let mut fields = after_name.split_whitespace().skip(14 - 3);
     let user: u64 = fields.next()?.parse().ok()?;
     let system: u64 = fields.next()?.parse().ok()?;
     Some((user + system) * 10)
+}
+
+/// The kinds of the service's threads, by the names it gives them, in the order the
+/// bench prints them.
+pub(crate) const THREAD_KINDS: [&str; 5] = ["SQLite writer", "HTTP server", "workers", "checkpoints", "other"];
+
+/// Which of [`THREAD_KINDS`] a thread named `comm` is: the SQLite writer and checkpoint
+/// threads are named by the store, actix names its request threads `actix-*`, tokio
+/// (the job workers, their agent and Graph calls, the readers in place) `tokio-*`.
+pub(crate) fn thread_kind(comm: &str) -> usize {
+    match comm.trim_end() {
+        "sqlite-writer" => 0,
+        name if name.starts_with("actix") => 1,
+        name if name.starts_with("tokio") => 2,
+        name if name.starts_with("sqlite-checkpoi") => 3,
+        _ => 4,
+    }
+}
+
+/// The CPU time, in milliseconds, the live threads of process `pid` have used, summed by
+/// [`THREAD_KINDS`]; `None` when /proc cannot be read. A thread that ended is not counted.
+pub(crate) fn threads_cpu_ms(pid: u32) -> Option<[u64; THREAD_KINDS.len()]> {
+    let mut by_kind = [0; THREAD_KINDS.len()];
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        let path = task.path();
+        let (Ok(comm), Ok(stat)) =
+            (std::fs::read_to_string(path.join("comm")), std::fs::read_to_string(path.join("stat")))
+        else {
+            continue;
+        };
+        if let Some(ms) = stat_cpu_ms(&stat) {
+            by_kind[thread_kind(&comm)] += ms;
+        }
+    }
+    Some(by_kind)
 }
 
 /// The largest VmRSS seen while it runs.
@@ -69,5 +109,46 @@ mod tests {
 
         assert!(after >= before + 100, "{before} ms, then {after} ms after 200 ms of spinning");
         assert_eq!(proc_cpu_ms(u32::MAX), None, "no such process");
+    }
+
+    #[test]
+    fn the_services_threads_are_sorted_by_the_names_they_are_given() {
+        let kinds: Vec<&str> = [
+            "sqlite-writer\n",
+            "actix-server wo",
+            "actix-rt|system",
+            "tokio-rt-worker",
+            "sqlite-checkpoi",
+            "switchboard",
+        ]
+        .into_iter()
+        .map(|comm| THREAD_KINDS[thread_kind(comm)])
+        .collect();
+
+        assert_eq!(kinds, ["SQLite writer", "HTTP server", "HTTP server", "workers", "checkpoints", "other"]);
+    }
+
+    #[test]
+    fn a_spinning_thread_adds_its_time_to_its_kind() {
+        let pid = std::process::id();
+        let before = threads_cpu_ms(pid).unwrap();
+        let spinner = std::thread::Builder::new()
+            .name(String::from("sqlite-writer"))
+            .spawn(|| {
+                let started = std::time::Instant::now();
+                let mut spin = 0_u64;
+                while started.elapsed() < Duration::from_millis(300) {
+                    spin = std::hint::black_box(spin.wrapping_add(1));
+                }
+                // Still alive when read: an ended thread leaves /proc/PID/task.
+                std::thread::sleep(Duration::from_millis(200));
+            })
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+        let during = threads_cpu_ms(pid).unwrap();
+        spinner.join().unwrap();
+
+        assert!(during[0] >= before[0] + 150, "the writer's kind: {before:?}, then {during:?}");
+        assert_eq!(threads_cpu_ms(u32::MAX), None, "no such process");
     }
 }

@@ -216,6 +216,7 @@ async fn sustained(
     let sent_before = graph.sends();
     let cpu_before = crate::memory::proc_cpu_ms(service.pid());
     let own_cpu_before = crate::memory::proc_cpu_ms(std::process::id());
+    let threads_before = crate::memory::threads_cpu_ms(service.pid());
     let started = Instant::now();
     let done = std::sync::atomic::AtomicBool::new(false);
     let watch = async {
@@ -239,6 +240,13 @@ async fn sustained(
     let answered = arrived.saturating_sub(sent_before);
     figures.sustained_cpu_us_per_message = cpu_us_per_message(cpu_before, service.pid(), answered);
     figures.sustained_bench_cpu_us_per_message = cpu_us_per_message(own_cpu_before, std::process::id(), answered);
+    if let Some((before, after)) = threads_before.zip(crate::memory::threads_cpu_ms(service.pid())) {
+        figures.sustained_cpu_us_by_thread = std::array::from_fn(|kind| {
+            #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
+            let us = (after[kind].saturating_sub(before[kind]) * 1000) as f64 / answered.max(1) as f64;
+            us
+        });
+    }
     figures.sustained_offered_per_sec = rate as f64;
     figures.sustained_e2e_per_sec =
         per_sec(arrived.saturating_sub(sent_before), last.unwrap_or_else(Instant::now).duration_since(started));

@@ -60,6 +60,10 @@ pub(crate) struct Figures {
     /// each of them at the rate the targets are about.
     pub(crate) sustained_cpu_us_per_message: f64,
     pub(crate) sustained_bench_cpu_us_per_message: f64,
+    /// The service's CPU per message in the sustained phase by the kind of thread that
+    /// spent it ([`crate::memory::THREAD_KINDS`]), in microseconds: where a message's cost
+    /// is, and how busy the single SQLite writer is that every acknowledgement waits for.
+    pub(crate) sustained_cpu_us_by_thread: [f64; crate::memory::THREAD_KINDS.len()],
 }
 
 impl Figures {
@@ -139,6 +143,9 @@ impl Figures {
             sustained_errors: n(|r| r.sustained_errors),
             sustained_cpu_us_per_message: f(|r| r.sustained_cpu_us_per_message),
             sustained_bench_cpu_us_per_message: f(|r| r.sustained_bench_cpu_us_per_message),
+            sustained_cpu_us_by_thread: std::array::from_fn(|kind| {
+                median(rounds.iter().map(|r| r.sustained_cpu_us_by_thread[kind]).collect())
+            }),
         }
     }
 }
@@ -305,6 +312,9 @@ pub(crate) fn table(
             row("  requests not answered 200", f.sustained_errors.to_string(), "", "")?;
         }
         row("  service CPU per message", format!("{:.0} us", f.sustained_cpu_us_per_message), "", "")?;
+        for (kind, us) in crate::memory::THREAD_KINDS.iter().zip(f.sustained_cpu_us_by_thread) {
+            row(&format!("    of which {kind} threads"), format!("{us:.0} us"), "", "")?;
+        }
         row("  the bench's own CPU per message", format!("{:.0} us", f.sustained_bench_cpu_us_per_message), "", "")?;
     }
     if let Some(budget) = f.service_cpu_budget_us(service_cores, shared) {
@@ -378,6 +388,7 @@ pub(crate) fn spread(rounds: &[Figures]) -> Result<String, std::fmt::Error> {
         list(|r| format!("{:.0}", r.sustained_cpu_us_per_message)),
         list(|r| format!("{:.0}", r.sustained_bench_cpu_us_per_message))
     )?;
+    writeln!(out, "  of which the SQLite writer    {}", list(|r| format!("{:.0}", r.sustained_cpu_us_by_thread[0])))?;
     Ok(out)
 }
 

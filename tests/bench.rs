@@ -59,7 +59,7 @@ async fn bench_in_quick_mode_prints_every_figure_with_its_target() {
     }
     // The service's threads are told apart by their names: its SQLite writer works on
     // every message, so the sustained phase finds CPU time on it.
-    let writer = printed.lines().find(|line| line.contains("of which SQLite writer threads")).unwrap_or_default();
+    let writer = printed.lines().find(|line| line.contains("of which the SQLite writer")).unwrap_or_default();
     let writer_us: f64 = writer.split_whitespace().rev().nth(1).and_then(|us| us.parse().ok()).unwrap_or(0.0);
     assert!(writer_us > 0.0, "no CPU on the writer thread in:\n{printed}");
 }

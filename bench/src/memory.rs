@@ -31,7 +31,8 @@ fn stat_cpu_ms(stat: &str) -> Option<u64> {
 
 /// The kinds of the service's threads, by the names it gives them, in the order the
 /// bench prints them.
-pub(crate) const THREAD_KINDS: [&str; 5] = ["SQLite writer", "HTTP server", "workers", "checkpoints", "other"];
+pub(crate) const THREAD_KINDS: [&str; 5] =
+    ["the SQLite writer", "the HTTP server", "the workers", "the checkpoint thread", "other threads"];
 
 /// Which of [`THREAD_KINDS`] a thread named `comm` is: the SQLite writer and checkpoint
 /// threads are named by the store, actix names its request threads `actix-*`, tokio
@@ -125,7 +126,17 @@ mod tests {
         .map(|comm| THREAD_KINDS[thread_kind(comm)])
         .collect();
 
-        assert_eq!(kinds, ["SQLite writer", "HTTP server", "HTTP server", "workers", "checkpoints", "other"]);
+        assert_eq!(
+            kinds,
+            [
+                "the SQLite writer",
+                "the HTTP server",
+                "the HTTP server",
+                "the workers",
+                "the checkpoint thread",
+                "other threads"
+            ]
+        );
     }
 
     #[test]

@@ -313,7 +313,7 @@ pub(crate) fn table(
         }
         row("  service CPU per message", format!("{:.0} us", f.sustained_cpu_us_per_message), "", "")?;
         for (kind, us) in crate::memory::THREAD_KINDS.iter().zip(f.sustained_cpu_us_by_thread) {
-            row(&format!("    of which {kind} threads"), format!("{us:.0} us"), "", "")?;
+            row(&format!("    of which {kind}"), format!("{us:.0} us"), "", "")?;
         }
         row("  the bench's own CPU per message", format!("{:.0} us", f.sustained_bench_cpu_us_per_message), "", "")?;
     }

@@ -277,9 +277,10 @@ async fn the_wal_is_copied_back_and_started_over_while_writes_keep_coming() {
     let (_dir, path, group) = writer_on_table_t();
     group.write(|conn| conn.execute_batch("CREATE TABLE pages (b BLOB)").map_err(failed)).await.unwrap();
 
-    // About 11,000 pages of 4 KiB, one write at a time, many commits: with no
-    // checkpoint at all the WAL would hold every one of them.
-    for _ in 0..1500 {
+    // About 7.3 pages of 4 KiB a write (ten rows of 2,000 bytes), one write at a time,
+    // many commits: with no checkpoint at all the WAL would hold every one of them, about
+    // eleven times the checkpoint threshold.
+    for _ in 0..(6 * CHECKPOINT_PAGES / 4) {
         group
             .write(|conn| {
                 for _ in 0..10 {
@@ -295,4 +296,7 @@ async fn the_wal_is_copied_back_and_started_over_while_writes_keep_coming() {
     let frames: i64 =
         Connection::open(&path).unwrap().query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1)).unwrap();
     assert!(frames < 5 * i64::from(CHECKPOINT_PAGES), "the WAL holds {frames} frames");
+    let rows: i64 =
+        Connection::open(&path).unwrap().query_row("SELECT count(*) FROM pages", [], |row| row.get(0)).unwrap();
+    assert_eq!(rows, 10 * i64::from(6 * CHECKPOINT_PAGES / 4));
 }

@@ -88,6 +88,14 @@ async fn under_graph_database_and_agent_faults_every_message_ends_delivered_or_f
     for i in 0..API_MESSAGES {
         api_deliveries.push(app.send_ok(template(&format!("4477009006{i:02}"), &format!("user{i}@example.com"))).await);
     }
+    // Their first sends reach Graph before any webhook's read receipt can: on a busy host
+    // the workers may take their jobs after the first webhooks', and the 131026 would
+    // then answer a read receipt, which has no email to fall back to.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while graph.requests().await.len() < API_MESSAGES {
+        assert!(Instant::now() < deadline, "the API's messages were not sent to Graph");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for i in 0..WEBHOOK_MESSAGES / 2 {
         deliver_like_meta(&app, &webhook(i)).await;
     }

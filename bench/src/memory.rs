@@ -143,23 +143,32 @@ mod tests {
     fn a_spinning_thread_adds_its_time_to_its_kind() {
         let pid = std::process::id();
         let before = threads_cpu_ms(pid).unwrap();
+        let (spun, read) = (std::sync::mpsc::channel(), std::sync::mpsc::channel::<()>());
+        let (spun_tx, spun_rx) = spun;
+        let (read_tx, read_rx) = read;
         let spinner = std::thread::Builder::new()
             .name(String::from("sqlite-writer"))
-            .spawn(|| {
-                let started = std::time::Instant::now();
+            .spawn(move || {
+                // Spins until it has used 300 ms of CPU by its own count, however busy the host.
+                let own = || stat_cpu_ms(&std::fs::read_to_string("/proc/thread-self/stat").unwrap()).unwrap();
+                let start = own();
                 let mut spin = 0_u64;
-                while started.elapsed() < Duration::from_millis(300) {
-                    spin = std::hint::black_box(spin.wrapping_add(1));
+                while own() < start + 300 {
+                    for _ in 0..100_000 {
+                        spin = std::hint::black_box(spin.wrapping_add(1));
+                    }
                 }
+                spun_tx.send(()).unwrap();
                 // Still alive when read: an ended thread leaves /proc/PID/task.
-                std::thread::sleep(Duration::from_millis(200));
+                read_rx.recv().unwrap();
             })
             .unwrap();
-        std::thread::sleep(Duration::from_millis(400));
+        spun_rx.recv().unwrap();
         let during = threads_cpu_ms(pid).unwrap();
+        read_tx.send(()).unwrap();
         spinner.join().unwrap();
 
-        assert!(during[0] >= before[0] + 150, "the writer's kind: {before:?}, then {during:?}");
+        assert!(during[0] >= before[0] + 300, "the writer's kind: {before:?}, then {during:?}");
         assert_eq!(threads_cpu_ms(u32::MAX), None, "no such process");
     }
 }

@@ -242,3 +242,38 @@ async fn the_rewritten_checks_still_refuse_a_state_or_handler_outside_their_list
         assert!(checks.contains(check), "missing {check} in {checks}");
     }
 }
+
+#[tokio::test]
+async fn a_database_migrated_before_0022_keeps_its_rows_and_an_open_connection_sees_the_new_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/t.db", dir.path().display());
+    let store = SqliteStore::connect(&url, 4, Duration::from_secs(1), true).await.unwrap();
+    MIGRATOR.run_to(21, &store.engine.pool).await.unwrap();
+    // A connection of the release before, open across the upgrade, with rows of its own.
+    let conn = Connection::open(dir.path().join("t.db")).unwrap();
+    conn.execute_batch(
+        "INSERT INTO contacts (id, phone, created_at, updated_at) VALUES ('c1', '+15550001234', 0, 0);
+         INSERT INTO conversations (id, contact_id, business_number_id, handler, created_at, updated_at)
+             VALUES ('v1', 'c1', '100000000000001', 'people', 0, 0);
+         INSERT INTO jobs (kind, payload, ordering_key, order_at, run_at, state, trace_id, trace_context, created_at, updated_at)
+             VALUES ('process_inbound', '{}', 'k', 0, 0, 'queued', 't', 't', 0, 0);",
+    )
+    .unwrap();
+
+    store.migrate().await.unwrap();
+
+    let integrity: String = conn.query_row("PRAGMA integrity_check", [], |row| row.get(0)).unwrap();
+    let kept: (String, String) = conn
+        .query_row("SELECT (SELECT handler FROM conversations), (SELECT state FROM jobs)", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    let mut explain = conn.prepare("EXPLAIN UPDATE conversations SET handler = 'closed'").unwrap();
+    let opcodes: Vec<String> = explain.query_map([], |row| row.get(1)).unwrap().map(Result::unwrap).collect();
+    let refused = conn.execute("UPDATE conversations SET handler = 'nobody'", []).unwrap_err().to_string();
+
+    assert_eq!(integrity, "ok");
+    assert_eq!(kept, (String::from("people"), String::from("queued")));
+    assert!(!opcodes.iter().any(|op| op == "OpenEphemeral"), "the open connection kept the old check: {opcodes:?}");
+    assert!(refused.contains("handler = 'bot' OR handler = 'people' OR handler = 'closed'"), "{refused}");
+}

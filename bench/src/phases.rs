@@ -241,11 +241,8 @@ async fn sustained(
     figures.sustained_cpu_us_per_message = cpu_us_per_message(cpu_before, service.pid(), answered);
     figures.sustained_bench_cpu_us_per_message = cpu_us_per_message(own_cpu_before, std::process::id(), answered);
     if let Some((before, after)) = threads_before.zip(crate::memory::threads_cpu_ms(service.pid())) {
-        figures.sustained_cpu_us_by_thread = std::array::from_fn(|kind| {
-            #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
-            let us = (after[kind].saturating_sub(before[kind]) * 1000) as f64 / answered.max(1) as f64;
-            us
-        });
+        figures.sustained_cpu_us_by_thread =
+            std::array::from_fn(|kind| us_per_message(after[kind].saturating_sub(before[kind]), answered));
     }
     figures.sustained_offered_per_sec = rate as f64;
     figures.sustained_e2e_per_sec =
@@ -260,6 +257,12 @@ async fn sustained(
 /// of `answered`, in microseconds; 0 when its time could not be read.
 fn cpu_us_per_message(before: Option<u64>, pid: u32, answered: u64) -> f64 {
     let spent = before.zip(crate::memory::proc_cpu_ms(pid)).map(|(before, after)| after.saturating_sub(before));
+    spent.map_or(0.0, |ms| us_per_message(ms, answered))
+}
+
+/// `ms` milliseconds of CPU spread over `answered` messages, in microseconds a message.
+fn us_per_message(ms: u64, answered: u64) -> f64 {
     #[expect(clippy::cast_precision_loss, reason = "milliseconds and counts far below 2^52")]
-    spent.map_or(0.0, |ms| (ms * 1000) as f64 / answered.max(1) as f64)
+    let us = (ms * 1000) as f64 / answered.max(1) as f64;
+    us
 }

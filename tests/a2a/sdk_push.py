@@ -81,6 +81,11 @@ async def main(base_url, api_key, hook_url, binding):
             await asyncio.sleep(0.1)
         emit("done", MessageToDict(task))
 
+        # The completed task's post is a queued job that reads its config when it runs, and
+        # a config deleted before then stops it (deleting a config stops its posts). On a
+        # busy host the job may run after this client has seen the task complete: give it
+        # time before the delete, as a client that wants the last update would.
+        await asyncio.sleep(2)
         await client.delete_task_push_notification_config(
             DeleteTaskPushNotificationConfigRequest(task_id=task_id, id="hook-1")
         )

@@ -21,6 +21,11 @@ use super::*;
 /// `jobs_due` in (run_at, id) order and stops at the limit. One `OR` over both made SQLite
 /// collect and sort every due job on each claim, which grew with the backlog, inside the
 /// single writer that webhooks wait on.
+///
+/// The limit is written `CAST(?4 AS INTEGER)`, not `?4`: SQLite (3.51, bundled) reads a
+/// bare parameter in a LIMIT while it plans, and then compiles the statement again
+/// whenever that parameter is bound, so each claim paid a full compilation of this
+/// statement on the writer thread.
 pub(super) const CLAIM: &str =
     "UPDATE jobs SET state = 'leased', lease_token = ?1, lease_until = ?2, attempts = attempts + 1, updated_at = ?3
      WHERE id IN (
@@ -33,7 +38,7 @@ pub(super) const CLAIM: &str =
                        AND ((o.state = 'leased' AND o.lease_until > ?3)
                             OR (o.state IN ('queued', 'leased')
                                 AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
-                 ORDER BY j.run_at, j.id LIMIT ?4)
+                 ORDER BY j.run_at, j.id LIMIT CAST(?4 AS INTEGER))
              UNION ALL
              SELECT * FROM (
                  SELECT j.id, j.run_at FROM jobs j
@@ -43,9 +48,9 @@ pub(super) const CLAIM: &str =
                        AND ((o.state = 'leased' AND o.lease_until > ?3)
                             OR (o.state IN ('queued', 'leased')
                                 AND (o.order_at < j.order_at OR (o.order_at = j.order_at AND o.id < j.id)))))
-                 ORDER BY j.run_at, j.id LIMIT ?4))
+                 ORDER BY j.run_at, j.id LIMIT CAST(?4 AS INTEGER)))
          ORDER BY run_at, id
-         LIMIT ?4)
+         LIMIT CAST(?4 AS INTEGER))
      RETURNING id, payload, trace_context, attempts";
 
 /// Whether the claim's SQL would find anything at ?1: a due queued job (through

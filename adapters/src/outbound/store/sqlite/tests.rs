@@ -277,3 +277,20 @@ async fn a_database_migrated_before_0022_keeps_its_rows_and_an_open_connection_s
     assert!(!opcodes.iter().any(|op| op == "OpenEphemeral"), "the open connection kept the old check: {opcodes:?}");
     assert!(refused.contains("handler = 'bot' OR handler = 'people' OR handler = 'closed'"), "{refused}");
 }
+
+#[tokio::test]
+async fn the_claim_is_compiled_once_however_often_it_runs_with_new_values() {
+    let (dir, store) = store().await;
+    enqueue(&store, "user-a", "wamid.A1", 10).await;
+    drop(store);
+    let conn = rusqlite::Connection::open(dir.path().join("t.db")).unwrap();
+    let mut claim = conn.prepare(super::jobs::CLAIM).unwrap();
+
+    let mut leased = 0;
+    for (now, limit) in [(1_i64, 4_i64), (2, 3), (3, 4), (4, 1)] {
+        leased += claim.query_map(rusqlite::params!["token", now + 60_000, now, limit], |_| Ok(())).unwrap().count();
+    }
+
+    assert_eq!(leased, 1, "the claim still leases the queued job, once");
+    assert_eq!(claim.get_status(rusqlite::StatementStatus::RePrepare), 0, "compiled again on a run");
+}

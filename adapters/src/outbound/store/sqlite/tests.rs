@@ -294,3 +294,13 @@ async fn the_claim_is_compiled_once_however_often_it_runs_with_new_values() {
     assert_eq!(leased, 1, "the claim still leases the queued job, once");
     assert_eq!(claim.get_status(rusqlite::StatementStatus::RePrepare), 0, "compiled again on a run");
 }
+
+#[test]
+fn each_sqlite_connection_keeps_a_page_cache_of_its_own() {
+    let conn = rusqlite::Connection::open_in_memory().unwrap();
+
+    let shared: bool =
+        conn.query_row("SELECT sqlite_compileoption_used('ENABLE_MEMORY_MANAGEMENT')", [], |row| row.get(0)).unwrap();
+
+    assert!(!shared, "SQLite was built with one page cache for the process (.cargo/config.toml, ADR 0041)");
+}

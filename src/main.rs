@@ -136,6 +136,12 @@ enum OperatorsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Log lines go out through a writer thread: a panic's own report comes after them.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |panic| {
+        telemetry::flush();
+        report(panic);
+    }));
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
     runtime.enable_all();
     if matches!(cli.command, None | Some(Command::Serve)) {
@@ -191,6 +197,8 @@ async fn run(cli: Cli) -> ExitCode {
             simulate::run(&config, SimulateArgs { text, from, name, url, timeout: Duration::from_secs(timeout) }).await
         }
     };
+    // The log lines still on their way out go before the last words.
+    telemetry::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

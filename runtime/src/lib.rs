@@ -7,6 +7,7 @@
 //! the adapters and the binary only, so `application` stays free of IO crates.
 
 pub mod config;
+pub mod log_writer;
 pub mod otel_export;
 pub mod telemetry;
 

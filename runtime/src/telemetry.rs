@@ -23,7 +23,11 @@ use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, Registry};
 
+use std::sync::OnceLock;
+use std::time::Duration;
+
 use crate::config::OtelConfig;
+use crate::log_writer::BatchedWriter;
 use crate::otel_export::{OtelError, OtelExport};
 use opentelemetry_sdk::trace::SdkTracer;
 use switchboard_shared::otel::LOG_ONLY;
@@ -183,12 +187,28 @@ where
     }
 }
 
-/// Installs the subscriber globally, logging to stdout, and starts span export when
-/// `otel` names an endpoint. Returns the export pipeline, to be shut down before the
-/// process exits. A second call (as in tests) installs nothing and exports nothing.
+/// The process's log lines on their way to stdout, once [`init`] has installed them.
+static STDOUT_LINES: OnceLock<BatchedWriter> = OnceLock::new();
+
+/// Installs the subscriber globally, logging to stdout through one writer thread
+/// ([`crate::log_writer`]), and starts span export when `otel` names an endpoint. Returns
+/// the export pipeline, to be shut down before the process exits; call [`flush`] before
+/// it exits too. A second call (as in tests) installs nothing and exports nothing.
 pub fn init(filter: &str, format: LogFormat, otel: &OtelConfig) -> Result<Option<OtelExport>, OtelError> {
     let export = OtelExport::start(otel)?;
-    let subscriber = build_subscriber(filter, format, io::stdout, export.as_ref().map(OtelExport::tracer));
+    let tracer = export.as_ref().map(OtelExport::tracer);
+    let subscriber = match BatchedWriter::start(io::stdout()) {
+        Ok(lines) => {
+            let subscriber = build_subscriber(filter, format, lines.clone(), tracer);
+            let _ = STDOUT_LINES.set(lines);
+            subscriber
+        }
+        // No thread for it: each line is written by the thread that logs it, as before.
+        Err(e) => {
+            eprintln!("switchboard: cannot start the log writer thread ({e}); writing log lines directly");
+            build_subscriber(filter, format, io::stdout, tracer)
+        }
+    };
     if tracing::subscriber::set_global_default(subscriber).is_err() {
         if let Some(export) = export {
             export.shutdown();
@@ -196,6 +216,14 @@ pub fn init(filter: &str, format: LogFormat, otel: &OtelConfig) -> Result<Option
         return Ok(None);
     }
     Ok(export)
+}
+
+/// Waits (a few seconds at most) until every log line logged so far is on stdout. For
+/// the binary's last words and panics; does nothing before [`init`].
+pub fn flush() {
+    if let Some(lines) = STDOUT_LINES.get() {
+        lines.flush(Duration::from_secs(5));
+    }
 }
 
 #[cfg(test)]

@@ -227,14 +227,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn lines_that_queue_while_a_write_is_under_way_go_out_in_one_write() {
+    /// A writer thread held inside the write of its first line, "first\n"; it goes on
+    /// once the test sends on the answered channel.
+    fn held_in_its_first_write() -> (Writes, BatchedWriter, mpsc::Sender<()>) {
         let writes = Writes::default();
         let (open, opened) = mpsc::channel();
         let (entered, held) = mpsc::channel();
         let logs = BatchedWriter::start(Gate { writes: writes.clone(), entered, open: Some(opened) }).unwrap();
         logs.make_writer().write_all(b"first\n").unwrap();
         held.recv().unwrap();
+        (writes, logs, open)
+    }
+
+    #[test]
+    fn lines_that_queue_while_a_write_is_under_way_go_out_in_one_write() {
+        let (writes, logs, open) = held_in_its_first_write();
 
         for n in 0..7 {
             logs.make_writer().write_all(format!("queued {n}\n").as_bytes()).unwrap();
@@ -250,12 +257,7 @@ mod tests {
 
     #[test]
     fn a_logger_waits_while_the_buffer_is_full_and_nothing_is_dropped() {
-        let writes = Writes::default();
-        let (open, opened) = mpsc::channel();
-        let (entered, held) = mpsc::channel();
-        let logs = BatchedWriter::start(Gate { writes: writes.clone(), entered, open: Some(opened) }).unwrap();
-        logs.make_writer().write_all(b"first\n").unwrap();
-        held.recv().unwrap();
+        let (writes, logs, open) = held_in_its_first_write();
 
         let logger = {
             let logs = logs.clone();

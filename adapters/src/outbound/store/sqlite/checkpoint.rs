@@ -12,7 +12,7 @@ use rusqlite::Connection;
 /// threshold (16 MB of 4 KiB pages). A page rewritten by many commits meanwhile is copied
 /// into the database once, and the database file is synced a quarter as often: the
 /// checkpoint thread spent about 28 % less CPU per message than at 1,000 pages in every
-/// one of four pairs (docs/performance.md, "A CHECK with a list of three").
+/// one of four pairs (docs/performance.md, "What remains": checkpoints every 4,000 pages).
 pub(super) const CHECKPOINT_PAGES: i32 = 4000;
 /// WAL pages past which the writer checkpoints itself although the checkpoint thread has
 /// not finished: bounds the WAL at about 80 MB of 4 KiB pages.
